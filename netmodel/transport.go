@@ -1,0 +1,36 @@
+package netmodel
+
+import "fmt"
+
+// NodeID names a machine of a Flock VM. Zero is never a valid machine.
+type NodeID uint64
+
+// String returns the id as "n<id>", the form used in traces and errors.
+func (id NodeID) String() string { return fmt.Sprintf("n%d", uint64(id)) }
+
+// Transport sends messages to other machines.
+//
+// Send never blocks and reports nothing: the message may be lost, delayed,
+// duplicated, reordered or arrive garbled (a garbled frame is detected and
+// dropped by the receiving side, never delivered). A message to a machine that
+// is down is lost. The Transport owns payload once Send is called; the caller
+// must not modify it afterwards.
+//
+// A Transport is used from its machine's driver goroutine only.
+type Transport interface {
+	Send(to NodeID, payload []byte)
+}
+
+// Receiver is the machine side of a Transport. The backend calls Receive once
+// for every message that arrives intact, one call at a time on the machine's
+// driver goroutine. The receiver owns payload. Receive must treat payload as
+// untrusted: decoders reject garbage with an error, never a panic.
+type Receiver interface {
+	Receive(from NodeID, payload []byte)
+}
+
+// ReceiverFunc adapts a function to the Receiver interface.
+type ReceiverFunc func(from NodeID, payload []byte)
+
+// Receive calls f(from, payload).
+func (f ReceiverFunc) Receive(from NodeID, payload []byte) { f(from, payload) }
