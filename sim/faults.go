@@ -1,0 +1,373 @@
+package sim
+
+import (
+	"flag"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// FaultConfig is every fault knob of a run. The zero value injects nothing
+// and delivers messages instantly; NoFaults adds realistic latencies; Swarm
+// draws a configuration from a seed. Durations named ...Every are the mean
+// interval between injections of that kind (exponentially distributed; 0 =
+// never); ...Max bound how long an injected fault lasts (uniform in
+// [1ns, Max]).
+type FaultConfig struct {
+	// Network: every message pays the link's base latency (LatencyBase
+	// scaled per link by a factor in [0.5, 1.5)) plus uniform jitter in
+	// [0, LatencyJitter), which is what reorders messages; with probability
+	// TailProb it also takes a long-tail delay uniform in (0, TailMax].
+	LatencyBase   time.Duration
+	LatencyJitter time.Duration
+	TailProb      float64
+	TailMax       time.Duration
+	DropProb      float64 // a message is lost
+	DupProb       float64 // a message arrives twice
+	GarbleProb    float64 // a bit of the frame flips (receivers drop it)
+	LinkQueueMax  int     // messages in flight per directed link (0: DefaultLinkQueueMax)
+
+	// Partitions: one at a time, kind drawn among the enabled ones.
+	PartitionEvery     time.Duration
+	PartitionMax       time.Duration
+	PartitionSymmetric bool // two groups, both directions cut
+	PartitionOneWay    bool // messages from one group to the other are lost
+	PartitionIsolate   bool // one machine cut off (counts toward MaxDown)
+
+	// Clogs: a link's latency multiplied by ClogFactor for up to ClogMax.
+	ClogEvery  time.Duration
+	ClogMax    time.Duration
+	ClogFactor int
+
+	// Machines.
+	CrashEvery       time.Duration // a machine crashes ...
+	RestartDelayMax  time.Duration // ... and reboots after up to this
+	PauseEvery       time.Duration
+	PauseMax         time.Duration
+	ClockDriftPPMMax int // each machine's clock runs fast or slow by up to this
+
+	// Disks (see simdisk.Faults).
+	DiskTornWrites       bool          // unsynced writes may tear per sector at a crash
+	DiskUnsyncedLossProb float64       // each unsynced write is lost at a crash with this probability
+	DiskReadErrorProb    float64       // a read fails with diskmodel.ErrIO
+	DiskCapacityBytes    int64         // the disk is full beyond this (0: unlimited)
+	DiskLatencyMin       time.Duration // each operation takes uniform [Min, Max]
+	DiskLatencyMax       time.Duration
+	BitRotEvery          time.Duration // bits of durable data flip ...
+	BitRotFlipsMax       int           // ... up to this many at a time
+
+	// Code sites misbehave on purpose (Machine.Buggify).
+	Buggify bool
+
+	// Limits that keep faults recoverable.
+	MaxDown        int // machines crashed, paused or isolated at once by the nemesis
+	MaxRotMachines int // distinct machines ever given bit rot
+}
+
+// NoFaults returns a fault-free configuration with realistic latencies: a
+// data-centre network and a fast SSD.
+func NoFaults() FaultConfig {
+	return FaultConfig{
+		LatencyBase:    200 * time.Microsecond,
+		LatencyJitter:  100 * time.Microsecond,
+		DiskLatencyMin: 20 * time.Microsecond,
+		DiskLatencyMax: 100 * time.Microsecond,
+	}
+}
+
+// Swarm draws the fault configuration of a seed ("swarm testing": each seed
+// tests a different mix). A per-seed aggression a = u² (u uniform) is the
+// probability each fault kind is on, so most seeds have few faults and some
+// have many; each kind's strength is drawn log-uniformly within its range.
+// machines sizes the limits: MaxDown lets a majority stay up, and bit rot
+// is confined to one machine, and only with at least three (so another copy
+// of every datum can exist).
+func Swarm(seed uint64, machines int) FaultConfig {
+	r := newStream(seed, "sim.swarm", 0)
+	u := r.Float64()
+	aggr := u * u
+	on := func() bool { return r.Float64() < aggr }
+
+	f := FaultConfig{}
+	f.LatencyBase = logDur(r, 50*time.Microsecond, 5*time.Millisecond)
+	if r.Float64() < 0.7 {
+		f.LatencyJitter = logDur(r, 10*time.Microsecond, 2*f.LatencyBase)
+	}
+	if on() {
+		f.TailProb = logFloat(r, 0.001, 0.05)
+		f.TailMax = logDur(r, 5*time.Millisecond, 300*time.Millisecond)
+	}
+	if on() {
+		f.DropProb = logFloat(r, 0.001, 0.2)
+	}
+	if on() {
+		f.DupProb = logFloat(r, 0.001, 0.1)
+	}
+	if on() {
+		f.GarbleProb = logFloat(r, 0.0001, 0.02)
+	}
+	if on() {
+		f.PartitionEvery = logDur(r, 100*time.Millisecond, 5*time.Second)
+		f.PartitionMax = logDur(r, 20*time.Millisecond, 3*time.Second)
+		f.PartitionSymmetric = r.IntN(2) == 0
+		f.PartitionOneWay = r.IntN(2) == 0
+		f.PartitionIsolate = r.IntN(2) == 0
+		if !f.PartitionSymmetric && !f.PartitionOneWay && !f.PartitionIsolate {
+			f.PartitionSymmetric = true
+		}
+	}
+	if on() {
+		f.ClogEvery = logDur(r, 100*time.Millisecond, 5*time.Second)
+		f.ClogMax = logDur(r, 20*time.Millisecond, 2*time.Second)
+		f.ClogFactor = 2 + r.IntN(99)
+	}
+	if on() {
+		f.CrashEvery = logDur(r, 200*time.Millisecond, 10*time.Second)
+		f.RestartDelayMax = logDur(r, 10*time.Millisecond, 3*time.Second)
+	}
+	if on() {
+		f.PauseEvery = logDur(r, 200*time.Millisecond, 10*time.Second)
+		f.PauseMax = logDur(r, 5*time.Millisecond, 2*time.Second)
+	}
+	if on() {
+		f.ClockDriftPPMMax = int(logFloat(r, 10, 1000))
+	}
+	f.DiskLatencyMin = logDur(r, 5*time.Microsecond, 500*time.Microsecond)
+	f.DiskLatencyMax = f.DiskLatencyMin + logDur(r, time.Microsecond, 20*f.DiskLatencyMin)
+	f.DiskTornWrites = on()
+	if on() {
+		f.DiskUnsyncedLossProb = logFloat(r, 0.05, 1)
+	}
+	if on() {
+		f.DiskReadErrorProb = logFloat(r, 0.00001, 0.01)
+	}
+	if on() {
+		f.DiskCapacityBytes = int64(logFloat(r, 256<<10, 256<<20))
+	}
+	if on() && machines >= 3 {
+		f.BitRotEvery = logDur(r, 200*time.Millisecond, 10*time.Second)
+		f.BitRotFlipsMax = 1 + r.IntN(16)
+	}
+	f.Buggify = on()
+	f.MaxDown = max(1, (machines-1)/2)
+	if machines >= 3 {
+		f.MaxRotMachines = 1
+	}
+	return f
+}
+
+func logFloat(r *rand.Rand, lo, hi float64) float64 {
+	return lo * math.Exp(r.Float64()*math.Log(hi/lo))
+}
+
+func logDur(r *rand.Rand, lo, hi time.Duration) time.Duration {
+	if hi <= lo {
+		return lo
+	}
+	return time.Duration(logFloat(r, float64(lo), float64(hi)))
+}
+
+// Healed returns the configuration of the liveness phase: no drop,
+// duplication, garbling, nemesis, disk faults or buggify; latencies,
+// clock drift and limits kept.
+func (f FaultConfig) Healed() FaultConfig {
+	return FaultConfig{
+		LatencyBase:      f.LatencyBase,
+		LatencyJitter:    f.LatencyJitter,
+		TailProb:         f.TailProb,
+		TailMax:          f.TailMax,
+		LinkQueueMax:     f.LinkQueueMax,
+		ClockDriftPPMMax: f.ClockDriftPPMMax,
+		DiskLatencyMin:   f.DiskLatencyMin,
+		DiskLatencyMax:   f.DiskLatencyMax,
+		MaxDown:          f.MaxDown,
+		MaxRotMachines:   f.MaxRotMachines,
+	}
+}
+
+// String summarises the configuration on one line, naming only what is on:
+//
+//	lat=1ms+500µs tail=1%/50ms drop=2% part=1s/300ms[sym,iso] crash=3s/1s disk=20µs-100µs[torn] maxdown=1
+func (f FaultConfig) String() string {
+	var b strings.Builder
+	item := func(format string, args ...any) {
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		fmt.Fprintf(&b, format, args...)
+	}
+	item("lat=%v+%v", f.LatencyBase, f.LatencyJitter)
+	if f.TailProb > 0 {
+		item("tail=%s/%v", pct(f.TailProb), f.TailMax)
+	}
+	if f.DropProb > 0 {
+		item("drop=%s", pct(f.DropProb))
+	}
+	if f.DupProb > 0 {
+		item("dup=%s", pct(f.DupProb))
+	}
+	if f.GarbleProb > 0 {
+		item("garble=%s", pct(f.GarbleProb))
+	}
+	if f.LinkQueueMax > 0 {
+		item("linkq=%d", f.LinkQueueMax)
+	}
+	if f.PartitionEvery > 0 {
+		var kinds []string
+		for _, k := range []struct {
+			on   bool
+			name string
+		}{{f.PartitionSymmetric, "sym"}, {f.PartitionOneWay, "oneway"}, {f.PartitionIsolate, "iso"}} {
+			if k.on {
+				kinds = append(kinds, k.name)
+			}
+		}
+		item("part=%v/%v[%s]", f.PartitionEvery, f.PartitionMax, strings.Join(kinds, ","))
+	}
+	if f.ClogEvery > 0 {
+		item("clog=%v/%vx%d", f.ClogEvery, f.ClogMax, f.ClogFactor)
+	}
+	if f.CrashEvery > 0 {
+		item("crash=%v/%v", f.CrashEvery, f.RestartDelayMax)
+	}
+	if f.PauseEvery > 0 {
+		item("pause=%v/%v", f.PauseEvery, f.PauseMax)
+	}
+	if f.ClockDriftPPMMax > 0 {
+		item("drift=%dppm", f.ClockDriftPPMMax)
+	}
+	item("disk=%v-%v", f.DiskLatencyMin, f.DiskLatencyMax)
+	var disk []string
+	if f.DiskTornWrites {
+		disk = append(disk, "torn")
+	}
+	if f.DiskUnsyncedLossProb > 0 {
+		disk = append(disk, "lose="+pct(f.DiskUnsyncedLossProb))
+	}
+	if f.DiskReadErrorProb > 0 {
+		disk = append(disk, "rerr="+pct(f.DiskReadErrorProb))
+	}
+	if f.DiskCapacityBytes > 0 {
+		disk = append(disk, "cap="+strconv.FormatInt(f.DiskCapacityBytes>>10, 10)+"KiB")
+	}
+	if len(disk) > 0 {
+		b.WriteString("[" + strings.Join(disk, ",") + "]")
+	}
+	if f.BitRotEvery > 0 {
+		item("rot=%v/%d", f.BitRotEvery, f.BitRotFlipsMax)
+	}
+	if f.Buggify {
+		item("buggify")
+	}
+	item("maxdown=%d maxrot=%d", f.MaxDown, f.MaxRotMachines)
+	return b.String()
+}
+
+func pct(p float64) string {
+	return strconv.FormatFloat(p*100, 'g', 3, 64) + "%"
+}
+
+// knob is one tunable field of FaultConfig, for flags.
+type knob struct {
+	name, usage string
+	field       func(f *FaultConfig) any // pointer to the field
+}
+
+var knobs = []knob{
+	{"net-latency", "base one-way message latency", func(f *FaultConfig) any { return &f.LatencyBase }},
+	{"net-jitter", "extra latency, uniform in [0, jitter)", func(f *FaultConfig) any { return &f.LatencyJitter }},
+	{"net-tail-prob", "probability a message takes the long tail", func(f *FaultConfig) any { return &f.TailProb }},
+	{"net-tail-max", "long-tail extra latency bound", func(f *FaultConfig) any { return &f.TailMax }},
+	{"net-drop", "probability a message is lost", func(f *FaultConfig) any { return &f.DropProb }},
+	{"net-dup", "probability a message is duplicated", func(f *FaultConfig) any { return &f.DupProb }},
+	{"net-garble", "probability a bit of a message flips", func(f *FaultConfig) any { return &f.GarbleProb }},
+	{"net-link-queue", "messages in flight per link (0: default)", func(f *FaultConfig) any { return &f.LinkQueueMax }},
+	{"partition-every", "mean interval between partitions (0: none)", func(f *FaultConfig) any { return &f.PartitionEvery }},
+	{"partition-max", "longest partition", func(f *FaultConfig) any { return &f.PartitionMax }},
+	{"partition-sym", "symmetric partitions", func(f *FaultConfig) any { return &f.PartitionSymmetric }},
+	{"partition-oneway", "one-way partitions", func(f *FaultConfig) any { return &f.PartitionOneWay }},
+	{"partition-isolate", "one machine isolated", func(f *FaultConfig) any { return &f.PartitionIsolate }},
+	{"clog-every", "mean interval between clogged links (0: none)", func(f *FaultConfig) any { return &f.ClogEvery }},
+	{"clog-max", "longest clog", func(f *FaultConfig) any { return &f.ClogMax }},
+	{"clog-factor", "latency multiplier of a clogged link", func(f *FaultConfig) any { return &f.ClogFactor }},
+	{"crash-every", "mean interval between crashes (0: none)", func(f *FaultConfig) any { return &f.CrashEvery }},
+	{"restart-max", "longest time a crashed machine stays down", func(f *FaultConfig) any { return &f.RestartDelayMax }},
+	{"pause-every", "mean interval between pauses (0: none)", func(f *FaultConfig) any { return &f.PauseEvery }},
+	{"pause-max", "longest pause", func(f *FaultConfig) any { return &f.PauseMax }},
+	{"clock-drift-ppm", "largest clock rate error, ppm", func(f *FaultConfig) any { return &f.ClockDriftPPMMax }},
+	{"disk-torn", "unsynced writes tear at a crash", func(f *FaultConfig) any { return &f.DiskTornWrites }},
+	{"disk-lose-unsynced", "probability an unsynced write is lost at a crash", func(f *FaultConfig) any { return &f.DiskUnsyncedLossProb }},
+	{"disk-read-error", "probability a read fails", func(f *FaultConfig) any { return &f.DiskReadErrorProb }},
+	{"disk-capacity", "disk size in bytes (0: unlimited)", func(f *FaultConfig) any { return &f.DiskCapacityBytes }},
+	{"disk-latency-min", "fastest disk operation", func(f *FaultConfig) any { return &f.DiskLatencyMin }},
+	{"disk-latency-max", "slowest disk operation", func(f *FaultConfig) any { return &f.DiskLatencyMax }},
+	{"bitrot-every", "mean interval between bit rot (0: none)", func(f *FaultConfig) any { return &f.BitRotEvery }},
+	{"bitrot-flips", "most bits flipped at once", func(f *FaultConfig) any { return &f.BitRotFlipsMax }},
+	{"buggify", "code sites misbehave on purpose", func(f *FaultConfig) any { return &f.Buggify }},
+	{"max-down", "most machines down, paused or isolated at once", func(f *FaultConfig) any { return &f.MaxDown }},
+	{"max-rot-machines", "most machines ever given bit rot", func(f *FaultConfig) any { return &f.MaxRotMachines }},
+}
+
+// RegisterFlags defines one flag per knob on fs, all prefixed "fault-"
+// (-fault-net-drop=0.1, -fault-crash-every=2s, ...), storing parsed values
+// in f. It returns apply, which copies into dst exactly the knobs whose
+// flags were set on the command line, so pinned knobs override a swarm and
+// the rest keep the swarm's draw:
+//
+//	var pins sim.FaultConfig
+//	apply := pins.RegisterFlags(fs)
+//	fs.Parse(args)
+//	fc := sim.Swarm(seed, machines)
+//	apply(&fc)
+//
+// Call apply after fs.Parse.
+func (f *FaultConfig) RegisterFlags(fs *flag.FlagSet) (apply func(dst *FaultConfig)) {
+	byName := make(map[string]knob, len(knobs))
+	for _, k := range knobs {
+		name := "fault-" + k.name
+		byName[name] = k
+		switch p := k.field(f).(type) {
+		case *time.Duration:
+			fs.DurationVar(p, name, *p, k.usage)
+		case *float64:
+			fs.Float64Var(p, name, *p, k.usage)
+		case *int:
+			fs.IntVar(p, name, *p, k.usage)
+		case *int64:
+			fs.Int64Var(p, name, *p, k.usage)
+		case *bool:
+			fs.BoolVar(p, name, *p, k.usage)
+		default:
+			panic(fmt.Sprintf("sim: knob %s has unsupported type %T", k.name, p))
+		}
+	}
+	return func(dst *FaultConfig) {
+		fs.Visit(func(fl *flag.Flag) {
+			k, ok := byName[fl.Name]
+			if !ok {
+				return
+			}
+			copyKnob(k.field(dst), k.field(f))
+		})
+	}
+}
+
+func copyKnob(dst, src any) {
+	switch d := dst.(type) {
+	case *time.Duration:
+		*d = *src.(*time.Duration)
+	case *float64:
+		*d = *src.(*float64)
+	case *int:
+		*d = *src.(*int)
+	case *int64:
+		*d = *src.(*int64)
+	case *bool:
+		*d = *src.(*bool)
+	default:
+		panic(fmt.Sprintf("sim: knob of unsupported type %T", dst))
+	}
+}

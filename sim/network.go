@@ -1,0 +1,351 @@
+package sim
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"sort"
+	"strconv"
+	"time"
+
+	"github.com/flockvm/flock/netmodel"
+)
+
+// DefaultLinkQueueMax bounds the messages in flight on one directed link
+// when FaultConfig.LinkQueueMax is zero.
+const DefaultLinkQueueMax = 4096
+
+// Counter counts messages and their payload bytes.
+type Counter struct {
+	Msgs  int64
+	Bytes int64
+}
+
+func (c *Counter) add(n int) {
+	c.Msgs++
+	c.Bytes += int64(n)
+}
+
+// NetStats counts what happened to messages. Every sent message, and every
+// duplicate, ends in exactly one of Delivered or a loss counter (or is still
+// in flight): Sent + Duplicated = Delivered + Dropped + Partitioned + Garbled
+// + DestDown + SenderDown + Overflow + in flight.
+type NetStats struct {
+	Sent        Counter // handed to Send
+	Duplicated  Counter // extra copies the network made
+	Delivered   Counter // handed to a Receiver
+	Dropped     Counter // lost on purpose (FaultConfig.DropProb)
+	Partitioned Counter // cut by a partition, at send or at arrival
+	Garbled     Counter // corrupted in flight, rejected by the frame check
+	DestDown    Counter // destination unknown, crashed, or restarted since
+	SenderDown  Counter // sender crashed before the message left its disk queue
+	Overflow    Counter // the link already had LinkQueueMax messages in flight
+}
+
+// InFlight returns the messages sent (and duplicated) but not yet settled.
+func (s NetStats) InFlight() int64 {
+	return s.Sent.Msgs + s.Duplicated.Msgs - s.Delivered.Msgs - s.Dropped.Msgs - s.Partitioned.Msgs -
+		s.Garbled.Msgs - s.DestDown.Msgs - s.SenderDown.Msgs - s.Overflow.Msgs
+}
+
+// link is one direction between two machines.
+type link struct {
+	from, to   NodeID
+	base       time.Duration // this link's share of LatencyBase
+	inflight   int
+	blocked    int // partitions cutting the link
+	clogEnd    Time
+	clogFactor int64
+}
+
+type linkKey struct{ from, to NodeID }
+
+type network struct {
+	w     *World
+	rng   *rand.Rand
+	links map[linkKey]*link
+	parts []*Partition // active partitions, oldest first
+	stats NetStats
+}
+
+func newNetwork(w *World) *network {
+	return &network{
+		w:     w,
+		rng:   newStream(w.cfg.Seed, "sim.net", 0),
+		links: make(map[linkKey]*link),
+	}
+}
+
+// NetStats returns the network's counters.
+func (w *World) NetStats() NetStats { return w.net.stats }
+
+// link returns the directed link, creating it on first use. A link's base
+// latency is LatencyBase scaled by a factor in [0.5, 1.5) that depends only
+// on the seed and the two ids, so links differ but no stream is consumed.
+func (n *network) link(from, to NodeID) *link {
+	k := linkKey{from, to}
+	if lk := n.links[k]; lk != nil {
+		return lk
+	}
+	h := deriveSeed(deriveSeed(n.w.cfg.Seed, "sim.link", uint64(from)), "", uint64(to))
+	factor := 0.5 + float64(h>>11)/(1<<53)
+	lk := &link{from: from, to: to, base: time.Duration(float64(n.w.faults.LatencyBase) * factor)}
+	n.links[k] = lk
+	return lk
+}
+
+func (n *network) queueMax() int {
+	if q := n.w.faults.LinkQueueMax; q > 0 {
+		return q
+	}
+	return DefaultLinkQueueMax
+}
+
+// send puts one message (and maybe a duplicate) on the wire.
+func (n *network) send(src *Machine, to NodeID, payload []byte) {
+	w := n.w
+	f := &w.faults
+	size := len(payload)
+	n.stats.Sent.add(size)
+	dst := w.machines[to]
+	if dst == nil {
+		n.stats.DestDown.add(size)
+		return
+	}
+	lk := n.link(src.id, to)
+	if lk.blocked > 0 {
+		n.stats.Partitioned.add(size)
+		return
+	}
+	if f.DropProb > 0 && n.rng.Float64() < f.DropProb {
+		w.counts["net_drop"]++
+		n.stats.Dropped.add(size)
+		return
+	}
+	src.settleDisk()
+	depart := max(w.now, src.diskBusyEnd)
+	frame := netmodel.AppendFrame(make([]byte, 0, netmodel.FrameHeaderSize+size), src.id, to, payload)
+	var dup []byte
+	if f.DupProb > 0 && n.rng.Float64() < f.DupProb {
+		w.counts["net_dup"]++
+		n.stats.Duplicated.add(size)
+		dup = bytes.Clone(frame)
+	}
+	n.launch(src, dst, lk, frame, depart, size)
+	if dup != nil {
+		n.launch(src, dst, lk, dup, depart, size)
+	}
+}
+
+// launch schedules the arrival of one copy of a frame.
+func (n *network) launch(src, dst *Machine, lk *link, frame []byte, depart Time, size int) {
+	w := n.w
+	if lk.inflight >= n.queueMax() {
+		n.stats.Overflow.add(size)
+		return
+	}
+	if p := w.faults.GarbleProb; p > 0 && n.rng.Float64() < p {
+		w.counts["net_garble"]++
+		bit := n.rng.IntN(len(frame) * 8)
+		frame[bit/8] ^= 1 << (bit % 8)
+	}
+	ev := w.q.alloc()
+	ev.kind, ev.node, ev.name = evDeliver, dst.id, "deliver"
+	ev.m, ev.inc = dst, dst.inc
+	ev.from, ev.fromInc = src, src.inc
+	ev.departAt, ev.frame, ev.link = depart, frame, lk
+	lk.inflight++
+	w.q.push(ev, depart.Add(n.latency(lk)))
+}
+
+// latency draws one message's travel time on lk.
+func (n *network) latency(lk *link) time.Duration {
+	f := &n.w.faults
+	d := lk.base
+	if f.LatencyJitter > 0 {
+		d += time.Duration(n.rng.Int64N(int64(f.LatencyJitter)))
+	}
+	if f.TailProb > 0 && f.TailMax > 0 && n.rng.Float64() < f.TailProb {
+		d += time.Duration(n.rng.Int64N(int64(f.TailMax))) + 1
+	}
+	if n.w.now < lk.clogEnd {
+		d *= time.Duration(lk.clogFactor)
+	}
+	return d
+}
+
+// deliver processes an arriving message and reports whether it counted as an
+// event (a message held back by a pause does not, yet).
+func (n *network) deliver(ev *event) bool {
+	dst, src := ev.m, ev.from
+	if dst.up && dst.inc == ev.inc && dst.paused {
+		dst.deferEvent(ev)
+		return false
+	}
+	size := len(ev.frame) - netmodel.FrameHeaderSize
+	switch {
+	case uint64(len(src.crashTimes)) >= ev.fromInc && ev.departAt > src.crashTimes[ev.fromInc-1]:
+		n.settle(ev, "lost: sender crashed", &n.stats.SenderDown, size)
+	case !dst.up || dst.inc != ev.inc:
+		n.settle(ev, "lost: destination down", &n.stats.DestDown, size)
+	case ev.link.blocked > 0:
+		n.settle(ev, "lost: partition", &n.stats.Partitioned, size)
+	default:
+		f, _, err := netmodel.DecodeFrame(ev.frame)
+		if err != nil || f.From != src.id || f.To != dst.id {
+			n.settle(ev, "lost: garbled", &n.stats.Garbled, size)
+			return true
+		}
+		n.settle(ev, "deliver", &n.stats.Delivered, size)
+		dst.recv.Receive(f.From, f.Payload)
+		dst.settleDisk()
+	}
+	return true
+}
+
+// settle ends a message's flight: counts it, folds it into the trace as an
+// event named name, and frees the event.
+func (n *network) settle(ev *event, name string, c *Counter, size int) {
+	w := n.w
+	c.add(size)
+	ev.link.inflight--
+	ev.name = name
+	from := ev.from.id
+	w.count(ev)
+	w.hash = hashWord(hashWord(w.hash, uint64(from)), uint64(size))
+	if w.trace != nil {
+		b := w.traceHead(w.line[:0], ev.node)
+		b = append(b, name...)
+		b = append(b, " from n"...)
+		b = strconv.AppendUint(b, uint64(from), 10)
+		b = append(b, " ("...)
+		b = strconv.AppendInt(b, int64(size), 10)
+		b = append(b, " bytes)\n"...)
+		w.writeTrace(b)
+	}
+	w.q.release(ev)
+}
+
+// lose settles a message that never reaches the queue's head again (its
+// paused destination crashed) without counting an event.
+func (n *network) lose(ev *event, c *Counter) {
+	c.add(len(ev.frame) - netmodel.FrameHeaderSize)
+	ev.link.inflight--
+	n.w.q.release(ev)
+}
+
+// Partition is a handle on a network partition; Heal ends it.
+type Partition struct {
+	w        *World
+	kind     string
+	links    []*link
+	isolated *Machine
+	healed   bool
+}
+
+// Kind returns "partition" (symmetric), "partition_oneway" or "isolate".
+func (p *Partition) Kind() string { return p.kind }
+
+// Heal reconnects what the partition cut. Healing twice does nothing.
+func (p *Partition) Heal() {
+	if p.healed {
+		return
+	}
+	p.healed = true
+	for _, lk := range p.links {
+		lk.blocked--
+	}
+	if p.isolated != nil {
+		p.isolated.isolated--
+	}
+	p.w.net.parts = removePart(p.w.net.parts, p)
+	p.w.Record(0, "heal %s", p.kind)
+}
+
+// Partition cuts every link between groups a and b, both directions.
+func (w *World) Partition(a, b []NodeID) *Partition {
+	p := w.cut("partition", a, b, false)
+	return p
+}
+
+// PartitionOneWay cuts the links from group from to group to only: messages
+// from→to are lost, messages to→from still arrive.
+func (w *World) PartitionOneWay(from, to []NodeID) *Partition {
+	return w.cut("partition_oneway", from, to, true)
+}
+
+// Isolate cuts a machine off from every other machine, both directions.
+func (w *World) Isolate(id NodeID) *Partition {
+	m := w.mustMachine("Isolate", id)
+	var others []NodeID
+	for _, o := range w.sorted {
+		if o.id != id {
+			others = append(others, o.id)
+		}
+	}
+	p := w.cut("isolate", []NodeID{id}, others, false)
+	p.isolated = m
+	m.isolated++
+	return p
+}
+
+func (w *World) cut(kind string, a, b []NodeID, oneWay bool) *Partition {
+	p := &Partition{w: w, kind: kind}
+	for _, x := range a {
+		w.mustMachine("Partition", x)
+		for _, y := range b {
+			w.mustMachine("Partition", y)
+			if x == y {
+				panic(fmt.Sprintf("sim: %s: %v is on both sides", kind, x))
+			}
+			p.links = append(p.links, w.net.link(x, y))
+			if !oneWay {
+				p.links = append(p.links, w.net.link(y, x))
+			}
+		}
+	}
+	for _, lk := range p.links {
+		lk.blocked++
+	}
+	w.net.parts = append(w.net.parts, p)
+	w.fault(kind, 0, int64(len(p.links)))
+	return p
+}
+
+func removePart(ps []*Partition, p *Partition) []*Partition {
+	for i, q := range ps {
+		if q == p {
+			return append(ps[:i], ps[i+1:]...)
+		}
+	}
+	return ps
+}
+
+// Clog multiplies the latency of messages sent on the link from→to by factor
+// for d. A clog on a clogged link replaces it.
+func (w *World) Clog(from, to NodeID, factor int, d time.Duration) {
+	w.mustMachine("Clog", from)
+	w.mustMachine("Clog", to)
+	if factor < 1 {
+		panic(fmt.Sprintf("sim: Clog(%v, %v) with factor %d < 1", from, to, factor))
+	}
+	lk := w.net.link(from, to)
+	lk.clogEnd = w.now.Add(d)
+	lk.clogFactor = int64(factor)
+	w.fault("clog", from, int64(to))
+}
+
+// sortedLinks returns every link ordered by (from, to).
+func (n *network) sortedLinks() []*link {
+	out := make([]*link, 0, len(n.links))
+	for _, lk := range n.links {
+		out = append(out, lk)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].from != out[j].from {
+			return out[i].from < out[j].from
+		}
+		return out[i].to < out[j].to
+	})
+	return out
+}
