@@ -1,0 +1,271 @@
+package checker
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+)
+
+const (
+	maxTime = math.MaxInt64
+	// shrinkOpsMax: a failing partition larger than this is described
+	// without shrinking (each shrink step is an exhaustive search).
+	shrinkOpsMax = 2000
+	// shrinkChecksMax bounds the porcupine searches one shrink makes.
+	shrinkChecksMax = 200
+	// witnessLinesMax bounds the operations listed in a violation.
+	witnessLinesMax = 40
+)
+
+// searcher runs bounded porcupine searches on one partition.
+type searcher struct {
+	model      porcupine.Model
+	timeout    time.Duration
+	checksLeft int
+}
+
+// illegal reports whether ops is proven not linearizable. Out of budget or
+// timed out counts as "not proven", so a shrink step is never taken on a
+// guess.
+func (s *searcher) illegal(ops []porcupine.Operation) bool {
+	if s.checksLeft <= 0 {
+		return false
+	}
+	s.checksLeft--
+	return porcupine.CheckOperationsTimeout(s.model, ops, s.timeout) == porcupine.Illegal
+}
+
+// class is what the shrinker may assume about one operation.
+type class uint8
+
+const (
+	// classObserver: definite output that depends on the state.
+	classObserver class = iota
+	// classPureObserver: an observer that did not change the state
+	// (a read, a failed compare-and-swap). Removing one never makes a
+	// linearizable history illegal.
+	classPureObserver
+	// classBlind: definite, overwrites the whole state whatever it was, and
+	// its output says nothing about it (put, delete, write).
+	classBlind
+	// classUnknown: outcome unknown; always legal, effect may depend on the
+	// state.
+	classUnknown
+)
+
+func (sp *spec[I, O, S, K]) classify(op porcupine.Operation) class {
+	in, r := op.Input.(I), op.Output.(result[O])
+	switch {
+	case r.unknown:
+		return classUnknown
+	case sp.blind(in):
+		return classBlind
+	case !sp.changes(in, r.out):
+		return classPureObserver
+	}
+	return classObserver
+}
+
+// shrink returns a small sub-history of the illegal partition part that is
+// itself illegal. Every removal it tries is one that cannot turn a
+// linearizable history into an illegal one, so the witness proves the
+// violation on its own (a reader need not trust anything left out); each is
+// also confirmed by a search.
+func (sp *spec[I, O, S, K]) shrink(s *searcher, part []porcupine.Operation) []porcupine.Operation {
+	w := sp.dropPureObservers(s, part)
+	for round := 0; round < 4; round++ {
+		n := len(w)
+		w = sp.tryRemove(s, w, sp.trailing(w))
+		w = sp.tryRemove(s, w, sp.superseded(w))
+		if len(w) == n {
+			break
+		}
+	}
+	return w
+}
+
+// tryRemove removes the operations at the indexes drop if what remains is
+// still illegal.
+func (sp *spec[I, O, S, K]) tryRemove(s *searcher, w []porcupine.Operation, drop []int) []porcupine.Operation {
+	if len(drop) == 0 {
+		return w
+	}
+	rest := without(w, drop)
+	if s.illegal(rest) {
+		return rest
+	}
+	return w
+}
+
+// dropPureObservers is delta debugging over the pure observers: remove
+// chunks of them, halving the chunk size, while the history stays illegal.
+func (sp *spec[I, O, S, K]) dropPureObservers(s *searcher, w []porcupine.Operation) []porcupine.Operation {
+	for chunk := max(1, sp.countClass(w, classPureObserver)/2); ; chunk /= 2 {
+		for start := 0; ; start += chunk {
+			idx := sp.indexesOf(w, classPureObserver)
+			if start >= len(idx) {
+				break
+			}
+			drop := idx[start:min(start+chunk, len(idx))]
+			if rest := without(w, drop); s.illegal(rest) {
+				w = rest
+				start -= chunk // the next chunk moved into this place
+			}
+			if s.checksLeft <= 0 {
+				return w
+			}
+		}
+		if chunk == 1 {
+			return w
+		}
+	}
+}
+
+// trailing returns the non-observers called after every observer returned.
+// Such operations linearize after every observer, so without them every
+// observer sees the same state.
+func (sp *spec[I, O, S, K]) trailing(w []porcupine.Operation) []int {
+	last := int64(-1)
+	for _, op := range w {
+		if c := sp.classify(op); c == classObserver || c == classPureObserver {
+			last = max(last, op.Return)
+		}
+	}
+	var drop []int
+	for i, op := range w {
+		if c := sp.classify(op); (c == classBlind || c == classUnknown) && op.Call > last {
+			drop = append(drop, i)
+		}
+	}
+	return drop
+}
+
+// superseded returns the blind writes that returned before another blind
+// write w2 was called, where w2 returned before every other operation was
+// called: whatever they wrote, w2 overwrote before anything could look.
+func (sp *spec[I, O, S, K]) superseded(w []porcupine.Operation) []int {
+	firstCall := int64(maxTime)
+	for _, op := range w {
+		if sp.classify(op) != classBlind {
+			firstCall = min(firstCall, op.Call)
+		}
+	}
+	cut := int64(-1) // latest call of a blind write that ended before firstCall
+	for _, op := range w {
+		if sp.classify(op) == classBlind && op.Return < firstCall {
+			cut = max(cut, op.Call)
+		}
+	}
+	var drop []int
+	for i, op := range w {
+		if sp.classify(op) == classBlind && op.Return < cut {
+			drop = append(drop, i)
+		}
+	}
+	return drop
+}
+
+func (sp *spec[I, O, S, K]) countClass(w []porcupine.Operation, c class) int {
+	return len(sp.indexesOf(w, c))
+}
+
+func (sp *spec[I, O, S, K]) indexesOf(w []porcupine.Operation, c class) []int {
+	var idx []int
+	for i, op := range w {
+		if sp.classify(op) == c {
+			idx = append(idx, i)
+		}
+	}
+	return idx
+}
+
+// without returns w minus the operations at the ascending indexes drop.
+func without(w []porcupine.Operation, drop []int) []porcupine.Operation {
+	rest := make([]porcupine.Operation, 0, len(w)-len(drop))
+	j := 0
+	for i, op := range w {
+		if j < len(drop) && drop[j] == i {
+			j++
+			continue
+		}
+		rest = append(rest, op)
+	}
+	return rest
+}
+
+// describeFailure writes the witness of one illegal partition.
+func (sp *spec[I, O, S, K]) describeFailure(b *strings.Builder, model porcupine.Model, key string, part []porcupine.Operation, timeout time.Duration) {
+	w := part
+	if len(part) <= shrinkOpsMax {
+		s := &searcher{model: model, timeout: timeout, checksLeft: shrinkChecksMax}
+		w = sp.shrink(s, part)
+		fmt.Fprintf(b, "%s: %d ops; this subset of %d is already not linearizable:\n", key, len(part), len(w))
+	} else {
+		fmt.Fprintf(b, "%s: %d ops (too many to shrink):\n", key, len(part))
+	}
+	for i, op := range w {
+		if i == witnessLinesMax {
+			fmt.Fprintf(b, "  ... %d more\n", len(w)-i)
+			break
+		}
+		fmt.Fprintf(b, "  %s\n", sp.describeLine(op))
+	}
+	sp.describeLongestPrefix(b, model, w, timeout)
+}
+
+func (sp *spec[I, O, S, K]) describeLine(op porcupine.Operation) string {
+	r := op.Output.(result[O])
+	ret := "?"
+	if op.Return != maxTime {
+		ret = fmt.Sprint(op.Return)
+	}
+	return fmt.Sprintf("%-18s [%d, %s] %s", op.Metadata.(opMeta).String()+":", op.Call, ret,
+		sp.describeOp(op.Input.(I), r.out, r.unknown))
+}
+
+// describeLongestPrefix writes the longest legal order porcupine found for
+// the witness w, with the state after each step.
+func (sp *spec[I, O, S, K]) describeLongestPrefix(b *strings.Builder, model porcupine.Model, w []porcupine.Operation, timeout time.Duration) {
+	verdict, info := porcupine.CheckOperationsVerbose(model, w, timeout)
+	partials := info.PartialLinearizations()
+	if verdict != porcupine.Illegal || len(partials) != 1 {
+		return
+	}
+	best := longestPartial(partials[0])
+	if len(best) == 0 {
+		fmt.Fprintf(b, "no op can come first: from the initial state %s every candidate is impossible\n",
+			sp.describeState(sp.init))
+		return
+	}
+	fmt.Fprintf(b, "longest legal order (%d of %d ops), state after each:\n", len(best), len(w))
+	state := sp.init
+	for i, id := range best {
+		op := w[id]
+		ok, next := model.Step(state, op.Input, op.Output)
+		if !ok {
+			panic(fmt.Sprintf("checker: porcupine's partial linearization has an illegal step at op %v", op.Metadata))
+		}
+		state = next.(S)
+		if i < witnessLinesMax {
+			fmt.Fprintf(b, "  %-18s %s  => %s\n", op.Metadata.(opMeta).String()+":",
+				model.DescribeOperation(op.Input, op.Output), sp.describeState(state))
+		}
+	}
+	fmt.Fprintf(b, "then none of the %d remaining ops can come next", len(w)-len(best))
+}
+
+// longestPartial picks the longest sequence, the lexicographically smallest
+// among equals: porcupine returns them in map order.
+func longestPartial(partials [][]int) []int {
+	var best []int
+	for _, p := range partials {
+		if len(p) > len(best) || (len(p) == len(best) && slices.Compare(p, best) < 0) {
+			best = p
+		}
+	}
+	return best
+}
