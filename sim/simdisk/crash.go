@@ -1,0 +1,203 @@
+package simdisk
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+
+	"github.com/flockvm/flock/diskmodel"
+)
+
+// Crash is power loss. Pending directory operations are each applied or
+// undone, every file's pending writes are each kept, lost or torn, and what
+// results becomes the disk's durable and visible state. Every File opened
+// before the crash is closed. See the package documentation for the model.
+func (d *Disk) Crash() {
+	d.stats.Crashes++
+	d.epoch++
+	d.replayNamespace()
+	live := d.rebuild()
+	for _, ino := range live {
+		if !ino.isDir {
+			d.crashFile(ino)
+		}
+	}
+	d.usedBytes = 0
+	for _, ino := range live {
+		ino.chargedSize = 0
+		d.charge(ino)
+	}
+}
+
+// replayNamespace applies a dependency-closed subset of the pending
+// namespace operations, in order, to the durable namespace.
+func (d *Disk) replayNamespace() {
+	for _, op := range d.ops {
+		ok := !d.chance(d.faults.LoseUnsyncedProb)
+		for _, dep := range op.deps {
+			ok = ok && (dep.committed || dep.applied)
+		}
+		if !ok {
+			d.stats.LostDirOps++
+			continue
+		}
+		d.applyDurable(op)
+		op.applied = true
+		d.stats.KeptDirOps++
+	}
+	d.ops = nil
+}
+
+// rebuild keeps the inodes the durable namespace reaches, makes the volatile
+// namespace a copy of the durable one, and returns the live inodes sorted by
+// id.
+func (d *Disk) rebuild() []*inode {
+	live := []*inode{d.root}
+	for i := 0; i < len(live); i++ {
+		dir := live[i]
+		if !dir.isDir {
+			continue
+		}
+		dir.volEntries = dir.durEntries.Clone()
+		dir.lastOp = make(map[string]*nsOp)
+		dir.durEntries.Ascend(func(e dirEntry) bool {
+			e.ino.volParent, e.ino.volName = dir, e.name
+			live = append(live, e.ino)
+			return true
+		})
+	}
+	d.inodes = make(map[uint64]*inode, len(live))
+	for _, ino := range live {
+		if _, dup := d.inodes[ino.id]; dup {
+			panic(fmt.Sprintf("simdisk: inode %d reachable twice after a crash", ino.id))
+		}
+		d.inodes[ino.id] = ino
+		ino.volLinked, ino.durLinked = true, true
+		ino.openCount, ino.pendingRefs, ino.placedBy = 0, 0, nil
+	}
+	d.root.volParent = nil
+	slices.SortFunc(live, func(a, b *inode) int { return cmp.Compare(a.id, b.id) })
+	return live
+}
+
+// crashFile decides the fate of a file's pending ops and makes the result
+// durable. Each sector holds the content it had after some prefix of the ops
+// that touched it (a sector is written whole, as a snapshot of the page
+// cache), the size is the size after the last op that had any effect, and
+// nothing is invented: bytes no kept op wrote read as their durable content
+// or zeros.
+func (d *Disk) crashFile(ino *inode) {
+	if len(ino.pending) == 0 {
+		return // volatile == durable already
+	}
+	c := crashCut{img: ino.durable, stopped: newSectorSet(ino)}
+	size := int64(len(ino.durable))
+	for _, op := range ino.pending {
+		if d.crashOp(&c, op, ino.arena) {
+			size = op.newSize
+		}
+	}
+	ino.durable = resize(c.img, size)
+	ino.volatile = slices.Clone(ino.durable)
+	ino.pending, ino.arena = nil, nil
+}
+
+// crashCut is the state of one file's crash resolution: the image being
+// built and the sectors some earlier op failed to reach (no later op may
+// reach them either, or the sector would hold a state it never had).
+type crashCut struct {
+	img     []byte
+	stopped sectorSet
+}
+
+// crashOp decides one pending op's fate and applies what survives. It
+// reports whether any of the op survived.
+func (d *Disk) crashOp(c *crashCut, op pendingOp, arena []byte) bool {
+	lost := d.chance(d.faults.LoseUnsyncedProb)
+	lo, hi := op.touched()
+	first, last := lo/diskmodel.SectorSize, (hi-1)/diskmodel.SectorSize
+	if hi <= lo {
+		first, last = 0, -1
+	}
+	torn := !lost && d.faults.TornWrites && op.kind == pendingWrite && last > first && d.rng.IntN(2) == 0
+	if !torn {
+		if lost || c.stopped.anyIn(first, last) {
+			c.stopped.addRange(first, last)
+			d.stats.LostWrites++
+			return false
+		}
+		c.apply(op, lo, hi, arena)
+		d.stats.KeptWrites++
+		return true
+	}
+	kept := false
+	for s := first; s <= last; s++ {
+		if d.rng.IntN(2) == 0 || c.stopped.has(s) {
+			c.stopped.add(s)
+			d.stats.TornSectors++
+			continue
+		}
+		c.apply(op, max(lo, s*diskmodel.SectorSize), min(hi, (s+1)*diskmodel.SectorSize), arena)
+		kept = true
+	}
+	d.stats.TornWrites++
+	return kept
+}
+
+// apply performs the part [lo, hi) of op on the image.
+func (c *crashCut) apply(op pendingOp, lo, hi int64, arena []byte) {
+	if op.kind == pendingWrite {
+		data := arena[op.dataStart : op.dataStart+op.dataLen]
+		c.img = writeImage(c.img, lo, data[lo-op.off:hi-op.off])
+		return
+	}
+	// A shrinking truncate: what it cut off reads as zeros if the file
+	// grows again.
+	if lo < int64(len(c.img)) {
+		clear(c.img[lo:min(hi, int64(len(c.img)))])
+	}
+}
+
+// sectorSet is a bitset of sector numbers, sized to cover every sector a
+// file's durable image or pending writes reach.
+type sectorSet []uint64
+
+func newSectorSet(ino *inode) sectorSet {
+	extent := int64(len(ino.durable))
+	for _, op := range ino.pending {
+		if op.kind == pendingWrite {
+			extent = max(extent, op.off+int64(op.dataLen))
+		}
+	}
+	sectors := extent/diskmodel.SectorSize + 1
+	return make(sectorSet, sectors/64+1)
+}
+
+// Sectors past the set's extent hold zeros in every version; treating them
+// as never stopped is exact.
+func (s sectorSet) has(i int64) bool {
+	return i/64 < int64(len(s)) && s[i/64]&(1<<(i%64)) != 0
+}
+
+func (s sectorSet) add(i int64) {
+	if i/64 < int64(len(s)) {
+		s[i/64] |= 1 << (i % 64)
+	}
+}
+
+func (s sectorSet) anyIn(first, last int64) bool {
+	last = min(last, int64(len(s))*64-1)
+	for i := first; i <= last; i++ {
+		if s.has(i) {
+			return true
+		}
+	}
+	return false
+}
+
+func (s sectorSet) addRange(first, last int64) {
+	last = min(last, int64(len(s))*64-1)
+	for i := first; i <= last; i++ {
+		s.add(i)
+	}
+}

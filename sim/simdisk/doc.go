@@ -1,0 +1,71 @@
+// Package simdisk is the simulated disk of a Flock machine: a deterministic,
+// in-memory diskmodel.FS that loses, tears, rots and fails data the way a
+// real disk can after power loss, with every choice drawn from the seeded
+// generator it is given. The simulator (package sim) gives each machine one
+// Disk, calls Crash when the machine loses power, Rot when the nemesis
+// corrupts data at rest, and charges TakeLatency to the machine's clock.
+//
+// # Crash model
+//
+// A restarted machine sees exactly what a real disk could show after power
+// loss: never data that was never written, never less than what was synced.
+//
+// Files. Each file has a durable image (content and size) and a volatile one
+// (what reads see). WriteAt and Truncate change the volatile image and are
+// remembered, in order, as pending until File.Sync makes the file's content
+// and size durable. At Crash each pending op is, independently:
+//
+//   - lost, with probability Faults.LoseUnsyncedProb;
+//   - else, with Faults.TornWrites, a write spanning more than one sector is
+//     torn with probability 1/2: each of its pieces, cut at 512-byte sectors
+//     aligned to file offsets (diskmodel.SectorSize), is kept with
+//     probability 1/2;
+//   - else kept whole.
+//
+// A sector is written whole, as a snapshot of the page cache, so each sector
+// ends holding its content after some prefix of the ops that touched it:
+// once an op fails to reach a sector, no later op reaches it either (without
+// TornWrites such an op is then lost whole, keeping writes atomic). The file's
+// size after the crash is its size after the last op that survived in any
+// part (its durable size if none did). Bytes a surviving size exposes that no
+// surviving op wrote read as their durable content, or zeros past the durable
+// size — the zeros a real file system shows when it persisted a size but not
+// the data. A truncate is kept or lost whole; what a kept shrink cut off reads
+// as zeros if the file grows again. Past 65536 pending ops or 64 MiB of
+// pending data a file is written back (made durable) unasked, as a kernel
+// would.
+//
+// Names. Directory entries are volatile as well. Create, Mkdir, Remove and
+// Rename are logged as pending namespace operations. An operation becomes
+// durable when every directory it touches has been passed to SyncDir after it
+// (one directory, or two for a rename between directories), together with
+// the earlier pending operations it depends on: the previous operation on
+// each entry it touches, the operations that placed each directory it writes
+// into (and their ancestors), and for a directory's removal the operations
+// that emptied it. At Crash every other pending operation is, in order,
+// applied with probability 1-LoseUnsyncedProb if everything it depends on was
+// applied, else undone. A rename is applied or undone whole, so after a crash
+// either its old or its new state is visible. A file created but never
+// SyncDir'd may vanish, with its data; a removal or rename not synced may be
+// undone, bringing back the file it removed or replaced with that file's
+// durable content.
+//
+// Everything written and synced — the file's Sync and SyncDir of every
+// directory on the way to its entry — survives every crash. After Crash
+// every File opened before it fails with diskmodel.ErrClosed.
+//
+// # Other faults
+//
+// Rot flips bits of durable data at rest (and of the volatile view, where no
+// unsynced write hides them). ReadErrorProb and WriteErrorProb make single
+// operations fail with diskmodel.ErrIO, changing nothing. CapacityBytes bounds
+// the sum of all files' sizes; growing past it fails with
+// diskmodel.ErrNoSpace. Every operation costs simulated time, collected by
+// TakeLatency. Stats counts operations and every fault injected.
+//
+// Errors are *fs.PathError values naming the path. Besides the diskmodel
+// errors, a Disk reports the errno values the OS backend gets from Linux
+// (syscall.ENOENT, EEXIST, ENOTDIR, EISDIR, ENOTEMPTY, EINVAL), so errors.Is
+// behaves the same on both. Like os.Rename, Rename never replaces a
+// directory.
+package simdisk
