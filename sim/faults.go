@@ -49,15 +49,19 @@ type FaultConfig struct {
 	PauseMax         time.Duration
 	ClockDriftPPMMax int // each machine's clock runs fast or slow by up to this
 
-	// Disks (see simdisk.Faults).
-	DiskTornWrites       bool          // unsynced writes may tear per sector at a crash
-	DiskUnsyncedLossProb float64       // each unsynced write is lost at a crash with this probability
-	DiskReadErrorProb    float64       // a read fails with diskmodel.ErrIO
-	DiskCapacityBytes    int64         // the disk is full beyond this (0: unlimited)
-	DiskLatencyMin       time.Duration // each operation takes uniform [Min, Max]
-	DiskLatencyMax       time.Duration
-	BitRotEvery          time.Duration // bits of durable data flip ...
-	BitRotFlipsMax       int           // ... up to this many at a time
+	// Disks (see simdisk.Faults for the exact semantics).
+	DiskLoseUnsyncedProb     float64       // at a crash, each unsynced operation is lost with this probability
+	DiskTornWrites           bool          // at a crash, a kept unsynced write may keep only some sectors
+	DiskReadErrorProb        float64       // a read fails with diskmodel.ErrIO
+	DiskWriteErrorProb       float64       // a write, truncate or sync fails with diskmodel.ErrIO
+	DiskCapacityBytes        int64         // the disk is full beyond this (0: unlimited)
+	DiskLatencyMin           time.Duration // each operation but syncs takes uniform [Min, Max]
+	DiskLatencyMax           time.Duration
+	DiskSyncLatencyMin       time.Duration // each Sync and SyncDir takes uniform [Min, Max]
+	DiskSyncLatencyMax       time.Duration
+	DiskBandwidthBytesPerSec int64         // reads and writes also take len/bandwidth (0: infinite)
+	BitRotEvery              time.Duration // bits of durable data flip ...
+	BitRotFlipsMax           int           // ... up to this many at a time
 
 	// Code sites misbehave on purpose (Machine.Buggify).
 	Buggify bool
@@ -71,10 +75,12 @@ type FaultConfig struct {
 // data-centre network and a fast SSD.
 func NoFaults() FaultConfig {
 	return FaultConfig{
-		LatencyBase:    200 * time.Microsecond,
-		LatencyJitter:  100 * time.Microsecond,
-		DiskLatencyMin: 20 * time.Microsecond,
-		DiskLatencyMax: 100 * time.Microsecond,
+		LatencyBase:        200 * time.Microsecond,
+		LatencyJitter:      100 * time.Microsecond,
+		DiskLatencyMin:     5 * time.Microsecond,
+		DiskLatencyMax:     20 * time.Microsecond,
+		DiskSyncLatencyMin: 50 * time.Microsecond,
+		DiskSyncLatencyMax: 200 * time.Microsecond,
 	}
 }
 
@@ -135,14 +141,24 @@ func Swarm(seed uint64, machines int) FaultConfig {
 	if on() {
 		f.ClockDriftPPMMax = int(logFloat(r, 10, 1000))
 	}
-	f.DiskLatencyMin = logDur(r, 5*time.Microsecond, 500*time.Microsecond)
-	f.DiskLatencyMax = f.DiskLatencyMin + logDur(r, time.Microsecond, 20*f.DiskLatencyMin)
-	f.DiskTornWrites = on()
-	if on() {
-		f.DiskUnsyncedLossProb = logFloat(r, 0.05, 1)
+	f.DiskLatencyMin = logDur(r, time.Microsecond, 100*time.Microsecond)
+	f.DiskLatencyMax = f.DiskLatencyMin + logDur(r, time.Microsecond, 10*f.DiskLatencyMin)
+	f.DiskSyncLatencyMin = logDur(r, 20*time.Microsecond, 5*time.Millisecond)
+	f.DiskSyncLatencyMax = f.DiskSyncLatencyMin + logDur(r, time.Microsecond, 10*f.DiskSyncLatencyMin)
+	if r.Float64() < 0.5 {
+		f.DiskBandwidthBytesPerSec = int64(logFloat(r, 50e6, 2e9))
 	}
+	// Losing unsynced writes is what catches a missing fsync: on in most
+	// seeds, whatever the aggression.
+	if r.Float64() < 0.5+aggr/2 {
+		f.DiskLoseUnsyncedProb = logFloat(r, 0.1, 1)
+	}
+	f.DiskTornWrites = r.Float64() < 0.5+aggr/2
 	if on() {
 		f.DiskReadErrorProb = logFloat(r, 0.00001, 0.01)
+	}
+	if on() {
+		f.DiskWriteErrorProb = logFloat(r, 0.00001, 0.01)
 	}
 	if on() {
 		f.DiskCapacityBytes = int64(logFloat(r, 256<<10, 256<<20))
@@ -185,6 +201,10 @@ func (f FaultConfig) Healed() FaultConfig {
 		DiskLatencyMax:   f.DiskLatencyMax,
 		MaxDown:          f.MaxDown,
 		MaxRotMachines:   f.MaxRotMachines,
+
+		DiskSyncLatencyMin:       f.DiskSyncLatencyMin,
+		DiskSyncLatencyMax:       f.DiskSyncLatencyMax,
+		DiskBandwidthBytesPerSec: f.DiskBandwidthBytesPerSec,
 	}
 }
 
@@ -239,16 +259,22 @@ func (f FaultConfig) String() string {
 	if f.ClockDriftPPMMax > 0 {
 		item("drift=%dppm", f.ClockDriftPPMMax)
 	}
-	item("disk=%v-%v", f.DiskLatencyMin, f.DiskLatencyMax)
+	item("disk=%v-%v/%v-%v", f.DiskLatencyMin, f.DiskLatencyMax, f.DiskSyncLatencyMin, f.DiskSyncLatencyMax)
 	var disk []string
+	if f.DiskBandwidthBytesPerSec > 0 {
+		disk = append(disk, "bw="+strconv.FormatInt(f.DiskBandwidthBytesPerSec>>20, 10)+"MiB/s")
+	}
+	if f.DiskLoseUnsyncedProb > 0 {
+		disk = append(disk, "lose="+pct(f.DiskLoseUnsyncedProb))
+	}
 	if f.DiskTornWrites {
 		disk = append(disk, "torn")
 	}
-	if f.DiskUnsyncedLossProb > 0 {
-		disk = append(disk, "lose="+pct(f.DiskUnsyncedLossProb))
-	}
 	if f.DiskReadErrorProb > 0 {
 		disk = append(disk, "rerr="+pct(f.DiskReadErrorProb))
+	}
+	if f.DiskWriteErrorProb > 0 {
+		disk = append(disk, "werr="+pct(f.DiskWriteErrorProb))
 	}
 	if f.DiskCapacityBytes > 0 {
 		disk = append(disk, "cap="+strconv.FormatInt(f.DiskCapacityBytes>>10, 10)+"KiB")
@@ -298,12 +324,16 @@ var knobs = []knob{
 	{"pause-every", "mean interval between pauses (0: none)", func(f *FaultConfig) any { return &f.PauseEvery }},
 	{"pause-max", "longest pause", func(f *FaultConfig) any { return &f.PauseMax }},
 	{"clock-drift-ppm", "largest clock rate error, ppm", func(f *FaultConfig) any { return &f.ClockDriftPPMMax }},
-	{"disk-torn", "unsynced writes tear at a crash", func(f *FaultConfig) any { return &f.DiskTornWrites }},
-	{"disk-lose-unsynced", "probability an unsynced write is lost at a crash", func(f *FaultConfig) any { return &f.DiskUnsyncedLossProb }},
+	{"disk-lose-unsynced", "probability an unsynced disk operation is lost at a crash", func(f *FaultConfig) any { return &f.DiskLoseUnsyncedProb }},
+	{"disk-torn", "unsynced writes may tear at a crash", func(f *FaultConfig) any { return &f.DiskTornWrites }},
 	{"disk-read-error", "probability a read fails", func(f *FaultConfig) any { return &f.DiskReadErrorProb }},
+	{"disk-write-error", "probability a write, truncate or sync fails", func(f *FaultConfig) any { return &f.DiskWriteErrorProb }},
 	{"disk-capacity", "disk size in bytes (0: unlimited)", func(f *FaultConfig) any { return &f.DiskCapacityBytes }},
 	{"disk-latency-min", "fastest disk operation", func(f *FaultConfig) any { return &f.DiskLatencyMin }},
 	{"disk-latency-max", "slowest disk operation", func(f *FaultConfig) any { return &f.DiskLatencyMax }},
+	{"disk-sync-latency-min", "fastest sync", func(f *FaultConfig) any { return &f.DiskSyncLatencyMin }},
+	{"disk-sync-latency-max", "slowest sync", func(f *FaultConfig) any { return &f.DiskSyncLatencyMax }},
+	{"disk-bandwidth", "disk bytes per second (0: infinite)", func(f *FaultConfig) any { return &f.DiskBandwidthBytesPerSec }},
 	{"bitrot-every", "mean interval between bit rot (0: none)", func(f *FaultConfig) any { return &f.BitRotEvery }},
 	{"bitrot-flips", "most bits flipped at once", func(f *FaultConfig) any { return &f.BitRotFlipsMax }},
 	{"buggify", "code sites misbehave on purpose", func(f *FaultConfig) any { return &f.Buggify }},
@@ -370,4 +400,59 @@ func copyKnob(dst, src any) {
 	default:
 		panic(fmt.Sprintf("sim: knob of unsupported type %T", dst))
 	}
+}
+
+// Validate reports the first knob with an impossible value: a probability
+// outside [0, 1], a negative duration, count or size, or a factor below 1.
+// Flags are user input: check them with Validate before NewWorld, which
+// panics on an invalid configuration.
+func (f FaultConfig) Validate() error {
+	for _, p := range []struct {
+		name string
+		v    float64
+	}{
+		{"TailProb", f.TailProb}, {"DropProb", f.DropProb}, {"DupProb", f.DupProb},
+		{"GarbleProb", f.GarbleProb}, {"DiskLoseUnsyncedProb", f.DiskLoseUnsyncedProb},
+		{"DiskReadErrorProb", f.DiskReadErrorProb}, {"DiskWriteErrorProb", f.DiskWriteErrorProb},
+	} {
+		if math.IsNaN(p.v) || p.v < 0 || p.v > 1 {
+			return fmt.Errorf("sim: fault %s = %v, want a probability in [0, 1]", p.name, p.v)
+		}
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"LatencyBase", f.LatencyBase}, {"LatencyJitter", f.LatencyJitter}, {"TailMax", f.TailMax},
+		{"PartitionEvery", f.PartitionEvery}, {"PartitionMax", f.PartitionMax},
+		{"ClogEvery", f.ClogEvery}, {"ClogMax", f.ClogMax}, {"CrashEvery", f.CrashEvery},
+		{"RestartDelayMax", f.RestartDelayMax}, {"PauseEvery", f.PauseEvery}, {"PauseMax", f.PauseMax},
+		{"DiskLatencyMin", f.DiskLatencyMin}, {"DiskLatencyMax", f.DiskLatencyMax},
+		{"DiskSyncLatencyMin", f.DiskSyncLatencyMin}, {"DiskSyncLatencyMax", f.DiskSyncLatencyMax},
+		{"BitRotEvery", f.BitRotEvery},
+	} {
+		if d.v < 0 {
+			return fmt.Errorf("sim: fault %s = %v, want >= 0", d.name, d.v)
+		}
+	}
+	for _, n := range []struct {
+		name string
+		v    int64
+	}{
+		{"LinkQueueMax", int64(f.LinkQueueMax)}, {"ClockDriftPPMMax", int64(f.ClockDriftPPMMax)},
+		{"DiskCapacityBytes", f.DiskCapacityBytes}, {"DiskBandwidthBytesPerSec", f.DiskBandwidthBytesPerSec},
+		{"BitRotFlipsMax", int64(f.BitRotFlipsMax)}, {"MaxDown", int64(f.MaxDown)},
+		{"MaxRotMachines", int64(f.MaxRotMachines)},
+	} {
+		if n.v < 0 {
+			return fmt.Errorf("sim: fault %s = %d, want >= 0", n.name, n.v)
+		}
+	}
+	if f.ClockDriftPPMMax >= 100_000 {
+		return fmt.Errorf("sim: fault ClockDriftPPMMax = %d, want < 100000 (10%%)", f.ClockDriftPPMMax)
+	}
+	if f.ClogEvery > 0 && f.ClogFactor < 1 {
+		return fmt.Errorf("sim: fault ClogFactor = %d with clogs on, want >= 1", f.ClogFactor)
+	}
+	return nil
 }

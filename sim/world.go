@@ -81,8 +81,12 @@ type World struct {
 
 // NewWorld returns a world at time 0 with no machines. The nemesis is armed
 // at once: its first injections are scheduled from the seed, and it acts on
-// whatever machines exist when they fire.
+// whatever machines exist when they fire. It panics if cfg.Faults is not
+// valid (see FaultConfig.Validate).
 func NewWorld(cfg Config) *World {
+	if err := cfg.Faults.Validate(); err != nil {
+		panic(err)
+	}
 	if cfg.MaxEvents == 0 {
 		cfg.MaxEvents = DefaultMaxEvents
 	}
