@@ -1,0 +1,248 @@
+package osdisk
+
+import (
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"slices"
+	"strings"
+	"syscall"
+
+	"github.com/flockvm/flock/diskmodel"
+)
+
+// Permissions of what Flock creates: its data is private to its user.
+const (
+	filePerm = 0o600
+	dirPerm  = 0o700
+)
+
+// FS is a directory tree on the machine's disk. It implements diskmodel.FS.
+// Unlike the interface requires, it is safe for concurrent use; its Files are
+// as safe as *os.File.
+type FS struct {
+	root *os.Root
+}
+
+var _ diskmodel.FS = (*FS)(nil)
+
+// Open returns the FS rooted at the existing directory root.
+func Open(root string) (*FS, error) {
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: root, Err: mapErrno(unwrapOS(err))}
+	}
+	return &FS{root: r}, nil
+}
+
+// Close releases the root directory. Files stay usable until closed.
+func (s *FS) Close() error {
+	return s.root.Close()
+}
+
+// Root is the directory the FS was opened on.
+func (s *FS) Root() string { return s.root.Name() }
+
+// wrap turns any error from package os into an *fs.PathError naming name
+// (relative to the root) with ENOSPC and EIO mapped to the diskmodel errors.
+func wrap(op, name string, err error) error {
+	if err == nil || err == io.EOF {
+		return err
+	}
+	return &fs.PathError{Op: op, Path: name, Err: mapErrno(unwrapOS(err))}
+}
+
+// unwrapOS strips the wrappers of package os, which name absolute paths.
+func unwrapOS(err error) error {
+	for {
+		var pe *fs.PathError
+		var le *os.LinkError
+		var se *os.SyscallError
+		switch {
+		case errors.As(err, &pe):
+			err = pe.Err
+		case errors.As(err, &le):
+			err = le.Err
+		case errors.As(err, &se):
+			err = se.Err
+		default:
+			return err
+		}
+	}
+}
+
+func mapErrno(err error) error {
+	switch {
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return diskmodel.ErrNoSpace
+	case errors.Is(err, syscall.EIO):
+		return diskmodel.ErrIO
+	}
+	return err
+}
+
+func invalid(op, name string) error {
+	return &fs.PathError{Op: op, Path: name, Err: diskmodel.ErrInvalidName}
+}
+
+// OpenFile opens the named file for reading and writing; see diskmodel.FS.
+func (s *FS) OpenFile(name string, mode diskmodel.OpenMode) (diskmodel.File, error) {
+	if !diskmodel.ValidName(name) {
+		return nil, invalid("open", name)
+	}
+	flag := os.O_RDWR
+	switch mode {
+	case diskmodel.OpenExisting:
+	case diskmodel.OpenOrCreate:
+		flag |= os.O_CREATE
+	case diskmodel.CreateExclusive:
+		flag |= os.O_CREATE | os.O_EXCL
+	default:
+		return nil, &fs.PathError{Op: "open", Path: name, Err: syscall.EINVAL}
+	}
+	f, err := s.root.OpenFile(name, flag, filePerm)
+	if err != nil {
+		return nil, wrap("open", name, err)
+	}
+	return &File{f: f, name: name}, nil
+}
+
+// Stat describes the named file or directory, following symbolic links
+// that stay inside the root.
+func (s *FS) Stat(name string) (diskmodel.FileInfo, error) {
+	if !diskmodel.ValidName(name) {
+		return diskmodel.FileInfo{}, invalid("stat", name)
+	}
+	fi, err := s.root.Stat(name)
+	if err != nil {
+		return diskmodel.FileInfo{}, wrap("stat", name, err)
+	}
+	return info(path.Base(name), fi), nil
+}
+
+func info(name string, fi fs.FileInfo) diskmodel.FileInfo {
+	if fi.IsDir() {
+		return diskmodel.FileInfo{Name: name, IsDir: true}
+	}
+	return diskmodel.FileInfo{Name: name, Size: fi.Size()}
+}
+
+// ReadDir lists a directory, sorted by name.
+func (s *FS) ReadDir(dir string) ([]diskmodel.FileInfo, error) {
+	if !diskmodel.ValidName(dir) {
+		return nil, invalid("readdir", dir)
+	}
+	f, err := s.root.Open(dir)
+	if err != nil {
+		return nil, wrap("readdir", dir, err)
+	}
+	defer f.Close()
+	entries, err := f.ReadDir(-1)
+	if err != nil {
+		return nil, wrap("readdir", dir, err)
+	}
+	out := make([]diskmodel.FileInfo, 0, len(entries))
+	for _, e := range entries {
+		fi, err := e.Info()
+		if err != nil {
+			return nil, wrap("readdir", path.Join(dir, e.Name()), err)
+		}
+		out = append(out, info(e.Name(), fi))
+	}
+	slices.SortFunc(out, func(a, b diskmodel.FileInfo) int { return strings.Compare(a.Name, b.Name) })
+	return out, nil
+}
+
+// Mkdir creates a directory; its parent must exist.
+func (s *FS) Mkdir(dir string) error {
+	if !diskmodel.ValidName(dir) {
+		return invalid("mkdir", dir)
+	}
+	return wrap("mkdir", dir, s.root.Mkdir(dir, dirPerm))
+}
+
+// Remove removes a file or an empty directory.
+func (s *FS) Remove(name string) error {
+	if !diskmodel.ValidName(name) {
+		return invalid("remove", name)
+	}
+	return wrap("remove", name, s.root.Remove(name))
+}
+
+// Rename atomically gives a file or directory a new name, replacing a file
+// of that name. Like os.Rename it never replaces a directory.
+func (s *FS) Rename(oldname, newname string) error {
+	pathName := oldname + " -> " + newname
+	if !diskmodel.ValidName(oldname) || !diskmodel.ValidName(newname) {
+		return invalid("rename", pathName)
+	}
+	return wrap("rename", pathName, s.root.Rename(oldname, newname))
+}
+
+// SyncDir fsyncs the directory, making every create, rename and removal in
+// it durable.
+func (s *FS) SyncDir(dir string) error {
+	if !diskmodel.ValidName(dir) {
+		return invalid("syncdir", dir)
+	}
+	f, err := s.root.Open(dir)
+	if err != nil {
+		return wrap("syncdir", dir, err)
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return wrap("syncdir", dir, err)
+	}
+	if !fi.IsDir() {
+		return &fs.PathError{Op: "syncdir", Path: dir, Err: syscall.ENOTDIR}
+	}
+	return wrap("syncdir", dir, f.Sync())
+}
+
+// File is an open file; it implements diskmodel.File.
+type File struct {
+	f    *os.File
+	name string // relative to the root; errors name it
+}
+
+var _ diskmodel.File = (*File)(nil)
+
+// ReadAt reads len(p) bytes at off; past the end it returns the bytes read
+// and io.EOF.
+func (f *File) ReadAt(p []byte, off int64) (int, error) {
+	n, err := f.f.ReadAt(p, off)
+	return n, wrap("readat", f.name, err)
+}
+
+// WriteAt writes p at off, zero-filling any hole before it.
+func (f *File) WriteAt(p []byte, off int64) (int, error) {
+	n, err := f.f.WriteAt(p, off)
+	return n, wrap("writeat", f.name, err)
+}
+
+// Size is the file's current length.
+func (f *File) Size() (int64, error) {
+	fi, err := f.f.Stat()
+	if err != nil {
+		return 0, wrap("size", f.name, err)
+	}
+	return fi.Size(), nil
+}
+
+// Truncate sets the file's length, zero-filling when it grows.
+func (f *File) Truncate(size int64) error {
+	return wrap("truncate", f.name, f.f.Truncate(size))
+}
+
+// Sync is fsync: it makes the file's content and size durable.
+func (f *File) Sync() error {
+	return wrap("sync", f.name, f.f.Sync())
+}
+
+// Close releases the file without syncing it.
+func (f *File) Close() error {
+	return wrap("close", f.name, f.f.Close())
+}
