@@ -1,28 +1,34 @@
 package sim
 
-import (
-	"time"
+import "github.com/flockvm/flock/sim/simdisk"
 
-	"github.com/flockvm/flock/diskmodel"
-)
-
-// machineDisk is what the world needs from a machine's simulated disk.
-type machineDisk interface {
-	diskmodel.FS
-	Crash()
-	Rot(n int) int
-	TakeLatency() time.Duration
+// DiskFaults returns the simdisk configuration of f's disk knobs. A latency
+// maximum below its minimum is raised to it (a flag may pin one bound only).
+func (f FaultConfig) DiskFaults() simdisk.Faults {
+	return simdisk.Faults{
+		LoseUnsyncedProb:     f.DiskLoseUnsyncedProb,
+		TornWrites:           f.DiskTornWrites,
+		ReadErrorProb:        f.DiskReadErrorProb,
+		WriteErrorProb:       f.DiskWriteErrorProb,
+		CapacityBytes:        f.DiskCapacityBytes,
+		LatencyMin:           f.DiskLatencyMin,
+		LatencyMax:           max(f.DiskLatencyMin, f.DiskLatencyMax),
+		SyncLatencyMin:       f.DiskSyncLatencyMin,
+		SyncLatencyMax:       max(f.DiskSyncLatencyMin, f.DiskSyncLatencyMax),
+		BandwidthBytesPerSec: f.DiskBandwidthBytesPerSec,
+	}
 }
 
 // newDisk builds machine id's disk from the run's disk faults, on its own
 // random stream.
-func (w *World) newDisk(id NodeID) machineDisk {
-	return newPlaceholderDisk(newStream(w.cfg.Seed, "sim.disk", uint64(id)), w.faults)
+func (w *World) newDisk(id NodeID) *simdisk.Disk {
+	return simdisk.New(newStream(w.cfg.Seed, "sim.disk", uint64(id)), w.faults.DiskFaults())
 }
 
 // healDisk switches a disk's faults off, keeping its latency.
 func (w *World) healDisk(m *Machine) {
-	if d, ok := m.disk.(*placeholderDisk); ok {
-		d.faults = w.faults
-	}
+	m.disk.SetFaults(w.faults.DiskFaults())
 }
+
+// SimDisk returns the machine's disk as a *simdisk.Disk, for its Stats.
+func (m *Machine) SimDisk() *simdisk.Disk { return m.disk }

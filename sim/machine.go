@@ -8,6 +8,7 @@ import (
 
 	"github.com/flockvm/flock/diskmodel"
 	"github.com/flockvm/flock/netmodel"
+	"github.com/flockvm/flock/sim/simdisk"
 )
 
 // Buggify odds (FoundationDB's): a site is active in a run with probability
@@ -45,7 +46,7 @@ type Machine struct {
 	rng         *rand.Rand
 	buggifyRng  *rand.Rand
 	driftPPM    int64
-	disk        machineDisk
+	disk        *simdisk.Disk
 	diskBusyEnd Time // the disk works until then; sends depart after it
 }
 

@@ -222,6 +222,7 @@ func TestDiskLatencyDelaysSends(t *testing.T) {
 	fc := NoFaults()
 	fc.LatencyJitter = 0
 	fc.DiskLatencyMin, fc.DiskLatencyMax = 5*time.Millisecond, 5*time.Millisecond
+	fc.DiskSyncLatencyMin, fc.DiskSyncLatencyMax = 5*time.Millisecond, 5*time.Millisecond
 	w := NewWorld(Config{Seed: 3, Faults: fc})
 	var arrivals []Time
 	w.AddMachine(2, func(m *Machine) Receiver {

@@ -276,3 +276,61 @@ func TestBuggify(t *testing.T) {
 		t.Errorf("Buggify fired %d times over 40 sites × 1000 calls, want about 500", n)
 	}
 }
+
+func TestBitRotConfinedToMaxRotMachines(t *testing.T) {
+	for _, maxRot := range []int{0, 1, 2} {
+		fc := NoFaults()
+		fc.BitRotEvery, fc.BitRotFlipsMax, fc.MaxRotMachines = 10*time.Millisecond, 4, maxRot
+		w := pingWorld(13, fc, nil)
+		w.RunUntil(Time(2 * time.Second))
+		rotted, bits := 0, int64(0)
+		for _, m := range w.Machines() {
+			if b := m.SimDisk().Stats().RottedBits; b > 0 {
+				rotted++
+				bits += b
+			}
+		}
+		counts := w.FaultCounts()
+		if rotted > maxRot || (maxRot > 0 && rotted == 0) {
+			t.Errorf("MaxRotMachines=%d: %d machines rotted", maxRot, rotted)
+		}
+		if counts["bitrot_flips"] != bits || (maxRot > 0) != (counts["bitrot"] > 0) {
+			t.Errorf("MaxRotMachines=%d: FaultCounts %v, disks rotted %d bits", maxRot, counts, bits)
+		}
+	}
+}
+
+func TestCrashReachesTheDisk(t *testing.T) {
+	fc := NoFaults()
+	fc.DiskLoseUnsyncedProb = 1
+	w := NewWorld(Config{Seed: 1, Faults: fc})
+	var synced, unsynced diskmodel.File
+	m := w.AddMachine(1, func(m *Machine) Receiver {
+		if m.Incarnation() == 1 {
+			var err error
+			if synced, err = m.Disk().OpenFile("synced", diskmodel.CreateExclusive); err != nil {
+				t.Fatalf("create: %v", err)
+			}
+			if unsynced, err = m.Disk().OpenFile("unsynced", diskmodel.CreateExclusive); err != nil {
+				t.Fatalf("create: %v", err)
+			}
+			m.Disk().SyncDir(".")
+			synced.WriteAt([]byte("kept"), 0)
+			synced.Sync()
+			unsynced.WriteAt([]byte("lost"), 0)
+		}
+		return ReceiverFunc(func(NodeID, []byte) {})
+	})
+	w.RunFor(time.Millisecond)
+	w.Crash(1)
+	w.Restart(1)
+	for name, want := range map[string]string{"synced": "kept", "unsynced": ""} {
+		got, err := diskmodel.ReadFile(m.Disk(), name)
+		if err != nil || string(got) != want {
+			t.Errorf("after crash ReadFile(%q) = %q, %v; want %q", name, got, err, want)
+		}
+	}
+	if c := m.SimDisk().Stats().Crashes; c != 1 {
+		t.Errorf("disk saw %d crashes, want 1", c)
+	}
+}
