@@ -1,6 +1,7 @@
 package sim_test
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"time"
@@ -36,9 +37,30 @@ func Example() {
 	// events: 3 now: 10.000ms
 }
 
-// A seed maps to a fault configuration; flags pin single knobs on top.
+// A seed maps to a fault configuration: most seeds are mild, some harsh.
 func ExampleSwarm() {
-	for _, seed := range []uint64{1, 2} {
+	for _, seed := range []uint64{1, 7} {
 		fmt.Printf("seed %d: %v\n", seed, sim.Swarm(seed, 3))
 	}
+	// Output:
+	// seed 1: lat=4.94ms+0s disk=19.8µs-67.5µs/113µs-145.8µs[lose=25%] maxdown=1 maxrot=1
+	// seed 7: lat=1.49ms+19.2µs dup=8.32% garble=0.0914% part=586ms/350ms[sym,oneway] clog=365ms/74.4ms,x57 crash=752ms/401ms disk=40.9µs-338.9µs/50.5µs-68.6µs[lose=50.1%,torn,werr=0.0722%,cap=860KiB] rot=3.85s/1 buggify maxdown=1 maxrot=1
+}
+
+// Command-line flags pin single knobs on top of each seed's swarm draw.
+func ExampleFaultConfig_RegisterFlags() {
+	var pins sim.FaultConfig
+	fs := flag.NewFlagSet("flock-sim", flag.ContinueOnError)
+	apply := pins.RegisterFlags(fs)
+	if err := fs.Parse([]string{"-fault-net-drop=0.5", "-fault-crash-every=0"}); err != nil {
+		panic(err)
+	}
+	fc := sim.Swarm(7, 3)
+	apply(&fc)
+	if err := fc.Validate(); err != nil {
+		panic(err)
+	}
+	fmt.Println(fc)
+	// Output:
+	// lat=1.49ms+19.2µs drop=50% dup=8.32% garble=0.0914% part=586ms/350ms[sym,oneway] clog=365ms/74.4ms,x57 disk=40.9µs-338.9µs/50.5µs-68.6µs[lose=50.1%,torn,werr=0.0722%,cap=860KiB] rot=3.85s/1 buggify maxdown=1 maxrot=1
 }

@@ -175,15 +175,25 @@ func Swarm(seed uint64, machines int) FaultConfig {
 	return f
 }
 
+// logFloat draws log-uniformly in [lo, hi], rounded to 3 significant
+// digits so configurations read well in logs.
 func logFloat(r *rand.Rand, lo, hi float64) float64 {
-	return lo * math.Exp(r.Float64()*math.Log(hi/lo))
+	return round3(lo * math.Exp(r.Float64()*math.Log(hi/lo)))
 }
 
 func logDur(r *rand.Rand, lo, hi time.Duration) time.Duration {
 	if hi <= lo {
 		return lo
 	}
-	return time.Duration(logFloat(r, float64(lo), float64(hi)))
+	return time.Duration(math.Round(logFloat(r, float64(lo), float64(hi))))
+}
+
+func round3(v float64) float64 {
+	if v <= 0 {
+		return v
+	}
+	scale := math.Pow(10, 2-math.Floor(math.Log10(v)))
+	return math.Round(v*scale) / scale
 }
 
 // Healed returns the configuration of the liveness phase: no drop,
@@ -248,7 +258,7 @@ func (f FaultConfig) String() string {
 		item("part=%v/%v[%s]", f.PartitionEvery, f.PartitionMax, strings.Join(kinds, ","))
 	}
 	if f.ClogEvery > 0 {
-		item("clog=%v/%vx%d", f.ClogEvery, f.ClogMax, f.ClogFactor)
+		item("clog=%v/%v,x%d", f.ClogEvery, f.ClogMax, f.ClogFactor)
 	}
 	if f.CrashEvery > 0 {
 		item("crash=%v/%v", f.CrashEvery, f.RestartDelayMax)
@@ -262,7 +272,7 @@ func (f FaultConfig) String() string {
 	item("disk=%v-%v/%v-%v", f.DiskLatencyMin, f.DiskLatencyMax, f.DiskSyncLatencyMin, f.DiskSyncLatencyMax)
 	var disk []string
 	if f.DiskBandwidthBytesPerSec > 0 {
-		disk = append(disk, "bw="+strconv.FormatInt(f.DiskBandwidthBytesPerSec>>20, 10)+"MiB/s")
+		disk = append(disk, "bw="+sizeString(f.DiskBandwidthBytesPerSec)+"/s")
 	}
 	if f.DiskLoseUnsyncedProb > 0 {
 		disk = append(disk, "lose="+pct(f.DiskLoseUnsyncedProb))
@@ -277,7 +287,7 @@ func (f FaultConfig) String() string {
 		disk = append(disk, "werr="+pct(f.DiskWriteErrorProb))
 	}
 	if f.DiskCapacityBytes > 0 {
-		disk = append(disk, "cap="+strconv.FormatInt(f.DiskCapacityBytes>>10, 10)+"KiB")
+		disk = append(disk, "cap="+sizeString(f.DiskCapacityBytes))
 	}
 	if len(disk) > 0 {
 		b.WriteString("[" + strings.Join(disk, ",") + "]")
@@ -290,6 +300,18 @@ func (f FaultConfig) String() string {
 	}
 	item("maxdown=%d maxrot=%d", f.MaxDown, f.MaxRotMachines)
 	return b.String()
+}
+
+func sizeString(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return strconv.FormatFloat(float64(n)/(1<<30), 'g', 3, 64) + "GiB"
+	case n >= 1<<20:
+		return strconv.FormatFloat(float64(n)/(1<<20), 'g', 3, 64) + "MiB"
+	case n >= 1<<10:
+		return strconv.FormatFloat(float64(n)/(1<<10), 'g', 3, 64) + "KiB"
+	}
+	return strconv.FormatInt(n, 10) + "B"
 }
 
 func pct(p float64) string {

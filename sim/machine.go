@@ -192,7 +192,7 @@ func (w *World) mustMachine(op string, id NodeID) *Machine {
 func (m *Machine) start() {
 	m.inc++
 	m.up = true
-	m.rng = newStream(m.w.cfg.Seed, "sim.machine", uint64(m.id)<<20^m.inc)
+	m.rng = newStream(m.w.cfg.Seed, "sim.machine", splitmix64(uint64(m.id))+m.inc)
 	m.run(func() {
 		m.recv = m.boot(m)
 		if m.recv == nil {
