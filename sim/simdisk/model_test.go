@@ -600,6 +600,22 @@ func testCrashModel(t *rapid.T) {
 			t.Skip("enough unsynced directory operations")
 		}
 	}
+	write := func(t *rapid.T, h mHandle) {
+		off := rapid.IntRange(0, 2600).Draw(t, "off")
+		n := rapid.IntRange(0, 1300).Draw(t, "len")
+		writeSeq++
+		data := make([]byte, n)
+		for i := range data {
+			data[i] = byte(writeSeq*37 + i*3 + 1)
+		}
+		if got, err := h.f.WriteAt(data, int64(off)); got != n || err != nil {
+			t.Fatalf("WriteAt(%d bytes, %d) on %q = %d, %v", n, off, h.name, got, err)
+		}
+		if n > 0 {
+			f := m.files[h.ino]
+			f.push(writeImage(slices.Clone(f.current()), int64(off), data))
+		}
+	}
 	t.Repeat(map[string]func(*rapid.T){
 		"": func(t *rapid.T) { m.checkVolatile(t, d) },
 		"open": func(t *rapid.T) {
@@ -616,21 +632,13 @@ func testCrashModel(t *rapid.T) {
 				m.handles = append(m.handles, mHandle{f: f, ino: ino, name: p})
 			}
 		},
-		"write": func(t *rapid.T) {
+		"write": func(t *rapid.T) { write(t, m.handles[handle(t)]) },
+		// Several writes to one file before anything else happens: the
+		// overlapping unsynced writes that tearing and loss act on.
+		"writes": func(t *rapid.T) {
 			h := m.handles[handle(t)]
-			off := rapid.IntRange(0, 2600).Draw(t, "off")
-			n := rapid.IntRange(0, 1300).Draw(t, "len")
-			writeSeq++
-			data := make([]byte, n)
-			for i := range data {
-				data[i] = byte(writeSeq*37 + i*3 + 1)
-			}
-			if got, err := h.f.WriteAt(data, int64(off)); got != n || err != nil {
-				t.Fatalf("WriteAt(%d bytes, %d) on %q = %d, %v", n, off, h.name, got, err)
-			}
-			if n > 0 {
-				f := m.files[h.ino]
-				f.push(writeImage(slices.Clone(f.current()), int64(off), data))
+			for i := rapid.IntRange(2, 6).Draw(t, "writes"); i > 0; i-- {
+				write(t, h)
 			}
 		},
 		"truncate": func(t *rapid.T) {
