@@ -231,7 +231,7 @@ func (m *Machine) deferEvent(ev *event) {
 func (m *Machine) dropDeferred() {
 	for _, ev := range m.deferred {
 		if ev.kind == evDeliver && ev.state == stateDeferred {
-			m.w.net.lose(ev, &m.w.net.stats.DestDown)
+			m.w.net.lose(ev, outDestDown)
 			continue
 		}
 		m.w.q.release(ev)

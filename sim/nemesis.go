@@ -40,6 +40,9 @@ func (n *nemesis) chain(name string, every time.Duration, inject func()) {
 	var fire func()
 	fire = func() {
 		inject()
+		if n.w.healed {
+			return // a program healed the world from inside the injection
+		}
 		n.chains[i] = n.w.After(n.gap(every), name, fire)
 	}
 	n.chains[i] = n.w.After(n.gap(every), name, fire)

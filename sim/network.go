@@ -61,19 +61,112 @@ type link struct {
 type linkKey struct{ from, to NodeID }
 
 type network struct {
-	w     *World
-	rng   *rand.Rand
-	links map[linkKey]*link
-	parts []*Partition // active partitions, oldest first
-	stats NetStats
+	w       *World
+	rng     *rand.Rand
+	links   map[linkKey]*link
+	parts   []*Partition // active partitions, oldest first
+	stats   NetStats
+	kinds   []string // message kinds seen, in order of first sight; 0 is ""
+	kindIdx map[string]uint16
+	byKind  []NetStats // indexed like kinds
+}
+
+// outcome names a NetStats counter.
+type outcome uint8
+
+const (
+	outSent outcome = iota
+	outDuplicated
+	outDelivered
+	outDropped
+	outPartitioned
+	outGarbled
+	outDestDown
+	outSenderDown
+	outOverflow
+)
+
+func (s *NetStats) counter(o outcome) *Counter {
+	switch o {
+	case outSent:
+		return &s.Sent
+	case outDuplicated:
+		return &s.Duplicated
+	case outDelivered:
+		return &s.Delivered
+	case outDropped:
+		return &s.Dropped
+	case outPartitioned:
+		return &s.Partitioned
+	case outGarbled:
+		return &s.Garbled
+	case outDestDown:
+		return &s.DestDown
+	case outSenderDown:
+		return &s.SenderDown
+	case outOverflow:
+		return &s.Overflow
+	}
+	panic(fmt.Sprintf("sim: unknown message outcome %d", o))
+}
+
+// add counts one message of the given kind with outcome o.
+func (n *network) add(kind uint16, o outcome, size int) {
+	n.stats.counter(o).add(size)
+	if n.byKind != nil {
+		n.byKind[kind].counter(o).add(size)
+	}
+}
+
+// maxMessageKinds bounds Config.MessageKind's distinct answers.
+const maxMessageKinds = 1 << 10
+
+// classify returns the index of payload's kind (0 without a classifier).
+func (n *network) classify(payload []byte) uint16 {
+	if n.w.cfg.MessageKind == nil {
+		return 0
+	}
+	name := n.w.cfg.MessageKind(payload)
+	if i, ok := n.kindIdx[name]; ok {
+		return i
+	}
+	if len(n.kinds) >= maxMessageKinds {
+		panic(fmt.Sprintf("sim: Config.MessageKind returned more than %d kinds (new kind %q)", maxMessageKinds, name))
+	}
+	i := uint16(len(n.kinds))
+	n.kinds = append(n.kinds, name)
+	n.kindIdx[name] = i
+	n.byKind = append(n.byKind, NetStats{})
+	return i
+}
+
+// NetStatsByKind returns the network's counters per message kind, as named
+// by Config.MessageKind (nil without one).
+func (w *World) NetStatsByKind() map[string]NetStats {
+	if w.net.byKind == nil {
+		return nil
+	}
+	out := make(map[string]NetStats, len(w.net.kinds))
+	for i, k := range w.net.kinds {
+		if i > 0 || w.net.byKind[0] != (NetStats{}) {
+			out[k] = w.net.byKind[i]
+		}
+	}
+	return out
 }
 
 func newNetwork(w *World) *network {
-	return &network{
+	n := &network{
 		w:     w,
 		rng:   newStream(w.cfg.Seed, "sim.net", 0),
 		links: make(map[linkKey]*link),
 	}
+	if w.cfg.MessageKind != nil {
+		// Index 0 is reserved for the kind "" so the classifier is only
+		// consulted per send.
+		n.kinds, n.kindIdx, n.byKind = []string{""}, map[string]uint16{"": 0}, []NetStats{{}}
+	}
+	return n
 }
 
 // NetStats returns the network's counters.
@@ -106,20 +199,21 @@ func (n *network) send(src *Machine, to NodeID, payload []byte) {
 	w := n.w
 	f := &w.faults
 	size := len(payload)
-	n.stats.Sent.add(size)
+	kind := n.classify(payload)
+	n.add(kind, outSent, size)
 	dst := w.machines[to]
 	if dst == nil {
-		n.stats.DestDown.add(size)
+		n.add(kind, outDestDown, size)
 		return
 	}
 	lk := n.link(src.id, to)
 	if lk.blocked > 0 {
-		n.stats.Partitioned.add(size)
+		n.add(kind, outPartitioned, size)
 		return
 	}
 	if f.DropProb > 0 && n.rng.Float64() < f.DropProb {
 		w.counts["net_drop"]++
-		n.stats.Dropped.add(size)
+		n.add(kind, outDropped, size)
 		return
 	}
 	src.settleDisk()
@@ -128,20 +222,20 @@ func (n *network) send(src *Machine, to NodeID, payload []byte) {
 	var dup []byte
 	if f.DupProb > 0 && n.rng.Float64() < f.DupProb {
 		w.counts["net_dup"]++
-		n.stats.Duplicated.add(size)
+		n.add(kind, outDuplicated, size)
 		dup = bytes.Clone(frame)
 	}
-	n.launch(src, dst, lk, frame, depart, size)
+	n.launch(src, dst, lk, frame, depart, size, kind)
 	if dup != nil {
-		n.launch(src, dst, lk, dup, depart, size)
+		n.launch(src, dst, lk, dup, depart, size, kind)
 	}
 }
 
 // launch schedules the arrival of one copy of a frame.
-func (n *network) launch(src, dst *Machine, lk *link, frame []byte, depart Time, size int) {
+func (n *network) launch(src, dst *Machine, lk *link, frame []byte, depart Time, size int, kind uint16) {
 	w := n.w
 	if lk.inflight >= n.queueMax() {
-		n.stats.Overflow.add(size)
+		n.add(kind, outOverflow, size)
 		return
 	}
 	if p := w.faults.GarbleProb; p > 0 && n.rng.Float64() < p {
@@ -153,7 +247,7 @@ func (n *network) launch(src, dst *Machine, lk *link, frame []byte, depart Time,
 	ev.kind, ev.node, ev.name = evDeliver, dst.id, "deliver"
 	ev.m, ev.inc = dst, dst.inc
 	ev.from, ev.fromInc = src, src.inc
-	ev.departAt, ev.frame, ev.link = depart, frame, lk
+	ev.departAt, ev.frame, ev.link, ev.msgKind = depart, frame, lk, kind
 	lk.inflight++
 	w.q.push(ev, depart.Add(n.latency(lk)))
 }
@@ -185,18 +279,18 @@ func (n *network) deliver(ev *event) bool {
 	size := len(ev.frame) - netmodel.FrameHeaderSize
 	switch {
 	case uint64(len(src.crashTimes)) >= ev.fromInc && ev.departAt > src.crashTimes[ev.fromInc-1]:
-		n.settle(ev, "lost: sender crashed", &n.stats.SenderDown, size)
+		n.settle(ev, "lost: sender crashed", outSenderDown, size)
 	case !dst.up || dst.inc != ev.inc:
-		n.settle(ev, "lost: destination down", &n.stats.DestDown, size)
+		n.settle(ev, "lost: destination down", outDestDown, size)
 	case ev.link.blocked > 0:
-		n.settle(ev, "lost: partition", &n.stats.Partitioned, size)
+		n.settle(ev, "lost: partition", outPartitioned, size)
 	default:
 		f, _, err := netmodel.DecodeFrame(ev.frame)
 		if err != nil || f.From != src.id || f.To != dst.id {
-			n.settle(ev, "lost: garbled", &n.stats.Garbled, size)
+			n.settle(ev, "lost: garbled", outGarbled, size)
 			return true
 		}
-		n.settle(ev, "deliver", &n.stats.Delivered, size)
+		n.settle(ev, "deliver", outDelivered, size)
 		dst.recv.Receive(f.From, f.Payload)
 		dst.settleDisk()
 	}
@@ -205,9 +299,9 @@ func (n *network) deliver(ev *event) bool {
 
 // settle ends a message's flight: counts it, folds it into the trace as an
 // event named name, and frees the event.
-func (n *network) settle(ev *event, name string, c *Counter, size int) {
+func (n *network) settle(ev *event, name string, o outcome, size int) {
 	w := n.w
-	c.add(size)
+	n.add(ev.msgKind, o, size)
 	ev.link.inflight--
 	ev.name = name
 	from := ev.from.id
@@ -228,8 +322,8 @@ func (n *network) settle(ev *event, name string, c *Counter, size int) {
 
 // lose settles a message that never reaches the queue's head again (its
 // paused destination crashed) without counting an event.
-func (n *network) lose(ev *event, c *Counter) {
-	c.add(len(ev.frame) - netmodel.FrameHeaderSize)
+func (n *network) lose(ev *event, o outcome) {
+	n.add(ev.msgKind, o, len(ev.frame)-netmodel.FrameHeaderSize)
 	ev.link.inflight--
 	n.w.q.release(ev)
 }

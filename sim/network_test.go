@@ -247,3 +247,30 @@ func TestDiskLatencyDelaysSends(t *testing.T) {
 		t.Errorf("message after open+sync arrived %v after the one before, want 10ms (two disk ops)", gap)
 	}
 }
+
+func TestNetStatsByKind(t *testing.T) {
+	fc := NoFaults()
+	w := NewWorld(Config{Seed: 1, Faults: fc, MessageKind: func(p []byte) string { return string(p[:1]) }})
+	w.AddMachine(1, func(m *Machine) Receiver { return ReceiverFunc(func(NodeID, []byte) {}) })
+	w.AddMachine(2, func(m *Machine) Receiver { return ReceiverFunc(func(NodeID, []byte) {}) })
+	for _, p := range []string{"a1", "a22", "b333"} {
+		w.Machine(1).Send(2, []byte(p))
+	}
+	w.Crash(2)
+	w.Machine(1).Send(2, []byte("b4444"))
+	w.RunFor(time.Second)
+	got := w.NetStatsByKind()
+	want := map[string]NetStats{
+		"a": {Sent: Counter{2, 5}, Delivered: Counter{0, 0}, DestDown: Counter{2, 5}},
+		"b": {Sent: Counter{2, 9}, DestDown: Counter{2, 9}},
+	}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("NetStatsByKind() = %+v, want %+v", got, want)
+	}
+	if total := w.NetStats(); total.Sent != (Counter{4, 14}) || total.DestDown != (Counter{4, 14}) {
+		t.Errorf("NetStats() = %+v, want 4 messages of 14 bytes sent and lost to a down machine", total)
+	}
+	if NewWorld(Config{Seed: 1}).NetStatsByKind() != nil {
+		t.Errorf("NetStatsByKind() without MessageKind is not nil")
+	}
+}

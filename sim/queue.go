@@ -50,6 +50,7 @@ type event struct {
 	departAt Time
 	frame    []byte
 	link     *link
+	msgKind  uint16
 }
 
 // qitem is what the btree holds: the ordering key inline so comparisons do

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"math"
 	"slices"
 	"testing"
 	"time"
@@ -153,6 +154,24 @@ func TestTimeString(t *testing.T) {
 	for _, tt := range tests {
 		if got := tt.t.String(); got != tt.want {
 			t.Errorf("Time(%d).String() = %q, want %q", int64(tt.t), got, tt.want)
+		}
+	}
+}
+
+func TestTimeAddSaturates(t *testing.T) {
+	tests := []struct {
+		t    Time
+		d    time.Duration
+		want Time
+	}{
+		{5, 3, 8},
+		{5, -3, 2},
+		{Time(1 << 62), time.Duration(1 << 62), Time(math.MaxInt64)},
+		{-Time(1 << 62), -time.Duration(1<<62) - 10, Time(math.MinInt64)},
+	}
+	for _, tt := range tests {
+		if got := tt.t.Add(tt.d); got != tt.want {
+			t.Errorf("Time(%d).Add(%d) = %d, want %d", tt.t, tt.d, got, tt.want)
 		}
 	}
 }

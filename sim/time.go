@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"math"
 	"strconv"
 	"time"
 )
@@ -10,8 +11,18 @@ import (
 // consulted.
 type Time int64
 
-// Add returns t+d.
-func (t Time) Add(d time.Duration) Time { return t + Time(d) }
+// Add returns t+d, saturating at the largest and smallest Times instead of
+// wrapping, so "never" (a huge d) stays in the future.
+func (t Time) Add(d time.Duration) Time {
+	s := t + Time(d)
+	if d > 0 && s < t {
+		return math.MaxInt64
+	}
+	if d < 0 && s > t {
+		return math.MinInt64
+	}
+	return s
+}
 
 // Sub returns the duration t-u.
 func (t Time) Sub(u Time) time.Duration { return time.Duration(t - u) }

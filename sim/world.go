@@ -41,6 +41,11 @@ type Config struct {
 	MaxEvents uint64
 	// MaxQueued bounds the event queue (default DefaultMaxQueued).
 	MaxQueued int
+	// MessageKind, when set, names the kind of a message from its payload
+	// (for example "raft.MsgApp") so NetStatsByKind can count per kind. It
+	// is called once per Send with the payload as sent; at most 1024
+	// distinct kinds.
+	MessageKind func(payload []byte) string
 }
 
 // EventLimitError is the panic value of a world asked to process more than
