@@ -11,7 +11,8 @@
 // kind, machine and name — is folded into a running 64-bit FNV-style hash
 // (TraceHash); Record folds in extra facts. Running the same seed with the
 // same programs gives the same hash and event count; that is the determinism
-// check. With Config.Trace set, every event and fact is printed as one line:
+// check. The hash never depends on whether tracing is on. With Config.Trace
+// set, every event and fact is printed as one line:
 //
 //	step 1234 t=1.250ms n2 deliver from n1 (48 bytes)
 //
@@ -45,7 +46,8 @@
 // detects it and drops the frame). Partitions (symmetric, one-way, one
 // machine isolated) and clogs (latency multiplied) come and go. A message
 // to a crashed machine, or one in flight when its destination crashed, is
-// lost; one to a paused machine waits. NetStats counts every outcome.
+// lost; one to a paused machine waits. NetStats counts every outcome, and
+// NetStatsByKind per message kind when Config.MessageKind names kinds.
 //
 // # Phases and the nemesis
 //
@@ -71,5 +73,6 @@
 // fixed label: the network ("sim.net"), the nemesis ("sim.nemesis"), each
 // disk ("sim.disk", id), each machine's program ("sim.machine", id and
 // incarnation), buggify and clock drift. A stream is consumed only by its
-// owner, so more draws in one place never shift another's.
+// owner, so more draws in one place never shift another's. Scenarios get
+// their own streams the same way with Stream (labels not starting "sim.").
 package sim

@@ -34,6 +34,7 @@ type event struct {
 	at    Time
 	seq   uint64 // tie-break: schedule order among events at the same time
 	gen   uint64
+	slot  uint32 // index in queue.slab, fixed for the struct's life
 	kind  evKind
 	state evState
 	node  netmodel.NodeID // the machine the event concerns; 0 for the world
@@ -54,11 +55,12 @@ type event struct {
 }
 
 // qitem is what the btree holds: the ordering key inline so comparisons do
-// not chase pointers.
+// not chase pointers, and a slab index instead of a pointer so the tree's
+// nodes hold no pointers (no GC write barriers when the tree shifts items).
 type qitem struct {
-	at  Time
-	seq uint64
-	ev  *event
+	at   Time
+	seq  uint64
+	slot uint32
 }
 
 func qless(a, b qitem) bool {
@@ -71,30 +73,32 @@ func qless(a, b qitem) bool {
 // queue is the world's pending events ordered by (time, sequence), with a
 // pool of event structs to keep the hot path allocation-free.
 type queue struct {
-	tree    *btree.BTreeG[qitem]
-	seq     uint64
-	gen     uint64
-	pool    []*event
-	lenMax  int
-	freeMax int
+	tree   *btree.BTreeG[qitem]
+	seq    uint64
+	gen    uint64
+	slab   []*event // every event struct ever made, by slot
+	free   []*event // released structs, ready for reuse
+	lenMax int
 }
 
 func newQueue(lenMax int) *queue {
 	return &queue{
-		tree:    btree.NewG[qitem](32, qless),
-		lenMax:  lenMax,
-		freeMax: 1 << 16,
+		tree:   btree.NewG[qitem](32, qless),
+		lenMax: lenMax,
 	}
 }
 
-// alloc returns a cleared event with a fresh generation.
+// alloc returns a cleared event with a fresh generation. Structs are never
+// freed: the slab's size is the most events ever pending at once, which
+// lenMax bounds.
 func (q *queue) alloc() *event {
 	var ev *event
-	if n := len(q.pool); n > 0 {
-		ev = q.pool[n-1]
-		q.pool = q.pool[:n-1]
+	if n := len(q.free); n > 0 {
+		ev = q.free[n-1]
+		q.free = q.free[:n-1]
 	} else {
-		ev = new(event)
+		ev = &event{slot: uint32(len(q.slab))}
+		q.slab = append(q.slab, ev)
 	}
 	q.gen++
 	ev.gen = q.gen
@@ -104,10 +108,8 @@ func (q *queue) alloc() *event {
 // release returns ev to the pool, dropping references so the garbage
 // collector can reclaim what it pointed to.
 func (q *queue) release(ev *event) {
-	*ev = event{gen: ev.gen}
-	if len(q.pool) < q.freeMax {
-		q.pool = append(q.pool, ev)
-	}
+	*ev = event{gen: ev.gen, slot: ev.slot}
+	q.free = append(q.free, ev)
 }
 
 // push schedules ev at time at, after every event already scheduled for at.
@@ -121,7 +123,7 @@ func (q *queue) push(ev *event, at Time) {
 	}
 	q.seq++
 	ev.at, ev.seq, ev.state = at, q.seq, stateQueued
-	q.tree.ReplaceOrInsert(qitem{at: at, seq: ev.seq, ev: ev})
+	q.tree.ReplaceOrInsert(qitem{at: at, seq: ev.seq, slot: ev.slot})
 }
 
 // remove takes a queued event out of the queue.
@@ -138,8 +140,9 @@ func (q *queue) popMin() *event {
 	if !ok {
 		return nil
 	}
-	it.ev.state = stateRunning
-	return it.ev
+	ev := q.slab[it.slot]
+	ev.state = stateRunning
+	return ev
 }
 
 // peekTime returns the time of the earliest event.
