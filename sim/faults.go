@@ -67,7 +67,7 @@ type FaultConfig struct {
 	Buggify bool
 
 	// Limits that keep faults recoverable.
-	MaxDown        int // machines crashed, paused or isolated at once by the nemesis
+	MaxDown        int // machines crashed, paused or isolated at once (0: the nemesis takes none down)
 	MaxRotMachines int // distinct machines ever given bit rot
 }
 
