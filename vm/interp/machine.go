@@ -1,0 +1,302 @@
+package interp
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/flockvm/flock/vm/isa"
+	"github.com/flockvm/flock/vm/sys"
+)
+
+// Config holds a machine's limits.
+type Config struct {
+	// QuantumTicks is how long a thread runs before the next one gets a turn.
+	QuantumTicks int
+	// StackWordsMax bounds each thread's data stack.
+	StackWordsMax int
+	// CallDepthMax bounds each thread's call stack.
+	CallDepthMax int
+}
+
+// DefaultConfig is what NewMachine fills zero fields with.
+var DefaultConfig = Config{QuantumTicks: 10000, StackWordsMax: 1 << 20, CallDepthMax: 1 << 16}
+
+// Machine runs threads of processes on one machine. It is driven from one
+// goroutine: Run/Step execute, Complete delivers answers that came later.
+type Machine struct {
+	cfg     Config
+	procs   map[uint64]*procState
+	parked  map[sys.ReqID]*Thread
+	queue   runQueue
+	nextReq sys.ReqID
+	threads int
+}
+
+type procState struct {
+	*Process
+	code      []isa.Instr // Program.Code plus a sentinel that traps
+	threads   map[uint64]*Thread
+	ticksLeft int64 // budget left; only used when BudgetTicks > 0
+	removed   bool
+}
+
+// opEnd is the sentinel after the last instruction: falling off the end of
+// the code traps.
+const opEnd = isa.NumOps
+
+// NewMachine is an empty machine.
+func NewMachine(cfg Config) *Machine {
+	if cfg.QuantumTicks <= 0 {
+		cfg.QuantumTicks = DefaultConfig.QuantumTicks
+	}
+	if cfg.StackWordsMax <= 0 {
+		cfg.StackWordsMax = DefaultConfig.StackWordsMax
+	}
+	if cfg.CallDepthMax <= 0 {
+		cfg.CallDepthMax = DefaultConfig.CallDepthMax
+	}
+	return &Machine{cfg: cfg, procs: map[uint64]*procState{}, parked: map[sys.ReqID]*Thread{}}
+}
+
+// Config is the machine's configuration.
+func (m *Machine) Config() Config { return m.cfg }
+
+// AddProcess lets the machine run threads of p. The program must be valid.
+func (m *Machine) AddProcess(p *Process) error {
+	if _, ok := m.procs[p.PID]; ok {
+		return fmt.Errorf("interp: process %d already on this machine", p.PID)
+	}
+	if err := p.Program.Validate(); err != nil {
+		return fmt.Errorf("interp: process %d: %w", p.PID, err)
+	}
+	code := make([]isa.Instr, len(p.Program.Code)+1)
+	copy(code, p.Program.Code)
+	code[len(code)-1] = isa.Instr{Op: opEnd}
+	m.procs[p.PID] = &procState{Process: p, code: code, threads: map[uint64]*Thread{}, ticksLeft: p.BudgetTicks}
+	return nil
+}
+
+// RemoveProcess drops every thread of the process from this machine,
+// releasing their memory. Answers still outstanding for them are ignored
+// when they arrive.
+func (m *Machine) RemoveProcess(pid uint64) {
+	p, ok := m.procs[pid]
+	if !ok {
+		return
+	}
+	for _, tid := range sortedTIDs(p.threads) {
+		m.dropThread(p.threads[tid])
+	}
+	p.removed = true
+	delete(m.procs, pid)
+}
+
+func sortedTIDs(ts map[uint64]*Thread) []uint64 {
+	ids := make([]uint64, 0, len(ts))
+	for id := range ts {
+		ids = append(ids, id)
+	}
+	sort.Slice(ids, func(i, j int) bool { return ids[i] < ids[j] })
+	return ids
+}
+
+// dropThread removes a thread from the machine for good.
+func (m *Machine) dropThread(t *Thread) {
+	if t.state == stateDead {
+		return
+	}
+	if t.state == stateParked {
+		delete(m.parked, t.req)
+	}
+	t.state = stateDead
+	delete(t.p.threads, t.tid)
+	m.threads--
+	if t.local != nil {
+		t.local.Release()
+		t.local = nil
+	}
+	t.stack, t.frames = nil, nil
+}
+
+// AddThread starts running a thread (a spawned one, the main one, or one
+// that migrated here). Its process must be on the machine.
+func (m *Machine) AddThread(img *ThreadImage) error {
+	p, ok := m.procs[img.PID]
+	if !ok {
+		return fmt.Errorf("interp: thread %d: process %d not on this machine", img.TID, img.PID)
+	}
+	if _, dup := p.threads[img.TID]; dup {
+		return fmt.Errorf("interp: thread %d of process %d already on this machine", img.TID, img.PID)
+	}
+	if img.PC < 0 || img.PC >= len(p.Program.Code) {
+		return fmt.Errorf("interp: thread %d: pc %d outside the code", img.TID, img.PC)
+	}
+	if img.Local == nil {
+		return fmt.Errorf("interp: thread %d: no local memory", img.TID)
+	}
+	if len(img.Stack) > m.cfg.StackWordsMax {
+		return fmt.Errorf("interp: thread %d: stack of %d words exceeds %d", img.TID, len(img.Stack), m.cfg.StackWordsMax)
+	}
+	size := max(initialStackWords, len(img.Stack))
+	t := &Thread{pid: img.PID, tid: img.TID, p: p, pc: img.PC, local: img.Local, stack: make([]uint64, size)}
+	t.sp = copy(t.stack, img.Stack)
+	p.threads[t.tid] = t
+	m.threads++
+	m.makeRunnable(t)
+	return nil
+}
+
+// Complete delivers the answer to a parked operation and makes its thread
+// runnable. Unknown ids (the process ended meanwhile) are ignored.
+func (m *Machine) Complete(id sys.ReqID, r sys.Reply) {
+	t, ok := m.parked[id]
+	if !ok {
+		return
+	}
+	delete(m.parked, id)
+	t.reply = r
+	t.resume = true
+	m.makeRunnable(t)
+}
+
+func (m *Machine) makeRunnable(t *Thread) {
+	t.state = stateRunnable
+	if !t.queued {
+		t.queued = true
+		m.queue.push(t)
+	}
+}
+
+// park records that t waits for the answer to req.
+func (m *Machine) park(t *Thread, req sys.ReqID) {
+	t.state = stateParked
+	t.req = req
+	m.parked[req] = t
+}
+
+func (m *Machine) newCaller(t *Thread) sys.Caller {
+	m.nextReq++
+	return sys.Caller{PID: t.pid, TID: t.tid, Req: m.nextReq}
+}
+
+// StepResult says what one Step did.
+type StepResult struct {
+	Ran   bool   // false: no thread was runnable
+	PID   uint64 // the thread that ran
+	TID   uint64
+	Ticks int // ticks it used
+}
+
+// Step runs the next runnable thread for one quantum (or until it parks,
+// yields, ends or traps).
+func (m *Machine) Step() StepResult {
+	return m.step(m.cfg.QuantumTicks)
+}
+
+func (m *Machine) step(quantum int) StepResult {
+	t := m.queue.pop()
+	for t != nil && t.state != stateRunnable {
+		t.queued = false
+		t = m.queue.pop()
+	}
+	if t == nil {
+		return StepResult{}
+	}
+	t.queued = false
+	res := StepResult{Ran: true, PID: t.pid, TID: t.tid}
+	q := quantum
+	p := t.p
+	if p.BudgetTicks > 0 {
+		q = int(min(int64(q), p.ticksLeft))
+	}
+	used, why := m.runThread(t, q)
+	res.Ticks = used
+	if p.BudgetTicks > 0 {
+		p.ticksLeft -= int64(used)
+		if why == stopQuantum && p.ticksLeft <= 0 && t.state == stateRunnable {
+			m.trapThread(t, sys.TrapBudget, fmt.Sprintf("%d ticks", p.BudgetTicks))
+			return res
+		}
+	}
+	if t.state == stateRunnable {
+		m.makeRunnable(t)
+	}
+	return res
+}
+
+// Run steps runnable threads until about ticksMax ticks have run or none is
+// runnable; it returns the ticks used.
+func (m *Machine) Run(ticksMax int) int {
+	used := 0
+	for used < ticksMax {
+		r := m.step(min(m.cfg.QuantumTicks, ticksMax-used))
+		if !r.Ran {
+			break
+		}
+		used += max(r.Ticks, 1)
+	}
+	return used
+}
+
+// Runnable reports whether some thread can run.
+func (m *Machine) Runnable() bool {
+	for _, t := range m.queue.items[m.queue.head:] {
+		if t.state == stateRunnable {
+			return true
+		}
+	}
+	return false
+}
+
+// Threads is how many threads live on the machine.
+func (m *Machine) Threads() int { return m.threads }
+
+// Parked describes a thread waiting for an answer.
+type Parked struct {
+	Req      sys.ReqID
+	PID, TID uint64
+	Op       isa.Op
+	PC       int
+}
+
+// Parked lists the threads waiting for answers, by request id.
+func (m *Machine) Parked() []Parked {
+	out := make([]Parked, 0, len(m.parked))
+	for id, t := range m.parked {
+		out = append(out, Parked{Req: id, PID: t.pid, TID: t.tid, Op: t.sc.op, PC: t.opPC})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Req < out[j].Req })
+	return out
+}
+
+// ProcessThreads lists the live threads of a process on this machine.
+func (m *Machine) ProcessThreads(pid uint64) []uint64 {
+	p, ok := m.procs[pid]
+	if !ok {
+		return nil
+	}
+	return sortedTIDs(p.threads)
+}
+
+// runQueue is a FIFO of threads.
+type runQueue struct {
+	items []*Thread
+	head  int
+}
+
+func (q *runQueue) push(t *Thread) { q.items = append(q.items, t) }
+
+func (q *runQueue) pop() *Thread {
+	if q.head == len(q.items) {
+		q.items, q.head = q.items[:0], 0
+		return nil
+	}
+	t := q.items[q.head]
+	q.items[q.head] = nil
+	q.head++
+	if q.head > 1024 && q.head*2 > len(q.items) {
+		n := copy(q.items, q.items[q.head:])
+		q.items, q.head = q.items[:n], 0
+	}
+	return t
+}

@@ -1,0 +1,129 @@
+package interp
+
+import (
+	"fmt"
+
+	"github.com/flockvm/flock/vm/mem"
+	"github.com/flockvm/flock/vm/sys"
+)
+
+type threadState uint8
+
+const (
+	stateRunnable threadState = iota
+	stateParked
+	stateDead
+)
+
+// frame is a saved return address and frame pointer.
+type frame struct {
+	ret int32
+	fp  int32
+	fl  int32
+}
+
+// initialStackWords is a new thread's stack; it grows by doubling up to
+// Config.StackWordsMax. With no call frames yet, an idle thread holds the
+// Thread struct, this stack and nothing else.
+const initialStackWords = 16
+
+// Thread is a green thread: registers, stacks and local memory.
+type Thread struct {
+	pid, tid uint64
+	p        *procState
+	pc       int
+	sp       int // stack[:sp] is the data stack
+	fp       int // frame base: local slot k is stack[fp+k]
+	fl       int // local slots in the frame (set by ENTER)
+	nf       int // frames[:nf] are the active call frames
+	stack    []uint64
+	frames   []frame
+	local    *mem.Local
+	state    threadState
+	queued   bool
+	// resume: reply holds the answer to the operation sc describes.
+	resume bool
+	req    sys.ReqID
+	reply  sys.Reply
+	sc     sysCall
+	opPC   int // pc of the operation in progress (for trap messages)
+}
+
+type stopReason uint8
+
+const (
+	stopQuantum stopReason = iota // ran its ticks
+	stopYield                     // YIELD
+	stopPark                      // waiting for an answer
+	stopGone                      // ended, trapped, or its process ended
+)
+
+// runThread resumes an operation whose answer arrived, then executes.
+func (m *Machine) runThread(t *Thread, ticks int) (int, stopReason) {
+	if t.resume {
+		t.resume = false
+		r := t.reply
+		t.reply = sys.Reply{}
+		switch m.continueSys(t, r, true) {
+		case actPark:
+			return 0, stopPark
+		case actGone:
+			return 0, stopGone
+		case actYield:
+			return 0, stopYield
+		}
+	}
+	return m.exec(t, ticks)
+}
+
+// growStack makes room for need more words above sp; false at the limit.
+func (m *Machine) growStack(t *Thread, sp, need int) bool {
+	want := sp + need
+	if want > m.cfg.StackWordsMax || want < 0 {
+		return false
+	}
+	if want <= len(t.stack) {
+		return true
+	}
+	n := min(max(2*len(t.stack), want), m.cfg.StackWordsMax)
+	s := make([]uint64, n)
+	copy(s, t.stack[:sp])
+	t.stack = s
+	return true
+}
+
+// growFrames makes room for one more call frame; false at the limit.
+func (m *Machine) growFrames(t *Thread) bool {
+	if t.nf >= m.cfg.CallDepthMax {
+		return false
+	}
+	if t.nf < len(t.frames) {
+		return true
+	}
+	n := min(max(2*len(t.frames), 8), m.cfg.CallDepthMax)
+	f := make([]frame, n)
+	copy(f, t.frames[:t.nf])
+	t.frames = f
+	return true
+}
+
+// trapThread ends the thread with a trap and tells the kernel, which ends
+// the process.
+func (m *Machine) trapThread(t *Thread, kind sys.Trap, detail string) {
+	p := t.p
+	err := &TrapError{PID: t.pid, TID: t.tid, PC: t.opPC, Kind: kind, Detail: detail}
+	if t.opPC >= 0 && t.opPC < len(p.Program.Code) {
+		err.Op = p.Program.Code[t.opPC].Op
+		err.Where = p.Program.Where(t.opPC)
+	} else {
+		err.Where = fmt.Sprintf("%s:?", p.Program.File)
+	}
+	m.dropThread(t)
+	p.Kernel.Trapped(t.pid, err)
+}
+
+// exitThread ends the thread normally.
+func (m *Machine) exitThread(t *Thread, value uint64) {
+	m.dropThread(t)
+	t.p.Kernel.ThreadExited(t.pid, t.tid, value)
+}

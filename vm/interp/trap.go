@@ -1,0 +1,30 @@
+package interp
+
+import (
+	"fmt"
+
+	"github.com/flockvm/flock/vm/isa"
+	"github.com/flockvm/flock/vm/sys"
+)
+
+// TrapError describes a trap: which process, thread, instruction, pc and
+// source position.
+type TrapError struct {
+	PID, TID uint64
+	PC       int
+	Op       isa.Op
+	Kind     sys.Trap
+	Detail   string // e.g. the faulting address
+	Where    string // file:line:col
+}
+
+func (e *TrapError) Error() string {
+	msg := e.Kind.String()
+	if e.Detail != "" {
+		msg += " (" + e.Detail + ")"
+	}
+	if e.PC < 0 {
+		return fmt.Sprintf("trap: %s: process %d", msg, e.PID)
+	}
+	return fmt.Sprintf("%s: trap: %s: thread %d of process %d at pc %d (%s)", e.Where, msg, e.TID, e.PID, e.PC, e.Op)
+}

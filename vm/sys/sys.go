@@ -1,0 +1,88 @@
+package sys
+
+// ReqID names one operation a thread asked for; unique per machine for the
+// machine's lifetime. It doubles as the request id that lets receivers
+// deduplicate retries.
+type ReqID uint64
+
+// Caller says who asks: the process, the thread and the request.
+type Caller struct {
+	PID uint64
+	TID uint64
+	Req ReqID
+}
+
+// Reply is the outcome of an operation. Trap != TrapNone ends the calling
+// process with that trap; errors a program may handle (a missing file) are
+// negative values in Val instead.
+type Reply struct {
+	Val  uint64
+	Data []byte
+	Trap Trap
+}
+
+// Completer receives answers that come later.
+type Completer interface {
+	// Complete delivers the reply to the operation id. Unknown ids (the
+	// thread's process ended meanwhile) are ignored.
+	Complete(id ReqID, r Reply)
+}
+
+// Global is a process's global memory (addresses with the MSB set), shared by
+// all of its threads wherever they run. Every aligned word behaves as a
+// linearizable atomic register.
+type Global interface {
+	// Alloc reserves size bytes (rounded up to a multiple of 8), zeroed;
+	// Val is the address.
+	Alloc(c Caller, sizeBytes uint64) (Reply, bool)
+	// Free releases a block Alloc returned.
+	Free(c Caller, addr uint64) (Reply, bool)
+	// Load reads a word (width 8, aligned) or a byte (width 1).
+	Load(c Caller, addr uint64, width uint8) (Reply, bool)
+	// Store writes a word (width 8, aligned) or the low byte (width 1).
+	Store(c Caller, addr uint64, width uint8, val uint64) (Reply, bool)
+	// CAS replaces the word at addr with replacement if it equals expected;
+	// Val is 1 if it did, else 0.
+	CAS(c Caller, addr, expected, replacement uint64) (Reply, bool)
+	// FetchAdd adds delta to the word at addr; Val is the old value.
+	FetchAdd(c Caller, addr, delta uint64) (Reply, bool)
+	// Fence answers once every operation the thread issued before it is
+	// complete everywhere.
+	Fence(c Caller) (Reply, bool)
+	// ReadBytes reads n bytes (Data).
+	ReadBytes(c Caller, addr, n uint64) (Reply, bool)
+	// WriteBytes writes data.
+	WriteBytes(c Caller, addr uint64, data []byte) (Reply, bool)
+	// Wait answers Val=1 at once if the word at addr differs from expected;
+	// otherwise it answers Val=0 when a Wake on addr picks this waiter.
+	Wait(c Caller, addr, expected uint64) (Reply, bool)
+	// Wake wakes up to count waiters on addr in the order they started
+	// waiting; Val is how many it woke.
+	Wake(c Caller, addr, count uint64) (Reply, bool)
+	// Release forgets every waiter of the process (its threads are gone).
+	Release(pid uint64)
+}
+
+// OpenMode says what OPEN does when the file exists or not.
+type OpenMode uint64
+
+const (
+	OpenExisting OpenMode = iota
+	OpenOrCreate
+	CreateExclusive
+)
+
+// Storage is the VM's filesystem as one process sees it. File descriptors
+// are per process. Results are values >= 0, or -Errno.
+type Storage interface {
+	Open(c Caller, path string, mode OpenMode) (Reply, bool)   // Val: fd
+	Close(c Caller, fd uint64) (Reply, bool)                    // Val: 0
+	Read(c Caller, fd, off, n uint64) (Reply, bool)             // Data; Val: bytes read
+	Write(c Caller, fd, off uint64, data []byte) (Reply, bool) // Val: bytes written (durable)
+	Size(c Caller, fd uint64) (Reply, bool)                     // Val: size in bytes
+	List(c Caller, path string) (Reply, bool)                   // Data: names, '\n'-terminated, dirs end in '/'
+	Remove(c Caller, path string) (Reply, bool)                 // Val: 0
+	Mkdir(c Caller, path string) (Reply, bool)                  // Val: 0
+	// Release closes every file the process left open.
+	Release(pid uint64)
+}
