@@ -43,6 +43,7 @@ type Machine struct {
 	deferred    []*event
 	isolated    int // partitions currently isolating this machine
 	rotted      bool
+	exempt      bool // spared by the nemesis's crashes, pauses, isolation and bit rot
 	rng         *rand.Rand
 	buggifyRng  *rand.Rand
 	driftPPM    int64
@@ -339,3 +340,9 @@ func (m *Machine) Buggify(site string) bool {
 }
 
 var _ netmodel.Transport = (*Machine)(nil)
+
+// SpareFromNemesis exempts the machine from the nemesis's crashes, pauses,
+// isolation and bit rot; network partitions and clogs still reach it. A
+// scenario spares the machines that play clients, so every fault the nemesis
+// may inject lands on the system under test.
+func (m *Machine) SpareFromNemesis() { m.exempt = true }

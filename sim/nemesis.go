@@ -91,11 +91,12 @@ func (w *World) unavailable() int {
 	return c
 }
 
-// available returns the machines that are up, running and connected.
+// available returns the machines the nemesis may take down: up, running,
+// connected and not spared.
 func (w *World) available() []*Machine {
 	var out []*Machine
 	for _, m := range w.sorted {
-		if m.up && !m.paused && m.isolated == 0 {
+		if m.up && !m.paused && m.isolated == 0 && !m.exempt {
 			out = append(out, m)
 		}
 	}
@@ -206,7 +207,16 @@ func (n *nemesis) bitrot() {
 	}
 	var m *Machine
 	if len(n.rotted) < w.faults.MaxRotMachines {
-		m = w.sorted[n.rng.IntN(len(w.sorted))]
+		var targets []*Machine
+		for _, t := range w.sorted {
+			if !t.exempt {
+				targets = append(targets, t)
+			}
+		}
+		if len(targets) == 0 {
+			return
+		}
+		m = targets[n.rng.IntN(len(targets))]
 	} else if len(n.rotted) > 0 {
 		m = w.machines[n.rotted[n.rng.IntN(len(n.rotted))]]
 	}

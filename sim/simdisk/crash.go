@@ -31,10 +31,22 @@ func (d *Disk) Crash() {
 
 // replayNamespace applies a dependency-closed subset of the pending
 // namespace operations, in order, to the durable namespace.
+// Waiting ops, and what they drag along, are applied whenever what they
+// depend on was.
 func (d *Disk) replayNamespace() {
+	for i := len(d.ops) - 1; i >= 0; i-- {
+		if op := d.ops[i]; op.waiting || op.forced {
+			for _, dep := range op.deps {
+				dep.forced = true
+			}
+		}
+	}
 	for _, op := range d.ops {
-		ok := !d.chance(d.faults.LoseUnsyncedProb)
+		ok := op.waiting || op.forced || !d.chance(d.faults.LoseUnsyncedProb)
 		for _, dep := range op.deps {
+			ok = ok && (dep.committed || dep.applied)
+		}
+		for _, dep := range op.placeDeps {
 			ok = ok && (dep.committed || dep.applied)
 		}
 		if !ok {

@@ -21,8 +21,9 @@ type Disk struct {
 	inodes map[uint64]*inode // every live inode; iterated only in sorted order
 	nextID uint64
 
-	ops     []*nsOp // pending namespace operations, oldest first
-	nextSeq uint64
+	ops       []*nsOp // pending namespace operations, oldest first
+	nextSeq   uint64
+	settleGen uint64
 
 	epoch     uint64 // bumped by Crash; Files of older epochs are closed
 	usedBytes int64  // sum of chargedSize

@@ -25,7 +25,10 @@ import (
 //
 //   - the namespace is what replaying, in order, some subset of the logged
 //     operations onto the durable namespace gives, each valid when replayed,
-//     the subset containing every operation synced in all its directories;
+//     the subset containing every operation synced in all its directories
+//     that is valid at its turn (one in a directory whose creation was lost,
+//     or after an unsynced operation on the same entry that was lost, cannot
+//     be replayed and is not required);
 //   - each file's size is its durable size or its size after some pending
 //     op k, and each 512-byte sector holds what it held durably or after some
 //     pending op up to k (cut at the size): no invented bytes, no lost
@@ -119,8 +122,8 @@ func (o *mOp) allSynced() bool {
 }
 
 func (o *mOp) String() string {
-	return fmt.Sprintf("%d{src=%d/%s dst=%d/%s ino=%d repl=%d synced=%v}",
-		o.kind, o.srcDir, o.srcName, o.dstDir, o.dstName, o.ino, o.replaced, o.synced)
+	return fmt.Sprintf("%s{src=%d/%s dst=%d/%s ino=%d repl=%d synced=%v}",
+		[...]string{"create", "mkdir", "remove", "rename"}[o.kind], o.srcDir, o.srcName, o.dstDir, o.dstName, o.ino, o.replaced, o.synced)
 }
 
 type mFile struct {
@@ -357,10 +360,11 @@ func (m *refModel) crashOutcomes() []nsState {
 			return
 		}
 		op := m.ops[i]
-		if !op.allSynced() {
+		valid := m.valid(s, op)
+		if !op.allSynced() || !valid {
 			dfs(i+1, s)
 		}
-		if m.valid(s, op) {
+		if valid {
 			next := s.clone()
 			m.apply(next, op)
 			dfs(i+1, next)

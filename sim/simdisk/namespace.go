@@ -23,14 +23,25 @@ func (k nsKind) String() string {
 // operation is written back (made durable) unasked, as a kernel would.
 const maxPendingDirOps = 1 << 14
 
-// nsOp is one unsynced namespace operation. It is durable once every
-// directory in dirs has been synced after it, and it is durable, or at a
-// crash applied, only together with its deps: the earlier pending operations
-// without which it would not make sense (the previous operation on each entry
-// it touches, the operations that placed the directories it writes into, and
-// for a directory removal the last operation on each of its entries).
+// nsOp is one unsynced namespace operation. It can be applied (made durable,
+// or at a crash replayed) only after the earlier pending operations without
+// which it would not make sense:
+//
+//   - deps, which it drags along when it becomes durable: the previous
+//     operation on each entry it touches, the renames that placed the
+//     directories it writes into, and for a directory removal the last
+//     operation on each of its entries;
+//   - placeDeps, the Mkdirs of the directories it writes into and of their
+//     ancestors: these it waits for. A directory's entries can be synced
+//     before its own name is, and then vanish with it.
+//
 // Applying any dependency-closed subset of the log in order therefore always
 // replays exactly what the volatile namespace once did to those entries.
+//
+// An op is synced once every directory in dirs was synced after it; it is
+// committed (durable) once synced and its placeDeps, and those of everything
+// it drags along, are committed. Until then it is waiting: at a crash it is
+// applied whenever what it depends on is.
 type nsOp struct {
 	seq  uint64
 	kind nsKind
@@ -44,10 +55,16 @@ type nsOp struct {
 	replaced *inode // rename: the file it replaced, or nil
 
 	deps      []*nsOp // sorted by seq, no duplicates
+	placeDeps []*nsOp // sorted by seq, no duplicates
 	dirs      [2]*inode
 	synced    [2]bool
+	waiting   bool // synced, not yet committable
 	committed bool // made durable; no longer in the log
-	applied   bool // Crash scratch: replayed onto the durable namespace
+
+	checkGen uint64 // memo of committable for settle pass checkGen
+	checkOK  bool
+	forced   bool // Crash scratch: a waiting op needs it
+	applied  bool // Crash scratch: replayed onto the durable namespace
 }
 
 func (o *nsOp) String() string {
@@ -74,6 +91,13 @@ func addDep(op, dep *nsOp) {
 	op.deps = append(op.deps, dep)
 }
 
+func addPlaceDep(op, dep *nsOp) {
+	if dep == nil || dep.committed || slices.Contains(op.placeDeps, dep) {
+		return
+	}
+	op.placeDeps = append(op.placeDeps, dep)
+}
+
 // entryDeps: op needs the previous operation on the entry dir/name.
 func entryDeps(op *nsOp, dir *inode, name string) {
 	addDep(op, dir.lastOp[name])
@@ -84,7 +108,11 @@ func entryDeps(op *nsOp, dir *inode, name string) {
 // into a directory that sits elsewhere, even inside what op moves.
 func placementDeps(op *nsOp, dir *inode) {
 	for x := dir; x != nil; x = x.volParent {
-		addDep(op, x.placedBy)
+		if p := x.placedBy; p != nil && p.kind == nsMkdir {
+			addPlaceDep(op, p)
+		} else {
+			addDep(op, p)
+		}
 	}
 }
 
@@ -133,7 +161,9 @@ func (d *Disk) logRename(oldDir *inode, oldName string, newDir *inode, newName s
 
 // record appends op to the log and makes it the newest op on what it touches.
 func (d *Disk) record(op *nsOp) {
-	slices.SortFunc(op.deps, func(a, b *nsOp) int { return cmp.Compare(a.seq, b.seq) })
+	bySeq := func(a, b *nsOp) int { return cmp.Compare(a.seq, b.seq) }
+	slices.SortFunc(op.deps, bySeq)
+	slices.SortFunc(op.placeDeps, bySeq)
 	if op.srcDir != nil {
 		op.srcDir.lastOp[op.srcName] = op
 	}
@@ -153,12 +183,11 @@ func (d *Disk) record(op *nsOp) {
 	}
 }
 
-// syncDirOps marks dir synced in every pending op touching it and commits the
-// ops that are now synced in every directory they touch.
+// syncDirOps marks dir synced in every pending op touching it and commits
+// what can be committed.
 func (d *Disk) syncDirOps(dir *inode) {
-	done := 0
 	for _, op := range d.ops {
-		if op.committed {
+		if op.committed || op.waiting {
 			continue
 		}
 		synced := true
@@ -170,14 +199,49 @@ func (d *Disk) syncDirOps(dir *inode) {
 				synced = false
 			}
 		}
-		if synced {
-			d.commit(op)
-			done++
+		op.waiting = synced
+	}
+	d.settle()
+}
+
+// settle commits every waiting op that has become committable. A commit can
+// make an earlier waiting op committable, hence the passes; each pass that
+// changes something commits at least one op, so len(d.ops)+1 passes suffice.
+func (d *Disk) settle() {
+	for pass := 0; pass <= len(d.ops); pass++ {
+		d.settleGen++
+		progress := false
+		for _, op := range d.ops {
+			if op.waiting && !op.committed && d.committable(op) {
+				d.commit(op)
+				progress = true
+			}
+		}
+		if !progress {
+			break
 		}
 	}
-	if done > 0 {
-		d.compactOps()
+	d.compactOps()
+}
+
+// committable reports whether op and the deps it drags along wait for no
+// uncommitted Mkdir.
+func (d *Disk) committable(op *nsOp) bool {
+	if op.committed {
+		return true
 	}
+	if op.checkGen == d.settleGen {
+		return op.checkOK
+	}
+	ok := true
+	for _, p := range op.placeDeps {
+		ok = ok && p.committed
+	}
+	for _, dep := range op.deps {
+		ok = ok && d.committable(dep)
+	}
+	op.checkGen, op.checkOK = d.settleGen, ok
+	return ok
 }
 
 func (d *Disk) compactOps() {
@@ -190,11 +254,14 @@ func (d *Disk) commit(op *nsOp) {
 	if op.committed {
 		return
 	}
+	for _, dep := range op.placeDeps {
+		d.commit(dep) // only for a writeback: settle commits committable ops
+	}
 	for _, dep := range op.deps {
 		d.commit(dep)
 	}
 	d.applyDurable(op)
-	op.committed = true
+	op.committed, op.waiting = true, false
 	d.retire(op)
 }
 
