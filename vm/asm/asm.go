@@ -188,8 +188,8 @@ func (a *assembler) define(name string, s *symbol) {
 		a.errorf(s.pos, "%s redefined (first defined at %s:%d:%d)", name, a.file, prev.pos.Line, prev.pos.Col)
 		return
 	}
-	if _, isOp := isa.Lookup(name); isOp || name == "len" {
-		a.errorf(s.pos, "%s is reserved and cannot name a label, constant or data", name)
+	if name == "len" {
+		a.errorf(s.pos, "len is reserved and cannot name a label, constant or data")
 		return
 	}
 	a.names[name] = s
@@ -379,6 +379,14 @@ func (a *assembler) eval(e *expr, lineNo int, dataReady bool) (value, *colError)
 		return value{v: l.v + r.v}, nil
 	case exSub:
 		return value{v: l.v - r.v}, nil
+	case exDiv, exMod:
+		if r.v == 0 {
+			return value{}, &colError{e.col, "division by zero in a constant expression"}
+		}
+		if e.kind == exDiv {
+			return value{v: l.v / r.v}, nil
+		}
+		return value{v: l.v % r.v}, nil
 	}
 	return value{v: l.v * r.v}, nil
 }

@@ -12,10 +12,12 @@ const (
 	exAdd
 	exSub
 	exMul
+	exDiv
+	exMod
 )
 
 // expr is an operand expression: integers, names, len(name), unary minus,
-// + - * and parentheses.
+// + - * / % (signed, 64-bit wrapping) and parentheses.
 type expr struct {
 	kind exprKind
 	val  uint64
@@ -69,14 +71,15 @@ func (p *exprParser) parseTerm() (*expr, *colError) {
 	if err != nil {
 		return nil, err
 	}
-	for p.isPunct("*") {
+	for p.isPunct("*") || p.isPunct("/") || p.isPunct("%") {
 		op := p.peek()
 		p.i++
 		r, err := p.parseUnary()
 		if err != nil {
 			return nil, err
 		}
-		l = &expr{kind: exMul, l: l, r: r, col: op.col}
+		k := map[string]exprKind{"*": exMul, "/": exDiv, "%": exMod}[op.text]
+		l = &expr{kind: k, l: l, r: r, col: op.col}
 	}
 	return l, nil
 }

@@ -73,7 +73,7 @@ func lexLine(line string) ([]token, *colError) {
 			}
 			toks = append(toks, token{kind: tokString, text: s, col: i + 1})
 			i += n
-		case strings.IndexByte(":,()+-*", c) >= 0:
+		case strings.IndexByte(":,()+-*/%", c) >= 0:
 			toks = append(toks, token{kind: tokPunct, text: string(c), col: i + 1})
 			i++
 		default:
