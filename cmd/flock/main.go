@@ -186,4 +186,3 @@ func cmdCheck(args []string, stderr io.Writer) int {
 	}
 	return worst
 }
-
