@@ -158,18 +158,18 @@ func (vm *VM) Live() int { return vm.live }
 // Run drives the machine until every process has ended, breaking deadlocks
 // by ending the youngest stuck process with a deadlock trap.
 func (vm *VM) Run() {
-	vm.Drive(nil)
+	vm.Drive(runSliceTicks, nil)
 }
 
-// runSliceTicks is how much Drive runs between two calls of its tick.
+// runSliceTicks is how much Run executes between deadlock checks.
 const runSliceTicks = 1 << 20
 
-// Drive is Run with a hook: tick runs between slices of execution and
-// reports whether it delivered (or still holds) answers, so the machine is
-// not yet stuck.
-func (vm *VM) Drive(tick func() bool) {
+// Drive is Run with a hook: tick runs after every sliceTicks of execution
+// and reports whether answers are still on their way (delivered later by
+// tick itself), so the machine is not stuck even if nothing can run now.
+func (vm *VM) Drive(sliceTicks int, tick func() bool) {
 	for vm.live > 0 {
-		used := vm.m.Run(runSliceTicks)
+		used := vm.m.Run(sliceTicks)
 		busy := false
 		if tick != nil {
 			busy = tick()
