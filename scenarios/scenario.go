@@ -1,0 +1,137 @@
+package scenarios
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/flockvm/flock/sim"
+)
+
+// Result values of a Report.
+const (
+	ResultPass = "pass"
+	ResultFail = "fail"
+)
+
+// Failure kinds of a failed Report: they map to flock-sim's exit statuses.
+const (
+	FailureSafety   = "safety"   // a checked property broke: exit status 1
+	FailureLiveness = "liveness" // an operation did not finish after healing: exit status 3
+)
+
+// Options configures one run of a scenario.
+type Options struct {
+	Seed uint64
+	// Bug names a planted bug to switch on ("" for none); it must be one of
+	// the scenario's Bugs.
+	Bug string
+	// VizDir, when set, receives the HTML visualisation of a failed
+	// linearizability check.
+	VizDir string
+	// Trace, when set, receives the world's event log.
+	Trace io.Writer
+	// Pin adjusts the fault configuration drawn for the seed (flags that pin
+	// knobs); nil keeps the swarm's draw.
+	Pin func(*sim.FaultConfig)
+}
+
+// Report is the outcome of one run, in the shape of DESIGN §6. WallNs and
+// Repro are filled in by the caller, which knows the wall clock and the
+// command line.
+type Report struct {
+	Seed      uint64           `json:"seed"`
+	Scenario  string           `json:"scenario"`
+	Bug       string           `json:"bug,omitempty"`
+	Result    string           `json:"result"`
+	Failure   string           `json:"failure,omitempty"`
+	Violation string           `json:"violation"`
+	TraceHash string           `json:"trace_hash"`
+	Events    uint64           `json:"events"`
+	SimNs     int64            `json:"sim_ns"`
+	WallNs    int64            `json:"wall_ns"`
+	Faults    map[string]int64 `json:"faults"`
+	Ops       int              `json:"ops"`
+	Repro     string           `json:"repro"`
+	VizPath   string           `json:"viz,omitempty"`
+	Config    string           `json:"config"`
+}
+
+// Bug is a planted defect and the number of seeds within which the
+// scenario's checks must catch it (seeds 0 to Seeds-1, in order).
+type Bug struct {
+	Name     string `json:"name"`
+	Scenario string `json:"scenario"`
+	Seeds    int    `json:"seeds"`
+}
+
+// Scenario is one kind of run.
+type Scenario struct {
+	Name        string
+	Description string
+	Bugs        []Bug
+	Run         func(Options) Report
+}
+
+var registry []Scenario
+
+func register(s Scenario) {
+	if s.Name == "" || s.Run == nil {
+		panic(fmt.Sprintf("scenarios: incomplete scenario %q", s.Name))
+	}
+	if _, ok := Lookup(s.Name); ok {
+		panic(fmt.Sprintf("scenarios: scenario %q registered twice", s.Name))
+	}
+	for i := range s.Bugs {
+		s.Bugs[i].Scenario = s.Name
+	}
+	registry = append(registry, s)
+	slices.SortFunc(registry, func(a, b Scenario) int { return strings.Compare(a.Name, b.Name) })
+}
+
+// All returns every scenario, sorted by name.
+func All() []Scenario { return slices.Clone(registry) }
+
+// Lookup finds a scenario by name.
+func Lookup(name string) (Scenario, bool) {
+	for _, s := range registry {
+		if s.Name == name {
+			return s, true
+		}
+	}
+	return Scenario{}, false
+}
+
+// Bugs returns every planted bug of every scenario, sorted by scenario then name.
+func Bugs() []Bug {
+	var out []Bug
+	for _, s := range registry {
+		out = append(out, s.Bugs...)
+	}
+	return out
+}
+
+// Run runs one seed of the named scenario after validating the options.
+func Run(name string, opts Options) (Report, error) {
+	s, ok := Lookup(name)
+	if !ok {
+		return Report{}, fmt.Errorf("unknown scenario %q (known: %s)", name, strings.Join(names(), ", "))
+	}
+	if opts.Bug != "" && !slices.ContainsFunc(s.Bugs, func(b Bug) bool { return b.Name == opts.Bug }) {
+		var known []string
+		for _, b := range s.Bugs {
+			known = append(known, b.Name)
+		}
+		return Report{}, fmt.Errorf("scenario %q has no planted bug %q (known: %s)", name, opts.Bug, strings.Join(known, ", "))
+	}
+	return s.Run(opts), nil
+}
+
+func names() []string {
+	var out []string
+	for _, s := range registry {
+		out = append(out, s.Name)
+	}
+	return out
+}
