@@ -234,4 +234,3 @@ func (r *kvRun) statusLine() string {
 	}
 	return strings.Join(parts, "; ")
 }
-
