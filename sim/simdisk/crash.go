@@ -29,10 +29,9 @@ func (d *Disk) Crash() {
 	}
 }
 
-// replayNamespace applies a dependency-closed subset of the pending
-// namespace operations, in order, to the durable namespace.
-// Waiting ops, and what they drag along, are applied whenever what they
-// depend on was.
+// replayNamespace replays the pending namespace operations, in order, onto
+// the durable namespace: each one still valid there is applied, waiting ops
+// and what they drag along always, the others unless lost.
 func (d *Disk) replayNamespace() {
 	for i := len(d.ops) - 1; i >= 0; i-- {
 		if op := d.ops[i]; op.waiting || op.forced {
@@ -42,19 +41,12 @@ func (d *Disk) replayNamespace() {
 		}
 	}
 	for _, op := range d.ops {
-		ok := op.waiting || op.forced || !d.chance(d.faults.LoseUnsyncedProb)
-		for _, dep := range op.deps {
-			ok = ok && (dep.committed || dep.applied)
-		}
-		for _, dep := range op.placeDeps {
-			ok = ok && (dep.committed || dep.applied)
-		}
-		if !ok {
+		keep := op.waiting || op.forced || !d.chance(d.faults.LoseUnsyncedProb)
+		if !keep || d.durableInvalid(op) != "" {
 			d.stats.LostDirOps++
 			continue
 		}
 		d.applyDurable(op)
-		op.applied = true
 		d.stats.KeptDirOps++
 	}
 	d.ops = nil
@@ -73,7 +65,7 @@ func (d *Disk) rebuild() []*inode {
 		dir.volEntries = dir.durEntries.Clone()
 		dir.lastOp = make(map[string]*nsOp)
 		dir.durEntries.Ascend(func(e dirEntry) bool {
-			e.ino.volParent, e.ino.volName = dir, e.name
+			e.ino.volParent, e.ino.volName, e.ino.durParent = dir, e.name, dir
 			live = append(live, e.ino)
 			return true
 		})
@@ -85,7 +77,7 @@ func (d *Disk) rebuild() []*inode {
 		}
 		d.inodes[ino.id] = ino
 		ino.volLinked, ino.durLinked = true, true
-		ino.openCount, ino.pendingRefs, ino.placedBy = 0, 0, nil
+		ino.openCount, ino.pendingRefs, ino.placedBy, ino.createdBy = 0, 0, nil, nil
 	}
 	d.root.volParent = nil
 	slices.SortFunc(live, func(a, b *inode) int { return cmp.Compare(a.id, b.id) })

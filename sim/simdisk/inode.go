@@ -1,8 +1,6 @@
 package simdisk
 
 import (
-	"fmt"
-
 	"github.com/google/btree"
 )
 
@@ -30,7 +28,9 @@ type inode struct {
 	// Where the volatile namespace holds this inode.
 	volParent *inode
 	volName   string
-	placedBy  *nsOp // newest pending op that put this inode where it is
+	placedBy  *nsOp  // newest pending op that put this inode where it is
+	createdBy *nsOp  // the pending Mkdir that created this directory
+	durParent *inode // where the durable namespace holds this inode
 
 	volLinked   bool  // named in the volatile namespace
 	durLinked   bool  // named in the durable namespace
@@ -65,13 +65,6 @@ type pendingOp struct {
 	dataLen   int
 	oldSize   int64 // size before the op
 	newSize   int64 // size after the op
-}
-
-func (o pendingOp) String() string {
-	if o.kind == pendingWrite {
-		return fmt.Sprintf("write[%d,%d)", o.off, o.off+int64(o.dataLen))
-	}
-	return fmt.Sprintf("truncate(%d->%d)", o.oldSize, o.newSize)
 }
 
 // touched is the byte range whose content the op changes: a write's data, a

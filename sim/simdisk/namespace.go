@@ -23,25 +23,32 @@ func (k nsKind) String() string {
 // operation is written back (made durable) unasked, as a kernel would.
 const maxPendingDirOps = 1 << 14
 
-// nsOp is one unsynced namespace operation. It can be applied (made durable,
-// or at a crash replayed) only after the earlier pending operations without
-// which it would not make sense:
+// nsOp is one unsynced namespace operation.
 //
-//   - deps, which it drags along when it becomes durable: the previous
-//     operation on each entry it touches, the renames that placed the
-//     directories it writes into, and for a directory removal the last
-//     operation on each of its entries;
-//   - placeDeps, the Mkdirs of the directories it writes into and of their
-//     ancestors: these it waits for. A directory's entries can be synced
-//     before its own name is, and then vanish with it.
+// It is synced once every directory in dirs was passed to SyncDir after it.
+// A synced op is committed (applied to the durable namespace, and forgotten)
+// together with its deps, the earlier pending ops it drags along:
 //
-// Applying any dependency-closed subset of the log in order therefore always
-// replays exactly what the volatile namespace once did to those entries.
+//   - the previous op on each entry it touches (else the entry would hold a
+//     state it never had, or one inode would have two names);
+//   - for a removed directory, the last op on each of its entries (so the
+//     removal never meets a durable child);
+//   - for a moved directory, the renames that placed the destination's
+//     ancestors (so no replay can move a directory inside itself).
 //
-// An op is synced once every directory in dirs was synced after it; it is
-// committed (durable) once synced and its placeDeps, and those of everything
-// it drags along, are committed. Until then it is waiting: at a crash it is
-// applied whenever what it depends on is.
+// But it waits for its placeDeps: the pending Mkdir that created the
+// directory it writes into (and, for a moved directory, those of the
+// destination's ancestors). Syncing a new directory does not make the
+// directory's own name durable; until SyncDir of its parent, the directory
+// and everything synced in it may vanish together. A synced op that waits is
+// applied at a crash whenever it is still valid, as is everything it drags
+// along.
+//
+// Committing ops out of log order is sound because an op commutes with every
+// earlier op it does not depend on: they touch different entries, and the
+// deps above cover the directory-level interactions. At a crash every
+// remaining op is checked against the durable namespace before it is
+// replayed, so the result is always a consistent tree.
 type nsOp struct {
 	seq  uint64
 	kind nsKind
@@ -59,12 +66,11 @@ type nsOp struct {
 	dirs      [2]*inode
 	synced    [2]bool
 	waiting   bool // synced, not yet committable
-	committed bool // made durable; no longer in the log
+	committed bool // applied to the durable namespace; no longer in the log
 
-	checkGen uint64 // memo of committable for settle pass checkGen
+	checkGen uint64 // committable's memo, valid during settle pass checkGen
 	checkOK  bool
-	forced   bool // Crash scratch: a waiting op needs it
-	applied  bool // Crash scratch: replayed onto the durable namespace
+	forced   bool // Crash scratch: a waiting op drags it along
 }
 
 func (o *nsOp) String() string {
@@ -83,62 +89,59 @@ func (d *Disk) newOp(kind nsKind) *nsOp {
 	return &nsOp{seq: d.nextSeq, kind: kind}
 }
 
-// addDep records that op needs dep, if dep is still pending.
-func addDep(op, dep *nsOp) {
-	if dep == nil || dep.committed || slices.Contains(op.deps, dep) {
-		return
+func addTo(list []*nsOp, dep *nsOp) []*nsOp {
+	if dep == nil || dep.committed || slices.Contains(list, dep) {
+		return list
 	}
-	op.deps = append(op.deps, dep)
+	return append(list, dep)
 }
 
-func addPlaceDep(op, dep *nsOp) {
-	if dep == nil || dep.committed || slices.Contains(op.placeDeps, dep) {
-		return
-	}
-	op.placeDeps = append(op.placeDeps, dep)
-}
+func (o *nsOp) addDep(dep *nsOp)      { o.deps = addTo(o.deps, dep) }
+func (o *nsOp) addPlaceDep(dep *nsOp) { o.placeDeps = addTo(o.placeDeps, dep) }
 
-// entryDeps: op needs the previous operation on the entry dir/name.
-func entryDeps(op *nsOp, dir *inode, name string) {
-	addDep(op, dir.lastOp[name])
-}
+// entryDep: op needs the previous op on the entry dir/name.
+func (o *nsOp) entryDep(dir *inode, name string) { o.addDep(dir.lastOp[name]) }
 
-// placementDeps: op writes into dir, so it needs the operations that put dir
-// and each of its ancestors where they are now; else a crash could replay it
-// into a directory that sits elsewhere, even inside what op moves.
-func placementDeps(op *nsOp, dir *inode) {
+// existenceDep: op writes into dir, which a pending Mkdir may have created.
+func (o *nsOp) existenceDep(dir *inode) { o.addPlaceDep(dir.createdBy) }
+
+// ancestryDeps: a directory moved into dir must find dir's ancestors where
+// they were, or a replay could move it inside itself.
+func (o *nsOp) ancestryDeps(dir *inode) {
 	for x := dir; x != nil; x = x.volParent {
 		if p := x.placedBy; p != nil && p.kind == nsMkdir {
-			addPlaceDep(op, p)
+			o.addPlaceDep(p)
 		} else {
-			addDep(op, p)
+			o.addDep(p)
 		}
 	}
 }
 
-// emptyDirDeps: removing (or replacing) dir needs the operations that
-// emptied it, so a crash never replays the removal of a non-empty directory.
-func emptyDirDeps(op *nsOp, dir *inode) {
+// emptyDirDeps: removing dir needs the ops that emptied it.
+func (o *nsOp) emptyDirDeps(dir *inode) {
 	for _, dep := range dir.lastOp {
-		addDep(op, dep)
+		o.addDep(dep)
 	}
 }
 
 func (d *Disk) logCreate(kind nsKind, dir *inode, name string, ino *inode) {
 	op := d.newOp(kind)
 	op.dstDir, op.dstName, op.ino = dir, name, ino
-	entryDeps(op, dir, name)
-	placementDeps(op, dir)
+	op.entryDep(dir, name)
+	op.existenceDep(dir)
 	op.dirs[0] = dir
+	if kind == nsMkdir {
+		ino.createdBy = op
+	}
 	d.record(op)
 }
 
 func (d *Disk) logRemove(dir *inode, name string, ino *inode) {
 	op := d.newOp(nsRemove)
 	op.srcDir, op.srcName, op.ino = dir, name, ino
-	entryDeps(op, dir, name)
+	op.entryDep(dir, name)
 	if ino.isDir {
-		emptyDirDeps(op, ino)
+		op.emptyDirDeps(ino)
 	}
 	op.dirs[0] = dir
 	d.record(op)
@@ -148,10 +151,12 @@ func (d *Disk) logRename(oldDir *inode, oldName string, newDir *inode, newName s
 	op := d.newOp(nsRename)
 	op.srcDir, op.srcName, op.dstDir, op.dstName = oldDir, oldName, newDir, newName
 	op.ino, op.replaced = moved, replaced
-	entryDeps(op, oldDir, oldName)
-	entryDeps(op, newDir, newName)
-	addDep(op, moved.placedBy)
-	placementDeps(op, newDir)
+	op.entryDep(oldDir, oldName)
+	op.entryDep(newDir, newName)
+	op.existenceDep(newDir)
+	if moved.isDir {
+		op.ancestryDeps(newDir)
+	}
 	op.dirs[0] = oldDir
 	if newDir != oldDir {
 		op.dirs[1] = newDir
@@ -205,8 +210,8 @@ func (d *Disk) syncDirOps(dir *inode) {
 }
 
 // settle commits every waiting op that has become committable. A commit can
-// make an earlier waiting op committable, hence the passes; each pass that
-// changes something commits at least one op, so len(d.ops)+1 passes suffice.
+// make an earlier waiting op committable, hence the passes; each pass but the
+// last commits at least one op, so len(d.ops)+1 passes suffice.
 func (d *Disk) settle() {
 	for pass := 0; pass <= len(d.ops); pass++ {
 		d.settleGen++
@@ -224,8 +229,8 @@ func (d *Disk) settle() {
 	d.compactOps()
 }
 
-// committable reports whether op and the deps it drags along wait for no
-// uncommitted Mkdir.
+// committable reports whether neither op nor anything it drags along waits
+// for an uncommitted Mkdir.
 func (d *Disk) committable(op *nsOp) bool {
 	if op.committed {
 		return true
@@ -248,17 +253,20 @@ func (d *Disk) compactOps() {
 	d.ops = slices.DeleteFunc(d.ops, func(op *nsOp) bool { return op.committed })
 }
 
-// commit makes op durable, after the pending ops it depends on. The caller
-// compacts the log.
+// commit applies op, after what it depends on, to the durable namespace.
+// The caller compacts the log.
 func (d *Disk) commit(op *nsOp) {
 	if op.committed {
 		return
 	}
 	for _, dep := range op.placeDeps {
-		d.commit(dep) // only for a writeback: settle commits committable ops
+		d.commit(dep) // a no-op but for a writeback: settle commits committable ops only
 	}
 	for _, dep := range op.deps {
 		d.commit(dep)
+	}
+	if why := d.durableInvalid(op); why != "" {
+		panic(fmt.Sprintf("simdisk: committing %v: %s", op, why))
 	}
 	d.applyDurable(op)
 	op.committed, op.waiting = true, false
@@ -276,6 +284,9 @@ func (d *Disk) retire(op *nsOp) {
 	if op.ino.placedBy == op {
 		op.ino.placedBy = nil
 	}
+	if op.ino.createdBy == op {
+		op.ino.createdBy = nil
+	}
 	op.ino.pendingRefs--
 	d.maybeFree(op.ino)
 	if op.replaced != nil {
@@ -284,29 +295,53 @@ func (d *Disk) retire(op *nsOp) {
 	}
 }
 
-// applyDurable performs op on the durable namespace. The dependency rules
-// guarantee it is valid there; if it is not, the crash model is broken.
-func (d *Disk) applyDurable(op *nsOp) {
+// durableInvalid explains why op cannot be applied to the durable namespace
+// as it stands, doing what it did to the volatile one; "" if it can.
+func (d *Disk) durableInvalid(op *nsOp) string {
 	if op.srcDir != nil {
 		e, ok := op.srcDir.durEntries.Get(dirEntry{name: op.srcName})
 		if !ok || e.ino != op.ino {
-			panic(fmt.Sprintf("simdisk: durable replay of %v: source entry holds %v", op, e.ino))
+			return "the source entry holds another inode"
 		}
 		if op.kind == nsRemove && op.ino.isDir && op.ino.durEntries.Len() > 0 {
-			panic(fmt.Sprintf("simdisk: durable replay of %v: directory not empty", op))
+			return "the directory is not empty"
 		}
-		op.srcDir.durEntries.Delete(e)
-		op.ino.durLinked = false
+	}
+	if op.dstDir == nil {
+		return ""
+	}
+	if op.dstDir != d.root && !op.dstDir.durLinked {
+		return "the destination directory does not exist"
+	}
+	e, ok := op.dstDir.durEntries.Get(dirEntry{name: op.dstName})
+	if ok != (op.replaced != nil) || ok && e.ino != op.replaced {
+		return "the destination entry holds another inode"
+	}
+	if op.kind != nsRename && op.ino.durLinked {
+		return "the created inode exists already"
+	}
+	if op.ino.isDir && op.kind == nsRename {
+		for x := op.dstDir; x != nil; x = x.durParent {
+			if x == op.ino {
+				return "the directory would move inside itself"
+			}
+		}
+	}
+	return ""
+}
+
+// applyDurable performs op, which durableInvalid accepts, on the durable
+// namespace.
+func (d *Disk) applyDurable(op *nsOp) {
+	if op.srcDir != nil {
+		op.srcDir.durEntries.Delete(dirEntry{name: op.srcName})
+		op.ino.durLinked, op.ino.durParent = false, nil
 	}
 	if op.dstDir != nil {
-		e, ok := op.dstDir.durEntries.Get(dirEntry{name: op.dstName})
-		if ok != (op.replaced != nil) || (ok && e.ino != op.replaced) {
-			panic(fmt.Sprintf("simdisk: durable replay of %v: destination entry holds %v", op, e.ino))
-		}
-		if ok {
-			e.ino.durLinked = false
+		if op.replaced != nil {
+			op.replaced.durLinked, op.replaced.durParent = false, nil
 		}
 		op.dstDir.durEntries.ReplaceOrInsert(dirEntry{name: op.dstName, ino: op.ino})
-		op.ino.durLinked = true
+		op.ino.durLinked, op.ino.durParent = true, op.dstDir
 	}
 }
