@@ -104,7 +104,6 @@ type assembler struct {
 	entry    string
 	entryPos isa.Pos
 	ro, rw   []byte
-	symbols  []isa.Symbol
 }
 
 func (a *assembler) errorf(pos isa.Pos, format string, args ...any) {
@@ -674,6 +673,9 @@ func (a *assembler) finish(rs []rinstr, entry int, thread bool) *isa.Program {
 	}
 	if p.Entry >= len(p.Code) {
 		a.errorf(a.entryPos, "entry label names no instruction")
+	}
+	if len(a.errs) > 0 {
+		return nil
 	}
 	if thread {
 		threadJumps(p.Code)

@@ -28,7 +28,6 @@ type sysCall struct {
 	stage  uint8
 	args   [4]uint64
 	buf    []byte
-	buf2   []byte
 	reply  sys.Reply
 }
 

@@ -32,9 +32,9 @@ type Pos struct {
 type SymKind uint8
 
 const (
-	SymCode SymKind = iota // a pc
-	SymData                // a local address
-	SymConst               // a constant
+	SymCode  SymKind = iota // a pc
+	SymData                 // a local address
+	SymConst                // a constant
 )
 
 // Symbol is a name from the source, kept for the disassembler.

@@ -194,6 +194,6 @@ func (l *laterKernel) Output(c sys.Caller, b []byte) (sys.Reply, bool) {
 	r, ok := l.k.Output(c, b)
 	return l.d.later(c, r, ok)
 }
-func (l *laterKernel) ThreadExited(pid, tid, v uint64)        { l.k.ThreadExited(pid, tid, v) }
-func (l *laterKernel) Exit(pid, tid, s uint64)                { l.k.Exit(pid, tid, s) }
+func (l *laterKernel) ThreadExited(pid, tid, v uint64)         { l.k.ThreadExited(pid, tid, v) }
+func (l *laterKernel) Exit(pid, tid, s uint64)                 { l.k.Exit(pid, tid, s) }
 func (l *laterKernel) Trapped(pid uint64, t *interp.TrapError) { l.k.Trapped(pid, t) }

@@ -76,13 +76,13 @@ const (
 // are per process. Results are values >= 0, or -Errno.
 type Storage interface {
 	Open(c Caller, path string, mode OpenMode) (Reply, bool)   // Val: fd
-	Close(c Caller, fd uint64) (Reply, bool)                    // Val: 0
-	Read(c Caller, fd, off, n uint64) (Reply, bool)             // Data; Val: bytes read
+	Close(c Caller, fd uint64) (Reply, bool)                   // Val: 0
+	Read(c Caller, fd, off, n uint64) (Reply, bool)            // Data; Val: bytes read
 	Write(c Caller, fd, off uint64, data []byte) (Reply, bool) // Val: bytes written (durable)
-	Size(c Caller, fd uint64) (Reply, bool)                     // Val: size in bytes
-	List(c Caller, path string) (Reply, bool)                   // Data: names, '\n'-terminated, dirs end in '/'
-	Remove(c Caller, path string) (Reply, bool)                 // Val: 0
-	Mkdir(c Caller, path string) (Reply, bool)                  // Val: 0
+	Size(c Caller, fd uint64) (Reply, bool)                    // Val: size in bytes
+	List(c Caller, path string) (Reply, bool)                  // Data: names, '\n'-terminated, dirs end in '/'
+	Remove(c Caller, path string) (Reply, bool)                // Val: 0
+	Mkdir(c Caller, path string) (Reply, bool)                 // Val: 0
 	// Release closes every file the process left open.
 	Release(pid uint64)
 }
