@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"hash/crc32"
+	"os"
 	"strings"
 	"testing"
 )
@@ -131,4 +132,22 @@ func FuzzDecode(f *testing.F) {
 			Disassemble(p)
 		}
 	})
+}
+
+// TestDocumented: docs/isa.md documents every instruction.
+func TestDocumented(t *testing.T) {
+	doc, err := os.ReadFile("../../docs/isa.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for op := Op(0); op < firstCondBranch; op++ {
+		if !strings.Contains(string(doc), "`"+op.String()) {
+			t.Errorf("docs/isa.md does not document %s", op)
+		}
+	}
+	for _, form := range []string{"`J<c> L`", "`J<c>I k, L`", "`J<c>DI k, L`", "`J<c>LL a, b, L`", "`J<c>LI a, k, L`"} {
+		if !strings.Contains(string(doc), form) {
+			t.Errorf("docs/isa.md does not document %s", form)
+		}
+	}
 }
