@@ -1,0 +1,275 @@
+package raftkv
+
+import (
+	"errors"
+	"maps"
+	"slices"
+	"strings"
+)
+
+// refModel is a reference implementation of the replicated state machine,
+// written apart from stateMachine: replaying the agreed log through it must
+// give the results every replica reported.
+type refModel struct {
+	lim      limits
+	kv       map[string]string
+	size     int64
+	sessions map[uint64]*refSession
+}
+
+type refSession struct {
+	lastSeq, lastIndex uint64
+	last               Result
+}
+
+func newRefModel(lim limits) *refModel {
+	return &refModel{lim: lim, kv: make(map[string]string), sessions: make(map[uint64]*refSession)}
+}
+
+func (m *refModel) apply(ev ApplyEvent) (ApplyKind, Result) {
+	if ev.Op == 0 {
+		return ApplyNoop, Result{}
+	}
+	res := Result{Session: ev.Session, Seq: ev.Seq, Index: ev.Index}
+	if ev.Op == OpRegister {
+		if len(m.sessions) >= m.lim.sessionsMax {
+			oldest := uint64(0)
+			for id, s := range m.sessions { // order-independent: the minimum is unique
+				if oldest == 0 || s.lastIndex < m.sessions[oldest].lastIndex {
+					oldest = id
+				}
+			}
+			delete(m.sessions, oldest)
+		}
+		m.sessions[ev.Index] = &refSession{lastIndex: ev.Index}
+		return ApplyExecuted, res
+	}
+	s := m.sessions[ev.Session]
+	if s == nil {
+		res.Err = ErrSessionExpired
+		return ApplyRejected, res
+	}
+	s.lastIndex = ev.Index
+	isWrite := ev.Op == OpPut || ev.Op == OpDelete || ev.Op == OpCAS
+	switch {
+	case ev.Seq < s.lastSeq:
+		res.Err = ErrStaleRequest
+		return ApplyRejected, res
+	case ev.Seq == s.lastSeq && isWrite:
+		return ApplyDuplicate, s.last
+	case ev.Seq == s.lastSeq:
+		m.read(ev, &res)
+		return ApplyDuplicate, res
+	}
+	s.lastSeq = ev.Seq
+	if !isWrite {
+		m.read(ev, &res)
+		return ApplyExecuted, res
+	}
+	old, found := m.kv[ev.Key]
+	res.Found = found
+	kind := ApplyExecuted
+	switch ev.Op {
+	case OpPut:
+		kind = m.set(ev.Key, ev.Value, &res)
+	case OpDelete:
+		if found {
+			delete(m.kv, ev.Key)
+			m.size -= int64(len(ev.Key) + len(old))
+		}
+	case OpCAS:
+		if found == ev.ExpectedFound && (!found || old == ev.Expected) {
+			kind = m.set(ev.Key, ev.Value, &res)
+			res.Swapped = kind == ApplyExecuted
+		}
+	}
+	s.last = res
+	return kind, res
+}
+
+func (m *refModel) set(key, value string, res *Result) ApplyKind {
+	size := m.size + int64(len(key)+len(value))
+	if old, ok := m.kv[key]; ok {
+		size -= int64(len(key) + len(old))
+	}
+	if size > m.lim.stateSizeMax {
+		res.Err = ErrStateFull
+		return ApplyRejected
+	}
+	m.kv[key], m.size = value, size
+	return ApplyExecuted
+}
+
+func (m *refModel) read(ev ApplyEvent, res *Result) {
+	if ev.Op == OpGet {
+		res.Value, res.Found = m.kv[ev.Key]
+		return
+	}
+	keys := slices.Sorted(maps.Keys(m.kv))
+	bytes := 0
+	for _, k := range keys {
+		if !strings.HasPrefix(k, ev.Key) {
+			continue
+		}
+		size := len(k) + len(m.kv[k])
+		if len(res.Pairs) == ev.Limit || (len(res.Pairs) > 0 && bytes+size > m.lim.scanBytesMax) {
+			res.More = true
+			return
+		}
+		res.Pairs = append(res.Pairs, KV{Key: k, Value: m.kv[k]})
+		bytes += size
+	}
+}
+
+type requestID struct{ session, seq uint64 }
+
+// check verifies a finished run: the agreed log replays through the model
+// with the results replicas reported; no write applied twice; every
+// acknowledged write is in the log; client results are the log's results;
+// operations that did not overlap are ordered by the log as in real time;
+// and every server holds the model's state.
+func (h *harness) check() {
+	h.t.Helper()
+	model := newRefModel(h.lim)
+	executed := make(map[requestID]uint64) // write -> index it took effect at
+	last := uint64(0)
+	for idx := range h.canon {
+		last = max(last, idx)
+	}
+	for idx := uint64(2); idx <= last; idx++ {
+		ev, ok := h.canon[idx]
+		if !ok {
+			h.t.Fatalf("no replica reported applying index %d (of %d)", idx, last)
+		}
+		kind, res := model.apply(ev)
+		if kind != ev.Kind || (ev.Op != 0 && !sameResult(res, ev.Result)) {
+			h.t.Fatalf("index %d: replicas applied %s; the model says %v -> %s",
+				idx, describeApply(ev), kind, describeResult(ev.Op, res))
+		}
+		if ev.Op.isWrite() && kind == ApplyExecuted {
+			id := requestID{ev.Session, ev.Seq}
+			if at, twice := executed[id]; twice {
+				h.t.Fatalf("write s%d#%d applied twice: at %d and %d", ev.Session, ev.Seq, at, idx)
+			}
+			executed[id] = idx
+		}
+	}
+	h.checkClients(executed)
+	h.checkServers(model, last)
+}
+
+func (h *harness) checkClients(executed map[requestID]uint64) {
+	h.t.Helper()
+	type placed struct {
+		o     *opRecord
+		index uint64
+	}
+	var known []placed
+	for _, o := range h.ops {
+		if !o.done || o.res.Err != nil && !errors.Is(o.res.Err, ErrStateFull) {
+			continue
+		}
+		id := requestID{o.res.Session, o.res.Seq}
+		index := o.res.Index
+		if o.op.isWrite() && o.res.Err == nil {
+			at, ok := executed[id]
+			if !ok {
+				h.t.Fatalf("%v: acknowledged %s (s%d#%d) is not in the log: an acknowledged write was lost",
+					o.client, o, id.session, id.seq)
+			}
+			index = at
+		}
+		ev, ok := h.canon[index]
+		if !ok || ev.Session != id.session || ev.Seq != id.seq {
+			h.t.Fatalf("%v: %s answered from index %d, which holds s%d#%d, not s%d#%d",
+				o.client, o, index, ev.Session, ev.Seq, id.session, id.seq)
+		}
+		if !sameResult(ev.Result, o.res) {
+			h.t.Fatalf("%v: %s got %s, the log says %s", o.client, o, describeResult(o.op, o.res), describeResult(ev.Op, ev.Result))
+		}
+		known = append(known, placed{o, index})
+	}
+	for _, a := range known {
+		for _, b := range known {
+			if a.o.end < b.o.start && a.index >= b.index {
+				h.t.Fatalf("%v %s (index %d) completed before %v %s (index %d) started, but the log orders it after",
+					a.o.client, a.o, a.index, b.o.client, b.o, b.index)
+			}
+		}
+	}
+}
+
+func (h *harness) checkServers(model *refModel, last uint64) {
+	h.t.Helper()
+	for _, id := range h.ids {
+		s := h.servers[id]
+		if s == nil || s.sm.applied != last {
+			continue
+		}
+		got := make(map[string]string)
+		s.sm.kv.Ascend(func(kv KV) bool {
+			got[kv.Key] = kv.Value
+			return true
+		})
+		if !maps.Equal(got, model.kv) {
+			h.t.Fatalf("%v at index %d holds %v, the model %v", id, last, got, model.kv)
+		}
+		if len(s.sm.sessions) != len(model.sessions) {
+			h.t.Fatalf("%v holds %d sessions, the model %d", id, len(s.sm.sessions), len(model.sessions))
+		}
+		for sid, ms := range model.sessions {
+			if ss := s.sm.sessions[sid]; ss == nil || ss.lastSeq != ms.lastSeq || ss.lastIndex != ms.lastIndex {
+				h.t.Fatalf("%v: session %d = %+v, the model %+v", id, sid, ss, ms)
+			}
+		}
+	}
+}
+
+// settle heals the world (restarts every server, reconnects every link)
+// and runs it until every client is idle and every server has applied the
+// same committed log; it fails the test if that takes more than maxTicks.
+func (h *harness) settle(maxTicks int) {
+	h.t.Helper()
+	clear(h.cut)
+	for _, id := range h.ids {
+		h.restart(id)
+	}
+	for i := 0; i < maxTicks; i++ {
+		h.tick()
+		h.deliverAll()
+		if h.settled() {
+			return
+		}
+	}
+	var lines []string
+	for _, id := range h.ids {
+		lines = append(lines, h.statusLine(id))
+	}
+	busy := 0
+	for _, c := range h.clients {
+		if c.Busy() {
+			busy++
+		}
+	}
+	h.t.Fatalf("not settled after %d ticks (%d clients busy):\n%s", maxTicks, busy, strings.Join(lines, "\n"))
+}
+
+func (h *harness) settled() bool {
+	for _, c := range h.clients {
+		if c.Busy() {
+			return false
+		}
+	}
+	if h.leader() == 0 {
+		return false
+	}
+	var applied uint64
+	for i, id := range h.ids {
+		st := h.servers[id].Status()
+		if st.Applied != st.Commit || st.Applied != st.LastIndex || (i > 0 && st.Applied != applied) {
+			return false
+		}
+		applied = st.Applied
+	}
+	return true
+}

@@ -1,0 +1,287 @@
+package raftkv
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	"github.com/flockvm/flock/netmodel"
+)
+
+// ClientStats counts what a Client did since NewClient.
+type ClientStats struct {
+	Operations    uint64 // operations started
+	Attempts      uint64 // requests sent, registrations included
+	Timeouts      uint64 // attempts that went unanswered
+	Refusals      uint64 // attempts refused: not leader, overloaded
+	Redirects     uint64 // attempts sent at once to a named leader
+	Registrations uint64 // sessions opened
+	StaleReplies  uint64 // replies to earlier operations or attempts
+	Garbage       uint64 // undecodable messages
+}
+
+type clientOp struct {
+	req          request
+	done         func(Result)
+	registering  bool   // opening a session before sending req
+	nonce        uint64 // the registration's id
+	attempts     int    // sends so far, registration included
+	elapsed      int    // ticks since the last send
+	wait         int    // ticks the last send is given
+	refused      bool   // the last send was refused, so not proposed
+	maybeApplied bool   // a send of req went unanswered: it may be in the log
+	sentReq      bool   // req itself was sent at least once
+}
+
+// Client is one session of a user of the store: it sends one operation at
+// a time, retries it with the same (session, seq) until a server answers,
+// and calls the operation's done function exactly once, from Tick or
+// Receive. Drive it from one goroutine.
+//
+// The first operation registers a session through the log (its id is the
+// registration's log index). The session survives ErrUnknownOutcome: a
+// request still in flight can then apply only before the session's next
+// operation, never after it. After ErrSessionExpired the next operation
+// registers a new session. NewSession starts a new one on demand.
+type Client struct {
+	cfg     ClientConfig
+	lim     limits
+	session uint64
+	seq     uint64
+	leader  netmodel.NodeID // last server known to lead; 0 if unknown
+	next    int             // the server to try when no leader is known
+	op      *clientOp
+	stats   ClientStats
+}
+
+// NewClient returns a Client without a session; its first operation opens
+// one.
+func NewClient(cfg ClientConfig) (*Client, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	c := &Client{
+		cfg: cfg,
+		lim: limits{keySizeMax: cfg.KeySizeMax, valueSizeMax: cfg.ValueSizeMax, scanLimitMax: math.MaxInt32},
+	}
+	c.next = cfg.Rand.IntN(len(cfg.Servers))
+	return c, nil
+}
+
+// Get reads key.
+func (c *Client) Get(key string, done func(Result)) error {
+	return c.start(request{op: OpGet, key: key}, done)
+}
+
+// Put sets key to value.
+func (c *Client) Put(key, value string, done func(Result)) error {
+	return c.start(request{op: OpPut, key: key, value: value}, done)
+}
+
+// Delete removes key.
+func (c *Client) Delete(key string, done func(Result)) error {
+	return c.start(request{op: OpDelete, key: key}, done)
+}
+
+// CAS sets key to value if its current state is the expected one: present
+// with value expected (expectedFound), or absent (!expectedFound, expected
+// empty). Result.Swapped says whether it did.
+func (c *Client) CAS(key, expected string, expectedFound bool, value string, done func(Result)) error {
+	return c.start(request{op: OpCAS, key: key, expected: expected, expectedFound: expectedFound, value: value}, done)
+}
+
+// Scan reads up to limit pairs whose keys start with prefix, in key order.
+// Result.More says whether more match (the server may return fewer than
+// limit to bound the reply's size).
+func (c *Client) Scan(prefix string, limit int, done func(Result)) error {
+	if limit < 1 {
+		return fmt.Errorf("%w: scan limit %d", ErrInvalid, limit)
+	}
+	return c.start(request{op: OpScan, key: prefix, limit: uint64(limit)}, done)
+}
+
+// Busy reports whether an operation is outstanding.
+func (c *Client) Busy() bool { return c.op != nil }
+
+// Session is the current session id, 0 before the first registration.
+func (c *Client) Session() uint64 { return c.session }
+
+// NewSession drops the current session: the next operation opens a new
+// one. It fails with ErrBusy while an operation is outstanding.
+func (c *Client) NewSession() error {
+	if c.op != nil {
+		return ErrBusy
+	}
+	c.session, c.seq = 0, 0
+	return nil
+}
+
+// Stats returns the client's counters.
+func (c *Client) Stats() ClientStats { return c.stats }
+
+func (c *Client) start(req request, done func(Result)) error {
+	if c.op != nil {
+		return ErrBusy
+	}
+	if done == nil {
+		return fmt.Errorf("%w: nil done function", ErrInvalid)
+	}
+	req.session = 1 // validated before a session exists
+	if err := validateRequest(&req, c.lim); err != nil {
+		return err
+	}
+	c.stats.Operations++
+	c.op = &clientOp{req: req, done: done}
+	if c.session == 0 {
+		c.op.registering = true
+		c.op.nonce = c.cfg.Rand.Uint64() | 1
+	} else {
+		c.assignSeq()
+	}
+	c.sendAttempt()
+	return nil
+}
+
+func (c *Client) assignSeq() {
+	c.seq++
+	c.op.req.session, c.op.req.seq = c.session, c.seq
+}
+
+func (c *Client) sendAttempt() {
+	op := c.op
+	op.attempts++
+	op.elapsed, op.wait, op.refused = 0, c.cfg.RequestTimeoutTicks, false
+	r := op.req
+	if op.registering {
+		r = request{op: OpRegister, seq: op.nonce}
+	} else {
+		op.sentReq = true
+	}
+	r.attempt = uint32(op.attempts)
+	c.stats.Attempts++
+	c.cfg.Transport.Send(c.target(), encodeRequestEnvelope(&r))
+}
+
+func (c *Client) target() netmodel.NodeID {
+	if c.leader != 0 {
+		return c.leader
+	}
+	to := c.cfg.Servers[c.next]
+	c.next = (c.next + 1) % len(c.cfg.Servers)
+	return to
+}
+
+// Tick advances the client's clock: an attempt unanswered for
+// RequestTimeoutTicks is retried on the next server.
+func (c *Client) Tick() {
+	op := c.op
+	if op == nil {
+		return
+	}
+	op.elapsed++
+	if op.elapsed < op.wait {
+		return
+	}
+	if !op.refused {
+		c.stats.Timeouts++
+		c.leader = 0 // suspect it
+		if !op.registering {
+			op.maybeApplied = true
+		}
+	}
+	c.retryOrGiveUp()
+}
+
+func (c *Client) retryOrGiveUp() {
+	op := c.op
+	if op.attempts < c.cfg.AttemptsMax {
+		c.sendAttempt()
+		return
+	}
+	res := Result{Session: op.req.session, Seq: op.req.seq, Err: ErrUnavailable}
+	if op.maybeApplied {
+		res.Err = ErrUnknownOutcome
+	}
+	c.finish(res)
+}
+
+// Receive handles a server's reply.
+func (c *Client) Receive(from netmodel.NodeID, payload []byte) {
+	env, err := decodeEnvelope(payload)
+	if err != nil || env.kind != kindReply {
+		c.stats.Garbage++
+		return
+	}
+	rep := &env.reply
+	op := c.op
+	if op == nil || !c.matches(rep) {
+		c.stats.StaleReplies++
+		return
+	}
+	switch rep.status {
+	case statusNotLeader, statusOverloaded:
+		c.refused(from, rep)
+	case statusOK:
+		c.leader = from
+		if op.registering {
+			c.registered(rep)
+			return
+		}
+		c.finish(resultFromReply(rep))
+	case statusSessionExpired:
+		c.session, c.seq = 0, 0
+		res := resultFromReply(rep)
+		if op.maybeApplied {
+			res.Err = fmt.Errorf("%w: %w", ErrUnknownOutcome, ErrSessionExpired)
+		}
+		c.finish(res)
+	default:
+		c.finish(resultFromReply(rep))
+	}
+}
+
+func (c *Client) matches(rep *reply) bool {
+	if c.op.registering {
+		return rep.session == 0 && rep.seq == c.op.nonce
+	}
+	return rep.session == c.op.req.session && rep.seq == c.op.req.seq
+}
+
+// refused handles a server's refusal of the current attempt: go straight
+// to a leader it names, else retry after a short back-off.
+func (c *Client) refused(from netmodel.NodeID, rep *reply) {
+	op := c.op
+	if rep.attempt != uint32(op.attempts) {
+		c.stats.StaleReplies++ // refusal of an earlier attempt: the current one may be in the log
+		return
+	}
+	c.stats.Refusals++
+	op.refused = true
+	c.leader = 0
+	if rep.status == statusNotLeader && rep.leader != from && slices.Contains(c.cfg.Servers, rep.leader) {
+		c.leader = rep.leader
+		if op.attempts < c.cfg.AttemptsMax {
+			c.stats.Redirects++
+			c.sendAttempt()
+			return
+		}
+	}
+	op.wait = min(op.wait, op.elapsed+max(1, c.cfg.RequestTimeoutTicks/2))
+}
+
+func (c *Client) registered(rep *reply) {
+	c.stats.Registrations++
+	c.session, c.seq = rep.index, 0
+	c.op.registering = false
+	c.assignSeq()
+	c.retryOrGiveUp()
+}
+
+func (c *Client) finish(res Result) {
+	op := c.op
+	c.op = nil
+	op.done(res)
+}
+
+var _ netmodel.Receiver = (*Client)(nil)

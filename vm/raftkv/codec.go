@@ -1,0 +1,369 @@
+package raftkv
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"math"
+
+	"github.com/flockvm/flock/netmodel"
+)
+
+// Integers are little endian or unsigned varints; strings are a varint
+// length and the bytes. Decoders reject trailing bytes, unknown enum values
+// and lengths beyond what the buffer holds: input from the network and the
+// disk is untrusted.
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
+
+// errDecode is wrapped by every decoding error.
+var errDecode = errors.New("raftkv: malformed encoding")
+
+type decoder struct {
+	buf []byte
+	err error
+}
+
+func (d *decoder) fail(format string, args ...any) {
+	if d.err == nil {
+		d.err = fmt.Errorf("%w: %s", errDecode, fmt.Sprintf(format, args...))
+	}
+}
+
+func (d *decoder) u8(what string) byte {
+	if d.err != nil {
+		return 0
+	}
+	if len(d.buf) < 1 {
+		d.fail("%s: truncated", what)
+		return 0
+	}
+	b := d.buf[0]
+	d.buf = d.buf[1:]
+	return b
+}
+
+func (d *decoder) u64(what string) uint64 {
+	if d.err != nil {
+		return 0
+	}
+	if len(d.buf) < 8 {
+		d.fail("%s: truncated", what)
+		return 0
+	}
+	v := binary.LittleEndian.Uint64(d.buf)
+	d.buf = d.buf[8:]
+	return v
+}
+
+func (d *decoder) uvarint(what string) uint64 {
+	if d.err != nil {
+		return 0
+	}
+	v, n := binary.Uvarint(d.buf)
+	if n <= 0 {
+		d.fail("%s: bad varint", what)
+		return 0
+	}
+	d.buf = d.buf[n:]
+	return v
+}
+
+// count decodes a varint that counts items of at least itemBytesMin bytes
+// each, so a garbled count cannot make the caller allocate without bound.
+func (d *decoder) count(what string, itemBytesMin int) int {
+	v := d.uvarint(what)
+	if d.err == nil && v > uint64(len(d.buf)/itemBytesMin) {
+		d.fail("%s: count %d exceeds what %d bytes can hold", what, v, len(d.buf))
+		return 0
+	}
+	return int(v)
+}
+
+func (d *decoder) bytes(what string) []byte {
+	n := d.uvarint(what)
+	if d.err != nil {
+		return nil
+	}
+	if n > uint64(len(d.buf)) {
+		d.fail("%s: length %d exceeds the %d bytes left", what, n, len(d.buf))
+		return nil
+	}
+	b := d.buf[:n:n]
+	d.buf = d.buf[n:]
+	return b
+}
+
+func (d *decoder) str(what string) string { return string(d.bytes(what)) }
+
+func (d *decoder) finish(what string) error {
+	if d.err == nil && len(d.buf) != 0 {
+		d.fail("%s: %d trailing bytes", what, len(d.buf))
+	}
+	return d.err
+}
+
+func appendBytes(dst, b []byte) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(b)))
+	return append(dst, b...)
+}
+
+func appendString(dst []byte, s string) []byte {
+	dst = binary.AppendUvarint(dst, uint64(len(s)))
+	return append(dst, s...)
+}
+
+// Op is the kind of a request.
+type Op uint8
+
+// The operations. OpRegister opens a session; a Client sends it by itself.
+const (
+	OpGet Op = iota + 1
+	OpPut
+	OpDelete
+	OpCAS
+	OpScan
+	OpRegister
+	opEnd
+)
+
+var opNames = [...]string{"", "get", "put", "delete", "cas", "scan", "register"}
+
+func (o Op) String() string {
+	if o == 0 || o >= opEnd {
+		return fmt.Sprintf("op(%d)", uint8(o))
+	}
+	return opNames[o]
+}
+
+func (o Op) isWrite() bool { return o == OpPut || o == OpDelete || o == OpCAS }
+
+// request is what a Client sends and, with the Client's address filled in
+// by the accepting server, what a log entry holds.
+type request struct {
+	op            Op
+	session       uint64 // 0 for OpRegister
+	seq           uint64 // OpRegister: the client's nonce
+	attempt       uint32 // echoed in the reply, so a late refusal is not taken for the current one
+	client        netmodel.NodeID
+	limit         uint64 // OpScan
+	key           string // OpScan: the prefix
+	value         string
+	expected      string // OpCAS
+	expectedFound bool   // OpCAS
+}
+
+const (
+	wireVersion = 1
+
+	kindRaft    = 1
+	kindRequest = 2
+	kindReply   = 3
+)
+
+func appendRequestBody(dst []byte, r *request) []byte {
+	flags := byte(0)
+	if r.expectedFound {
+		flags = 1
+	}
+	dst = append(dst, byte(r.op), flags)
+	dst = binary.AppendUvarint(dst, r.session)
+	dst = binary.AppendUvarint(dst, r.seq)
+	dst = binary.AppendUvarint(dst, uint64(r.attempt))
+	dst = binary.AppendUvarint(dst, uint64(r.client))
+	dst = binary.AppendUvarint(dst, r.limit)
+	dst = appendString(dst, r.key)
+	dst = appendString(dst, r.value)
+	return appendString(dst, r.expected)
+}
+
+func decodeRequestBody(d *decoder) request {
+	var r request
+	r.op = Op(d.u8("op"))
+	flags := d.u8("flags")
+	r.session = d.uvarint("session")
+	r.seq = d.uvarint("seq")
+	attempt := d.uvarint("attempt")
+	r.client = netmodel.NodeID(d.uvarint("client"))
+	r.limit = d.uvarint("limit")
+	r.key = d.str("key")
+	r.value = d.str("value")
+	r.expected = d.str("expected")
+	if d.err != nil {
+		return request{}
+	}
+	switch {
+	case r.op == 0 || r.op >= opEnd:
+		d.fail("unknown op %d", r.op)
+	case flags > 1:
+		d.fail("unknown request flags %#x", flags)
+	case attempt > math.MaxUint32:
+		d.fail("attempt %d overflows", attempt)
+	case (r.op == OpRegister) != (r.session == 0):
+		d.fail("%v with session %d", r.op, r.session)
+	}
+	r.expectedFound = flags == 1
+	r.attempt = uint32(attempt)
+	return r
+}
+
+// encodeCommand is the data of the log entry for a request.
+func encodeCommand(r *request) []byte {
+	return appendRequestBody([]byte{wireVersion}, r)
+}
+
+func decodeCommand(data []byte) (request, error) {
+	d := decoder{buf: data}
+	if v := d.u8("version"); d.err == nil && v != wireVersion {
+		return request{}, fmt.Errorf("%w: command version %d", errDecode, v)
+	}
+	r := decodeRequestBody(&d)
+	return r, d.finish("command")
+}
+
+// status is how a server answers a request.
+type status uint8
+
+const (
+	statusOK             status = iota // applied (or a duplicate answered from the session table)
+	statusNotLeader                    // not proposed: ask the leader (reply.leader, if known)
+	statusSessionExpired               // not applied: the session is gone
+	statusStale                        // not applied: an older seq than the session's last
+	statusOverloaded                   // not proposed: too many pending requests
+	statusInvalid                      // not applied: malformed
+	statusStateFull                    // not applied: the store is full
+	statusEnd
+)
+
+var statusNames = [...]string{"ok", "not-leader", "session-expired", "stale", "overloaded", "invalid", "state-full"}
+
+func (s status) String() string {
+	if s < statusEnd {
+		return statusNames[s]
+	}
+	return fmt.Sprintf("status(%d)", uint8(s))
+}
+
+// reply is a server's answer to a request.
+type reply struct {
+	session, seq uint64
+	attempt      uint32
+	status       status
+	leader       netmodel.NodeID // statusNotLeader: the leader, 0 if unknown
+	found        bool
+	swapped      bool
+	more         bool
+	index        uint64 // log index of the entry; for OpRegister the new session id
+	value        string
+	pairs        []KV
+}
+
+func appendReplyBody(dst []byte, r *reply) []byte {
+	flags := byte(0)
+	if r.found {
+		flags |= 1
+	}
+	if r.swapped {
+		flags |= 2
+	}
+	if r.more {
+		flags |= 4
+	}
+	dst = append(dst, byte(r.status), flags)
+	dst = binary.AppendUvarint(dst, r.session)
+	dst = binary.AppendUvarint(dst, r.seq)
+	dst = binary.AppendUvarint(dst, uint64(r.attempt))
+	dst = binary.AppendUvarint(dst, uint64(r.leader))
+	dst = binary.AppendUvarint(dst, r.index)
+	dst = appendString(dst, r.value)
+	dst = binary.AppendUvarint(dst, uint64(len(r.pairs)))
+	for _, p := range r.pairs {
+		dst = appendString(dst, p.Key)
+		dst = appendString(dst, p.Value)
+	}
+	return dst
+}
+
+func decodeReplyBody(d *decoder) reply {
+	var r reply
+	r.status = status(d.u8("status"))
+	flags := d.u8("flags")
+	r.session = d.uvarint("session")
+	r.seq = d.uvarint("seq")
+	attempt := d.uvarint("attempt")
+	r.leader = netmodel.NodeID(d.uvarint("leader"))
+	r.index = d.uvarint("index")
+	r.value = d.str("value")
+	n := d.count("pairs", 2)
+	if n > 0 {
+		r.pairs = make([]KV, n)
+	}
+	for i := 0; i < n && d.err == nil; i++ {
+		r.pairs[i] = KV{Key: d.str("pair key"), Value: d.str("pair value")}
+	}
+	switch {
+	case d.err != nil:
+		return reply{}
+	case r.status >= statusEnd:
+		d.fail("unknown status %d", r.status)
+	case flags > 7:
+		d.fail("unknown reply flags %#x", flags)
+	case attempt > math.MaxUint32:
+		d.fail("attempt %d overflows", attempt)
+	}
+	r.found, r.swapped, r.more = flags&1 != 0, flags&2 != 0, flags&4 != 0
+	r.attempt = uint32(attempt)
+	return r
+}
+
+// envelope is one decoded network message: exactly one of its parts is set.
+type envelope struct {
+	kind    byte
+	raft    []byte // kindRaft: a marshalled raftpb.Message
+	request request
+	reply   reply
+}
+
+// A message on the wire: version, kind, body. The frame around it
+// (netmodel) already checksums it, so a decoding error means a bug or a
+// foreign sender, never line noise.
+
+func encodeRaftEnvelope(msg []byte) []byte {
+	out := make([]byte, 0, 2+len(msg))
+	out = append(out, wireVersion, kindRaft)
+	return append(out, msg...)
+}
+
+func encodeRequestEnvelope(r *request) []byte {
+	return appendRequestBody([]byte{wireVersion, kindRequest}, r)
+}
+
+func encodeReplyEnvelope(r *reply) []byte {
+	return appendReplyBody([]byte{wireVersion, kindReply}, r)
+}
+
+func decodeEnvelope(payload []byte) (envelope, error) {
+	d := decoder{buf: payload}
+	version := d.u8("version")
+	kind := d.u8("kind")
+	if d.err != nil {
+		return envelope{}, d.err
+	}
+	if version != wireVersion {
+		return envelope{}, fmt.Errorf("%w: message version %d", errDecode, version)
+	}
+	e := envelope{kind: kind}
+	switch kind {
+	case kindRaft:
+		e.raft = d.buf
+		return e, nil
+	case kindRequest:
+		e.request = decodeRequestBody(&d)
+	case kindReply:
+		e.reply = decodeReplyBody(&d)
+	default:
+		return envelope{}, fmt.Errorf("%w: message kind %d", errDecode, kind)
+	}
+	return e, d.finish("message")
+}

@@ -1,0 +1,227 @@
+package raftkv
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"slices"
+
+	"github.com/flockvm/flock/diskmodel"
+	"github.com/flockvm/flock/netmodel"
+)
+
+// Defaults for the zero fields of Config and ClientConfig.
+const (
+	ElectionTicksDefault       = 10
+	HeartbeatTicksDefault      = 1
+	SnapshotEntriesDefault     = 1000
+	PendingMaxDefault          = 1024
+	SessionsMaxDefault         = 1024
+	KeySizeMaxDefault          = 1 << 10
+	ValueSizeMaxDefault        = 64 << 10
+	ScanLimitMaxDefault        = 1000
+	ScanBytesMaxDefault        = 256 << 10
+	StateSizeMaxDefault        = 8 << 20
+	MsgSizeMaxDefault          = 1 << 20
+	InflightMsgsMaxDefault     = 64
+	RequestTimeoutTicksDefault = 30
+	AttemptsMaxDefault         = 10
+
+	// StateSizeMaxLimit keeps a snapshot (state, sessions and framing) inside
+	// one netmodel frame, so a lagging follower can always be caught up.
+	StateSizeMaxLimit = 12 << 20
+	// SessionsMaxLimit bounds the session table's share of a snapshot.
+	SessionsMaxLimit = 1 << 16
+)
+
+// Config configures a Server. Zero limits take their defaults.
+type Config struct {
+	ID    netmodel.NodeID
+	Peers []netmodel.NodeID // bootstrap voters, ID included; fixed (no membership change yet)
+
+	Disk diskmodel.FS
+	Dir  string // the WAL lives in Dir/wal, snapshots in Dir/snap
+
+	// Transport carries raft messages and client replies. The Server sends
+	// only what the raft Ready order allows: after persisting.
+	Transport netmodel.Transport
+	// Rand, seeded by the driver, draws election timeouts.
+	Rand *rand.Rand
+
+	// ElectionTicks: a follower that hears no leader for a random number of
+	// ticks in [ElectionTicks, 2*ElectionTicks) campaigns; a leader that has
+	// not heard from a quorum within ElectionTicks steps down.
+	ElectionTicks int
+	// HeartbeatTicks: a leader sends heartbeats this often.
+	HeartbeatTicks int
+	// SnapshotEntries: take a snapshot and compact the WAL every time this
+	// many entries were applied since the last snapshot.
+	SnapshotEntries uint64
+	// SnapshotCatchUpEntries: entries kept in memory behind a snapshot so a
+	// slightly lagging follower gets entries rather than a whole snapshot.
+	// Default SnapshotEntries/4.
+	SnapshotCatchUpEntries uint64
+
+	Bugs Bugs // planted defects, all false in production
+
+	// OnApply, if set, observes every committed entry as it is applied,
+	// synchronously, in log order.
+	OnApply func(ApplyEvent)
+	// RaftLog, if set, receives raft's own log lines (no timestamps). Nil
+	// discards them.
+	RaftLog io.Writer
+
+	// Limits. Every queue and table is bounded.
+	PendingMax          int   // client requests proposed and awaiting their entry
+	PendingTimeoutTicks int   // a pending request is forgotten after this; default 4*ElectionTicks
+	SessionsMax         int   // sessions in the replicated table; the least recently used is evicted
+	KeySizeMax          int   // bytes of a key
+	ValueSizeMax        int   // bytes of a value (and of a CAS's expected value)
+	ScanLimitMax        int   // pairs one Scan returns at most
+	ScanBytesMax        int   // bytes of keys and values one Scan returns at most
+	StateSizeMax        int64 // bytes of all keys and values; writes beyond get ErrStateFull
+	MsgSizeMax          uint64
+	InflightMsgsMax     int
+	WALSegmentSizeBytes int64 // default wal.SegmentSizeBytesDefault
+}
+
+func (c Config) withDefaults() (Config, error) {
+	setInt(&c.ElectionTicks, ElectionTicksDefault)
+	setInt(&c.HeartbeatTicks, HeartbeatTicksDefault)
+	if c.SnapshotEntries == 0 {
+		c.SnapshotEntries = SnapshotEntriesDefault
+	}
+	if c.SnapshotCatchUpEntries == 0 {
+		c.SnapshotCatchUpEntries = c.SnapshotEntries / 4
+	}
+	setInt(&c.PendingMax, PendingMaxDefault)
+	setInt(&c.PendingTimeoutTicks, 4*c.ElectionTicks)
+	setInt(&c.SessionsMax, SessionsMaxDefault)
+	setInt(&c.KeySizeMax, KeySizeMaxDefault)
+	setInt(&c.ValueSizeMax, ValueSizeMaxDefault)
+	setInt(&c.ScanLimitMax, ScanLimitMaxDefault)
+	setInt(&c.ScanBytesMax, ScanBytesMaxDefault)
+	if c.StateSizeMax == 0 {
+		c.StateSizeMax = StateSizeMaxDefault
+	}
+	if c.MsgSizeMax == 0 {
+		c.MsgSizeMax = MsgSizeMaxDefault
+	}
+	setInt(&c.InflightMsgsMax, InflightMsgsMaxDefault)
+	return c, c.validate()
+}
+
+func setInt(v *int, def int) {
+	if *v == 0 {
+		*v = def
+	}
+}
+
+func (c Config) validate() error {
+	var errs []error
+	check := func(ok bool, format string, args ...any) {
+		if !ok {
+			errs = append(errs, fmt.Errorf(format, args...))
+		}
+	}
+	check(c.ID != 0, "ID is zero")
+	check(slices.Contains(c.Peers, c.ID), "Peers %v do not include ID %v", c.Peers, c.ID)
+	check(!hasDuplicates(c.Peers), "Peers %v has a duplicate", c.Peers)
+	check(!slices.Contains(c.Peers, 0), "Peers %v include the zero NodeID", c.Peers)
+	check(c.Disk != nil, "Disk is nil")
+	check(diskmodel.ValidName(c.Dir), "Dir %q is not a valid diskmodel name", c.Dir)
+	check(c.Transport != nil, "Transport is nil")
+	check(c.Rand != nil, "Rand is nil")
+	check(c.ElectionTicks > c.HeartbeatTicks && c.HeartbeatTicks > 0,
+		"want ElectionTicks %d > HeartbeatTicks %d > 0", c.ElectionTicks, c.HeartbeatTicks)
+	check(c.SnapshotCatchUpEntries < c.SnapshotEntries || c.SnapshotEntries == 1,
+		"SnapshotCatchUpEntries %d must be below SnapshotEntries %d", c.SnapshotCatchUpEntries, c.SnapshotEntries)
+	check(c.PendingMax > 0 && c.PendingTimeoutTicks > 0 && c.SessionsMax > 0 && c.SessionsMax <= SessionsMaxLimit,
+		"PendingMax %d, PendingTimeoutTicks %d, SessionsMax %d (max %d) must be positive",
+		c.PendingMax, c.PendingTimeoutTicks, c.SessionsMax, SessionsMaxLimit)
+	check(c.KeySizeMax > 0 && c.ValueSizeMax >= 0 && c.ScanLimitMax > 0 && c.ScanBytesMax > 0,
+		"key, value and scan limits must be positive")
+	check(c.StateSizeMax > 0 && c.StateSizeMax <= StateSizeMaxLimit,
+		"StateSizeMax %d outside (0, %d]", c.StateSizeMax, StateSizeMaxLimit)
+	check(int64(c.KeySizeMax)+2*int64(c.ValueSizeMax) < int64(c.MsgSizeMax),
+		"MsgSizeMax %d cannot carry a maximal entry", c.MsgSizeMax)
+	check(c.InflightMsgsMax > 0, "InflightMsgsMax %d must be positive", c.InflightMsgsMax)
+	if len(errs) > 0 {
+		return fmt.Errorf("raftkv: invalid Config: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+func hasDuplicates(ids []netmodel.NodeID) bool {
+	s := slices.Clone(ids)
+	slices.Sort(s)
+	return len(slices.Compact(s)) != len(ids)
+}
+
+// limits are the Config values the state machine and codecs need; every
+// replica must use the same ones, or their state machines could diverge.
+type limits struct {
+	keySizeMax   int
+	valueSizeMax int
+	scanLimitMax int
+	scanBytesMax int
+	stateSizeMax int64
+	sessionsMax  int
+}
+
+func (c Config) limits() limits {
+	return limits{
+		keySizeMax:   c.KeySizeMax,
+		valueSizeMax: c.ValueSizeMax,
+		scanLimitMax: c.ScanLimitMax,
+		scanBytesMax: c.ScanBytesMax,
+		stateSizeMax: c.StateSizeMax,
+		sessionsMax:  c.SessionsMax,
+	}
+}
+
+// ClientConfig configures a Client.
+type ClientConfig struct {
+	Self    netmodel.NodeID   // the client's own address, where replies go
+	Servers []netmodel.NodeID // the replicas
+	// Transport carries requests to servers.
+	Transport netmodel.Transport
+	// Rand picks the first server to try and registration nonces.
+	Rand *rand.Rand
+	// RequestTimeoutTicks: an attempt not answered within this many ticks
+	// is retried on the next server.
+	RequestTimeoutTicks int
+	// AttemptsMax bounds the sends of one operation (session registration
+	// included); then the operation completes with ErrUnknownOutcome or
+	// ErrUnavailable.
+	AttemptsMax int
+	// KeySizeMax and ValueSizeMax reject oversized operations before they
+	// are sent; they should match the servers'. Zero takes the defaults.
+	KeySizeMax, ValueSizeMax int
+}
+
+func (c ClientConfig) withDefaults() (ClientConfig, error) {
+	setInt(&c.RequestTimeoutTicks, RequestTimeoutTicksDefault)
+	setInt(&c.AttemptsMax, AttemptsMaxDefault)
+	setInt(&c.KeySizeMax, KeySizeMaxDefault)
+	setInt(&c.ValueSizeMax, ValueSizeMaxDefault)
+	var errs []error
+	if c.Self == 0 {
+		errs = append(errs, errors.New("field Self is zero"))
+	}
+	if len(c.Servers) == 0 || slices.Contains(c.Servers, 0) || hasDuplicates(c.Servers) {
+		errs = append(errs, fmt.Errorf("field Servers %v must be distinct non-zero ids", c.Servers))
+	}
+	if c.Transport == nil || c.Rand == nil {
+		errs = append(errs, errors.New("fields Transport and Rand must be set"))
+	}
+	if c.RequestTimeoutTicks < 2 || c.AttemptsMax < 1 {
+		errs = append(errs, fmt.Errorf("field RequestTimeoutTicks %d must be >= 2 and AttemptsMax %d >= 1",
+			c.RequestTimeoutTicks, c.AttemptsMax))
+	}
+	if len(errs) > 0 {
+		return c, fmt.Errorf("raftkv: invalid ClientConfig: %w", errors.Join(errs...))
+	}
+	return c, nil
+}

@@ -1,0 +1,426 @@
+package raftkv
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+
+	"github.com/flockvm/flock/netmodel"
+	"github.com/flockvm/flock/sim/simdisk"
+	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// fataler is what both *testing.T and *rapid.T offer.
+type fataler interface {
+	Helper()
+	Fatalf(format string, args ...any)
+}
+
+// clientBase numbers clients apart from servers: client c is node 100+c.
+const clientBase = 100
+
+type message struct {
+	from, to netmodel.NodeID
+	payload  []byte
+}
+
+type link struct{ from, to netmodel.NodeID }
+
+// harness is a deterministic in-test world: servers on simulated disks,
+// clients, and a network that holds every message until the test delivers,
+// drops, duplicates or reorders it. It checks as it goes that replicas
+// agree on every applied index.
+type harness struct {
+	t       fataler
+	seed    uint64
+	ids     []netmodel.NodeID
+	base    Config // template: per-node fields are filled in
+	disks   map[netmodel.NodeID]*simdisk.Disk
+	servers map[netmodel.NodeID]*Server // nil while down
+	clients map[netmodel.NodeID]*Client
+	queue   []message
+	cut     map[link]bool
+	faults  simdisk.Faults
+
+	canon   map[uint64]ApplyEvent // the agreed log, index by index
+	applied map[netmodel.NodeID]int
+	ops     []*opRecord
+	step    int              // a logical clock for real-time order
+	out     *strings.Builder // interaction output, nil when quiet
+	verbose bool             // print every delivered message
+	lim     limits
+	opens   int
+}
+
+// opRecord is one client operation as the harness saw it.
+type opRecord struct {
+	client        netmodel.NodeID
+	op            Op
+	key, value    string
+	expected      string
+	expectedFound bool
+	limit         int
+	start, end    int
+	done          bool
+	res           Result
+}
+
+func (o *opRecord) String() string {
+	switch o.op {
+	case OpPut:
+		return fmt.Sprintf("put %s=%s", o.key, o.value)
+	case OpCAS:
+		exp := "<absent>"
+		if o.expectedFound {
+			exp = o.expected
+		}
+		return fmt.Sprintf("cas %s %s->%s", o.key, exp, o.value)
+	case OpScan:
+		return fmt.Sprintf("scan %q limit=%d", o.key, o.limit)
+	}
+	return fmt.Sprintf("%v %s", o.op, o.key)
+}
+
+type harnessOptions struct {
+	n               int
+	seed            uint64
+	bugs            Bugs
+	snapshotEntries uint64
+	sessionsMax     int
+	faults          simdisk.Faults
+	segmentBytes    int64
+}
+
+func newHarness(t fataler, o harnessOptions) *harness {
+	if o.n == 0 {
+		o.n = 3
+	}
+	if o.segmentBytes == 0 {
+		o.segmentBytes = 4096
+	}
+	h := &harness{
+		t: t, seed: o.seed, faults: o.faults,
+		disks:   make(map[netmodel.NodeID]*simdisk.Disk),
+		servers: make(map[netmodel.NodeID]*Server),
+		clients: make(map[netmodel.NodeID]*Client),
+		cut:     make(map[link]bool),
+		canon:   make(map[uint64]ApplyEvent),
+		applied: make(map[netmodel.NodeID]int),
+	}
+	for i := 1; i <= o.n; i++ {
+		h.ids = append(h.ids, netmodel.NodeID(i))
+	}
+	h.base = Config{
+		Peers: h.ids, Dir: "raftkv",
+		ElectionTicks: 10, HeartbeatTicks: 2,
+		SnapshotEntries: o.snapshotEntries, SessionsMax: o.sessionsMax,
+		Bugs: o.bugs, WALSegmentSizeBytes: o.segmentBytes,
+	}
+	for _, id := range h.ids {
+		h.disks[id] = simdisk.New(rand.New(rand.NewPCG(o.seed, uint64(id)<<32)), o.faults)
+		h.open(id)
+	}
+	h.lim = h.servers[h.ids[0]].lim
+	return h
+}
+
+func (h *harness) logf(format string, args ...any) {
+	if h.out != nil {
+		fmt.Fprintf(h.out, format+"\n", args...)
+	}
+}
+
+type harnessTransport struct {
+	h    *harness
+	from netmodel.NodeID
+}
+
+func (tr harnessTransport) Send(to netmodel.NodeID, payload []byte) {
+	tr.h.queue = append(tr.h.queue, message{from: tr.from, to: to, payload: payload})
+}
+
+func (h *harness) open(id netmodel.NodeID) {
+	h.t.Helper()
+	cfg := h.base
+	cfg.ID, cfg.Disk = id, h.disks[id]
+	cfg.Transport = harnessTransport{h: h, from: id}
+	h.opens++
+	cfg.Rand = rand.New(rand.NewPCG(h.seed, uint64(id)<<16|uint64(h.opens)))
+	cfg.OnApply = h.observe
+	s, err := Open(cfg)
+	if err != nil {
+		h.t.Fatalf("Open(%v) error = %v", id, err)
+	}
+	h.servers[id] = s
+}
+
+func (h *harness) client(c int) *Client {
+	id := netmodel.NodeID(clientBase + c)
+	if cl := h.clients[id]; cl != nil {
+		return cl
+	}
+	cl, err := NewClient(ClientConfig{
+		Self: id, Servers: h.ids, Transport: harnessTransport{h: h, from: id},
+		Rand: rand.New(rand.NewPCG(h.seed, uint64(id))), RequestTimeoutTicks: 20, AttemptsMax: 20,
+	})
+	if err != nil {
+		h.t.Fatalf("NewClient(%v) error = %v", id, err)
+	}
+	h.clients[id] = cl
+	return cl
+}
+
+func (h *harness) clientIDs() []netmodel.NodeID {
+	ids := make([]netmodel.NodeID, 0, len(h.clients))
+	for id := range h.clients {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// observe checks each applied entry against what other replicas applied
+// at that index.
+func (h *harness) observe(ev ApplyEvent) {
+	h.t.Helper()
+	if ev.Kind == ApplySnapshot {
+		return
+	}
+	h.applied[ev.Node]++
+	prev, ok := h.canon[ev.Index]
+	if !ok {
+		h.canon[ev.Index] = ev
+		return
+	}
+	if !sameApply(prev, ev) {
+		h.t.Fatalf("replicas disagree at index %d:\n%v applied %s\n%v applied %s",
+			ev.Index, prev.Node, describeApply(prev), ev.Node, describeApply(ev))
+	}
+}
+
+func sameApply(a, b ApplyEvent) bool {
+	return a.Index == b.Index && a.Term == b.Term && a.Digest == b.Digest && a.Kind == b.Kind &&
+		a.Op == b.Op && a.Session == b.Session && a.Seq == b.Seq && a.Client == b.Client &&
+		a.Key == b.Key && a.Value == b.Value && a.Expected == b.Expected &&
+		a.ExpectedFound == b.ExpectedFound && a.Limit == b.Limit && sameResult(a.Result, b.Result)
+}
+
+func sameResult(a, b Result) bool {
+	return a.Err == b.Err && a.Found == b.Found && a.Value == b.Value && a.Swapped == b.Swapped &&
+		slices.Equal(a.Pairs, b.Pairs) && a.More == b.More && a.Index == b.Index &&
+		a.Session == b.Session && a.Seq == b.Seq
+}
+
+func describeApply(ev ApplyEvent) string {
+	if ev.Op == 0 {
+		return fmt.Sprintf("term %d digest %x %v", ev.Term, ev.Digest, ev.Kind)
+	}
+	return fmt.Sprintf("term %d digest %x %v %v s%d#%d key %q value %q -> %s",
+		ev.Term, ev.Digest, ev.Kind, ev.Op, ev.Session, ev.Seq, ev.Key, ev.Value, describeResult(ev.Op, ev.Result))
+}
+
+// describeResult renders a result the way interaction tests print it.
+func describeResult(op Op, r Result) string {
+	if r.Err != nil {
+		return "error: " + r.Err.Error()
+	}
+	var b strings.Builder
+	b.WriteString("ok")
+	switch op {
+	case OpGet:
+		if r.Found {
+			fmt.Fprintf(&b, " value=%s", r.Value)
+		} else {
+			b.WriteString(" not-found")
+		}
+	case OpDelete, OpPut:
+		fmt.Fprintf(&b, " existed=%v", r.Found)
+	case OpCAS:
+		fmt.Fprintf(&b, " swapped=%v", r.Swapped)
+	case OpScan:
+		for _, p := range r.Pairs {
+			fmt.Fprintf(&b, " %s=%s", p.Key, p.Value)
+		}
+		if r.More {
+			b.WriteString(" more")
+		}
+	}
+	fmt.Fprintf(&b, " (index %d, session %d seq %d)", r.Index, r.Session, r.Seq)
+	return b.String()
+}
+
+// startOp starts an operation on client c; false if the client is busy.
+func (h *harness) startOp(c int, o *opRecord) bool {
+	h.t.Helper()
+	cl := h.client(c)
+	if cl.Busy() {
+		return false
+	}
+	o.client, o.start = netmodel.NodeID(clientBase+c), h.step
+	done := func(r Result) {
+		o.done, o.res, o.end = true, r, h.step
+		h.logf("%v: %s -> %s", o.client, o, describeResult(o.op, r))
+	}
+	var err error
+	switch o.op {
+	case OpGet:
+		err = cl.Get(o.key, done)
+	case OpPut:
+		err = cl.Put(o.key, o.value, done)
+	case OpDelete:
+		err = cl.Delete(o.key, done)
+	case OpCAS:
+		err = cl.CAS(o.key, o.expected, o.expectedFound, o.value, done)
+	case OpScan:
+		err = cl.Scan(o.key, o.limit, done)
+	}
+	if err != nil {
+		h.t.Fatalf("%v: %s: error = %v", o.client, o, err)
+	}
+	h.ops = append(h.ops, o)
+	return true
+}
+
+// tick ticks every live server and every client once.
+func (h *harness) tick() {
+	h.step++
+	for _, id := range h.ids {
+		if s := h.servers[id]; s != nil {
+			s.Tick()
+		}
+	}
+	for _, id := range h.clientIDs() {
+		h.clients[id].Tick()
+	}
+}
+
+// deliverAt delivers (or loses, if its link is cut or its target is down)
+// the i-th queued message.
+func (h *harness) deliverAt(i int) {
+	h.step++
+	m := h.queue[i]
+	h.queue = slices.Delete(h.queue, i, i+1)
+	if h.cut[link{m.from, m.to}] {
+		h.logf("dropped %s", describeMessage(m))
+		return
+	}
+	s, isServer := h.servers[m.to]
+	if h.out != nil && h.verbose {
+		if isServer && s == nil {
+			h.logf("%s (lost: %v is down)", describeMessage(m), m.to)
+		} else {
+			h.logf("%s", describeMessage(m))
+		}
+	}
+	if isServer {
+		if s != nil {
+			s.Receive(m.from, m.payload)
+		}
+		return
+	}
+	if c := h.clients[m.to]; c != nil {
+		c.Receive(m.from, m.payload)
+	}
+}
+
+// deliverAll delivers every queued message, and the messages they cause,
+// until the network is quiet (bounded).
+func (h *harness) deliverAll() {
+	for i := 0; len(h.queue) > 0; i++ {
+		if i > 100000 {
+			h.t.Fatalf("network never quiet: %d messages queued", len(h.queue))
+		}
+		h.deliverAt(0)
+	}
+}
+
+func (h *harness) crash(id netmodel.NodeID) {
+	h.t.Helper()
+	if s := h.servers[id]; s != nil {
+		s.Close()
+	}
+	h.servers[id] = nil
+	h.disks[id].Crash()
+}
+
+func (h *harness) restart(id netmodel.NodeID) {
+	h.t.Helper()
+	if h.servers[id] == nil {
+		h.open(id)
+	}
+}
+
+func (h *harness) isolate(id netmodel.NodeID, cut bool) {
+	for _, other := range append(slices.Clone(h.ids), h.clientIDs()...) {
+		if other != id {
+			h.setCut(id, other, cut)
+			h.setCut(other, id, cut)
+		}
+	}
+}
+
+func (h *harness) setCut(from, to netmodel.NodeID, cut bool) {
+	if cut {
+		h.cut[link{from, to}] = true
+	} else {
+		delete(h.cut, link{from, to})
+	}
+}
+
+func (h *harness) leader() netmodel.NodeID {
+	for _, id := range h.ids {
+		if s := h.servers[id]; s != nil && s.Status().State == StateLeader {
+			return id
+		}
+	}
+	return 0
+}
+
+func (h *harness) statusLine(id netmodel.NodeID) string {
+	s := h.servers[id]
+	if s == nil {
+		return fmt.Sprintf("%v: down", id)
+	}
+	st := s.Status()
+	return fmt.Sprintf("%v: %v term=%d leader=%v commit=%d applied=%d last=%d snap=%d",
+		id, st.State, st.Term, st.Leader, st.Commit, st.Applied, st.LastIndex, st.SnapshotIndex)
+}
+
+// describeMessage renders a message without protobuf's String (its
+// spacing changes between builds).
+func describeMessage(m message) string {
+	env, err := decodeEnvelope(m.payload)
+	if err != nil {
+		return fmt.Sprintf("%v->%v garbage (%v)", m.from, m.to, err)
+	}
+	switch env.kind {
+	case kindRaft:
+		msg := &pb.Message{}
+		if err := proto.Unmarshal(env.raft, msg); err != nil {
+			return fmt.Sprintf("%v->%v raft garbage", m.from, m.to)
+		}
+		s := fmt.Sprintf("%v->%v %v term=%d", m.from, m.to, msg.GetType(), msg.GetTerm())
+		switch msg.GetType() {
+		case pb.MsgApp:
+			s += fmt.Sprintf(" index=%d logterm=%d commit=%d entries=%d", msg.GetIndex(), msg.GetLogTerm(), msg.GetCommit(), len(msg.GetEntries()))
+		case pb.MsgAppResp:
+			s += fmt.Sprintf(" index=%d reject=%v", msg.GetIndex(), msg.GetReject())
+		case pb.MsgVoteResp, pb.MsgPreVoteResp:
+			s += fmt.Sprintf(" reject=%v", msg.GetReject())
+		case pb.MsgSnap:
+			s += fmt.Sprintf(" snapshot=%d", msg.GetSnapshot().GetMetadata().GetIndex())
+		case pb.MsgHeartbeat:
+			s += fmt.Sprintf(" commit=%d", msg.GetCommit())
+		}
+		return s
+	case kindRequest:
+		r := env.request
+		return fmt.Sprintf("%v->%v request %v %q s%d#%d attempt %d", m.from, m.to, r.op, r.key, r.session, r.seq, r.attempt)
+	default:
+		r := env.reply
+		return fmt.Sprintf("%v->%v reply %v s%d#%d leader %d", m.from, m.to, r.status, r.session, r.seq, r.leader)
+	}
+}
+

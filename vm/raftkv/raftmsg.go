@@ -1,0 +1,90 @@
+package raftkv
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/flockvm/flock/netmodel"
+	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// marshalOptions make raft messages byte-identical from run to run
+// (LIBRARIES.md: never String()/%v of protobufs).
+var marshalOptions = proto.MarshalOptions{Deterministic: true}
+
+// remoteTypes are the raft messages one peer may send another here.
+// Proposals are never forwarded (followers answer clients "not leader").
+var remoteTypes = map[pb.MessageType]bool{
+	pb.MsgApp: true, pb.MsgAppResp: true,
+	pb.MsgVote: true, pb.MsgVoteResp: true,
+	pb.MsgPreVote: true, pb.MsgPreVoteResp: true,
+	pb.MsgSnap:      true,
+	pb.MsgHeartbeat: true, pb.MsgHeartbeatResp: true,
+	pb.MsgTimeoutNow: true,
+}
+
+// decodeRaftMessage unmarshals and checks a raft message from a peer. raft
+// trusts its peers to send well-formed messages (some malformed ones make
+// it panic), so what a correct peer never sends is refused here.
+func decodeRaftMessage(b []byte, from, self netmodel.NodeID, voters []uint64, lim limits) (*pb.Message, error) {
+	m := &pb.Message{}
+	if err := proto.Unmarshal(b, m); err != nil {
+		return nil, fmt.Errorf("%w: raft message: %v", errDecode, err)
+	}
+	bad := func(format string, args ...any) (*pb.Message, error) {
+		return nil, fmt.Errorf("%w: raft %v from %v: %s", errDecode, m.GetType(), from, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case !remoteTypes[m.GetType()]:
+		return bad("not a peer message")
+	case m.GetFrom() != uint64(from) || m.GetTo() != uint64(self):
+		return bad("addressed %d -> %d", m.GetFrom(), m.GetTo())
+	case !slices.Contains(voters, m.GetFrom()):
+		return bad("sender is not a voter")
+	case m.GetTerm() == 0 && m.GetType() != pb.MsgPreVoteResp:
+		return bad("term 0")
+	}
+	prevTerm := m.GetLogTerm()
+	for i, e := range m.GetEntries() {
+		if m.GetType() != pb.MsgApp {
+			return bad("carries entries")
+		}
+		if e.GetIndex() != m.GetIndex()+1+uint64(i) || e.GetTerm() > m.GetTerm() || e.GetTerm() < prevTerm {
+			return bad("entry %d (index %d, term %d) out of place after (index %d, log term %d)",
+				i, e.GetIndex(), e.GetTerm(), m.GetIndex(), m.GetLogTerm())
+		}
+		if e.GetType() != pb.EntryNormal {
+			return bad("entry %d has type %v (membership change is not supported)", i, e.GetType())
+		}
+		prevTerm = e.GetTerm()
+	}
+	if m.GetType() == pb.MsgSnap {
+		if err := checkSnapshotMessage(m.GetSnapshot(), voters, lim); err != nil {
+			return bad("%v", err)
+		}
+	} else if m.Snapshot != nil {
+		return bad("carries a snapshot")
+	}
+	return m, nil
+}
+
+func checkSnapshotMessage(s *pb.Snapshot, voters []uint64, lim limits) error {
+	md := s.GetMetadata()
+	if md.GetIndex() == 0 || md.GetTerm() == 0 {
+		return fmt.Errorf("snapshot at index %d term %d", md.GetIndex(), md.GetTerm())
+	}
+	cs := md.GetConfState()
+	if !slices.Equal(cs.GetVoters(), voters) || len(cs.GetLearners()) > 0 || len(cs.GetVotersOutgoing()) > 0 ||
+		len(cs.GetLearnersNext()) > 0 || cs.GetAutoLeave() {
+		return fmt.Errorf("snapshot configuration differs from voters %v", voters)
+	}
+	sm, err := decodeState(s.GetData(), lim)
+	if err != nil {
+		return err
+	}
+	if sm.applied != md.GetIndex() {
+		return fmt.Errorf("snapshot state applied to %d, metadata index %d", sm.applied, md.GetIndex())
+	}
+	return nil
+}

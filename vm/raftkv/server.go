@@ -1,0 +1,580 @@
+package raftkv
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	"github.com/flockvm/flock/netmodel"
+	"go.etcd.io/raft/v3"
+	pb "go.etcd.io/raft/v3/raftpb"
+)
+
+// raftElectionTicksDisabled keeps raft's own election timer (drawn from a
+// process-global crypto-seeded source) from ever firing: the Server's seeded
+// timer campaigns instead (LIBRARIES.md fix B).
+const raftElectionTicksDisabled = 1 << 30
+
+// readyLoopMax bounds the Ready/Advance rounds one input may cause.
+const readyLoopMax = 16
+
+// campaignTransfer is the context raft puts on votes of a leadership
+// transfer, which must not be ignored in the lease.
+var campaignTransfer = []byte("CampaignTransfer")
+
+type pendingKey struct {
+	client  netmodel.NodeID
+	session uint64
+	seq     uint64
+}
+
+// pendingReq is a client request this server proposed and must answer
+// when its entry applies.
+type pendingReq struct {
+	attempt  uint32
+	term     uint64 // the term it was proposed in
+	deadline uint64 // tick after which it is forgotten
+	acked    bool   // answered early (the ack-before-commit bug)
+}
+
+type pendingDeadline struct {
+	key      pendingKey
+	deadline uint64
+}
+
+// Server is one replica of the store. Drive it with Tick and Receive from
+// one goroutine; it sends through Config.Transport and persists through
+// Config.Disk. After a disk error it stops (Err reports why) and must be
+// reopened.
+type Server struct {
+	cfg     Config
+	lim     limits
+	voters  []uint64
+	rn      *raft.RawNode
+	storage *raft.MemoryStorage
+	p       *persister
+	sm      *stateMachine
+
+	ticks                uint64
+	electionElapsed      int // ticks without leader contact, for campaigning
+	electionTimeout      int // drawn from cfg.Rand in [E, 2E)
+	leaderContactElapsed int // ticks since the leader was last heard, for the vote lease
+	quorumElapsed        int // ticks as leader since the last quorum check
+	lastTerm             uint64
+	commit               uint64 // last persisted commit index
+
+	pending      map[pendingKey]*pendingReq
+	pendingQueue []pendingDeadline // by deadline
+	snapsSent    []uint64
+
+	err   error
+	stats Stats
+}
+
+// Open recovers a server from its snapshot and WAL under cfg.Dir, or
+// bootstraps a new cluster member there. Persisted state that a crash
+// cannot explain yields an error wrapping ErrCorrupt: the machine must then
+// fail-stop rather than serve.
+func Open(cfg Config) (*Server, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	p, rec, err := openPersister(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s, err := newServer(cfg, p, rec)
+	if err != nil {
+		p.wal.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func newServer(cfg Config, p *persister, rec recovered) (*Server, error) {
+	sm, err := decodeState(rec.snap.GetData(), cfg.limits())
+	if err != nil {
+		return nil, corrupt("snapshot state: %v", err)
+	}
+	storage := raft.NewMemoryStorage()
+	if err := storage.ApplySnapshot(rec.snap); err != nil {
+		return nil, fmt.Errorf("raftkv: restore snapshot: %w", err)
+	}
+	if !raft.IsEmptyHardState(rec.hs) {
+		if err := storage.SetHardState(rec.hs); err != nil {
+			return nil, fmt.Errorf("raftkv: restore hard state: %w", err)
+		}
+	}
+	if err := storage.Append(rec.ents); err != nil {
+		return nil, fmt.Errorf("raftkv: restore entries: %w", err)
+	}
+	rn, err := raft.NewRawNode(&raft.Config{
+		ID:                        uint64(cfg.ID),
+		ElectionTick:              raftElectionTicksDisabled,
+		HeartbeatTick:             cfg.HeartbeatTicks,
+		Storage:                   storage,
+		Applied:                   rec.snap.GetMetadata().GetIndex(),
+		MaxSizePerMsg:             cfg.MsgSizeMax,
+		MaxCommittedSizePerReady:  cfg.MsgSizeMax,
+		MaxUncommittedEntriesSize: uint64(cfg.PendingMax) * cfg.MsgSizeMax,
+		MaxInflightMsgs:           cfg.InflightMsgsMax,
+		CheckQuorum:               false, // emulated: see checkQuorum
+		PreVote:                   true,
+		DisableProposalForwarding: true,
+		Logger:                    raftLogger{w: cfg.RaftLog, id: cfg.ID},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("raftkv: start raft: %w", err)
+	}
+	s := &Server{
+		cfg: cfg, lim: cfg.limits(), voters: sortedVoters(cfg.Peers),
+		rn: rn, storage: storage, p: p, sm: sm,
+		leaderContactElapsed: cfg.ElectionTicks, // no leader heard yet: not in lease
+		commit:               rec.hs.GetCommit(),
+		pending:              make(map[pendingKey]*pendingReq),
+	}
+	s.electionTimeout = s.drawElectionTimeout()
+	s.lastTerm = rn.BasicStatus().GetTerm()
+	return s, nil
+}
+
+func (s *Server) drawElectionTimeout() int {
+	return s.cfg.ElectionTicks + s.cfg.Rand.IntN(s.cfg.ElectionTicks)
+}
+
+// Tick advances the server's clock by one tick.
+func (s *Server) Tick() {
+	if s.err != nil {
+		return
+	}
+	s.ticks++
+	s.rn.Tick()
+	s.tickElection()
+	s.expirePending()
+	s.process()
+}
+
+// tickElection runs the seeded election timer of a follower or candidate
+// and the quorum check of a leader.
+func (s *Server) tickElection() {
+	st := s.rn.BasicStatus()
+	if st.GetTerm() != s.lastTerm {
+		s.lastTerm, s.electionElapsed = st.GetTerm(), 0
+	}
+	if st.RaftState == raft.StateLeader {
+		s.quorumElapsed++
+		if s.quorumElapsed >= s.cfg.ElectionTicks {
+			s.quorumElapsed = 0
+			s.checkQuorum()
+		}
+		return
+	}
+	s.quorumElapsed = 0
+	s.leaderContactElapsed++
+	s.electionElapsed++
+	if s.electionElapsed < s.electionTimeout {
+		return
+	}
+	s.electionElapsed, s.electionTimeout = 0, s.drawElectionTimeout()
+	s.stats.Campaigns++
+	if err := s.rn.Campaign(); err != nil {
+		s.stats.RaftStepErrors++
+	}
+}
+
+// checkQuorum emulates raft's CheckQuorum (off, because its timer draws
+// from a global source): stepping MsgCheckQuorum from a local sender reaches
+// stepLeader, which steps down unless a quorum answered (RecentActive, set
+// by MsgAppResp and MsgHeartbeatResp) since the previous check, then clears
+// the marks.
+func (s *Server) checkQuorum() {
+	m := &pb.Message{From: new(raft.LocalAppendThread), Type: pb.MsgCheckQuorum.Enum()}
+	if err := s.rn.Step(m); err != nil {
+		panic(fmt.Sprintf("raftkv: %v: raft refused the local quorum check: %v", s.cfg.ID, err))
+	}
+	if s.rn.BasicStatus().RaftState != raft.StateLeader {
+		s.stats.CheckQuorumLosses++
+	}
+}
+
+// Receive handles one message: a raft message from a peer or a client
+// request. Garbage is counted and dropped.
+func (s *Server) Receive(from netmodel.NodeID, payload []byte) {
+	if s.err != nil {
+		s.stats.DroppedWhileFailed++
+		return
+	}
+	s.stats.MessagesReceived++
+	env, err := decodeEnvelope(payload)
+	if err != nil {
+		s.stats.Garbage++
+		return
+	}
+	switch env.kind {
+	case kindRaft:
+		s.stepRaft(from, env.raft)
+	case kindRequest:
+		s.handleRequest(from, &env.request)
+	default:
+		s.stats.Garbage++ // replies go to clients
+	}
+	s.process()
+}
+
+func (s *Server) stepRaft(from netmodel.NodeID, b []byte) {
+	m, err := decodeRaftMessage(b, from, s.cfg.ID, s.voters, s.lim)
+	if err != nil {
+		s.stats.Garbage++
+		return
+	}
+	if s.inLease(m) {
+		s.stats.VotesIgnoredInLease++
+		return
+	}
+	if err := s.rn.Step(m); err != nil {
+		s.stats.RaftStepErrors++
+		return
+	}
+	switch m.GetType() {
+	case pb.MsgApp, pb.MsgHeartbeat, pb.MsgSnap:
+		if st := s.rn.BasicStatus(); st.Lead == m.GetFrom() && st.GetTerm() == m.GetTerm() {
+			s.electionElapsed, s.leaderContactElapsed = 0, 0
+		}
+	}
+}
+
+// inLease reports whether a (pre-)vote must be ignored because a leader is
+// still heard from: what raft does itself with CheckQuorum on. It keeps a
+// node that merely missed some heartbeats from deposing a healthy leader.
+func (s *Server) inLease(m *pb.Message) bool {
+	if t := m.GetType(); t != pb.MsgVote && t != pb.MsgPreVote {
+		return false
+	}
+	st := s.rn.BasicStatus()
+	if m.GetTerm() <= st.GetTerm() || bytes.Equal(m.GetContext(), campaignTransfer) {
+		return false
+	}
+	if st.RaftState == raft.StateLeader {
+		return true // a leader without a quorum steps down through checkQuorum
+	}
+	return st.Lead != raft.None && s.leaderContactElapsed < s.cfg.ElectionTicks
+}
+
+func (s *Server) handleRequest(from netmodel.NodeID, req *request) {
+	s.stats.Requests++
+	req.client = from
+	rep := reply{session: req.session, seq: req.seq, attempt: req.attempt}
+	if err := validateRequest(req, s.lim); err != nil {
+		rep.status = statusInvalid
+		s.sendReply(from, &rep)
+		return
+	}
+	if s.cfg.Bugs.StaleFollowerRead && req.op == OpGet {
+		item, ok := s.sm.kv.Get(KV{Key: req.key}) // BUG: skips the log
+		rep.found, rep.value, rep.index = ok, item.Value, s.sm.applied
+		s.sendReply(from, &rep)
+		return
+	}
+	st := s.rn.BasicStatus()
+	if st.RaftState != raft.StateLeader {
+		s.refuse(from, &rep, statusNotLeader, st.Lead)
+		return
+	}
+	key := pendingKey{client: from, session: req.session, seq: req.seq}
+	if p := s.pending[key]; p != nil && p.term == st.GetTerm() {
+		p.attempt = req.attempt // a retry of what is already in the log
+		return
+	}
+	if len(s.pendingQueue) >= s.cfg.PendingMax {
+		s.refuse(from, &rep, statusOverloaded, 0)
+		return
+	}
+	if err := s.rn.Propose(encodeCommand(req)); err != nil {
+		if errors.Is(err, raft.ErrProposalDropped) && s.rn.BasicStatus().RaftState == raft.StateLeader {
+			s.refuse(from, &rep, statusOverloaded, 0)
+		} else {
+			s.refuse(from, &rep, statusNotLeader, s.rn.BasicStatus().Lead)
+		}
+		return
+	}
+	s.stats.Proposals++
+	p := &pendingReq{attempt: req.attempt, term: st.GetTerm(), deadline: s.ticks + uint64(s.cfg.PendingTimeoutTicks)}
+	s.pending[key] = p
+	s.pendingQueue = append(s.pendingQueue, pendingDeadline{key: key, deadline: p.deadline})
+	s.stats.PendingMax = max(s.stats.PendingMax, len(s.pending))
+	if s.cfg.Bugs.AckBeforeCommit && (req.op == OpPut || req.op == OpDelete) {
+		_, found := s.sm.kv.Get(KV{Key: req.key}) // BUG: answers before the entry commits
+		rep.found = found
+		p.acked = true
+		s.sendReply(from, &rep)
+	}
+}
+
+func (s *Server) refuse(to netmodel.NodeID, rep *reply, st status, leader uint64) {
+	rep.status, rep.leader = st, netmodel.NodeID(leader)
+	if st == statusNotLeader {
+		s.stats.NotLeaderReplies++
+	} else {
+		s.stats.Overloaded++
+	}
+	s.sendReply(to, rep)
+}
+
+func (s *Server) sendReply(to netmodel.NodeID, rep *reply) {
+	s.stats.RepliesSent++
+	s.stats.MessagesSent++
+	s.cfg.Transport.Send(to, encodeReplyEnvelope(rep))
+}
+
+func (s *Server) expirePending() {
+	for len(s.pendingQueue) > 0 && s.pendingQueue[0].deadline <= s.ticks {
+		d := s.pendingQueue[0]
+		s.pendingQueue = s.pendingQueue[1:]
+		if p := s.pending[d.key]; p != nil && p.deadline == d.deadline {
+			delete(s.pending, d.key)
+			s.stats.PendingExpired++
+		}
+	}
+}
+
+// process handles raft's Ready output until there is none (bounded).
+func (s *Server) process() {
+	for i := 0; s.err == nil && s.rn.HasReady(); i++ {
+		if i == readyLoopMax {
+			s.stats.ReadyLoops++ // the next input continues
+			return
+		}
+		s.handleReady(s.rn.Ready())
+	}
+}
+
+// handleReady follows raft's order: persist (snapshot, entries, hard state,
+// sync), then send, then apply, then Advance.
+func (s *Server) handleReady(rd raft.Ready) {
+	s.checkReady(&rd)
+	prev := s.p.hs
+	hs := rd.HardState
+	mustSync := !raft.IsEmptyHardState(hs) && raft.MustSync(hs, prev, len(rd.Entries)) || len(rd.Entries) > 0
+	if err := s.p.save(rd.Snapshot, rd.Entries, hs, mustSync); err != nil {
+		s.fail(err)
+		return
+	}
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		if err := s.storage.ApplySnapshot(rd.Snapshot); err != nil {
+			panic(fmt.Sprintf("raftkv: %v: storing snapshot %d: %v", s.cfg.ID, rd.Snapshot.GetMetadata().GetIndex(), err))
+		}
+	}
+	if err := s.storage.Append(rd.Entries); err != nil {
+		panic(fmt.Sprintf("raftkv: %v: storing entries: %v", s.cfg.ID, err))
+	}
+	if !raft.IsEmptyHardState(hs) {
+		if err := s.storage.SetHardState(hs); err != nil {
+			panic(fmt.Sprintf("raftkv: %v: storing hard state: %v", s.cfg.ID, err))
+		}
+		s.commit = hs.GetCommit()
+	}
+	for _, m := range rd.Messages {
+		s.send(m)
+	}
+	if !raft.IsEmptySnap(rd.Snapshot) {
+		s.restoreSnapshot(rd.Snapshot)
+	}
+	for _, e := range rd.CommittedEntries {
+		s.applyEntry(e)
+	}
+	s.rn.Advance(rd)
+	for _, to := range s.snapsSent {
+		// The transport gives no delivery report: let raft probe the
+		// follower again, and resend if the snapshot was lost.
+		s.rn.ReportSnapshot(to, raft.SnapshotFinish)
+	}
+	s.snapsSent = s.snapsSent[:0]
+	s.maybeSnapshot()
+}
+
+// checkReady asserts what raft promises about a Ready.
+func (s *Server) checkReady(rd *raft.Ready) {
+	if hs := rd.HardState; !raft.IsEmptyHardState(hs) {
+		if hs.GetTerm() < s.p.hs.GetTerm() || hs.GetCommit() < s.commit {
+			panic(fmt.Sprintf("raftkv: %v: hard state (term %d, commit %d) goes back from (term %d, commit %d)",
+				s.cfg.ID, hs.GetTerm(), hs.GetCommit(), s.p.hs.GetTerm(), s.commit))
+		}
+	}
+	for _, e := range rd.Entries {
+		if e.GetIndex() > s.commit {
+			break
+		}
+		if term, err := s.storage.Term(e.GetIndex()); err == nil && term != e.GetTerm() {
+			panic(fmt.Sprintf("raftkv: %v: committed entry %d (term %d) rewritten with term %d",
+				s.cfg.ID, e.GetIndex(), term, e.GetTerm()))
+		}
+	}
+	if n := len(rd.CommittedEntries); n > 0 {
+		commit := max(s.commit, rd.HardState.GetCommit())
+		if last := rd.CommittedEntries[n-1].GetIndex(); last > commit {
+			panic(fmt.Sprintf("raftkv: %v: entry %d handed out to apply beyond commit %d", s.cfg.ID, last, commit))
+		}
+	}
+}
+
+func (s *Server) send(m *pb.Message) {
+	b, err := marshalOptions.Marshal(m)
+	if err != nil {
+		panic(fmt.Sprintf("raftkv: %v: marshal raft %v: %v", s.cfg.ID, m.GetType(), err))
+	}
+	payload := encodeRaftEnvelope(b)
+	if len(payload) > netmodel.FramePayloadMax {
+		panic(fmt.Sprintf("raftkv: %v: raft %v of %d bytes exceeds a frame; limits are misconfigured",
+			s.cfg.ID, m.GetType(), len(payload)))
+	}
+	s.stats.MessagesSent++
+	s.cfg.Transport.Send(netmodel.NodeID(m.GetTo()), payload)
+	if m.GetType() == pb.MsgSnap {
+		s.stats.SnapshotsSent++
+		s.snapsSent = append(s.snapsSent, m.GetTo())
+	}
+}
+
+// restoreSnapshot replaces the state machine with a snapshot from the
+// leader (checked when its message arrived).
+func (s *Server) restoreSnapshot(snap *pb.Snapshot) {
+	sm, err := decodeState(snap.GetData(), s.lim)
+	if err != nil {
+		panic(fmt.Sprintf("raftkv: %v: snapshot %d was checked on receipt and now fails: %v",
+			s.cfg.ID, snap.GetMetadata().GetIndex(), err))
+	}
+	if sm.applied <= s.sm.applied {
+		panic(fmt.Sprintf("raftkv: %v: snapshot at %d would move applied index back from %d", s.cfg.ID, sm.applied, s.sm.applied))
+	}
+	s.sm = sm
+	s.stats.SnapshotsInstalled++
+	s.observe(ApplyEvent{Node: s.cfg.ID, Index: sm.applied, Term: sm.appliedTerm, Kind: ApplySnapshot})
+}
+
+func (s *Server) applyEntry(e *pb.Entry) {
+	if e.GetType() != pb.EntryNormal {
+		panic(fmt.Sprintf("raftkv: %v: committed entry %d has type %v; membership change is not supported",
+			s.cfg.ID, e.GetIndex(), e.GetType()))
+	}
+	s.stats.EntriesApplied++
+	ev := ApplyEvent{Node: s.cfg.ID, Index: e.GetIndex(), Term: e.GetTerm(), Digest: entryDigest(e)}
+	if len(e.GetData()) == 0 {
+		s.sm.applyNoop(e.GetIndex(), e.GetTerm())
+		s.observe(ev)
+		return
+	}
+	req, err := decodeCommand(e.GetData())
+	if err != nil {
+		s.stats.BadEntries++
+		s.sm.applyNoop(e.GetIndex(), e.GetTerm())
+		ev.Kind = ApplyRejected
+		s.observe(ev)
+		return
+	}
+	kind, rep := s.sm.apply(e.GetIndex(), e.GetTerm(), &req, s.cfg.Bugs.ApplyRetryTwice)
+	if kind == ApplyDuplicate {
+		s.stats.Duplicates++
+	}
+	if s.cfg.OnApply != nil {
+		ev.Kind, ev.Op, ev.Session, ev.Seq, ev.Client = kind, req.op, req.session, req.seq, req.client
+		ev.Key, ev.Value, ev.Expected, ev.ExpectedFound = req.key, req.value, req.expected, req.expectedFound
+		ev.Limit, ev.Result = int(req.limit), resultFromReply(&rep)
+		s.cfg.OnApply(ev)
+	}
+	s.answer(&req, &rep)
+}
+
+func (s *Server) observe(ev ApplyEvent) {
+	if s.cfg.OnApply != nil {
+		s.cfg.OnApply(ev)
+	}
+}
+
+// answer replies to the client whose request this server proposed.
+func (s *Server) answer(req *request, rep *reply) {
+	key := pendingKey{client: req.client, session: req.session, seq: req.seq}
+	p := s.pending[key]
+	if p == nil {
+		return
+	}
+	delete(s.pending, key)
+	if p.acked {
+		return
+	}
+	rep.attempt = p.attempt
+	s.sendReply(req.client, rep)
+}
+
+// maybeSnapshot snapshots the state and compacts storage and WAL once
+// SnapshotEntries entries were applied since the last snapshot.
+func (s *Server) maybeSnapshot() {
+	applied := s.sm.applied
+	if s.err != nil || applied < s.p.snapIndex+s.cfg.SnapshotEntries {
+		return
+	}
+	snap, err := s.storage.CreateSnapshot(applied, &pb.ConfState{Voters: s.voters}, s.sm.encode())
+	if err != nil {
+		panic(fmt.Sprintf("raftkv: %v: snapshot at applied %d: %v", s.cfg.ID, applied, err))
+	}
+	if err := s.p.saveLocalSnapshot(snap); err != nil {
+		s.fail(err)
+		return
+	}
+	s.stats.SnapshotsTaken++
+	if applied <= s.cfg.SnapshotCatchUpEntries {
+		return
+	}
+	compact := applied - s.cfg.SnapshotCatchUpEntries
+	if first, _ := s.storage.FirstIndex(); compact >= first {
+		if err := s.storage.Compact(compact); err != nil {
+			panic(fmt.Sprintf("raftkv: %v: compact storage to %d: %v", s.cfg.ID, compact, err))
+		}
+	}
+}
+
+func (s *Server) fail(err error) {
+	s.err = fmt.Errorf("%w: %v: %w", ErrFailed, s.cfg.ID, err)
+}
+
+// Err is nil while the server works. After a disk error it is an error
+// wrapping ErrFailed: the server ignores every input from then on, and the
+// driver must Close it and Open it again (as after a crash).
+func (s *Server) Err() error { return s.err }
+
+// Close releases the server's files. It does not sync: what was not synced
+// is what a crash would lose.
+func (s *Server) Close() error { return s.p.wal.Close() }
+
+// Status reports the server's raft state and progress.
+func (s *Server) Status() Status {
+	st := s.rn.BasicStatus()
+	last, _ := s.storage.LastIndex()
+	return Status{
+		ID: s.cfg.ID, State: stateOf(st.RaftState), Term: st.GetTerm(), Leader: netmodel.NodeID(st.Lead),
+		Commit: st.GetCommit(), Applied: s.sm.applied, LastIndex: last, SnapshotIndex: s.p.snapIndex, Err: s.err,
+	}
+}
+
+// Stats returns the server's counters.
+func (s *Server) Stats() Stats {
+	st := s.stats
+	st.WAL = s.p.wal.Stats()
+	return st
+}
+
+// entryDigest is FNV-1a (64 bit) over the entry's term and data.
+func entryDigest(e *pb.Entry) uint64 {
+	const offset, prime = 14695981039346656037, 1099511628211
+	h := uint64(offset)
+	term := e.GetTerm()
+	for i := 0; i < 8; i++ {
+		h = (h ^ uint64(byte(term>>(8*i)))) * prime
+	}
+	for _, c := range e.GetData() {
+		h = (h ^ uint64(c)) * prime
+	}
+	return h
+}
+
+var _ netmodel.Receiver = (*Server)(nil)

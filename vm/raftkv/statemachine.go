@@ -1,0 +1,276 @@
+package raftkv
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/google/btree"
+)
+
+// KV is one key and its value.
+type KV struct{ Key, Value string }
+
+// ApplyKind says what applying an entry did.
+type ApplyKind uint8
+
+const (
+	// ApplyNoop: the entry carries no request (a new leader's empty entry).
+	ApplyNoop ApplyKind = iota
+	// ApplyExecuted: the request took effect (a read was executed).
+	ApplyExecuted
+	// ApplyDuplicate: the session's last request again: answered from the
+	// session table (a write) or by reading afresh (a read), never re-applied.
+	ApplyDuplicate
+	// ApplyRejected: not executed: expired session, stale sequence number,
+	// malformed request, or a write to a full store.
+	ApplyRejected
+	// ApplySnapshot: the state was replaced by a snapshot up to Index; the
+	// entries before it are not observed one by one.
+	ApplySnapshot
+)
+
+var applyKindNames = [...]string{"noop", "executed", "duplicate", "rejected", "snapshot"}
+
+func (k ApplyKind) String() string {
+	if int(k) < len(applyKindNames) {
+		return applyKindNames[k]
+	}
+	return fmt.Sprintf("apply-kind(%d)", uint8(k))
+}
+
+// cachedReply is what the session table keeps of a session's last write:
+// enough to answer its retry exactly as the first time.
+type cachedReply struct {
+	status  status
+	found   bool
+	swapped bool
+	index   uint64
+}
+
+type session struct {
+	id        uint64 // the index of the entry that registered it
+	lastSeq   uint64 // highest seq applied
+	lastIndex uint64 // index of the last entry that touched it: LRU order
+	last      cachedReply
+}
+
+// lruItem orders sessions by their last use; lastIndex values are unique
+// because one entry touches one session.
+type lruItem struct{ lastIndex, id uint64 }
+
+func lruLess(a, b lruItem) bool { return a.lastIndex < b.lastIndex }
+
+func kvLess(a, b KV) bool { return a.Key < b.Key }
+
+const btreeDegree = 32
+
+// stateMachine is the replicated state: the key-value map and the session
+// table. Every replica applies the same entries to it in the same order
+// with the same limits, and must end in the same state.
+type stateMachine struct {
+	lim         limits
+	kv          *btree.BTreeG[KV]
+	sizeBytes   int64 // sum of len(key)+len(value)
+	sessions    map[uint64]*session
+	lru         *btree.BTreeG[lruItem]
+	applied     uint64
+	appliedTerm uint64
+}
+
+func newStateMachine(lim limits) *stateMachine {
+	return &stateMachine{
+		lim:      lim,
+		kv:       btree.NewG(btreeDegree, kvLess),
+		sessions: make(map[uint64]*session),
+		lru:      btree.NewG(btreeDegree, lruLess),
+	}
+}
+
+// advance moves the applied index to index, which must be the next one.
+func (sm *stateMachine) advance(index, term uint64) {
+	if index != sm.applied+1 {
+		panic(fmt.Sprintf("raftkv: applying index %d after %d: applied index must grow by one", index, sm.applied))
+	}
+	if term < sm.appliedTerm {
+		panic(fmt.Sprintf("raftkv: entry %d has term %d below the previous entry's %d", index, term, sm.appliedTerm))
+	}
+	sm.applied, sm.appliedTerm = index, term
+}
+
+// applyNoop applies an entry that carries no request.
+func (sm *stateMachine) applyNoop(index, term uint64) { sm.advance(index, term) }
+
+// apply applies the request of entry index. bypassSessions is the
+// apply-retry-twice bug: the session table no longer filters retries.
+func (sm *stateMachine) apply(index, term uint64, r *request, bypassSessions bool) (ApplyKind, reply) {
+	sm.advance(index, term)
+	rep := reply{session: r.session, seq: r.seq, attempt: r.attempt, index: index}
+	if err := validateRequest(r, sm.lim); err != nil {
+		rep.status = statusInvalid
+		return ApplyRejected, rep
+	}
+	if r.op == OpRegister {
+		sm.register(index)
+		return ApplyExecuted, rep
+	}
+	s := sm.sessions[r.session]
+	if s == nil {
+		rep.status = statusSessionExpired
+		return ApplyRejected, rep
+	}
+	sm.touch(s, index)
+	if !bypassSessions {
+		if r.seq < s.lastSeq {
+			rep.status = statusStale
+			return ApplyRejected, rep
+		}
+		if r.seq == s.lastSeq {
+			if !r.op.isWrite() {
+				sm.read(r, &rep)
+				return ApplyDuplicate, rep
+			}
+			rep.status, rep.found, rep.swapped, rep.index = s.last.status, s.last.found, s.last.swapped, s.last.index
+			return ApplyDuplicate, rep
+		}
+	}
+	s.lastSeq = max(s.lastSeq, r.seq)
+	if !r.op.isWrite() {
+		sm.read(r, &rep)
+		return ApplyExecuted, rep
+	}
+	sm.write(r, &rep)
+	s.last = cachedReply{status: rep.status, found: rep.found, swapped: rep.swapped, index: index}
+	if rep.status != statusOK {
+		return ApplyRejected, rep
+	}
+	return ApplyExecuted, rep
+}
+
+// register opens the session index, evicting the least recently used one
+// if the table is full.
+func (sm *stateMachine) register(index uint64) {
+	if len(sm.sessions) >= sm.lim.sessionsMax {
+		oldest, ok := sm.lru.DeleteMin()
+		if !ok {
+			panic(fmt.Sprintf("raftkv: session table holds %d sessions but its LRU is empty", len(sm.sessions)))
+		}
+		delete(sm.sessions, oldest.id)
+	}
+	s := &session{id: index, lastIndex: index}
+	sm.sessions[index] = s
+	sm.lru.ReplaceOrInsert(lruItem{lastIndex: index, id: index})
+}
+
+func (sm *stateMachine) touch(s *session, index uint64) {
+	if _, ok := sm.lru.Delete(lruItem{lastIndex: s.lastIndex}); !ok {
+		panic(fmt.Sprintf("raftkv: session %d (last used at %d) missing from the LRU", s.id, s.lastIndex))
+	}
+	s.lastIndex = index
+	sm.lru.ReplaceOrInsert(lruItem{lastIndex: index, id: s.id})
+}
+
+func (sm *stateMachine) read(r *request, rep *reply) {
+	switch r.op {
+	case OpGet:
+		item, ok := sm.kv.Get(KV{Key: r.key})
+		rep.found, rep.value = ok, item.Value
+	case OpScan:
+		rep.pairs, rep.more = sm.scan(r.key, int(r.limit))
+	default:
+		panic(fmt.Sprintf("raftkv: read of a %v request", r.op))
+	}
+}
+
+// scan returns up to limit pairs (and at most lim.scanBytesMax bytes) whose
+// keys start with prefix, and whether more match.
+func (sm *stateMachine) scan(prefix string, limit int) ([]KV, bool) {
+	var pairs []KV
+	bytes, more := 0, false
+	sm.kv.AscendGreaterOrEqual(KV{Key: prefix}, func(item KV) bool {
+		if !strings.HasPrefix(item.Key, prefix) {
+			return false
+		}
+		size := len(item.Key) + len(item.Value)
+		if len(pairs) == limit || (len(pairs) > 0 && bytes+size > sm.lim.scanBytesMax) {
+			more = true
+			return false
+		}
+		pairs = append(pairs, item)
+		bytes += size
+		return true
+	})
+	return pairs, more
+}
+
+func (sm *stateMachine) write(r *request, rep *reply) {
+	old, found := sm.kv.Get(KV{Key: r.key})
+	rep.found = found
+	switch r.op {
+	case OpPut:
+		sm.set(r.key, r.value, old, found, rep)
+	case OpDelete:
+		if found {
+			sm.kv.Delete(old)
+			sm.sizeBytes -= int64(len(old.Key) + len(old.Value))
+		}
+	case OpCAS:
+		if found != r.expectedFound || (found && old.Value != r.expected) {
+			return
+		}
+		if sm.set(r.key, r.value, old, found, rep) {
+			rep.swapped = true
+		}
+	default:
+		panic(fmt.Sprintf("raftkv: write of a %v request", r.op))
+	}
+}
+
+// set stores key=value unless the store would grow past its limit.
+func (sm *stateMachine) set(key, value string, old KV, found bool, rep *reply) bool {
+	size := sm.sizeBytes + int64(len(key)+len(value))
+	if found {
+		size -= int64(len(old.Key) + len(old.Value))
+	}
+	if size > sm.lim.stateSizeMax {
+		rep.status = statusStateFull
+		return false
+	}
+	sm.kv.ReplaceOrInsert(KV{Key: key, Value: value})
+	sm.sizeBytes = size
+	return true
+}
+
+// validateRequest checks a request against the limits. It runs where a
+// request enters (server, client) and again at apply, where every replica
+// reaches the same verdict.
+func validateRequest(r *request, lim limits) error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %v: %s", ErrInvalid, r.op, fmt.Sprintf(format, args...))
+	}
+	switch {
+	case len(r.key) > lim.keySizeMax:
+		return bad("key of %d bytes exceeds %d", len(r.key), lim.keySizeMax)
+	case len(r.value) > lim.valueSizeMax || len(r.expected) > lim.valueSizeMax:
+		return bad("value of %d or expected value of %d bytes exceeds %d", len(r.value), len(r.expected), lim.valueSizeMax)
+	}
+	needsKey := r.op == OpGet || r.op == OpPut || r.op == OpDelete || r.op == OpCAS
+	switch {
+	case needsKey && r.key == "":
+		return bad("empty key")
+	case (r.op == OpRegister) && r.key != "":
+		return bad("unexpected key")
+	case r.op != OpPut && r.op != OpCAS && r.value != "":
+		return bad("unexpected value")
+	case r.op != OpCAS && (r.expected != "" || r.expectedFound):
+		return bad("unexpected expected value")
+	case r.op == OpCAS && !r.expectedFound && r.expected != "":
+		return bad("expected value for an absent key")
+	case r.op == OpScan && (r.limit == 0 || r.limit > uint64(lim.scanLimitMax)):
+		return bad("limit %d outside [1, %d]", r.limit, lim.scanLimitMax)
+	case r.op != OpScan && r.limit != 0:
+		return bad("unexpected limit")
+	case r.op != OpRegister && r.session == 0:
+		return bad("no session")
+	}
+	return nil
+}

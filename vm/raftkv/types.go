@@ -1,0 +1,149 @@
+package raftkv
+
+import (
+	"fmt"
+
+	"github.com/flockvm/flock/netmodel"
+	"github.com/flockvm/flock/vm/wal"
+	"go.etcd.io/raft/v3"
+)
+
+// Result is the outcome of a Client operation, and of an applied entry as
+// ApplyEvent reports it.
+type Result struct {
+	// Err is nil on success, else one of ErrUnknownOutcome, ErrUnavailable,
+	// ErrSessionExpired (possibly wrapped with ErrUnknownOutcome),
+	// ErrStateFull, ErrInvalid, ErrStaleRequest: test with errors.Is.
+	Err     error
+	Found   bool   // Get: the key exists. Delete: it existed. Put, CAS: it existed before.
+	Value   string // Get: the value
+	Swapped bool   // CAS: the value was set
+	Pairs   []KV   // Scan: matching pairs in key order
+	More    bool   // Scan: more pairs match than were returned
+	Index   uint64 // the log index the operation applied at; 0 if unknown
+	Session uint64 // the session the operation ran in
+	Seq     uint64 // its sequence number in the session
+}
+
+func resultFromReply(r *reply) Result {
+	res := Result{
+		Found: r.found, Value: r.value, Swapped: r.swapped, Pairs: r.pairs, More: r.more,
+		Index: r.index, Session: r.session, Seq: r.seq,
+	}
+	switch r.status {
+	case statusOK:
+	case statusSessionExpired:
+		res.Err = ErrSessionExpired
+	case statusStale:
+		res.Err = ErrStaleRequest
+	case statusInvalid:
+		res.Err = ErrInvalid
+	case statusStateFull:
+		res.Err = ErrStateFull
+	default:
+		panic(fmt.Sprintf("raftkv: no result for reply status %d", r.status))
+	}
+	return res
+}
+
+// ApplyEvent describes one committed entry as a server applies it, for
+// observers (Config.OnApply): the simulator's at-most-once and log
+// agreement checks. Replicas must report the same Index, Term and Digest;
+// a request's (Session, Seq) must be ApplyExecuted at most once per server.
+type ApplyEvent struct {
+	Node   netmodel.NodeID
+	Index  uint64
+	Term   uint64
+	Digest uint64 // FNV-1a of the entry's term and data
+	Kind   ApplyKind
+	Op     Op // 0 for ApplyNoop and ApplySnapshot
+	// Session and Seq identify the request. For OpRegister, Session is 0,
+	// Seq the client's nonce and Result.Index the new session's id.
+	Session uint64
+	Seq     uint64
+	Client  netmodel.NodeID // where the request came from
+	// The request's arguments, enough to replay the log in a model.
+	Key           string // Scan: the prefix
+	Value         string // Put, CAS: the new value
+	Expected      string // CAS
+	ExpectedFound bool   // CAS
+	Limit         int    // Scan
+	Result        Result // what the client is told
+}
+
+// State is a server's raft role.
+type State uint8
+
+// The raft roles.
+const (
+	StateFollower State = iota
+	StatePreCandidate
+	StateCandidate
+	StateLeader
+)
+
+var stateNames = [...]string{"follower", "pre-candidate", "candidate", "leader"}
+
+func (s State) String() string {
+	if int(s) < len(stateNames) {
+		return stateNames[s]
+	}
+	return fmt.Sprintf("state(%d)", uint8(s))
+}
+
+func stateOf(t raft.StateType) State {
+	switch t {
+	case raft.StateFollower:
+		return StateFollower
+	case raft.StatePreCandidate:
+		return StatePreCandidate
+	case raft.StateCandidate:
+		return StateCandidate
+	case raft.StateLeader:
+		return StateLeader
+	}
+	panic(fmt.Sprintf("raftkv: unknown raft state %d", t))
+}
+
+// Status is a server's view of the cluster.
+type Status struct {
+	ID            netmodel.NodeID
+	State         State
+	Term          uint64
+	Leader        netmodel.NodeID // 0 if unknown
+	Commit        uint64          // highest index known committed
+	Applied       uint64          // highest index applied to the state machine
+	LastIndex     uint64          // last index in the log
+	SnapshotIndex uint64          // index of the latest persisted snapshot
+	Err           error           // non-nil once the server failed (see Server.Err)
+}
+
+// Stats counts what a server did since Open.
+type Stats struct {
+	MessagesReceived    uint64
+	MessagesSent        uint64
+	Garbage             uint64 // undecodable or refused messages
+	DroppedWhileFailed  uint64
+	RaftStepErrors      uint64 // messages raft refused (stale peers, ...)
+	VotesIgnoredInLease uint64 // (pre-)votes ignored while a leader is heard
+	Campaigns           uint64
+	CheckQuorumLosses   uint64 // times this leader stepped down for lack of a quorum
+
+	Requests         uint64 // client requests received
+	Proposals        uint64
+	RepliesSent      uint64
+	NotLeaderReplies uint64
+	Overloaded       uint64 // requests refused: too many pending
+	PendingExpired   uint64 // requests forgotten unanswered
+	PendingMax       int    // high-water mark of pending requests
+
+	EntriesApplied     uint64
+	Duplicates         uint64 // requests answered from the session table
+	BadEntries         uint64 // committed entries that did not decode
+	SnapshotsTaken     uint64
+	SnapshotsInstalled uint64
+	SnapshotsSent      uint64
+	ReadyLoops         uint64 // times the Ready loop hit its bound
+
+	WAL wal.Stats
+}
