@@ -423,4 +423,3 @@ func describeMessage(m message) string {
 		return fmt.Sprintf("%v->%v reply %v s%d#%d leader %d", m.from, m.to, r.status, r.session, r.seq, r.leader)
 	}
 }
-
