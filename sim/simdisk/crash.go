@@ -102,8 +102,12 @@ func (d *Disk) crashFile(ino *inode) {
 		}
 	}
 	ino.durable = resize(c.img, size)
-	ino.volatile = slices.Clone(ino.durable)
-	ino.pending, ino.arena = nil, nil
+	ino.volatile = append(ino.volatile[:0], ino.durable...)
+	ino.pending = ino.pending[:0]
+	ino.arena = ino.arena[:0]
+	if cap(ino.arena) > arenaKeepBytes {
+		ino.arena = nil
+	}
 }
 
 // crashCut is the state of one file's crash resolution: the image being

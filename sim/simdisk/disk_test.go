@@ -662,3 +662,22 @@ func ExampleNew() {
 	// entry 1;
 	// 1
 }
+
+// TestDirBacklogWrittenBack: namespace operations never synced are written
+// back once the backlog passes its bound, oldest first.
+func TestDirBacklogWrittenBack(t *testing.T) {
+	d := newDisk(1, Faults{LoseUnsyncedProb: 1})
+	for i := range maxPendingDirOps + 1 {
+		if err := d.Mkdir(fmt.Sprint("d", i)); err != nil {
+			t.Fatalf("Mkdir(d%d) = %v", i, err)
+		}
+	}
+	if got := d.Stats().Writebacks; got != 1 {
+		t.Fatalf("Stats().Writebacks = %d, want 1", got)
+	}
+	d.Crash()
+	infos, err := d.ReadDir(".")
+	if err != nil || len(infos) != 1 || infos[0].Name != "d0" {
+		t.Fatalf("ReadDir(.) after crash = %d entries (first %+v), %v, want just the written-back d0", len(infos), infos[:min(len(infos), 1)], err)
+	}
+}

@@ -36,19 +36,27 @@
 // would.
 //
 // Names. Directory entries are volatile as well. Create, Mkdir, Remove and
-// Rename are logged as pending namespace operations. An operation becomes
-// durable when every directory it touches has been passed to SyncDir after it
-// (one directory, or two for a rename between directories), together with
-// the earlier pending operations it depends on: the previous operation on
-// each entry it touches, the operations that placed each directory it writes
-// into (and their ancestors), and for a directory's removal the operations
-// that emptied it. At Crash every other pending operation is, in order,
-// applied with probability 1-LoseUnsyncedProb if everything it depends on was
-// applied, else undone. A rename is applied or undone whole, so after a crash
-// either its old or its new state is visible. A file created but never
-// SyncDir'd may vanish, with its data; a removal or rename not synced may be
-// undone, bringing back the file it removed or replaced with that file's
-// durable content.
+// Rename are logged as pending namespace operations. An operation is synced
+// when every directory it touches has been passed to SyncDir after it (one
+// directory, or both for a rename between directories). A synced operation
+// becomes durable together with the earlier pending operations it cannot do
+// without — the previous operation on each entry it touches, for a
+// directory's removal the operations that emptied it, for a moved directory
+// the moves of its new ancestors — as a journaling file system commits them
+// together. It waits, though, for a pending Mkdir of the directory it writes
+// into: syncing a new directory does not make the directory's own name
+// durable, so until SyncDir of its parent the new directory and everything in
+// it may vanish together (diskmodel.MkdirAll syncs each parent).
+//
+// At Crash the pending operations are replayed in order onto the durable
+// namespace: a synced one whenever it is still valid there (its directory
+// exists, its source entry still names its inode, ...), an unsynced one with
+// probability 1-LoseUnsyncedProb if it is valid. A rename is applied or
+// undone whole, so after a crash either its old or its new state is visible.
+// A file created but never SyncDir'd may vanish, with its data; a removal or
+// rename not synced may be undone, bringing back the file it removed or
+// replaced with that file's durable content. Past 16384 pending operations
+// the oldest is written back (made durable) unasked.
 //
 // Everything written and synced — the file's Sync and SyncDir of every
 // directory on the way to its entry — survives every crash. After Crash

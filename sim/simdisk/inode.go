@@ -97,11 +97,12 @@ func resize(b []byte, n int64) []byte {
 	return b
 }
 
-// growCap doubles small buffers and grows large ones by a quarter, so
-// appending records costs amortized O(1) without wasting much.
+// growCap doubles buffers up to a typical WAL segment and grows larger ones
+// by a quarter, so appending records costs amortized O(1) without wasting
+// much.
 func growCap(capNow, need int64) int64 {
 	c := capNow * 2
-	if capNow > 1<<20 {
+	if capNow > 64<<20 {
 		c = capNow + capNow/4
 	}
 	return max(c, need, 512)
