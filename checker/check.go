@@ -15,12 +15,20 @@ import (
 
 // Options configures a linearizability check.
 type Options struct {
+	// MaxSteps bounds the model steps of each porcupine search, per
+	// partition; 0 means no bound. The bound is deterministic: use it, not
+	// Timeout, to keep a seed sweep from hanging on a pathological history.
+	// A legal history of a few thousand operations per key takes well under
+	// a million steps; an illegal one with many unknown deletes or
+	// non-unique values can take exponentially many. A search that hits the
+	// bound makes the verdict unknown (Result.TimedOut).
+	MaxSteps int64
 	// Timeout bounds each porcupine search (wall clock); 0 means no bound.
 	// A check makes a bounded number of searches (the whole history, each
-	// failing partition, the shrinking of one witness, the visualisation),
-	// so the call can take a small multiple of Timeout. A search that hits
-	// the bound makes the outcome unknown (Result.TimedOut): that is not
-	// reproducible, so deterministic tests and seed sweeps use 0.
+	// partition again on failure, the shrinking of one witness, the
+	// visualisation), so the call can take a small multiple of Timeout. A
+	// search that hits it makes the verdict unknown (Result.TimedOut), which
+	// is not reproducible: deterministic tests and seed sweeps use 0.
 	Timeout time.Duration
 	// VizDir, when set, receives porcupine's self-contained HTML page of the
 	// history when the check fails. The directory is created if needed.
@@ -34,9 +42,8 @@ type Options struct {
 type Result struct {
 	// OK is true only when porcupine proved the history linearizable.
 	OK bool
-	// Ops is the number of operations handed to porcupine: the history
-	// without failed operations and without read-only operations of unknown
-	// outcome (which can neither change nor observe anything).
+	// Ops is the number of operations checked: every recorded operation
+	// except those that failed with a definite error.
 	Ops int
 	// Violation is empty when OK; otherwise it says what failed: the keys or
 	// addresses whose sub-history is not linearizable and, for the first of
@@ -46,9 +53,10 @@ type Result struct {
 	// VizPath is the HTML visualisation written when the check failed and
 	// Options.VizDir was set.
 	VizPath string
-	// TimedOut: the search hit Options.Timeout before reaching a verdict.
-	// OK is false and the history may or may not be linearizable: callers
-	// must treat it as a failure (and should rerun without a timeout).
+	// TimedOut: a search hit Options.Timeout or Options.MaxSteps before
+	// reaching a verdict, and no partition was proven illegal. OK is false
+	// and the history may or may not be linearizable: callers must treat it
+	// as a failure (and may rerun with a larger bound).
 	TimedOut bool
 }
 
@@ -103,6 +111,9 @@ type spec[I any, O outcome, S comparable, K cmp.Ordered] struct {
 	changes       func(in I, out O) bool
 	describeOp    func(in I, out O, unknown bool) string
 	describeState func(S) string
+
+	// reduce describes values for reduceUnknowns; nil switches it off.
+	reduce *reduceHooks[I, O]
 }
 
 func (sp *spec[I, O, S, K]) model() porcupine.Model {
@@ -175,22 +186,43 @@ func (sp *spec[I, O, S, K]) partition(ops []porcupine.Operation) ([]K, [][]porcu
 
 // check is the whole pipeline behind CheckKV and CheckWords.
 func check[I any, O outcome, S comparable, K cmp.Ordered](sp *spec[I, O, S, K], h *History[I, O], opts Options) Result {
-	ops := sp.operations(h)
-	res := Result{Ops: len(ops)}
-	model := sp.model()
-	switch porcupine.CheckOperationsTimeout(model, ops, opts.Timeout) {
-	case porcupine.Ok:
+	ops := sp.reduceUnknowns(sp.operations(h))
+	res := Result{Ops: h.Len() - h.failed()}
+	if sp.search(ops, opts) == porcupine.Ok {
 		res.OK = true
 		return res
-	case porcupine.Unknown:
+	}
+	// Illegal, or undecided: find out which partitions fail, one by one.
+	keys, parts := sp.partition(ops)
+	var failing, undecided []string
+	first := -1
+	for i, part := range parts {
+		switch sp.search(part, opts) {
+		case porcupine.Illegal:
+			failing = append(failing, sp.describeKey(keys[i]))
+			if first < 0 {
+				first = i
+			}
+		case porcupine.Unknown:
+			undecided = append(undecided, sp.describeKey(keys[i]))
+		}
+	}
+	if first < 0 {
 		res.TimedOut = true
-		res.Violation = fmt.Sprintf("%s: linearizability check of %d ops timed out after %v: verdict unknown, "+
-			"treat as failure and rerun without a timeout", sp.family, len(ops), opts.Timeout)
+		res.Violation = fmt.Sprintf("%s: linearizability undecided: the search of %d ops hit its bound (%s) on %s; "+
+			"treat as a failure", sp.family, len(ops), bounds(opts), strings.Join(undecided, ", "))
 		return res
 	}
-	res.Violation = sp.explain(model, ops, opts.Timeout)
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: not linearizable on %d of %d partitions: %s", sp.family, len(failing), len(parts), strings.Join(failing, ", "))
+	if len(undecided) > 0 {
+		fmt.Fprintf(&b, " (undecided within %s: %s)", bounds(opts), strings.Join(undecided, ", "))
+	}
+	b.WriteString("\n")
+	sp.describeFailure(&b, failing[0], parts[first], opts)
+	res.Violation = b.String()
 	if opts.VizDir != "" {
-		path, err := visualize(model, ops, opts, sp.family, res.Violation)
+		path, err := sp.visualize(ops, opts, res.Violation)
 		if err != nil {
 			res.Violation += fmt.Sprintf("\n(visualisation not written: %v)", err)
 		} else {
@@ -200,53 +232,35 @@ func check[I any, O outcome, S comparable, K cmp.Ordered](sp *spec[I, O, S, K], 
 	return res
 }
 
-// explain finds the failing partitions and describes the first of them.
-func (sp *spec[I, O, S, K]) explain(model porcupine.Model, ops []porcupine.Operation, timeout time.Duration) string {
-	keys, parts := sp.partition(ops)
-	var failing []int
-	undecided := 0
-	for i, part := range parts {
-		switch porcupine.CheckOperationsTimeout(model, part, timeout) {
-		case porcupine.Illegal:
-			failing = append(failing, i)
-		case porcupine.Unknown:
-			undecided++
-		}
+func bounds(opts Options) string {
+	var parts []string
+	if opts.MaxSteps > 0 {
+		parts = append(parts, fmt.Sprintf("%d steps", opts.MaxSteps))
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s: not linearizable", sp.family)
-	if len(failing) == 0 {
-		fmt.Fprintf(&b, " (the per-partition re-check timed out on %d partitions, so which one fails is unknown)", undecided)
-		return b.String()
+	if opts.Timeout > 0 {
+		parts = append(parts, opts.Timeout.String())
 	}
-	names := make([]string, 0, len(failing))
-	for _, i := range failing {
-		names = append(names, sp.describeKey(keys[i]))
+	if len(parts) == 0 {
+		return "no bound"
 	}
-	fmt.Fprintf(&b, " on %d of %d partitions: %s", len(failing), len(parts), strings.Join(names, ", "))
-	if undecided > 0 {
-		fmt.Fprintf(&b, " (%d more timed out)", undecided)
-	}
-	b.WriteString("\n")
-	sp.describeFailure(&b, model, sp.describeKey(keys[failing[0]]), parts[failing[0]], timeout)
-	return b.String()
+	return strings.Join(parts, ", ")
 }
 
 // visualize writes porcupine's HTML page of the whole history, annotated
 // with the violation text, and returns its path.
-func visualize(model porcupine.Model, ops []porcupine.Operation, opts Options, family, violation string) (string, error) {
+func (sp *spec[I, O, S, K]) visualize(ops []porcupine.Operation, opts Options, violation string) (string, error) {
 	name := opts.VizName
 	if name == "" {
-		name = family
+		name = sp.family
 	}
 	if err := os.MkdirAll(opts.VizDir, 0o755); err != nil {
 		return "", fmt.Errorf("create viz dir: %w", err)
 	}
 	path := filepath.Join(opts.VizDir, name+".html")
-	verdict, info := porcupine.CheckOperationsVerbose(model, ops, opts.Timeout)
+	verdict, info := sp.searchVerbose(ops, opts)
 	if verdict == porcupine.Ok {
-		// porcupine just said Illegal for the same input and model.
-		panic(fmt.Sprintf("checker: %s history of %d ops judged illegal, then legal", family, len(ops)))
+		// A partition of the same operations was just found illegal.
+		panic(fmt.Sprintf("checker: %s history of %d ops judged illegal, then legal", sp.family, len(ops)))
 	}
 	start, end := timeSpan(ops)
 	info.AddAnnotations([]porcupine.Annotation{{
@@ -256,7 +270,8 @@ func visualize(model porcupine.Model, ops []porcupine.Operation, opts Options, f
 		Description: firstLine(violation),
 		Details:     violation,
 	}})
-	if err := porcupine.VisualizePath(model, info, path); err != nil {
+	// An unbudgeted model: the page replays the partial linearizations.
+	if err := porcupine.VisualizePath(sp.model(), info, path); err != nil {
 		return "", fmt.Errorf("write %s: %w", path, err)
 	}
 	return path, nil

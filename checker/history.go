@@ -185,6 +185,16 @@ func (h *History[I, O]) Ops() []Op[I, O] {
 	return append([]Op[I, O](nil), h.ops...)
 }
 
+func (h *History[I, O]) failed() int {
+	n := 0
+	for i := range h.ops {
+		if h.ops[i].Status == StatusFailed {
+			n++
+		}
+	}
+	return n
+}
+
 func (h *History[I, O]) newSlot() int {
 	s := h.slotsNext
 	h.slotsNext++

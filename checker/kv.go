@@ -3,6 +3,8 @@ package checker
 import (
 	"fmt"
 	"strconv"
+
+	"github.com/anishathalye/porcupine"
 )
 
 // KVKind is the kind of a key-value operation.
@@ -77,6 +79,7 @@ var kvSpec = spec[KVInput, KVOutput, kvState, string]{
 	},
 	describeOp:    describeKVOp,
 	describeState: describeKVState,
+	reduce:        &kvReduce,
 }
 
 // CheckKV checks that h is linearizable for a key-value store whose keys
@@ -85,6 +88,54 @@ var kvSpec = spec[KVInput, KVOutput, kvState, string]{
 // an invalid Kind.
 func CheckKV(h *KVHistory, opts Options) Result {
 	return check(&kvSpec, h, opts)
+}
+
+// kvVal is a value, or absence (whatever string came with it).
+func kvVal(s string, absent bool) stateVal {
+	if absent {
+		return stateVal{absent: true}
+	}
+	return stateVal{s: s}
+}
+
+func kvExpected(in KVInput) stateVal { return kvVal(in.Expect, in.ExpectAbsent) }
+
+var kvReduce = reduceHooks[KVInput, KVOutput]{
+	initial: stateVal{absent: true},
+	writes: func(in KVInput) (stateVal, bool) {
+		switch in.Kind {
+		case KVPut, KVCAS:
+			return stateVal{s: in.Value}, true
+		case KVDelete:
+			return stateVal{absent: true}, true
+		}
+		return stateVal{}, false
+	},
+	sets: func(in KVInput, out KVOutput) (stateVal, bool) {
+		switch {
+		case in.Kind == KVPut || (in.Kind == KVCAS && out.Swapped):
+			return stateVal{s: in.Value}, true
+		case in.Kind == KVDelete:
+			return stateVal{absent: true}, true
+		}
+		return stateVal{}, false
+	},
+	expects: func(in KVInput) (stateVal, bool) {
+		return kvExpected(in), in.Kind == KVCAS
+	},
+	observes: func(in KVInput, out KVOutput) []stateVal {
+		switch {
+		case in.Kind == KVGet:
+			return []stateVal{kvVal(out.Value, !out.Found)}
+		case in.Kind == KVCAS && out.Swapped:
+			return []stateVal{kvExpected(in)}
+		}
+		return nil
+	},
+	negative: func(in KVInput, out KVOutput) (stateVal, bool) {
+		return kvExpected(in), in.Kind == KVCAS && !out.Swapped
+	},
+	reducible: func([]porcupine.Operation) bool { return true },
 }
 
 func kvCASMatches(s kvState, in KVInput) bool {

@@ -137,6 +137,26 @@ func TestCheckKV(t *testing.T) {
 			{0, cas("a", "7", "2"), ok, 20, unknownRet},
 			{1, get("a"), found("2"), 40, 50},
 		}},
+		{name: "unknown cas that needs an unknown put", want: true, ops: []kvRec{
+			{0, put("a", "1"), ok, 0, unknownRet},
+			{1, cas("a", "1", "2"), ok, 10, unknownRet},
+			{2, get("a"), found("2"), 20, 30},
+		}},
+		{name: "failed cas that needs an unknown put", want: true, ops: []kvRec{
+			{0, put("a", "1"), ok, 0, 10},
+			{1, put("a", "2"), ok, 20, unknownRet},
+			{2, cas("a", "1", "3"), failed, 30, 40},
+		}},
+		{name: "failed put-if-absent that needs an unknown put", want: true, ops: []kvRec{
+			{0, put("a", "1"), ok, 0, unknownRet},
+			{2, casAbsent("a", "3"), failed, 30, 40},
+		}},
+		{name: "unknown put seen late bounds nothing it should not", want: false, failing: `key "a"`, ops: []kvRec{
+			{0, put("a", "1"), ok, 0, unknownRet},
+			{1, get("a"), found("1"), 10, 20},
+			{1, put("a", "2"), ok, 30, 40},
+			{2, get("a"), found("1"), 50, 60},
+		}},
 		{name: "keys are independent; the bad one is named", want: false, failing: `key "b"`, ops: []kvRec{
 			{0, put("a", "1"), ok, 0, 10},
 			{1, put("b", "2"), ok, 0, 10},
@@ -175,8 +195,8 @@ func TestCheckKVOpsCount(t *testing.T) {
 		{4, put("b", "2"), ok, 40, unknownRet},                // unknown write: kept
 	})
 	res := CheckKV(h, Options{})
-	if !res.OK || res.Ops != 3 {
-		t.Errorf("CheckKV() = {OK: %v, Ops: %d}, want {OK: true, Ops: 3}; violation: %s", res.OK, res.Ops, res.Violation)
+	if !res.OK || res.Ops != 4 {
+		t.Errorf("CheckKV() = {OK: %v, Ops: %d}, want {OK: true, Ops: 4}; violation: %s", res.OK, res.Ops, res.Violation)
 	}
 }
 

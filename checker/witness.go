@@ -1,11 +1,11 @@
 package checker
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/anishathalye/porcupine"
 )
@@ -21,22 +21,22 @@ const (
 	witnessLinesMax = 40
 )
 
-// searcher runs bounded porcupine searches on one partition.
-type searcher struct {
-	model      porcupine.Model
-	timeout    time.Duration
+// searcher runs a bounded number of searches on one partition.
+type searcher[I any, O outcome, S comparable, K cmp.Ordered] struct {
+	sp         *spec[I, O, S, K]
+	opts       Options
 	checksLeft int
 }
 
 // illegal reports whether ops is proven not linearizable. Out of budget or
 // timed out counts as "not proven", so a shrink step is never taken on a
 // guess.
-func (s *searcher) illegal(ops []porcupine.Operation) bool {
+func (s *searcher[I, O, S, K]) illegal(ops []porcupine.Operation) bool {
 	if s.checksLeft <= 0 {
 		return false
 	}
 	s.checksLeft--
-	return porcupine.CheckOperationsTimeout(s.model, ops, s.timeout) == porcupine.Illegal
+	return s.sp.search(ops, s.opts) == porcupine.Illegal
 }
 
 // class is what the shrinker may assume about one operation.
@@ -75,7 +75,7 @@ func (sp *spec[I, O, S, K]) classify(op porcupine.Operation) class {
 // linearizable history into an illegal one, so the witness proves the
 // violation on its own (a reader need not trust anything left out); each is
 // also confirmed by a search.
-func (sp *spec[I, O, S, K]) shrink(s *searcher, part []porcupine.Operation) []porcupine.Operation {
+func (sp *spec[I, O, S, K]) shrink(s *searcher[I, O, S, K], part []porcupine.Operation) []porcupine.Operation {
 	w := sp.dropPureObservers(s, part)
 	for round := 0; round < 4; round++ {
 		n := len(w)
@@ -90,7 +90,7 @@ func (sp *spec[I, O, S, K]) shrink(s *searcher, part []porcupine.Operation) []po
 
 // tryRemove removes the operations at the indexes drop if what remains is
 // still illegal.
-func (sp *spec[I, O, S, K]) tryRemove(s *searcher, w []porcupine.Operation, drop []int) []porcupine.Operation {
+func (sp *spec[I, O, S, K]) tryRemove(s *searcher[I, O, S, K], w []porcupine.Operation, drop []int) []porcupine.Operation {
 	if len(drop) == 0 {
 		return w
 	}
@@ -103,7 +103,7 @@ func (sp *spec[I, O, S, K]) tryRemove(s *searcher, w []porcupine.Operation, drop
 
 // dropPureObservers is delta debugging over the pure observers: remove
 // chunks of them, halving the chunk size, while the history stays illegal.
-func (sp *spec[I, O, S, K]) dropPureObservers(s *searcher, w []porcupine.Operation) []porcupine.Operation {
+func (sp *spec[I, O, S, K]) dropPureObservers(s *searcher[I, O, S, K], w []porcupine.Operation) []porcupine.Operation {
 	for chunk := max(1, sp.countClass(w, classPureObserver)/2); ; chunk /= 2 {
 		for start := 0; ; start += chunk {
 			idx := sp.indexesOf(w, classPureObserver)
@@ -198,10 +198,10 @@ func without(w []porcupine.Operation, drop []int) []porcupine.Operation {
 }
 
 // describeFailure writes the witness of one illegal partition.
-func (sp *spec[I, O, S, K]) describeFailure(b *strings.Builder, model porcupine.Model, key string, part []porcupine.Operation, timeout time.Duration) {
+func (sp *spec[I, O, S, K]) describeFailure(b *strings.Builder, key string, part []porcupine.Operation, opts Options) {
 	w := part
 	if len(part) <= shrinkOpsMax {
-		s := &searcher{model: model, timeout: timeout, checksLeft: shrinkChecksMax}
+		s := &searcher[I, O, S, K]{sp: sp, opts: opts, checksLeft: shrinkChecksMax}
 		w = sp.shrink(s, part)
 		fmt.Fprintf(b, "%s: %d ops; this subset of %d is already not linearizable:\n", key, len(part), len(w))
 	} else {
@@ -214,7 +214,7 @@ func (sp *spec[I, O, S, K]) describeFailure(b *strings.Builder, model porcupine.
 		}
 		fmt.Fprintf(b, "  %s\n", sp.describeLine(op))
 	}
-	sp.describeLongestPrefix(b, model, w, timeout)
+	sp.describeLongestPrefix(b, w, opts)
 }
 
 func (sp *spec[I, O, S, K]) describeLine(op porcupine.Operation) string {
@@ -229,8 +229,9 @@ func (sp *spec[I, O, S, K]) describeLine(op porcupine.Operation) string {
 
 // describeLongestPrefix writes the longest legal order porcupine found for
 // the witness w, with the state after each step.
-func (sp *spec[I, O, S, K]) describeLongestPrefix(b *strings.Builder, model porcupine.Model, w []porcupine.Operation, timeout time.Duration) {
-	verdict, info := porcupine.CheckOperationsVerbose(model, w, timeout)
+func (sp *spec[I, O, S, K]) describeLongestPrefix(b *strings.Builder, w []porcupine.Operation, opts Options) {
+	verdict, info := sp.searchVerbose(w, opts)
+	model := sp.model()
 	partials := info.PartialLinearizations()
 	if verdict != porcupine.Illegal || len(partials) != 1 {
 		return

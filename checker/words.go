@@ -1,6 +1,11 @@
 package checker
 
-import "fmt"
+import (
+	"fmt"
+	"strconv"
+
+	"github.com/anishathalye/porcupine"
+)
 
 // WordKind is the kind of an operation on a global-memory word.
 type WordKind uint8
@@ -79,6 +84,7 @@ var wordSpec = spec[WordInput, WordOutput, uint64, uint64]{
 	},
 	describeOp:    describeWordOp,
 	describeState: func(v uint64) string { return fmt.Sprint(v) },
+	reduce:        &wordReduce,
 }
 
 // CheckWords checks that h is linearizable for global memory in which every
@@ -86,6 +92,38 @@ var wordSpec = spec[WordInput, WordOutput, uint64, uint64]{
 // checked on its own. It panics on an operation with an invalid Kind.
 func CheckWords(h *WordHistory, opts Options) Result {
 	return check(&wordSpec, h, opts)
+}
+
+func wordVal(v uint64) stateVal { return stateVal{s: strconv.FormatUint(v, 10)} }
+
+var wordReduce = reduceHooks[WordInput, WordOutput]{
+	initial: wordVal(0),
+	writes: func(in WordInput) (stateVal, bool) {
+		return wordVal(in.Value), in.Kind == WordWrite || in.Kind == WordCAS
+	},
+	sets: func(in WordInput, out WordOutput) (stateVal, bool) {
+		return wordVal(in.Value), in.Kind == WordWrite || (in.Kind == WordCAS && out.Swapped)
+	},
+	expects: func(in WordInput) (stateVal, bool) {
+		return wordVal(in.Expect), in.Kind == WordCAS
+	},
+	observes: func(in WordInput, out WordOutput) []stateVal {
+		if in.Kind == WordWrite {
+			return nil
+		}
+		return []stateVal{wordVal(out.Value)}
+	},
+	// A word CAS reports the value it found, so it never proves only "not e".
+	negative: func(WordInput, WordOutput) (stateVal, bool) { return stateVal{}, false },
+	// A fetch-add makes values out of other values: none is unique.
+	reducible: func(part []porcupine.Operation) bool {
+		for _, op := range part {
+			if op.Input.(WordInput).Kind == WordFetchAdd {
+				return false
+			}
+		}
+		return true
+	},
 }
 
 func wordStep(s uint64, in WordInput, out WordOutput) (bool, uint64) {

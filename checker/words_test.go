@@ -87,6 +87,16 @@ func TestCheckWords(t *testing.T) {
 			{1, rd(a), val(9), 20, 30},
 			{1, rd(a), val(9), 40, 50},
 		}},
+		{name: "unknown cas that needs an unknown write", want: true, ops: []wordRec{
+			{0, wr(a, 1), WordOutput{}, 0, unknownRet},
+			{1, wcas(a, 1, 2), WordOutput{}, 10, unknownRet},
+			{2, rd(a), val(2), 20, 30},
+		}},
+		{name: "unknown write is bounded by its first reader", want: false, failing: "address 0x8000000000000000", ops: []wordRec{
+			{0, wr(a, 1), WordOutput{}, 0, unknownRet},
+			{1, rd(a), val(1), 10, 20},
+			{2, rd(a), val(0), 30, 40},
+		}},
 		{name: "trap is dropped", want: true, ops: []wordRec{
 			{0, wr(a, 5), WordOutput{Err: "misaligned"}, 0, 10},
 			{1, rd(a), val(0), 20, 30},

@@ -1,0 +1,121 @@
+package checker
+
+import (
+	"cmp"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"testing"
+)
+
+// genOp is one operation of a generated concurrent history.
+type genOp struct {
+	rec             kvRec
+	lin             int64 // when it takes effect
+	unknown, effect bool
+}
+
+// concurrentKV generates a linearizable history: clients overlap, each
+// operation takes effect at a random point inside its interval, and a
+// fraction unknownPct of the operations have unknown outcome (half of those
+// took effect). It returns the operations in call order.
+func concurrentKV(seed uint64, n, keys, clients, unknownPct int) []kvRec {
+	rng := rand.New(rand.NewPCG(seed, 0))
+	free := make([]int64, clients)
+	ops := make([]genOp, n)
+	for i := range ops {
+		c := rng.IntN(clients)
+		call := free[c] + rng.Int64N(20)
+		ret := call + 1 + rng.Int64N(100)
+		free[c] = ret + 1
+		key := "k" + strconv.Itoa(rng.IntN(keys))
+		var in KVInput
+		switch p := rng.IntN(10); {
+		case p < 5:
+			in = get(key)
+		case p < 8:
+			in = put(key, strconv.Itoa(i))
+		case p < 9:
+			in = del(key)
+		default:
+			in = cas(key, strconv.Itoa(rng.IntN(i+1)), strconv.Itoa(i))
+		}
+		op := genOp{rec: kvRec{client: c, in: in, call: call, ret: ret}, lin: call + rng.Int64N(ret-call+1)}
+		if rng.IntN(100) < unknownPct {
+			op.unknown, op.effect = true, rng.IntN(2) == 0
+			op.rec.ret = unknownRet
+		}
+		ops[i] = op
+	}
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(ops[a].lin, ops[b].lin) })
+	state := map[string]string{}
+	for _, i := range order {
+		if !ops[i].unknown || ops[i].effect {
+			ops[i].rec.out = applyKV(state, ops[i].rec.in)
+		}
+	}
+	slices.SortStableFunc(ops, func(a, b genOp) int { return cmp.Compare(a.rec.call, b.rec.call) })
+	recs := make([]kvRec, n)
+	for i, op := range ops {
+		recs[i] = op.rec
+	}
+	return recs
+}
+
+// corruptRead makes the last definite get return a value never written.
+func corruptRead(recs []kvRec) []kvRec {
+	recs = slices.Clone(recs)
+	for i := len(recs) - 1; i >= 0; i-- {
+		if recs[i].in.Kind == KVGet && recs[i].ret != unknownRet {
+			recs[i].out = found(neverWritten)
+			return recs
+		}
+	}
+	panic("no definite get to corrupt")
+}
+
+func TestConcurrentHistoriesCheck(t *testing.T) {
+	for seed := uint64(0); seed < 5; seed++ {
+		recs := concurrentKV(seed, 2000, 16, 16, 10)
+		if res := CheckKV(build(recs), Options{}); !res.OK {
+			t.Fatalf("seed %d: CheckKV(generated linearizable history).OK = false; violation:\n%s", seed, res.Violation)
+		}
+		if res := CheckKV(build(corruptRead(recs)), Options{}); res.OK {
+			t.Fatalf("seed %d: CheckKV(history with a corrupted read).OK = true, want false", seed)
+		}
+	}
+}
+
+func BenchmarkCheckKV(b *testing.B) {
+	for _, n := range []int{100, 1000, 10000} {
+		h := build(concurrentKV(1, n, 16, 16, 10))
+		b.Run(fmt.Sprintf("ops=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				if res := CheckKV(h, Options{}); !res.OK {
+					b.Fatalf("CheckKV().OK = false: %s", res.Violation)
+				}
+			}
+			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "ops/s")
+		})
+	}
+}
+
+// BenchmarkCheckKVViolation measures the failing path: the check, the
+// per-key re-check, the shrinking and the description.
+func BenchmarkCheckKVViolation(b *testing.B) {
+	for _, n := range []int{100, 1000, 10000} {
+		h := build(corruptRead(concurrentKV(1, n, 16, 16, 10)))
+		b.Run(fmt.Sprintf("ops=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				if res := CheckKV(h, Options{}); res.OK {
+					b.Fatal("CheckKV().OK = true, want false")
+				}
+			}
+		})
+	}
+}

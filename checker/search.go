@@ -1,0 +1,73 @@
+package checker
+
+import (
+	"fmt"
+	"sync/atomic"
+
+	"github.com/anishathalye/porcupine"
+)
+
+// stepBudget bounds the model steps of one porcupine search, per partition.
+// Porcupine searches the partitions on goroutines of its own, one each, so
+// every counter is touched by one goroutine and counts deterministically.
+type stepBudget[K comparable] struct {
+	max      int64
+	counters map[K]*int64 // read-only once built
+	exceeded atomic.Bool
+}
+
+// search runs one porcupine search of ops under opts. It returns Unknown
+// when the search was cut short by opts.Timeout or opts.MaxSteps.
+func (sp *spec[I, O, S, K]) search(ops []porcupine.Operation, opts Options) porcupine.CheckResult {
+	model, budget := sp.budgetedModel(ops, opts.MaxSteps)
+	verdict := porcupine.CheckOperationsTimeout(model, ops, opts.Timeout)
+	return budget.verdict(verdict)
+}
+
+// searchVerbose is search with porcupine's linearization info.
+func (sp *spec[I, O, S, K]) searchVerbose(ops []porcupine.Operation, opts Options) (porcupine.CheckResult, porcupine.LinearizationInfo) {
+	model, budget := sp.budgetedModel(ops, opts.MaxSteps)
+	verdict, info := porcupine.CheckOperationsVerbose(model, ops, opts.Timeout)
+	return budget.verdict(verdict), info
+}
+
+// verdict turns an Illegal reached after the budget ran out into Unknown:
+// past the budget every step fails, so only Ok stays trustworthy (every
+// step on the path it found succeeded for real).
+func (b *stepBudget[K]) verdict(v porcupine.CheckResult) porcupine.CheckResult {
+	if b != nil && v == porcupine.Illegal && b.exceeded.Load() {
+		return porcupine.Unknown
+	}
+	return v
+}
+
+// budgetedModel returns the model with a step budget for the partitions of
+// ops; maxSteps <= 0 means no budget (and a nil *stepBudget).
+func (sp *spec[I, O, S, K]) budgetedModel(ops []porcupine.Operation, maxSteps int64) (porcupine.Model, *stepBudget[K]) {
+	model := sp.model()
+	if maxSteps <= 0 {
+		return model, nil
+	}
+	b := &stepBudget[K]{max: maxSteps, counters: make(map[K]*int64)}
+	for _, op := range ops {
+		k := sp.key(op.Input.(I))
+		if b.counters[k] == nil {
+			b.counters[k] = new(int64)
+		}
+	}
+	step := model.Step
+	model.Step = func(state, input, output any) (bool, any) {
+		k := sp.key(input.(I))
+		c := b.counters[k]
+		if c == nil {
+			panic(fmt.Sprintf("checker: step on partition %v, which the search was not given", k))
+		}
+		*c++
+		if *c > b.max {
+			b.exceeded.Store(true)
+			return false, state
+		}
+		return step(state, input, output)
+	}
+	return model, b
+}
