@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"math/bits"
 	"math/rand/v2"
+	"syscall"
 	"testing"
 	"time"
 
@@ -679,5 +680,23 @@ func TestDirBacklogWrittenBack(t *testing.T) {
 	infos, err := d.ReadDir(".")
 	if err != nil || len(infos) != 1 || infos[0].Name != "d0" {
 		t.Fatalf("ReadDir(.) after crash = %d entries (first %+v), %v, want just the written-back d0", len(infos), infos[:min(len(infos), 1)], err)
+	}
+}
+
+func TestFileSizeLimit(t *testing.T) {
+	d := newDisk(1, Faults{})
+	f := mustOpen(t, d, "f", diskmodel.CreateExclusive)
+	_, writeErr := f.WriteAt([]byte("x"), MaxFileBytes)
+	_, overflowErr := f.WriteAt([]byte("x"), 1<<63-1)
+	for _, c := range []struct {
+		name string
+		err  error
+	}{{"WriteAt(MaxFileBytes)", writeErr}, {"WriteAt(MaxInt64)", overflowErr}, {"Truncate(MaxFileBytes+1)", f.Truncate(MaxFileBytes + 1)}} {
+		if !errors.Is(c.err, syscall.EFBIG) {
+			t.Errorf("%s = %v, want EFBIG", c.name, c.err)
+		}
+	}
+	if size, _ := f.Size(); size != 0 {
+		t.Fatalf("Size() after refused writes = %d, want 0", size)
 	}
 }

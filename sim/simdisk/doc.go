@@ -75,5 +75,6 @@
 // errors, a Disk reports the errno values the OS backend gets from Linux
 // (syscall.ENOENT, EEXIST, ENOTDIR, EISDIR, ENOTEMPTY, EINVAL), so errors.Is
 // behaves the same on both. Like os.Rename, Rename never replaces a
-// directory.
+// directory. Files live in memory: one larger than MaxFileBytes is refused
+// with syscall.EFBIG.
 package simdisk

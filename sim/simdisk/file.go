@@ -15,6 +15,11 @@ const (
 	maxPendingBytes = 64 << 20
 	// arenaKeepBytes: a larger arena is released at Sync, not reused.
 	arenaKeepBytes = 1 << 20
+	// MaxFileBytes bounds a simulated file, which lives in memory: a write
+	// or truncate past it fails with syscall.EFBIG, as on a file system with
+	// a size limit, instead of exhausting the simulator's memory on a garbage
+	// offset.
+	MaxFileBytes = 1 << 30
 )
 
 // File is an open file on a Disk; it implements diskmodel.File.
@@ -80,6 +85,9 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
+	if off > MaxFileBytes-int64(len(p)) {
+		return 0, pathErr("writeat", f.name, syscall.EFBIG)
+	}
 	if d.chance(d.faults.WriteErrorProb) {
 		d.stats.WriteErrors++
 		return 0, pathErr("writeat", f.name, diskmodel.ErrIO)
@@ -110,6 +118,9 @@ func (f *File) Truncate(size int64) error {
 	}
 	if size < 0 {
 		return pathErr("truncate", f.name, syscall.EINVAL)
+	}
+	if size > MaxFileBytes {
+		return pathErr("truncate", f.name, syscall.EFBIG)
 	}
 	d, ino := f.d, f.ino
 	d.spend(false, 0)
