@@ -93,7 +93,7 @@ func ValidName(name string) bool {
 	if name == "." {
 		return true
 	}
-	if name == "" || strings.HasPrefix(name, "/") || path.Clean(name) != name {
+	if name == "" || strings.HasPrefix(name, "/") || path.Clean(name) != name || strings.ContainsAny(name, "\\\x00") {
 		return false
 	}
 	for _, elem := range strings.Split(name, "/") {
@@ -113,13 +113,15 @@ func MkdirAll(fsys FS, dir string) error {
 	if dir == "." {
 		return nil
 	}
+	parent := path.Dir(dir)
 	if info, err := fsys.Stat(dir); err == nil {
 		if !info.IsDir {
 			return &fs.PathError{Op: "mkdirall", Path: dir, Err: fs.ErrExist}
 		}
-		return nil
+		// It exists, but a crash could still undo its creation: syncing
+		// the parent is what makes the promise of durability hold.
+		return fsys.SyncDir(parent)
 	}
-	parent := path.Dir(dir)
 	if err := MkdirAll(fsys, parent); err != nil {
 		return err
 	}
@@ -131,7 +133,9 @@ func MkdirAll(fsys FS, dir string) error {
 
 // WriteFileAtomic replaces the named file with data so that after a crash
 // the file holds either its old content or all of data: write a temporary
-// file, sync it, rename it over name, sync the directory.
+// file (name + ".tmp"), sync it, rename it over name, sync the directory.
+// One writer per name at a time; a ".tmp" file a crash left behind is
+// overwritten by the next call.
 func WriteFileAtomic(fsys FS, name string, data []byte) error {
 	tmp := name + ".tmp"
 	f, err := fsys.OpenFile(tmp, OpenOrCreate)
