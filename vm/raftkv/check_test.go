@@ -141,17 +141,17 @@ func (h *harness) check() {
 		if !ok {
 			h.t.Fatalf("no replica reported applying index %d (of %d)", idx, last)
 		}
-		kind, res := model.apply(ev)
-		if kind != ev.Kind || (ev.Op != 0 && !sameResult(res, ev.Result)) {
-			h.t.Fatalf("index %d: replicas applied %s; the model says %v -> %s",
-				idx, describeApply(ev), kind, describeResult(ev.Op, res))
-		}
-		if ev.Op.isWrite() && kind == ApplyExecuted {
+		if ev.Op.isWrite() && ev.Kind == ApplyExecuted {
 			id := requestID{ev.Session, ev.Seq}
 			if at, twice := executed[id]; twice {
 				h.t.Fatalf("write s%d#%d applied twice: at %d and %d", ev.Session, ev.Seq, at, idx)
 			}
 			executed[id] = idx
+		}
+		kind, res := model.apply(ev)
+		if kind != ev.Kind || (ev.Op != 0 && !sameResult(res, ev.Result)) {
+			h.t.Fatalf("index %d: replicas applied %s; the model says %v -> %s",
+				idx, describeApply(ev), kind, describeResult(ev.Op, res))
 		}
 	}
 	h.checkClients(executed)
@@ -166,18 +166,21 @@ func (h *harness) checkClients(executed map[requestID]uint64) {
 	}
 	var known []placed
 	for _, o := range h.ops {
+		if o.done && o.res.Err == nil && o.op.isWrite() {
+			if _, ok := executed[requestID{o.res.Session, o.res.Seq}]; !ok {
+				h.t.Fatalf("%v: acknowledged %s (s%d#%d) is not in the log: an acknowledged write was lost",
+					o.client, o, o.res.Session, o.res.Seq)
+			}
+		}
+	}
+	for _, o := range h.ops {
 		if !o.done || o.res.Err != nil && !errors.Is(o.res.Err, ErrStateFull) {
 			continue
 		}
 		id := requestID{o.res.Session, o.res.Seq}
 		index := o.res.Index
 		if o.op.isWrite() && o.res.Err == nil {
-			at, ok := executed[id]
-			if !ok {
-				h.t.Fatalf("%v: acknowledged %s (s%d#%d) is not in the log: an acknowledged write was lost",
-					o.client, o, id.session, id.seq)
-			}
-			index = at
+			index = executed[id]
 		}
 		ev, ok := h.canon[index]
 		if !ok || ev.Session != id.session || ev.Seq != id.seq {
@@ -203,7 +206,13 @@ func (h *harness) checkServers(model *refModel, last uint64) {
 	h.t.Helper()
 	for _, id := range h.ids {
 		s := h.servers[id]
-		if s == nil || s.sm.applied != last {
+		if s == nil {
+			continue
+		}
+		if s.sm.applied < last {
+			h.t.Fatalf("%v applied up to %d, but index %d was applied before: committed entries were lost", id, s.sm.applied, last)
+		}
+		if s.sm.applied != last {
 			continue
 		}
 		got := make(map[string]string)
