@@ -1,27 +1,31 @@
 package interp
 
 import (
-	"fmt"
-
 	"github.com/flockvm/flock/vm/isa"
 	"github.com/flockvm/flock/vm/sys"
 )
 
-// exec is the dispatch loop: it runs t until its ticks are spent or it
-// parks, yields, ends or traps. Registers live in locals; the loop does not
-// allocate. Operations outside the hot set go through slowOp with the
-// registers saved in t.
-func (m *Machine) exec(t *Thread, budget int) (int, stopReason) {
-	code := t.p.code
+// exitReason is why exec returned.
+type exitReason uint8
+
+const (
+	exitQuantum    exitReason = iota // the ticks are spent
+	exitSlow                         // the instruction at t.pc needs slowOp
+	exitGrow                         // the stack needs t.need more words
+	exitGrowFrames                   // the call stack needs another frame
+	exitThread                       // the thread ended; t.exitValue
+	exitTrap                         // t.trapKind (t.trapArg)
+)
+
+// exec is the dispatch loop: it runs t from t.pc until its ticks are spent
+// or something needs the machine. It calls no function, so the registers
+// (pc, sp, fp, fl, the stack and the budget) stay in CPU registers; every
+// other path saves them into t and returns. It does not allocate.
+func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 	st := t.stack
-	fr := t.frames
-	local := t.local
-	pc, sp, fp, fl, nf := t.pc, t.sp, t.fp, t.fl, t.nf
+	pc, sp, fp, fl := t.pc, t.sp, t.fp, t.fl
 	start := budget
-	need := 0
-	var trap sys.Trap
-	var detail string
-	var act action
+	var why exitReason
 	for {
 		in := &code[pc]
 		switch in.Op {
@@ -29,7 +33,7 @@ func (m *Machine) exec(t *Thread, budget int) (int, stopReason) {
 			pc++
 		case isa.PUSH:
 			if sp >= len(st) {
-				need = 1
+				t.need = 1
 				goto grow
 			}
 			st[sp] = uint64(in.B)
@@ -46,7 +50,7 @@ func (m *Machine) exec(t *Thread, budget int) (int, stopReason) {
 				goto underflow
 			}
 			if sp >= len(st) {
-				need = 1
+				t.need = 1
 				goto grow
 			}
 			st[sp] = st[sp-1]
@@ -63,7 +67,7 @@ func (m *Machine) exec(t *Thread, budget int) (int, stopReason) {
 				goto underflow
 			}
 			if sp >= len(st) {
-				need = 1
+				t.need = 1
 				goto grow
 			}
 			st[sp] = st[sp-2]
@@ -81,7 +85,7 @@ func (m *Machine) exec(t *Thread, budget int) (int, stopReason) {
 				goto underflow
 			}
 			if sp >= len(st) {
-				need = 1
+				t.need = 1
 				goto grow
 			}
 			st[sp] = st[sp-1-n]
@@ -93,10 +97,12 @@ func (m *Machine) exec(t *Thread, budget int) (int, stopReason) {
 				goto underflow
 			}
 			if sp+l > len(st) {
-				need = l
+				t.need = l
 				goto grow
 			}
-			clear(st[sp : sp+l])
+			for i := sp; i < sp+l; i++ {
+				st[i] = 0
+			}
 			fp = sp - a
 			fl = a + l
 			sp += l
@@ -107,7 +113,7 @@ func (m *Machine) exec(t *Thread, budget int) (int, stopReason) {
 				goto badLocal
 			}
 			if sp >= len(st) {
-				need = 1
+				t.need = 1
 				goto grow
 			}
 			st[sp] = st[fp+k]
@@ -140,7 +146,7 @@ func (m *Machine) exec(t *Thread, budget int) (int, stopReason) {
 				goto badLocal
 			}
 			if sp+2 > len(st) {
-				need = 2
+				t.need = 2
 				goto grow
 			}
 			st[sp] = st[fp+a]
@@ -192,12 +198,32 @@ func (m *Machine) exec(t *Thread, budget int) (int, stopReason) {
 			if sp < 2 {
 				goto underflow
 			}
-			if st[sp-1] == 0 {
-				trap = sys.TrapDivZero
+			b := st[sp-1]
+			if b == 0 {
+				t.trapKind = sys.TrapDivZero
 				goto trapped
 			}
 			sp--
-			st[sp-1] = divide(in.Op, st[sp-1], st[sp])
+			a := st[sp-1]
+			switch in.Op {
+			case isa.DIV:
+				if b == ^uint64(0) {
+					a = -a // MinInt64 / -1 wraps to MinInt64
+				} else {
+					a = uint64(int64(a) / int64(b))
+				}
+			case isa.MOD:
+				if b == ^uint64(0) {
+					a = 0
+				} else {
+					a = uint64(int64(a) % int64(b))
+				}
+			case isa.DIVU:
+				a /= b
+			default:
+				a %= b
+			}
+			st[sp-1] = a
 			pc++
 		case isa.NEG:
 			if sp < 1 {
@@ -292,11 +318,13 @@ func (m *Machine) exec(t *Thread, budget int) (int, stopReason) {
 				pc++
 			}
 		case isa.CALL:
-			if nf >= len(fr) {
-				goto growFrames
+			nf := t.nf
+			if nf >= len(t.frames) {
+				why = exitGrowFrames
+				goto save
 			}
-			fr[nf] = frame{ret: int32(pc + 1), fp: int32(fp), fl: int32(fl)}
-			nf++
+			t.frames[nf] = frame{ret: int32(pc + 1), fp: int32(fp), fl: int32(fl)}
+			t.nf = nf + 1
 			fl = 0
 			pc = int(in.A)
 			budget--
@@ -309,15 +337,17 @@ func (m *Machine) exec(t *Thread, budget int) (int, stopReason) {
 			}
 			tgt := st[sp-1]
 			if tgt >= uint64(len(code)-1) {
-				trap, detail = sys.TrapBadJump, fmt.Sprintf("code address %d", tgt)
+				t.trapKind, t.trapArg = sys.TrapBadJump, tgt
 				goto trapped
 			}
-			if nf >= len(fr) {
-				goto growFrames
+			nf := t.nf
+			if nf >= len(t.frames) {
+				why = exitGrowFrames
+				goto save
 			}
 			sp--
-			fr[nf] = frame{ret: int32(pc + 1), fp: int32(fp), fl: int32(fl)}
-			nf++
+			t.frames[nf] = frame{ret: int32(pc + 1), fp: int32(fp), fl: int32(fl)}
+			t.nf = nf + 1
 			fl = 0
 			pc = int(tgt)
 			budget--
@@ -325,45 +355,53 @@ func (m *Machine) exec(t *Thread, budget int) (int, stopReason) {
 				goto quantum
 			}
 		case isa.RET:
-			if nf == 0 {
+			nf := t.nf - 1
+			if nf < 0 {
 				goto threadExit
 			}
-			nf--
-			pc, fp, fl = int(fr[nf].ret), int(fr[nf].fp), int(fr[nf].fl)
+			f := t.frames[nf]
+			t.nf = nf
+			pc, fp, fl = int(f.ret), int(f.fp), int(f.fl)
 		case isa.RETN:
 			n := int(in.A)
 			if sp-n < fp || sp < n {
 				goto underflow
 			}
-			copy(st[fp:], st[sp-n:sp])
+			for i := 0; i < n; i++ {
+				st[fp+i] = st[sp-n+i]
+			}
 			sp = fp + n
-			if nf == 0 {
+			nf := t.nf - 1
+			if nf < 0 {
 				goto threadExit
 			}
-			nf--
-			pc, fp, fl = int(fr[nf].ret), int(fr[nf].fp), int(fr[nf].fl)
+			f := t.frames[nf]
+			t.nf = nf
+			pc, fp, fl = int(f.ret), int(f.fp), int(f.fl)
 		case isa.LOAD:
 			if sp < 1 {
 				goto underflow
 			}
-			if v, ok := local.Word(st[sp-1]); ok {
+			if v, ok := t.local.Word(st[sp-1]); ok {
 				st[sp-1] = v
 				pc++
 				break
 			}
-			goto slow
+			why = exitSlow
+			goto save
 		case isa.STORE:
 			if sp < 2 {
 				goto underflow
 			}
-			if local.SetWord(st[sp-1], st[sp-2]) {
+			if a := st[sp-1]; a&7 == 0 && t.local.SetWord(a, st[sp-2]) {
 				sp -= 2
 				pc++
 				break
 			}
-			goto slow
+			why = exitSlow
+			goto save
 		case opEnd:
-			trap, detail = sys.TrapBadJump, "ran past the last instruction"
+			t.trapKind, t.trapArg = sys.TrapBadJump, uint64(pc)
 			goto trapped
 		// BEGIN GENERATED: comparisons and fused branches (go test -run TestGenerated, FLOCK_UPDATE_GEN=1)
 		case isa.EQ:
@@ -1368,79 +1406,38 @@ func (m *Machine) exec(t *Thread, budget int) (int, stopReason) {
 			}
 		// END GENERATED
 		default:
-			goto slow
+			why = exitSlow
+			goto save
 		}
 		continue
 
-	slow:
-		t.pc, t.sp, t.fp, t.fl, t.nf, t.stack, t.frames = pc, sp, fp, fl, nf, st, fr
-		act = m.slowOp(t)
-		switch act {
-		case actNext:
-			st, fr, local = t.stack, t.frames, t.local
-			pc, sp, fp, fl, nf = t.pc, t.sp, t.fp, t.fl, t.nf
-			continue
-		case actYield:
-			return start - budget, stopYield
-		case actPark:
-			return start - budget, stopPark
-		}
-		return start - budget, stopGone
+	save:
+		t.pc, t.sp, t.fp, t.fl, t.stack = pc, sp, fp, fl, st
+		return start - budget, why
 
 	grow:
-		t.stack = st
-		if !m.growStack(t, sp, need) {
-			goto overflow
-		}
-		st = t.stack
-		continue
-
-	growFrames:
-		t.frames, t.nf = fr, nf
-		if !m.growFrames(t) {
-			goto overflow
-		}
-		fr = t.frames
-		continue
+		why = exitGrow
+		goto save
 
 	quantum:
-		t.pc, t.sp, t.fp, t.fl, t.nf, t.stack, t.frames = pc, sp, fp, fl, nf, st, fr
-		return start - budget, stopQuantum
+		why = exitQuantum
+		goto save
 
 	threadExit:
-		{
-			var v uint64
-			if sp > 0 {
-				v = st[sp-1]
-			}
-			t.pc, t.sp = pc, sp
-			m.exitThread(t, v)
-			return start - budget, stopGone
+		t.exitValue = 0
+		if sp > 0 {
+			t.exitValue = st[sp-1]
 		}
+		why = exitThread
+		goto save
 
 	underflow:
-		trap = sys.TrapStackUnderflow
-		goto trapped
-	overflow:
-		trap = sys.TrapStackOverflow
+		t.trapKind = sys.TrapStackUnderflow
 		goto trapped
 	badLocal:
-		trap, detail = sys.TrapBadLocal, fmt.Sprintf("frame has %d slots", fl)
+		t.trapKind = sys.TrapBadLocal
 	trapped:
-		t.pc, t.sp, t.opPC = pc, sp, pc
-		m.trapThread(t, trap, detail)
-		return start - budget, stopGone
+		why = exitTrap
+		goto save
 	}
-}
-
-func divide(op isa.Op, a, b uint64) uint64 {
-	switch op {
-	case isa.DIV:
-		return uint64(int64(a) / int64(b))
-	case isa.MOD:
-		return uint64(int64(a) % int64(b))
-	case isa.DIVU:
-		return a / b
-	}
-	return a % b
 }

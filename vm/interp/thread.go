@@ -47,6 +47,11 @@ type Thread struct {
 	reply  sys.Reply
 	sc     sysCall
 	opPC   int // pc of the operation in progress (for trap messages)
+	// set by exec when it returns
+	need      int      // exitGrow: words needed above sp
+	trapKind  sys.Trap // exitTrap
+	trapArg   uint64   // exitTrap: the bad code address
+	exitValue uint64   // exitThread
 }
 
 type stopReason uint8
@@ -73,7 +78,63 @@ func (m *Machine) runThread(t *Thread, ticks int) (int, stopReason) {
 			return 0, stopYield
 		}
 	}
-	return m.exec(t, ticks)
+	return m.execLoop(t, ticks)
+}
+
+// execLoop runs exec and does what it returns for: slow operations, stack
+// growth, thread exit and traps, until the thread stops.
+func (m *Machine) execLoop(t *Thread, ticks int) (int, stopReason) {
+	used := 0
+	code := t.p.code
+	for {
+		n, why := exec(t, code, ticks-used)
+		used += n
+		switch why {
+		case exitQuantum:
+			return used, stopQuantum
+		case exitGrow:
+			if !m.growStack(t, t.sp, t.need) {
+				t.opPC = t.pc
+				m.trapThread(t, sys.TrapStackOverflow, "")
+				return used, stopGone
+			}
+		case exitGrowFrames:
+			if !m.growFrames(t) {
+				t.opPC = t.pc
+				m.trapThread(t, sys.TrapStackOverflow, fmt.Sprintf("call depth %d", t.nf))
+				return used, stopGone
+			}
+		case exitThread:
+			m.exitThread(t, t.exitValue)
+			return used, stopGone
+		case exitTrap:
+			t.opPC = t.pc
+			m.trapThread(t, t.trapKind, m.execTrapDetail(t))
+			return used, stopGone
+		case exitSlow:
+			switch m.slowOp(t) {
+			case actYield:
+				return used, stopYield
+			case actPark:
+				return used, stopPark
+			case actGone:
+				return used, stopGone
+			}
+		}
+	}
+}
+
+func (m *Machine) execTrapDetail(t *Thread) string {
+	switch t.trapKind {
+	case sys.TrapBadLocal:
+		return fmt.Sprintf("frame has %d slots", t.fl)
+	case sys.TrapBadJump:
+		if t.p.code[t.pc].Op == opEnd {
+			return "ran past the last instruction"
+		}
+		return fmt.Sprintf("code address %d", t.trapArg)
+	}
+	return ""
 }
 
 // growStack makes room for need more words above sp; false at the limit.

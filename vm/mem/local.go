@@ -124,11 +124,12 @@ func (l *Local) Word(addr uint64) (uint64, bool) {
 	return p.w[(addr>>3)&wordInPage], true
 }
 
-// SetWord is the fast path of STORE: false when the caller must take the
-// slow path (misaligned, unmapped, shared, read-only).
+// SetWord is the fast path of STORE for an 8-aligned addr: false when the
+// caller must take the slow path (unmapped, shared, read-only). It is small
+// enough to be inlined into the dispatch loop.
 func (l *Local) SetWord(addr, v uint64) bool {
 	di := addr >> dirShift
-	if addr&7 != 0 || di >= uint64(len(l.sp.dirs)) {
+	if di >= uint64(len(l.sp.dirs)) {
 		return false
 	}
 	d := l.sp.dirs[di]
