@@ -26,11 +26,13 @@ func (nullStorage) Read(sys.Caller, uint64, uint64, uint64) (sys.Reply, bool) {
 func (nullStorage) Write(sys.Caller, uint64, uint64, []byte) (sys.Reply, bool) {
 	return sys.ErrReply(sys.EBADF), true
 }
-func (nullStorage) Size(sys.Caller, uint64) (sys.Reply, bool)   { return sys.ErrReply(sys.EBADF), true }
-func (nullStorage) List(sys.Caller, string) (sys.Reply, bool)   { return sys.ErrReply(sys.EACCES), true }
-func (nullStorage) Remove(sys.Caller, string) (sys.Reply, bool) { return sys.ErrReply(sys.EACCES), true }
-func (nullStorage) Mkdir(sys.Caller, string) (sys.Reply, bool)  { return sys.ErrReply(sys.EACCES), true }
-func (nullStorage) Release(uint64)                              {}
+func (nullStorage) Size(sys.Caller, uint64) (sys.Reply, bool) { return sys.ErrReply(sys.EBADF), true }
+func (nullStorage) List(sys.Caller, string) (sys.Reply, bool) { return sys.ErrReply(sys.EACCES), true }
+func (nullStorage) Remove(sys.Caller, string) (sys.Reply, bool) {
+	return sys.ErrReply(sys.EACCES), true
+}
+func (nullStorage) Mkdir(sys.Caller, string) (sys.Reply, bool) { return sys.ErrReply(sys.EACCES), true }
+func (nullStorage) Release(uint64)                             {}
 
 func assembleExample(b *testing.B, name string) *isa.Program {
 	p, err := asm.Assemble(name, readExample(b, name), asm.Options{})
