@@ -127,10 +127,11 @@ func (c *Client) start(req request, done func(Result)) error {
 	if done == nil {
 		return fmt.Errorf("%w: nil done function", ErrInvalid)
 	}
-	req.session = 1 // validated before a session exists
+	req.session = 1 // validated as if a session existed
 	if err := validateRequest(&req, c.lim); err != nil {
 		return err
 	}
+	req.session = 0
 	c.stats.Operations++
 	c.op = &clientOp{req: req, done: done}
 	if c.session == 0 {
