@@ -33,7 +33,7 @@ func TestConfigValidation(t *testing.T) {
 		{"heartbeat not below election", func(c *Config) { c.ElectionTicks, c.HeartbeatTicks = 3, 3 }},
 		{"state too large for a frame", func(c *Config) { c.StateSizeMax = StateSizeMaxLimit + 1 }},
 		{"too many sessions", func(c *Config) { c.SessionsMax = SessionsMaxLimit + 1 }},
-		{"entry larger than a message", func(c *Config) { c.ValueSizeMax, c.MsgSizeMax = 1 << 20, 1 << 20 }},
+		{"entry larger than a message", func(c *Config) { c.ValueSizeMax, c.MsgSizeMax = 1<<20, 1<<20 }},
 	}
 	for _, tt := range tests {
 		cfg := good
