@@ -75,7 +75,7 @@ func (m *refModel) apply(ev ApplyEvent) (ApplyKind, Result) {
 	case OpDelete:
 		if found {
 			delete(m.kv, ev.Key)
-			m.size -= int64(len(ev.Key) + len(old))
+			m.size -= int64(len(ev.Key) + len(old) + 16)
 		}
 	case OpCAS:
 		if found == ev.ExpectedFound && (!found || old == ev.Expected) {
@@ -88,9 +88,9 @@ func (m *refModel) apply(ev ApplyEvent) (ApplyKind, Result) {
 }
 
 func (m *refModel) set(key, value string, res *Result) ApplyKind {
-	size := m.size + int64(len(key)+len(value))
+	size := m.size + int64(len(key)+len(value)+16)
 	if old, ok := m.kv[key]; ok {
-		size -= int64(len(key) + len(old))
+		size -= int64(len(key) + len(old) + 16)
 	}
 	if size > m.lim.stateSizeMax {
 		res.Err = ErrStateFull

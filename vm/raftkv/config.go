@@ -33,6 +33,8 @@ const (
 	StateSizeMaxLimit = 12 << 20
 	// SessionsMaxLimit bounds the session table's share of a snapshot.
 	SessionsMaxLimit = 1 << 16
+	// ScanBytesMaxLimit keeps every reply well inside a netmodel frame.
+	ScanBytesMaxLimit = 8 << 20
 )
 
 // Config configures a Server. Zero limits take their defaults.
@@ -80,7 +82,7 @@ type Config struct {
 	ValueSizeMax        int   // bytes of a value (and of a CAS's expected value)
 	ScanLimitMax        int   // pairs one Scan returns at most
 	ScanBytesMax        int   // bytes of keys and values one Scan returns at most
-	StateSizeMax        int64 // bytes of all keys and values; writes beyond get ErrStateFull
+	StateSizeMax        int64 // bytes of all keys and values, plus 16 per pair; writes beyond get ErrStateFull
 	MsgSizeMax          uint64
 	InflightMsgsMax     int
 	WALSegmentSizeBytes int64 // default wal.SegmentSizeBytesDefault
@@ -142,6 +144,8 @@ func (c Config) validate() error {
 		c.PendingMax, c.PendingTimeoutTicks, c.SessionsMax, SessionsMaxLimit)
 	check(c.KeySizeMax > 0 && c.ValueSizeMax >= 0 && c.ScanLimitMax > 0 && c.ScanBytesMax > 0,
 		"key, value and scan limits must be positive")
+	check(c.ScanBytesMax <= ScanBytesMaxLimit && c.KeySizeMax+c.ValueSizeMax <= ScanBytesMaxLimit,
+		"ScanBytesMax %d and a pair (%d+%d bytes) must fit a reply of %d", c.ScanBytesMax, c.KeySizeMax, c.ValueSizeMax, ScanBytesMaxLimit)
 	check(c.StateSizeMax > 0 && c.StateSizeMax <= StateSizeMaxLimit,
 		"StateSizeMax %d outside (0, %d]", c.StateSizeMax, StateSizeMaxLimit)
 	check(int64(c.KeySizeMax)+2*int64(c.ValueSizeMax) < int64(c.MsgSizeMax),

@@ -159,3 +159,29 @@ func FuzzServerReceive(f *testing.F) {
 		}
 	})
 }
+
+// The largest state the limits allow (smallest keys, most sessions, the
+// widest varints) still encodes into one netmodel frame, so a lagging
+// follower can always be sent a snapshot.
+func TestLargestSnapshotFitsAFrame(t *testing.T) {
+	lim := Config{}.testLimits()
+	lim.stateSizeMax, lim.sessionsMax = StateSizeMaxLimit, SessionsMaxLimit
+	sm := newStateMachine(lim)
+	sm.applied, sm.appliedTerm = 1<<62, 1<<62
+	for i := 0; ; i++ {
+		key := string([]byte{byte(i >> 16), byte(i >> 8), byte(i), 1})
+		rep := reply{}
+		if !sm.set(key, "", KV{}, false, &rep) {
+			break
+		}
+	}
+	for i := uint64(0); i < SessionsMaxLimit; i++ {
+		s := &session{id: 1<<62 - i, lastSeq: 1 << 62, lastIndex: 1<<62 - i, last: cachedReply{index: 1 << 62}}
+		sm.sessions[s.id] = s
+		sm.lru.ReplaceOrInsert(lruItem{lastIndex: s.lastIndex, id: s.id})
+	}
+	size := len(sm.encode()) + 1024 // raft message and envelope framing
+	if size > netmodel.FramePayloadMax {
+		t.Errorf("largest snapshot takes %d bytes, more than a frame's %d", size, netmodel.FramePayloadMax)
+	}
+}

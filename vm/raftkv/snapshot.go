@@ -88,7 +88,7 @@ func decodePairs(d *decoder, sm *stateMachine) {
 			d.fail("key %d %q not after %q", i, key, prev)
 		default:
 			sm.kv.ReplaceOrInsert(KV{Key: key, Value: value})
-			sm.sizeBytes += int64(len(key) + len(value))
+			sm.sizeBytes += pairSize(key, value)
 			prev = key
 		}
 	}

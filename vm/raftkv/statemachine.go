@@ -64,13 +64,20 @@ func kvLess(a, b KV) bool { return a.Key < b.Key }
 
 const btreeDegree = 32
 
+// pairOverheadBytes is what a pair costs beyond its key and value. It is
+// counted against StateSizeMax so that the encoded snapshot (two varint
+// lengths per pair) never outgrows the limit, whatever the key sizes.
+const pairOverheadBytes = 16
+
+func pairSize(key, value string) int64 { return int64(len(key) + len(value) + pairOverheadBytes) }
+
 // stateMachine is the replicated state: the key-value map and the session
 // table. Every replica applies the same entries to it in the same order
 // with the same limits, and must end in the same state.
 type stateMachine struct {
 	lim         limits
 	kv          *btree.BTreeG[KV]
-	sizeBytes   int64 // sum of len(key)+len(value)
+	sizeBytes   int64 // sum of pairSize over the pairs
 	sessions    map[uint64]*session
 	lru         *btree.BTreeG[lruItem]
 	applied     uint64
@@ -211,7 +218,7 @@ func (sm *stateMachine) write(r *request, rep *reply) {
 	case OpDelete:
 		if found {
 			sm.kv.Delete(old)
-			sm.sizeBytes -= int64(len(old.Key) + len(old.Value))
+			sm.sizeBytes -= pairSize(old.Key, old.Value)
 		}
 	case OpCAS:
 		if found != r.expectedFound || (found && old.Value != r.expected) {
@@ -227,9 +234,9 @@ func (sm *stateMachine) write(r *request, rep *reply) {
 
 // set stores key=value unless the store would grow past its limit.
 func (sm *stateMachine) set(key, value string, old KV, found bool, rep *reply) bool {
-	size := sm.sizeBytes + int64(len(key)+len(value))
+	size := sm.sizeBytes + pairSize(key, value)
 	if found {
-		size -= int64(len(old.Key) + len(old.Value))
+		size -= pairSize(old.Key, old.Value)
 	}
 	if size > sm.lim.stateSizeMax {
 		rep.status = statusStateFull
