@@ -73,6 +73,12 @@ type Config struct {
 	// RaftLog, if set, receives raft's own log lines (no timestamps). Nil
 	// discards them.
 	RaftLog io.Writer
+	// Buggify, if set, is asked at code sites that may misbehave on purpose
+	// (FoundationDB's BUGGIFY; the simulator's Machine.Buggify) in ways that
+	// stay correct but rarely happen otherwise: "raftkv.snapshot-early"
+	// (snapshot and compact now) and "raftkv.refuse-request" (refuse a
+	// client request as overloaded).
+	Buggify func(site string) bool
 
 	// Limits. Every queue and table is bounded.
 	PendingMax          int   // client requests proposed and awaiting their entry

@@ -27,6 +27,40 @@
 // wrapping ErrCorrupt, never a panic, when they hold what a crash cannot
 // explain. Broken internal invariants panic with context.
 //
+// # Driving a Server
+//
+// Open(cfg) recovers (or bootstraps) a replica; the driver then calls Tick
+// at a fixed period (ElectionTicks ticks make an election timeout) and
+// Receive for every message that arrives. Every output leaves through
+// cfg.Transport, inside those calls. A crash is: drop the Server (Close
+// releases its files), crash the disk, Open again on the same Dir. If Open
+// fails with ErrCorrupt the machine must stay down. If Err() turns non-nil
+// (a disk error) the Server ignores all input; Close and Open it again.
+//
+// # Driving a Client
+//
+// NewClient, then one operation at a time (Get, Put, Delete, CAS, Scan);
+// call Tick at the same period and Receive for replies. The done function
+// runs exactly once, inside Tick or Receive. Result.Err tells a definite
+// failure (ErrUnavailable, ErrStateFull, ErrInvalid: not applied) from an
+// unknown outcome (ErrUnknownOutcome: may apply later, but never after the
+// session's next operation).
+//
+// # Observing
+//
+// Config.OnApply reports every applied entry (index, term, digest, request
+// id, arguments, result) so a checker can verify that replicas agree index by
+// index and that no write applied twice; Status and Stats report progress
+// and counters.
+//
+// # Not yet
+//
+// Membership change (the voters are fixed at bootstrap), ReadIndex or lease
+// reads (every read takes a log entry), proposal batching across requests
+// beyond what raft does, leadership transfer, and snapshots streamed in
+// chunks (a snapshot is one message, which bounds the state to
+// StateSizeMaxLimit).
+//
 // Bugs holds deliberate defects for the simulator's -bug flag; all are off in
 // production.
 package raftkv

@@ -91,6 +91,7 @@ type harnessOptions struct {
 	sessionsMax     int
 	faults          simdisk.Faults
 	segmentBytes    int64
+	buggify         bool // sites fire one time in eight
 }
 
 func newHarness(t fataler, o harnessOptions) *harness {
@@ -117,6 +118,10 @@ func newHarness(t fataler, o harnessOptions) *harness {
 		ElectionTicks: 10, HeartbeatTicks: 2,
 		SnapshotEntries: o.snapshotEntries, SessionsMax: o.sessionsMax,
 		Bugs: o.bugs, WALSegmentSizeBytes: o.segmentBytes,
+	}
+	if o.buggify {
+		rng := rand.New(rand.NewPCG(o.seed, 0xb0661f7))
+		h.base.Buggify = func(string) bool { return rng.IntN(8) == 0 }
 	}
 	for _, id := range h.ids {
 		h.disks[id] = simdisk.New(rand.New(rand.NewPCG(o.seed, uint64(id)<<32)), o.faults)

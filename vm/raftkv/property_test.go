@@ -46,6 +46,7 @@ func TestClusterProperty(t *testing.T) {
 			sessionsMax:     rapid.SampledFrom([]int{2, 64}).Draw(t, "sessionsMax"),
 			faults:          simdisk.Faults{LoseUnsyncedProb: 0.5, TornWrites: true},
 			segmentBytes:    rapid.SampledFrom([]int64{512, 1 << 20}).Draw(t, "segmentBytes"),
+			buggify:         rapid.Bool().Draw(t, "buggify"),
 		})
 		runRandomWorld(t, h)
 		h.settle(3000)

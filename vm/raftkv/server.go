@@ -286,7 +286,7 @@ func (s *Server) handleRequest(from netmodel.NodeID, req *request) {
 		p.attempt = req.attempt // a retry of what is already in the log
 		return
 	}
-	if len(s.pendingQueue) >= s.cfg.PendingMax {
+	if len(s.pendingQueue) >= s.cfg.PendingMax || s.buggify("raftkv.refuse-request") {
 		s.refuse(from, &rep, statusOverloaded, 0)
 		return
 	}
@@ -510,7 +510,10 @@ func (s *Server) answer(req *request, rep *reply) {
 // SnapshotEntries entries were applied since the last snapshot.
 func (s *Server) maybeSnapshot() {
 	applied := s.sm.applied
-	if s.err != nil || applied < s.p.snapIndex+s.cfg.SnapshotEntries {
+	if s.err != nil || applied == s.p.snapIndex {
+		return
+	}
+	if applied < s.p.snapIndex+s.cfg.SnapshotEntries && !s.buggify("raftkv.snapshot-early") {
 		return
 	}
 	snap, err := s.storage.CreateSnapshot(applied, &pb.ConfState{Voters: s.voters}, s.sm.encode())
@@ -531,6 +534,10 @@ func (s *Server) maybeSnapshot() {
 			panic(fmt.Sprintf("raftkv: %v: compact storage to %d: %v", s.cfg.ID, compact, err))
 		}
 	}
+}
+
+func (s *Server) buggify(site string) bool {
+	return s.cfg.Buggify != nil && s.cfg.Buggify(site)
 }
 
 func (s *Server) fail(err error) {
