@@ -24,9 +24,9 @@ type Options struct {
 	// bound makes the verdict unknown (Result.TimedOut).
 	MaxSteps int64
 	// Timeout bounds each porcupine search (wall clock); 0 means no bound.
-	// A check makes a bounded number of searches (the whole history, each
-	// partition again on failure, the shrinking of one witness, the
-	// visualisation), so the call can take a small multiple of Timeout. A
+	// A check makes a bounded number of searches (one per partition, then
+	// on failure the shrinking of one witness and the visualisation), so
+	// the call can take a multiple of Timeout. A
 	// search that hits it makes the verdict unknown (Result.TimedOut), which
 	// is not reproducible: deterministic tests and seed sweeps use 0.
 	Timeout time.Duration
@@ -188,24 +188,35 @@ func (sp *spec[I, O, S, K]) partition(ops []porcupine.Operation) ([]K, [][]porcu
 func check[I any, O outcome, S comparable, K cmp.Ordered](sp *spec[I, O, S, K], h *History[I, O], opts Options) Result {
 	ops := sp.reduceUnknowns(sp.operations(h))
 	res := Result{Ops: h.Len() - h.failed()}
-	if sp.search(ops, opts) == porcupine.Ok {
-		res.OK = true
-		return res
-	}
-	// Illegal, or undecided: find out which partitions fail, one by one.
+	// One search per partition, in key order: the verdicts and step counts
+	// of each are needed to explain a failure, and porcupine's own
+	// partitioned search would only say "some partition failed".
 	keys, parts := sp.partition(ops)
 	var failing, undecided []string
 	first := -1
+	var firstSteps int64
+	var firstStatic []porcupine.Operation
 	for i, part := range parts {
-		switch sp.search(part, opts) {
+		if w := sp.staticWitness(part); w != nil {
+			failing = append(failing, sp.describeKey(keys[i]))
+			if first < 0 {
+				first, firstStatic = i, w
+			}
+			continue
+		}
+		switch verdict, steps := sp.search(part, opts); verdict {
 		case porcupine.Illegal:
 			failing = append(failing, sp.describeKey(keys[i]))
 			if first < 0 {
-				first = i
+				first, firstSteps = i, steps
 			}
 		case porcupine.Unknown:
 			undecided = append(undecided, sp.describeKey(keys[i]))
 		}
+	}
+	if first < 0 && len(undecided) == 0 {
+		res.OK = true
+		return res
 	}
 	if first < 0 {
 		res.TimedOut = true
@@ -219,10 +230,10 @@ func check[I any, O outcome, S comparable, K cmp.Ordered](sp *spec[I, O, S, K], 
 		fmt.Fprintf(&b, " (undecided within %s: %s)", bounds(opts), strings.Join(undecided, ", "))
 	}
 	b.WriteString("\n")
-	sp.describeFailure(&b, failing[0], parts[first], opts)
+	sp.describeFailure(&b, failing[0], parts[first], opts, firstSteps, firstStatic)
 	res.Violation = b.String()
 	if opts.VizDir != "" {
-		path, err := sp.visualize(ops, opts, res.Violation)
+		path, err := sp.visualize(ops, capSteps(opts, 2*firstSteps+explainStepsMin+4*int64(len(ops))), res.Violation)
 		if err != nil {
 			res.Violation += fmt.Sprintf("\n(visualisation not written: %v)", err)
 		} else {
@@ -257,6 +268,7 @@ func (sp *spec[I, O, S, K]) visualize(ops []porcupine.Operation, opts Options, v
 		return "", fmt.Errorf("create viz dir: %w", err)
 	}
 	path := filepath.Join(opts.VizDir, name+".html")
+	// The search is bounded by the caller: the page shows what it found.
 	verdict, info := sp.searchVerbose(ops, opts)
 	if verdict == porcupine.Ok {
 		// A partition of the same operations was just found illegal.

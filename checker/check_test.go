@@ -7,8 +7,8 @@ import (
 	"testing"
 )
 
-// staleRead is a history that is not linearizable on key "a" only.
-func staleRead() *KVHistory {
+// staleReadHistory is a history that is not linearizable on key "a" only.
+func staleReadHistory() *KVHistory {
 	return build([]kvRec{
 		{0, put("a", "1"), ok, 0, 10},
 		{1, put("b", "1"), ok, 0, 10},
@@ -21,7 +21,7 @@ func staleRead() *KVHistory {
 
 func TestCheckWritesVizOnFailure(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "viz") // must be created
-	res := CheckKV(staleRead(), Options{VizDir: dir, VizName: "seed-42"})
+	res := CheckKV(staleReadHistory(), Options{VizDir: dir, VizName: "seed-42"})
 	if res.OK {
 		t.Fatalf("CheckKV(stale read).OK = true, want false")
 	}
@@ -64,7 +64,7 @@ func TestCheckVizWriteErrorIsReported(t *testing.T) {
 	if err := os.WriteFile(file, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	res := CheckKV(staleRead(), Options{VizDir: file})
+	res := CheckKV(staleReadHistory(), Options{VizDir: file})
 	if res.OK || res.VizPath != "" || !strings.Contains(res.Violation, "visualisation not written") {
 		t.Errorf("CheckKV(viz dir is a file) = {OK: %v, VizPath: %q, Violation: %q}, want a failure noting the viz error",
 			res.OK, res.VizPath, res.Violation)
@@ -78,11 +78,12 @@ func TestCheckViolationText(t *testing.T) {
 key "a": 4 ops; this subset of 2 is already not linearizable:
   client 2 op 4:     [40, 50] put("a", "2")
   client 2 op 5:     [60, 70] get("a") -> "1"
-longest legal order (1 of 2 ops), state after each:
+longest legal order found (1 of 2 ops), state after each:
   client 2 op 4:     put("a", "2")  => "2"
-then none of the 1 remaining ops can come next`
+then none of the 1 remaining ops can come next; the first of them to return:
+  client 2 op 5:     [60, 70] get("a") -> "1"`
 	for i := 0; i < 20; i++ {
-		if got := CheckKV(staleRead(), Options{}).Violation; got != want {
+		if got := CheckKV(staleReadHistory(), Options{}).Violation; got != want {
 			t.Fatalf("run %d: CheckKV(stale read).Violation =\n%s\nwant\n%s", i, got, want)
 		}
 	}
@@ -130,5 +131,86 @@ func TestResultErr(t *testing.T) {
 	}
 	if err := (Result{TimedOut: true, Violation: "timed out"}).Err(); err == nil {
 		t.Errorf("Result{TimedOut: true}.Err() = nil, want an error")
+	}
+}
+
+func TestCheckMaxSteps(t *testing.T) {
+	// Key "a" is illegal in a few steps; key "b" is legal but needs 40.
+	recs := []kvRec{
+		{0, put("a", "1"), ok, 0, 10},
+		{0, get("a"), absent, 20, 30},
+	}
+	for i := int64(0); i < 40; i++ {
+		recs = append(recs, kvRec{1, put("b", "x"), ok, 40 + 2*i, 41 + 2*i})
+	}
+	legalB := recs[2:]
+	tests := []struct {
+		name         string
+		recs         []kvRec
+		maxSteps     int64
+		ok, timedOut bool
+		want         []string
+	}{
+		{"legal within budget", legalB, 1000, true, false, nil},
+		{"legal beyond budget", legalB, 10, false, true, []string{"undecided", "10 steps", `key "b"`}},
+		{"illegal and undecided", recs, 10, false, false, []string{`not linearizable on 1 of 2 partitions: key "a"`, `undecided within 10 steps: key "b"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for run := 0; run < 3; run++ { // deterministic
+				res := CheckKV(build(tt.recs), Options{MaxSteps: tt.maxSteps})
+				if res.OK != tt.ok || res.TimedOut != tt.timedOut {
+					t.Fatalf("CheckKV(MaxSteps %d) = {OK: %v, TimedOut: %v}, want {%v, %v}; violation: %s",
+						tt.maxSteps, res.OK, res.TimedOut, tt.ok, tt.timedOut, res.Violation)
+				}
+				for _, s := range tt.want {
+					if !strings.Contains(res.Violation, s) {
+						t.Errorf("CheckKV().Violation = %q, want it to contain %q", res.Violation, s)
+					}
+				}
+			}
+		})
+	}
+}
+
+func TestStaticWitness(t *testing.T) {
+	tests := []struct {
+		name string
+		ops  []kvRec
+		want []string // witness lines, in order
+	}{
+		{name: "legal", ops: []kvRec{
+			{0, put("a", "1"), ok, 0, 10},
+			{1, get("a"), found("1"), 5, 15},
+		}},
+		{name: "value nobody writes", ops: []kvRec{
+			{0, put("a", "1"), ok, 0, 10},
+			{1, get("a"), found("2"), 20, 30},
+		}, want: []string{`get("a") -> "2"`}},
+		{name: "cas expecting a value nobody writes swapped", ops: []kvRec{
+			{0, cas("a", "7", "1"), swapped, 0, 10},
+		}, want: []string{`cas("a", "7" -> "1") -> swapped`}},
+		{name: "read before its only writer was called", ops: []kvRec{
+			{1, get("a"), found("1"), 0, 10},
+			{0, put("a", "1"), ok, 20, unknownRet},
+		}, want: []string{`get("a") -> "1"`, `put("a", "1") -> ?`}},
+		{name: "two writers: needs a search", ops: []kvRec{
+			{1, get("a"), found("1"), 0, 10},
+			{0, put("a", "1"), ok, 20, 30},
+			{0, put("a", "1"), ok, 40, 50},
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ops := kvSpec.operations(build(tt.ops))
+			var got []string
+			for _, op := range kvSpec.staticWitness(ops) {
+				r := op.Output.(result[KVOutput])
+				got = append(got, describeKVOp(op.Input.(KVInput), r.out, r.unknown))
+			}
+			if strings.Join(got, "; ") != strings.Join(tt.want, "; ") {
+				t.Errorf("staticWitness() = %q, want %q", got, tt.want)
+			}
+		})
 	}
 }

@@ -2,26 +2,29 @@ package checker
 
 import (
 	"fmt"
+	"math"
 	"sync/atomic"
 
 	"github.com/anishathalye/porcupine"
 )
 
-// stepBudget bounds the model steps of one porcupine search, per partition.
-// Porcupine searches the partitions on goroutines of its own, one each, so
-// every counter is touched by one goroutine and counts deterministically.
+// stepBudget counts, and bounds, the model steps of one porcupine search,
+// per partition. Porcupine searches the partitions on goroutines of its own,
+// one each, so every counter is touched by one goroutine and counts
+// deterministically.
 type stepBudget[K comparable] struct {
 	max      int64
 	counters map[K]*int64 // read-only once built
 	exceeded atomic.Bool
 }
 
-// search runs one porcupine search of ops under opts. It returns Unknown
-// when the search was cut short by opts.Timeout or opts.MaxSteps.
-func (sp *spec[I, O, S, K]) search(ops []porcupine.Operation, opts Options) porcupine.CheckResult {
+// search runs one porcupine search of ops under opts and returns the
+// verdict and the model steps it took. The verdict is Unknown when the
+// search was cut short by opts.Timeout or opts.MaxSteps.
+func (sp *spec[I, O, S, K]) search(ops []porcupine.Operation, opts Options) (porcupine.CheckResult, int64) {
 	model, budget := sp.budgetedModel(ops, opts.MaxSteps)
 	verdict := porcupine.CheckOperationsTimeout(model, ops, opts.Timeout)
-	return budget.verdict(verdict)
+	return budget.verdict(verdict), budget.steps()
 }
 
 // searchVerbose is search with porcupine's linearization info.
@@ -35,18 +38,25 @@ func (sp *spec[I, O, S, K]) searchVerbose(ops []porcupine.Operation, opts Option
 // past the budget every step fails, so only Ok stays trustworthy (every
 // step on the path it found succeeded for real).
 func (b *stepBudget[K]) verdict(v porcupine.CheckResult) porcupine.CheckResult {
-	if b != nil && v == porcupine.Illegal && b.exceeded.Load() {
+	if v == porcupine.Illegal && b.exceeded.Load() {
 		return porcupine.Unknown
 	}
 	return v
 }
 
-// budgetedModel returns the model with a step budget for the partitions of
-// ops; maxSteps <= 0 means no budget (and a nil *stepBudget).
+func (b *stepBudget[K]) steps() int64 {
+	var n int64
+	for _, c := range b.counters {
+		n += min(*c, b.max)
+	}
+	return n
+}
+
+// budgetedModel returns the model with a step counter for each partition
+// of ops, bounded by maxSteps (<= 0: unbounded).
 func (sp *spec[I, O, S, K]) budgetedModel(ops []porcupine.Operation, maxSteps int64) (porcupine.Model, *stepBudget[K]) {
-	model := sp.model()
 	if maxSteps <= 0 {
-		return model, nil
+		maxSteps = math.MaxInt64
 	}
 	b := &stepBudget[K]{max: maxSteps, counters: make(map[K]*int64)}
 	for _, op := range ops {
@@ -55,6 +65,7 @@ func (sp *spec[I, O, S, K]) budgetedModel(ops []porcupine.Operation, maxSteps in
 			b.counters[k] = new(int64)
 		}
 	}
+	model := sp.model()
 	step := model.Step
 	model.Step = func(state, input, output any) (bool, any) {
 		k := sp.key(input.(I))
@@ -70,4 +81,12 @@ func (sp *spec[I, O, S, K]) budgetedModel(ops []porcupine.Operation, maxSteps in
 		return step(state, input, output)
 	}
 	return model, b
+}
+
+// capSteps returns opts with MaxSteps lowered to at most n.
+func capSteps(opts Options, n int64) Options {
+	if opts.MaxSteps <= 0 || opts.MaxSteps > n {
+		opts.MaxSteps = n
+	}
+	return opts
 }

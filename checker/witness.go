@@ -12,31 +12,45 @@ import (
 
 const (
 	maxTime = math.MaxInt64
-	// shrinkOpsMax: a failing partition larger than this is described
-	// without shrinking (each shrink step is an exhaustive search).
-	shrinkOpsMax = 2000
 	// shrinkChecksMax bounds the porcupine searches one shrink makes.
 	shrinkChecksMax = 200
-	// witnessLinesMax bounds the operations listed in a violation.
+	// Proving a history illegal is an exhaustive search, so explaining a
+	// failure costs a multiple of the search that found it (s0 steps): one
+	// search of the explanation may take 2*s0 + explainStepsMin steps, the
+	// whole shrink 2*min(s0, shrinkBaseStepsMax) + 8*explainStepsMin (when
+	// s0 is large each shrink step costs about s0, so shrinking gives way to
+	// naming the operation the search got stuck on). Step counts, not wall
+	// time, keep the text deterministic.
+	explainStepsMin    = 100_000
+	shrinkBaseStepsMax = 1_000_000
+	// witnessLinesMax: a witness longer than this is not listed whole.
 	witnessLinesMax = 40
+	// prefixLinesMax bounds the steps of a legal order, and the candidate
+	// operations, listed in a violation.
+	prefixLinesMax = 12
 )
 
 // searcher runs a bounded number of searches on one partition.
 type searcher[I any, O outcome, S comparable, K cmp.Ordered] struct {
 	sp         *spec[I, O, S, K]
-	opts       Options
+	opts       Options // MaxSteps: the cap of one search
 	checksLeft int
+	stepsLeft  int64
 }
+
+func (s *searcher[I, O, S, K]) exhausted() bool { return s.checksLeft <= 0 || s.stepsLeft <= 0 }
 
 // illegal reports whether ops is proven not linearizable. Out of budget or
 // timed out counts as "not proven", so a shrink step is never taken on a
 // guess.
 func (s *searcher[I, O, S, K]) illegal(ops []porcupine.Operation) bool {
-	if s.checksLeft <= 0 {
+	if s.exhausted() {
 		return false
 	}
 	s.checksLeft--
-	return s.sp.search(ops, s.opts) == porcupine.Illegal
+	verdict, steps := s.sp.search(ops, capSteps(s.opts, s.stepsLeft))
+	s.stepsLeft -= steps
+	return verdict == porcupine.Illegal
 }
 
 // class is what the shrinker may assume about one operation.
@@ -77,6 +91,7 @@ func (sp *spec[I, O, S, K]) classify(op porcupine.Operation) class {
 // also confirmed by a search.
 func (sp *spec[I, O, S, K]) shrink(s *searcher[I, O, S, K], part []porcupine.Operation) []porcupine.Operation {
 	w := sp.dropPureObservers(s, part)
+	w = sp.tryRemove(s, w, sp.unobservedWrites(w))
 	for round := 0; round < 4; round++ {
 		n := len(w)
 		w = sp.tryRemove(s, w, sp.trailing(w))
@@ -115,7 +130,7 @@ func (sp *spec[I, O, S, K]) dropPureObservers(s *searcher[I, O, S, K], w []porcu
 				w = rest
 				start -= chunk // the next chunk moved into this place
 			}
-			if s.checksLeft <= 0 {
+			if s.exhausted() {
 				return w
 			}
 		}
@@ -123,6 +138,33 @@ func (sp *spec[I, O, S, K]) dropPureObservers(s *searcher[I, O, S, K], w []porcu
 			return w
 		}
 	}
+}
+
+// unobservedWrites returns the writes (definite or not) that reduceUnknowns
+// would drop if they were unknown: a unique value nobody observed or
+// expects, and no failed CAS it could matter to. The argument there shows
+// that removing them never makes a linearizable history illegal.
+func (sp *spec[I, O, S, K]) unobservedWrites(w []porcupine.Operation) []int {
+	hk := sp.reduce
+	if hk == nil || !hk.reducible(w) {
+		return nil
+	}
+	f := partitionFacts(hk, w)
+	var drop []int
+	for i, op := range w {
+		in := op.Input.(I)
+		if c := sp.classify(op); c != classBlind && c != classUnknown {
+			continue
+		}
+		v, ok := hk.writes(in)
+		if !ok || len(f.writers[v]) != 1 || f.expected[v] || f.lastPin >= op.Call {
+			continue
+		}
+		if _, seen := f.firstSeen[v]; !seen {
+			drop = append(drop, i)
+		}
+	}
+	return drop
 }
 
 // trailing returns the non-observers called after every observer returned.
@@ -197,66 +239,114 @@ func without(w []porcupine.Operation, drop []int) []porcupine.Operation {
 	return rest
 }
 
-// describeFailure writes the witness of one illegal partition.
-func (sp *spec[I, O, S, K]) describeFailure(b *strings.Builder, key string, part []porcupine.Operation, opts Options) {
-	w := part
-	if len(part) <= shrinkOpsMax {
-		s := &searcher[I, O, S, K]{sp: sp, opts: opts, checksLeft: shrinkChecksMax}
+// describeFailure writes the witness of one illegal partition: the static
+// witness when there is one, else a shrunk part. s0 is the number of steps
+// the search that found part illegal took.
+func (sp *spec[I, O, S, K]) describeFailure(b *strings.Builder, key string, part []porcupine.Operation, opts Options, s0 int64, static []porcupine.Operation) {
+	opts = capSteps(opts, 2*s0+explainStepsMin)
+	w := static
+	if w == nil {
+		s := &searcher[I, O, S, K]{sp: sp, opts: opts, checksLeft: shrinkChecksMax, stepsLeft: 2*min(s0, shrinkBaseStepsMax) + 8*explainStepsMin}
 		w = sp.shrink(s, part)
+	}
+	if len(w) < len(part) {
 		fmt.Fprintf(b, "%s: %d ops; this subset of %d is already not linearizable:\n", key, len(part), len(w))
 	} else {
-		fmt.Fprintf(b, "%s: %d ops (too many to shrink):\n", key, len(part))
+		fmt.Fprintf(b, "%s: %d ops, not linearizable:\n", key, len(part))
 	}
-	for i, op := range w {
-		if i == witnessLinesMax {
-			fmt.Fprintf(b, "  ... %d more\n", len(w)-i)
-			break
+	if len(w) > witnessLinesMax {
+		b.WriteString("  (too many to list: see the visualisation)\n")
+	} else {
+		for _, op := range w {
+			fmt.Fprintf(b, "  %s\n", sp.describeLine(op))
 		}
-		fmt.Fprintf(b, "  %s\n", sp.describeLine(op))
 	}
 	sp.describeLongestPrefix(b, w, opts)
 }
 
 func (sp *spec[I, O, S, K]) describeLine(op porcupine.Operation) string {
 	r := op.Output.(result[O])
-	ret := "?"
-	if op.Return != maxTime {
-		ret = fmt.Sprint(op.Return)
+	ret, note := fmt.Sprint(op.Return), ""
+	if r.unknown {
+		ret = "?"
+		if op.Return != maxTime { // bounded by reduceUnknowns
+			note = fmt.Sprintf(" (took effect by %d, when its value was seen)", op.Return)
+		}
 	}
-	return fmt.Sprintf("%-18s [%d, %s] %s", op.Metadata.(opMeta).String()+":", op.Call, ret,
-		sp.describeOp(op.Input.(I), r.out, r.unknown))
+	return fmt.Sprintf("%-18s [%d, %s] %s%s", op.Metadata.(opMeta).String()+":", op.Call, ret,
+		sp.describeOp(op.Input.(I), r.out, r.unknown), note)
 }
 
 // describeLongestPrefix writes the longest legal order porcupine found for
 // the witness w, with the state after each step.
 func (sp *spec[I, O, S, K]) describeLongestPrefix(b *strings.Builder, w []porcupine.Operation, opts Options) {
 	verdict, info := sp.searchVerbose(w, opts)
-	model := sp.model()
 	partials := info.PartialLinearizations()
 	if verdict != porcupine.Illegal || len(partials) != 1 {
 		return
 	}
 	best := longestPartial(partials[0])
+	model := sp.model()
+	state := sp.init
 	if len(best) == 0 {
-		fmt.Fprintf(b, "no op can come first: from the initial state %s every candidate is impossible\n",
-			sp.describeState(sp.init))
+		fmt.Fprintf(b, "no op can come first: from the initial state %s every candidate is impossible", sp.describeState(state))
+	} else {
+		fmt.Fprintf(b, "longest legal order found (%d of %d ops), state after each:\n", len(best), len(w))
+		if skipped := len(best) - prefixLinesMax; skipped > 0 {
+			fmt.Fprintf(b, "  ... %d earlier steps\n", skipped)
+		}
+		for i, id := range best {
+			op := w[id]
+			ok, next := model.Step(state, op.Input, op.Output)
+			if !ok {
+				panic(fmt.Sprintf("checker: porcupine's partial linearization has an illegal step at %v", op.Metadata))
+			}
+			state = next.(S)
+			if i >= len(best)-prefixLinesMax {
+				fmt.Fprintf(b, "  %-18s %s  => %s\n", op.Metadata.(opMeta).String()+":",
+					model.DescribeOperation(op.Input, op.Output), sp.describeState(state))
+			}
+		}
+		fmt.Fprintf(b, "then none of the %d remaining ops can come next", len(w)-len(best))
+	}
+	sp.describeStuck(b, w, best)
+}
+
+// describeStuck names the remaining operation that returns first (it must
+// come next or before something that does) and, when the witness is too
+// long to have been listed, the others that could come next.
+func (sp *spec[I, O, S, K]) describeStuck(b *strings.Builder, w []porcupine.Operation, prefix []int) {
+	done := make([]bool, len(w))
+	for _, id := range prefix {
+		done[id] = true
+	}
+	first := -1
+	for i, op := range w {
+		if !done[i] && (first < 0 || op.Return < w[first].Return) {
+			first = i
+		}
+	}
+	fmt.Fprintf(b, "; the first of them to return:\n  %s", sp.describeLine(w[first]))
+	if len(w) <= witnessLinesMax {
 		return
 	}
-	fmt.Fprintf(b, "longest legal order (%d of %d ops), state after each:\n", len(best), len(w))
-	state := sp.init
-	for i, id := range best {
-		op := w[id]
-		ok, next := model.Step(state, op.Input, op.Output)
-		if !ok {
-			panic(fmt.Sprintf("checker: porcupine's partial linearization has an illegal step at op %v", op.Metadata))
-		}
-		state = next.(S)
-		if i < witnessLinesMax {
-			fmt.Fprintf(b, "  %-18s %s  => %s\n", op.Metadata.(opMeta).String()+":",
-				model.DescribeOperation(op.Input, op.Output), sp.describeState(state))
+	var others []int
+	for i, op := range w {
+		if !done[i] && i != first && op.Call <= w[first].Return {
+			others = append(others, i)
 		}
 	}
-	fmt.Fprintf(b, "then none of the %d remaining ops can come next", len(w)-len(best))
+	if len(others) == 0 {
+		return
+	}
+	b.WriteString("\nand the others called before it returned:")
+	for n, i := range others {
+		if n == prefixLinesMax {
+			fmt.Fprintf(b, "\n  ... %d more", len(others)-n)
+			break
+		}
+		fmt.Fprintf(b, "\n  %s", sp.describeLine(w[i]))
+	}
 }
 
 // longestPartial picks the longest sequence, the lexicographically smallest
