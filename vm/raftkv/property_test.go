@@ -41,6 +41,7 @@ func drawOp(t *rapid.T, n int) *opRecord {
 func TestClusterProperty(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		h := newHarness(t, harnessOptions{
+			n:               rapid.SampledFrom([]int{3, 5, 1}).Draw(t, "servers"),
 			seed:            rapid.Uint64().Draw(t, "seed"),
 			snapshotEntries: rapid.SampledFrom([]uint64{4, 16, 1000}).Draw(t, "snapshotEntries"),
 			sessionsMax:     rapid.SampledFrom([]int{2, 64}).Draw(t, "sessionsMax"),

@@ -356,3 +356,22 @@ func TestPeersMustMatchPersistedVoters(t *testing.T) {
 		t.Errorf("Open with different Peers error = %v, want a membership mismatch (not corruption)", err)
 	}
 }
+
+func TestSingleServer(t *testing.T) {
+	h := newHarness(t, harnessOptions{n: 1, seed: 11, snapshotEntries: 3})
+	h.run(25)
+	if h.leader() != 1 {
+		t.Fatalf("a lone server is %v, want leader", h.servers[1].Status().State)
+	}
+	for i := 0; i < 10; i++ {
+		h.do(1, &opRecord{op: OpPut, key: "k", value: fmt.Sprint(i)})
+	}
+	h.crash(1)
+	h.restart(1)
+	h.run(25)
+	if get := h.do(1, &opRecord{op: OpGet, key: "k"}); get.res.Value != "9" {
+		t.Errorf("get after restart = (%q, %v), want 9", get.res.Value, get.res.Err)
+	}
+	h.settle(100)
+	h.check()
+}
