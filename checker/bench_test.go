@@ -112,6 +112,23 @@ func TestConcurrentHistoriesCheck(t *testing.T) {
 	}
 }
 
+func TestConcurrentWordHistoriesCheck(t *testing.T) {
+	for seed := uint64(0); seed < 5; seed++ {
+		recs := concurrentWords(seed, 2000, 16, 16, 10)
+		if res := CheckWords(build(recs), Options{}); !res.OK {
+			t.Fatalf("seed %d: CheckWords(generated linearizable history).OK = false; violation:\n%s", seed, res.Violation)
+		}
+		last := len(recs) - 1
+		for recs[last].in.Kind != WordRead || recs[last].ret == unknownRet {
+			last--
+		}
+		recs[last].out.Value += 1 << 40
+		if res := CheckWords(build(recs), Options{}); res.OK {
+			t.Fatalf("seed %d: CheckWords(history with a corrupted last read).OK = true, want false", seed)
+		}
+	}
+}
+
 func BenchmarkCheckKV(b *testing.B) {
 	for _, n := range []int{100, 1000, 10000} {
 		h := build(concurrentKV(1, n, 16, 16, 10))
@@ -137,6 +154,71 @@ func BenchmarkCheckKVViolation(b *testing.B) {
 					b.Fatal("CheckKV().OK = true, want false")
 				}
 			}
+		})
+	}
+}
+
+// concurrentWords is concurrentKV for global memory: reads, writes of
+// unique values, CASes and fetch-adds over addrs words.
+func concurrentWords(seed uint64, n, addrs, clients, unknownPct int) []wordRec {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	free := make([]int64, clients)
+	recs := make([]wordRec, n)
+	lins := make([]int64, n)
+	applies := make([]bool, n)
+	for i := range recs {
+		c := rng.IntN(clients)
+		call := free[c] + rng.Int64N(20)
+		ret := call + 1 + rng.Int64N(100)
+		free[c] = ret + 1
+		addr := gaddr + 8*uint64(rng.IntN(addrs))
+		var in WordInput
+		switch p := rng.IntN(10); {
+		case p < 5:
+			in = rd(addr)
+		case p < 7:
+			in = wr(addr, uint64(i+1))
+		case p < 8:
+			in = wcas(addr, uint64(rng.IntN(i+1)), uint64(i+1))
+		default:
+			in = fadd(addr, 1)
+		}
+		recs[i] = wordRec{client: c, in: in, call: call, ret: ret}
+		lins[i] = call + rng.Int64N(ret-call+1)
+		applies[i] = true
+		if rng.IntN(100) < unknownPct {
+			recs[i].ret = unknownRet
+			applies[i] = rng.IntN(2) == 0
+		}
+	}
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(lins[a], lins[b]) })
+	state := map[uint64]uint64{}
+	for _, i := range order {
+		if applies[i] {
+			in := recs[i].in
+			old := state[in.Addr]
+			recs[i].out = WordOutput{Value: old, Swapped: in.Kind == WordCAS && old == in.Expect}
+			state[in.Addr] = wordEffect(old, in)
+		}
+	}
+	slices.SortStableFunc(recs, func(a, b wordRec) int { return cmp.Compare(a.call, b.call) })
+	return recs
+}
+
+func BenchmarkCheckWords(b *testing.B) {
+	for _, n := range []int{100, 1000, 10000} {
+		h := build(concurrentWords(1, n, 16, 16, 10))
+		b.Run(fmt.Sprintf("ops=%d", n), func(b *testing.B) {
+			for b.Loop() {
+				if res := CheckWords(h, Options{}); !res.OK {
+					b.Fatalf("CheckWords().OK = false: %s", res.Violation)
+				}
+			}
+			b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "ops/s")
 		})
 	}
 }

@@ -214,3 +214,16 @@ func TestStaticWitness(t *testing.T) {
 		})
 	}
 }
+
+func TestViolationIsDeterministic(t *testing.T) {
+	h := build(staleRead(concurrentKV(3, 1500, 8, 16, 10)))
+	first := CheckKV(h, Options{MaxSteps: 5_000_000})
+	if first.OK || first.TimedOut {
+		t.Fatalf("CheckKV(stale read) = {OK: %v, TimedOut: %v}, want a violation", first.OK, first.TimedOut)
+	}
+	for run := 1; run < 4; run++ {
+		if got := CheckKV(h, Options{MaxSteps: 5_000_000}); got.Violation != first.Violation {
+			t.Fatalf("run %d: CheckKV().Violation =\n%s\nwant (run 0)\n%s", run, got.Violation, first.Violation)
+		}
+	}
+}

@@ -2,8 +2,10 @@
 // it records histories with virtual call and return times, checks them for
 // linearizability with porcupine, explains and visualises a failure, and
 // checks the invariants of a replicated log. It is generic: it imports none
-// of sim, scenarios or vm, and is deterministic (no clock, no randomness,
-// sorted iteration) whenever Options.Timeout is 0.
+// of sim, scenarios or vm, and it is deterministic (no clock, no randomness,
+// sorted iteration, step counts instead of time) whenever Options.Timeout is
+// 0. Porcupine runs each search on a goroutine of its own; nothing here
+// depends on how they are scheduled.
 //
 // # Histories
 //
@@ -46,25 +48,47 @@
 // local), and the split turns one exponential search into many small ones:
 // 600 ops over 16 keys take milliseconds split, and time out unsplit.
 // Operations that span keys (multi-key transactions) would need a different
-// model; none is offered.
+// model; none is offered. Each partition is searched on its own, in key
+// order, so a failure names every failing key and the verdicts never depend
+// on scheduling.
+//
+// # Cost, and how to keep checks fast
+//
+// A legal history costs about one model step per operation. Proving a
+// history illegal is an exhaustive search whose size grows as 2^k in the
+// unknown writes pending on one key, so the checker resolves unknown
+// outcomes exactly where it can before searching (reduce.go): an unknown
+// write of a unique value that some definite operation observed took effect
+// before that observer returned, and one nobody observed (nor a CAS
+// expects, nor a failed CAS could depend on) is dropped. It also finds
+// violations that need no search (static.go): a read of a value no
+// operation writes, or of a unique value whose writer was called after the
+// read returned. Hence workloads should write unique values: then only
+// unknown deletes and fetch-adds stay expensive. Options.MaxSteps bounds
+// every search deterministically; seed sweeps should set it (a few million
+// steps is seconds) and treat TimedOut as failure.
 //
 // # Checking and explaining
 //
 // CheckKV and CheckWords return a Result. When the history is not
 // linearizable, Violation lists the failing keys or addresses and describes
 // the first: a small subset of its operations that is still not
-// linearizable, then the longest legal order porcupine found for that subset,
-// with the state after each step. The subset is found by removing operations
-// whose removal can never turn a linearizable history into an illegal one
-// (reads and failed CASes; blind writes overwritten before anything looked;
-// writes called after every read returned), each removal confirmed by a
-// search, so the subset is a proof on its own. With Options.VizDir set,
-// porcupine's HTML page of the whole history is written there, annotated
-// with the violation.
+// linearizable, then the longest legal order porcupine found for that subset
+// (its last steps, with the state after each) and the operation it got stuck
+// on. The subset is found by removing operations whose removal can never
+// turn a linearizable history into an illegal one (reads and failed CASes;
+// writes of unique values nobody observed; blind writes overwritten before
+// anything looked; writes called after every read returned), each removal
+// confirmed by a search, so the subset is a proof on its own. The work spent
+// explaining is bounded by a multiple of the steps the failing search took;
+// past it the description names where the search got stuck instead. With
+// Options.VizDir set, porcupine's HTML page of the whole history is written
+// there, annotated with the violation.
 //
-// Porcupine's timeout is wall-clock. A check that hits it reports TimedOut
-// with OK false: the verdict is unknown, not a pass, and callers must treat
-// it as a failure. Seed sweeps and tests use Timeout 0.
+// Porcupine's timeout is wall-clock. A check that hits it, or MaxSteps,
+// before proving any partition illegal reports TimedOut with OK false: the
+// verdict is unknown, not a pass, and callers must treat it as a failure.
+// Tests use Timeout 0.
 //
 // # Invariants of a replicated log
 //
