@@ -75,18 +75,32 @@ func corruptRead(recs []kvRec) []kvRec {
 	return recs
 }
 
-// staleRead makes the last definite get return the first value put on its
-// key: a violation only a search finds.
+// staleRead makes the last definite get that can be made stale return a
+// value its key held earlier, definitely overwritten before the get was
+// called (values are unique): a violation only a search finds.
 func staleRead(recs []kvRec) []kvRec {
 	recs = slices.Clone(recs)
-	g := lastGet(recs)
-	for _, r := range recs {
-		if r.in.Kind == KVPut && r.in.Key == recs[g].in.Key && r.ret != unknownRet {
-			recs[g].out = found(r.in.Value)
-			return recs
+	definitePut := func(r kvRec, key string) bool {
+		return r.in.Kind == KVPut && r.in.Key == key && r.ret != unknownRet
+	}
+	for g := len(recs) - 1; g >= 0; g-- {
+		get := recs[g]
+		if get.in.Kind != KVGet || get.ret == unknownRet {
+			continue
+		}
+		for _, p := range recs {
+			if !definitePut(p, get.in.Key) {
+				continue
+			}
+			for _, d := range recs {
+				if definitePut(d, get.in.Key) && d.call > p.ret && d.ret < get.call {
+					recs[g].out = found(p.in.Value)
+					return recs
+				}
+			}
 		}
 	}
-	panic("no definite put on the key of the last get")
+	panic("no get can be made stale")
 }
 
 func lastGet(recs []kvRec) int {
