@@ -26,9 +26,9 @@ type Options struct {
 	// Timeout bounds each porcupine search (wall clock); 0 means no bound.
 	// A check makes a bounded number of searches (one per partition, then
 	// on failure the shrinking of one witness and the visualisation), so
-	// the call can take a multiple of Timeout. A
-	// search that hits it makes the verdict unknown (Result.TimedOut), which
-	// is not reproducible: deterministic tests and seed sweeps use 0.
+	// the call can take a multiple of Timeout. A search that hits it makes
+	// the verdict unknown (Result.TimedOut), which is not reproducible:
+	// deterministic tests and seed sweeps use 0.
 	Timeout time.Duration
 	// VizDir, when set, receives porcupine's self-contained HTML page of the
 	// history when the check fails. The directory is created if needed.
@@ -188,52 +188,28 @@ func (sp *spec[I, O, S, K]) partition(ops []porcupine.Operation) ([]K, [][]porcu
 func check[I any, O outcome, S comparable, K cmp.Ordered](sp *spec[I, O, S, K], h *History[I, O], opts Options) Result {
 	ops := sp.reduceUnknowns(sp.operations(h))
 	res := Result{Ops: h.Len() - h.failed()}
-	// One search per partition, in key order: the verdicts and step counts
-	// of each are needed to explain a failure, and porcupine's own
-	// partitioned search would only say "some partition failed".
 	keys, parts := sp.partition(ops)
-	var failing, undecided []string
-	first := -1
-	var firstSteps int64
-	var firstStatic []porcupine.Operation
-	for i, part := range parts {
-		if w := sp.staticWitness(part); w != nil {
-			failing = append(failing, sp.describeKey(keys[i]))
-			if first < 0 {
-				first, firstStatic = i, w
-			}
-			continue
-		}
-		switch verdict, steps := sp.search(part, opts); verdict {
-		case porcupine.Illegal:
-			failing = append(failing, sp.describeKey(keys[i]))
-			if first < 0 {
-				first, firstSteps = i, steps
-			}
-		case porcupine.Unknown:
-			undecided = append(undecided, sp.describeKey(keys[i]))
-		}
-	}
-	if first < 0 && len(undecided) == 0 {
+	v := sp.judge(keys, parts, opts)
+	switch {
+	case v.first < 0 && len(v.undecided) == 0:
 		res.OK = true
 		return res
-	}
-	if first < 0 {
+	case v.first < 0:
 		res.TimedOut = true
 		res.Violation = fmt.Sprintf("%s: linearizability undecided: the search of %d ops hit its bound (%s) on %s; "+
-			"treat as a failure", sp.family, len(ops), bounds(opts), strings.Join(undecided, ", "))
+			"treat as a failure", sp.family, len(ops), bounds(opts), listNames(v.undecided))
 		return res
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: not linearizable on %d of %d partitions: %s", sp.family, len(failing), len(parts), strings.Join(failing, ", "))
-	if len(undecided) > 0 {
-		fmt.Fprintf(&b, " (undecided within %s: %s)", bounds(opts), strings.Join(undecided, ", "))
+	fmt.Fprintf(&b, "%s: not linearizable on %d of %d partitions: %s", sp.family, len(v.failing), len(parts), listNames(v.failing))
+	if len(v.undecided) > 0 {
+		fmt.Fprintf(&b, " (undecided within %s: %s)", bounds(opts), listNames(v.undecided))
 	}
 	b.WriteString("\n")
-	sp.describeFailure(&b, failing[0], parts[first], opts, firstSteps, firstStatic)
+	sp.describeFailure(&b, v.failing[0], parts[v.first], opts, v.firstSteps, v.firstStatic)
 	res.Violation = b.String()
 	if opts.VizDir != "" {
-		path, err := sp.visualize(ops, capSteps(opts, 2*firstSteps+explainStepsMin+4*int64(len(ops))), res.Violation)
+		path, err := sp.visualize(ops, capSteps(opts, 2*v.firstSteps+explainStepsMin+4*int64(len(ops))), res.Violation)
 		if err != nil {
 			res.Violation += fmt.Sprintf("\n(visualisation not written: %v)", err)
 		} else {
@@ -241,6 +217,49 @@ func check[I any, O outcome, S comparable, K cmp.Ordered](sp *spec[I, O, S, K], 
 		}
 	}
 	return res
+}
+
+// verdicts is what judge found, partition names in key order.
+type verdicts struct {
+	failing, undecided []string
+	first              int   // index of the first failing partition; -1 for none
+	firstSteps         int64 // steps of its search (0 for a static witness)
+	firstStatic        []porcupine.Operation
+}
+
+// judge searches each partition on its own, in key order: explaining a
+// failure needs each verdict and step count, where porcupine's partitioned
+// search would only say "some partition failed".
+func (sp *spec[I, O, S, K]) judge(keys []K, parts [][]porcupine.Operation, opts Options) verdicts {
+	v := verdicts{first: -1}
+	for i, part := range parts {
+		if w := sp.staticWitness(part); w != nil {
+			v.failing = append(v.failing, sp.describeKey(keys[i]))
+			if v.first < 0 {
+				v.first, v.firstStatic = i, w
+			}
+			continue
+		}
+		switch verdict, steps := sp.search(part, opts); verdict {
+		case porcupine.Illegal:
+			v.failing = append(v.failing, sp.describeKey(keys[i]))
+			if v.first < 0 {
+				v.first, v.firstSteps = i, steps
+			}
+		case porcupine.Unknown:
+			v.undecided = append(v.undecided, sp.describeKey(keys[i]))
+		}
+	}
+	return v
+}
+
+// listNames joins partition names, at most namesMax of them.
+func listNames(names []string) string {
+	const namesMax = 10
+	if len(names) <= namesMax {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:namesMax], ", "), len(names)-namesMax)
 }
 
 func bounds(opts Options) string {

@@ -1,10 +1,12 @@
 package checker
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // staleReadHistory is a history that is not linearizable on key "a" only.
@@ -225,5 +227,32 @@ func TestViolationIsDeterministic(t *testing.T) {
 		if got := CheckKV(h, Options{MaxSteps: 5_000_000}); got.Violation != first.Violation {
 			t.Fatalf("run %d: CheckKV().Violation =\n%s\nwant (run 0)\n%s", run, got.Violation, first.Violation)
 		}
+	}
+}
+
+// A wall-clock timeout may give either verdict "undecided" or "illegal" on
+// an illegal history, never "linearizable". (Run under -race: porcupine
+// returns before its search goroutine stops.)
+func TestCheckTimeoutNeverPasses(t *testing.T) {
+	h := build(staleRead(concurrentKV(1, 10000, 16, 16, 10)))
+	res := CheckKV(h, Options{Timeout: 20 * time.Millisecond})
+	if res.OK {
+		t.Fatalf("CheckKV(illegal, Timeout 20ms).OK = true, want false")
+	}
+	if res.TimedOut && !strings.Contains(res.Violation, "undecided") {
+		t.Errorf("CheckKV().Violation = %q, want it to say undecided", res.Violation)
+	}
+}
+
+func TestListNames(t *testing.T) {
+	var names []string
+	for i := 0; i < 12; i++ {
+		names = append(names, fmt.Sprint(i))
+	}
+	if got, want := listNames(names), "0, 1, 2, 3, 4, 5, 6, 7, 8, 9 and 2 more"; got != want {
+		t.Errorf("listNames(12 names) = %q, want %q", got, want)
+	}
+	if got, want := listNames(names[:2]), "0, 1"; got != want {
+		t.Errorf("listNames(2 names) = %q, want %q", got, want)
 	}
 }

@@ -10,11 +10,12 @@ import (
 
 // stepBudget counts, and bounds, the model steps of one porcupine search,
 // per partition. Porcupine searches the partitions on goroutines of its own,
-// one each, so every counter is touched by one goroutine and counts
-// deterministically.
+// one each, so every counter is advanced by one goroutine and counts
+// deterministically. The counters are atomic because after a wall-clock
+// timeout porcupine returns before its goroutine has stopped stepping.
 type stepBudget[K comparable] struct {
 	max      int64
-	counters map[K]*int64 // read-only once built
+	counters map[K]*atomic.Int64 // the map is read-only once built
 	exceeded atomic.Bool
 }
 
@@ -47,7 +48,7 @@ func (b *stepBudget[K]) verdict(v porcupine.CheckResult) porcupine.CheckResult {
 func (b *stepBudget[K]) steps() int64 {
 	var n int64
 	for _, c := range b.counters {
-		n += min(*c, b.max)
+		n += min(c.Load(), b.max)
 	}
 	return n
 }
@@ -58,11 +59,11 @@ func (sp *spec[I, O, S, K]) budgetedModel(ops []porcupine.Operation, maxSteps in
 	if maxSteps <= 0 {
 		maxSteps = math.MaxInt64
 	}
-	b := &stepBudget[K]{max: maxSteps, counters: make(map[K]*int64)}
+	b := &stepBudget[K]{max: maxSteps, counters: make(map[K]*atomic.Int64)}
 	for _, op := range ops {
 		k := sp.key(op.Input.(I))
 		if b.counters[k] == nil {
-			b.counters[k] = new(int64)
+			b.counters[k] = new(atomic.Int64)
 		}
 	}
 	model := sp.model()
@@ -73,8 +74,7 @@ func (sp *spec[I, O, S, K]) budgetedModel(ops []porcupine.Operation, maxSteps in
 		if c == nil {
 			panic(fmt.Sprintf("checker: step on partition %v, which the search was not given", k))
 		}
-		*c++
-		if *c > b.max {
+		if c.Add(1) > b.max {
 			b.exceeded.Store(true)
 			return false, state
 		}
