@@ -302,7 +302,7 @@ func (s *Server) handleRequest(from netmodel.NodeID, req *request) {
 	p := &pendingReq{attempt: req.attempt, term: st.GetTerm(), deadline: s.ticks + uint64(s.cfg.PendingTimeoutTicks)}
 	s.pending[key] = p
 	s.pendingQueue = append(s.pendingQueue, pendingDeadline{key: key, deadline: p.deadline})
-	s.stats.PendingMax = max(s.stats.PendingMax, len(s.pending))
+	s.stats.PendingHighWater = max(s.stats.PendingHighWater, len(s.pending))
 	if s.cfg.Bugs.AckBeforeCommit && (req.op == OpPut || req.op == OpDelete) {
 		_, found := s.sm.kv.Get(KV{Key: req.key}) // BUG: answers before the entry commits
 		rep.found = found

@@ -135,7 +135,7 @@ type Stats struct {
 	NotLeaderReplies uint64
 	Overloaded       uint64 // requests refused: too many pending
 	PendingExpired   uint64 // requests forgotten unanswered
-	PendingMax       int    // high-water mark of pending requests
+	PendingHighWater int    // most requests pending at once
 
 	EntriesApplied     uint64
 	Duplicates         uint64 // requests answered from the session table
