@@ -34,6 +34,7 @@ const (
 	kvServerIDFirst   = 1
 	kvClientIDFirst   = 101
 	kvFinalWritesEach = 1
+	kvCheckStepsMax   = 20_000_000
 )
 
 func init() {

@@ -37,11 +37,18 @@ func (r *kvRun) safetyViolations(rep *Report) []string {
 		out = append(out, "durability: "+err.Error())
 	}
 	res := checker.CheckKV(&r.history, checker.Options{
-		VizDir:  r.opts.VizDir,
-		VizName: fmt.Sprintf("%s-seed%d", kvScenarioName, r.opts.Seed),
+		// A deterministic bound on the search: a legal history costs about
+		// a step per operation, so hitting it means an illegal history
+		// whose proof explodes; that is reported as a failure.
+		MaxSteps: kvCheckStepsMax,
+		VizDir:   r.opts.VizDir,
+		VizName:  fmt.Sprintf("%s-seed%d", kvScenarioName, r.opts.Seed),
 	})
 	rep.VizPath = res.VizPath
-	if !res.OK {
+	switch {
+	case res.TimedOut:
+		out = append(out, fmt.Sprintf("linearizability: no verdict within %d search steps (%d ops); treat as a violation and inspect with -viz", kvCheckStepsMax, res.Ops))
+	case !res.OK:
 		out = append(out, "linearizability: "+res.Violation)
 	}
 	return out
