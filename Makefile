@@ -27,9 +27,11 @@ test-go:
 sim: build
 	./bin/flock-sim -seeds $(SEEDS)
 
-bench:
-	$(GO) test -run '^$$' -bench . -benchtime 1x ./vm/... 
-	$(GO) test -run '^$$' -bench . ./sim/... ./checker/... ./scenarios/...
+# bench: every benchmark, then the kv scenario's time compression and a sweep's seeds/min.
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem ./vm/... ./sim/... ./checker/... ./diskmodel/... ./netmodel/...
+	$(GO) test -run '^$$' -bench KVScenario -benchtime 60x ./scenarios/
+	./bin/flock-sim -seeds 0:200 -j 2 2>&1 | tail -n 1
 
 # fuzz: every fuzz target for FUZZTIME each (seed corpora also run in `make test`).
 fuzz:
