@@ -37,12 +37,20 @@ type Kernel interface {
 	Trapped(pid uint64, trap *TrapError)
 }
 
-// ThreadImage is everything needed to start (or move) a thread.
+// ThreadImage is everything needed to start a thread, or to move one
+// between machines (Machine.Detach, then AddThread elsewhere).
 type ThreadImage struct {
 	PID, TID uint64
 	PC       int
 	Stack    []uint64
+	Frames   []Frame // call frames, outermost first
+	FP, FL   int     // the current frame: base and slot count
 	Local    *mem.Local
+}
+
+// Frame is a saved call frame: where RET continues, and the caller's frame.
+type Frame struct {
+	Ret, FP, FL int32
 }
 
 // Process is what a machine needs to run threads of one process.

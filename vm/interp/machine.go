@@ -16,6 +16,9 @@ type Config struct {
 	StackWordsMax int
 	// CallDepthMax bounds each thread's call stack.
 	CallDepthMax int
+	// MachineID is folded into the top 16 bits of every request id, so ids
+	// are unique across the machines of a VM.
+	MachineID uint16
 }
 
 // DefaultConfig is what NewMachine fills zero fields with.
@@ -55,7 +58,7 @@ func NewMachine(cfg Config) *Machine {
 	if cfg.CallDepthMax <= 0 {
 		cfg.CallDepthMax = DefaultConfig.CallDepthMax
 	}
-	return &Machine{cfg: cfg, procs: map[uint64]*procState{}, parked: map[sys.ReqID]*Thread{}}
+	return &Machine{cfg: cfg, procs: map[uint64]*procState{}, parked: map[sys.ReqID]*Thread{}, nextReq: sys.ReqID(cfg.MachineID) << 48}
 }
 
 // Config is the machine's configuration.
@@ -134,16 +137,73 @@ func (m *Machine) AddThread(img *ThreadImage) error {
 	if img.Local == nil {
 		return fmt.Errorf("interp: thread %d: no local memory", img.TID)
 	}
-	if len(img.Stack) > m.cfg.StackWordsMax {
-		return fmt.Errorf("interp: thread %d: stack of %d words exceeds %d", img.TID, len(img.Stack), m.cfg.StackWordsMax)
+	if err := m.checkImage(p, img); err != nil {
+		return err
 	}
-	size := max(initialStackWords, len(img.Stack))
-	t := &Thread{pid: img.PID, tid: img.TID, p: p, pc: img.PC, local: img.Local, stack: make([]uint64, size)}
+	// Every frame's slots must lie inside the stack slice (exec relies on
+	// it); words above the stack top are not carried and read as zero.
+	size := max(initialStackWords, len(img.Stack), img.FP+img.FL)
+	for _, f := range img.Frames {
+		size = max(size, int(f.FP)+int(f.FL))
+	}
+	t := &Thread{pid: img.PID, tid: img.TID, p: p, pc: img.PC, local: img.Local, stack: make([]uint64, size), fp: img.FP, fl: img.FL}
 	t.sp = copy(t.stack, img.Stack)
+	if len(img.Frames) > 0 {
+		t.frames = make([]frame, len(img.Frames))
+		for i, f := range img.Frames {
+			t.frames[i] = frame{ret: f.Ret, fp: f.FP, fl: f.FL}
+		}
+		t.nf = len(img.Frames)
+	}
 	p.threads[t.tid] = t
 	m.threads++
 	m.makeRunnable(t)
 	return nil
+}
+
+// checkImage rejects an image the interpreter could not run safely.
+func (m *Machine) checkImage(p *procState, img *ThreadImage) error {
+	if len(img.Stack) > m.cfg.StackWordsMax {
+		return fmt.Errorf("interp: thread %d: stack of %d words exceeds %d", img.TID, len(img.Stack), m.cfg.StackWordsMax)
+	}
+	if len(img.Frames) > m.cfg.CallDepthMax {
+		return fmt.Errorf("interp: thread %d: %d call frames exceed %d", img.TID, len(img.Frames), m.cfg.CallDepthMax)
+	}
+	validFrame := func(fp, fl int) bool { return fp >= 0 && fl >= 0 && fp+fl <= m.cfg.StackWordsMax }
+	if !validFrame(img.FP, img.FL) {
+		return fmt.Errorf("interp: thread %d: frame %d+%d outside the stack limit", img.TID, img.FP, img.FL)
+	}
+	for _, f := range img.Frames {
+		if f.Ret < 0 || int(f.Ret) >= len(p.code) || !validFrame(int(f.FP), int(f.FL)) {
+			return fmt.Errorf("interp: thread %d: bad call frame %+v", img.TID, f)
+		}
+	}
+	return nil
+}
+
+// Detach takes a thread off the machine and returns its image, to be added
+// to another machine (migration). Only a runnable thread between two
+// instructions can move; its local memory goes with the image. Stack words
+// above the top (stale slots of popped frames) are not carried.
+func (m *Machine) Detach(pid, tid uint64) (*ThreadImage, error) {
+	p, ok := m.procs[pid]
+	if !ok {
+		return nil, fmt.Errorf("interp: process %d not on this machine", pid)
+	}
+	t, ok := p.threads[tid]
+	if !ok {
+		return nil, fmt.Errorf("interp: thread %d of process %d not on this machine", tid, pid)
+	}
+	if t.state != stateRunnable || t.resume {
+		return nil, fmt.Errorf("interp: thread %d of process %d is waiting for an answer", tid, pid)
+	}
+	img := &ThreadImage{PID: pid, TID: tid, PC: t.pc, Stack: append([]uint64(nil), t.stack[:t.sp]...), FP: t.fp, FL: t.fl, Local: t.local}
+	for _, f := range t.frames[:t.nf] {
+		img.Frames = append(img.Frames, Frame{Ret: f.ret, FP: f.fp, FL: f.fl})
+	}
+	t.local = nil // the image owns it now
+	m.dropThread(t)
+	return img, nil
 }
 
 // Complete delivers the answer to a parked operation and makes its thread

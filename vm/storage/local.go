@@ -7,6 +7,7 @@ import (
 	"path"
 	"sort"
 	"strings"
+	"syscall"
 
 	"github.com/flockvm/flock/diskmodel"
 	"github.com/flockvm/flock/vm/sys"
@@ -57,6 +58,20 @@ func Clean(p string) (string, bool) {
 
 // Errno maps a diskmodel error to the code a program sees.
 func Errno(err error) sys.Errno {
+	// Check errno values first: Go reports ENOTEMPTY as fs.ErrExist too.
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		switch errno {
+		case syscall.ENOTEMPTY:
+			return sys.ENOTEMPTY
+		case syscall.ENOTDIR:
+			return sys.ENOTDIR
+		case syscall.EISDIR:
+			return sys.EISDIR
+		case syscall.ENAMETOOLONG:
+			return sys.ENAMETOOLONG
+		}
+	}
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return sys.ENOENT

@@ -1,8 +1,9 @@
 package sys
 
-// ReqID names one operation a thread asked for; unique per machine for the
-// machine's lifetime. It doubles as the request id that lets receivers
-// deduplicate retries.
+// ReqID names one operation a thread asked for. A machine numbers its
+// requests from its Config.MachineID << 48 up, so ids are unique across
+// machines with distinct ids; the answer must reach the machine that asked.
+// It doubles as the request id that lets receivers deduplicate retries.
 type ReqID uint64
 
 // Caller says who asks: the process, the thread and the request.
