@@ -3,9 +3,12 @@ package proc
 import (
 	"bytes"
 	"encoding/binary"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/flockvm/flock/diskmodel/osdisk"
+	"github.com/flockvm/flock/vm/asm"
 	"github.com/flockvm/flock/vm/interp"
 	"github.com/flockvm/flock/vm/isa"
 	"github.com/flockvm/flock/vm/storage"
@@ -111,5 +114,67 @@ func FuzzRun(f *testing.F) {
 		if p := programFromBytes(data); p != nil {
 			runAny(t, root, p)
 		}
+	})
+}
+
+// sourceLine draws one line of plausible-but-random .fl source: a label, a
+// directive or an instruction with random operands, all from a vocabulary
+// that makes most programs assemble.
+func sourceLine(t *rapid.T) string {
+	names := []string{"a", "b", "c", "main", "s", "z", "w"}
+	operand := rapid.OneOf(
+		rapid.Map(rapid.Int64Range(-3, 20), func(v int64) string { return strconv.FormatInt(v, 10) }),
+		rapid.SampledFrom(names),
+		rapid.SampledFrom([]string{"len(s)", "len(z)", "0x8000000000000000", "-1", "'x'", "4096"}),
+	)
+	switch rapid.IntRange(0, 9).Draw(t, "kind") {
+	case 0:
+		return rapid.SampledFrom(names).Draw(t, "label") + ":"
+	case 1:
+		return rapid.SampledFrom([]string{`.string s "hi\n"`, ".zero z 64", ".words w 1, 2", ".const c 3", ".entry main"}).Draw(t, "directive")
+	default:
+		op := isa.Op(rapid.IntRange(0, int(isa.NumOps)-1).Draw(t, "op"))
+		n := op.Info().Operands.Count()
+		if rapid.IntRange(0, 9).Draw(t, "arity error") == 0 {
+			n = rapid.IntRange(0, 3).Draw(t, "n")
+		}
+		ops := make([]string, n)
+		for i := range ops {
+			ops[i] = operand.Draw(t, "operand")
+		}
+		return op.String() + " " + strings.Join(ops, ", ")
+	}
+}
+
+// TestRandomSourceNeverPanics: random source either fails to assemble with
+// file:line:col errors, or runs to its end; never a panic.
+func TestRandomSourceNeverPanics(t *testing.T) {
+	root := t.TempDir()
+	rapid.Check(t, func(rt *rapid.T) {
+		lines := rapid.SliceOfN(rapid.Custom(sourceLine), 1, 40).Draw(rt, "lines")
+		src := strings.Join(lines, "\n")
+		p, err := asm.Assemble("r.fl", []byte(src), asm.Options{})
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), "r.fl:") {
+				rt.Fatalf("assembly error without a position: %v", err)
+			}
+			return
+		}
+		runAny(t, root, p)
+	})
+}
+
+// FuzzRunSource: arbitrary source never makes the assembler or the VM panic.
+func FuzzRunSource(f *testing.F) {
+	for _, name := range []string{"hello.fl", "fib.fl", "counter_cas.fl", "prodcons.fl"} {
+		f.Add(string(readExample(f, name)))
+	}
+	root := f.TempDir()
+	f.Fuzz(func(t *testing.T, src string) {
+		p, err := asm.Assemble("f.fl", []byte(src), asm.Options{})
+		if err != nil {
+			return
+		}
+		runAny(t, root, p)
 	})
 }
