@@ -3,6 +3,7 @@ package interp
 import (
 	"fmt"
 
+	"github.com/flockvm/flock/vm/isa"
 	"github.com/flockvm/flock/vm/mem"
 	"github.com/flockvm/flock/vm/sys"
 )
@@ -112,7 +113,11 @@ func (m *Machine) execLoop(t *Thread, ticks int) (int, stopReason) {
 			m.trapThread(t, t.trapKind, m.execTrapDetail(t))
 			return used, stopGone
 		case exitSlow:
-			switch m.slowOp(t) {
+			act, handled := m.globalWordOp(t)
+			if !handled {
+				act = m.slowOp(t)
+			}
+			switch act {
 			case actYield:
 				return used, stopYield
 			case actPark:
@@ -122,6 +127,56 @@ func (m *Machine) execLoop(t *Thread, ticks int) (int, stopReason) {
 			}
 		}
 	}
+}
+
+// globalWordOp is the fast path of LOAD and STORE on a global address: no
+// closure, no staging; when the backend answers at once the thread goes
+// straight back to exec. handled is false for anything else.
+func (m *Machine) globalWordOp(t *Thread) (act action, handled bool) {
+	in := t.p.code[t.pc]
+	pops := 1
+	switch in.Op {
+	case isa.LOAD:
+	case isa.STORE:
+		pops = 2
+	default:
+		return 0, false
+	}
+	if t.sp < pops || !isGlobal(t.stack[t.sp-1]) {
+		return 0, false
+	}
+	addr := t.stack[t.sp-1]
+	c := m.newCaller(t)
+	var r sys.Reply
+	var now bool
+	if in.Op == isa.LOAD {
+		r, now = t.p.Global.Load(c, addr, 8)
+	} else {
+		r, now = t.p.Global.Store(c, addr, 8, t.stack[t.sp-2])
+	}
+	if t.state == stateDead {
+		return actGone, true
+	}
+	if now && r.Trap == sys.TrapNone {
+		if in.Op == isa.LOAD {
+			t.stack[t.sp-1] = r.Val
+		} else {
+			t.sp -= 2
+		}
+		t.pc++
+		return actNext, true
+	}
+	// Trapped or answered later: become the operation slowOp would have made.
+	t.opPC = t.pc
+	t.sc = sysCall{op: in.Op, stage: 1}
+	copy(t.sc.args[:pops], t.stack[t.sp-pops:t.sp])
+	t.sp -= pops
+	t.pc++
+	if now {
+		return m.continueSys(t, r, true), true
+	}
+	m.park(t, c.Req)
+	return actPark, true
 }
 
 func (m *Machine) execTrapDetail(t *Thread) string {

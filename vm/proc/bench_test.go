@@ -176,3 +176,36 @@ func BenchmarkIdleThreads(b *testing.B) {
 		runtime.KeepAlive(vm)
 	}
 }
+
+const globalLoads = `
+main:
+    ENTER 0, 2
+    PUSH 8
+    GALLOC
+    SET 1
+loop:
+    GET 0
+    PUSH %d
+    LT
+    JZ done
+    GET 1
+    LOAD
+    DROP
+    INCL 0, 1
+    JMP loop
+done:
+    PUSH 0
+    EXIT
+`
+
+// BenchmarkGlobalLoad: one LOAD of a global word (through sys.Global,
+// answered at once by the local implementation) per op.
+func BenchmarkGlobalLoad(b *testing.B) {
+	prog, err := asm.Assemble("gload.fl", []byte(fmt.Sprintf(globalLoads, b.N)), asm.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	runBench(b, prog, nil)
+}
