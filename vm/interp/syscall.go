@@ -161,9 +161,7 @@ func (m *Machine) memWrite(t *Thread, next uint8, addr uint64, data []byte) acti
 
 // stage runs the current stage of t.sc given r, the previous stage's answer.
 func (m *Machine) stage(t *Thread, r sys.Reply) action {
-	sc := &t.sc
-	a := sc.args
-	switch sc.op {
+	switch sc := &t.sc; sc.op {
 	case isa.LOAD, isa.LOADB, isa.STORE, isa.STOREB:
 		return m.stageMemory(t, r)
 	case isa.ALLOC, isa.GALLOC, isa.FREE, isa.CAS, isa.FAA, isa.FENCE, isa.WAIT, isa.WAKE:
@@ -175,8 +173,7 @@ func (m *Machine) stage(t *Thread, r sys.Reply) action {
 	case isa.OPEN, isa.CLOSE, isa.READ, isa.WRITE, isa.FSIZE, isa.LIST, isa.REMOVE, isa.MKDIR:
 		return m.stageStorage(t, r)
 	}
-	_ = a
-	return m.trap(t, sys.TrapBadInstruction, fmt.Sprintf("%s has no implementation", sc.op))
+	return m.trap(t, sys.TrapBadInstruction, fmt.Sprintf("%s has no implementation", t.sc.op))
 }
 
 func (m *Machine) stageMemory(t *Thread, r sys.Reply) action {

@@ -129,10 +129,10 @@ func (s *Local) Open(c sys.Caller, p string, mode sys.OpenMode) (sys.Reply, bool
 	if t.count >= FilesPerProcessMax {
 		return sys.ErrReply(sys.EMFILE), true
 	}
-	if info, err := s.fsys.Stat(name); err == nil && info.IsDir {
+	info, statErr := s.fsys.Stat(name)
+	if statErr == nil && info.IsDir {
 		return sys.ErrReply(sys.EISDIR), true
 	}
-	_, statErr := s.fsys.Stat(name)
 	f, err := s.fsys.OpenFile(name, diskmodel.OpenMode(mode))
 	if err != nil {
 		return errReply(err)
