@@ -343,3 +343,49 @@ func (k *printKernel) Output(c sys.Caller, data []byte) (sys.Reply, bool) {
 }
 
 func (k *printKernel) Exit(_, _, status uint64) { k.status = status }
+
+// TestMigrateAsBytes moves a thread mid-loop through EncodeImage and
+// DecodeImage, as a distributed VM would ship it.
+func TestMigrateAsBytes(t *testing.T) {
+	src := "main:\n ENTER 0, 2\n PUSH 64\n ALLOC\n SET 1\nl: GET 0\n PUSH 300\n LT\n JZ d\n GET 1\n LOAD\n GET 0\n ADD\n GET 1\n STORE\n INCL 0, 1\n CALL f\n JMP l\nf: RET\nd: GET 1\n LOAD\n PRINT\n PUSH 0\n EXIT\n"
+	w := newWorld(t, src, 2, false)
+	a, b := w.machines[0], w.machines[1]
+	a.Step()
+	img, err := a.Detach(1, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	moved, err := interp.DecodeImage(interp.EncodeImage(img), w.acct)
+	img.Local.Release()
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.add(moved, b)
+	w.run(t)
+	if w.out.String() != "44850" {
+		t.Errorf("output %q, want 44850", w.out.String())
+	}
+}
+
+func FuzzDecodeImage(f *testing.F) {
+	prog, _ := asm.Assemble("f.fl", []byte("main: NOP\n"), asm.Options{})
+	acct := &mem.Account{}
+	local, _ := mem.NewLocal(prog, acct)
+	f.Add(interp.EncodeImage(&interp.ThreadImage{PID: 1, TID: 2, PC: 0, Stack: []uint64{1, 2}, Frames: []interp.Frame{{Ret: 0}}, Local: local}))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		acct := &mem.Account{LimitBytes: 16 << 20}
+		img, err := interp.DecodeImage(data, acct)
+		if err != nil {
+			return
+		}
+		m := interp.NewMachine(interp.Config{StackWordsMax: 1 << 16, CallDepthMax: 1 << 10})
+		m.AddProcess(&interp.Process{PID: img.PID, Program: prog, Kernel: &printKernel{}, Account: acct})
+		if m.AddThread(img) == nil {
+			m.Run(1000)
+		}
+	})
+}
+
+func (k *printKernel) Trapped(uint64, *interp.TrapError) {}
+
+func (k *printKernel) ThreadExited(uint64, uint64, uint64) {}

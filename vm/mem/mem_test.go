@@ -1,6 +1,8 @@
 package mem
 
 import (
+	"encoding/binary"
+	"hash/crc32"
 	"testing"
 
 	"github.com/flockvm/flock/vm/isa"
@@ -220,4 +222,59 @@ func TestGlobalWaitWake(t *testing.T) {
 	if r, _ := g.Load(sys.Caller{}, addr&^isa.GlobalBit, 8); r.Trap != sys.TrapBadAddress {
 		t.Errorf("Load of a local address from global memory = %+v", r)
 	}
+}
+
+// TestEncodeLocal: a Local survives encoding with its data, read-only
+// pages and allocator state.
+func TestEncodeLocal(t *testing.T) {
+	acct := &Account{}
+	l := newLocal(t, acct)
+	a, _ := l.Alloc(100)
+	b, _ := l.Alloc(5000)
+	l.Store64(a, 42)
+	l.Store8(b+4999, 7)
+	l.Free(a)
+	c, err := DecodeLocal(l.Encode(), acct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := c.Load8(b + 4999); v != 7 {
+		t.Errorf("decoded byte = %d, want 7", v)
+	}
+	if trap := c.Store8(isa.RODataBase, 1); trap != sys.TrapPermission {
+		t.Errorf("decoded read-only page writable: %v", trap)
+	}
+	if trap := c.Free(b); trap != sys.TrapNone {
+		t.Errorf("decoded allocator lost a live block: %v", trap)
+	}
+	if na, _ := c.Alloc(100); na != a {
+		t.Errorf("decoded allocator reuses %#x, want the freed %#x", na, a)
+	}
+}
+
+func FuzzDecodeLocal(f *testing.F) {
+	acct := &Account{}
+	l, _ := NewLocal(&isa.Program{ROData: []byte("ro")}, acct)
+	a, _ := l.Alloc(64)
+	l.Store64(a, 9)
+	enc := l.Encode()
+	f.Add(enc[:len(enc)-4])
+	f.Add([]byte(localMagic))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		sealed := binary.LittleEndian.AppendUint32(append([]byte(nil), body...), crc32.Checksum(body, castagnoli))
+		for _, in := range [][]byte{body, sealed} {
+			acct := &Account{LimitBytes: 64 << 20}
+			l, err := DecodeLocal(in, acct)
+			if err != nil {
+				continue
+			}
+			// Whatever decodes is usable.
+			l.Alloc(16)
+			l.Snapshot().Release()
+			l.Release()
+			if acct.UsedBytes != 0 {
+				t.Fatalf("%d bytes charged after release", acct.UsedBytes)
+			}
+		}
+	})
 }
