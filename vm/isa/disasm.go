@@ -15,12 +15,22 @@ func Disassemble(p *Program) string {
 	fmt.Fprintf(&sb, "; %s: %d instructions, entry pc %d, %d bytes read-only data at %#x, %d bytes data at %#x\n",
 		p.File, len(p.Code), p.Entry, len(p.ROData), RODataBase, len(p.Data), p.DataBase())
 	fmt.Fprintf(&sb, ".entry %s\n", labels[p.Entry])
+	data := map[int64]string{}
+	for _, s := range p.Symbols {
+		if _, seen := data[s.Value]; s.Kind == SymData && !seen {
+			data[s.Value] = s.Name
+		}
+	}
 	for pc, in := range p.Code {
 		if name, ok := labels[pc]; ok {
 			fmt.Fprintf(&sb, "%s:\n", name)
 		}
 		text := FormatInstr(in, labels)
-		fmt.Fprintf(&sb, "    %-32s ; pc %d  %s\n", text, pc, p.Where(pc))
+		note := ""
+		if name, ok := data[in.B]; ok && in.Op == PUSH {
+			note = "  = " + name
+		}
+		fmt.Fprintf(&sb, "    %-32s ; pc %d  %s%s\n", text, pc, p.Where(pc), note)
 	}
 	dumpData(&sb, "read-only data", RODataBase, p.ROData)
 	dumpData(&sb, "data", p.DataBase(), p.Data)

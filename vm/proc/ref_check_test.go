@@ -129,7 +129,7 @@ func (g *progGen) block(t *rapid.T, depth int) {
 func (g *progGen) stmt(t *rapid.T, depth int) {
 	kinds := 4
 	if depth > 0 {
-		kinds = 7
+		kinds = 9
 	}
 	switch rapid.IntRange(0, kinds-1).Draw(t, "stmt") {
 	case 0:
@@ -161,6 +161,22 @@ func (g *progGen) stmt(t *rapid.T, depth int) {
 		g.emit("%s:\nGET %d\nPUSH 0\nGT\nJZ %s", top, c, end)
 		g.block(t, depth-1)
 		g.emit("GET %d\nPUSH 1\nSUB\nSET %d\nJMP %s\n%s: NOP", c, c, top, end)
+	case 7:
+		// the counter stays on the stack: the test keeps it (DUP ... JZ)
+		c := 8 - depth
+		top, end := g.label(), g.label()
+		g.emit("PUSH 0\nSET %d\nGET %d", c, c)
+		g.emit("%s:\nDUP\nPUSH %d\nLT\nJZ %s\nDROP", top, rapid.IntRange(0, 3).Draw(t, "limit"), end)
+		g.block(t, depth-1)
+		g.emit("GET %d\nPUSH 1\nADD\nTEE %d\nJMP %s\n%s: DROP", c, c, top, end)
+	case 8:
+		// both operands computed on the stack
+		c := 8 - depth
+		top, end := g.label(), g.label()
+		g.emit("PUSH 0\nSET %d", c)
+		g.emit("%s:\nPUSH %d\nGET %d\nPUSH 1\nMUL\nGT\nJZ %s", top, rapid.IntRange(0, 3).Draw(t, "limit"), c, end)
+		g.block(t, depth-1)
+		g.emit("GET %d\nPUSH 1\nADD\nSET %d\nJMP %s\n%s: NOP", c, c, top, end)
 	default:
 		// a while loop on two locals: v < limit
 		c := 8 - depth
