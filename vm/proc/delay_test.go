@@ -1,8 +1,8 @@
 package proc
 
 import (
+	"container/heap"
 	"math/rand/v2"
-	"sort"
 
 	"github.com/flockvm/flock/vm/interp"
 	"github.com/flockvm/flock/vm/sys"
@@ -38,7 +38,26 @@ func (d *delayer) Complete(id sys.ReqID, r sys.Reply) { d.hold(id, r) }
 
 func (d *delayer) hold(id sys.ReqID, r sys.Reply) {
 	d.seq++
-	d.held = append(d.held, held{due: d.now + d.rnd.IntN(d.delayMax+1), seq: d.seq, id: id, r: r})
+	heap.Push((*heldQueue)(&d.held), held{due: d.now + d.rnd.IntN(d.delayMax+1), seq: d.seq, id: id, r: r})
+}
+
+// heldQueue orders held answers by (due, seq).
+type heldQueue []held
+
+func (q heldQueue) Len() int { return len(q) }
+func (q heldQueue) Less(i, j int) bool {
+	if q[i].due != q[j].due {
+		return q[i].due < q[j].due
+	}
+	return q[i].seq < q[j].seq
+}
+func (q heldQueue) Swap(i, j int) { q[i], q[j] = q[j], q[i] }
+func (q *heldQueue) Push(x any)   { *q = append(*q, x.(held)) }
+func (q *heldQueue) Pop() any {
+	old := *q
+	x := old[len(old)-1]
+	*q = old[:len(old)-1]
+	return x
 }
 
 // later turns an answer given now into one given later.
@@ -53,18 +72,11 @@ func (d *delayer) later(c sys.Caller, r sys.Reply, now bool) (sys.Reply, bool) {
 // it reports whether answers are still held.
 func (d *delayer) tick() bool {
 	d.now++
-	sort.Slice(d.held, func(i, j int) bool {
-		if d.held[i].due != d.held[j].due {
-			return d.held[i].due < d.held[j].due
-		}
-		return d.held[i].seq < d.held[j].seq
-	})
-	n := 0
-	for n < len(d.held) && d.held[n].due <= d.now {
-		n++
+	q := (*heldQueue)(&d.held)
+	var due []held
+	for q.Len() > 0 && d.held[0].due <= d.now {
+		due = append(due, heap.Pop(q).(held))
 	}
-	due := append([]held(nil), d.held[:n]...)
-	d.held = d.held[n:]
 	for _, h := range due {
 		d.answered++
 		d.m.Complete(h.id, h.r)

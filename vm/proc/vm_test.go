@@ -335,3 +335,16 @@ main:
 		t.Errorf("parent: status %+v output %q, want exit 0 and -1", r.status, r.out)
 	}
 }
+
+// TestThousandsOfThreads: 1000 threads each add to one global word with
+// FAA and with a CAS loop, all answers delayed; no increment is lost.
+func TestThousandsOfThreads(t *testing.T) {
+	for _, ex := range []string{"counter_faa.fl", "counter_cas.fl"} {
+		src := strings.Replace(string(readExample(t, ex)), ".const T 8", ".const T 1000", 1)
+		src = strings.Replace(src, ".const K 1000", ".const K 4", 1)
+		r := runProgram(t, ex, []byte(src), runOpts{delayed: true, seed: 77, delayMax: 4, quantum: 1})
+		if r.status.Trap != nil || r.out != "4000\n" {
+			t.Errorf("%s with 1000 threads: output %q trap %v, want 4000", ex, r.out, r.status.Trap)
+		}
+	}
+}
