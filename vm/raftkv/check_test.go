@@ -5,6 +5,8 @@ import (
 	"maps"
 	"slices"
 	"strings"
+
+	"github.com/flockvm/flock/checker"
 )
 
 // refModel is a reference implementation of the replicated state machine,
@@ -125,9 +127,12 @@ type requestID struct{ session, seq uint64 }
 
 // check verifies a finished run: the agreed log replays through the model
 // with the results replicas reported; no write applied twice; every
-// acknowledged write is in the log; client results are the log's results;
-// operations that did not overlap are ordered by the log as in real time;
-// and every server holds the model's state.
+// acknowledged write is in the log; client results are the log's results,
+// and a read served without a log entry got the model's answer at the
+// index it read; operations that did not overlap are ordered by the log as
+// in real time; every server holds the model's state; and the history of
+// gets, puts, deletes and CASes is linearizable (porcupine, which trusts no
+// index a server reported).
 func (h *harness) check() {
 	h.t.Helper()
 	model := newRefModel(h.lim)
@@ -136,6 +141,7 @@ func (h *harness) check() {
 	for idx := range h.canon {
 		last = max(last, idx)
 	}
+	states := h.readStates(last)
 	for idx := uint64(2); idx <= last; idx++ {
 		ev, ok := h.canon[idx]
 		if !ok {
@@ -153,16 +159,58 @@ func (h *harness) check() {
 			h.t.Fatalf("index %d: replicas applied %s; the model says %v -> %s",
 				idx, describeApply(ev), kind, describeResult(ev.Op, res))
 		}
+		if _, ok := states[idx]; ok {
+			states[idx] = maps.Clone(model.kv)
+		}
 	}
+	h.checkSessionlessReads(states)
 	h.checkClients(executed)
 	h.checkServers(model, last)
+	h.checkLinearizable()
+}
+
+// sessionless: a read served by ReadIndex, outside the log.
+func (o *opRecord) sessionless() bool { return o.op.isRead() && o.res.Session == 0 }
+
+// readStates lists the indexes that reads without a log entry say they
+// read; check fills in the model's state after each.
+func (h *harness) readStates(last uint64) map[uint64]map[string]string {
+	h.t.Helper()
+	states := make(map[uint64]map[string]string)
+	for _, o := range h.ops {
+		if !o.done || o.res.Err != nil || !o.sessionless() {
+			continue
+		}
+		if o.res.Index > last {
+			h.t.Fatalf("%v: %s read at index %d, beyond the agreed log's last %d", o.client, o, o.res.Index, last)
+		}
+		states[o.res.Index] = map[string]string{} // indexes 0 and 1 (bootstrap): empty
+	}
+	return states
+}
+
+func (h *harness) checkSessionlessReads(states map[uint64]map[string]string) {
+	h.t.Helper()
+	for _, o := range h.ops {
+		if !o.done || o.res.Err != nil || !o.sessionless() {
+			continue
+		}
+		m := &refModel{lim: h.lim, kv: states[o.res.Index]}
+		want := Result{Index: o.res.Index}
+		m.read(ApplyEvent{Op: o.op, Key: o.key, Limit: o.limit}, &want)
+		if !sameResult(want, o.res) {
+			h.t.Fatalf("%v: %s got %s; the state at index %d says %s",
+				o.client, o, describeResult(o.op, o.res), o.res.Index, describeResult(o.op, want))
+		}
+	}
 }
 
 func (h *harness) checkClients(executed map[requestID]uint64) {
 	h.t.Helper()
 	type placed struct {
-		o     *opRecord
-		index uint64
+		o      *opRecord
+		index  uint64
+		logged bool // an entry of the log; else a read of the state after index
 	}
 	var known []placed
 	for _, o := range h.ops {
@@ -175,6 +223,10 @@ func (h *harness) checkClients(executed map[requestID]uint64) {
 	}
 	for _, o := range h.ops {
 		if !o.done || o.res.Err != nil && !errors.Is(o.res.Err, ErrStateFull) {
+			continue
+		}
+		if o.sessionless() {
+			known = append(known, placed{o: o, index: o.res.Index})
 			continue
 		}
 		id := requestID{o.res.Session, o.res.Seq}
@@ -190,15 +242,53 @@ func (h *harness) checkClients(executed map[requestID]uint64) {
 		if !sameResult(ev.Result, o.res) {
 			h.t.Fatalf("%v: %s got %s, the log says %s", o.client, o, describeResult(o.op, o.res), describeResult(ev.Op, ev.Result))
 		}
-		known = append(known, placed{o, index})
+		known = append(known, placed{o: o, index: index, logged: true})
 	}
+	// a before b in real time needs a.index < b.index, or equal when b only
+	// read the state after a's entry.
 	for _, a := range known {
 		for _, b := range known {
-			if a.o.end < b.o.start && a.index >= b.index {
+			if a.o.end < b.o.start && (a.index > b.index || a.index == b.index && b.logged) {
 				h.t.Fatalf("%v %s (index %d) completed before %v %s (index %d) started, but the log orders it after",
 					a.o.client, a.o, a.index, b.o.client, b.o, b.index)
 			}
 		}
+	}
+}
+
+// checkLinearizable checks the gets, puts, deletes and CASes with
+// porcupine (scans are left out: the checker has no model of them, and
+// dropping reads keeps a linearizable history linearizable).
+func (h *harness) checkLinearizable() {
+	h.t.Helper()
+	var hist checker.KVHistory
+	for _, o := range h.ops {
+		in := checker.KVInput{Key: o.key, Value: o.value}
+		switch o.op {
+		case OpGet:
+			in.Kind = checker.KVGet
+		case OpPut:
+			in.Kind = checker.KVPut
+		case OpDelete:
+			in.Kind = checker.KVDelete
+		case OpCAS:
+			in.Kind, in.Expect, in.ExpectAbsent = checker.KVCAS, o.expected, !o.expectedFound
+		default:
+			continue
+		}
+		// Ends come before starts within a step: a later start is after.
+		id := hist.Call(int(o.client), in, int64(2*o.start+1))
+		switch {
+		case !o.done || errors.Is(o.res.Err, ErrUnknownOutcome):
+			hist.Unknown(id)
+		case o.res.Err != nil:
+			hist.Return(id, checker.KVOutput{Err: o.res.Err.Error()}, int64(2*o.end))
+		default:
+			hist.Return(id, checker.KVOutput{Found: o.res.Found, Value: o.res.Value, Swapped: o.res.Swapped}, int64(2*o.end))
+		}
+	}
+	if res := checker.CheckKV(&hist, checker.Options{MaxSteps: 1_000_000}); !res.OK {
+		h.t.Fatalf("linearizability (porcupine): %s (timed out: %v)", res.Violation, res.TimedOut)
 	}
 }
 

@@ -1,6 +1,7 @@
 package raftkv
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -15,14 +16,23 @@ type ClientStats struct {
 	Timeouts      uint64 // attempts that went unanswered
 	Refusals      uint64 // attempts refused: not leader, overloaded
 	Redirects     uint64 // attempts sent at once to a named leader
+	Reads         uint64 // reads served without a log entry (ReadIndex), started
+	ReadsFrom     uint64 // attempts sent to ReadFrom
+	FencedReads   uint64 // reads sent through the log after an unknown outcome
 	Registrations uint64 // sessions opened
 	StaleReplies  uint64 // replies to earlier operations or attempts
 	Garbage       uint64 // undecodable messages
 }
 
+// readFromSuspectTimeouts: a ReadFrom that left a read unanswered is
+// skipped for this many request timeouts.
+const readFromSuspectTimeouts = 2
+
 type clientOp struct {
 	req          request
 	done         func(Result)
+	sessionless  bool   // a read served by ReadIndex: no session, no effect
+	target       netmodel.NodeID
 	registering  bool   // opening a session before sending req
 	nonce        uint64 // the registration's id
 	attempts     int    // sends so far, registration included
@@ -38,11 +48,18 @@ type clientOp struct {
 // and calls the operation's done function exactly once, from Tick or
 // Receive. Drive it from one goroutine.
 //
-// The first operation registers a session through the log (its id is the
-// registration's log index). The session survives ErrUnknownOutcome: a
-// request still in flight can then apply only before the session's next
-// operation, never after it. After ErrSessionExpired the next operation
-// registers a new session. NewSession starts a new one on demand.
+// Writes go through the leader's log. The first write registers a session
+// through the log (its id is the registration's log index). The session
+// survives ErrUnknownOutcome: a request still in flight can then apply only
+// before the session's next operation, never after it. After
+// ErrSessionExpired the next operation registers a new session. NewSession
+// starts a new one on demand.
+//
+// Reads (Get, Scan) need no session and take no log entry: any replica
+// serves them by ReadIndex, ReadFrom first if set. They are linearizable.
+// The one exception keeps the promise above: the read right after an
+// operation with an unknown outcome goes through the log in the session,
+// so that the earlier request can no longer apply after it.
 type Client struct {
 	cfg     ClientConfig
 	lim     limits
@@ -52,6 +69,13 @@ type Client struct {
 	next    int             // the server to try when no leader is known
 	op      *clientOp
 	stats   ClientStats
+	ticks   uint64
+	readID  uint64 // ids of session-less reads, even (registration nonces are odd)
+	// fence: an operation of this session ended with an unknown outcome and
+	// no later one went through the log yet.
+	fence bool
+	// readFromSuspectUntil: ReadFrom is skipped until this tick.
+	readFromSuspectUntil uint64
 }
 
 // NewClient returns a Client without a session; its first operation opens
@@ -113,7 +137,7 @@ func (c *Client) NewSession() error {
 	if c.op != nil {
 		return ErrBusy
 	}
-	c.session, c.seq = 0, 0
+	c.session, c.seq, c.fence = 0, 0, false
 	return nil
 }
 
@@ -134,10 +158,19 @@ func (c *Client) start(req request, done func(Result)) error {
 	req.session = 0
 	c.stats.Operations++
 	c.op = &clientOp{req: req, done: done}
-	if c.session == 0 {
+	switch {
+	case req.op.isRead() && !c.fence:
+		c.stats.Reads++
+		c.readID += 2
+		c.op.sessionless = true
+		c.op.req.seq = c.readID
+	case c.session == 0:
 		c.op.registering = true
 		c.op.nonce = c.cfg.Rand.Uint64() | 1
-	} else {
+	default:
+		if req.op.isRead() {
+			c.stats.FencedReads++
+		}
 		c.assignSeq()
 	}
 	c.sendAttempt()
@@ -161,10 +194,16 @@ func (c *Client) sendAttempt() {
 	}
 	r.attempt = uint32(op.attempts)
 	c.stats.Attempts++
-	c.cfg.Transport.Send(c.target(), encodeRequestEnvelope(&r))
+	op.target = c.target()
+	c.cfg.Transport.Send(op.target, encodeRequestEnvelope(&r))
 }
 
 func (c *Client) target() netmodel.NodeID {
+	op := c.op
+	if op.sessionless && op.attempts == 1 && c.cfg.ReadFrom != 0 && c.ticks >= c.readFromSuspectUntil {
+		c.stats.ReadsFrom++
+		return c.cfg.ReadFrom
+	}
 	if c.leader != 0 {
 		return c.leader
 	}
@@ -176,6 +215,7 @@ func (c *Client) target() netmodel.NodeID {
 // Tick advances the client's clock: an attempt unanswered for
 // RequestTimeoutTicks is retried on the next server.
 func (c *Client) Tick() {
+	c.ticks++
 	op := c.op
 	if op == nil {
 		return
@@ -185,13 +225,23 @@ func (c *Client) Tick() {
 		return
 	}
 	if !op.refused {
-		c.stats.Timeouts++
-		c.leader = 0 // suspect it
-		if !op.registering {
-			op.maybeApplied = true
-		}
+		c.timedOut(op)
 	}
 	c.retryOrGiveUp()
+}
+
+// timedOut suspects the server that left the attempt unanswered.
+func (c *Client) timedOut(op *clientOp) {
+	c.stats.Timeouts++
+	if op.target == c.leader {
+		c.leader = 0
+	}
+	if op.sessionless && op.target == c.cfg.ReadFrom {
+		c.readFromSuspectUntil = c.ticks + readFromSuspectTimeouts*uint64(c.cfg.RequestTimeoutTicks)
+	}
+	if !op.registering && !op.sessionless {
+		op.maybeApplied = true // a read without a session has no effect to be unsure of
+	}
 }
 
 func (c *Client) retryOrGiveUp() {
@@ -224,19 +274,29 @@ func (c *Client) Receive(from netmodel.NodeID, payload []byte) {
 	case statusNotLeader, statusOverloaded:
 		c.refused(from, rep)
 	case statusOK:
+		if op.sessionless {
+			res := resultFromReply(rep)
+			res.Seq = 0 // the read id is no sequence number of a session
+			c.finish(res)
+			return
+		}
 		c.leader = from
 		if op.registering {
 			c.registered(rep)
 			return
 		}
+		c.fence = false
 		c.finish(resultFromReply(rep))
 	case statusSessionExpired:
-		c.session, c.seq = 0, 0
+		c.session, c.seq, c.fence = 0, 0, false
 		res := resultFromReply(rep)
 		if op.maybeApplied {
 			res.Err = fmt.Errorf("%w: %w", ErrUnknownOutcome, ErrSessionExpired)
 		}
 		c.finish(res)
+	case statusStale, statusStateFull:
+		c.fence = false // it reached the session table: earlier requests can no longer apply
+		c.finish(resultFromReply(rep))
 	default:
 		c.finish(resultFromReply(rep))
 	}
@@ -259,14 +319,19 @@ func (c *Client) refused(from netmodel.NodeID, rep *reply) {
 	}
 	c.stats.Refusals++
 	op.refused = true
-	c.leader = 0
+	if from == c.leader {
+		c.leader = 0
+	}
 	if rep.status == statusNotLeader && rep.leader != from && slices.Contains(c.cfg.Servers, rep.leader) {
 		c.leader = rep.leader
-		if op.attempts < c.cfg.AttemptsMax {
-			c.stats.Redirects++
-			c.sendAttempt()
-			return
-		}
+	}
+	// Go at once to the leader, if another server is known to lead and
+	// this one refused as a follower (or, for a read, was merely busy).
+	elsewhere := c.leader != 0 && c.leader != from && (rep.status == statusNotLeader || op.sessionless)
+	if elsewhere && op.attempts < c.cfg.AttemptsMax {
+		c.stats.Redirects++
+		c.sendAttempt()
+		return
 	}
 	op.wait = min(op.wait, op.elapsed+max(1, c.cfg.RequestTimeoutTicks/2))
 }
@@ -282,6 +347,9 @@ func (c *Client) registered(rep *reply) {
 func (c *Client) finish(res Result) {
 	op := c.op
 	c.op = nil
+	if errors.Is(res.Err, ErrUnknownOutcome) && !errors.Is(res.Err, ErrSessionExpired) {
+		c.fence = true
+	}
 	op.done(res)
 }
 

@@ -139,12 +139,15 @@ func (o Op) String() string {
 
 func (o Op) isWrite() bool { return o == OpPut || o == OpDelete || o == OpCAS }
 
+func (o Op) isRead() bool { return o == OpGet || o == OpScan }
+
 // request is what a Client sends and, with the Client's address filled in
-// by the accepting server, what a log entry holds.
+// by the accepting server, what a log entry holds. A read without a session
+// (session 0) is served by ReadIndex and never enters the log.
 type request struct {
 	op            Op
-	session       uint64 // 0 for OpRegister
-	seq           uint64 // OpRegister: the client's nonce
+	session       uint64 // 0 for OpRegister and for a read served by ReadIndex
+	seq           uint64 // OpRegister: the client's nonce; a session-less read: the client's read id
 	attempt       uint32 // echoed in the reply, so a late refusal is not taken for the current one
 	client        netmodel.NodeID
 	limit         uint64 // OpScan
@@ -200,7 +203,7 @@ func decodeRequestBody(d *decoder) request {
 		d.fail("unknown request flags %#x", flags)
 	case attempt > math.MaxUint32:
 		d.fail("attempt %d overflows", attempt)
-	case (r.op == OpRegister) != (r.session == 0):
+	case r.op == OpRegister && r.session != 0, r.op.isWrite() && r.session == 0:
 		d.fail("%v with session %d", r.op, r.session)
 	}
 	r.expectedFound = flags == 1
@@ -226,8 +229,8 @@ func decodeCommand(data []byte) (request, error) {
 type status uint8
 
 const (
-	statusOK             status = iota // applied (or a duplicate answered from the session table)
-	statusNotLeader                    // not proposed: ask the leader (reply.leader, if known)
+	statusOK             status = iota // applied (or a duplicate answered from the session table); a read: served
+	statusNotLeader                    // not proposed (a read: not served here): ask the leader (reply.leader, if known)
 	statusSessionExpired               // not applied: the session is gone
 	statusStale                        // not applied: an older seq than the session's last
 	statusOverloaded                   // not proposed: too many pending requests
@@ -254,7 +257,7 @@ type reply struct {
 	found        bool
 	swapped      bool
 	more         bool
-	index        uint64 // log index of the entry; for OpRegister the new session id
+	index        uint64 // log index of the entry; for OpRegister the new session id; a session-less read: the applied index it read
 	value        string
 	pairs        []KV
 }

@@ -17,6 +17,7 @@ const (
 	HeartbeatTicksDefault      = 1
 	SnapshotEntriesDefault     = 1000
 	PendingMaxDefault          = 1024
+	ReadPendingMaxDefault      = 4096
 	SessionsMaxDefault         = 1024
 	KeySizeMaxDefault          = 1 << 10
 	ValueSizeMaxDefault        = 64 << 10
@@ -83,6 +84,13 @@ type Config struct {
 	// Limits. Every queue and table is bounded.
 	PendingMax          int   // client requests proposed and awaiting their entry
 	PendingTimeoutTicks int   // a pending request is forgotten after this; default 4*ElectionTicks
+	// ReadPendingMax bounds the reads (Get, Scan without a log entry) a
+	// server holds while it confirms a read index and applies up to it.
+	ReadPendingMax int
+	// ReadTimeoutTicks: a read not served within this many ticks is refused
+	// so that its client retries elsewhere at once; default 2*ElectionTicks.
+	// Keep it below the clients' RequestTimeoutTicks.
+	ReadTimeoutTicks int
 	SessionsMax         int   // sessions in the replicated table; the least recently used is evicted
 	KeySizeMax          int   // bytes of a key
 	ValueSizeMax        int   // bytes of a value (and of a CAS's expected value)
@@ -105,6 +113,8 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	setInt(&c.PendingMax, PendingMaxDefault)
 	setInt(&c.PendingTimeoutTicks, 4*c.ElectionTicks)
+	setInt(&c.ReadPendingMax, ReadPendingMaxDefault)
+	setInt(&c.ReadTimeoutTicks, 2*c.ElectionTicks)
 	setInt(&c.SessionsMax, SessionsMaxDefault)
 	setInt(&c.KeySizeMax, KeySizeMaxDefault)
 	setInt(&c.ValueSizeMax, ValueSizeMaxDefault)
@@ -148,6 +158,8 @@ func (c Config) validate() error {
 	check(c.PendingMax > 0 && c.PendingTimeoutTicks > 0 && c.SessionsMax > 0 && c.SessionsMax <= SessionsMaxLimit,
 		"PendingMax %d, PendingTimeoutTicks %d, SessionsMax %d (max %d) must be positive",
 		c.PendingMax, c.PendingTimeoutTicks, c.SessionsMax, SessionsMaxLimit)
+	check(c.ReadPendingMax > 0 && c.ReadTimeoutTicks > 0,
+		"ReadPendingMax %d and ReadTimeoutTicks %d must be positive", c.ReadPendingMax, c.ReadTimeoutTicks)
 	check(c.KeySizeMax > 0 && c.ValueSizeMax >= 0 && c.ScanLimitMax > 0 && c.ScanBytesMax > 0,
 		"key, value and scan limits must be positive")
 	check(c.ScanBytesMax <= ScanBytesMaxLimit && c.KeySizeMax+c.ValueSizeMax <= ScanBytesMaxLimit,
@@ -195,6 +207,13 @@ func (c Config) limits() limits {
 type ClientConfig struct {
 	Self    netmodel.NodeID   // the client's own address, where replies go
 	Servers []netmodel.NodeID // the replicas
+	// ReadFrom, if set (one of Servers), is where each Get and Scan is sent
+	// first: typically the replica on the client's own machine. A read it
+	// refuses or does not answer in time goes on to the leader (or the
+	// next server), and a ReadFrom that timed out is skipped for
+	// readFromSuspectTimeouts request timeouts. Writes always go to the
+	// leader.
+	ReadFrom netmodel.NodeID
 	// Transport carries requests to servers.
 	Transport netmodel.Transport
 	// Rand picks the first server to try and registration nonces.
@@ -222,6 +241,9 @@ func (c ClientConfig) withDefaults() (ClientConfig, error) {
 	}
 	if len(c.Servers) == 0 || slices.Contains(c.Servers, 0) || hasDuplicates(c.Servers) {
 		errs = append(errs, fmt.Errorf("field Servers %v must be distinct non-zero ids", c.Servers))
+	}
+	if c.ReadFrom != 0 && !slices.Contains(c.Servers, c.ReadFrom) {
+		errs = append(errs, fmt.Errorf("field ReadFrom %v is not one of Servers %v", c.ReadFrom, c.Servers))
 	}
 	if c.Transport == nil || c.Rand == nil {
 		errs = append(errs, errors.New("fields Transport and Rand must be set"))

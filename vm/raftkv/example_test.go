@@ -95,9 +95,9 @@ func Example() {
 	// Output:
 	// put: <nil>
 	// get: hello <nil>
-	// n1 applied 5 same leader: true
-	// n2 applied 5 same leader: true
-	// n3 applied 5 same leader: true
+	// n1 applied 4 same leader: true
+	// n2 applied 4 same leader: true
+	// n3 applied 4 same leader: true
 }
 
 // ExampleParseBug switches on a planted bug by its flag name.

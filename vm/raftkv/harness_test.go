@@ -1,6 +1,7 @@
 package raftkv
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -175,6 +176,15 @@ func (h *harness) client(c int) *Client {
 	}
 	h.clients[id] = cl
 	return cl
+}
+
+// setReadFrom makes client c send its reads to server id first (0: none).
+func (h *harness) setReadFrom(c int, id netmodel.NodeID) {
+	h.t.Helper()
+	if id != 0 && !slices.Contains(h.ids, id) {
+		h.t.Fatalf("setReadFrom(%d, %v): not a server", c, id)
+	}
+	h.client(c).cfg.ReadFrom = id
 }
 
 func (h *harness) clientIDs() []netmodel.NodeID {
@@ -418,13 +428,29 @@ func describeMessage(m message) string {
 			s += fmt.Sprintf(" snapshot=%d", msg.GetSnapshot().GetMetadata().GetIndex())
 		case pb.MsgHeartbeat:
 			s += fmt.Sprintf(" commit=%d", msg.GetCommit())
+		case pb.MsgReadIndexResp:
+			s += fmt.Sprintf(" index=%d", msg.GetIndex())
+		}
+		if t := msg.GetType(); t == pb.MsgReadIndex || t == pb.MsgReadIndexResp {
+			if _, newest, ok := decodeReadCtx(msg.GetEntries()[0].GetData()); ok {
+				s += fmt.Sprintf(" reads<=%d", newest)
+			}
+		}
+		if ctx := msg.GetContext(); len(ctx) == heartbeatCtxBytes {
+			s += fmt.Sprintf(" readpos=%d", binary.LittleEndian.Uint64(ctx))
 		}
 		return s
 	case kindRequest:
 		r := env.request
+		if r.session == 0 && r.op.isRead() {
+			return fmt.Sprintf("%v->%v request %v %q read#%d attempt %d", m.from, m.to, r.op, r.key, r.seq, r.attempt)
+		}
 		return fmt.Sprintf("%v->%v request %v %q s%d#%d attempt %d", m.from, m.to, r.op, r.key, r.session, r.seq, r.attempt)
 	default:
 		r := env.reply
+		if r.session == 0 && r.seq%2 == 0 {
+			return fmt.Sprintf("%v->%v reply %v read#%d index %d leader %d", m.from, m.to, r.status, r.seq, r.index, r.leader)
+		}
 		return fmt.Sprintf("%v->%v reply %v s%d#%d leader %d", m.from, m.to, r.status, r.session, r.seq, r.leader)
 	}
 }

@@ -23,6 +23,7 @@ import (
 //	deliver [n=N] [verbose]       deliver the first N queued messages, or all until quiet
 //	stall n=N                     tick n times delivering nothing
 //	put|get|delete client=C key=K [value=V]
+//	readfrom client=C id=A        client C sends reads to server A first (0: none)
 //	cas client=C key=K [expected=V | absent] value=V
 //	scan client=C [prefix=P] limit=N
 //	cut from=A to=B | isolate id=A | heal
@@ -110,6 +111,10 @@ func runCommand(t *testing.T, h *harness, d *datadriven.TestData) {
 		h.verbose = false
 	case "put", "get", "delete", "cas", "scan":
 		startScriptOp(t, h, d)
+	case "readfrom":
+		var c int
+		d.ScanArgs(t, "client", &c)
+		h.setReadFrom(c, nodeArg(t, d, "id"))
 	case "cut":
 		h.setCut(nodeArg(t, d, "from"), nodeArg(t, d, "to"), true)
 	case "isolate":

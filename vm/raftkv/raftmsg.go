@@ -14,7 +14,9 @@ import (
 var marshalOptions = proto.MarshalOptions{Deterministic: true}
 
 // remoteTypes are the raft messages one peer may send another here.
-// Proposals are never forwarded (followers answer clients "not leader").
+// Proposals are never forwarded (followers answer clients "not leader");
+// read index requests are (a follower's MsgReadIndex goes to the leader,
+// which answers with MsgReadIndexResp).
 var remoteTypes = map[pb.MessageType]bool{
 	pb.MsgApp: true, pb.MsgAppResp: true,
 	pb.MsgVote: true, pb.MsgVoteResp: true,
@@ -22,7 +24,13 @@ var remoteTypes = map[pb.MessageType]bool{
 	pb.MsgSnap:      true,
 	pb.MsgHeartbeat: true, pb.MsgHeartbeatResp: true,
 	pb.MsgTimeoutNow: true,
+	pb.MsgReadIndex:  true, pb.MsgReadIndexResp: true,
 }
+
+// heartbeatCtxBytes is the size of the context raft's ReadOnlySafe puts on
+// heartbeats (a little-endian read position) and followers echo; raft
+// decodes an echoed one without checking its length.
+const heartbeatCtxBytes = 8
 
 // decodeRaftMessage unmarshals and checks a raft message from a peer. raft
 // trusts its peers to send well-formed messages (some malformed ones make
@@ -42,22 +50,31 @@ func decodeRaftMessage(b []byte, from, self netmodel.NodeID, voters []uint64, li
 		return bad("addressed %d -> %d", m.GetFrom(), m.GetTo())
 	case !slices.Contains(voters, m.GetFrom()):
 		return bad("sender is not a voter")
-	case m.GetTerm() == 0 && m.GetType() != pb.MsgPreVoteResp:
+	case m.GetType() == pb.MsgReadIndex && m.GetTerm() != 0:
+		return bad("term %d (raft forwards it without one)", m.GetTerm())
+	case m.GetTerm() == 0 && m.GetType() != pb.MsgPreVoteResp && m.GetType() != pb.MsgReadIndex:
 		return bad("term 0")
 	}
-	prevTerm := m.GetLogTerm()
-	for i, e := range m.GetEntries() {
-		if m.GetType() != pb.MsgApp {
+	switch m.GetType() {
+	case pb.MsgApp:
+		if err := checkAppendEntries(m); err != nil {
+			return bad("%v", err)
+		}
+	case pb.MsgReadIndex, pb.MsgReadIndexResp:
+		// raft indexes the single entry without checking it is there.
+		es := m.GetEntries()
+		if len(es) != 1 || len(es[0].GetData()) != readCtxBytes || es[0].GetIndex() != 0 || es[0].GetTerm() != 0 ||
+			es[0].GetType() != pb.EntryNormal {
+			return bad("not one read context of %d bytes", readCtxBytes)
+		}
+	default:
+		if len(m.GetEntries()) > 0 {
 			return bad("carries entries")
 		}
-		if e.GetIndex() != m.GetIndex()+1+uint64(i) || e.GetTerm() > m.GetTerm() || e.GetTerm() < prevTerm {
-			return bad("entry %d (index %d, term %d) out of place after (index %d, log term %d)",
-				i, e.GetIndex(), e.GetTerm(), m.GetIndex(), m.GetLogTerm())
-		}
-		if e.GetType() != pb.EntryNormal {
-			return bad("entry %d has type %v (membership change is not supported)", i, e.GetType())
-		}
-		prevTerm = e.GetTerm()
+	}
+	if t := m.GetType(); (t == pb.MsgHeartbeat || t == pb.MsgHeartbeatResp) && len(m.GetContext()) != 0 &&
+		len(m.GetContext()) != heartbeatCtxBytes {
+		return bad("heartbeat context of %d bytes", len(m.GetContext()))
 	}
 	if m.GetType() == pb.MsgSnap {
 		if err := checkSnapshotMessage(m.GetSnapshot(), voters, lim); err != nil {
@@ -67,6 +84,23 @@ func decodeRaftMessage(b []byte, from, self netmodel.NodeID, voters []uint64, li
 		return bad("carries a snapshot")
 	}
 	return m, nil
+}
+
+// checkAppendEntries checks that a MsgApp's entries follow on from its
+// index one by one, with terms that never go down nor pass the message's.
+func checkAppendEntries(m *pb.Message) error {
+	prevTerm := m.GetLogTerm()
+	for i, e := range m.GetEntries() {
+		if e.GetIndex() != m.GetIndex()+1+uint64(i) || e.GetTerm() > m.GetTerm() || e.GetTerm() < prevTerm {
+			return fmt.Errorf("entry %d (index %d, term %d) out of place after (index %d, log term %d)",
+				i, e.GetIndex(), e.GetTerm(), m.GetIndex(), m.GetLogTerm())
+		}
+		if e.GetType() != pb.EntryNormal {
+			return fmt.Errorf("entry %d has type %v (membership change is not supported)", i, e.GetType())
+		}
+		prevTerm = e.GetTerm()
+	}
+	return nil
 }
 
 func checkSnapshotMessage(s *pb.Snapshot, voters []uint64, lim limits) error {

@@ -65,6 +65,7 @@ type Server struct {
 
 	pending      map[pendingKey]*pendingReq
 	pendingQueue []pendingDeadline // by deadline
+	reads        readQueue
 	snapsSent    []uint64
 
 	err   error
@@ -133,6 +134,7 @@ func newServer(cfg Config, p *persister, rec recovered) (*Server, error) {
 		leaderContactElapsed: cfg.ElectionTicks, // no leader heard yet: not in lease
 		commit:               rec.hs.GetCommit(),
 		pending:              make(map[pendingKey]*pendingReq),
+		reads:                newReadQueue(),
 	}
 	s.electionTimeout = s.drawElectionTimeout()
 	s.lastTerm = rn.BasicStatus().GetTerm()
@@ -152,6 +154,7 @@ func (s *Server) Tick() {
 	s.rn.Tick()
 	s.tickElection()
 	s.expirePending()
+	s.tickReads()
 	s.process()
 }
 
@@ -232,6 +235,9 @@ func (s *Server) stepRaft(from netmodel.NodeID, b []byte) {
 		s.stats.VotesIgnoredInLease++
 		return
 	}
+	if !s.admitReadMessage(m) {
+		return
+	}
 	if err := s.rn.Step(m); err != nil {
 		s.stats.RaftStepErrors++
 		return
@@ -270,10 +276,8 @@ func (s *Server) handleRequest(from netmodel.NodeID, req *request) {
 		s.sendReply(from, &rep)
 		return
 	}
-	if s.cfg.Bugs.StaleFollowerRead && req.op == OpGet {
-		item, ok := s.sm.kv.Get(KV{Key: req.key}) // BUG: skips the log
-		rep.found, rep.value, rep.index = ok, item.Value, s.sm.applied
-		s.sendReply(from, &rep)
+	if req.op.isRead() && req.session == 0 {
+		s.handleRead(from, req, &rep)
 		return
 	}
 	st := s.rn.BasicStatus()
@@ -340,7 +344,11 @@ func (s *Server) expirePending() {
 
 // process handles raft's Ready output until there is none (bounded).
 func (s *Server) process() {
-	for i := 0; s.err == nil && s.rn.HasReady(); i++ {
+	for i := 0; s.err == nil; i++ {
+		s.checkRole()
+		if !s.rn.HasReady() {
+			return
+		}
 		if i == readyLoopMax {
 			s.stats.ReadyLoops++ // the next input continues
 			return
@@ -383,6 +391,8 @@ func (s *Server) handleReady(rd raft.Ready) {
 	for _, e := range rd.CommittedEntries {
 		s.applyEntry(e)
 	}
+	s.takeReadStates(rd.ReadStates)
+	s.serveReads()
 	s.rn.Advance(rd)
 	for _, to := range s.snapsSent {
 		// The transport gives no delivery report: let raft probe the
@@ -429,6 +439,7 @@ func (s *Server) send(m *pb.Message) {
 			s.cfg.ID, m.GetType(), len(payload)))
 	}
 	s.stats.MessagesSent++
+	s.noteHeartbeatCtx(m)
 	s.cfg.Transport.Send(netmodel.NodeID(m.GetTo()), payload)
 	if m.GetType() == pb.MsgSnap {
 		s.stats.SnapshotsSent++

@@ -276,7 +276,7 @@ func validateRequest(r *request, lim limits) error {
 		return bad("limit %d outside [1, %d]", r.limit, lim.scanLimitMax)
 	case r.op != OpScan && r.limit != 0:
 		return bad("unexpected limit")
-	case r.op != OpRegister && r.session == 0:
+	case r.op != OpRegister && r.session == 0 && !r.op.isRead():
 		return bad("no session")
 	}
 	return nil

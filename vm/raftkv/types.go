@@ -137,6 +137,17 @@ type Stats struct {
 	PendingExpired   uint64 // requests forgotten unanswered
 	PendingHighWater int    // most requests pending at once
 
+	// Reads served without a log entry (ReadIndex).
+	Reads             uint64 // reads received
+	ReadsServed       uint64
+	ReadsRefused      uint64 // not served here: no leader heard, or leadership lost while confirming
+	ReadsExpired      uint64 // refused after ReadTimeoutTicks
+	ReadsHighWater    int    // most reads pending at once
+	ReadIndexRequests uint64 // ReadIndex calls, each covering every read waiting then
+	ReadIndexRetries  uint64 // of them, repeats after a lost answer or a change of leader
+	ReadStatesIgnored uint64 // read indexes for contexts not of this incarnation
+	ReadIndexDropped  uint64 // peers' read index requests refused (not leader, too many held)
+
 	EntriesApplied     uint64
 	Duplicates         uint64 // requests answered from the session table
 	BadEntries         uint64 // committed entries that did not decode
