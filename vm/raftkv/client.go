@@ -31,7 +31,7 @@ const readFromSuspectTimeouts = 2
 type clientOp struct {
 	req          request
 	done         func(Result)
-	sessionless  bool   // a read served by ReadIndex: no session, no effect
+	sessionless  bool // a read served by ReadIndex: no session, no effect
 	target       netmodel.NodeID
 	registering  bool   // opening a session before sending req
 	nonce        uint64 // the registration's id

@@ -82,15 +82,15 @@ type Config struct {
 	Buggify func(site string) bool
 
 	// Limits. Every queue and table is bounded.
-	PendingMax          int   // client requests proposed and awaiting their entry
-	PendingTimeoutTicks int   // a pending request is forgotten after this; default 4*ElectionTicks
+	PendingMax          int // client requests proposed and awaiting their entry
+	PendingTimeoutTicks int // a pending request is forgotten after this; default 4*ElectionTicks
 	// ReadPendingMax bounds the reads (Get, Scan without a log entry) a
 	// server holds while it confirms a read index and applies up to it.
 	ReadPendingMax int
 	// ReadTimeoutTicks: a read not served within this many ticks is refused
 	// so that its client retries elsewhere at once; default 2*ElectionTicks.
 	// Keep it below the clients' RequestTimeoutTicks.
-	ReadTimeoutTicks int
+	ReadTimeoutTicks    int
 	SessionsMax         int   // sessions in the replicated table; the least recently used is evicted
 	KeySizeMax          int   // bytes of a key
 	ValueSizeMax        int   // bytes of a value (and of a CAS's expected value)
