@@ -20,13 +20,16 @@ type kvClient struct {
 	index   int
 	servers []sim.NodeID
 	rng     *rand.Rand // the workload's choices, apart from the machine's stream
-	m       *sim.Machine
-	c       *raftkv.Client
-	seq     int               // operations issued, for unique values
-	seen    map[string]string // last value read or written per key, for CAS
-	final   []kvOp            // the liveness round, once started
-	inFinal bool
-	done    bool
+	// readFrom is the replica this client reads from first, as if they
+	// shared a machine; drawn once from rng.
+	readFrom sim.NodeID
+	m        *sim.Machine
+	c        *raftkv.Client
+	seq      int               // operations issued, for unique values
+	seen     map[string]string // last value read or written per key, for CAS
+	final    []kvOp            // the liveness round, once started
+	inFinal  bool
+	done     bool
 	// failure is set when a final-round operation had no definite answer.
 	failure string
 }
@@ -38,9 +41,13 @@ type kvOp struct {
 
 func (c *kvClient) boot(m *sim.Machine) netmodel.Receiver {
 	c.m = m
+	if c.readFrom == 0 {
+		c.readFrom = c.servers[c.rng.IntN(len(c.servers))]
+	}
 	client, err := raftkv.NewClient(raftkv.ClientConfig{
 		Self:                m.ID(),
 		Servers:             c.servers,
+		ReadFrom:            c.readFrom,
 		Transport:           m,
 		Rand:                m.Rand(),
 		RequestTimeoutTicks: kvRequestTimeout,

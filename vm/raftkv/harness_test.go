@@ -29,6 +29,12 @@ type message struct {
 
 type link struct{ from, to netmodel.NodeID }
 
+// heldKind names raft messages of one type on one link.
+type heldKind struct {
+	link
+	typ pb.MessageType
+}
+
 // harness is a deterministic in-test world: servers on simulated disks,
 // clients, and a network that holds every message until the test delivers,
 // drops, duplicates or reorders it. It checks as it goes that replicas
@@ -43,6 +49,7 @@ type harness struct {
 	clients map[netmodel.NodeID]*Client
 	queue   []message
 	cut     map[link]bool
+	held    map[heldKind]bool // messages kept queued until released
 	faults  simdisk.Faults
 
 	canon   map[uint64]ApplyEvent // the agreed log, index by index
@@ -108,6 +115,7 @@ func newHarness(t fataler, o harnessOptions) *harness {
 		servers: make(map[netmodel.NodeID]*Server),
 		clients: make(map[netmodel.NodeID]*Client),
 		cut:     make(map[link]bool),
+		held:    make(map[heldKind]bool),
 		canon:   make(map[uint64]ApplyEvent),
 		applied: make(map[netmodel.NodeID]int),
 	}
@@ -340,15 +348,45 @@ func (h *harness) deliverAt(i int) {
 	}
 }
 
-// deliverAll delivers every queued message, and the messages they cause,
-// until the network is quiet (bounded).
+// deliverAll delivers every queued message not held, and the messages
+// they cause, until the network is quiet (bounded).
 func (h *harness) deliverAll() {
-	for i := 0; len(h.queue) > 0; i++ {
+	for i := 0; ; i++ {
 		if i > 100000 {
 			h.t.Fatalf("network never quiet: %d messages queued", len(h.queue))
 		}
-		h.deliverAt(0)
+		next := h.nextDeliverable()
+		if next < 0 {
+			return
+		}
+		h.deliverAt(next)
 	}
+}
+
+// nextDeliverable is the index of the first queued message not held, -1
+// if there is none.
+func (h *harness) nextDeliverable() int {
+	if len(h.held) == 0 {
+		return min(0, len(h.queue)-1)
+	}
+	for i, m := range h.queue {
+		if !h.isHeld(m) {
+			return i
+		}
+	}
+	return -1
+}
+
+func (h *harness) isHeld(m message) bool {
+	env, err := decodeEnvelope(m.payload)
+	if err != nil || env.kind != kindRaft {
+		return false
+	}
+	msg := &pb.Message{}
+	if proto.Unmarshal(env.raft, msg) != nil {
+		return false
+	}
+	return h.held[heldKind{link{m.from, m.to}, msg.GetType()}]
 }
 
 func (h *harness) crash(id netmodel.NodeID) {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/cockroachdb/datadriven"
 	"github.com/flockvm/flock/netmodel"
+	pb "go.etcd.io/raft/v3/raftpb"
 )
 
 // TestInteraction runs the scripts in testdata/interaction (etcd raft's
@@ -26,7 +27,9 @@ import (
 //	readfrom client=C id=A        client C sends reads to server A first (0: none)
 //	cas client=C key=K [expected=V | absent] value=V
 //	scan client=C [prefix=P] limit=N
-//	cut from=A to=B | isolate id=A | heal
+//	cut from=A to=B | connect from=A to=B | isolate id=A | heal
+//	hold from=A to=B type=MsgApp  keep such raft messages queued (deliver skips them)
+//	release                       stop holding messages
 //	dropqueue [to=A]              lose every queued message (to A)
 //	crash id=A | restart id=A
 //	campaign id=A                 make A campaign now
@@ -102,8 +105,8 @@ func runCommand(t *testing.T, h *harness, d *datadriven.TestData) {
 		if d.HasArg("n") {
 			var n int
 			d.ScanArgs(t, "n", &n)
-			for ; n > 0 && len(h.queue) > 0; n-- {
-				h.deliverAt(0)
+			for ; n > 0 && h.nextDeliverable() >= 0; n-- {
+				h.deliverAt(h.nextDeliverable())
 			}
 		} else {
 			h.deliverAll()
@@ -117,6 +120,18 @@ func runCommand(t *testing.T, h *harness, d *datadriven.TestData) {
 		h.setReadFrom(c, nodeArg(t, d, "id"))
 	case "cut":
 		h.setCut(nodeArg(t, d, "from"), nodeArg(t, d, "to"), true)
+	case "connect":
+		h.setCut(nodeArg(t, d, "from"), nodeArg(t, d, "to"), false)
+	case "hold":
+		var typ string
+		d.ScanArgs(t, "type", &typ)
+		v, ok := pb.MessageType_value[typ]
+		if !ok {
+			t.Fatalf("%s: unknown raft message type %q", d.Pos, typ)
+		}
+		h.held[heldKind{link{nodeArg(t, d, "from"), nodeArg(t, d, "to")}, pb.MessageType(v)}] = true
+	case "release":
+		clear(h.held)
 	case "isolate":
 		h.isolate(nodeArg(t, d, "id"), true)
 	case "heal":

@@ -37,7 +37,9 @@ func drawOp(t *rapid.T, n int) *opRecord {
 // TestClusterProperty runs random operations under random message loss,
 // duplication and reordering, partitions, and crashes that lose or tear
 // unsynced writes; then heals the world, waits for every operation to
-// finish, and checks the run (see harness.check).
+// finish, and checks the run (see harness.check): every result, reads
+// served by followers without a log entry included, must be linearizable
+// against the model.
 func TestClusterProperty(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		h := newHarness(t, harnessOptions{
@@ -49,10 +51,19 @@ func TestClusterProperty(t *testing.T) {
 			segmentBytes:    rapid.SampledFrom([]int64{512, 1 << 20}).Draw(t, "segmentBytes"),
 			buggify:         rapid.Bool().Draw(t, "buggify"),
 		})
+		drawReadFrom(t, h)
 		runRandomWorld(t, h)
 		h.settle(3000)
 		h.check()
 	})
+}
+
+// drawReadFrom gives each client a replica to read from first, or none.
+func drawReadFrom(t *rapid.T, h *harness) {
+	choices := append([]netmodel.NodeID{0}, h.ids...)
+	for c := 1; c <= propertyClients; c++ {
+		h.setReadFrom(c, rapid.SampledFrom(choices).Draw(t, "readFrom"))
+	}
 }
 
 // worldActions lists the random world's actions, the common ones more than
@@ -117,6 +128,7 @@ func runRandomWorld(t *rapid.T, h *harness) {
 func TestSequentialResultsMatchModel(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		h := newHarness(t, harnessOptions{seed: rapid.Uint64().Draw(t, "seed"), snapshotEntries: 8})
+		drawReadFrom(t, h) // a follower that reads must see the client's own writes
 		model := map[string]string{}
 		n := rapid.IntRange(1, 40).Draw(t, "ops")
 		for i := 0; i < n; i++ {
