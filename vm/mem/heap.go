@@ -20,6 +20,7 @@ func bySize(a, b block) bool {
 // their neighbours), else from the top. Its state is ordered trees, so Clone
 // is a lazy copy-on-write snapshot and behaviour never depends on map order.
 type Heap struct {
+	refs       int32 // Locals sharing this heap (copy-on-write; see Local)
 	top, limit uint64
 	live       *btree.BTreeG[block] // by address
 	freeAddr   *btree.BTreeG[block] // by address
@@ -31,6 +32,7 @@ const btreeDegree = 16
 // NewHeap allocates from [base, limit).
 func NewHeap(base, limit uint64) *Heap {
 	return &Heap{
+		refs:     1,
 		top:      base,
 		limit:    limit,
 		live:     btree.NewG(btreeDegree, byAddr),
@@ -41,7 +43,7 @@ func NewHeap(base, limit uint64) *Heap {
 
 // Clone is an independent copy sharing structure until either side changes.
 func (h *Heap) Clone() *Heap {
-	return &Heap{top: h.top, limit: h.limit, live: h.live.Clone(), freeAddr: h.freeAddr.Clone(), freeSize: h.freeSize.Clone()}
+	return &Heap{refs: 1, top: h.top, limit: h.limit, live: h.live.Clone(), freeAddr: h.freeAddr.Clone(), freeSize: h.freeSize.Clone()}
 }
 
 // RoundSize is the size ALLOC n reserves: n rounded up to a multiple of 8,

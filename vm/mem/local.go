@@ -42,17 +42,31 @@ func NewLocal(p *isa.Program, acct *Account) (*Local, sys.Trap) {
 
 // Snapshot is a copy-on-write copy: the child sees exactly this memory, and
 // from then on writes on either side are private. It costs one pointer per
-// 2 MiB directory, not a copy of the data.
+// 2 MiB directory, not a copy of the data; the allocator's state is shared
+// until one side allocates or frees.
 func (l *Local) Snapshot() *Local {
-	return &Local{sp: l.sp.snapshot(), heap: l.heap.Clone(), mappedTop: l.mappedTop}
+	l.heap.refs++
+	return &Local{sp: l.sp.snapshot(), heap: l.heap, mappedTop: l.mappedTop}
 }
 
 // Release gives the memory back; the Local must not be used afterwards.
-func (l *Local) Release() { l.sp.release() }
+func (l *Local) Release() {
+	l.sp.release()
+	l.heap.refs--
+}
+
+// ownHeap makes the allocator's state private before it changes.
+func (l *Local) ownHeap() *Heap {
+	if l.heap.refs > 1 {
+		l.heap.refs--
+		l.heap = l.heap.Clone()
+	}
+	return l.heap
+}
 
 // Alloc reserves n bytes (rounded up to a multiple of 8), zeroed.
 func (l *Local) Alloc(n uint64) (uint64, sys.Trap) {
-	addr, size, ok := l.heap.Alloc(n)
+	addr, size, ok := l.ownHeap().Alloc(n)
 	if !ok {
 		return 0, sys.TrapOutOfMemory
 	}
@@ -82,7 +96,7 @@ func prepare(sp *space, mappedTop *uint64, addr, size uint64) sys.Trap {
 
 // Free releases a block Alloc returned.
 func (l *Local) Free(addr uint64) sys.Trap {
-	if _, ok := l.heap.Free(addr); !ok {
+	if _, ok := l.ownHeap().Free(addr); !ok {
 		return sys.TrapBadFree
 	}
 	return sys.TrapNone
