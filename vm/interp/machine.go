@@ -1,6 +1,7 @@
 package interp
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 
@@ -114,12 +115,17 @@ func (m *Machine) dropThread(t *Thread) {
 	t.state = stateDead
 	delete(t.p.threads, t.tid)
 	m.threads--
+	uncharge(t.p.Account, stackBytes(t))
 	if t.local != nil {
 		t.local.Release()
 		t.local = nil
 	}
 	t.stack, t.frames = nil, nil
 }
+
+// ErrOutOfMemory: the thread's stack does not fit in its process's memory
+// limit.
+var ErrOutOfMemory = errors.New("interp: out of memory for the thread's stack")
 
 // AddThread starts running a thread (a spawned one, the main one, or one
 // that migrated here). Its process must be on the machine.
@@ -145,6 +151,9 @@ func (m *Machine) AddThread(img *ThreadImage) error {
 	size := max(initialStackWords, len(img.Stack), img.FP+img.FL)
 	for _, f := range img.Frames {
 		size = max(size, int(f.FP)+int(f.FL))
+	}
+	if !charge(p.Account, uint64(size)*8+uint64(len(img.Frames))*frameBytes) {
+		return ErrOutOfMemory
 	}
 	t := &Thread{pid: img.PID, tid: img.TID, p: p, pc: img.PC, local: img.Local, stack: make([]uint64, size), fp: img.FP, fl: img.FL}
 	t.sp = copy(t.stack, img.Stack)

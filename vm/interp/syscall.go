@@ -56,8 +56,8 @@ func (m *Machine) slowOp(t *Thread) action {
 		m.trapThread(t, sys.TrapStackUnderflow, "")
 		return actGone
 	}
-	if !m.growStack(t, t.sp-pops, pushes) {
-		m.trapThread(t, sys.TrapStackOverflow, "")
+	if trap := m.growStack(t, t.sp-pops, pushes); trap != sys.TrapNone {
+		m.trapThread(t, trap, "")
 		return actGone
 	}
 	t.sc = sysCall{op: in.Op, target: in.A}

@@ -94,15 +94,15 @@ func (m *Machine) execLoop(t *Thread, ticks int) (int, stopReason) {
 		case exitQuantum:
 			return used, stopQuantum
 		case exitGrow:
-			if !m.growStack(t, t.sp, t.need) {
+			if trap := m.growStack(t, t.sp, t.need); trap != sys.TrapNone {
 				t.opPC = t.pc
-				m.trapThread(t, sys.TrapStackOverflow, "")
+				m.trapThread(t, trap, fmt.Sprintf("stack of %d words", t.sp+t.need))
 				return used, stopGone
 			}
 		case exitGrowFrames:
-			if !m.growFrames(t) {
+			if trap := m.growFrames(t); trap != sys.TrapNone {
 				t.opPC = t.pc
-				m.trapThread(t, sys.TrapStackOverflow, fmt.Sprintf("call depth %d", t.nf))
+				m.trapThread(t, trap, fmt.Sprintf("call depth %d", t.nf+1))
 				return used, stopGone
 			}
 		case exitThread:
@@ -192,36 +192,57 @@ func (m *Machine) execTrapDetail(t *Thread) string {
 	return ""
 }
 
-// growStack makes room for need more words above sp; false at the limit.
-func (m *Machine) growStack(t *Thread, sp, need int) bool {
+// Stacks are charged to the process's memory account.
+const frameBytes = 12
+
+// growStack makes room for need more words above sp: TrapStackOverflow at
+// the stack limit, TrapOutOfMemory past the process's memory limit.
+func (m *Machine) growStack(t *Thread, sp, need int) sys.Trap {
 	want := sp + need
 	if want > m.cfg.StackWordsMax || want < 0 {
-		return false
+		return sys.TrapStackOverflow
 	}
 	if want <= len(t.stack) {
-		return true
+		return sys.TrapNone
 	}
 	n := min(max(2*len(t.stack), want), m.cfg.StackWordsMax)
+	if !charge(t.p.Account, uint64(n-len(t.stack))*8) {
+		return sys.TrapOutOfMemory
+	}
 	s := make([]uint64, n)
 	copy(s, t.stack[:sp])
 	t.stack = s
-	return true
+	return sys.TrapNone
 }
 
-// growFrames makes room for one more call frame; false at the limit.
-func (m *Machine) growFrames(t *Thread) bool {
+// growFrames makes room for one more call frame.
+func (m *Machine) growFrames(t *Thread) sys.Trap {
 	if t.nf >= m.cfg.CallDepthMax {
-		return false
+		return sys.TrapStackOverflow
 	}
 	if t.nf < len(t.frames) {
-		return true
+		return sys.TrapNone
 	}
 	n := min(max(2*len(t.frames), 8), m.cfg.CallDepthMax)
+	if !charge(t.p.Account, uint64(n-len(t.frames))*frameBytes) {
+		return sys.TrapOutOfMemory
+	}
 	f := make([]frame, n)
 	copy(f, t.frames[:t.nf])
 	t.frames = f
-	return true
+	return sys.TrapNone
 }
+
+func charge(a *mem.Account, n uint64) bool { return a == nil || a.Charge(n) }
+
+func uncharge(a *mem.Account, n uint64) {
+	if a != nil {
+		a.Uncharge(n)
+	}
+}
+
+// stackBytes is what a thread's stacks are charged.
+func stackBytes(t *Thread) uint64 { return uint64(len(t.stack))*8 + uint64(len(t.frames))*frameBytes }
 
 // trapThread ends the thread with a trap and tells the kernel, which ends
 // the process.

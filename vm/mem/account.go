@@ -4,7 +4,7 @@ import "fmt"
 
 // Account counts the memory one process holds against its limit: every
 // page materialised in its threads' local memories and in its global
-// memory.
+// memory, and (charged by the interpreter) its threads' stacks.
 type Account struct {
 	UsedBytes  uint64
 	LimitBytes uint64 // 0: no limit

@@ -2,6 +2,7 @@ package proc
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -17,8 +18,8 @@ import (
 // Config sets the VM's limits.
 type Config struct {
 	Machine interp.Config
-	// MemoryBytesMax bounds each process's memory (local pages of all its
-	// threads plus global pages); 0: no limit.
+	// MemoryBytesMax bounds each process's memory (its threads' stacks and
+	// local pages, and its global pages); 0: no limit.
 	MemoryBytesMax uint64
 	// ThreadsMax bounds the live threads of each process.
 	ThreadsMax int
@@ -137,7 +138,9 @@ func (vm *VM) Start(prog *isa.Program, args []string, out io.Writer) (uint64, er
 	vm.procs[pid] = p
 	vm.live++
 	if err := vm.m.AddThread(&interp.ThreadImage{PID: pid, TID: 1, PC: prog.Entry, Local: local}); err != nil {
-		panic(fmt.Sprintf("proc: main thread of process %d: %v", pid, err))
+		// Only a memory limit too small for one stack gets here.
+		local.Release()
+		vm.end(p, Status{Trap: &interp.TrapError{PID: pid, PC: -1, Kind: sys.TrapOutOfMemory, Detail: err.Error()}})
 	}
 	return pid, nil
 }
@@ -241,13 +244,17 @@ func (vm *VM) Spawn(c sys.Caller, img *interp.ThreadImage) (sys.Reply, bool) {
 		return sys.Reply{Trap: sys.TrapThreadLimit}, true
 	}
 	tid := p.nextTID
-	p.nextTID++
 	img.TID = tid
-	p.threads[tid] = &threadRec{}
-	p.live++
 	if err := vm.m.AddThread(img); err != nil {
+		img.Local.Release()
+		if errors.Is(err, interp.ErrOutOfMemory) {
+			return sys.Reply{Trap: sys.TrapOutOfMemory}, true
+		}
 		panic(fmt.Sprintf("proc: spawn in process %d: %v", c.PID, err))
 	}
+	p.nextTID++
+	p.threads[tid] = &threadRec{}
+	p.live++
 	return sys.Reply{Val: tid}, true
 }
 

@@ -348,3 +348,24 @@ func TestThousandsOfThreads(t *testing.T) {
 		}
 	}
 }
+
+// TestStacksCountAsMemory: threads that grow deep stacks hit the memory
+// limit, not the host's memory.
+func TestStacksCountAsMemory(t *testing.T) {
+	src := `
+main:
+    PUSH 0
+    SPAWN deep
+    DROP
+    YIELD
+    JMP main
+deep:
+    PUSH 1
+    JMP deep
+`
+	cfg := Config{MemoryBytesMax: 16 << 20, ThreadsMax: 1000, Machine: interp.Config{StackWordsMax: 1 << 20}}
+	r := runProgram(t, "deep.fl", []byte(src), runOpts{cfg: cfg})
+	if r.status.Trap == nil || r.status.Trap.Kind != sys.TrapOutOfMemory {
+		t.Errorf("status %+v, want out of memory", r.status)
+	}
+}
