@@ -195,6 +195,12 @@ func (s *space) readBytes(off, n uint64) ([]byte, sys.Trap) {
 	if off+n < off {
 		return nil, sys.TrapUnmapped
 	}
+	// Check every page first: never allocate for a range that traps.
+	for a := off &^ (PageBytes - 1); a < off+n; a += PageBytes {
+		if s.lookup(a) == nil {
+			return nil, sys.TrapUnmapped
+		}
+	}
 	out := make([]byte, n)
 	for i := uint64(0); i < n; i++ {
 		b, trap := s.load8(off + i)
