@@ -94,16 +94,20 @@ type source struct {
 	pos  isa.Pos
 }
 
+// constDepthMax bounds how deep constants may refer to constants.
+const constDepthMax = 1000
+
 type assembler struct {
-	file     string
-	errs     ErrorList
-	names    map[string]*symbol
-	instrs   []source
-	labels   map[int]bool // instruction indexes a label names
-	data     []*dataItem
-	entry    string
-	entryPos isa.Pos
-	ro, rw   []byte
+	constDepth int
+	file       string
+	errs       ErrorList
+	names      map[string]*symbol
+	instrs     []source
+	labels     map[int]bool // instruction indexes a label names
+	data       []*dataItem
+	entry      string
+	entryPos   isa.Pos
+	ro, rw     []byte
 }
 
 func (a *assembler) errorf(pos isa.Pos, format string, args ...any) {
@@ -397,8 +401,13 @@ func (a *assembler) evalSymConst(s *symbol, e *expr, lineNo int, dataReady bool)
 	case 1:
 		return value{}, &colError{e.col, fmt.Sprintf("constant %s is defined in terms of itself", e.name)}
 	}
+	if a.constDepth >= constDepthMax {
+		return value{}, &colError{e.col, fmt.Sprintf("constants defined through more than %d others", constDepthMax)}
+	}
 	s.state = 1
+	a.constDepth++
 	v, err := a.eval(s.expr, int(s.pos.Line), dataReady)
+	a.constDepth--
 	s.state = 0
 	if err != nil {
 		return value{}, err

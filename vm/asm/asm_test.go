@@ -1,6 +1,7 @@
 package asm
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -184,4 +185,24 @@ func FuzzAssemble(f *testing.F) {
 			t.Fatalf("round trip: %v", err)
 		}
 	})
+}
+
+func TestDeepExpressionIsAnError(t *testing.T) {
+	src := "main:\n  PUSH " + strings.Repeat("-", 100000) + "1\n  PUSH " + strings.Repeat("(", 1000) + "1\n"
+	_, err := Assemble("t.fl", []byte(src), Options{})
+	if err == nil || !strings.Contains(err.Error(), "t.fl:2:") || !strings.Contains(err.Error(), "nested deeper") {
+		t.Errorf("Assemble(deep expression) = %v, want a nesting error", err)
+	}
+}
+
+func TestLongConstantChainIsAnError(t *testing.T) {
+	var sb strings.Builder
+	for i := 0; i < 5000; i++ {
+		fmt.Fprintf(&sb, ".const c%d c%d+1\n", i, i+1)
+	}
+	sb.WriteString(".const c5000 0\nmain: PUSH c0\n")
+	_, err := Assemble("t.fl", []byte(sb.String()), Options{})
+	if err == nil || !strings.Contains(err.Error(), "more than 1000") {
+		t.Errorf("Assemble(5000 chained constants) = %.200v, want a depth error", err)
+	}
 }

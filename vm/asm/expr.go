@@ -28,10 +28,14 @@ type expr struct {
 
 // exprParser reads an expression from a token slice.
 type exprParser struct {
-	toks []token
-	i    int
-	end  int // column after the last token, for "missing operand" errors
+	toks  []token
+	i     int
+	end   int // column after the last token, for "missing operand" errors
+	depth int // nesting of parentheses and unary minus
 }
+
+// exprDepthMax bounds expression nesting, so no input exhausts the stack.
+const exprDepthMax = 64
 
 func (p *exprParser) peek() *token {
 	if p.i < len(p.toks) {
@@ -89,6 +93,11 @@ func (p *exprParser) parseUnary() (*expr, *colError) {
 	if t == nil {
 		return nil, &colError{p.end, "missing operand"}
 	}
+	if p.depth >= exprDepthMax {
+		return nil, &colError{t.col, fmt.Sprintf("expression nested deeper than %d", exprDepthMax)}
+	}
+	p.depth++
+	defer func() { p.depth-- }()
 	switch {
 	case t.kind == tokPunct && t.text == "-":
 		p.i++
