@@ -191,6 +191,10 @@ func (a *assembler) define(name string, s *symbol) {
 		a.errorf(s.pos, "%s redefined (first defined at %s:%d:%d)", name, a.file, prev.pos.Line, prev.pos.Col)
 		return
 	}
+	if len(name) > isa.NameLenMax {
+		a.errorf(s.pos, "name longer than %d bytes", isa.NameLenMax)
+		return
+	}
 	if name == "len" {
 		a.errorf(s.pos, "len is reserved and cannot name a label, constant or data")
 		return
@@ -524,6 +528,14 @@ func (a *assembler) build(opt Options) *isa.Program {
 	}
 	if !opt.NoOptimize {
 		rs = fuse(rs, a.labels)
+	}
+	if len(rs) > isa.CodeLenMax {
+		a.errorf(isa.Pos{Line: 1, Col: 1}, "program has %d instructions, more than %d", len(rs), isa.CodeLenMax)
+		return nil
+	}
+	if len(a.names) > isa.SymbolMax {
+		a.errorf(isa.Pos{Line: 1, Col: 1}, "program has %d names, more than %d", len(a.names), isa.SymbolMax)
+		return nil
 	}
 	return a.finish(rs, entry, !opt.NoOptimize)
 }

@@ -17,7 +17,11 @@ const (
 // version, then varint fields, and a CRC-32C of everything before it.
 func Encode(p *Program) []byte {
 	b := append([]byte(Magic), EncodedVersion)
-	b = appendString(b, p.File)
+	file := p.File
+	if len(file) > NameLenMax {
+		file = file[len(file)-NameLenMax:] // the end of a path says the most
+	}
+	b = appendString(b, file)
 	b = binary.AppendUvarint(b, uint64(p.Entry))
 	b = binary.AppendUvarint(b, uint64(len(p.Code)))
 	for pc, in := range p.Code {
