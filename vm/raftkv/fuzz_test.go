@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/flockvm/flock/netmodel"
+	pb "go.etcd.io/raft/v3/raftpb"
 )
 
 func seedRequests() []request {
@@ -14,6 +15,8 @@ func seedRequests() []request {
 		{op: OpPut, session: 3, seq: 9, key: "k", value: "v", attempt: 2, client: 101},
 		{op: OpCAS, session: 3, seq: 10, key: "k", expected: "v", expectedFound: true, value: "w"},
 		{op: OpScan, session: 4, seq: 1, key: "pre", limit: 10},
+		{op: OpGet, seq: 2, key: "k", attempt: 1},             // a read without a session (ReadIndex)
+		{op: OpScan, seq: 4, key: "p", limit: 3, attempt: 2}, // likewise
 	}
 }
 
@@ -24,6 +27,7 @@ func FuzzDecodeEnvelope(f *testing.F) {
 	f.Add(encodeReplyEnvelope(&reply{session: 3, seq: 4, status: statusOK, found: true, value: "v", index: 9,
 		pairs: []KV{{"a", "1"}, {"b", "2"}}, more: true}))
 	f.Add(encodeReplyEnvelope(&reply{status: statusNotLeader, leader: 2, attempt: 3}))
+	f.Add(encodeReplyEnvelope(&reply{seq: 6, status: statusOK, found: true, value: "v", index: 12, attempt: 1})) // a read's
 	f.Add(encodeRaftEnvelope([]byte{8, 3}))
 	f.Add([]byte{wireVersion})
 	f.Fuzz(func(t *testing.T, payload []byte) {
@@ -143,6 +147,23 @@ func FuzzServerReceive(f *testing.F) {
 		f.Add(m.payload, uint8(m.from), false)
 	}
 	h.deliverAll()
+	// A follower read on a cluster in the state the target starts from:
+	// MsgReadIndex, heartbeats with a read position and their echoes,
+	// MsgReadIndexResp, and the session-less request and reply.
+	h = newHarness(f, harnessOptions{seed: 3, snapshotEntries: 3})
+	h.run(25)
+	h.do(1, &opRecord{op: OpPut, key: "a", value: "1"})
+	f1 := h.followers()[0]
+	h.setReadFrom(2, f1)
+	h.startOp(2, &opRecord{op: OpGet, key: "a"})
+	for i := 0; i < 1000 && len(h.queue) > 0; i++ {
+		m := h.queue[0]
+		f.Add(m.payload, uint8(m.from), m.to == h.leader())
+		h.deliverAt(0)
+	}
+	for _, m := range forgedReadMessages(h.leader(), f1) {
+		f.Add(m.payload, uint8(m.from), m.to == h.leader())
+	}
 	f.Add(encodeRaftEnvelope([]byte{0x08, 0x03, 0x10, 0x02}), uint8(2), true)
 	f.Fuzz(func(t *testing.T, payload []byte, from uint8, toLeader bool) {
 		h := newHarness(t, harnessOptions{seed: 3, snapshotEntries: 3})
@@ -158,6 +179,30 @@ func FuzzServerReceive(f *testing.F) {
 			t.Fatalf("after receiving %d bytes from %v, Err() = %v", len(payload), from, err)
 		}
 	})
+}
+
+// forgedReadMessages are read messages a correct peer never sends, which
+// raft would index blindly (empty entries, short contexts) or trust
+// (positions never sent).
+func forgedReadMessages(leader, follower netmodel.NodeID) []message {
+	lead, fol := uint64(leader), uint64(follower)
+	msgs := []*pb.Message{
+		{Type: pb.MsgReadIndex.Enum(), From: new(fol), To: new(lead)},
+		{Type: pb.MsgReadIndex.Enum(), From: new(fol), To: new(lead), Entries: []*pb.Entry{{Data: []byte{1}}}},
+		{Type: pb.MsgReadIndexResp.Enum(), From: new(lead), To: new(fol), Term: new(uint64(1)), Index: new(uint64(1 << 40))},
+		{Type: pb.MsgHeartbeatResp.Enum(), From: new(fol), To: new(lead), Term: new(uint64(1)), Context: []byte{9}},
+		{Type: pb.MsgHeartbeatResp.Enum(), From: new(fol), To: new(lead), Term: new(uint64(1)),
+			Context: []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f}},
+	}
+	var out []message
+	for _, m := range msgs {
+		b, err := marshalOptions.Marshal(m)
+		if err != nil {
+			panic(err)
+		}
+		out = append(out, message{from: netmodel.NodeID(m.GetFrom()), to: netmodel.NodeID(m.GetTo()), payload: encodeRaftEnvelope(b)})
+	}
+	return out
 }
 
 // The largest state the limits allow (smallest keys, most sessions, the

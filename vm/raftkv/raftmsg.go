@@ -46,8 +46,8 @@ func decodeRaftMessage(b []byte, from, self netmodel.NodeID, voters []uint64, li
 	switch {
 	case !remoteTypes[m.GetType()]:
 		return bad("not a peer message")
-	case m.GetFrom() != uint64(from) || m.GetTo() != uint64(self):
-		return bad("addressed %d -> %d", m.GetFrom(), m.GetTo())
+	case m.GetFrom() != uint64(from) || m.GetTo() != uint64(self) || from == self:
+		return bad("addressed %d -> %d", m.GetFrom(), m.GetTo()) // raft panics on answering itself
 	case !slices.Contains(voters, m.GetFrom()):
 		return bad("sender is not a voter")
 	case m.GetType() == pb.MsgReadIndex && m.GetTerm() != 0:

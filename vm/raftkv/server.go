@@ -235,7 +235,7 @@ func (s *Server) stepRaft(from netmodel.NodeID, b []byte) {
 		s.stats.VotesIgnoredInLease++
 		return
 	}
-	if !s.admitReadMessage(m) {
+	if !s.admitReadMessage(m) || !s.admitHeartbeat(m) {
 		return
 	}
 	if err := s.rn.Step(m); err != nil {
@@ -248,6 +248,20 @@ func (s *Server) stepRaft(from netmodel.NodeID, b []byte) {
 			s.electionElapsed, s.leaderContactElapsed = 0, 0
 		}
 	}
+}
+
+// admitHeartbeat refuses a heartbeat whose commit index is beyond this
+// server's log: raft panics on it, and a correct leader never sends one
+// (it sends min(match, commit), and a follower keeps what it acknowledged).
+func (s *Server) admitHeartbeat(m *pb.Message) bool {
+	if m.GetType() != pb.MsgHeartbeat {
+		return true
+	}
+	if last, _ := s.storage.LastIndex(); m.GetCommit() > last && m.GetTerm() >= s.rn.BasicStatus().GetTerm() {
+		s.stats.Garbage++
+		return false
+	}
+	return true
 }
 
 // inLease reports whether a (pre-)vote must be ignored because a leader is
