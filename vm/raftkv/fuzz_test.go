@@ -15,7 +15,7 @@ func seedRequests() []request {
 		{op: OpPut, session: 3, seq: 9, key: "k", value: "v", attempt: 2, client: 101},
 		{op: OpCAS, session: 3, seq: 10, key: "k", expected: "v", expectedFound: true, value: "w"},
 		{op: OpScan, session: 4, seq: 1, key: "pre", limit: 10},
-		{op: OpGet, seq: 2, key: "k", attempt: 1},             // a read without a session (ReadIndex)
+		{op: OpGet, seq: 2, key: "k", attempt: 1},            // a read without a session (ReadIndex)
 		{op: OpScan, seq: 4, key: "p", limit: 3, attempt: 2}, // likewise
 	}
 }
