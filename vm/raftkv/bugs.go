@@ -19,8 +19,11 @@ type Bugs struct {
 	// ApplyRetryTwice: the session table is bypassed, so a retried or
 	// duplicated request is applied again.
 	ApplyRetryTwice bool
-	// StaleFollowerRead: every server answers Get from its local state
-	// without going through the log, so a follower can return stale data.
+	// StaleFollowerRead: a server answers a read (Get, Scan) from its local
+	// state at once, skipping the ReadIndex step (no read index confirmed
+	// by a quorum, no wait until it is applied). A lagging follower, or a
+	// deposed leader, then returns data older than a write that completed
+	// before the read began.
 	StaleFollowerRead bool
 }
 

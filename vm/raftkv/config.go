@@ -49,7 +49,10 @@ type Config struct {
 	// Transport carries raft messages and client replies. The Server sends
 	// only what the raft Ready order allows: after persisting.
 	Transport netmodel.Transport
-	// Rand, seeded by the driver, draws election timeouts.
+	// Rand, seeded by the driver, draws election timeouts and the nonce
+	// that tells this incarnation's read index requests from an earlier
+	// one's (whose answers may still be in flight): every Open needs a
+	// stream it never had before (the simulator gives each boot its own).
 	Rand *rand.Rand
 
 	// ElectionTicks: a follower that hears no leader for a random number of
@@ -82,15 +85,8 @@ type Config struct {
 	Buggify func(site string) bool
 
 	// Limits. Every queue and table is bounded.
-	PendingMax          int // client requests proposed and awaiting their entry
-	PendingTimeoutTicks int // a pending request is forgotten after this; default 4*ElectionTicks
-	// ReadPendingMax bounds the reads (Get, Scan without a log entry) a
-	// server holds while it confirms a read index and applies up to it.
-	ReadPendingMax int
-	// ReadTimeoutTicks: a read not served within this many ticks is refused
-	// so that its client retries elsewhere at once; default 2*ElectionTicks.
-	// Keep it below the clients' RequestTimeoutTicks.
-	ReadTimeoutTicks    int
+	PendingMax          int   // client requests proposed and awaiting their entry
+	PendingTimeoutTicks int   // a pending request is forgotten after this; default 4*ElectionTicks
 	SessionsMax         int   // sessions in the replicated table; the least recently used is evicted
 	KeySizeMax          int   // bytes of a key
 	ValueSizeMax        int   // bytes of a value (and of a CAS's expected value)
@@ -100,6 +96,14 @@ type Config struct {
 	MsgSizeMax          uint64
 	InflightMsgsMax     int
 	WALSegmentSizeBytes int64 // default wal.SegmentSizeBytesDefault
+	// ReadPendingMax bounds the reads (Get, Scan without a log entry) a
+	// server holds while it confirms a read index and applies up to it,
+	// and the followers' read index requests a new leader holds.
+	ReadPendingMax int
+	// ReadTimeoutTicks: a read not served within this many ticks is refused
+	// so that its client retries elsewhere at once; default 2*ElectionTicks.
+	// Keep it below the clients' RequestTimeoutTicks.
+	ReadTimeoutTicks int
 }
 
 func (c Config) withDefaults() (Config, error) {

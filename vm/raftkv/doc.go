@@ -15,12 +15,25 @@
 // timer, ignores (pre-)votes while it hears from a leader, and steps a
 // leader down that cannot hear from a quorum (emulated CheckQuorum).
 //
-// Every operation, reads included, goes through the raft log, so results
-// are linearizable. Each request carries a (session, sequence) id; a
-// replicated session table answers a retried or duplicated request with the
-// result of its first application, so nothing is applied twice. Sessions are
-// assigned by the log (a session's id is the index of its registration
-// entry), which is what lets a server tell an evicted session from a new one.
+// Every write goes through the raft log. Each write carries a (session,
+// sequence) id; a replicated session table answers a retried or duplicated
+// request with the result of its first application, so nothing is applied
+// twice. Sessions are assigned by the log (a session's id is the index of
+// its registration entry), which is what lets a server tell an evicted
+// session from a new one.
+//
+// Reads (Get, Scan) take no log entry and need no session: any replica,
+// leader or follower, serves them by raft's ReadIndex with ReadOnlySafe
+// (see reads.go). The serving server asks the leader for its commit index,
+// which the leader releases only after a heartbeat round shows a quorum
+// still follows it, and only once it has committed an entry of its own
+// term; the server then waits until it has applied that index and answers
+// from its state machine. This relies on no clock or lease (CheckQuorum
+// stays off), so a deposed leader that does not know it yet cannot answer:
+// its read waits and is refused. Results are linearizable. One ReadIndex
+// request is in flight per server and covers every read waiting when it
+// was made. ClientConfig.ReadFrom sends a client's reads to one replica
+// first, typically the one on its own machine.
 //
 // Persistence is a write-ahead log (package wal) plus checksummed snapshot
 // files under Config.Dir; Open recovers from them and fails with an error
@@ -44,22 +57,26 @@
 // runs exactly once, inside Tick or Receive. Result.Err tells a definite
 // failure (ErrUnavailable, ErrStateFull, ErrInvalid: not applied) from an
 // unknown outcome (ErrUnknownOutcome: may apply later, but never after the
-// session's next operation).
+// session's next operation; to keep that promise the read right after an
+// unknown outcome goes through the log). A read never has an unknown
+// outcome: it has no effect, so a read no server answered ends with
+// ErrUnavailable.
 //
 // # Observing
 //
 // Config.OnApply reports every applied entry (index, term, digest, request
 // id, arguments, result) so a checker can verify that replicas agree index by
-// index and that no write applied twice; Status and Stats report progress
-// and counters.
+// index and that no write applied twice; reads served by ReadIndex are not
+// entries and are not reported (Result.Index of such a read is the applied
+// index it read). Status and Stats report progress and counters.
 //
 // # Not yet
 //
-// Membership change (the voters are fixed at bootstrap), ReadIndex or lease
-// reads (every read takes a log entry), proposal batching across requests
-// beyond what raft does, leadership transfer, and snapshots streamed in
-// chunks (a snapshot is one message, which bounds the state to
-// StateSizeMaxLimit).
+// Membership change (the voters are fixed at bootstrap), lease reads
+// (reads cost a heartbeat round to a quorum), stale-but-bounded reads,
+// proposal batching across requests beyond what raft does, leadership
+// transfer, and snapshots streamed in chunks (a snapshot is one message,
+// which bounds the state to StateSizeMaxLimit).
 //
 // Bugs holds deliberate defects for the simulator's -bug flag; all are off in
 // production.

@@ -23,10 +23,13 @@ var (
 	// ErrUnknownOutcome: every attempt went unanswered; the operation may or
 	// may not have been applied (and may still be applied later: a retry
 	// in flight can commit). It is never applied after a later operation of
-	// the same session.
+	// the same session (the Client sends the next read through the log to
+	// make sure).
 	ErrUnknownOutcome = errors.New("raftkv: outcome unknown")
 	// ErrUnavailable: no server accepted the operation within AttemptsMax
 	// attempts (each was refused: no leader, overloaded). It was not applied.
+	// A read without a session also ends with it when no server answered:
+	// a read has no effect, so its outcome is never unknown.
 	ErrUnavailable = errors.New("raftkv: no leader accepted the operation")
 	// ErrSessionExpired: the session was evicted from the replicated session
 	// table, so the operation was not applied now; the Client registers a
