@@ -19,12 +19,17 @@ type TrapError struct {
 }
 
 func (e *TrapError) Error() string {
+	if e.PC < 0 {
+		// Not at one instruction: a deadlock, say. Detail names the threads.
+		msg := fmt.Sprintf("trap: %s: process %d", e.Kind, e.PID)
+		if e.Detail != "" {
+			msg += ": " + e.Detail
+		}
+		return msg
+	}
 	msg := e.Kind.String()
 	if e.Detail != "" {
 		msg += " (" + e.Detail + ")"
-	}
-	if e.PC < 0 {
-		return fmt.Sprintf("trap: %s: process %d", msg, e.PID)
 	}
 	return fmt.Sprintf("%s: trap: %s: thread %d of process %d at pc %d (%s)", e.Where, msg, e.TID, e.PID, e.PC, e.Op)
 }
