@@ -8,7 +8,7 @@ SEEDS        ?= 0:200
 FUZZTIME     ?= 10s
 export RAPID_CHECKS
 
-.PHONY: all build test test-go sim bench fuzz lint vet fmt-check staticcheck clean
+.PHONY: all build test test-go sim bench bench-compare fuzz lint vet fmt-check staticcheck clean
 
 all: build
 
@@ -29,9 +29,17 @@ sim: build
 
 # bench: every benchmark, then the kv scenario's time compression and a sweep's seeds/min.
 bench: build
-	$(GO) test -run '^$$' -bench . -benchmem ./vm/... ./sim/... ./checker/... ./diskmodel/... ./netmodel/...
+	@echo "== the VM: sum loop (ns/iter at N=1e8), recursive fib(30), spawn+join, idle thread bytes, global load"
+	$(GO) test -run '^$$' -bench 'Loop|Fib30|SpawnJoin|IdleThreads|GlobalLoad' -benchmem ./vm/proc/
+	@echo "== everything else"
+	$(GO) test -run '^$$' -bench . -benchmem ./vm/raftkv/ ./vm/wal/ ./sim/... ./checker/... ./diskmodel/... ./netmodel/...
 	$(GO) test -run '^$$' -bench KVScenario -benchtime 60x ./scenarios/
 	./bin/flock-sim -seeds 0:200 -j 2 2>&1 | tail -n 1
+
+# bench-compare: the same loop and fib programs in Flock, gopher-lua and goja, with ratios
+# (bench/compare is its own module, so the main module does not depend on the peers).
+bench-compare:
+	cd bench/compare && $(GO) run . -n 100000000 -reps 3
 
 # fuzz: every fuzz target for FUZZTIME each (seed corpora also run in `make test`).
 fuzz:
