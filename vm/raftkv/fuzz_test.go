@@ -2,6 +2,7 @@ package raftkv
 
 import (
 	"bytes"
+	"errors"
 	"reflect"
 	"testing"
 
@@ -175,7 +176,9 @@ func FuzzServerReceive(f *testing.F) {
 		}
 		h.servers[target].Receive(netmodel.NodeID(from), payload)
 		h.run(5)
-		if err := h.servers[target].Err(); err != nil {
+		// A heartbeat committing beyond the log is what a follower whose
+		// disk lost acknowledged entries sees: it stops with ErrCorrupt.
+		if err := h.servers[target].Err(); err != nil && !errors.Is(err, ErrCorrupt) {
 			t.Fatalf("after receiving %d bytes from %v, Err() = %v", len(payload), from, err)
 		}
 	})

@@ -218,3 +218,33 @@ func TestReadConfigValidation(t *testing.T) {
 		t.Errorf("NewClient(ReadFrom 2) error = %v", err)
 	}
 }
+
+// A heartbeat that commits beyond the follower's log means the follower
+// lost entries it acknowledged: it stops with ErrCorrupt (raft would
+// panic), and a heartbeat within the log is fine.
+func TestHeartbeatBeyondLogStopsServer(t *testing.T) {
+	h := newHarness(t, harnessOptions{seed: 26})
+	h.run(25)
+	h.do(1, &opRecord{op: OpPut, key: "a", value: "1"})
+	leader, f := h.leader(), h.followers()[0]
+	if leader == 0 {
+		t.Fatal("no leader")
+	}
+	st := h.servers[f].Status()
+	for _, tt := range []struct {
+		commit  uint64
+		corrupt bool
+	}{{st.LastIndex, false}, {st.LastIndex + 1, true}} {
+		m := &pb.Message{Type: pb.MsgHeartbeat.Enum(), From: new(uint64(leader)), To: new(uint64(f)),
+			Term: new(st.Term), Commit: new(tt.commit)}
+		b, err := marshalOptions.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.servers[f].Receive(leader, encodeRaftEnvelope(b))
+		if err := h.servers[f].Err(); errors.Is(err, ErrCorrupt) != tt.corrupt || errors.Is(err, ErrFailed) != tt.corrupt {
+			t.Errorf("heartbeat with commit %d (last index %d): Err() = %v, want ErrCorrupt %v",
+				tt.commit, st.LastIndex, err, tt.corrupt)
+		}
+	}
+}

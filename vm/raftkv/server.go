@@ -250,18 +250,24 @@ func (s *Server) stepRaft(from netmodel.NodeID, b []byte) {
 	}
 }
 
-// admitHeartbeat refuses a heartbeat whose commit index is beyond this
-// server's log: raft panics on it, and a correct leader never sends one
-// (it sends min(match, commit), and a follower keeps what it acknowledged).
+// admitHeartbeat stops at a heartbeat whose commit index is beyond this
+// server's log. A correct leader never sends one: it sends min(match,
+// commit), and a follower keeps what it acknowledged. So this server's disk
+// lost acknowledged entries (it lied about a sync) or the leader is broken;
+// either way serving on could break safety (this server might vote as if it
+// had never held them), and raft itself would panic. The server fails with
+// an error wrapping ErrCorrupt.
 func (s *Server) admitHeartbeat(m *pb.Message) bool {
 	if m.GetType() != pb.MsgHeartbeat {
 		return true
 	}
-	if last, _ := s.storage.LastIndex(); m.GetCommit() > last && m.GetTerm() >= s.rn.BasicStatus().GetTerm() {
-		s.stats.Garbage++
-		return false
+	last, _ := s.storage.LastIndex()
+	if m.GetCommit() <= last || m.GetTerm() < s.rn.BasicStatus().GetTerm() {
+		return true // raft ignores heartbeats of older terms
 	}
-	return true
+	s.fail(corrupt("leader %v (term %d) says index %d is committed here, beyond this log's last index %d: acknowledged entries were lost",
+		netmodel.NodeID(m.GetFrom()), m.GetTerm(), m.GetCommit(), last))
+	return false
 }
 
 // inLease reports whether a (pre-)vote must be ignored because a leader is
@@ -571,7 +577,11 @@ func (s *Server) fail(err error) {
 
 // Err is nil while the server works. After a disk error it is an error
 // wrapping ErrFailed: the server ignores every input from then on, and the
-// driver must Close it and Open it again (as after a crash).
+// driver must Close it and Open it again (as after a crash). If it also
+// wraps ErrCorrupt, the server learned that its persisted state lost
+// entries it had acknowledged (a disk that lied about a sync): as after
+// Open fails with ErrCorrupt, the machine should fail-stop; reopened, it
+// will fail again at the leader's next heartbeat.
 func (s *Server) Err() error { return s.err }
 
 // Close releases the server's files. It does not sync: what was not synced
