@@ -43,7 +43,7 @@ func init() {
 		"ack-before-commit":   60,
 		"apply-retry-twice":   20,
 		"skip-wal-sync":       60,
-		"stale-follower-read": 40,
+		"stale-follower-read": 40, // clients read from a drawn replica first: caught in 80 of seeds 0:300, first at 12
 	}
 	for _, name := range raftkv.BugNames() {
 		budget, ok := budgets[name]
