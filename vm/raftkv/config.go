@@ -214,9 +214,8 @@ type ClientConfig struct {
 	// ReadFrom, if set (one of Servers), is where each Get and Scan is sent
 	// first: typically the replica on the client's own machine. A read it
 	// refuses or does not answer in time goes on to the leader (or the
-	// next server), and a ReadFrom that timed out is skipped for
-	// readFromSuspectTimeouts request timeouts. Writes always go to the
-	// leader.
+	// next server), and a ReadFrom that left a read unanswered is skipped
+	// for the next two request timeouts. Writes always go to the leader.
 	ReadFrom netmodel.NodeID
 	// Transport carries requests to servers.
 	Transport netmodel.Transport

@@ -20,8 +20,8 @@ type Result struct {
 	Swapped bool   // CAS: the value was set
 	Pairs   []KV   // Scan: matching pairs in key order
 	More    bool   // Scan: more pairs match than were returned
-	Index   uint64 // the log index the operation applied at; 0 if unknown
-	Session uint64 // the session the operation ran in
+	Index   uint64 // the log index the operation applied at; 0 if unknown. A read without a session: the applied index whose state it read
+	Session uint64 // the session the operation ran in; 0 for a read served by ReadIndex
 	Seq     uint64 // its sequence number in the session
 }
 
