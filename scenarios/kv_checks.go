@@ -27,6 +27,14 @@ func (r *kvRun) check(rep *Report, finished, converged bool) {
 func (r *kvRun) safetyViolations(rep *Report) []string {
 	var out []string
 	out = append(out, r.surprises...)
+	for _, s := range r.servers {
+		// Only bit rot may corrupt what a machine synced; a machine whose
+		// disk never rotted and still finds its state corrupt lost data it
+		// had made durable (or acknowledged without making it durable).
+		if s.failStop != "" && !s.m.Rotted() {
+			out = append(out, fmt.Sprintf("durability: %v fail-stopped though its disk never rotted: %s", s.id, s.failStop))
+		}
+	}
 	if err := checker.AppliedLogsAgree(r.applied); err != nil {
 		out = append(out, "replicated logs: "+err.Error())
 	}

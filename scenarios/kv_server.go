@@ -66,9 +66,17 @@ func (s *kvServer) tick() {
 		return
 	}
 	if s.srv != nil && s.srv.Err() != nil {
-		s.m.Record("server failed: %v", s.srv.Err())
+		err := s.srv.Err()
 		_ = s.srv.Close()
 		s.srv = nil
+		if errors.Is(err, raftkv.ErrCorrupt) {
+			// The server found that its disk lost what it had
+			// acknowledged: serving again would be unsafe.
+			s.failStop = err.Error()
+			s.m.Record("fail-stop: %v", err)
+			return
+		}
+		s.m.Record("server failed: %v", err)
 		s.reopens++
 	}
 	if s.srv == nil {

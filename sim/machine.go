@@ -346,3 +346,8 @@ var _ netmodel.Transport = (*Machine)(nil)
 // scenario spares the machines that play clients, so every fault the nemesis
 // may inject lands on the system under test.
 func (m *Machine) SpareFromNemesis() { m.exempt = true }
+
+// Rotted reports whether the nemesis ever flipped bits on this machine's
+// disk. A machine whose disk never rotted may lose only what it did not
+// sync: any other loss or corruption it finds is a bug in the program.
+func (m *Machine) Rotted() bool { return m.rotted }

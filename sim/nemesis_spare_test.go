@@ -27,6 +27,15 @@ func TestSparedMachinesNeverTakenDown(t *testing.T) {
 	if spared.Incarnation() != incarnation {
 		t.Errorf("spared machine Incarnation() = %d, want %d", spared.Incarnation(), incarnation)
 	}
+	rotted := 0
+	for _, m := range w.Machines() {
+		if m.Rotted() {
+			rotted++
+		}
+	}
+	if spared.Rotted() || rotted == 0 {
+		t.Errorf("spared.Rotted() = %v with %d machines rotted, want false and at least one", spared.Rotted(), rotted)
+	}
 	counts := w.FaultCounts()
 	if counts["crash"] == 0 || counts["pause"] == 0 || counts["bitrot"] == 0 {
 		t.Errorf("FaultCounts() = %v, want crashes, pauses and bit rot on the other machines", counts)
