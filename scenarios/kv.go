@@ -39,11 +39,18 @@ const (
 
 func init() {
 	var bugs []Bug
+	// Seed budgets: measured over seeds 0:500 (flock-sim -seeds 0:500 -bug
+	// NAME), each at least twice the longest run of seeds without a catch,
+	// so that workload changes do not make TestPlantedBugsCaught flaky.
+	// ack-before-commit: 233/500, first at 2, longest gap 9.
+	// apply-retry-twice: 238/500, first at 2, longest gap 14.
+	// skip-wal-sync: 125/500, first at 2, longest gap 18.
+	// stale-follower-read: 127/500, first at 12, longest gap 20.
 	budgets := map[string]int{
-		"ack-before-commit":   60,
-		"apply-retry-twice":   20,
-		"skip-wal-sync":       60,
-		"stale-follower-read": 40, // clients read from a drawn replica first: caught in 80 of seeds 0:300, first at 12
+		"ack-before-commit":   30,
+		"apply-retry-twice":   30,
+		"skip-wal-sync":       40,
+		"stale-follower-read": 50,
 	}
 	for _, name := range raftkv.BugNames() {
 		budget, ok := budgets[name]
