@@ -3,7 +3,7 @@ GO           ?= go
 GOBIN        := $(shell $(GO) env GOPATH)/bin
 STATICCHECK  := $(GOBIN)/staticcheck
 STATICCHECK_VERSION := v0.8.2
-RAPID_CHECKS ?= 100
+RAPID_CHECKS ?= 1000
 SEEDS        ?= 0:200
 FUZZTIME     ?= 10s
 export RAPID_CHECKS

@@ -20,7 +20,7 @@ func sweepSeeds(t *testing.T) uint64 {
 	if testing.Short() {
 		return 20
 	}
-	return 400
+	return 1000
 }
 
 // TestSeedSweep: every seed of the sweep passes, faults and all.
