@@ -13,7 +13,7 @@
 //
 // A driver (the simulator, or proc.VM on one machine) looks like this:
 //
-//	m := interp.NewMachine(interp.Config{MachineID: id})
+//	m := interp.NewMachine(interp.Config{Machine: id, Incarnation: inc})
 //	m.AddProcess(&interp.Process{PID: pid, Program: prog, Global: g, Storage: s, Kernel: k, Account: acct})
 //	m.AddThread(&interp.ThreadImage{PID: pid, TID: 1, PC: prog.Entry, Local: local})
 //	for {
@@ -27,8 +27,9 @@
 // that returns (_, false) must later call Complete(c.Req, reply) exactly
 // once, from the driving goroutine, and never from inside the call itself.
 // Answers for threads whose process ended are ignored. Request ids carry
-// Config.MachineID in their top 16 bits, so they are unique across machines
-// and double as deduplication ids on the network.
+// Config.Machine, Incarnation and Core (sys.ReqID), so they are unique across
+// machines, restarts and cores, and double as deduplication ids on the
+// network.
 //
 // Threads move between machines with Detach and AddThread; EncodeImage and
 // DecodeImage turn a ThreadImage (registers, stack, frames, local memory)

@@ -17,9 +17,12 @@ type Config struct {
 	StackWordsMax int
 	// CallDepthMax bounds each thread's call stack.
 	CallDepthMax int
-	// MachineID is folded into the top 16 bits of every request id, so ids
-	// are unique across the machines of a VM.
-	MachineID uint16
+	// Machine, Incarnation and Core name this interpreter in every request
+	// id it makes (sys.ReqID), so ids are unique across the machines of a
+	// VM, their restarts and their cores.
+	Machine     uint64
+	Incarnation uint32
+	Core        uint32
 }
 
 // DefaultConfig is what NewMachine fills zero fields with.
@@ -59,7 +62,7 @@ func NewMachine(cfg Config) *Machine {
 	if cfg.CallDepthMax <= 0 {
 		cfg.CallDepthMax = DefaultConfig.CallDepthMax
 	}
-	return &Machine{cfg: cfg, procs: map[uint64]*procState{}, parked: map[sys.ReqID]*Thread{}, nextReq: sys.ReqID(cfg.MachineID) << 48}
+	return &Machine{cfg: cfg, procs: map[uint64]*procState{}, parked: map[sys.ReqID]*Thread{}, nextReq: sys.ReqID{Machine: cfg.Machine, Incarnation: cfg.Incarnation, Core: cfg.Core}}
 }
 
 // Config is the machine's configuration.
@@ -244,7 +247,7 @@ func (m *Machine) park(t *Thread, req sys.ReqID) {
 }
 
 func (m *Machine) newCaller(t *Thread) sys.Caller {
-	m.nextReq++
+	m.nextReq.Seq++
 	return sys.Caller{PID: t.pid, TID: t.tid, Req: m.nextReq}
 }
 
@@ -334,7 +337,7 @@ func (m *Machine) Parked() []Parked {
 	for id, t := range m.parked {
 		out = append(out, Parked{Req: id, PID: t.pid, TID: t.tid, Op: t.sc.op, PC: t.opPC})
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Req < out[j].Req })
+	sort.Slice(out, func(i, j int) bool { return out[i].Req.Less(out[j].Req) })
 	return out
 }
 

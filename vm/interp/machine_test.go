@@ -47,7 +47,7 @@ func newWorld(t *testing.T, src string, machines int, later bool) *world {
 		exited: map[uint64]uint64{}, joiners: map[uint64][]sys.Caller{}}
 	w.global = mem.NewLocalGlobal(w.acct, w)
 	for i := range machines {
-		m := interp.NewMachine(interp.Config{QuantumTicks: 5, MachineID: uint16(i + 1)})
+		m := interp.NewMachine(interp.Config{QuantumTicks: 5, Machine: uint64(i + 1), Incarnation: 1})
 		p := &interp.Process{PID: 1, Program: prog, Global: &laterGlobal{w.global, w}, Kernel: w, Account: w.acct}
 		if err := m.AddProcess(p); err != nil {
 			t.Fatal(err)

@@ -205,18 +205,18 @@ func TestGlobalWaitWake(t *testing.T) {
 	if addr&isa.GlobalBit == 0 {
 		t.Fatalf("global address %#x lacks the MSB", addr)
 	}
-	if r, now := g.Wait(sys.Caller{Req: 1}, addr, 5); !now || r.Val != 1 {
+	if r, now := g.Wait(sys.Caller{Req: sys.ReqID{Seq: 1}}, addr, 5); !now || r.Val != 1 {
 		t.Errorf("Wait on a differing value = %+v, %v; want 1 now", r, now)
 	}
-	for id := sys.ReqID(2); id <= 4; id++ {
-		if _, now := g.Wait(sys.Caller{Req: id}, addr, 0); now {
-			t.Errorf("Wait %d answered now, want later", id)
+	for seq := uint64(2); seq <= 4; seq++ {
+		if _, now := g.Wait(sys.Caller{Req: sys.ReqID{Seq: seq}}, addr, 0); now {
+			t.Errorf("Wait %d answered now, want later", seq)
 		}
 	}
 	if r, _ := g.Wake(sys.Caller{}, addr, 2); r.Val != 2 {
 		t.Errorf("Wake(2) woke %d", r.Val)
 	}
-	if len(rec.done) != 2 || rec.done[0] != 2 || rec.done[1] != 3 {
+	if len(rec.done) != 2 || rec.done[0].Seq != 2 || rec.done[1].Seq != 3 {
 		t.Errorf("woken %v, want [2 3] in FIFO order", rec.done)
 	}
 	if r, _ := g.Load(sys.Caller{}, addr&^isa.GlobalBit, 8); r.Trap != sys.TrapBadAddress {

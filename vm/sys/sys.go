@@ -1,10 +1,41 @@
 package sys
 
-// ReqID names one operation a thread asked for. A machine numbers its
-// requests from its Config.MachineID << 48 up, so ids are unique across
-// machines with distinct ids; the answer must reach the machine that asked.
-// It doubles as the request id that lets receivers deduplicate retries.
-type ReqID uint64
+import "fmt"
+
+// ReqID names one operation a thread asked for, uniquely in the VM and for
+// all time: the machine that asked, that machine's incarnation (a new one at
+// every start, durable before the machine speaks, DESIGN §8), the core whose
+// interpreter asked, and a sequence number per core. A restarted machine
+// therefore never reuses an id, and an id doubles as the deduplication key
+// that lets receivers apply a retried request at most once. The answer must
+// reach the machine that asked.
+type ReqID struct {
+	Machine     uint64 // the asking machine (a netmodel.NodeID)
+	Incarnation uint32 // the asking machine's incarnation
+	Core        uint32 // the asking interpreter core on that machine
+	Seq         uint64 // per (Machine, Incarnation, Core), from 1
+}
+
+// Less orders ids: by machine, incarnation, core, then sequence.
+func (a ReqID) Less(b ReqID) bool {
+	if a.Machine != b.Machine {
+		return a.Machine < b.Machine
+	}
+	if a.Incarnation != b.Incarnation {
+		return a.Incarnation < b.Incarnation
+	}
+	if a.Core != b.Core {
+		return a.Core < b.Core
+	}
+	return a.Seq < b.Seq
+}
+
+// IsZero reports whether id is the zero id, which names no request.
+func (a ReqID) IsZero() bool { return a == ReqID{} }
+
+func (a ReqID) String() string {
+	return fmt.Sprintf("m%d.i%d.c%d#%d", a.Machine, a.Incarnation, a.Core, a.Seq)
+}
 
 // Caller says who asks: the process, the thread and the request.
 type Caller struct {
