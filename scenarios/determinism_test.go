@@ -8,11 +8,17 @@ import (
 // event for event (same trace hash and event count), and different seeds
 // must explore different runs.
 func TestSameSeedSameTrace(t *testing.T) {
+	for _, sc := range All() {
+		t.Run(sc.Name, func(t *testing.T) { sameSeedSameTrace(t, sc.Name) })
+	}
+}
+
+func sameSeedSameTrace(t *testing.T, scenario string) {
 	seeds := []uint64{1, 7, 42, 1000, 123456789}
 	hashes := map[string]uint64{}
 	for _, seed := range seeds {
-		first := mustRun(t, "kv", Options{Seed: seed})
-		second := mustRun(t, "kv", Options{Seed: seed})
+		first := mustRun(t, scenario, Options{Seed: seed})
+		second := mustRun(t, scenario, Options{Seed: seed})
 		if first.TraceHash != second.TraceHash || first.Events != second.Events {
 			t.Errorf("seed %d: run twice = (hash %s, %d events) then (hash %s, %d events), want identical",
 				seed, first.TraceHash, first.Events, second.TraceHash, second.Events)

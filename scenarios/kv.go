@@ -64,6 +64,7 @@ func init() {
 		Description: "raft-replicated key-value store (vm/raftkv): 3-5 replicas, clients with retries, linearizability and log invariants",
 		Bugs:        bugs,
 		Run:         runKV,
+		SweepSeeds:  1000,
 	})
 }
 

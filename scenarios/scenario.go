@@ -72,12 +72,16 @@ type Scenario struct {
 	Description string
 	Bugs        []Bug
 	Run         func(Options) Report
+	// SweepSeeds is how many seeds (0 to SweepSeeds-1) CI's seed sweep
+	// (TestSeedSweep) runs of this scenario; FLOCK_SWEEP_SEEDS overrides it
+	// for every scenario. Chosen so the whole sweep stays within CI's time.
+	SweepSeeds int
 }
 
 var registry []Scenario
 
 func register(s Scenario) {
-	if s.Name == "" || s.Run == nil {
+	if s.Name == "" || s.Run == nil || s.SweepSeeds <= 0 {
 		panic(fmt.Sprintf("scenarios: incomplete scenario %q", s.Name))
 	}
 	if _, ok := Lookup(s.Name); ok {

@@ -7,9 +7,9 @@ import (
 	"testing"
 )
 
-// sweepSeeds is how many seeds TestSeedSweep runs; FLOCK_SWEEP_SEEDS
-// overrides it (CI runs the default).
-func sweepSeeds(t *testing.T) uint64 {
+// sweepSeeds is how many seeds TestSeedSweep runs of sc; FLOCK_SWEEP_SEEDS
+// overrides it (CI runs the scenario's own SweepSeeds).
+func sweepSeeds(t *testing.T, sc Scenario) uint64 {
 	if s := os.Getenv("FLOCK_SWEEP_SEEDS"); s != "" {
 		n, err := strconv.ParseUint(s, 10, 64)
 		if err != nil {
@@ -18,22 +18,24 @@ func sweepSeeds(t *testing.T) uint64 {
 		return n
 	}
 	if testing.Short() {
-		return 20
+		return uint64(min(20, sc.SweepSeeds))
 	}
-	return 1000
+	return uint64(sc.SweepSeeds)
 }
 
-// TestSeedSweep: every seed of the sweep passes, faults and all.
+// TestSeedSweep: every seed of every scenario's sweep passes, faults and all.
 func TestSeedSweep(t *testing.T) {
-	n := sweepSeeds(t)
-	for seed := range n {
-		t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
-			t.Parallel()
-			r := mustRun(t, "kv", Options{Seed: seed})
-			if r.Result != ResultPass {
-				t.Errorf("kv seed %d: %s (%s): %s\nrepro: flock-sim -seed %d", seed, r.Result, r.Failure, r.Violation, seed)
-			}
-		})
+	for _, sc := range All() {
+		n := sweepSeeds(t, sc)
+		for seed := range n {
+			t.Run(fmt.Sprintf("%s/seed=%d", sc.Name, seed), func(t *testing.T) {
+				t.Parallel()
+				r := mustRun(t, sc.Name, Options{Seed: seed})
+				if r.Result != ResultPass {
+					t.Errorf("%s seed %d: %s (%s): %s\nrepro: flock-sim -scenario %s -seed %d", sc.Name, seed, r.Result, r.Failure, r.Violation, sc.Name, seed)
+				}
+			})
+		}
 	}
 }
 
