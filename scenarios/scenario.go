@@ -76,6 +76,10 @@ type Scenario struct {
 	// (TestSeedSweep) runs of this scenario; FLOCK_SWEEP_SEEDS overrides it
 	// for every scenario. Chosen so the whole sweep stays within CI's time.
 	SweepSeeds int
+	// RequiredMarks names the probe marks (package probe) that at least one
+	// seed of the scenario's sweep must hit: the rare paths the sweep is
+	// there to exercise.
+	RequiredMarks []string
 }
 
 var registry []Scenario
