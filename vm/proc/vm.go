@@ -364,4 +364,3 @@ func (vm *VM) wakeProcWaiters() {
 		vm.completer.Complete(req, sys.Reply{Data: answers[i]})
 	}
 }
-
