@@ -56,6 +56,7 @@ type Frame struct {
 // Process is what a machine needs to run threads of one process.
 type Process struct {
 	PID     uint64
+	User    string // the user the process runs as (sys.Caller.User)
 	Program *isa.Program
 	Args    []string
 	Global  sys.Global

@@ -248,7 +248,7 @@ func (m *Machine) park(t *Thread, req sys.ReqID) {
 
 func (m *Machine) newCaller(t *Thread) sys.Caller {
 	m.nextReq.Seq++
-	return sys.Caller{PID: t.pid, TID: t.tid, Req: m.nextReq}
+	return sys.Caller{PID: t.pid, TID: t.tid, User: t.p.User, Req: m.nextReq}
 }
 
 // StepResult says what one Step did.

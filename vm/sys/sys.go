@@ -37,11 +37,14 @@ func (a ReqID) String() string {
 	return fmt.Sprintf("m%d.i%d.c%d#%d", a.Machine, a.Incarnation, a.Core, a.Seq)
 }
 
-// Caller says who asks: the process, the thread and the request.
+// Caller says who asks: the process, the thread, the user the process runs
+// as (every storage operation checks it against the path's permissions) and
+// the request.
 type Caller struct {
-	PID uint64
-	TID uint64
-	Req ReqID
+	PID  uint64
+	TID  uint64
+	User string
+	Req  ReqID
 }
 
 // Reply is the outcome of an operation. Trap != TrapNone ends the calling
