@@ -3,6 +3,7 @@ package asm
 import (
 	"fmt"
 	"math"
+	"sort"
 	"strings"
 
 	"github.com/flockvm/flock/vm/isa"
@@ -24,6 +25,7 @@ func Assemble(file string, src []byte, opt Options) (*isa.Program, error) {
 	a := &assembler{
 		file:   file,
 		names:  map[string]*symbol{},
+		broken: map[string]bool{},
 		labels: map[int]bool{},
 	}
 	for i, line := range strings.Split(string(src), "\n") {
@@ -31,6 +33,11 @@ func Assemble(file string, src []byte, opt Options) (*isa.Program, error) {
 			break
 		}
 		a.parseLine(i+1, line)
+	}
+	if len(a.errs) > 0 {
+		// Building stops at the first errors, but a name used and never
+		// defined is reported with them: a user fixes everything in one go.
+		a.reportUndefined()
 	}
 	if len(a.errs) == 0 {
 		a.layoutData()
@@ -102,6 +109,7 @@ type assembler struct {
 	file       string
 	errs       ErrorList
 	names      map[string]*symbol
+	broken     map[string]bool // names whose definition had an error
 	instrs     []source
 	labels     map[int]bool // instruction indexes a label names
 	data       []*dataItem
@@ -209,6 +217,16 @@ func (a *assembler) directive(head token, rest []token, pos isa.Pos, lineNo, end
 			return "", nil, false
 		}
 		return rest[0].text, rest[1:], true
+	}
+	if len(rest) > 0 && rest[0].kind == tokIdent && head.text != "entry" {
+		// A definition that fails is not reported again as undefined
+		// wherever it is used.
+		name := rest[0].text
+		defer func() {
+			if _, ok := a.names[name]; !ok {
+				a.broken[name] = true
+			}
+		}()
 	}
 	switch head.text {
 	case "entry":
@@ -720,4 +738,45 @@ func (a *assembler) symbolTable(newIndex []int) []isa.Symbol {
 	}
 	sortSymbols(syms)
 	return syms
+}
+
+// reportUndefined reports every name used in an operand, a data value or a
+// constant that no line defines (and no failed definition tried to).
+func (a *assembler) reportUndefined() {
+	for _, in := range a.instrs {
+		for _, e := range in.args {
+			a.undefinedIn(e, int(in.pos.Line))
+		}
+	}
+	for _, d := range a.data {
+		for _, e := range d.exprs {
+			a.undefinedIn(e, int(d.pos.Line))
+		}
+	}
+	consts := make([]*symbol, 0, len(a.names))
+	for _, s := range a.names {
+		if s.kind == symConst {
+			consts = append(consts, s)
+		}
+	}
+	sort.Slice(consts, func(i, j int) bool { return consts[i].pos.Line < consts[j].pos.Line })
+	for _, s := range consts {
+		a.undefinedIn(s.expr, int(s.pos.Line))
+	}
+	a.errs = a.errs.deduplicated()
+}
+
+// undefinedIn recurses at most exprDepthMax deep: the parser bounds nesting.
+func (a *assembler) undefinedIn(e *expr, lineNo int) {
+	if e == nil {
+		return
+	}
+	if e.kind == exName || e.kind == exLen {
+		if _, ok := a.names[e.name]; !ok && !a.broken[e.name] {
+			a.errorf(isa.Pos{Line: int32(lineNo), Col: int32(e.col)}, "undefined name %s", e.name)
+		}
+		return
+	}
+	a.undefinedIn(e.l, lineNo)
+	a.undefinedIn(e.r, lineNo)
 }

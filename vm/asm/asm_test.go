@@ -206,3 +206,24 @@ func TestLongConstantChainIsAnError(t *testing.T) {
 		t.Errorf("Assemble(5000 chained constants) = %.200v, want a depth error", err)
 	}
 }
+
+// An undefined name is reported together with other errors, but a name whose
+// own definition failed is not reported again where it is used.
+func TestUndefinedNamesReportedWithOtherErrors(t *testing.T) {
+	tests := []struct {
+		src  string
+		want string
+	}{
+		{"main:\n  FOO\n  JMP nowhere\n  PUSH 1 2\n",
+			"t.fl:2:3: unknown instruction \"FOO\"\nt.fl:3:7: undefined name nowhere\nt.fl:4:3: PUSH takes 1 operand, got 2"},
+		{".const K\nmain:\n  PUSH K\n  FOO\n", "t.fl:1:1: .const K needs one value\nt.fl:4:3: unknown instruction \"FOO\""},
+		{".const K missing+1\nmain:\n  FOO\n  PUSH len(nodata)\n",
+			"t.fl:1:10: undefined name missing\nt.fl:3:3: unknown instruction \"FOO\"\nt.fl:4:12: undefined name nodata"},
+	}
+	for _, tc := range tests {
+		_, err := Assemble("t.fl", []byte(tc.src), Options{})
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("Assemble(%q) = %q, want %q", tc.src, err, tc.want)
+		}
+	}
+}

@@ -42,3 +42,17 @@ func (l ErrorList) sorted() ErrorList {
 	})
 	return l
 }
+
+// deduplicated drops errors identical to an earlier one (same place, same
+// message), keeping the first.
+func (l ErrorList) deduplicated() ErrorList {
+	seen := map[Error]bool{}
+	out := l[:0]
+	for _, e := range l {
+		if !seen[*e] {
+			seen[*e] = true
+			out = append(out, e)
+		}
+	}
+	return out
+}
