@@ -286,6 +286,7 @@ func (m *Machine) step(quantum int) StepResult {
 	if p.BudgetTicks > 0 {
 		p.ticksLeft -= int64(used)
 		if why == stopQuantum && p.ticksLeft <= 0 && t.state == stateRunnable {
+			t.opPC = t.pc // where this thread stopped, not its last slow operation
 			m.trapThread(t, sys.TrapBudget, fmt.Sprintf("%d ticks", p.BudgetTicks))
 			return res
 		}

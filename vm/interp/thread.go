@@ -249,9 +249,14 @@ func stackBytes(t *Thread) uint64 { return uint64(len(t.stack))*8 + uint64(len(t
 func (m *Machine) trapThread(t *Thread, kind sys.Trap, detail string) {
 	p := t.p
 	err := &TrapError{PID: t.pid, TID: t.tid, PC: t.opPC, Kind: kind, Detail: detail}
-	if t.opPC >= 0 && t.opPC < len(p.Program.Code) {
-		err.Op = p.Program.Code[t.opPC].Op
-		err.Where = p.Program.Where(t.opPC)
+	if t.opPC == len(p.Program.Code) && len(p.Program.Code) > 0 {
+		// Fell off the end (the sentinel): name the last instruction, the
+		// one that ran and had no successor.
+		err.PC = t.opPC - 1
+	}
+	if err.PC >= 0 && err.PC < len(p.Program.Code) {
+		err.Op = p.Program.Code[err.PC].Op
+		err.Where = p.Program.Where(err.PC)
 	} else {
 		err.Where = fmt.Sprintf("%s:?", p.Program.File)
 	}

@@ -68,6 +68,7 @@ type VM struct {
 
 type process struct {
 	pid     uint64
+	parent  uint64 // the process that started it with PSTART; 0: started by Start
 	ip      *interp.Process
 	global  sys.Global
 	out     io.Writer
@@ -114,6 +115,10 @@ func (vm *VM) SetCompleter(c sys.Completer) { vm.completer = c }
 
 // Start creates a process running prog with args; its output goes to out.
 func (vm *VM) Start(prog *isa.Program, args []string, out io.Writer) (uint64, error) {
+	return vm.start(prog, args, out, 0)
+}
+
+func (vm *VM) start(prog *isa.Program, args []string, out io.Writer, parent uint64) (uint64, error) {
 	if vm.live >= vm.cfg.ProcessesMax {
 		return 0, fmt.Errorf("too many processes (limit %d)", vm.cfg.ProcessesMax)
 	}
@@ -133,7 +138,7 @@ func (vm *VM) Start(prog *isa.Program, args []string, out io.Writer) (uint64, er
 		local.Release()
 		return 0, err
 	}
-	p := &process{pid: pid, ip: ip, global: g, out: out, threads: map[uint64]*threadRec{}, nextTID: 2, live: 1}
+	p := &process{pid: pid, parent: parent, ip: ip, global: g, out: out, threads: map[uint64]*threadRec{}, nextTID: 2, live: 1}
 	p.threads[1] = &threadRec{}
 	vm.procs[pid] = p
 	vm.live++
@@ -222,6 +227,11 @@ func (vm *VM) end(p *process, st Status) {
 	}
 	p.done, p.status = true, st
 	vm.live--
+	if st.Trap != nil && p.parent != 0 {
+		// The parent sees only -1 from PWAIT: the trap itself must reach
+		// the user, as the main process's does.
+		fmt.Fprintf(vm.diag, "flock: %v (process %d, started by process %d)\n", st.Trap, p.pid, p.parent)
+	}
 	vm.m.RemoveProcess(p.pid)
 	p.ip.Global.Release(p.pid)
 	vm.storage.Release(p.pid)
@@ -313,7 +323,7 @@ func (vm *VM) StartProcess(c sys.Caller, path string, args []string) (sys.Reply,
 		}
 		return sys.ErrReply(sys.ENOENT), true
 	}
-	pid, err := vm.Start(prog, args, parent.out)
+	pid, err := vm.start(prog, args, parent.out, parent.pid)
 	if err != nil {
 		fmt.Fprintf(vm.diag, "flock: PSTART %s: %v\n", path, err)
 		return sys.ErrReply(sys.EINVAL), true
