@@ -514,7 +514,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			}
 			st[sp-1] = r
 			pc++
-		case 85: // JEQ
+		case isa.JEQ:
 			if sp < 2 {
 				goto underflow
 			}
@@ -532,7 +532,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 86: // JNE
+		case isa.JNE:
 			if sp < 2 {
 				goto underflow
 			}
@@ -550,7 +550,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 87: // JLT
+		case isa.JLT:
 			if sp < 2 {
 				goto underflow
 			}
@@ -568,7 +568,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 88: // JLE
+		case isa.JLE:
 			if sp < 2 {
 				goto underflow
 			}
@@ -586,7 +586,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 89: // JGT
+		case isa.JGT:
 			if sp < 2 {
 				goto underflow
 			}
@@ -604,7 +604,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 90: // JGE
+		case isa.JGE:
 			if sp < 2 {
 				goto underflow
 			}
@@ -622,7 +622,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 91: // JLTU
+		case isa.JLTU:
 			if sp < 2 {
 				goto underflow
 			}
@@ -640,7 +640,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 92: // JLEU
+		case isa.JLEU:
 			if sp < 2 {
 				goto underflow
 			}
@@ -658,7 +658,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 93: // JGTU
+		case isa.JGTU:
 			if sp < 2 {
 				goto underflow
 			}
@@ -676,7 +676,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 94: // JGEU
+		case isa.JGEU:
 			if sp < 2 {
 				goto underflow
 			}
@@ -694,7 +694,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 95: // JEQI
+		case isa.JEQI:
 			if sp < 1 {
 				goto underflow
 			}
@@ -712,7 +712,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 96: // JNEI
+		case isa.JNEI:
 			if sp < 1 {
 				goto underflow
 			}
@@ -730,7 +730,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 97: // JLTI
+		case isa.JLTI:
 			if sp < 1 {
 				goto underflow
 			}
@@ -748,7 +748,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 98: // JLEI
+		case isa.JLEI:
 			if sp < 1 {
 				goto underflow
 			}
@@ -766,7 +766,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 99: // JGTI
+		case isa.JGTI:
 			if sp < 1 {
 				goto underflow
 			}
@@ -784,7 +784,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 100: // JGEI
+		case isa.JGEI:
 			if sp < 1 {
 				goto underflow
 			}
@@ -802,7 +802,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 101: // JLTUI
+		case isa.JLTUI:
 			if sp < 1 {
 				goto underflow
 			}
@@ -820,7 +820,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 102: // JLEUI
+		case isa.JLEUI:
 			if sp < 1 {
 				goto underflow
 			}
@@ -838,7 +838,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 103: // JGTUI
+		case isa.JGTUI:
 			if sp < 1 {
 				goto underflow
 			}
@@ -856,7 +856,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 104: // JGEUI
+		case isa.JGEUI:
 			if sp < 1 {
 				goto underflow
 			}
@@ -874,7 +874,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 105: // JEQDI
+		case isa.JEQDI:
 			if sp < 1 {
 				goto underflow
 			}
@@ -891,7 +891,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 106: // JNEDI
+		case isa.JNEDI:
 			if sp < 1 {
 				goto underflow
 			}
@@ -908,7 +908,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 107: // JLTDI
+		case isa.JLTDI:
 			if sp < 1 {
 				goto underflow
 			}
@@ -925,7 +925,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 108: // JLEDI
+		case isa.JLEDI:
 			if sp < 1 {
 				goto underflow
 			}
@@ -942,7 +942,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 109: // JGTDI
+		case isa.JGTDI:
 			if sp < 1 {
 				goto underflow
 			}
@@ -959,7 +959,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 110: // JGEDI
+		case isa.JGEDI:
 			if sp < 1 {
 				goto underflow
 			}
@@ -976,7 +976,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 111: // JLTUDI
+		case isa.JLTUDI:
 			if sp < 1 {
 				goto underflow
 			}
@@ -993,7 +993,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 112: // JLEUDI
+		case isa.JLEUDI:
 			if sp < 1 {
 				goto underflow
 			}
@@ -1010,7 +1010,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 113: // JGTUDI
+		case isa.JGTUDI:
 			if sp < 1 {
 				goto underflow
 			}
@@ -1027,7 +1027,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 114: // JGEUDI
+		case isa.JGEUDI:
 			if sp < 1 {
 				goto underflow
 			}
@@ -1044,7 +1044,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 115: // JEQLL
+		case isa.JEQLL:
 			a, b := int(isa.Lo(in.B)), int(isa.Hi(in.B))
 			if a >= fl || b >= fl {
 				goto badLocal
@@ -1062,7 +1062,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 116: // JNELL
+		case isa.JNELL:
 			a, b := int(isa.Lo(in.B)), int(isa.Hi(in.B))
 			if a >= fl || b >= fl {
 				goto badLocal
@@ -1080,7 +1080,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 117: // JLTLL
+		case isa.JLTLL:
 			a, b := int(isa.Lo(in.B)), int(isa.Hi(in.B))
 			if a >= fl || b >= fl {
 				goto badLocal
@@ -1098,7 +1098,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 118: // JLELL
+		case isa.JLELL:
 			a, b := int(isa.Lo(in.B)), int(isa.Hi(in.B))
 			if a >= fl || b >= fl {
 				goto badLocal
@@ -1116,7 +1116,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 119: // JGTLL
+		case isa.JGTLL:
 			a, b := int(isa.Lo(in.B)), int(isa.Hi(in.B))
 			if a >= fl || b >= fl {
 				goto badLocal
@@ -1134,7 +1134,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 120: // JGELL
+		case isa.JGELL:
 			a, b := int(isa.Lo(in.B)), int(isa.Hi(in.B))
 			if a >= fl || b >= fl {
 				goto badLocal
@@ -1152,7 +1152,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 121: // JLTULL
+		case isa.JLTULL:
 			a, b := int(isa.Lo(in.B)), int(isa.Hi(in.B))
 			if a >= fl || b >= fl {
 				goto badLocal
@@ -1170,7 +1170,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 122: // JLEULL
+		case isa.JLEULL:
 			a, b := int(isa.Lo(in.B)), int(isa.Hi(in.B))
 			if a >= fl || b >= fl {
 				goto badLocal
@@ -1188,7 +1188,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 123: // JGTULL
+		case isa.JGTULL:
 			a, b := int(isa.Lo(in.B)), int(isa.Hi(in.B))
 			if a >= fl || b >= fl {
 				goto badLocal
@@ -1206,7 +1206,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 124: // JGEULL
+		case isa.JGEULL:
 			a, b := int(isa.Lo(in.B)), int(isa.Hi(in.B))
 			if a >= fl || b >= fl {
 				goto badLocal
@@ -1224,7 +1224,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 125: // JEQLI
+		case isa.JEQLI:
 			a := int(isa.Lo(in.B))
 			if a >= fl {
 				goto badLocal
@@ -1242,7 +1242,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 126: // JNELI
+		case isa.JNELI:
 			a := int(isa.Lo(in.B))
 			if a >= fl {
 				goto badLocal
@@ -1260,7 +1260,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 127: // JLTLI
+		case isa.JLTLI:
 			a := int(isa.Lo(in.B))
 			if a >= fl {
 				goto badLocal
@@ -1278,7 +1278,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 128: // JLELI
+		case isa.JLELI:
 			a := int(isa.Lo(in.B))
 			if a >= fl {
 				goto badLocal
@@ -1296,7 +1296,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 129: // JGTLI
+		case isa.JGTLI:
 			a := int(isa.Lo(in.B))
 			if a >= fl {
 				goto badLocal
@@ -1314,7 +1314,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 130: // JGELI
+		case isa.JGELI:
 			a := int(isa.Lo(in.B))
 			if a >= fl {
 				goto badLocal
@@ -1332,7 +1332,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 131: // JLTULI
+		case isa.JLTULI:
 			a := int(isa.Lo(in.B))
 			if a >= fl {
 				goto badLocal
@@ -1350,7 +1350,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 132: // JLEULI
+		case isa.JLEULI:
 			a := int(isa.Lo(in.B))
 			if a >= fl {
 				goto badLocal
@@ -1368,7 +1368,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 133: // JGTULI
+		case isa.JGTULI:
 			a := int(isa.Lo(in.B))
 			if a >= fl {
 				goto badLocal
@@ -1386,7 +1386,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			} else {
 				pc++
 			}
-		case 134: // JGEULI
+		case isa.JGEULI:
 			a := int(isa.Lo(in.B))
 			if a >= fl {
 				goto badLocal

@@ -51,7 +51,7 @@ func generatedCases() string {
 	}
 	for f := isa.BranchForm(0); f < isa.NumForms; f++ {
 		for c := isa.Cond(0); c < isa.NumConds; c++ {
-			w("\t\tcase %d: // %s\n", int(isa.CondBranch(f, c)), isa.CondBranch(f, c))
+			w("\t\tcase isa.%s:\n", isa.CondBranch(f, c))
 			var cond string
 			switch f {
 			case isa.FormSS:
