@@ -168,7 +168,7 @@ func (m *Machine) globalWordOp(t *Thread) (act action, handled bool) {
 	}
 	// Trapped or answered later: become the operation slowOp would have made.
 	t.opPC = t.pc
-	t.sc = sysCall{op: in.Op, stage: 1}
+	t.sc = sysCall{op: in.Op, stage: oneCallDone}
 	copy(t.sc.args[:pops], t.stack[t.sp-pops:t.sp])
 	t.sp -= pops
 	t.pc++
