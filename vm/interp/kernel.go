@@ -8,8 +8,9 @@ import (
 
 // Kernel is what the machine asks about threads, processes and output. Like
 // sys.Global it may answer later: a method returning (_, false) promises a
-// Machine.Complete(c.Req, reply) later. On one machine proc.Local
-// implements it; distributed, placement decides where a spawned thread runs.
+// Machine.Complete(c.Req, reply) later. On one machine proc.VM
+// implements it; across machines the node's process manager does, and its
+// placement decides where a spawned thread runs.
 type Kernel interface {
 	// Spawn starts a thread from img (img.TID is zero: the kernel picks the
 	// id). Val: the new thread's id.
