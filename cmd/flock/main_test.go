@@ -101,6 +101,15 @@ func TestExitStatuses(t *testing.T) {
 		{[]string{"run", code}, 300 & 0xff, ""},
 		{[]string{"run", "--budget", "100000", spin}, exitTrap, "instruction budget exhausted"},
 		{[]string{"check", div}, 0, ""},
+		{[]string{"check"}, exitUsage, "requires at least 1 arg"},
+		{[]string{"asm"}, exitUsage, "accepts 1 arg"},
+		{[]string{"disasm", bad, div}, exitUsage, "accepts 1 arg"},
+		{[]string{"run", "--frob", code}, exitUsage, "unknown flag: --frob"},
+		{[]string{"run", "--budget", "many", code}, exitUsage, "invalid argument \"many\""},
+		{[]string{"disasm", filepath.Join(dir, "missing.fl")}, exitNoInput, "no such file"},
+		{[]string{"asm", bad}, exitAsm, "bad.fl:3:5"},
+		// Flags after the program file are the program's, not flock's.
+		{[]string{"run", code, "--frob"}, 300 & 0xff, ""},
 	}
 	for _, tc := range tests {
 		var stdout, stderr bytes.Buffer
@@ -110,6 +119,33 @@ func TestExitStatuses(t *testing.T) {
 		}
 		if !strings.Contains(stderr.String(), tc.wantStderr) {
 			t.Errorf("flock %v: stderr %q, want it to contain %q", tc.args, stderr.String(), tc.wantStderr)
+		}
+	}
+}
+
+// TestHelp checks that help goes to stdout with status 0 and names every
+// command and flag.
+func TestHelp(t *testing.T) {
+	tests := []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--help"}, []string{"run", "asm", "disasm", "check"}},
+		{[]string{"help"}, []string{"run", "asm", "disasm", "check"}},
+		{[]string{"-h"}, []string{"run", "asm", "disasm", "check"}},
+		{[]string{"run", "--help"}, []string{"--root", "--mem", "--threads", "--budget", "--stack", "--calls", "--no-opt"}},
+		{[]string{"asm", "--help"}, []string{"-o, --output", "--no-opt"}},
+		{[]string{"help", "disasm"}, []string{"--no-opt"}},
+	}
+	for _, tc := range tests {
+		var stdout, stderr bytes.Buffer
+		if got := run(tc.args, &stdout, &stderr); got != 0 {
+			t.Errorf("flock %v = exit %d, want 0 (stderr %q)", tc.args, got, stderr.String())
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(stdout.String(), w) {
+				t.Errorf("flock %v: stdout lacks %q:\n%s", tc.args, w, stdout.String())
+			}
 		}
 	}
 }
