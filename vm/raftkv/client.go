@@ -11,17 +11,18 @@ import (
 
 // ClientStats counts what a Client did since NewClient.
 type ClientStats struct {
-	Operations    uint64 // operations started
-	Attempts      uint64 // requests sent, registrations included
-	Timeouts      uint64 // attempts that went unanswered
-	Refusals      uint64 // attempts refused: not leader, overloaded
-	Redirects     uint64 // attempts sent at once to a named leader
-	Reads         uint64 // reads served without a log entry (ReadIndex), started
-	ReadsFrom     uint64 // attempts sent to ReadFrom
-	FencedReads   uint64 // reads sent through the log after an unknown outcome
-	Registrations uint64 // sessions opened
-	StaleReplies  uint64 // replies to earlier operations or attempts
-	Garbage       uint64 // undecodable messages
+	Operations     uint64 // operations started
+	Attempts       uint64 // requests sent, registrations included
+	Timeouts       uint64 // attempts that went unanswered
+	Refusals       uint64 // attempts refused: not leader, overloaded
+	Redirects      uint64 // attempts sent at once to a named leader
+	Reads          uint64 // reads served without a log entry (ReadIndex), started
+	ReadsFrom      uint64 // attempts sent to ReadFrom
+	FencedReads    uint64 // reads sent through the log after an unknown outcome
+	Registrations  uint64 // sessions opened
+	UnknownRetries uint64 // RetryUnknown calls
+	StaleReplies   uint64 // replies to earlier operations or attempts
+	Garbage        uint64 // undecodable messages
 }
 
 // readFromSuspectTimeouts: a ReadFrom that left a read unanswered is
@@ -76,6 +77,10 @@ type Client struct {
 	fence bool
 	// readFromSuspectUntil: ReadFrom is skipped until this tick.
 	readFromSuspectUntil uint64
+	// unknown is the request of the last operation if it ended with
+	// ErrUnknownOutcome and nothing was started since: RetryUnknown sends
+	// it again.
+	unknown *request
 }
 
 // NewClient returns a Client without a session; its first operation opens
@@ -125,6 +130,55 @@ func (c *Client) Scan(prefix string, limit int, done func(Result)) error {
 	return c.start(request{op: OpScan, key: prefix, limit: uint64(limit)}, done)
 }
 
+// Txn applies t atomically: if every compare of t.If holds, the writes of
+// t.Then, else those of t.Else. Result.Swapped is true when Then ran. Like
+// every write it goes through the leader's log in the session, at most once.
+func (c *Client) Txn(t Txn, done func(Result)) error {
+	if err := t.validate(c.lim); err != nil {
+		return err
+	}
+	return c.start(request{op: OpTxn, value: encodeTxn(&t)}, done)
+}
+
+// Ranges reads several key ranges at one applied index (linearizable, no
+// log entry, like Get and Scan). The ranges must be ascending and
+// disjoint. Result.Pairs holds the pairs of every range in order
+// (SplitRanges tells them apart); Result.More says a range had more pairs
+// than its Limit, or the reply reached its byte bound (then the later
+// ranges were left out).
+func (c *Client) Ranges(ranges []Range, done func(Result)) error {
+	if err := validateRanges(ranges, c.lim); err != nil {
+		return err
+	}
+	return c.start(request{op: OpRanges, value: encodeRanges(ranges)}, done)
+}
+
+// RetryUnknown sends again, with the same session and sequence number, the
+// request of the last operation, which ended with ErrUnknownOutcome: the
+// session table then answers it with its first result if it was applied,
+// or it is applied now, so the outcome becomes known (unless the session
+// expired meanwhile: then the error wraps both ErrUnknownOutcome and
+// ErrSessionExpired). It fails with ErrInvalid if the last operation did
+// not end with an unknown outcome, or another operation started since.
+func (c *Client) RetryUnknown(done func(Result)) error {
+	if c.op != nil {
+		return ErrBusy
+	}
+	if done == nil {
+		return fmt.Errorf("%w: nil done function", ErrInvalid)
+	}
+	if c.unknown == nil {
+		return fmt.Errorf("%w: no operation with an unknown outcome to retry", ErrInvalid)
+	}
+	req := *c.unknown
+	c.unknown = nil
+	c.stats.Operations++
+	c.stats.UnknownRetries++
+	c.op = &clientOp{req: req, done: done, maybeApplied: true}
+	c.sendAttempt()
+	return nil
+}
+
 // Busy reports whether an operation is outstanding.
 func (c *Client) Busy() bool { return c.op != nil }
 
@@ -137,7 +191,7 @@ func (c *Client) NewSession() error {
 	if c.op != nil {
 		return ErrBusy
 	}
-	c.session, c.seq, c.fence = 0, 0, false
+	c.session, c.seq, c.fence, c.unknown = 0, 0, false, nil
 	return nil
 }
 
@@ -157,6 +211,7 @@ func (c *Client) start(req request, done func(Result)) error {
 	}
 	req.session = 0
 	c.stats.Operations++
+	c.unknown = nil
 	c.op = &clientOp{req: req, done: done}
 	switch {
 	case req.op.isRead() && !c.fence:
@@ -349,6 +404,8 @@ func (c *Client) finish(res Result) {
 	c.op = nil
 	if errors.Is(res.Err, ErrUnknownOutcome) && !errors.Is(res.Err, ErrSessionExpired) {
 		c.fence = true
+		req := op.req
+		c.unknown = &req
 	}
 	op.done(res)
 }

@@ -118,6 +118,8 @@ func appendString(dst []byte, s string) []byte {
 type Op uint8
 
 // The operations. OpRegister opens a session; a Client sends it by itself.
+// OpTxn and OpRanges carry their transaction or ranges in the request's
+// value (txn.go).
 const (
 	OpGet Op = iota + 1
 	OpPut
@@ -125,10 +127,12 @@ const (
 	OpCAS
 	OpScan
 	OpRegister
+	OpTxn
+	OpRanges
 	opEnd
 )
 
-var opNames = [...]string{"", "get", "put", "delete", "cas", "scan", "register"}
+var opNames = [...]string{"", "get", "put", "delete", "cas", "scan", "register", "txn", "ranges"}
 
 func (o Op) String() string {
 	if o == 0 || o >= opEnd {
@@ -137,9 +141,9 @@ func (o Op) String() string {
 	return opNames[o]
 }
 
-func (o Op) isWrite() bool { return o == OpPut || o == OpDelete || o == OpCAS }
+func (o Op) isWrite() bool { return o == OpPut || o == OpDelete || o == OpCAS || o == OpTxn }
 
-func (o Op) isRead() bool { return o == OpGet || o == OpScan }
+func (o Op) isRead() bool { return o == OpGet || o == OpScan || o == OpRanges }
 
 // request is what a Client sends and, with the Client's address filled in
 // by the accepting server, what a log entry holds. A read without a session

@@ -183,6 +183,12 @@ func (sm *stateMachine) read(r *request, rep *reply) {
 		rep.found, rep.value = ok, item.Value
 	case OpScan:
 		rep.pairs, rep.more = sm.scan(r.key, int(r.limit))
+	case OpRanges:
+		rs, err := decodeRanges(r.value, sm.lim)
+		if err != nil {
+			panic(fmt.Sprintf("raftkv: ranges passed validation, then: %v", err))
+		}
+		sm.readRanges(rs, rep)
 	default:
 		panic(fmt.Sprintf("raftkv: read of a %v request", r.op))
 	}
@@ -227,6 +233,13 @@ func (sm *stateMachine) write(r *request, rep *reply) {
 		if sm.set(r.key, r.value, old, found, rep) {
 			rep.swapped = true
 		}
+	case OpTxn:
+		t, err := decodeTxn(r.value, sm.lim)
+		if err != nil {
+			panic(fmt.Sprintf("raftkv: txn passed validation, then: %v", err))
+		}
+		rep.found = false
+		sm.applyTxn(&t, rep)
 	default:
 		panic(fmt.Sprintf("raftkv: write of a %v request", r.op))
 	}
@@ -261,12 +274,13 @@ func validateRequest(r *request, lim limits) error {
 		return bad("value of %d or expected value of %d bytes exceeds %d", len(r.value), len(r.expected), lim.valueSizeMax)
 	}
 	needsKey := r.op == OpGet || r.op == OpPut || r.op == OpDelete || r.op == OpCAS
+	carriesValue := r.op == OpPut || r.op == OpCAS || r.op == OpTxn || r.op == OpRanges
 	switch {
 	case needsKey && r.key == "":
 		return bad("empty key")
-	case (r.op == OpRegister) && r.key != "":
+	case (r.op == OpRegister || r.op == OpTxn || r.op == OpRanges) && r.key != "":
 		return bad("unexpected key")
-	case r.op != OpPut && r.op != OpCAS && r.value != "":
+	case !carriesValue && r.value != "":
 		return bad("unexpected value")
 	case r.op != OpCAS && (r.expected != "" || r.expectedFound):
 		return bad("unexpected expected value")
@@ -278,6 +292,14 @@ func validateRequest(r *request, lim limits) error {
 		return bad("unexpected limit")
 	case r.op != OpRegister && r.session == 0 && !r.op.isRead():
 		return bad("no session")
+	case r.op == OpTxn:
+		if _, err := decodeTxn(r.value, lim); err != nil {
+			return bad("%v", err)
+		}
+	case r.op == OpRanges:
+		if _, err := decodeRanges(r.value, lim); err != nil {
+			return bad("%v", err)
+		}
 	}
 	return nil
 }

@@ -17,9 +17,9 @@ type Result struct {
 	Err     error
 	Found   bool   // Get: the key exists. Delete: it existed. Put, CAS: it existed before.
 	Value   string // Get: the value
-	Swapped bool   // CAS: the value was set
-	Pairs   []KV   // Scan: matching pairs in key order
-	More    bool   // Scan: more pairs match than were returned
+	Swapped bool   // CAS: the value was set. Txn: every compare held and Then ran
+	Pairs   []KV   // Scan: matching pairs in key order. Ranges: every range's pairs, in order
+	More    bool   // Scan, Ranges: more pairs match than were returned
 	Index   uint64 // the log index the operation applied at; 0 if unknown. A read without a session: the applied index whose state it read
 	Session uint64 // the session the operation ran in; 0 for a read served by ReadIndex
 	Seq     uint64 // its sequence number in the session
@@ -64,7 +64,7 @@ type ApplyEvent struct {
 	Client  netmodel.NodeID // where the request came from
 	// The request's arguments, enough to replay the log in a model.
 	Key           string // Scan: the prefix
-	Value         string // Put, CAS: the new value
+	Value         string // Put, CAS: the new value. Txn, Ranges: the encoded txn or ranges (ApplyEvent.Txn decodes a txn)
 	Expected      string // CAS
 	ExpectedFound bool   // CAS
 	Limit         int    // Scan
