@@ -74,6 +74,7 @@ func scanSegment(name string, seq uint64, seg []byte, final bool, recordSizeMax 
 func tornTail(seg []byte, off int, h frameHeader, n int, err error, epochPrev uint64, recordSizeMax int) error {
 	switch {
 	case errors.Is(err, errShort) && len(seg)-off < headerSize:
+		markTornShort.Hit()
 		return nil // an incomplete header ends the file
 	case errors.Is(err, errHeaderCRC):
 		if zeroSectorTouched(seg, off, off+headerSize) {
@@ -88,6 +89,7 @@ func tornTail(seg []byte, off int, h frameHeader, n int, err error, epochPrev ui
 		return fmt.Errorf("%w; epoch %d goes back from %d", err, h.epoch, epochPrev)
 	}
 	if errors.Is(err, errShort) {
+		markTornShort.Hit()
 		return nil // the final record is incomplete
 	}
 	if !zeroSectorTouched(seg, off, off+n) {

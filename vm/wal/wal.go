@@ -31,6 +31,16 @@ type Options struct {
 	// skip-wal-sync bug): Sync and rotation never fsync. Always false in
 	// production.
 	SkipSync bool
+	// SkipTornTailTruncate is a planted defect (raftkv's
+	// skip-torn-tail-truncate bug): Open recognises a torn tail but leaves
+	// its bytes in the file, so appends overwrite only part of them and a
+	// later recovery meets the rest behind newer records. Always false in
+	// production.
+	SkipTornTailTruncate bool
+	// RemoveLiveSegment is a planted defect (raftkv's remove-live-segment
+	// bug): RemoveBefore also removes the segment holding pos, whose records
+	// from pos on are still needed. Always false in production.
+	RemoveLiveSegment bool
 }
 
 func (o Options) withDefaults() (Options, error) {
@@ -151,6 +161,7 @@ func (w *WAL) listSegments() ([]uint64, error) {
 				return nil, fmt.Errorf("wal: remove leftover %s: %w", info.Name, err)
 			}
 			removed = true
+			markLeftover.Hit()
 			continue
 		}
 		if seq, ok := parseSegmentName(info.Name); ok {
@@ -214,13 +225,17 @@ func (w *WAL) openTail(seq uint64, end, size int64) error {
 	w.file = f
 	w.size = end
 	if end < size {
+		markTornTail.Hit()
+		w.stats.TornBytesTruncated = size - end
+		if w.opts.SkipTornTailTruncate {
+			return nil // BUG: the torn bytes past end stay in the file
+		}
 		if err := f.Truncate(end); err != nil {
 			return fmt.Errorf("wal: truncate torn tail of %s at %d: %w", name, end, err)
 		}
 		if err := f.Sync(); err != nil {
 			return fmt.Errorf("wal: sync %s after truncation: %w", name, err)
 		}
-		w.stats.TornBytesTruncated = size - end
 	}
 	return nil
 }
@@ -328,6 +343,7 @@ func (w *WAL) rotate() error {
 	if err := w.createSegment(w.current() + 1); err != nil {
 		return w.fail(err)
 	}
+	markRotated.Hit()
 	return nil
 }
 
@@ -363,7 +379,8 @@ func (w *WAL) RemoveBefore(pos Position) error {
 	if err := w.usable(); err != nil {
 		return err
 	}
-	for len(w.segments) > 1 && w.segments[0] < pos.Segment {
+	removed := false
+	for len(w.segments) > 1 && w.segmentBefore(w.segments[0], pos) {
 		name := w.segmentPath(w.segments[0])
 		if err := w.fsys.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("wal: remove %s: %w", name, err)
@@ -374,8 +391,20 @@ func (w *WAL) RemoveBefore(pos Position) error {
 		w.segments = w.segments[1:]
 		w.stats.SegmentsRemoved++
 		w.stats.Segments = len(w.segments)
+		removed = true
+	}
+	if removed {
+		markRemoved.Hit()
 	}
 	return nil
+}
+
+// segmentBefore reports whether segment seq lies wholly before pos.
+func (w *WAL) segmentBefore(seq uint64, pos Position) bool {
+	if w.opts.RemoveLiveSegment {
+		return seq <= pos.Segment // BUG: the segment holding pos is still needed
+	}
+	return seq < pos.Segment
 }
 
 // Stats returns counters since Open.
