@@ -25,6 +25,31 @@ type Bugs struct {
 	// deposed leader, then returns data older than a write that completed
 	// before the read began.
 	StaleFollowerRead bool
+	// SendBeforePersist: a Ready's messages (acknowledgements, votes,
+	// appends) are sent before its entries and hard state are written and
+	// synced. A crash before the sync completes then leaves peers counting
+	// on an ack or a vote that the restarted server no longer remembers.
+	SendBeforePersist bool
+	// SkipTornTailTruncate: the WAL recognises a torn tail at recovery but
+	// leaves its bytes in the file (wal.Options.SkipTornTailTruncate); the
+	// next recovery meets them behind newer records and calls the log
+	// corrupt.
+	SkipTornTailTruncate bool
+	// RemoveLiveSegment: compaction after a snapshot also removes the WAL
+	// segment holding the first entry still needed
+	// (wal.Options.RemoveLiveSegment). A restart then finds a hole between
+	// the snapshot and the entries.
+	RemoveLiveSegment bool
+	// EvictLiveSession: a request of a session the full table evicted is
+	// executed as if its session were still live (the table opens it again,
+	// remembering none of the sequence numbers it applied) instead of being
+	// refused as expired. A retry or a network duplicate of a request
+	// applied before the eviction is then applied again.
+	EvictLiveSession bool
+	// ReadIndexOffByOne: a read is served once the server has applied the
+	// entry before its read index, not the read index itself. It shows only
+	// when a server applies later than it learns of commits.
+	ReadIndexOffByOne bool
 }
 
 var bugTable = []struct {
@@ -33,6 +58,11 @@ var bugTable = []struct {
 }{
 	{"ack-before-commit", func(b *Bugs) *bool { return &b.AckBeforeCommit }},
 	{"apply-retry-twice", func(b *Bugs) *bool { return &b.ApplyRetryTwice }},
+	{"evict-live-session", func(b *Bugs) *bool { return &b.EvictLiveSession }},
+	{"read-index-off-by-one", func(b *Bugs) *bool { return &b.ReadIndexOffByOne }},
+	{"remove-live-segment", func(b *Bugs) *bool { return &b.RemoveLiveSegment }},
+	{"send-before-persist", func(b *Bugs) *bool { return &b.SendBeforePersist }},
+	{"skip-torn-tail-truncate", func(b *Bugs) *bool { return &b.SkipTornTailTruncate }},
 	{"skip-wal-sync", func(b *Bugs) *bool { return &b.SkipWALSync }},
 	{"stale-follower-read", func(b *Bugs) *bool { return &b.StaleFollowerRead }},
 }
@@ -67,4 +97,21 @@ func (b Bugs) Names() []string {
 		}
 	}
 	return names
+}
+
+// reviveSession is the evict-live-session bug: a request of a session the
+// table no longer holds opens it again, as if it had never been evicted,
+// with none of the sequence numbers it applied. Every replica does the
+// same, so the replicas stay in agreement while at most once breaks.
+func (sm *stateMachine) reviveSession(r *request, index uint64) {
+	if r.op == OpRegister || r.session == 0 || r.session >= index || sm.sessions[r.session] != nil {
+		return
+	}
+	if len(sm.sessions) >= sm.lim.sessionsMax {
+		if oldest, ok := sm.lru.DeleteMin(); ok {
+			delete(sm.sessions, oldest.id)
+		}
+	}
+	sm.sessions[r.session] = &session{id: r.session, lastIndex: index}
+	sm.lru.ReplaceOrInsert(lruItem{lastIndex: index, id: r.session})
 }

@@ -107,5 +107,5 @@ func ExampleParseBug() {
 	fmt.Println(raftkv.BugNames())
 	// Output:
 	// true <nil>
-	// [ack-before-commit apply-retry-twice skip-wal-sync stale-follower-read]
+	// [ack-before-commit apply-retry-twice evict-live-session read-index-off-by-one remove-live-segment send-before-persist skip-torn-tail-truncate skip-wal-sync stale-follower-read]
 }

@@ -76,7 +76,12 @@ func openPersister(cfg Config) (*persister, recovered, error) {
 	if err := diskmodel.MkdirAll(cfg.Disk, snapDir); err != nil {
 		return nil, recovered{}, fmt.Errorf("raftkv: create %s: %w", snapDir, err)
 	}
-	opts := wal.Options{SegmentSizeBytes: cfg.WALSegmentSizeBytes, SkipSync: cfg.Bugs.SkipWALSync}
+	opts := wal.Options{
+		SegmentSizeBytes:     cfg.WALSegmentSizeBytes,
+		SkipSync:             cfg.Bugs.SkipWALSync,
+		SkipTornTailTruncate: cfg.Bugs.SkipTornTailTruncate,
+		RemoveLiveSegment:    cfg.Bugs.RemoveLiveSegment,
+	}
 	w, recs, err := wal.Open(cfg.Disk, path.Join(cfg.Dir, walDirName), opts)
 	if err != nil {
 		if errors.Is(err, wal.ErrCorrupt) {

@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"github.com/flockvm/flock/netmodel"
+	"github.com/flockvm/flock/probe"
 	"github.com/google/btree"
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -31,6 +32,15 @@ import (
 // server's incarnation nonce and the newest read id it covers; an answer to
 // any request for (nonce, id) is valid for every read up to id, because
 // each of those reads arrived before the request was first made.
+
+// Coverage marks of the read path.
+var (
+	markFollowerRead     = probe.Declare("raftkv/read-served-by-follower", "a follower served a read at a read index the leader confirmed")
+	markReadWaitsApply   = probe.Declare("raftkv/read-waited-for-apply", "a read index arrived beyond what the server had applied, so the read waited for apply")
+	markReadRoleChanged  = probe.Declare("raftkv/leader-changed-during-read", "the server's role, leader or term changed while reads waited for a read index")
+	markReadIndexRetried = probe.Declare("raftkv/read-index-retried", "a read index request went unanswered and was made again")
+	markReadExpired      = probe.Declare("raftkv/read-expired", "a read was refused after waiting ReadTimeoutTicks")
+)
 
 // readCtxBytes is the size of a ReadIndex context: nonce, newest read id.
 const readCtxBytes = 16
@@ -174,6 +184,9 @@ func (s *Server) takeReadStates(rss []raft.ReadState) {
 		if newest <= q.answered {
 			continue // an earlier request's answer; its reads have one
 		}
+		if rs.Index > s.sm.applied {
+			markReadWaitsApply.Hit()
+		}
 		q.pending.AscendRange(&pendingRead{id: q.answered + 1}, &pendingRead{id: newest + 1}, func(r *pendingRead) bool {
 			r.index = rs.Index
 			q.unindexed--
@@ -190,7 +203,8 @@ func (s *Server) takeReadStates(rss []raft.ReadState) {
 // serveReads answers every read whose read index is applied.
 func (s *Server) serveReads() {
 	q := &s.reads
-	if s.sm.applied < q.applyMin {
+	applied := s.readsApplied()
+	if applied < q.applyMin {
 		return
 	}
 	q.applyMin = math.MaxUint64
@@ -199,18 +213,31 @@ func (s *Server) serveReads() {
 		if r.index == 0 {
 			return false // unindexed: so is every later read
 		}
-		if r.index <= s.sm.applied {
+		if r.index <= applied {
 			ready = append(ready, r)
 		} else {
 			q.applyMin = min(q.applyMin, r.index)
 		}
 		return true
 	})
+	follower := len(ready) > 0 && s.rn.BasicStatus().RaftState != raft.StateLeader
 	for _, r := range ready {
 		q.pending.Delete(r)
 		s.stats.ReadsServed++
+		if follower {
+			markFollowerRead.Hit()
+		}
 		s.answerRead(r.client, &r.req)
 	}
+}
+
+// readsApplied is the index up to which reads may be served: the applied
+// index (one more with the read-index-off-by-one bug).
+func (s *Server) readsApplied() uint64 {
+	if s.cfg.Bugs.ReadIndexOffByOne {
+		return s.sm.applied + 1 // BUG: the entry at the read index may not be applied yet
+	}
+	return s.sm.applied
 }
 
 // answerRead answers a read from the local state machine.
@@ -234,9 +261,11 @@ func (s *Server) tickReads() {
 			q.unindexed--
 		}
 		s.stats.ReadsExpired++
+		markReadExpired.Hit()
 		s.refuseRead(r)
 	}
 	if q.unindexed > 0 && s.ticks-q.requestedTick >= s.readRetryTicks() && !s.leaderHoldsReadIndex() {
+		markReadIndexRetried.Hit()
 		s.retryReadIndex()
 	}
 }
@@ -265,6 +294,7 @@ func (s *Server) checkRole() {
 	}
 	s.reads.role = role
 	if s.reads.unindexed > 0 {
+		markReadRoleChanged.Hit()
 		s.retryReadIndex()
 	}
 }

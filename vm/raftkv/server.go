@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/flockvm/flock/netmodel"
+	"github.com/flockvm/flock/probe"
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
 )
@@ -17,6 +18,22 @@ const raftElectionTicksDisabled = 1 << 30
 
 // readyLoopMax bounds the Ready/Advance rounds one input may cause.
 const readyLoopMax = 16
+
+// Coverage marks (package probe) of the server's rare paths: a simulator
+// sweep counts how many seeds reach each one.
+var (
+	markSessionEvicted  = probe.Declare("raftkv/session-evicted", "a registration found the session table full and evicted the least recently used session")
+	markSessionExpired  = probe.Declare("raftkv/session-expired-request", "a request of a session the table no longer holds was refused as expired")
+	markDeduplicated    = probe.Declare("raftkv/request-deduplicated", "a retried or duplicated request was answered from the session table, not applied again")
+	markStaleRequest    = probe.Declare("raftkv/stale-request", "a request older than its session's last was refused")
+	markRetryPending    = probe.Declare("raftkv/retry-joined-pending", "a retry reached the leader while its first attempt was still pending in the log")
+	markOverloaded      = probe.Declare("raftkv/request-overloaded", "a request or read was refused because a bounded queue was full")
+	markPendingExpired  = probe.Declare("raftkv/pending-expired", "a proposed request was forgotten after its timeout without its entry applying")
+	markSnapshotSent    = probe.Declare("raftkv/snapshot-sent", "a leader sent a snapshot to a follower that lagged behind its log")
+	markSnapshotInstall = probe.Declare("raftkv/snapshot-installed", "a follower replaced its state with a snapshot from the leader")
+	markQuorumLost      = probe.Declare("raftkv/leader-lost-quorum", "a leader stepped down because no quorum answered within an election timeout")
+	markAckedLost       = probe.Declare("raftkv/acknowledged-entries-lost", "a heartbeat named a commit index beyond this server's log: its disk lost acknowledged entries")
+)
 
 // campaignTransfer is the context raft puts on votes of a leadership
 // transfer, which must not be ignored in the lease.
@@ -198,6 +215,7 @@ func (s *Server) checkQuorum() {
 	}
 	if s.rn.BasicStatus().RaftState != raft.StateLeader {
 		s.stats.CheckQuorumLosses++
+		markQuorumLost.Hit()
 	}
 }
 
@@ -265,6 +283,7 @@ func (s *Server) admitHeartbeat(m *pb.Message) bool {
 	if m.GetCommit() <= last || m.GetTerm() < s.rn.BasicStatus().GetTerm() {
 		return true // raft ignores heartbeats of older terms
 	}
+	markAckedLost.Hit()
 	s.fail(corrupt("leader %v (term %d) says index %d is committed here, beyond this log's last index %d: acknowledged entries were lost",
 		netmodel.NodeID(m.GetFrom()), m.GetTerm(), m.GetCommit(), last))
 	return false
@@ -308,6 +327,7 @@ func (s *Server) handleRequest(from netmodel.NodeID, req *request) {
 	key := pendingKey{client: from, session: req.session, seq: req.seq}
 	if p := s.pending[key]; p != nil && p.term == st.GetTerm() {
 		p.attempt = req.attempt // a retry of what is already in the log
+		markRetryPending.Hit()
 		return
 	}
 	if len(s.pendingQueue) >= s.cfg.PendingMax || s.buggify("raftkv.refuse-request") {
@@ -341,6 +361,7 @@ func (s *Server) refuse(to netmodel.NodeID, rep *reply, st status, leader uint64
 		s.stats.NotLeaderReplies++
 	} else {
 		s.stats.Overloaded++
+		markOverloaded.Hit()
 	}
 	s.sendReply(to, rep)
 }
@@ -358,6 +379,7 @@ func (s *Server) expirePending() {
 		if p := s.pending[d.key]; p != nil && p.deadline == d.deadline {
 			delete(s.pending, d.key)
 			s.stats.PendingExpired++
+			markPendingExpired.Hit()
 		}
 	}
 }
@@ -381,6 +403,9 @@ func (s *Server) process() {
 // sync), then send, then apply, then Advance.
 func (s *Server) handleReady(rd raft.Ready) {
 	s.checkReady(&rd)
+	if s.cfg.Bugs.SendBeforePersist {
+		s.sendAll(rd.Messages) // BUG: acks and votes leave before what they vouch for is durable
+	}
 	prev := s.p.hs
 	hs := rd.HardState
 	mustSync := !raft.IsEmptyHardState(hs) && raft.MustSync(hs, prev, len(rd.Entries)) || len(rd.Entries) > 0
@@ -402,8 +427,8 @@ func (s *Server) handleReady(rd raft.Ready) {
 		}
 		s.commit = hs.GetCommit()
 	}
-	for _, m := range rd.Messages {
-		s.send(m)
+	if !s.cfg.Bugs.SendBeforePersist {
+		s.sendAll(rd.Messages)
 	}
 	if !raft.IsEmptySnap(rd.Snapshot) {
 		s.restoreSnapshot(rd.Snapshot)
@@ -448,6 +473,12 @@ func (s *Server) checkReady(rd *raft.Ready) {
 	}
 }
 
+func (s *Server) sendAll(msgs []*pb.Message) {
+	for _, m := range msgs {
+		s.send(m)
+	}
+}
+
 func (s *Server) send(m *pb.Message) {
 	b, err := marshalOptions.Marshal(m)
 	if err != nil {
@@ -462,6 +493,7 @@ func (s *Server) send(m *pb.Message) {
 	s.noteHeartbeatCtx(m)
 	s.cfg.Transport.Send(netmodel.NodeID(m.GetTo()), payload)
 	if m.GetType() == pb.MsgSnap {
+		markSnapshotSent.Hit()
 		s.stats.SnapshotsSent++
 		s.snapsSent = append(s.snapsSent, m.GetTo())
 	}
@@ -480,6 +512,7 @@ func (s *Server) restoreSnapshot(snap *pb.Snapshot) {
 	}
 	s.sm = sm
 	s.stats.SnapshotsInstalled++
+	markSnapshotInstall.Hit()
 	s.observe(ApplyEvent{Node: s.cfg.ID, Index: sm.applied, Term: sm.appliedTerm, Kind: ApplySnapshot})
 }
 
@@ -503,10 +536,12 @@ func (s *Server) applyEntry(e *pb.Entry) {
 		s.observe(ev)
 		return
 	}
-	kind, rep := s.sm.apply(e.GetIndex(), e.GetTerm(), &req, s.cfg.Bugs.ApplyRetryTwice)
-	if kind == ApplyDuplicate {
-		s.stats.Duplicates++
+	if s.cfg.Bugs.EvictLiveSession {
+		s.sm.reviveSession(&req, e.GetIndex())
 	}
+	tableFull := req.op == OpRegister && len(s.sm.sessions) >= s.lim.sessionsMax
+	kind, rep := s.sm.apply(e.GetIndex(), e.GetTerm(), &req, s.cfg.Bugs.ApplyRetryTwice)
+	s.markApplied(kind, &rep, tableFull)
 	if s.cfg.OnApply != nil {
 		ev.Kind, ev.Op, ev.Session, ev.Seq, ev.Client = kind, req.op, req.session, req.seq, req.client
 		ev.Key, ev.Value, ev.Expected, ev.ExpectedFound = req.key, req.value, req.expected, req.expectedFound
@@ -514,6 +549,21 @@ func (s *Server) applyEntry(e *pb.Entry) {
 		s.cfg.OnApply(ev)
 	}
 	s.answer(&req, &rep)
+}
+
+// markApplied counts what applying one request did, for the marks.
+func (s *Server) markApplied(kind ApplyKind, rep *reply, tableFull bool) {
+	switch {
+	case kind == ApplyDuplicate:
+		s.stats.Duplicates++
+		markDeduplicated.Hit()
+	case kind == ApplyExecuted && tableFull:
+		markSessionEvicted.Hit()
+	case rep.status == statusSessionExpired:
+		markSessionExpired.Hit()
+	case rep.status == statusStale:
+		markStaleRequest.Hit()
+	}
 }
 
 func (s *Server) observe(ev ApplyEvent) {
