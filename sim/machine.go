@@ -110,6 +110,9 @@ func (w *World) Crash(id NodeID) bool {
 	m.paused = false
 	m.pauseGen++
 	m.dropDeferred()
+	if m.diskBusyEnd > w.now {
+		w.crashesInIO++
+	}
 	m.disk.Crash()
 	m.disk.TakeLatency() // the dead incarnation's disk work is gone with it
 	if m.diskBusyEnd > w.now {

@@ -40,6 +40,9 @@ type NetStats struct {
 	DestDown    Counter // destination unknown, crashed, or restarted since
 	SenderDown  Counter // sender crashed before the message left its disk queue
 	Overflow    Counter // the link already had LinkQueueMax messages in flight
+	// Reordered counts deliveries (a subset of Delivered) of a message sent
+	// before another message on the same link that was delivered already.
+	Reordered Counter
 }
 
 // InFlight returns the messages sent (and duplicated) but not yet settled.
@@ -56,6 +59,8 @@ type link struct {
 	blocked    int // partitions cutting the link
 	clogEnd    Time
 	clogFactor int64
+	sends      uint64 // Sends on this link so far
+	arrivedMax uint64 // the highest sendSeq delivered
 }
 
 type linkKey struct{ from, to NodeID }
@@ -218,6 +223,7 @@ func (n *network) send(src *Machine, to NodeID, payload []byte) {
 	}
 	src.settleDisk()
 	depart := max(w.now, src.diskBusyEnd)
+	lk.sends++
 	frame := netmodel.AppendFrame(make([]byte, 0, netmodel.FrameHeaderSize+size), src.id, to, payload)
 	var dup []byte
 	if f.DupProb > 0 && n.rng.Float64() < f.DupProb {
@@ -247,7 +253,7 @@ func (n *network) launch(src, dst *Machine, lk *link, frame []byte, depart Time,
 	ev.kind, ev.node, ev.name = evDeliver, dst.id, "deliver"
 	ev.m, ev.inc = dst, dst.inc
 	ev.from, ev.fromInc = src, src.inc
-	ev.departAt, ev.frame, ev.link, ev.msgKind = depart, frame, lk, kind
+	ev.departAt, ev.frame, ev.link, ev.msgKind, ev.sendSeq = depart, frame, lk, kind, lk.sends
 	lk.inflight++
 	w.q.push(ev, depart.Add(n.latency(lk)))
 }
@@ -290,11 +296,26 @@ func (n *network) deliver(ev *event) bool {
 			n.settle(ev, "lost: garbled", outGarbled, size)
 			return true
 		}
+		n.noteOrder(ev, size)
 		n.settle(ev, "deliver", outDelivered, size)
 		dst.recv.Receive(f.From, f.Payload)
 		dst.settleDisk()
 	}
 	return true
+}
+
+// noteOrder counts a delivery that overtook nothing but was overtaken: a
+// message sent later on its link arrived first.
+func (n *network) noteOrder(ev *event, size int) {
+	lk := ev.link
+	if ev.sendSeq < lk.arrivedMax {
+		n.stats.Reordered.add(size)
+		if n.byKind != nil {
+			n.byKind[ev.msgKind].Reordered.add(size)
+		}
+		return
+	}
+	lk.arrivedMax = ev.sendSeq
 }
 
 // settle ends a message's flight: counts it, folds it into the trace as an

@@ -52,6 +52,7 @@ type event struct {
 	frame    []byte
 	link     *link
 	msgKind  uint16
+	sendSeq  uint64 // order of the Send on its link, from 1; a duplicate shares it
 }
 
 // qitem is what the btree holds: the ordering key inline so comparisons do

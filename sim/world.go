@@ -82,6 +82,8 @@ type World struct {
 	nem      *nemesis
 	healed   bool
 	counts   map[string]int64
+	// crashesInIO counts crashes that found their machine's disk busy.
+	crashesInIO int64
 }
 
 // NewWorld returns a world at time 0 with no machines. The nemesis is armed

@@ -85,6 +85,7 @@ type Stats struct {
 	TornSectors    int64 // sectors of torn writes that a crash dropped
 	KeptDirOps     int64 // unsynced directory operations that survived a crash
 	LostDirOps     int64 // unsynced directory operations that a crash undid
+	SyncsCut       int64 // Sync and SyncDir calls not yet complete (in virtual time) at a crash, so undone
 	RottedBits     int64 // bits flipped by Rot
 	LatencyCharged time.Duration
 }
