@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/flockvm/flock/probe"
 	"github.com/flockvm/flock/sim"
 )
 
@@ -35,6 +36,9 @@ type Options struct {
 	// Pin adjusts the fault configuration drawn for the seed (flags that pin
 	// knobs); nil keeps the swarm's draw.
 	Pin func(*sim.FaultConfig)
+	// Coverage counts the probe marks the run hits into Report.Marks. Marks
+	// are process-global: runs that count must not overlap in one process.
+	Coverage bool
 }
 
 // Report is the outcome of one run, in the shape of DESIGN §6. WallNs and
@@ -52,10 +56,16 @@ type Report struct {
 	SimNs     int64            `json:"sim_ns"`
 	WallNs    int64            `json:"wall_ns"`
 	Faults    map[string]int64 `json:"faults"`
-	Ops       int              `json:"ops"`
-	Repro     string           `json:"repro"`
-	VizPath   string           `json:"viz,omitempty"`
-	Config    string           `json:"config"`
+	// Outcomes counts what the faults did (sim.World.Outcomes): writes
+	// torn and lost, syncs cut, messages reordered, ...
+	Outcomes map[string]int64 `json:"outcomes"`
+	// Marks counts the probe marks the run hit (those hit at least once),
+	// when Options.Coverage asked for them.
+	Marks   map[string]int64 `json:"marks,omitempty"`
+	Ops     int              `json:"ops"`
+	Repro   string           `json:"repro"`
+	VizPath string           `json:"viz,omitempty"`
+	Config  string           `json:"config"`
 }
 
 // Bug is a planted defect and the number of seeds within which the
@@ -133,7 +143,19 @@ func Run(name string, opts Options) (Report, error) {
 		}
 		return Report{}, fmt.Errorf("scenario %q has no planted bug %q (known: %s)", name, opts.Bug, strings.Join(known, ", "))
 	}
-	return s.Run(opts), nil
+	if !opts.Coverage {
+		return s.Run(opts), nil
+	}
+	probe.Start()
+	defer probe.Stop()
+	rep := s.Run(opts)
+	rep.Marks = map[string]int64{}
+	for name, n := range probe.Counts() {
+		if n > 0 {
+			rep.Marks[name] = n
+		}
+	}
+	return rep, nil
 }
 
 func names() []string {

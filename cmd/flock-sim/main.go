@@ -42,6 +42,7 @@ type config struct {
 	trace       bool
 	list        bool
 	determinism bool
+	coverage    bool
 	worker      bool
 	pins        faultPins
 }
@@ -86,6 +87,7 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&cfg.trace, "trace", false, "print the event log with step numbers (one seed only)")
 	fs.BoolVar(&cfg.list, "list", false, "list scenarios and planted bugs")
 	fs.BoolVar(&cfg.determinism, "determinism", false, "run each seed twice and fail (exit 4) if the trace hashes differ")
+	fs.BoolVar(&cfg.coverage, "coverage", false, "count the probe marks each seed hits; a sweep prints, per mark, how many seeds hit it")
 	fs.BoolVar(&cfg.worker, "worker", false, "internal: read seeds from stdin, write JSON reports to stdout")
 	cfg.pins = registerFaultPins(fs)
 	fs.Usage = func() {

@@ -21,13 +21,13 @@ const failureNondeterminism = "nondeterminism"
 // simulation is a broken invariant: it becomes a safety failure of this seed
 // rather than a crash of the whole sweep.
 func runSeed(cfg config, seed uint64, trace io.Writer) scenarios.Report {
-	opts := scenarios.Options{Seed: seed, Bug: cfg.bug, VizDir: cfg.vizDir, Trace: trace, Pin: cfg.pins.apply}
+	opts := scenarios.Options{Seed: seed, Bug: cfg.bug, VizDir: cfg.vizDir, Trace: trace, Pin: cfg.pins.apply, Coverage: cfg.coverage}
 	start := time.Now()
 	r := runGuarded(cfg.scenario, opts)
 	r.WallNs = time.Since(start).Nanoseconds()
 	r.Repro = reproCommand(cfg, seed)
 	if cfg.determinism && r.Failure != failureNondeterminism {
-		opts.Trace, opts.VizDir = nil, ""
+		opts.Trace, opts.VizDir, opts.Coverage = nil, "", false
 		again := runGuarded(cfg.scenario, opts)
 		if again.TraceHash != r.TraceHash || again.Events != r.Events {
 			r.Result, r.Failure = scenarios.ResultFail, failureNondeterminism
@@ -46,6 +46,7 @@ func runGuarded(scenario string, opts scenarios.Options) (r scenarios.Report) {
 				Result: scenarios.ResultFail, Failure: scenarios.FailureSafety,
 				Violation: fmt.Sprintf("panic: %v\n%s", p, stackHead(debug.Stack(), 40)),
 				Faults:    map[string]int64{},
+				Outcomes:  map[string]int64{},
 			}
 		}
 	}()
@@ -92,6 +93,12 @@ func single(cfg config, stdout io.Writer) int {
 		}
 	} else {
 		printReport(stdout, r, false)
+		if cfg.coverage {
+			fmt.Fprintf(stdout, "  marks hit: %s\n", formatMarks(r.Marks))
+		}
+		if cfg.vizDir != "" && r.VizPath == "" {
+			fmt.Fprintf(stdout, "  -viz: no page written (a page is written only when the linearizability check fails)\n")
+		}
 	}
 	return reportStatus(r)
 }
@@ -106,6 +113,9 @@ func bugSuffix(bug string) string {
 func writeJSON(w io.Writer, r scenarios.Report) error {
 	if r.Faults == nil {
 		r.Faults = map[string]int64{}
+	}
+	if r.Outcomes == nil {
+		r.Outcomes = map[string]int64{}
 	}
 	b, err := json.Marshal(r) // map keys are sorted: output is deterministic
 	if err != nil {
@@ -125,6 +135,7 @@ func printReport(w io.Writer, r scenarios.Report, withHeader bool) {
 		fmt.Fprintf(w, "  faults drawn: %s\n", r.Config)
 	}
 	fmt.Fprintf(w, "  injected: %s\n", formatFaults(r.Faults))
+	fmt.Fprintf(w, "  outcomes: %s\n", formatFaults(nonZero(r.Outcomes)))
 	compression := 0.0
 	if r.WallNs > 0 {
 		compression = float64(r.SimNs) / float64(r.WallNs)
@@ -145,6 +156,16 @@ func printReport(w io.Writer, r scenarios.Report, withHeader bool) {
 
 func indentAfterFirst(s, indent string) string {
 	return strings.ReplaceAll(strings.TrimRight(s, "\n"), "\n", "\n"+indent)
+}
+
+func nonZero(counts map[string]int64) map[string]int64 {
+	out := map[string]int64{}
+	for k, v := range counts {
+		if v != 0 {
+			out[k] = v
+		}
+	}
+	return out
 }
 
 func formatFaults(faults map[string]int64) string {

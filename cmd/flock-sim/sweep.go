@@ -63,6 +63,9 @@ func workerArgs(cfg config) []string {
 	if cfg.determinism {
 		args = append(args, "-determinism")
 	}
+	if cfg.coverage {
+		args = append(args, "-coverage")
+	}
 	return append(args, cfg.pins.args()...)
 }
 
@@ -164,6 +167,13 @@ func sweep(cfg config, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	printSummary(cfg, reports, time.Since(start), stdout, stderr)
+	if cfg.coverage {
+		w := stdout
+		if cfg.jsonOut {
+			w = stderr
+		}
+		printCoverage(w, cfg.scenario, reports)
+	}
 	return exitStatus(reports)
 }
 
@@ -187,6 +197,7 @@ func driveWorker(exe string, args []string, seeds <-chan uint64, results chan<- 
 			Seed: seed, Result: scenarios.ResultFail, Failure: scenarios.FailureSafety,
 			Violation: fmt.Sprintf("worker process died: %v\n%s", err, lastLines(w.stderr.String(), 30)),
 			Faults:    map[string]int64{},
+			Outcomes:  map[string]int64{},
 		}
 		if restarts++; restarts > workerRestartsMax {
 			return errors.New("workers keep dying; giving up")
