@@ -31,7 +31,8 @@ func (s *subFS) full(name string) (string, error) {
 	return path.Join(s.dir, name), nil
 }
 
-// relabel rewrites the path in an error back to the caller's name.
+// relabel rewrites the path in an error back to the caller's name, so
+// that nothing outside the directory shows through.
 func (s *subFS) relabel(err error, name string) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
@@ -101,12 +102,7 @@ func (s *subFS) Rename(oldname, newname string) error {
 	if err != nil {
 		return err
 	}
-	err = s.fsys.Rename(from, to)
-	var pe *fs.PathError
-	if errors.As(err, &pe) && pe.Path == to {
-		return s.relabel(err, newname)
-	}
-	return s.relabel(err, oldname)
+	return s.relabel(s.fsys.Rename(from, to), oldname+" -> "+newname)
 }
 
 func (s *subFS) SyncDir(dir string) error {
