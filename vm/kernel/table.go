@@ -407,3 +407,14 @@ type ThreadRef struct{ PID, TID uint64 }
 
 // Parked is how many JOIN and PWAIT requests wait.
 func (t *Table) Parked() int { return t.parked }
+
+// Registered reports whether thread tid of a running process pid has been
+// registered by its spawner (the main thread always is).
+func (t *Table) Registered(pid, tid uint64) bool {
+	p, err := t.running(pid)
+	if err != nil {
+		return false
+	}
+	rec, ok := p.threads[tid]
+	return ok && rec.started
+}

@@ -1,0 +1,195 @@
+package node
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"testing"
+
+	"github.com/flockvm/flock/diskmodel"
+	"github.com/flockvm/flock/diskmodel/osdisk"
+	"github.com/flockvm/flock/netmodel"
+	"github.com/flockvm/flock/vm/asm"
+	"github.com/flockvm/flock/vm/kernel"
+)
+
+// cluster is a deterministic test world for nodes: a FIFO network that can
+// drop and duplicate, ticks, and cores run in turn. (The simulator with
+// every fault is the vm scenario; this is for focused tests.)
+type cluster struct {
+	t        testing.TB
+	rng      *rand.Rand
+	nodes    map[netmodel.NodeID]*Node
+	disks    map[netmodel.NodeID]diskmodel.FS
+	ids      []netmodel.NodeID
+	voters   []netmodel.NodeID
+	queue    []envelope
+	down     map[netmodel.NodeID]bool
+	cut      map[[2]netmodel.NodeID]bool
+	dropProb float64
+	dupProb  float64
+	started  map[[2]uint64]int // (pid, tid) → starts, for at-most-once
+	cores    int
+	memory   func(MemoryConfig) Memory
+	step     int
+}
+
+type envelope struct {
+	from, to netmodel.NodeID
+	payload  []byte
+}
+
+type clusterTransport struct {
+	c    *cluster
+	from netmodel.NodeID
+}
+
+func (t clusterTransport) Send(to netmodel.NodeID, payload []byte) {
+	t.c.queue = append(t.c.queue, envelope{from: t.from, to: to, payload: bytes.Clone(payload)})
+}
+
+func newCluster(t testing.TB, machines, voters int, seed uint64) *cluster {
+	c := &cluster{t: t, rng: rand.New(rand.NewPCG(seed, 1)), nodes: map[netmodel.NodeID]*Node{},
+		disks: map[netmodel.NodeID]diskmodel.FS{}, down: map[netmodel.NodeID]bool{}, cut: map[[2]netmodel.NodeID]bool{},
+		started: map[[2]uint64]int{}, cores: 2, memory: newDelegateMem}
+	for i := 1; i <= machines; i++ {
+		c.ids = append(c.ids, netmodel.NodeID(i))
+	}
+	c.voters = c.ids[:voters]
+	for _, id := range c.ids {
+		disk, err := osdisk.Open(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { disk.Close() })
+		c.disks[id] = disk
+		c.boot(id)
+	}
+	return c
+}
+
+func (c *cluster) boot(id netmodel.NodeID) {
+	n, err := Open(Config{
+		ID: id, Transport: clusterTransport{c: c, from: id}, Disk: c.disks[id], Rand: rand.New(rand.NewPCG(uint64(id), c.rng.Uint64())),
+		Provide: Resources{Cores: c.cores, RAMBytes: 1 << 30}, Voters: c.voters, Memory: c.memory,
+		OnThreadStart: func(pid, tid uint64) { c.started[[2]uint64{pid, tid}]++ },
+	})
+	if err != nil {
+		c.t.Fatalf("Open(node %v) = %v", id, err)
+	}
+	c.nodes[id] = n
+	c.down[id] = false
+}
+
+func (c *cluster) crash(id netmodel.NodeID) {
+	c.nodes[id].Close()
+	delete(c.nodes, id)
+	c.down[id] = true
+}
+
+// deliver hands every queued message to its node (in order, with drops and
+// duplicates as set), then ticks every node every tickEvery steps and runs
+// the cores.
+func (c *cluster) run(steps int, tickEvery int) {
+	for range steps {
+		c.step++
+		q := c.queue
+		c.queue = nil
+		for _, e := range q {
+			n := c.nodes[e.to]
+			if n == nil || c.cut[[2]netmodel.NodeID{e.from, e.to}] || c.rng.Float64() < c.dropProb {
+				continue
+			}
+			n.Receive(e.from, e.payload)
+			if c.rng.Float64() < c.dupProb {
+				n.Receive(e.from, e.payload)
+			}
+		}
+		for _, id := range c.ids {
+			if n := c.nodes[id]; n != nil {
+				n.RunCores(2000)
+			}
+		}
+		if c.step%tickEvery == 0 {
+			for _, id := range c.ids {
+				if n := c.nodes[id]; n != nil {
+					n.Tick()
+				}
+			}
+		}
+	}
+}
+
+// runUntil steps until cond holds or stepsMax steps have run.
+func (c *cluster) runUntil(cond func() bool, stepsMax int) bool {
+	for range stepsMax {
+		if cond() {
+			return true
+		}
+		c.run(1, 4)
+	}
+	return cond()
+}
+
+func (c *cluster) allJoined() bool {
+	for _, id := range c.ids {
+		if n := c.nodes[id]; n != nil && (!n.Joined() || len(n.ms.alive()) < c.liveCount()) {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *cluster) liveCount() int {
+	k := 0
+	for _, id := range c.ids {
+		if c.nodes[id] != nil {
+			k++
+		}
+	}
+	return k
+}
+
+// result of a program run through a node.
+type runResult struct {
+	pid     uint64
+	started bool
+	err     error
+	ended   bool
+	status  kernel.Status
+	out     bytes.Buffer
+}
+
+func (c *cluster) start(on netmodel.NodeID, src string, args ...string) *runResult {
+	c.t.Helper()
+	prog, err := asm.Assemble("t.flasm", []byte(src), asm.Options{})
+	if err != nil {
+		c.t.Fatalf("assemble: %v", err)
+	}
+	r := &runResult{}
+	c.nodes[on].Start(Run{Program: prog, Args: args, User: "root", Out: &r.out},
+		func(pid uint64, err error) { r.pid, r.started, r.err = pid, true, err },
+		func(pid uint64, st kernel.Status) { r.ended, r.status = true, st })
+	return r
+}
+
+func (c *cluster) threadsRanTwice() []string {
+	var out []string
+	keys := make([][2]uint64, 0, len(c.started))
+	for k := range c.started {
+		keys = append(keys, k)
+	}
+	slices.SortFunc(keys, func(a, b [2]uint64) int {
+		if a[0] != b[0] {
+			return int(a[0]) - int(b[0])
+		}
+		return int(a[1] - b[1])
+	})
+	for _, k := range keys {
+		if c.started[k] > 1 {
+			out = append(out, fmt.Sprintf("pid %d tid %d started %d times", k[0], k[1], c.started[k]))
+		}
+	}
+	return out
+}

@@ -1,0 +1,230 @@
+package node
+
+import (
+	"fmt"
+
+	"github.com/flockvm/flock/netmodel"
+	"github.com/flockvm/flock/vm/interp"
+	"github.com/flockvm/flock/vm/kernel"
+	"github.com/flockvm/flock/vm/sys"
+)
+
+// The node is every core's interp.Kernel. Each method is the vproc switch
+// of docs/node.md: if the process's home (or the thread's target) is this
+// node, do it here; otherwise send the request and park the thread until
+// the answer comes.
+var _ interp.Kernel = (*Node)(nil)
+
+func (n *Node) proc(pid uint64) *procHere {
+	p, ok := n.procs[pid]
+	if !ok {
+		panic(fmt.Sprintf("node %v: kernel call for process %d, which is not installed here", n.cfg.ID, pid))
+	}
+	return p
+}
+
+func (n *Node) homeHere(p *procHere) bool { return p.home == n.cfg.ID }
+
+// Spawn places the thread, registers it with the home and starts it.
+func (n *Node) Spawn(c sys.Caller, img *interp.ThreadImage) (sys.Reply, bool) {
+	p := n.proc(c.PID)
+	if p.ending {
+		img.Local.Release()
+		return sys.Reply{}, false // the process is ending: this thread goes with it
+	}
+	target := n.place(p)
+	img.TID = p.tidFor()
+	tid := img.TID
+	answer := func() { n.Complete(c.Req, sys.Reply{Val: tid}) }
+	fail := func(tr sys.Trap) { n.Complete(c.Req, sys.Reply{Trap: tr}) }
+	if n.homeHere(p) {
+		if err := n.table.Reserve(c.PID); err != nil {
+			img.Local.Release()
+			return sys.Reply{Trap: sys.TrapThreadLimit}, true
+		}
+		if err := n.table.Register(c.PID, tid, uint64(target)); err != nil {
+			panic(fmt.Sprintf("node %v: registering thread %d of process %d: %v", n.cfg.ID, tid, c.PID, err))
+		}
+		if target == n.cfg.ID {
+			if tr := n.addLocalThread(p, img); tr != sys.TrapNone {
+				n.table.ThreadExited(c.PID, tid, 0)
+				return sys.Reply{Trap: tr}, true
+			}
+			return sys.Reply{Val: tid}, true
+		}
+		n.startThread(p, img, target, answer, fail)
+		return sys.Reply{}, false
+	}
+	// Register first: once SPAWN answers, any thread of the process may
+	// JOIN the tid at the home.
+	n.request(p.home, &procMsg{kind: msgRegister, pid: p.pid, tid: tid, where: uint64(target)},
+		func(m *procMsg) {
+			if m.errno != replyOK {
+				img.Local.Release()
+				fail(registerTrap(m.errno))
+				return
+			}
+			n.startThread(p, img, target, answer, fail)
+		},
+		func() { img.Local.Release(); fail(sys.TrapLost) })
+	return sys.Reply{}, false
+}
+
+func registerTrap(errno uint64) sys.Trap {
+	if errno == replyLimit {
+		return sys.TrapThreadLimit
+	}
+	return sys.TrapLost
+}
+
+// Join waits at the home for the thread to end.
+func (n *Node) Join(c sys.Caller, tid uint64) (sys.Reply, bool) {
+	p := n.proc(c.PID)
+	if n.homeHere(p) {
+		return n.table.Join(c, tid)
+	}
+	n.threadRequest(p.home, c, &procMsg{kind: msgJoin, pid: c.PID, tid: tid})
+	return sys.Reply{}, false
+}
+
+// threadRequest sends a request on behalf of a parked thread: the request
+// id is the thread's, and the answer completes it.
+func (n *Node) threadRequest(to netmodel.NodeID, c sys.Caller, m *procMsg) {
+	m.req = c.Req
+	n.requestAs(to, m, func(r *procMsg) { n.Complete(c.Req, replyOf(r)) }, func() { n.Complete(c.Req, sys.Reply{Trap: sys.TrapLost}) })
+}
+
+// replyOf is the sys.Reply a reply message carries.
+func replyOf(m *procMsg) sys.Reply {
+	r := sys.Reply{Val: m.value, Data: m.data}
+	if m.hasTrap {
+		r.Trap = m.trap
+	}
+	if m.errno != replyOK && r.Trap == sys.TrapNone {
+		r.Trap = sys.TrapLost // the process ended meanwhile; its thread is being removed
+	}
+	return r
+}
+
+// ThreadExited tells the home.
+func (n *Node) ThreadExited(pid, tid, value uint64) {
+	p := n.proc(pid)
+	if n.homeHere(p) {
+		if n.table.ThreadExited(pid, tid, value) {
+			n.endProcess(pid, kernel.Status{Code: value})
+		}
+		return
+	}
+	n.request(p.home, &procMsg{kind: msgExited, pid: pid, tid: tid, value: value}, func(*procMsg) {}, func() {})
+}
+
+// Exit ends the process with status.
+func (n *Node) Exit(pid, _, status uint64) { n.endFromHere(pid, kernel.Status{Code: status}) }
+
+// Trapped ends the process with the trap.
+func (n *Node) Trapped(pid uint64, trap *interp.TrapError) {
+	st := kernel.Status{Trap: trap}
+	if trap.Kind == sys.TrapLost {
+		st = kernel.Status{Lost: n.lostWhat(pid, trap)}
+	}
+	n.endFromHere(pid, st)
+}
+
+// lostWhat names the machine whose death made a memory operation fail.
+func (n *Node) lostWhat(pid uint64, trap *interp.TrapError) *kernel.LostError {
+	l := &kernel.LostError{PID: pid, What: fmt.Sprintf("global memory (%s at %s)", trap.Detail, trap.Where)}
+	if p, ok := n.procs[pid]; ok {
+		for _, id := range p.span {
+			if d := n.ms.dead[id]; d > 0 {
+				l.Machine, l.Incarnation = uint64(id), d
+				break
+			}
+		}
+	}
+	return l
+}
+
+// endFromHere ends a process from one of its threads on this node: at the
+// home directly, elsewhere by telling the home (and stopping the threads
+// here at once).
+func (n *Node) endFromHere(pid uint64, st kernel.Status) {
+	p := n.proc(pid)
+	if n.homeHere(p) {
+		n.endProcess(pid, st)
+		return
+	}
+	if p.ending {
+		return
+	}
+	p.ending = true
+	for _, c := range n.cores {
+		c.RemoveProcess(pid)
+	}
+	n.request(p.home, &procMsg{kind: msgEnd, pid: pid, status: st}, func(*procMsg) {}, func() {})
+}
+
+// Output appends to the process's output at its home.
+func (n *Node) Output(c sys.Caller, data []byte) (sys.Reply, bool) {
+	p := n.proc(c.PID)
+	if n.homeHere(p) {
+		return n.writeOutput(c.PID, data), true
+	}
+	n.threadRequest(p.home, c, &procMsg{kind: msgOutput, pid: c.PID, data: data})
+	return sys.Reply{}, false
+}
+
+func (n *Node) writeOutput(pid uint64, data []byte) sys.Reply {
+	rec, ok := n.table.Process(pid)
+	if !ok || rec.Out == nil {
+		return sys.Reply{Val: uint64(len(data))}
+	}
+	if _, err := rec.Out.Write(data); err != nil {
+		return sys.ErrReply(sys.EIO)
+	}
+	return sys.Reply{Val: uint64(len(data))}
+}
+
+// StartProcess starts a child homed where its parent is.
+func (n *Node) StartProcess(c sys.Caller, path string, args []string) (sys.Reply, bool) {
+	p := n.proc(c.PID)
+	if n.homeHere(p) {
+		n.startChild(c.PID, path, args, func(r sys.Reply) { n.Complete(c.Req, r) })
+		return sys.Reply{}, false
+	}
+	n.threadRequest(p.home, c, &procMsg{kind: msgStartChild, pid: c.PID, path: path, args: args})
+	return sys.Reply{}, false
+}
+
+// startChild loads path from this node's storage and starts it with
+// parent's output.
+func (n *Node) startChild(parent uint64, path string, args []string, done func(sys.Reply)) {
+	rec, ok := n.table.Process(parent)
+	if !ok {
+		n.later(func() { done(sys.Reply{Trap: sys.TrapLost}) })
+		return
+	}
+	prog, err := n.loadProgram(path)
+	if err != nil {
+		fmt.Fprintf(n.cfg.Diag, "flock: PSTART %s: %v\n", path, err)
+		n.later(func() { done(sys.ErrReply(loadErrno(err))) })
+		return
+	}
+	n.startProcess(startReq{prog: prog, args: args, user: rec.User, out: rec.Out, parent: parent}, func(pid uint64, err error) {
+		if err != nil {
+			fmt.Fprintf(n.cfg.Diag, "flock: PSTART %s: %v\n", path, err)
+			done(sys.ErrReply(sys.EINVAL))
+			return
+		}
+		done(sys.Reply{Val: pid})
+	})
+}
+
+// WaitProcs waits at the process's home.
+func (n *Node) WaitProcs(c sys.Caller, pids []uint64) (sys.Reply, bool) {
+	p := n.proc(c.PID)
+	if n.homeHere(p) {
+		return n.table.Wait(c, pids)
+	}
+	n.threadRequest(p.home, c, &procMsg{kind: msgWait, pid: c.PID, span: pids})
+	return sys.Reply{}, false
+}

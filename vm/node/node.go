@@ -1,0 +1,543 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"slices"
+
+	"github.com/flockvm/flock/diskmodel"
+	"github.com/flockvm/flock/netmodel"
+	"github.com/flockvm/flock/vm/interp"
+	"github.com/flockvm/flock/vm/isa"
+	"github.com/flockvm/flock/vm/kernel"
+	"github.com/flockvm/flock/vm/mem"
+	"github.com/flockvm/flock/vm/raftkv"
+	"github.com/flockvm/flock/vm/storage"
+	"github.com/flockvm/flock/vm/sys"
+)
+
+// Memory is the global memory of every process with threads on this node:
+// the node's memory agent. It is driven like the node itself: Tick, Receive
+// for messages of ServiceMemory, answers through the Completer it was made
+// with, sends through the Transport it was made with.
+type Memory interface {
+	Tick()
+	Receive(from netmodel.NodeID, payload []byte)
+	// AddProcess installs a process whose global memory is spread over span
+	// (the same list, in the same order, on every node of the span).
+	AddProcess(pid uint64, span []netmodel.NodeID, acct *mem.Account) error
+	// Global is the process's memory as threads on this node see it.
+	Global(pid uint64) sys.Global
+	// RemoveProcess frees everything of the process held here.
+	RemoveProcess(pid uint64)
+	// MachineDown says an incarnation of a machine is dead: what only it
+	// held is lost.
+	MachineDown(id netmodel.NodeID, incarnation uint64)
+}
+
+// MemoryConfig is what a Memory is made with.
+type MemoryConfig struct {
+	Self        netmodel.NodeID
+	Incarnation uint64
+	Transport   netmodel.Transport // prefixes the ServiceMemory header
+	Completer   sys.Completer
+	Rand        *rand.Rand
+	RAMBytes    uint64 // the page cache's bound (what the machine provides)
+}
+
+// Config configures a Node. Zero limits take their defaults.
+type Config struct {
+	ID        netmodel.NodeID
+	Transport netmodel.Transport
+	Disk      diskmodel.FS
+	Rand      *rand.Rand
+	// Provide is what the machine lends the VM; Cores ≥ 1.
+	Provide Resources
+	// Voters are the metadata replicas, fixed when the VM was created; a
+	// node whose ID is among them hosts one.
+	Voters []netmodel.NodeID
+	// Memory makes the node's memory agent.
+	Memory func(MemoryConfig) Memory
+	// Interp sets the cores' limits (Machine, Incarnation and Core are set
+	// by the node).
+	Interp interp.Config
+	// MemoryBytesMax bounds each process's memory on this node; ThreadsMax
+	// the live threads of a process homed here; BudgetTicks each process's
+	// instruction budget per node (0: none).
+	MemoryBytesMax uint64
+	ThreadsMax     int
+	BudgetTicks    int64
+	// Diag receives what the user must see that is not a process's output
+	// (a child's trap, a PSTART that failed to load).
+	Diag io.Writer
+	// Record, if set, receives facts worth tracing (the simulator hashes
+	// them).
+	Record func(format string, args ...any)
+	// OnThreadStart, if set, is told every thread that starts running on
+	// this node: a checker uses it to prove no thread runs twice.
+	OnThreadStart func(pid, tid uint64)
+	Bugs          Bugs
+
+	// Periods and limits, in ticks and counts.
+	LeaseRenewTicks     uint64
+	LeaseExpireTicks    uint64
+	MembershipPollTicks uint64
+	PrepareTicksMax     uint64 // how long a process start waits for span members
+	OutboxMax           int
+	InboxMax            int
+	MetaQueueMax        int
+	PIDBlock            uint64
+	// Meta configures the metadata replica and client (ID, Peers, Disk,
+	// Dir, Transport and Rand are set by the node).
+	Meta       raftkv.Config
+	MetaClient raftkv.ClientConfig
+}
+
+// Defaults of Config.
+const (
+	LeaseRenewTicksDefault     = 10
+	LeaseExpireTicksDefault    = 300
+	MembershipPollTicksDefault = 10
+	PrepareTicksMaxDefault     = 100
+	OutboxMaxDefault           = 1 << 16
+	InboxMaxDefault            = 1 << 16
+	MetaQueueMaxDefault        = 4096
+	PIDBlockDefault            = 1000
+	ThreadsMaxDefault          = 100000
+)
+
+func (c *Config) withDefaults() error {
+	set := func(p *uint64, d uint64) {
+		if *p == 0 {
+			*p = d
+		}
+	}
+	set(&c.LeaseRenewTicks, LeaseRenewTicksDefault)
+	set(&c.LeaseExpireTicks, LeaseExpireTicksDefault)
+	set(&c.MembershipPollTicks, MembershipPollTicksDefault)
+	set(&c.PrepareTicksMax, PrepareTicksMaxDefault)
+	set(&c.PIDBlock, PIDBlockDefault)
+	seti := func(p *int, d int) {
+		if *p <= 0 {
+			*p = d
+		}
+	}
+	seti(&c.OutboxMax, OutboxMaxDefault)
+	seti(&c.InboxMax, InboxMaxDefault)
+	seti(&c.MetaQueueMax, MetaQueueMaxDefault)
+	seti(&c.ThreadsMax, ThreadsMaxDefault)
+	var errs []error
+	if c.ID == 0 {
+		errs = append(errs, errors.New("field ID is zero"))
+	}
+	if c.Transport == nil || c.Disk == nil || c.Rand == nil || c.Memory == nil {
+		errs = append(errs, errors.New("fields Transport, Disk, Rand and Memory are required"))
+	}
+	if c.Provide.Cores <= 0 {
+		errs = append(errs, fmt.Errorf("Provide.Cores is %d, want at least 1", c.Provide.Cores))
+	}
+	if len(c.Voters) == 0 {
+		errs = append(errs, errors.New("field Voters is empty"))
+	}
+	if c.LeaseExpireTicks <= 2*c.LeaseRenewTicks || c.LeaseExpireTicks <= 2*c.MembershipPollTicks {
+		errs = append(errs, fmt.Errorf("LeaseExpireTicks %d must exceed twice LeaseRenewTicks %d and MembershipPollTicks %d",
+			c.LeaseExpireTicks, c.LeaseRenewTicks, c.MembershipPollTicks))
+	}
+	if c.Diag == nil {
+		c.Diag = io.Discard
+	}
+	if c.Record == nil {
+		c.Record = func(string, ...any) {}
+	}
+	return errors.Join(errs...)
+}
+
+// nodeCore is the core number of requests the node makes itself (not on
+// behalf of a thread).
+const nodeCore = ^uint32(0)
+
+// Node is one machine of a VM (docs/node.md). It is driven from one
+// goroutine: Tick, Receive, RunCores and the client calls.
+type Node struct {
+	cfg     Config
+	inc     uint64
+	ticks   uint64
+	failure error // non-nil: the node stopped for good (fail-stop)
+
+	cores   []*interp.Machine
+	mem     Memory
+	storage *storage.Local
+	meta    *metaReplica // nil unless this node is a voter
+	client  *raftkv.Client
+	mq      *metaQueue
+	ms      *membership
+	joined  bool
+
+	leaseCount      uint64
+	pidNext, pidEnd uint64 // the pid block in hand: [pidNext, pidEnd)
+	pidWaiters      []func(uint64, error)
+
+	table    *kernel.Table        // processes homed here
+	procs    map[uint64]*procHere // processes installed here
+	starting map[uint64]*startingProc
+	jobs     map[uint64]*job
+	out      *outbox
+	in       *inbox
+	nextSeq  uint64 // node-originated requests
+	selfMsgs [][]byte
+	deferred []func()
+	stats    Stats
+}
+
+// Stats counts what a node did.
+type Stats struct {
+	MessagesIn, MessagesOut   int64
+	Garbage                   int64 // payloads that did not decode
+	StaleDropped              int64 // from dead or superseded incarnations
+	Duplicates                int64 // requests answered again or dropped as already applied
+	Retransmits               int64
+	ThreadsStarted            int64
+	ThreadsPlacedRemote       int64
+	ProcessesStarted          int64
+	ProcessesLost             int64
+	MachinesDeclaredDead      int64
+	Rejoins                   int64
+	MetaErrors, MetaRetries   int64
+	OutboxFull, InboxFull     int64
+	MembershipRecordsRejected int64
+}
+
+// Open starts a node: a new incarnation (durable before it speaks), the
+// metadata replica if it is a voter, its cores, and its join.
+func Open(cfg Config) (*Node, error) {
+	if err := cfg.withDefaults(); err != nil {
+		return nil, fmt.Errorf("node: config: %w", err)
+	}
+	n := &Node{cfg: cfg}
+	if err := n.boot(); err != nil {
+		return nil, err
+	}
+	return n, nil
+}
+
+// boot builds every part of a fresh incarnation.
+func (n *Node) boot() error {
+	inc, err := nextIncarnation(n.cfg.Disk)
+	if err != nil {
+		return err
+	}
+	if inc > 1<<32-1 {
+		return fmt.Errorf("%w: incarnation %d overflows request ids", ErrCorrupt, inc)
+	}
+	n.inc = inc
+	n.cfg.Record("node %v incarnation %d", n.cfg.ID, inc)
+	if err := diskmodel.MkdirAll(n.cfg.Disk, "files"); err != nil {
+		return fmt.Errorf("node: %w", err)
+	}
+	n.storage = storage.NewLocal(diskmodel.Sub(n.cfg.Disk, "files"))
+	n.ms = newMembership()
+	n.table = kernel.NewTable(kernel.Config{ThreadsMax: n.cfg.ThreadsMax}, n)
+	n.procs = map[uint64]*procHere{}
+	n.starting = map[uint64]*startingProc{}
+	n.jobs = map[uint64]*job{}
+	n.out = newOutbox(n.cfg.OutboxMax)
+	n.in = newInbox(n.cfg.InboxMax)
+	n.joined, n.pidNext, n.pidEnd, n.pidWaiters = false, 0, 0, nil
+	n.cores = n.cores[:0]
+	for i := range n.cfg.Provide.Cores {
+		ic := n.cfg.Interp
+		ic.Machine, ic.Incarnation, ic.Core = uint64(n.cfg.ID), uint32(inc), uint32(i)
+		n.cores = append(n.cores, interp.NewMachine(ic))
+	}
+	n.mem = n.cfg.Memory(MemoryConfig{
+		Self: n.cfg.ID, Incarnation: inc, Transport: n.transport(ServiceMemory), Completer: n,
+		Rand: n.cfg.Rand, RAMBytes: n.cfg.Provide.RAMBytes,
+	})
+	if err := n.openMeta(); err != nil {
+		return err
+	}
+	n.join()
+	return nil
+}
+
+func (n *Node) openMeta() error {
+	if slices.Contains(n.cfg.Voters, n.cfg.ID) {
+		mc := n.cfg.Meta
+		mc.ID, mc.Peers, mc.Disk, mc.Dir = n.cfg.ID, n.cfg.Voters, n.cfg.Disk, "meta"
+		mc.Transport, mc.Rand = metaServerTransport{n}, n.cfg.Rand
+		n.meta = newMetaReplica(mc, n.cfg.Record)
+		if n.meta.failStop != nil {
+			n.failure = n.meta.failStop
+		}
+	}
+	cc := n.cfg.MetaClient
+	cc.Self, cc.Servers, cc.Transport, cc.Rand = n.cfg.ID, n.cfg.Voters, n.transport(ServiceMetaServer), n.cfg.Rand
+	if n.meta != nil {
+		cc.ReadFrom = n.cfg.ID
+	}
+	c, err := raftkv.NewClient(cc)
+	if err != nil {
+		return fmt.Errorf("node: metadata client: %w", err)
+	}
+	n.client = c
+	n.mq = &metaQueue{c: c, max: n.cfg.MetaQueueMax}
+	return nil
+}
+
+// ID is the node's machine id.
+func (n *Node) ID() netmodel.NodeID { return n.cfg.ID }
+
+// Incarnation is the node's current incarnation.
+func (n *Node) Incarnation() uint64 { return n.inc }
+
+// Err is why the node stopped for good (fail-stop), or nil.
+func (n *Node) Err() error { return n.failure }
+
+// Joined reports whether the node's membership record is committed.
+func (n *Node) Joined() bool { return n.joined }
+
+// Stats returns the node's counters.
+func (n *Node) Stats() Stats { return n.stats }
+
+// Tick advances the node's clock by one tick: timers of every part,
+// retransmissions, leases and membership.
+func (n *Node) Tick() {
+	if n.failure != nil {
+		return
+	}
+	n.ticks++
+	n.drain()
+	if n.meta != nil {
+		n.meta.tick()
+		if n.meta.failStop != nil {
+			n.failure = n.meta.failStop
+			return
+		}
+	}
+	n.client.Tick()
+	n.mq.next()
+	n.mem.Tick()
+	n.tickMembership()
+	n.tickPIDs()
+	n.tickStarts()
+	n.retransmit()
+}
+
+// Receive handles one message from a peer. Garbage is counted and dropped.
+func (n *Node) Receive(from netmodel.NodeID, payload []byte) {
+	if n.failure != nil {
+		return
+	}
+	h, body, err := DecodeHeader(payload)
+	if err != nil {
+		n.stats.Garbage++
+		return
+	}
+	if !n.ms.admits(from, h.Incarnation) {
+		n.stats.StaleDropped++
+		return
+	}
+	n.stats.MessagesIn++
+	switch h.Service {
+	case ServiceMetaServer:
+		if n.meta != nil {
+			n.meta.receive(uint64(from), body)
+		}
+	case ServiceMetaClient:
+		n.client.Receive(from, body)
+		n.mq.next()
+	case ServiceMemory:
+		n.mem.Receive(from, body)
+	case ServiceProcs:
+		n.receiveProcs(from, body)
+	default:
+		n.stats.Garbage++
+	}
+}
+
+// RunCores runs the interpreter cores for about ticksMax ticks in all, one
+// quantum at a time in turn, and returns the ticks used (0: nothing could
+// run).
+func (n *Node) RunCores(ticksMax int) int {
+	if n.failure != nil {
+		return 0
+	}
+	n.drain()
+	used := 0
+	for used < ticksMax {
+		ran := false
+		for _, c := range n.cores {
+			if u := c.Run(min(c.Config().QuantumTicks, ticksMax-used)); u > 0 {
+				used += u
+				ran = true
+			}
+			if used >= ticksMax {
+				break
+			}
+		}
+		if !ran {
+			break
+		}
+	}
+	return used
+}
+
+// Runnable reports whether some thread on some core can run.
+func (n *Node) Runnable() bool {
+	for _, c := range n.cores {
+		if c.Runnable() {
+			return true
+		}
+	}
+	return false
+}
+
+// Threads is how many threads live on the node's cores.
+func (n *Node) Threads() int {
+	t := 0
+	for _, c := range n.cores {
+		t += c.Threads()
+	}
+	return t
+}
+
+// Complete delivers the answer to request id: to the parked thread if it
+// is one of this incarnation's cores, otherwise as a reply to the machine
+// that asked (a remote JOIN or PWAIT answered by the process table).
+func (n *Node) Complete(id sys.ReqID, r sys.Reply) {
+	if id.Machine == uint64(n.cfg.ID) && uint64(id.Incarnation) == n.inc {
+		if int(id.Core) < len(n.cores) {
+			n.cores[id.Core].Complete(id, r)
+		}
+		return
+	}
+	n.answerRemote(id, r)
+}
+
+// transport returns n's Transport for one service: it prefixes the header.
+func (n *Node) transport(s Service) netmodel.Transport { return serviceTransport{n: n, s: s} }
+
+type serviceTransport struct {
+	n *Node
+	s Service
+}
+
+func (t serviceTransport) Send(to netmodel.NodeID, payload []byte) {
+	t.n.send(to, t.s, payload)
+}
+
+// metaServerTransport carries a metadata replica's messages: raft messages
+// to its peers, replies to clients (which a client's node demultiplexes by
+// service).
+type metaServerTransport struct{ n *Node }
+
+func (t metaServerTransport) Send(to netmodel.NodeID, payload []byte) {
+	s := ServiceMetaServer
+	if raftkv.IsReply(payload) {
+		s = ServiceMetaClient
+	}
+	t.n.send(to, s, payload)
+}
+
+func (n *Node) send(to netmodel.NodeID, s Service, payload []byte) {
+	if to == n.cfg.ID {
+		// To itself: handled later, as if it came over the network, so
+		// that no answer is ever given from inside the call that asked.
+		n.loopback(s, payload)
+		return
+	}
+	buf := make([]byte, 0, HeaderSize+len(payload))
+	buf = AppendHeader(buf, Header{Service: s, Incarnation: n.inc})
+	buf = append(buf, payload...)
+	n.stats.MessagesOut++
+	n.cfg.Transport.Send(to, buf)
+}
+
+// loopback queues a message to self; the next Tick or RunCores delivers
+// it, never the call that sent it.
+func (n *Node) loopback(s Service, payload []byte) {
+	if len(n.selfMsgs) >= loopbackMax {
+		n.stats.OutboxFull++
+		return // like a full link: the sender retries
+	}
+	buf := AppendHeader(nil, Header{Service: s, Incarnation: n.inc})
+	n.selfMsgs = append(n.selfMsgs, append(buf, payload...))
+}
+
+// loopbackMax bounds the messages a node holds for itself.
+const loopbackMax = 1 << 16
+
+// later runs fn at the next Tick or RunCores: answers that are ready at
+// once but must not be given inside the call that asked.
+func (n *Node) later(fn func()) { n.deferred = append(n.deferred, fn) }
+
+// drain delivers messages to self and runs deferred work, in order.
+// What they queue meanwhile waits for the next drain.
+func (n *Node) drain() {
+	deferred, msgs := n.deferred, n.selfMsgs
+	n.deferred, n.selfMsgs = nil, nil
+	for _, fn := range deferred {
+		fn()
+	}
+	for _, m := range msgs {
+		n.Receive(n.cfg.ID, m)
+	}
+}
+
+// Run is a job a client hands the node: a program to run as a process
+// homed here.
+type Run struct {
+	Program *isa.Program
+	Args    []string
+	User    string
+	Out     io.Writer
+}
+
+// job is a client's process homed here.
+type job struct {
+	pid  uint64
+	done func(pid uint64, st kernel.Status)
+}
+
+// Start runs r as a new process homed on this node. started is called once
+// the process runs (with its pid) or could not start (with an error);
+// ended once it has ended, with its status.
+func (n *Node) Start(r Run, started func(pid uint64, err error), ended func(pid uint64, st kernel.Status)) {
+	if n.failure != nil {
+		started(0, fmt.Errorf("node %v: %w", n.cfg.ID, n.failure))
+		return
+	}
+	n.startProcess(startReq{prog: r.Program, args: r.Args, user: r.User, out: r.Out}, func(pid uint64, err error) {
+		if err == nil {
+			n.jobs[pid] = &job{pid: pid, done: ended}
+		}
+		started(pid, err)
+	})
+}
+
+// Status reports how a process homed here ended; ok is false while it
+// runs or if it is not known here.
+func (n *Node) Status(pid uint64) (kernel.Status, bool) {
+	p, ok := n.table.Process(pid)
+	if !ok {
+		return kernel.Status{}, false
+	}
+	return p.Done()
+}
+
+// Close releases the node's files. The node must not be used afterwards.
+func (n *Node) Close() {
+	if n.meta != nil {
+		n.meta.close()
+	}
+}
+
+func nodeID(v uint64) netmodel.NodeID { return netmodel.NodeID(v) }
+
+// lostHere is the status of a process lost because this node's own
+// incarnation was declared dead.
+func lostHere(pid uint64, id netmodel.NodeID, inc uint64) kernel.Status {
+	return kernel.Status{Lost: &kernel.LostError{PID: pid, Machine: uint64(id), Incarnation: inc, What: "the process's home (declared dead)"}}
+}

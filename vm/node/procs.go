@@ -1,0 +1,407 @@
+package node
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"sort"
+
+	"github.com/flockvm/flock/netmodel"
+	"github.com/flockvm/flock/probe"
+	"github.com/flockvm/flock/vm/interp"
+	"github.com/flockvm/flock/vm/isa"
+	"github.com/flockvm/flock/vm/kernel"
+	"github.com/flockvm/flock/vm/mem"
+	"github.com/flockvm/flock/vm/sys"
+)
+
+var (
+	markExitBeforeRegister = probe.Declare("node/exit-before-register", "a thread's exit reached its home before its spawner's registration")
+	markProcessLost        = probe.Declare("node/process-lost", "a process ended because a machine it used died")
+	markSpawnRemote        = probe.Declare("node/spawn-remote", "a thread was spawned onto another machine")
+	markLateForEnded       = probe.Declare("node/late-message-for-ended-process", "a request for a process that had ended was refused")
+	markSpanShrunk         = probe.Declare("node/span-shrunk", "a process started without a machine that did not answer its prepare in time")
+)
+
+// procHere is a process installed on this node: its home, its span, its
+// program, and its interpreter view (one per core).
+type procHere struct {
+	pid       uint64
+	home      netmodel.NodeID
+	homeInc   uint64
+	parent    uint64
+	span      []netmodel.NodeID
+	index     int // this node's position in span
+	prog      *isa.Program
+	args      []string
+	user      string
+	acct      *mem.Account
+	ip        *interp.Process
+	committed bool
+	ending    bool   // an EXIT or trap ran here; the home has been told
+	nextTID   uint64 // the next tid this node gives a thread of the process
+	prepared  uint64 // the tick it was prepared
+}
+
+// tidFor is the tid this node gives the next thread it spawns of p: the
+// home numbers 1, 2, 3, ...; span member k numbers k<<32 | 1, 2, ...
+func (p *procHere) tidFor() uint64 {
+	p.nextTID++
+	return uint64(p.index)<<32 | p.nextTID
+}
+
+// startReq is a process to start with this node as its home.
+type startReq struct {
+	prog   *isa.Program
+	args   []string
+	user   string
+	out    io.Writer
+	parent uint64
+}
+
+// startingProc is a process being started here: its span is being prepared
+// and committed (docs/node.md, "Processes and threads anywhere").
+type startingProc struct {
+	pid        uint64
+	req        startReq
+	candidates []netmodel.NodeID // remote candidates
+	answered   map[netmodel.NodeID]bool
+	acked      map[netmodel.NodeID]bool
+	deadline   uint64
+	span       []netmodel.NodeID // set when committing
+	commits    int               // commit answers still awaited
+	done       func(pid uint64, err error)
+}
+
+// startProcess starts a process homed here; done runs once, from a later
+// event, with its pid once its main thread runs or with the reason it could
+// not start.
+func (n *Node) startProcess(r startReq, done func(uint64, error)) {
+	n.allocPID(func(pid uint64, err error) {
+		if err != nil {
+			done(0, err)
+			return
+		}
+		n.prepare(pid, r, done)
+	})
+}
+
+// allocPID hands out the next pid of the node's block, reserving a new
+// block in the metadata store when it runs out.
+func (n *Node) allocPID(cb func(uint64, error)) {
+	n.pidWaiters = append(n.pidWaiters, cb)
+	n.servePIDs()
+}
+
+func (n *Node) servePIDs() {
+	for len(n.pidWaiters) > 0 && n.pidNext < n.pidEnd {
+		cb := n.pidWaiters[0]
+		n.pidWaiters = n.pidWaiters[1:]
+		pid := n.pidNext
+		n.pidNext++
+		n.later(func() { cb(pid, nil) })
+	}
+	if len(n.pidWaiters) > 0 {
+		n.reservePIDBlock()
+	}
+}
+
+func (n *Node) prepare(pid uint64, r startReq, done func(uint64, error)) {
+	sp := &startingProc{pid: pid, req: r, answered: map[netmodel.NodeID]bool{}, acked: map[netmodel.NodeID]bool{},
+		deadline: n.ticks + n.cfg.PrepareTicksMax, done: done}
+	for _, m := range n.ms.alive() {
+		if m.id != n.cfg.ID && m.rec.Provide.Cores > 0 {
+			sp.candidates = append(sp.candidates, m.id)
+		}
+	}
+	n.starting[pid] = sp
+	prog := isa.Encode(r.prog)
+	for _, to := range sp.candidates {
+		to := to
+		n.request(to, &procMsg{kind: msgPrepare, pid: pid, parent: r.parent, user: r.user, args: r.args, data: prog},
+			func(m *procMsg) {
+				sp.answered[to] = true
+				if m.errno == replyOK {
+					sp.acked[to] = true
+				}
+				n.checkPrepared(sp)
+			},
+			func() { sp.answered[to] = true; n.checkPrepared(sp) })
+	}
+	n.checkPrepared(sp)
+}
+
+// tickStarts ends the prepare phase of starts whose deadline passed.
+func (n *Node) tickStarts() {
+	for _, pid := range sortedKeys(n.starting) {
+		if sp := n.starting[pid]; sp.span == nil && n.ticks >= sp.deadline {
+			n.commit(sp)
+		}
+	}
+}
+
+func (n *Node) checkPrepared(sp *startingProc) {
+	if sp.span != nil || n.starting[sp.pid] != sp {
+		return
+	}
+	for _, c := range sp.candidates {
+		if !sp.answered[c] {
+			return
+		}
+	}
+	n.commit(sp)
+}
+
+// commit fixes the span: this node and the candidates that prepared.
+func (n *Node) commit(sp *startingProc) {
+	sp.span = []netmodel.NodeID{n.cfg.ID}
+	for _, c := range sp.candidates {
+		if sp.acked[c] {
+			sp.span = append(sp.span, c)
+		} else {
+			markSpanShrunk.Hit()
+			n.cancelRequests(func(r *outReq) bool { return r.to == c && r.msg.kind == msgPrepare && r.msg.pid == sp.pid })
+		}
+	}
+	slices.Sort(sp.span)
+	span := make([]uint64, len(sp.span))
+	for i, id := range sp.span {
+		span[i] = uint64(id)
+	}
+	for _, to := range sp.span {
+		if to == n.cfg.ID {
+			continue
+		}
+		sp.commits++
+		n.request(to, &procMsg{kind: msgCommit, pid: sp.pid, span: span},
+			func(*procMsg) { sp.commits--; n.checkCommitted(sp) },
+			func() { sp.commits--; n.checkCommitted(sp) })
+	}
+	n.checkCommitted(sp)
+}
+
+func (n *Node) checkCommitted(sp *startingProc) {
+	if sp.commits > 0 || n.starting[sp.pid] != sp {
+		return
+	}
+	delete(n.starting, sp.pid)
+	n.launch(sp)
+}
+
+// launch installs the process here, enters it in the process table and
+// starts its main thread.
+func (n *Node) launch(sp *startingProc) {
+	r := sp.req
+	p := &procHere{pid: sp.pid, home: n.cfg.ID, homeInc: n.inc, parent: r.parent, span: sp.span, prog: r.prog, args: r.args, user: r.user}
+	p.index = slices.Index(sp.span, n.cfg.ID)
+	p.nextTID = 1 // the main thread is tid 1
+	if err := n.install(p); err != nil {
+		sp.done(0, err)
+		return
+	}
+	local, trap := mem.NewLocal(r.prog, p.acct)
+	if trap != sys.TrapNone {
+		n.uninstall(p.pid)
+		sp.done(0, fmt.Errorf("%s: loading the program's data: %s", r.prog.File, trap))
+		return
+	}
+	target := n.place(p)
+	rec := &kernel.Process{PID: p.pid, Parent: r.parent, User: r.user, Program: r.prog, Args: r.args, Out: r.out}
+	if err := n.table.Add(rec, uint64(target)); err != nil {
+		panic(fmt.Sprintf("node %v: process %d: %v", n.cfg.ID, p.pid, err))
+	}
+	n.stats.ProcessesStarted++
+	n.recordProcess(p.pid, "running", r.prog.File)
+	n.startThread(p, &interp.ThreadImage{PID: p.pid, TID: 1, PC: r.prog.Entry, Local: local}, target, func() {}, func(tr sys.Trap) {
+		n.endProcess(p.pid, kernel.Status{Trap: &interp.TrapError{PID: p.pid, TID: 1, PC: -1, Kind: tr, Detail: "starting the main thread"}})
+	})
+	sp.done(p.pid, nil)
+}
+
+// install makes a committed process runnable on this node: its memory, its
+// interpreter view on every core.
+func (n *Node) install(p *procHere) error {
+	p.acct = &mem.Account{LimitBytes: n.cfg.MemoryBytesMax}
+	if err := n.mem.AddProcess(p.pid, p.span, p.acct); err != nil {
+		return fmt.Errorf("node %v: installing process %d: %w", n.cfg.ID, p.pid, err)
+	}
+	p.ip = &interp.Process{PID: p.pid, User: p.user, Program: p.prog, Args: p.args, Global: n.mem.Global(p.pid),
+		Storage: n.storage, Kernel: n, Account: p.acct, BudgetTicks: n.cfg.BudgetTicks}
+	for _, c := range n.cores {
+		if err := c.AddProcess(p.ip); err != nil {
+			panic(fmt.Sprintf("node %v: process %d on a core: %v", n.cfg.ID, p.pid, err))
+		}
+	}
+	p.committed = true
+	n.procs[p.pid] = p
+	return nil
+}
+
+// uninstall removes every trace of a process from this node.
+func (n *Node) uninstall(pid uint64) {
+	p, ok := n.procs[pid]
+	if !ok {
+		return
+	}
+	delete(n.procs, pid)
+	if p.committed {
+		for _, c := range n.cores {
+			c.RemoveProcess(pid)
+		}
+		n.mem.RemoveProcess(pid)
+		n.storage.Release(pid)
+	}
+	n.cancelRequests(func(r *outReq) bool { return r.msg.pid == pid && r.msg.kind != msgEnded })
+}
+
+// place picks the machine of the span for a new thread of p: this node
+// while its cores have room, else the least loaded member of the span.
+func (n *Node) place(p *procHere) netmodel.NodeID {
+	cores := uint64(len(n.cores))
+	if uint64(n.Threads()) < cores*placeLocalPerCore || len(p.span) == 1 {
+		return n.cfg.ID
+	}
+	best, bestLoad := n.cfg.ID, float64(n.Threads())/float64(cores)
+	for _, id := range p.span {
+		m := n.ms.members[id]
+		if id == n.cfg.ID || m == nil || m.rec.State != stateAlive || m.lease.Cores == 0 || n.ms.dead[id] >= m.rec.Incarnation {
+			continue
+		}
+		load := float64(m.lease.Threads+m.sentThreads) / float64(m.lease.Cores)
+		if load < bestLoad {
+			best, bestLoad = id, load
+		}
+	}
+	if m := n.ms.members[best]; best != n.cfg.ID && m != nil {
+		m.sentThreads++
+	}
+	return best
+}
+
+// placeLocalPerCore: threads per core a node keeps before it spreads new
+// ones over the span.
+const placeLocalPerCore = 4
+
+// startThread runs img on target: at once if it is here, else by a
+// start-thread request. started or fail (with the trap) runs once; for a
+// thread started here, inside this call (callers that park a thread call
+// this only from a later event).
+func (n *Node) startThread(p *procHere, img *interp.ThreadImage, target netmodel.NodeID, started func(), fail func(sys.Trap)) {
+	if target == n.cfg.ID {
+		if tr := n.addLocalThread(p, img); tr != sys.TrapNone {
+			fail(tr)
+			return
+		}
+		started()
+		return
+	}
+	markSpawnRemote.Hit()
+	n.stats.ThreadsPlacedRemote++
+	data := interp.EncodeImage(img)
+	img.Local.Release()
+	n.request(target, &procMsg{kind: msgStartThread, pid: p.pid, tid: img.TID, data: data},
+		func(m *procMsg) {
+			if m.errno != replyOK {
+				fail(replyTrap(m.errno))
+				return
+			}
+			started()
+		},
+		func() { fail(sys.TrapLost) })
+}
+
+func replyTrap(errno uint64) sys.Trap {
+	switch errno {
+	case replyLimit:
+		return sys.TrapOutOfMemory
+	case replyBadImage:
+		return sys.TrapBadAddress
+	}
+	return sys.TrapLost
+}
+
+// addLocalThread runs a thread on the core with the fewest threads.
+func (n *Node) addLocalThread(p *procHere, img *interp.ThreadImage) sys.Trap {
+	core := n.cores[0]
+	for _, c := range n.cores[1:] {
+		if c.Threads() < core.Threads() {
+			core = c
+		}
+	}
+	if err := core.AddThread(img); err != nil {
+		img.Local.Release()
+		return sys.TrapOutOfMemory
+	}
+	n.stats.ThreadsStarted++
+	if n.cfg.OnThreadStart != nil {
+		n.cfg.OnThreadStart(p.pid, img.TID)
+	}
+	return sys.TrapNone
+}
+
+// endProcess ends a process homed here: the table answers its waiters,
+// every node of its span drops it, its client hears.
+func (n *Node) endProcess(pid uint64, st kernel.Status) {
+	rec, _ := n.table.Process(pid)
+	if !n.table.End(pid, st) {
+		return
+	}
+	if st.Lost != nil {
+		n.stats.ProcessesLost++
+		markProcessLost.Hit()
+	}
+	if st.Trap != nil && rec != nil && rec.Parent != 0 {
+		// The parent sees only -1 from PWAIT: the trap must reach the user.
+		fmt.Fprintf(n.cfg.Diag, "flock: %v (process %d, started by process %d)\n", st.Trap, pid, rec.Parent)
+	}
+	if p, ok := n.procs[pid]; ok {
+		for _, to := range p.span {
+			if to != n.cfg.ID {
+				n.request(to, &procMsg{kind: msgEnded, pid: pid, status: st}, func(*procMsg) {}, func() {})
+			}
+		}
+	}
+	n.uninstall(pid)
+	state := "exited"
+	if err := st.Err(); err != nil {
+		state = "failed: " + err.Error()
+	}
+	n.recordProcess(pid, state, "")
+	if j, ok := n.jobs[pid]; ok {
+		delete(n.jobs, pid)
+		n.later(func() { j.done(pid, st) })
+	}
+}
+
+// machineDown handles an incarnation of a machine known dead: its requests
+// fail, processes homed here that had threads there end with the error
+// naming it, and processes homed there are gone from here.
+func (n *Node) machineDown(id netmodel.NodeID, inc uint64) {
+	n.cfg.Record("machine %v incarnation %d down", id, inc)
+	n.mem.MachineDown(id, inc)
+	n.in.forgetMachine(uint64(id), inc)
+	for _, r := range n.out.to(id) {
+		if _, ok := n.out.take(r.id); ok {
+			r.onLost()
+		}
+	}
+	for _, ref := range n.table.ThreadsOn(uint64(id)) {
+		n.endProcess(ref.PID, kernel.Status{Lost: &kernel.LostError{PID: ref.PID, Machine: uint64(id), Incarnation: inc, What: fmt.Sprintf("thread %d", ref.TID)}})
+	}
+	for _, pid := range sortedKeys(n.procs) {
+		if p := n.procs[pid]; p.home == id && p.homeInc <= inc {
+			n.uninstall(pid)
+			n.stats.ProcessesLost++
+			n.recordProcess(pid, fmt.Sprintf("failed: lost with machine %d (incarnation %d): the process's home", id, inc), "")
+		}
+	}
+}
+
+func sortedKeys[V any](m map[uint64]V) []uint64 {
+	keys := make([]uint64, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool { return keys[i] < keys[j] })
+	return keys
+}

@@ -1,0 +1,288 @@
+package node
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"slices"
+
+	"github.com/flockvm/flock/diskmodel"
+	"github.com/flockvm/flock/netmodel"
+	"github.com/flockvm/flock/vm/asm"
+	"github.com/flockvm/flock/vm/interp"
+	"github.com/flockvm/flock/vm/isa"
+	"github.com/flockvm/flock/vm/kernel"
+	"github.com/flockvm/flock/vm/storage"
+	"github.com/flockvm/flock/vm/sys"
+)
+
+// request sends a node-originated request (not on behalf of a parked
+// thread) and keeps retransmitting it; onReply or onLost runs once.
+func (n *Node) request(to netmodel.NodeID, m *procMsg, onReply func(*procMsg), onLost func()) {
+	n.nextSeq++
+	m.req = sys.ReqID{Machine: uint64(n.cfg.ID), Incarnation: uint32(n.inc), Core: nodeCore, Seq: n.nextSeq}
+	n.requestAs(to, m, onReply, onLost)
+}
+
+// requestAs sends m under its own m.req.
+func (n *Node) requestAs(to netmodel.NodeID, m *procMsg, onReply func(*procMsg), onLost func()) {
+	if n.out.full() {
+		n.stats.OutboxFull++
+		n.later(onLost) // bounded: a node that cannot keep track fails the request
+		return
+	}
+	if n.ms.dead[to] > 0 && n.ms.newest[to] <= n.ms.dead[to] {
+		if mem := n.ms.members[to]; mem == nil || mem.rec.State != stateAlive {
+			n.later(onLost)
+			return
+		}
+	}
+	r := &outReq{id: m.req, to: to, msg: m, dueTick: n.ticks + retryTicksFirst, backoff: retryTicksFirst, onReply: onReply, onLost: onLost}
+	n.out.add(r)
+	n.sendRequest(r)
+}
+
+func (n *Node) sendRequest(r *outReq) {
+	r.sends++
+	r.msg.low = n.out.low(r.id, r.id.Seq)
+	n.send(r.to, ServiceProcs, encodeProcMsg(nil, r.msg))
+}
+
+// retransmit resends the requests whose backoff has run out.
+func (n *Node) retransmit() {
+	for _, r := range n.out.due(n.ticks) {
+		n.stats.Retransmits++
+		n.sendRequest(r)
+	}
+}
+
+// cancelRequests stops the requests drop selects; their callbacks never run.
+func (n *Node) cancelRequests(drop func(*outReq) bool) {
+	var gone []*outReq
+	n.out.pending.Ascend(func(r *outReq) bool {
+		if drop(r) {
+			gone = append(gone, r)
+		}
+		return true
+	})
+	for _, r := range gone {
+		n.out.take(r.id)
+	}
+}
+
+// receiveProcs handles one process-service message.
+func (n *Node) receiveProcs(from netmodel.NodeID, body []byte) {
+	m, err := decodeProcMsg(body)
+	if err != nil {
+		n.stats.Garbage++
+		return
+	}
+	if m.kind == msgReply {
+		if r, ok := n.out.take(m.req); ok && r.to == from {
+			r.onReply(m)
+		} else if ok {
+			n.out.add(r) // a reply from a machine the request did not go to: keep waiting
+			n.stats.Garbage++
+		}
+		return
+	}
+	if m.req.Machine != uint64(from) {
+		n.stats.Garbage++ // a request speaks for its own machine only
+		return
+	}
+	verdict, ans := n.in.admit(m)
+	switch verdict {
+	case verdictDrop:
+		n.stats.Duplicates++
+		return
+	case verdictAnswer:
+		n.stats.Duplicates++
+		n.send(from, ServiceProcs, encodeProcMsg(nil, ans))
+		return
+	}
+	if rep, now := n.handle(from, m); now {
+		n.reply(from, m.req, rep)
+	}
+}
+
+// reply answers request id now and keeps the answer for retransmissions.
+func (n *Node) reply(to netmodel.NodeID, id sys.ReqID, rep *procMsg) {
+	rep.kind, rep.req = msgReply, id
+	n.in.answered(id, rep)
+	n.send(to, ServiceProcs, encodeProcMsg(nil, rep))
+}
+
+// answerRemote is Complete for a request a remote thread made (JOIN, PWAIT
+// answered by the process table later).
+func (n *Node) answerRemote(id sys.ReqID, r sys.Reply) {
+	rep := &procMsg{value: r.Val, data: r.Data}
+	if r.Trap != sys.TrapNone {
+		rep.hasTrap, rep.trap = true, r.Trap
+	}
+	n.reply(netmodel.NodeID(id.Machine), id, rep)
+}
+
+var ok = &procMsg{}
+
+func refused(errno uint64) *procMsg { return &procMsg{errno: errno} }
+
+// handle applies a request; now is false when the answer comes later.
+func (n *Node) handle(from netmodel.NodeID, m *procMsg) (*procMsg, bool) {
+	switch m.kind {
+	case msgPrepare:
+		return n.handlePrepare(from, m), true
+	case msgCommit:
+		return n.handleCommit(m), true
+	case msgStartThread:
+		return n.handleStartThread(m), true
+	case msgEnded:
+		if p, installed := n.procs[m.pid]; installed && p.home == from {
+			n.uninstall(m.pid)
+		}
+		return ok, true
+	}
+	// The rest go to the process's home: this node.
+	if _, running := n.table.Process(m.pid); !running || !n.isRunning(m.pid) {
+		markLateForEnded.Hit()
+		return refused(replyEnded), true
+	}
+	switch m.kind {
+	case msgRegister:
+		if err := n.table.Reserve(m.pid); err != nil {
+			return refused(replyLimit), true
+		}
+		if err := n.table.Register(m.pid, m.tid, m.where); err != nil {
+			return refused(replyEnded), true
+		}
+		return ok, true
+	case msgExited:
+		if !n.table.Registered(m.pid, m.tid) {
+			markExitBeforeRegister.Hit()
+		}
+		if n.table.ThreadExited(m.pid, m.tid, m.value) {
+			n.endProcess(m.pid, kernel.Status{Code: m.value})
+		}
+		return ok, true
+	case msgEnd:
+		n.endProcess(m.pid, m.status)
+		return ok, true
+	case msgOutput:
+		r := n.writeOutput(m.pid, m.data)
+		return &procMsg{value: r.Val}, true
+	case msgJoin:
+		r, now := n.table.Join(sys.Caller{PID: m.pid, Req: m.req}, m.tid)
+		return replyMsg(r), now
+	case msgWait:
+		r, now := n.table.Wait(sys.Caller{PID: m.pid, Req: m.req}, m.span)
+		return replyMsg(r), now
+	case msgStartChild:
+		id := m.req
+		n.startChild(m.pid, m.path, m.args, func(r sys.Reply) { n.reply(from, id, replyMsg(r)) })
+		return nil, false
+	}
+	n.stats.Garbage++
+	return refused(replyEnded), true
+}
+
+func (n *Node) isRunning(pid uint64) bool {
+	p, ok := n.table.Process(pid)
+	if !ok {
+		return false
+	}
+	_, done := p.Done()
+	return !done
+}
+
+func replyMsg(r sys.Reply) *procMsg {
+	m := &procMsg{value: r.Val, data: r.Data}
+	if r.Trap != sys.TrapNone {
+		m.hasTrap, m.trap = true, r.Trap
+	}
+	return m
+}
+
+// handlePrepare installs the program of a process another node starts, to
+// be committed (or forgotten) later.
+func (n *Node) handlePrepare(from netmodel.NodeID, m *procMsg) *procMsg {
+	if _, dup := n.procs[m.pid]; dup {
+		return ok
+	}
+	prog, err := isa.Decode(m.data)
+	if err != nil {
+		return refused(replyBadImage)
+	}
+	n.procs[m.pid] = &procHere{pid: m.pid, home: from, homeInc: n.ms.newest[from], parent: m.parent, prog: prog,
+		args: m.args, user: m.user, prepared: n.ticks}
+	return ok
+}
+
+// handleCommit makes a prepared process runnable here.
+func (n *Node) handleCommit(m *procMsg) *procMsg {
+	p, prepared := n.procs[m.pid]
+	if !prepared {
+		return refused(replyEnded)
+	}
+	if p.committed {
+		return ok
+	}
+	p.span = make([]netmodel.NodeID, len(m.span))
+	for i, id := range m.span {
+		p.span[i] = netmodel.NodeID(id)
+	}
+	p.index = slices.Index(p.span, n.cfg.ID)
+	if p.index < 0 || !slices.IsSorted(p.span) {
+		delete(n.procs, m.pid)
+		return refused(replyBadImage)
+	}
+	delete(n.procs, m.pid)
+	if err := n.install(p); err != nil {
+		return refused(replyLimit)
+	}
+	return ok
+}
+
+// handleStartThread runs a thread another node placed here.
+func (n *Node) handleStartThread(m *procMsg) *procMsg {
+	p, installed := n.procs[m.pid]
+	if !installed || !p.committed || p.ending {
+		markLateForEnded.Hit()
+		return refused(replyEnded)
+	}
+	img, err := interp.DecodeImage(m.data, p.acct)
+	if err != nil || img.PID != m.pid || img.TID != m.tid {
+		return refused(replyBadImage)
+	}
+	if tr := n.addLocalThread(p, img); tr != sys.TrapNone {
+		return refused(replyLimit)
+	}
+	return ok
+}
+
+// loadProgram reads a program file from this node's storage.
+func (n *Node) loadProgram(path string) (*isa.Program, error) {
+	name, valid := storage.Clean(path)
+	if !valid || name == "." {
+		return nil, fmt.Errorf("%s: %w", path, diskmodel.ErrInvalidName)
+	}
+	src, err := n.storage.ReadFile(name)
+	if err != nil {
+		return nil, err
+	}
+	if isa.IsBytecode(src) {
+		return isa.Decode(src)
+	}
+	return asm.Assemble(path, src, asm.Options{})
+}
+
+func loadErrno(err error) sys.Errno {
+	var list asm.ErrorList
+	switch {
+	case errors.As(err, &list):
+		return sys.ENOEXEC
+	case errors.Is(err, fs.ErrNotExist):
+		return sys.ENOENT
+	case errors.Is(err, diskmodel.ErrInvalidName):
+		return sys.EINVAL
+	}
+	return sys.EIO
+}
