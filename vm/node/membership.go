@@ -27,8 +27,10 @@ const (
 	keyProcPrefix    = "p/"
 )
 
-func machineKey(id netmodel.NodeID) string { return keyMachinePrefix + strconv.FormatUint(uint64(id), 10) }
-func leaseKey(id netmodel.NodeID) string   { return keyLeasePrefix + strconv.FormatUint(uint64(id), 10) }
+func machineKey(id netmodel.NodeID) string {
+	return keyMachinePrefix + strconv.FormatUint(uint64(id), 10)
+}
+func leaseKey(id netmodel.NodeID) string { return keyLeasePrefix + strconv.FormatUint(uint64(id), 10) }
 
 // machineState is a member's state in its record.
 type machineState string
