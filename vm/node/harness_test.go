@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/flockvm/flock/diskmodel"
@@ -192,4 +193,34 @@ func (c *cluster) threadsRanTwice() []string {
 		}
 	}
 	return out
+}
+
+// dump describes every node's waiting work, for a failing test's message.
+func (c *cluster) dump() string {
+	var b strings.Builder
+	for _, id := range c.ids {
+		n := c.nodes[id]
+		if n == nil {
+			fmt.Fprintf(&b, "%v: down\n", id)
+			continue
+		}
+		fmt.Fprintf(&b, "%v: inc %d joined %v threads %d outbox %d starting %d procs %d mq %d stats %+v\n",
+			id, n.inc, n.joined, n.Threads(), n.out.len(), len(n.starting), len(n.procs), n.mq.len(), n.stats)
+		for _, core := range n.cores {
+			for _, pk := range core.Parked() {
+				fmt.Fprintf(&b, "  parked %v pid %d tid %d op %s\n", pk.Req, pk.PID, pk.TID, pk.Op)
+			}
+		}
+		n.out.pending.Ascend(func(r *outReq) bool {
+			fmt.Fprintf(&b, "  out %v -> %v %s pid %d tid %d sends %d\n", r.id, r.to, r.msg.kind, r.msg.pid, r.msg.tid, r.sends)
+			return true
+		})
+		if d, ok := n.mem.(*delegateMem); ok {
+			for _, req := range sortedReqs(d.asked) {
+				fmt.Fprintf(&b, "  mem asked %v -> %v\n", req, d.asked[req].to)
+			}
+			fmt.Fprintf(&b, "  mem pending %d\n", len(d.pending))
+		}
+	}
+	return b.String()
 }

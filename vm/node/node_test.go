@@ -59,3 +59,67 @@ func TestProgramAcrossMachines(t *testing.T) {
 		t.Errorf("no thread was placed on another machine")
 	}
 }
+
+// TestProgramUnderMessageFaults: drops and duplicates everywhere; the answer
+// is the same and no thread runs twice (requests retransmit and apply at
+// most once).
+func TestProgramUnderMessageFaults(t *testing.T) {
+	for seed := uint64(1); seed <= 5; seed++ {
+		c := newCluster(t, 4, 3, seed)
+		if !c.runUntil(c.allJoined, 40000) {
+			t.Fatalf("seed %d: nodes did not join", seed)
+		}
+		c.dropProb, c.dupProb = 0.05, 0.05
+		r := c.start(2, readCounterProgram(t, 24, 20))
+		if !c.runUntil(func() bool { return r.ended }, 400000) {
+			t.Fatalf("seed %d: program did not end: started=%v err=%v out=%q\n%s", seed, r.started, r.err, r.out.String(), c.dump())
+		}
+		if r.status.Err() != nil || r.out.String() != "480\n" {
+			t.Errorf("seed %d: status %v output %q, want exit 0 and 480", seed, r.status.Err(), r.out.String())
+		}
+		if twice := c.threadsRanTwice(); len(twice) > 0 {
+			t.Errorf("seed %d: threads ran twice: %v", seed, twice)
+		}
+	}
+}
+
+// TestMachineLossEndsOnlyTheProcessesItTouched: a machine running threads
+// of a process dies; that process ends with the error naming the machine,
+// and nothing is re-run.
+func TestMachineLossEndsTheProcessNamingTheMachine(t *testing.T) {
+	c := newCluster(t, 4, 3, 7)
+	if !c.runUntil(c.allJoined, 40000) {
+		t.Fatalf("nodes did not join")
+	}
+	r := c.start(1, readCounterProgram(t, 40, 2000))
+	// Let threads spread, then kill a machine that runs some.
+	var victim uint64
+	c.runUntil(func() bool {
+		for _, id := range []uint64{4, 3} {
+			if n := c.nodes[nodeID(id)]; n != nil && n.Threads() > 0 {
+				victim = id
+				return true
+			}
+		}
+		return false
+	}, 100000)
+	if victim == 0 {
+		t.Fatalf("no thread reached machines 3 or 4")
+	}
+	c.crash(nodeID(victim))
+	if !c.runUntil(func() bool { return r.ended }, 2000000) {
+		t.Fatalf("process did not end after machine %d died", victim)
+	}
+	lost := r.status.Lost
+	if lost == nil || lost.Machine != victim {
+		t.Fatalf("status %+v (%v), want lost with machine %d", r.status, r.status.Err(), victim)
+	}
+	if twice := c.threadsRanTwice(); len(twice) > 0 {
+		t.Errorf("threads ran twice: %v", twice)
+	}
+	// The VM goes on: a new process on the survivors runs to the end.
+	r2 := c.start(1, readCounterProgram(t, 8, 10))
+	if !c.runUntil(func() bool { return r2.ended }, 400000) || r2.out.String() != "80\n" {
+		t.Fatalf("after the loss: ended=%v status=%v output %q, want 80", r2.ended, r2.status.Err(), r2.out.String())
+	}
+}

@@ -122,7 +122,7 @@ func (n *Node) answerRemote(id sys.ReqID, r sys.Reply) {
 	n.reply(netmodel.NodeID(id.Machine), id, rep)
 }
 
-var ok = &procMsg{}
+func okMsg() *procMsg { return &procMsg{} }
 
 func refused(errno uint64) *procMsg { return &procMsg{errno: errno} }
 
@@ -139,7 +139,7 @@ func (n *Node) handle(from netmodel.NodeID, m *procMsg) (*procMsg, bool) {
 		if p, installed := n.procs[m.pid]; installed && p.home == from {
 			n.uninstall(m.pid)
 		}
-		return ok, true
+		return okMsg(), true
 	}
 	// The rest go to the process's home: this node.
 	if _, running := n.table.Process(m.pid); !running || !n.isRunning(m.pid) {
@@ -154,7 +154,7 @@ func (n *Node) handle(from netmodel.NodeID, m *procMsg) (*procMsg, bool) {
 		if err := n.table.Register(m.pid, m.tid, m.where); err != nil {
 			return refused(replyEnded), true
 		}
-		return ok, true
+		return okMsg(), true
 	case msgExited:
 		if !n.table.Registered(m.pid, m.tid) {
 			markExitBeforeRegister.Hit()
@@ -162,10 +162,10 @@ func (n *Node) handle(from netmodel.NodeID, m *procMsg) (*procMsg, bool) {
 		if n.table.ThreadExited(m.pid, m.tid, m.value) {
 			n.endProcess(m.pid, kernel.Status{Code: m.value})
 		}
-		return ok, true
+		return okMsg(), true
 	case msgEnd:
 		n.endProcess(m.pid, m.status)
-		return ok, true
+		return okMsg(), true
 	case msgOutput:
 		r := n.writeOutput(m.pid, m.data)
 		return &procMsg{value: r.Val}, true
@@ -205,7 +205,7 @@ func replyMsg(r sys.Reply) *procMsg {
 // be committed (or forgotten) later.
 func (n *Node) handlePrepare(from netmodel.NodeID, m *procMsg) *procMsg {
 	if _, dup := n.procs[m.pid]; dup {
-		return ok
+		return okMsg()
 	}
 	prog, err := isa.Decode(m.data)
 	if err != nil {
@@ -213,7 +213,7 @@ func (n *Node) handlePrepare(from netmodel.NodeID, m *procMsg) *procMsg {
 	}
 	n.procs[m.pid] = &procHere{pid: m.pid, home: from, homeInc: n.ms.newest[from], parent: m.parent, prog: prog,
 		args: m.args, user: m.user, prepared: n.ticks}
-	return ok
+	return okMsg()
 }
 
 // handleCommit makes a prepared process runnable here.
@@ -223,7 +223,7 @@ func (n *Node) handleCommit(m *procMsg) *procMsg {
 		return refused(replyEnded)
 	}
 	if p.committed {
-		return ok
+		return okMsg()
 	}
 	p.span = make([]netmodel.NodeID, len(m.span))
 	for i, id := range m.span {
@@ -238,7 +238,7 @@ func (n *Node) handleCommit(m *procMsg) *procMsg {
 	if err := n.install(p); err != nil {
 		return refused(replyLimit)
 	}
-	return ok
+	return okMsg()
 }
 
 // handleStartThread runs a thread another node placed here.
@@ -255,7 +255,7 @@ func (n *Node) handleStartThread(m *procMsg) *procMsg {
 	if tr := n.addLocalThread(p, img); tr != sys.TrapNone {
 		return refused(replyLimit)
 	}
-	return ok
+	return okMsg()
 }
 
 // loadProgram reads a program file from this node's storage.
