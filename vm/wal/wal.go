@@ -151,7 +151,6 @@ func (w *WAL) listSegments() ([]uint64, error) {
 		return nil, fmt.Errorf("wal: list %s: %w", w.dir, err)
 	}
 	var segs []uint64
-	removed := false
 	for _, info := range infos {
 		if info.IsDir {
 			continue
@@ -160,7 +159,6 @@ func (w *WAL) listSegments() ([]uint64, error) {
 			if err := w.fsys.Remove(path.Join(w.dir, info.Name)); err != nil {
 				return nil, fmt.Errorf("wal: remove leftover %s: %w", info.Name, err)
 			}
-			removed = true
 			markLeftover.Hit()
 			continue
 		}
@@ -168,10 +166,12 @@ func (w *WAL) listSegments() ([]uint64, error) {
 			segs = append(segs, seq) // ReadDir sorts by name: ascending
 		}
 	}
-	if removed {
-		if err := w.fsys.SyncDir(w.dir); err != nil {
-			return nil, fmt.Errorf("wal: sync %s: %w", w.dir, err)
-		}
+	// Sync the directory even when nothing was removed: a segment created
+	// just before a failed SyncDir (and a reopen without a crash) is named
+	// only in the page cache, and records about to be synced into it
+	// would vanish with its name.
+	if err := w.fsys.SyncDir(w.dir); err != nil {
+		return nil, fmt.Errorf("wal: sync %s: %w", w.dir, err)
 	}
 	for i := 1; i < len(segs); i++ {
 		if segs[i] != segs[i-1]+1 {
@@ -215,7 +215,10 @@ func (w *WAL) recover() ([]Record, error) {
 }
 
 // openTail opens the last segment for appends at end, cutting (durably)
-// whatever torn bytes lie past it.
+// whatever torn bytes lie past it. It syncs the segment in any case: after a
+// failed fsync the records read back may live only in the page cache (the
+// log is reopened without a crash), and the caller is about to act on them
+// as durable.
 func (w *WAL) openTail(seq uint64, end, size int64) error {
 	name := w.segmentPath(seq)
 	f, err := w.fsys.OpenFile(name, diskmodel.OpenExisting)
@@ -227,15 +230,14 @@ func (w *WAL) openTail(seq uint64, end, size int64) error {
 	if end < size {
 		markTornTail.Hit()
 		w.stats.TornBytesTruncated = size - end
-		if w.opts.SkipTornTailTruncate {
-			return nil // BUG: the torn bytes past end stay in the file
+		if !w.opts.SkipTornTailTruncate { // BUG when set: the torn bytes past end stay in the file
+			if err := f.Truncate(end); err != nil {
+				return fmt.Errorf("wal: truncate torn tail of %s at %d: %w", name, end, err)
+			}
 		}
-		if err := f.Truncate(end); err != nil {
-			return fmt.Errorf("wal: truncate torn tail of %s at %d: %w", name, end, err)
-		}
-		if err := f.Sync(); err != nil {
-			return fmt.Errorf("wal: sync %s after truncation: %w", name, err)
-		}
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("wal: sync %s at open: %w", name, err)
 	}
 	return nil
 }

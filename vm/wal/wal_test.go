@@ -481,3 +481,83 @@ func TestOptionsValidated(t *testing.T) {
 		}
 	}
 }
+
+// A log reopened after a failed Sync, without a crash in between, reads
+// back records that may live only in the page cache. Open makes them
+// durable before handing them out: the caller acts on them as durable.
+func TestReopenAfterFailedSyncMakesRecordsDurable(t *testing.T) {
+	disk := newDisk(17, simdisk.Faults{})
+	w, _ := mustOpen(t, disk, Options{})
+	appendSync(t, w, testRecord(1))
+	if _, err := w.Append(nil, []Record{testRecord(2)}); err != nil {
+		t.Fatalf("Append error = %v", err)
+	}
+	disk.SetFaults(simdisk.Faults{WriteErrorProb: 1})
+	if err := w.Sync(); !errors.Is(err, ErrFailed) {
+		t.Fatalf("Sync on a failing disk error = %v, want ErrFailed", err)
+	}
+	w.Close()
+	disk.SetFaults(simdisk.Faults{LoseUnsyncedProb: 1})
+	w, got := mustOpen(t, disk, Options{})
+	if len(got) != 2 {
+		t.Fatalf("reopen after a failed Sync returned %d records, want 2 (both still in the page cache)", len(got))
+	}
+	w.Close()
+	disk.Crash()
+	_, got = mustOpen(t, disk, Options{})
+	if len(got) != 2 {
+		t.Fatalf("after a crash, the records the reopen returned: %d of 2 survived, want both (Open must sync what it returns)", len(got))
+	}
+}
+
+// With the planted defect SkipTornTailTruncate the torn bytes stay behind
+// the tail; a shorter append leaves part of them, and the next recovery
+// finds an older epoch behind newer records: corruption.
+func TestSkipTornTailTruncateLeavesTheTear(t *testing.T) {
+	for _, bug := range []bool{false, true} {
+		disk, name, b, pos := tailSetup(t, 18)
+		last := pos[len(pos)-1].Offset
+		writeSegment(t, disk, name, b[:len(b)-5]) // the last record incomplete
+		w, got, err := Open(disk, testDir, Options{SkipTornTailTruncate: bug})
+		if err != nil || len(got) != len(pos)-1 {
+			t.Fatalf("Open(torn tail, bug %v) = %d records, %v; want %d and the tail recognised", bug, len(got), err, len(pos)-1)
+		}
+		if w.End().Offset != last {
+			t.Fatalf("End() = %v after a torn tail at %d, want appends to start there", w.End(), last)
+		}
+		appendSync(t, w, Record{Type: 1, Data: []byte("short")})
+		w.Close()
+		_, _, err = Open(disk, testDir, Options{})
+		if got := errors.Is(err, ErrCorrupt); got != bug {
+			t.Errorf("reopen after appending over a torn tail (bug %v): error %v, want corrupt = %v", bug, err, bug)
+		}
+	}
+}
+
+// With the planted defect RemoveLiveSegment, RemoveBefore removes the
+// segment holding pos too, and with it records still needed.
+func TestRemoveLiveSegmentRemovesNeededRecords(t *testing.T) {
+	for _, bug := range []bool{false, true} {
+		disk := newDisk(19, simdisk.Faults{})
+		opts := Options{SegmentSizeBytes: 512, RemoveLiveSegment: bug}
+		w, _ := mustOpen(t, disk, opts)
+		var pos []Position
+		for i := range 30 {
+			pos = append(pos, appendSync(t, w, testRecord(i))...)
+		}
+		keep := 20
+		if pos[keep].Segment == w.End().Segment {
+			t.Fatalf("record %d is in the current segment %d; the test needs it in an older one", keep, pos[keep].Segment)
+		}
+		if err := w.RemoveBefore(pos[keep]); err != nil {
+			t.Fatalf("RemoveBefore(%v) error = %v", pos[keep], err)
+		}
+		w.Close()
+		_, got := mustOpen(t, disk, Options{SegmentSizeBytes: 512})
+		kept := len(got) > 0 && got[0].Pos.Less(pos[keep]) || len(got) > 0 && got[0].Pos == pos[keep]
+		if kept == bug {
+			t.Errorf("RemoveBefore(%v) with bug %v: the first record left is at %v, want record %d kept = %v",
+				pos[keep], bug, got[0].Pos, keep, !bug)
+		}
+	}
+}
