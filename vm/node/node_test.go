@@ -4,6 +4,9 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/flockvm/flock/diskmodel"
+	"github.com/flockvm/flock/netmodel"
 )
 
 func readCounterProgram(t testing.TB, threads, adds int) string {
@@ -121,5 +124,219 @@ func TestMachineLossEndsTheProcessNamingTheMachine(t *testing.T) {
 	r2 := c.start(1, readCounterProgram(t, 8, 10))
 	if !c.runUntil(func() bool { return r2.ended }, 400000) || r2.out.String() != "80\n" {
 		t.Fatalf("after the loss: ended=%v status=%v output %q, want 80", r2.ended, r2.status.Err(), r2.out.String())
+	}
+}
+
+// A parent starts three children with PSTART (their program read from the
+// home's storage) and waits for them with PWAIT; each child prints from a
+// thread spawned onto whichever machine placement picks.
+const parentProgram = `
+.const P 3
+.string prog "kid.flasm"
+.string args "10\x0020\x0030"
+.zero pids P*8
+.zero st P*8
+main:
+    ENTER 0, 1
+    PUSH 0
+    SET 0
+start:
+    GET 0
+    PUSH P
+    LT
+    JZ started
+    PUSH prog
+    PUSH len(prog)
+    PUSH args
+    GET 0
+    PUSH 3
+    MUL
+    ADD
+    PUSH 2
+    PSTART
+    GET 0
+    PUSH 8
+    MUL
+    PUSH pids
+    ADD
+    STORE
+    GET 0
+    PUSH 1
+    ADD
+    SET 0
+    JMP start
+started:
+    PUSH pids
+    PUSH P
+    PWAIT
+    PUSH 0
+    SET 0
+show:
+    GET 0
+    PUSH P
+    LT
+    JZ shown
+    GET 0
+    PUSH 8
+    MUL
+    PUSH pids
+    ADD
+    LOAD
+    PRINT
+    PUSH ' '
+    PUTC
+    GET 0
+    PUSH 1
+    ADD
+    SET 0
+    JMP show
+shown:
+    PUSH 0
+    EXIT
+`
+
+const kidProgram = `
+.zero buf 8
+main:
+    PUSH 0
+    SPAWN talk
+    JOIN
+    EXIT
+talk:
+    PUSH 0
+    PUSH buf
+    PUSH 8
+    ARG
+    DROP
+    PUSH buf
+    PUSH 2
+    ATOI
+    DROP
+    TEXIT
+`
+
+func TestChildProcessesAcrossMachines(t *testing.T) {
+	c := newCluster(t, 3, 3, 3)
+	if !c.runUntil(c.allJoined, 40000) {
+		t.Fatalf("nodes did not join")
+	}
+	writeFile(t, c.disks[1], "files/kid.flasm", kidProgram)
+	r := c.start(1, parentProgram)
+	if !c.runUntil(func() bool { return r.ended }, 400000) {
+		t.Fatalf("parent did not end\n%s", c.dump())
+	}
+	if r.status.Err() != nil {
+		t.Fatalf("parent: %v", r.status.Err())
+	}
+	// PWAIT writes each child's exit status over its pid.
+	if got := r.out.String(); got != "10 20 30 " {
+		t.Errorf("parent printed %q, want the children's statuses 10 20 30", got)
+	}
+}
+
+func writeFile(t *testing.T, fsys diskmodel.FS, name, content string) {
+	t.Helper()
+	if err := diskmodel.WriteFileAtomic(fsys, name, []byte(content)); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Workers placed on other machines spawn and join their own helpers and
+// print: SPAWN, JOIN and output from threads away from the home.
+const nestedProgram = `
+.const T 12
+.zero tids T*8
+main:
+    ENTER 0, 1
+    PUSH 0
+    SET 0
+spawn:
+    GET 0
+    PUSH T
+    LT
+    JZ spawned
+    GET 0
+    SPAWN worker
+    GET 0
+    PUSH 8
+    MUL
+    PUSH tids
+    ADD
+    STORE
+    GET 0
+    PUSH 1
+    ADD
+    SET 0
+    JMP spawn
+spawned:
+    PUSH 0
+    SET 0
+join:
+    GET 0
+    PUSH T
+    LT
+    JZ joined
+    GET 0
+    PUSH 8
+    MUL
+    PUSH tids
+    ADD
+    LOAD
+    JOIN
+    PRINT
+    PUSH ' '
+    PUTC
+    GET 0
+    PUSH 1
+    ADD
+    SET 0
+    JMP join
+joined:
+    PUSH 0
+    EXIT
+worker:
+    SPAWN helper
+    JOIN
+    PUSH '.'
+    PUTC
+    TEXIT
+helper:
+    PUSH 2
+    MUL
+    TEXIT
+`
+
+func TestNestedThreadsAwayFromHome(t *testing.T) {
+	c := newCluster(t, 3, 3, 5)
+	c.cores = 1
+	c.ids, c.nodes = c.ids[:0], map[netmodel.NodeID]*Node{}
+	for i := 1; i <= 3; i++ {
+		c.ids = append(c.ids, netmodel.NodeID(i))
+		c.boot(netmodel.NodeID(i))
+	}
+	if !c.runUntil(c.allJoined, 40000) {
+		t.Fatalf("nodes did not join")
+	}
+	c.dropProb, c.dupProb = 0.02, 0.02
+	r := c.start(1, nestedProgram)
+	if !c.runUntil(func() bool { return r.ended }, 400000) {
+		t.Fatalf("program did not end\n%s", c.dump())
+	}
+	out := r.out.String()
+	if r.status.Err() != nil || strings.Count(out, ".") != 12 {
+		t.Fatalf("status %v output %q, want 12 dots", r.status.Err(), out)
+	}
+	if got, want := strings.ReplaceAll(out, ".", ""), "0 2 4 6 8 10 12 14 16 18 20 22 "; got != want {
+		t.Errorf("joined values %q, want %q", got, want)
+	}
+	remote := int64(0)
+	for _, n := range c.nodes {
+		remote += n.Stats().ThreadsPlacedRemote
+	}
+	if remote == 0 {
+		t.Errorf("no thread was placed away from its spawner")
+	}
+	if twice := c.threadsRanTwice(); len(twice) > 0 {
+		t.Errorf("threads ran twice: %v", twice)
 	}
 }
