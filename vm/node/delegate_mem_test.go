@@ -43,7 +43,7 @@ func newDelegateMem(cfg MemoryConfig) Memory {
 		pending: map[sys.ReqID]bool{}, asked: map[sys.ReqID]*delegateAsk{}}
 }
 
-func (d *delegateMem) AddProcess(pid uint64, span []netmodel.NodeID, acct *mem.Account) error {
+func (d *delegateMem) AddProcess(pid uint64, span []netmodel.NodeID, _ []uint64, acct *mem.Account) error {
 	p := &delegateProc{pid: pid, owner: span[0], acct: acct}
 	if p.owner == d.cfg.Self {
 		p.local = mem.NewLocalGlobal(acct, delegateCompleter{d})

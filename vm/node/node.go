@@ -26,8 +26,9 @@ type Memory interface {
 	Tick()
 	Receive(from netmodel.NodeID, payload []byte)
 	// AddProcess installs a process whose global memory is spread over span
-	// (the same list, in the same order, on every node of the span).
-	AddProcess(pid uint64, span []netmodel.NodeID, acct *mem.Account) error
+	// (the same list, in the same order, on every node of the span);
+	// incarnations are the span members' incarnations when it started.
+	AddProcess(pid uint64, span []netmodel.NodeID, incarnations []uint64, acct *mem.Account) error
 	// Global is the process's memory as threads on this node see it.
 	Global(pid uint64) sys.Global
 	// RemoveProcess frees everything of the process held here.

@@ -31,7 +31,8 @@ type procHere struct {
 	homeInc   uint64
 	parent    uint64
 	span      []netmodel.NodeID
-	index     int // this node's position in span
+	spanInc   []uint64 // the span members' incarnations at the start
+	index     int      // this node's position in span
 	prog      *isa.Program
 	args      []string
 	user      string
@@ -69,7 +70,8 @@ type startingProc struct {
 	acked      map[netmodel.NodeID]bool
 	deadline   uint64
 	span       []netmodel.NodeID // set when committing
-	commits    int               // commit answers still awaited
+	spanInc    []uint64
+	commits    int // commit answers still awaited
 	done       func(pid uint64, err error)
 }
 
@@ -165,15 +167,17 @@ func (n *Node) commit(sp *startingProc) {
 	}
 	slices.Sort(sp.span)
 	span := make([]uint64, len(sp.span))
+	sp.spanInc = make([]uint64, len(sp.span))
 	for i, id := range sp.span {
 		span[i] = uint64(id)
+		sp.spanInc[i] = n.incarnationOf(id)
 	}
 	for _, to := range sp.span {
 		if to == n.cfg.ID {
 			continue
 		}
 		sp.commits++
-		n.request(to, &procMsg{kind: msgCommit, pid: sp.pid, span: span},
+		n.request(to, &procMsg{kind: msgCommit, pid: sp.pid, span: span, spanInc: sp.spanInc},
 			func(*procMsg) { sp.commits--; n.checkCommitted(sp) },
 			func() { sp.commits--; n.checkCommitted(sp) })
 	}
@@ -192,7 +196,8 @@ func (n *Node) checkCommitted(sp *startingProc) {
 // starts its main thread.
 func (n *Node) launch(sp *startingProc) {
 	r := sp.req
-	p := &procHere{pid: sp.pid, home: n.cfg.ID, homeInc: n.inc, parent: r.parent, span: sp.span, prog: r.prog, args: r.args, user: r.user}
+	p := &procHere{pid: sp.pid, home: n.cfg.ID, homeInc: n.inc, parent: r.parent, span: sp.span, spanInc: sp.spanInc,
+		prog: r.prog, args: r.args, user: r.user}
 	p.index = slices.Index(sp.span, n.cfg.ID)
 	p.nextTID = 1 // the main thread is tid 1
 	if err := n.install(p); err != nil {
@@ -222,7 +227,7 @@ func (n *Node) launch(sp *startingProc) {
 // interpreter view on every core.
 func (n *Node) install(p *procHere) error {
 	p.acct = &mem.Account{LimitBytes: n.cfg.MemoryBytesMax}
-	if err := n.mem.AddProcess(p.pid, p.span, p.acct); err != nil {
+	if err := n.mem.AddProcess(p.pid, p.span, p.spanInc, p.acct); err != nil {
 		return fmt.Errorf("node %v: installing process %d: %w", n.cfg.ID, p.pid, err)
 	}
 	p.ip = &interp.Process{PID: p.pid, User: p.user, Program: p.prog, Args: p.args, Global: n.mem.Global(p.pid),
@@ -395,6 +400,17 @@ func (n *Node) machineDown(id netmodel.NodeID, inc uint64) {
 			n.recordProcess(pid, fmt.Sprintf("failed: lost with machine %d (incarnation %d): the process's home", id, inc), "")
 		}
 	}
+}
+
+// incarnationOf is the incarnation this node knows a machine at.
+func (n *Node) incarnationOf(id netmodel.NodeID) uint64 {
+	if id == n.cfg.ID {
+		return n.inc
+	}
+	if m := n.ms.members[id]; m != nil {
+		return m.rec.Incarnation
+	}
+	return n.ms.newest[id]
 }
 
 func sortedKeys[V any](m map[uint64]V) []uint64 {

@@ -62,8 +62,9 @@ type procMsg struct {
 	path    string
 	args    []string
 	span    []uint64
-	data    []byte // start-thread: the image; prepare: the program; output: bytes; reply: Data
-	hasTrap bool   // reply: Trap is set
+	spanInc []uint64 // commit: the incarnation of each span member
+	data    []byte   // start-thread: the image; prepare: the program; output: bytes; reply: Data
+	hasTrap bool     // reply: Trap is set
 	trap    sys.Trap
 }
 
@@ -130,6 +131,10 @@ func encodeProcMsg(dst []byte, m *procMsg) []byte {
 	}
 	b = binary.AppendUvarint(b, uint64(len(m.span)))
 	for _, s := range m.span {
+		b = binary.AppendUvarint(b, s)
+	}
+	b = binary.AppendUvarint(b, uint64(len(m.spanInc)))
+	for _, s := range m.spanInc {
 		b = binary.AppendUvarint(b, s)
 	}
 	b = binary.AppendUvarint(b, uint64(len(m.data)))
@@ -263,6 +268,13 @@ func decodeProcMsg(b []byte) (*procMsg, error) {
 	} else {
 		for i := uint64(0); i < n && d.err == nil; i++ {
 			m.span = append(m.span, d.uvarint("span member"))
+		}
+	}
+	if n := d.uvarint("span incarnations"); n > msgListMax {
+		d.fail("span incarnations: count")
+	} else {
+		for i := uint64(0); i < n && d.err == nil; i++ {
+			m.spanInc = append(m.spanInc, d.uvarint("span incarnation"))
 		}
 	}
 	m.data = d.bytes(msgDataMax, "data")

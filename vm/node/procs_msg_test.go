@@ -15,7 +15,7 @@ func sampleMsgs() []*procMsg {
 	req := sys.ReqID{Machine: 3, Incarnation: 2, Core: 1, Seq: 99}
 	return []*procMsg{
 		{kind: msgPrepare, req: req, pid: 7, where: 3, parent: 2, user: "alice", args: []string{"a", ""}, data: []byte("prog")},
-		{kind: msgCommit, req: req, pid: 7, span: []uint64{1, 3, 5}},
+		{kind: msgCommit, req: req, pid: 7, span: []uint64{1, 3, 5}, spanInc: []uint64{1, 2, 9}},
 		{kind: msgEnd, req: req, pid: 7, status: kernel.Status{Trap: &interp.TrapError{PID: 7, TID: 2, PC: 5, Op: isa.DIV, Kind: sys.TrapDivZero, Where: "x.flasm:3:1"}}},
 		{kind: msgEnded, req: req, pid: 7, status: kernel.Status{Lost: &kernel.LostError{PID: 7, Machine: 4, Incarnation: 1, What: "thread 9"}}},
 		{kind: msgReply, req: req, value: 42, hasTrap: true, trap: sys.TrapBadThread, data: []byte{1, 2}},

@@ -229,8 +229,9 @@ func (n *Node) handleCommit(m *procMsg) *procMsg {
 	for i, id := range m.span {
 		p.span[i] = netmodel.NodeID(id)
 	}
+	p.spanInc = m.spanInc
 	p.index = slices.Index(p.span, n.cfg.ID)
-	if p.index < 0 || !slices.IsSorted(p.span) {
+	if p.index < 0 || !slices.IsSorted(p.span) || len(p.spanInc) != len(p.span) {
 		delete(n.procs, m.pid)
 		return refused(replyBadImage)
 	}
