@@ -224,3 +224,11 @@ func (c *cluster) dump() string {
 	}
 	return b.String()
 }
+
+func (c *cluster) totalThreads() int {
+	k := 0
+	for _, n := range c.nodes {
+		k += n.Threads()
+	}
+	return k
+}

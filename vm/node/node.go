@@ -542,3 +542,42 @@ func nodeID(v uint64) netmodel.NodeID { return netmodel.NodeID(v) }
 func lostHere(pid uint64, id netmodel.NodeID, inc uint64) kernel.Status {
 	return kernel.Status{Lost: &kernel.LostError{PID: pid, Machine: uint64(id), Incarnation: inc, What: "the process's home (declared dead)"}}
 }
+
+// ErrNoSuchProcess: Kill of a pid that is not running here.
+var ErrNoSuchProcess = errors.New("node: no such process running here")
+
+// Kill ends a process homed here (flock kill): its threads stop wherever
+// they run, and whoever waits for it sees a kill trap.
+func (n *Node) Kill(pid uint64) error {
+	if !n.isRunning(pid) {
+		return fmt.Errorf("process %d: %w", pid, ErrNoSuchProcess)
+	}
+	n.endProcess(pid, kernel.Status{Trap: &interp.TrapError{PID: pid, PC: -1, Kind: sys.TrapKilled}})
+	return nil
+}
+
+// ProcessInfo describes a process homed here.
+type ProcessInfo struct {
+	PID, Parent uint64
+	User        string
+	Program     string
+	Threads     int
+	Done        bool
+	Status      kernel.Status
+}
+
+// Processes lists the processes homed here, running or recently ended, in
+// pid order (flock ps gathers them from every node).
+func (n *Node) Processes() []ProcessInfo {
+	var out []ProcessInfo
+	for _, pid := range n.table.PIDs() {
+		p, _ := n.table.Process(pid)
+		st, done := p.Done()
+		info := ProcessInfo{PID: pid, Parent: p.Parent, User: p.User, Threads: p.Live(), Done: done, Status: st}
+		if p.Program != nil {
+			info.Program = p.Program.File
+		}
+		out = append(out, info)
+	}
+	return out
+}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/flockvm/flock/diskmodel"
 	"github.com/flockvm/flock/netmodel"
+	"github.com/flockvm/flock/vm/sys"
 )
 
 func readCounterProgram(t testing.TB, threads, adds int) string {
@@ -338,5 +339,34 @@ func TestNestedThreadsAwayFromHome(t *testing.T) {
 	}
 	if twice := c.threadsRanTwice(); len(twice) > 0 {
 		t.Errorf("threads ran twice: %v", twice)
+	}
+}
+
+func TestKill(t *testing.T) {
+	c := newCluster(t, 3, 3, 9)
+	if !c.runUntil(c.allJoined, 40000) {
+		t.Fatalf("nodes did not join")
+	}
+	r := c.start(1, "main:\n PUSH 0\n SPAWN spin\n JOIN\n EXIT\nspin:\n JMP spin\n")
+	c.runUntil(func() bool { return r.started && c.nodes[1].isRunning(r.pid) }, 100000)
+	c.run(200, 4)
+	if err := c.nodes[1].Kill(r.pid); err != nil {
+		t.Fatalf("Kill(%d) = %v", r.pid, err)
+	}
+	if !c.runUntil(func() bool { return r.ended }, 10000) {
+		t.Fatalf("killed process did not end")
+	}
+	if r.status.Trap == nil || r.status.Trap.Kind != sys.TrapKilled {
+		t.Errorf("status %v, want killed", r.status.Err())
+	}
+	if !c.runUntil(func() bool { return c.totalThreads() == 0 }, 10000) {
+		t.Errorf("threads still run after the kill: %d", c.totalThreads())
+	}
+	if err := c.nodes[1].Kill(r.pid); err == nil {
+		t.Errorf("second Kill = nil error, want no such process")
+	}
+	ps := c.nodes[1].Processes()
+	if len(ps) != 1 || ps[0].PID != r.pid || !ps[0].Done {
+		t.Errorf("Processes() = %+v, want the one ended process", ps)
 	}
 }

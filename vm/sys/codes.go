@@ -22,6 +22,7 @@ const (
 	TrapBadAddress
 	TrapDeadlock
 	TrapLost
+	TrapKilled
 	NumTraps
 )
 
@@ -44,6 +45,7 @@ var trapText = [NumTraps]string{
 	TrapBadAddress:     "bad address",
 	TrapDeadlock:       "deadlock: every thread is waiting",
 	TrapLost:           "lost with a failed machine",
+	TrapKilled:         "killed",
 }
 
 func (t Trap) String() string {
@@ -63,6 +65,7 @@ const (
 	EIO          Errno = 5
 	ENOEXEC      Errno = 8
 	EBADF        Errno = 9
+	EAGAIN       Errno = 11
 	EACCES       Errno = 13
 	EEXIST       Errno = 17
 	ENOTDIR      Errno = 20
