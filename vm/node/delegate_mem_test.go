@@ -38,9 +38,9 @@ type delegateAsk struct {
 	due     uint64
 }
 
-func newDelegateMem(cfg MemoryConfig) Memory {
+func newDelegateMem(cfg MemoryConfig) (Memory, error) {
 	return &delegateMem{cfg: cfg, procs: map[uint64]*delegateProc{}, answers: map[sys.ReqID][]byte{},
-		pending: map[sys.ReqID]bool{}, asked: map[sys.ReqID]*delegateAsk{}}
+		pending: map[sys.ReqID]bool{}, asked: map[sys.ReqID]*delegateAsk{}}, nil
 }
 
 func (d *delegateMem) AddProcess(pid uint64, span []netmodel.NodeID, _ []uint64, acct *mem.Account) error {

@@ -32,7 +32,7 @@ type cluster struct {
 	dupProb  float64
 	started  map[[2]uint64]int // (pid, tid) → starts, for at-most-once
 	cores    int
-	memory   func(MemoryConfig) Memory
+	memory   func(MemoryConfig) (Memory, error)
 	step     int
 }
 

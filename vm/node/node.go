@@ -59,8 +59,9 @@ type Config struct {
 	// Voters are the metadata replicas, fixed when the VM was created; a
 	// node whose ID is among them hosts one.
 	Voters []netmodel.NodeID
-	// Memory makes the node's memory agent.
-	Memory func(MemoryConfig) Memory
+	// Memory makes the node's memory agent (at every start of an
+	// incarnation).
+	Memory func(MemoryConfig) (Memory, error)
 	// Interp sets the cores' limits (Machine, Incarnation and Core are set
 	// by the node).
 	Interp interp.Config
@@ -252,10 +253,13 @@ func (n *Node) boot() error {
 		ic.Machine, ic.Incarnation, ic.Core = uint64(n.cfg.ID), uint32(inc), uint32(i)
 		n.cores = append(n.cores, interp.NewMachine(ic))
 	}
-	n.mem = n.cfg.Memory(MemoryConfig{
+	n.mem, err = n.cfg.Memory(MemoryConfig{
 		Self: n.cfg.ID, Incarnation: inc, Transport: n.transport(ServiceMemory), Completer: n,
 		Rand: n.cfg.Rand, RAMBytes: n.cfg.Provide.RAMBytes,
 	})
+	if err != nil {
+		return fmt.Errorf("node: memory agent: %w", err)
+	}
 	if err := n.openMeta(); err != nil {
 		return err
 	}
@@ -383,6 +387,12 @@ func (n *Node) RunCores(ticksMax int) int {
 		}
 	}
 	return used
+}
+
+// HasWork reports whether RunCores has something to do: a runnable thread,
+// or messages and answers the node queued for itself.
+func (n *Node) HasWork() bool {
+	return n.failure == nil && (len(n.selfMsgs) > 0 || len(n.deferred) > 0 || n.Runnable())
 }
 
 // Runnable reports whether some thread on some core can run.
