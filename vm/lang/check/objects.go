@@ -152,15 +152,15 @@ type Module struct {
 type Mode uint8
 
 const (
-	ModeInvalid  Mode = iota
-	ModeNoValue       // a call without results
-	ModeValue         // a value that is not addressable
-	ModeVar           // an addressable location
-	ModeConst         // a constant (Value is set)
-	ModeType          // a type
-	ModeBuiltin       // a builtin function
-	ModeModule        // an imported module's name
-	ModeFunc          // a named function (callable directly, or a value)
+	ModeInvalid Mode = iota
+	ModeNoValue      // a call without results
+	ModeValue        // a value that is not addressable
+	ModeVar          // an addressable location
+	ModeConst        // a constant (Value is set)
+	ModeType         // a type
+	ModeBuiltin      // a builtin function
+	ModeModule       // an imported module's name
+	ModeFunc         // a named function (callable directly, or a value)
 )
 
 // TypeAndValue is what the checker learned about one expression.

@@ -6,7 +6,9 @@ import (
 )
 
 // isByteSized reports whether t is held in one byte in memory.
-func isByteSized(t check.Type) bool { return check.SizeOf(t) == 1 && check.ClassOf(t) == check.ClassWord }
+func isByteSized(t check.Type) bool {
+	return check.SizeOf(t) == 1 && check.ClassOf(t) == check.ClassWord
+}
 
 // load replaces the address on top of the stack with the value there
 // (memory types: the address is the value).
