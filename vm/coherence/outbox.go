@@ -1,0 +1,254 @@
+package coherence
+
+import (
+	"fmt"
+
+	"github.com/flockvm/flock/netmodel"
+	"github.com/google/btree"
+)
+
+// peer is another machine as this agent knows it.
+type peer struct {
+	id        netmodel.NodeID
+	inc       uint64 // its current incarnation, 0 if unknown
+	deadBelow uint64 // its incarnations below this are dead
+	sess      *session
+	// outstanding are the sequences of our requests it has not answered:
+	// their minimum is the ackBelow we tell it.
+	outstanding *btree.BTreeG[uint64]
+	replies     []msg // leave at the end of the call
+	requests    []msg // leave when the peer has answered our last batch, or at the next tick
+	awaiting    bool
+	dirty       bool
+}
+
+func (a *Agent) peer(id netmodel.NodeID) *peer {
+	if id == a.cfg.Self || id == 0 {
+		panic(fmt.Sprintf("coherence: %v asked for peer %v", a.cfg.Self, id))
+	}
+	pr := a.peers[id]
+	if pr == nil {
+		pr = &peer{id: id, outstanding: btree.NewG(8, func(x, y uint64) bool { return x < y })}
+		a.peers[id] = pr
+	}
+	return pr
+}
+
+func (a *Agent) markDirty(pr *peer) {
+	if !pr.dirty {
+		pr.dirty = true
+		a.dirty = append(a.dirty, pr)
+	}
+}
+
+// reply queues a message that answers one (it leaves at the end of the
+// call).
+func (a *Agent) reply(to netmodel.NodeID, m msg) {
+	pr := a.peer(to)
+	pr.replies = append(pr.replies, m)
+	a.stats.Sent[m.kind]++
+	a.markDirty(pr)
+}
+
+// request queues a message that asks for something: it leaves with the
+// next batch to that peer.
+func (a *Agent) request(to netmodel.NodeID, m msg) {
+	pr := a.peer(to)
+	pr.requests = append(pr.requests, m)
+	a.stats.Sent[m.kind]++
+	a.markDirty(pr)
+}
+
+// flush sends what the call produced: every peer's replies, and its
+// requests if it has answered our last batch (or a tick released them).
+func (a *Agent) flush() {
+	for _, pr := range a.dirty {
+		pr.dirty = false
+		out := pr.replies
+		pr.replies = nil
+		if !pr.awaiting && len(pr.requests) > 0 {
+			out = append(out, pr.requests...)
+			pr.requests = nil
+			pr.awaiting = true
+		}
+		if len(out) > 0 {
+			a.sendPayloads(pr, out)
+		}
+	}
+	a.dirty = a.dirty[:0]
+}
+
+// sendPayloads encodes msgs into as few payloads as PayloadBytesMax allows.
+func (a *Agent) sendPayloads(pr *peer, msgs []msg) {
+	ackBelow := a.seq + 1
+	if m, ok := pr.outstanding.Min(); ok {
+		ackBelow = m
+	}
+	var body, one []byte
+	count := 0
+	emit := func() {
+		payload := appendHeader(make([]byte, 0, len(body)+24), a.cfg.Incarnation, pr.inc, ackBelow, count)
+		payload = append(payload, body...)
+		a.cfg.Transport.Send(pr.id, payload)
+		a.stats.PayloadsSent++
+		a.stats.BytesSent += uint64(len(payload))
+		body, count = body[:0], 0
+	}
+	for i := range msgs {
+		one = encodeMsg(one[:0], &msgs[i])
+		if count > 0 && (len(body)+len(one) > a.cfg.PayloadBytesMax-24 || count == msgsPerPayloadMax) {
+			emit()
+		}
+		body = append(body, one...)
+		count++
+	}
+	if count > 0 {
+		emit()
+	}
+}
+
+// request kinds.
+const (
+	reqFetch = iota + 1
+	reqOp
+)
+
+// request is one of our requests to a peer, retransmitted until answered.
+type request struct {
+	seq      uint64
+	kind     int
+	to       netmodel.NodeID
+	proc     *process
+	page     *page // reqFetch
+	excl     bool
+	have     uint64 // the epoch of the shared copy an upgrade holds
+	inval    uint64 // the newest invalidation seen while waiting
+	op       *op    // reqOp
+	m        msg
+	nextTick uint64
+	backoff  int
+	waiting  bool // in Agent.queued for an in-flight slot
+	issued   bool
+}
+
+// issue sends a request now, or queues it until an in-flight slot frees.
+func (a *Agent) issue(rq *request) {
+	if a.inFlight >= a.cfg.InFlightMax {
+		rq.waiting = true
+		a.queued = append(a.queued, rq)
+		return
+	}
+	a.inFlight++
+	a.seq++
+	rq.seq, rq.m.seq, rq.issued, rq.waiting = a.seq, a.seq, true, false
+	a.requests.ReplaceOrInsert(rq)
+	a.peer(rq.to).outstanding.ReplaceOrInsert(rq.seq)
+	rq.backoff = a.cfg.RetransmitTicks
+	rq.nextTick = a.tick + a.jitter(rq.backoff)
+	a.request(rq.to, rq.m)
+}
+
+// release ends a request (answered, abandoned or failed) and issues the
+// next one waiting for a slot.
+func (a *Agent) release(rq *request) {
+	if rq.waiting {
+		for i, q := range a.queued {
+			if q == rq {
+				a.queued = append(a.queued[:i], a.queued[i+1:]...)
+				break
+			}
+		}
+		rq.waiting = false
+		return
+	}
+	if !rq.issued {
+		return
+	}
+	rq.issued = false
+	a.requests.Delete(rq)
+	if pr := a.peers[rq.to]; pr != nil {
+		pr.outstanding.Delete(rq.seq)
+	}
+	a.inFlight--
+	for a.inFlight < a.cfg.InFlightMax && len(a.queued) > 0 {
+		next := a.queued[0]
+		a.queued = a.queued[1:]
+		next.waiting = false
+		a.issue(next)
+	}
+}
+
+// dropRequests releases every request matching f without answering its
+// operation (RemoveProcess).
+func (a *Agent) dropRequests(f func(*request) bool) {
+	var drop []*request
+	a.requests.Ascend(func(rq *request) bool {
+		if f(rq) {
+			drop = append(drop, rq)
+		}
+		return true
+	})
+	for _, rq := range a.queued {
+		if f(rq) {
+			drop = append(drop, rq)
+		}
+	}
+	for _, rq := range drop {
+		a.release(rq)
+		if rq.page != nil && rq.page.fetch == rq {
+			rq.page.fetch = nil
+		}
+	}
+}
+
+// jitter is a retransmission delay of about d ticks.
+func (a *Agent) jitter(d int) uint64 {
+	if a.cfg.Rand != nil && d > 1 {
+		d += a.cfg.Rand.IntN(d/2 + 1)
+	}
+	return uint64(d)
+}
+
+func (a *Agent) backoff(b int) int { return min(2*b, a.cfg.RetransmitTicksMax) }
+
+// retransmit resends what is due: our requests, the home's invalidations
+// and forwards, transfers and wakes.
+func (a *Agent) retransmit() {
+	a.requests.Ascend(func(rq *request) bool {
+		if rq.nextTick <= a.tick {
+			if rq.kind == reqFetch {
+				rq.m.aux = rq.have
+			}
+			a.request(rq.to, rq.m)
+			a.stats.Retransmits++
+			markRetransmit.Hit()
+			rq.backoff = a.backoff(rq.backoff)
+			rq.nextTick = a.tick + a.jitter(rq.backoff)
+		}
+		return true
+	})
+	var txns []*page
+	a.txnPages.Ascend(func(pg *page) bool { txns = append(txns, pg); return true })
+	for _, pg := range txns {
+		a.retransmitTxn(pg)
+	}
+	a.xferPages.Ascend(func(pg *page) bool {
+		x := pg.xfer
+		if x.nextTick <= a.tick {
+			a.sendXfer(pg)
+			a.stats.Retransmits++
+			x.backoff = a.backoff(x.backoff)
+			x.nextTick = a.tick + a.jitter(x.backoff)
+		}
+		return true
+	})
+	a.wakes.Ascend(func(w *pendingWake) bool {
+		if w.nextTick <= a.tick {
+			a.request(w.node, w.msg())
+			a.stats.Retransmits++
+			w.backoff = a.backoff(w.backoff)
+			w.nextTick = a.tick + a.jitter(w.backoff)
+		}
+		return true
+	})
+}

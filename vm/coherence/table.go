@@ -1,0 +1,264 @@
+package coherence
+
+import (
+	"fmt"
+	"sync/atomic"
+
+	"github.com/flockvm/flock/vm/isa"
+)
+
+// RegionShift splits a global offset into region (the bits from 40 up: the
+// index of the region's home in the process's homes) and the offset inside
+// the region.
+const (
+	RegionShift = 40
+	RegionBytes = uint64(1) << RegionShift
+	regionMask  = RegionBytes - 1
+)
+
+// Access rights of a Frame, as seen by the hot path.
+const (
+	rightRead  uint32 = 1
+	rightWrite uint32 = 2
+	rightsAll         = rightRead | rightWrite
+)
+
+// Frame is one page's data on this machine: a master copy at the home, or a
+// cached copy elsewhere. Words are read and written with atomic instructions
+// so several interpreter cores can share it; rights say what the hot path
+// may do. A frame that leaves its table is never reused, so a core holding a
+// stale pointer only ever sees it without rights.
+type Frame struct {
+	rights atomic.Uint32
+	w      []atomic.Uint64
+}
+
+func newFrame(words int) *Frame { return &Frame{w: make([]atomic.Uint64, words)} }
+
+// snapshot copies the words out.
+func (f *Frame) snapshot() []uint64 {
+	out := make([]uint64, len(f.w))
+	for i := range f.w {
+		out[i] = f.w[i].Load()
+	}
+	return out
+}
+
+// fill copies words in (nil: zeros).
+func (f *Frame) fill(words []uint64) {
+	if words != nil && len(words) != len(f.w) {
+		panic(fmt.Sprintf("coherence: fill %d words into a frame of %d", len(words), len(f.w)))
+	}
+	for i := range f.w {
+		var v uint64
+		if words != nil {
+			v = words[i]
+		}
+		f.w[i].Store(v)
+	}
+}
+
+func (f *Frame) isZero() bool {
+	for i := range f.w {
+		if f.w[i].Load() != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+const (
+	dirFramesShift = 9
+	dirFrames      = 1 << dirFramesShift
+	dirFrameMask   = dirFrames - 1
+)
+
+type tableDir struct {
+	frames [dirFrames]atomic.Pointer[Frame]
+}
+
+// tableRegion is one region's directories; the slice grows copy-on-write,
+// every element an atomic pointer, so readers never see a torn update.
+type tableRegion struct {
+	dirs atomic.Pointer[[]atomic.Pointer[tableDir]]
+}
+
+// Table is one process's global pages as held on this machine: the
+// interpreter's direct way to them (a radix of atomic frame pointers per
+// region). Its read methods are safe from any goroutine, concurrently with
+// the Agent that maintains it; a core must be between Core.Enter and
+// Core.Exit while it uses them.
+type Table struct {
+	pageShift uint
+	dirShift  uint   // pageShift + dirFramesShift
+	wordMask  uint64 // words per page - 1
+	regions   []tableRegion
+}
+
+func newTable(pageBytes int, regions int) *Table {
+	shift := uint(0)
+	for 1<<shift < pageBytes {
+		shift++
+	}
+	return &Table{pageShift: shift, dirShift: shift + dirFramesShift, wordMask: uint64(pageBytes/8 - 1), regions: make([]tableRegion, regions)}
+}
+
+// frame is the frame of the page holding global offset off, or nil.
+func (t *Table) frame(off uint64) *Frame {
+	r := off >> RegionShift
+	if r >= uint64(len(t.regions)) {
+		return nil
+	}
+	dp := t.regions[r].dirs.Load()
+	if dp == nil {
+		return nil
+	}
+	dirs := *dp
+	di := (off & regionMask) >> t.dirShift
+	if di >= uint64(len(dirs)) {
+		return nil
+	}
+	d := dirs[di].Load()
+	if d == nil {
+		return nil
+	}
+	return d.frames[(off>>t.pageShift)&dirFrameMask].Load()
+}
+
+// Load64 reads the aligned global word at addr if its page is held
+// readable here; ok false means a miss (or a misaligned or non-global
+// address): take the slow path.
+func (t *Table) Load64(addr uint64) (v uint64, ok bool) {
+	if addr&(isa.GlobalBit|7) != isa.GlobalBit {
+		return 0, false
+	}
+	f := t.frame(addr &^ isa.GlobalBit)
+	if f == nil || f.rights.Load()&rightRead == 0 {
+		return 0, false
+	}
+	return f.w[(addr>>3)&t.wordMask].Load(), true
+}
+
+// Store64 writes the aligned global word at addr if its page is held
+// writable here; false means take the slow path.
+func (t *Table) Store64(addr, v uint64) bool {
+	if addr&(isa.GlobalBit|7) != isa.GlobalBit {
+		return false
+	}
+	f := t.frame(addr &^ isa.GlobalBit)
+	if f == nil || f.rights.Load()&rightWrite == 0 {
+		return false
+	}
+	f.w[(addr>>3)&t.wordMask].Store(v)
+	return true
+}
+
+// CompareAndSwap replaces the aligned global word at addr with replacement
+// if it equals expected, when the page is held writable here; ok false
+// means take the slow path.
+func (t *Table) CompareAndSwap(addr, expected, replacement uint64) (swapped, ok bool) {
+	if addr&(isa.GlobalBit|7) != isa.GlobalBit {
+		return false, false
+	}
+	f := t.frame(addr &^ isa.GlobalBit)
+	if f == nil || f.rights.Load()&rightWrite == 0 {
+		return false, false
+	}
+	return f.w[(addr>>3)&t.wordMask].CompareAndSwap(expected, replacement), true
+}
+
+// FetchAdd adds delta to the aligned global word at addr and returns its old
+// value, when the page is held writable here; ok false means take the slow
+// path.
+func (t *Table) FetchAdd(addr, delta uint64) (old uint64, ok bool) {
+	if addr&(isa.GlobalBit|7) != isa.GlobalBit {
+		return 0, false
+	}
+	f := t.frame(addr &^ isa.GlobalBit)
+	if f == nil || f.rights.Load()&rightWrite == 0 {
+		return 0, false
+	}
+	return f.w[(addr>>3)&t.wordMask].Add(delta) - delta, true
+}
+
+// set points the table at f for the page holding offset off (nil removes
+// it). Agent goroutine only.
+func (t *Table) set(off uint64, f *Frame) {
+	r := off >> RegionShift
+	if r >= uint64(len(t.regions)) {
+		panic(fmt.Sprintf("coherence: table set at offset %#x: region %d of %d", off, r, len(t.regions)))
+	}
+	reg := &t.regions[r]
+	di := (off & regionMask) >> t.dirShift
+	var dirs []atomic.Pointer[tableDir]
+	if dp := reg.dirs.Load(); dp != nil {
+		dirs = *dp
+	}
+	if di >= uint64(len(dirs)) {
+		if f == nil {
+			return
+		}
+		grown := make([]atomic.Pointer[tableDir], max(2*len(dirs), int(di)+1))
+		for i := range dirs {
+			grown[i].Store(dirs[i].Load())
+		}
+		reg.dirs.Store(&grown)
+		dirs = grown
+	}
+	d := dirs[di].Load()
+	if d == nil {
+		if f == nil {
+			return
+		}
+		d = &tableDir{}
+		dirs[di].Store(d)
+	}
+	d.frames[(off>>t.pageShift)&dirFrameMask].Store(f)
+}
+
+// Core is one interpreter core of this machine as the page store sees it.
+// A core brackets every stretch of work that may touch a Table (a quantum)
+// with Enter and Exit; the Agent completes a revocation of access only once
+// every core that was inside such a stretch when it happened has left it,
+// so no store in flight on another core is missed. Enter and Exit are safe
+// from the core's own goroutine; a core must Exit regularly (every quantum)
+// or revocations wait for it.
+type Core struct {
+	g     *graceState
+	state atomic.Uint64 // entry epoch << 1 | inside
+}
+
+// Enter starts a stretch of work that may use Tables.
+func (c *Core) Enter() { c.state.Store(c.g.epoch.Load()<<1 | 1) }
+
+// Exit ends it: the core holds no access from now until its next Enter.
+func (c *Core) Exit() { c.state.Store(0) }
+
+// graceState is the Agent's side of grace periods.
+type graceState struct {
+	epoch atomic.Uint64
+	cores []*Core // agent goroutine only
+}
+
+// revoke starts a grace period after access was lowered and returns its
+// ticket; 0 means none is needed (no cores registered).
+func (g *graceState) revoke() uint64 {
+	if len(g.cores) == 0 {
+		return 0
+	}
+	return g.epoch.Add(1)
+}
+
+// passed reports whether every core that could have seen the access
+// revoked under ticket has left its stretch since.
+func (g *graceState) passed(ticket uint64) bool {
+	if ticket == 0 {
+		return true
+	}
+	for _, c := range g.cores {
+		if s := c.state.Load(); s&1 == 1 && s>>1 < ticket {
+			return false
+		}
+	}
+	return true
+}
