@@ -35,7 +35,7 @@ type Agent struct {
 	wakes      *btree.BTreeG[*pendingWake]
 
 	remoteWaits  map[uint64]*remoteWait // this machine's WAITs queued at other homes, by request seq
-	spaceWaiters []*page               // pages waiting for a cache slot, FIFO
+	spaceWaiters []*page                // pages waiting for a cache slot, FIFO
 
 	cacheBytes uint64 // frames of remote pages, and transfers' data
 	homeBytes  uint64 // pages mapped in regions homed here
@@ -43,7 +43,7 @@ type Agent struct {
 	parked     int // thread operations parked
 	// unknownHomeIncs counts regions whose home's incarnation is not known.
 	unknownHomeIncs int
-	waiters    int // WAITs queued at this home
+	waiters         int // WAITs queued at this home
 
 	depth       int // nesting of public calls
 	completions []completion
@@ -88,14 +88,14 @@ func New(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	a := &Agent{
-		cfg:        cfg,
-		procs:      map[uint64]*process{},
-		peers:      map[netmodel.NodeID]*peer{},
-		requests:   btree.NewG(16, func(x, y *request) bool { return x.seq < y.seq }),
-		txnPages:   btree.NewG(16, byPage),
-		xferPages:  btree.NewG(16, byPage),
-		gracePages: btree.NewG(16, byPage),
-		wakes:      btree.NewG(16, wakeLess),
+		cfg:         cfg,
+		procs:       map[uint64]*process{},
+		peers:       map[netmodel.NodeID]*peer{},
+		requests:    btree.NewG(16, func(x, y *request) bool { return x.seq < y.seq }),
+		txnPages:    btree.NewG(16, byPage),
+		xferPages:   btree.NewG(16, byPage),
+		gracePages:  btree.NewG(16, byPage),
+		wakes:       btree.NewG(16, wakeLess),
 		remoteWaits: map[uint64]*remoteWait{},
 	}
 	return a, nil

@@ -78,23 +78,23 @@ const (
 
 // msg is one message. Which fields travel depends on kind (see encodeMsg).
 type msg struct {
-	kind           kind
-	pid, vpn       uint64
-	seq, epoch     uint64
-	aux            uint64 // GetM: epoch of the copy held; Xfer, XferAck: owner epoch; Denied: reason
-	flags          uint8
-	target         netmodel.NodeID // Fwd: where the data goes (0: the home); Denied, OpReply: lost with
-	targetInc      uint64
-	targetSeq      uint64
-	op             opKind // Op
-	addr, a, b     uint64
-	req            sys.ReqID
-	val            uint64 // OpReply
-	trap           sys.Trap
-	hasPage        bool
-	page           []uint64 // nil with hasPage: zeros
-	bytes          []byte
-	hasBytes       bool
+	kind       kind
+	pid, vpn   uint64
+	seq, epoch uint64
+	aux        uint64 // GetM: epoch of the copy held; Xfer, XferAck: owner epoch; Denied: reason
+	flags      uint8
+	target     netmodel.NodeID // Fwd: where the data goes (0: the home); Denied, OpReply: lost with
+	targetInc  uint64
+	targetSeq  uint64
+	op         opKind // Op
+	addr, a, b uint64
+	req        sys.ReqID
+	val        uint64 // OpReply
+	trap       sys.Trap
+	hasPage    bool
+	page       []uint64 // nil with hasPage: zeros
+	bytes      []byte
+	hasBytes   bool
 }
 
 // envelope is one payload: a header and a batch of messages.
