@@ -51,6 +51,10 @@ type WordOutput struct {
 	// Value: WordRead the word; WordCAS and WordFetchAdd the word before.
 	Value   uint64
 	Swapped bool // WordCAS
+	// FoundUnknown, for a WordCAS that did not swap, says the caller only
+	// knows the word was not Expect (an ISA CAS pushes 0 or 1, not the value
+	// it found): Value is then ignored.
+	FoundUnknown bool
 	// Err, when non-empty, is a definite error that guarantees no effect
 	// (a misaligned-address trap, say): the operation is left out of the
 	// check. Ambiguous failures are recorded with History.Unknown.
@@ -108,13 +112,16 @@ var wordReduce = reduceHooks[WordInput, WordOutput]{
 		return wordVal(in.Expect), in.Kind == WordCAS
 	},
 	observes: func(in WordInput, out WordOutput) []stateVal {
-		if in.Kind == WordWrite {
+		if in.Kind == WordWrite || (in.Kind == WordCAS && out.FoundUnknown && !out.Swapped) {
 			return nil
 		}
 		return []stateVal{wordVal(out.Value)}
 	},
-	// A word CAS reports the value it found, so it never proves only "not e".
-	negative: func(WordInput, WordOutput) (stateVal, bool) { return stateVal{}, false },
+	// A word CAS reports the value it found, so it proves only "not e" when
+	// that value is unknown.
+	negative: func(in WordInput, out WordOutput) (stateVal, bool) {
+		return wordVal(in.Expect), in.Kind == WordCAS && out.FoundUnknown && !out.Swapped
+	},
 	// A fetch-add makes values out of other values: none is unique.
 	reducible: func(part []porcupine.Operation) bool {
 		for _, op := range part {
@@ -131,6 +138,9 @@ func wordStep(s uint64, in WordInput, out WordOutput) (bool, uint64) {
 	case WordRead:
 		return out.Value == s, s
 	case WordCAS:
+		if out.FoundUnknown && !out.Swapped {
+			return s != in.Expect, s
+		}
 		return out.Value == s && out.Swapped == (s == in.Expect), wordEffect(s, in)
 	case WordFetchAdd:
 		return out.Value == s, wordEffect(s, in)
@@ -166,6 +176,9 @@ func describeWordOp(in WordInput, out WordOutput, unknown bool) string {
 	case WordCAS:
 		call = fmt.Sprintf("cas(%#x, %d -> %d)", in.Addr, in.Expect, in.Value)
 		ret = fmt.Sprintf("failed, found %d", out.Value)
+		if out.FoundUnknown {
+			ret = fmt.Sprintf("failed, found not %d", in.Expect)
+		}
 		if out.Swapped {
 			ret = fmt.Sprintf("swapped, found %d", out.Value)
 		}
