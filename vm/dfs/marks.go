@@ -1,0 +1,21 @@
+package dfs
+
+import "github.com/flockvm/flock/probe"
+
+// Coverage marks of the rare paths a simulator sweep must reach.
+var (
+	markRepairCopied    = probe.Declare("dfs/repair-copied", "repair copied a chunk to a new machine to restore its redundancy")
+	markRepairTrimmed   = probe.Declare("dfs/repair-trimmed", "repair dropped copies beyond a lowered redundancy")
+	markStaleRefused    = probe.Declare("dfs/stale-replica-refused", "a replica asked for a generation it holds only an older one of refused it")
+	markBadChecksum     = probe.Declare("dfs/bad-checksum-caught", "a chunk copy failed its checksum (bit rot) and was not served")
+	markMissingCopy     = probe.Declare("dfs/missing-copy", "a replica named by a chunk's record had no file for it (a lost chunk)")
+	markSelfDropped     = probe.Declare("dfs/replica-self-dropped", "a replica removed itself from a chunk's record after finding its copy missing or bad")
+	markWriteConflict   = probe.Declare("dfs/write-conflict", "a write's commit found the chunk changed and started again")
+	markNeedBase        = probe.Declare("dfs/need-base", "a target lacked a chunk's base generation and got the full chunk")
+	markOrphanFenced    = probe.Declare("dfs/orphan-fenced", "the collector fenced an abandoned generation with a tombstone and deleted it")
+	markSuperseded      = probe.Declare("dfs/superseded-collected", "the collector deleted a generation a newer version replaced")
+	markRemovedFile     = probe.Declare("dfs/removed-file-collected", "the collector deleted a chunk of a removed file")
+	markUnknownResolved = probe.Declare("dfs/unknown-outcome-resolved", "a metadata commit with an unknown outcome was resent and its outcome learned")
+	markTargetReplaced  = probe.Declare("dfs/write-target-replaced", "a write target failed and the write chose another machine")
+	markPermDenied      = probe.Declare("dfs/permission-denied", "an operation was refused with EACCES")
+)

@@ -1,0 +1,253 @@
+package dfs
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/flockvm/flock/netmodel"
+	"github.com/flockvm/flock/vm/sys"
+)
+
+// Stats counts what a Service did since New.
+type Stats struct {
+	Ops         uint64 // process operations started
+	OpsRefused  uint64 // refused at once: too many in flight
+	Writes      uint64 // writes committed
+	WriteBytes  uint64
+	Reads       uint64 // reads answered with data
+	ReadBytes   uint64
+	Conflicts   uint64 // commits whose compares failed, started again
+	Denied      uint64 // operations refused with EACCES
+	Unknown     uint64 // commits whose outcome stayed unknown (EIO)
+	Resolved    uint64 // commits whose unknown outcome a resend resolved
+	CRCMismatch uint64 // targets of one write disagreed on a checksum (never expected)
+
+	MessagesReceived uint64
+	Garbage          uint64 // undecodable messages
+	RequestsSent     uint64 // chunk requests, resends included
+	RequestsFailed   uint64 // chunk requests no attempt got answered
+
+	BytesStored    uint64 // chunk bytes written to this disk
+	BytesServed    uint64 // chunk bytes sent to readers and copiers
+	BadCopies      uint64 // local copies found bad (checksum), dropped
+	MissingCopies  uint64 // local copies found missing
+	BadFilesAtBoot uint64 // chunk files found torn or invalid at boot, removed
+	BadServed      uint64 // copies a reader found bad after the replica sent them (never expected)
+	TargetsFailed  uint64 // write targets that failed and were replaced
+	SelfDrops      uint64 // this machine removed itself from a chunk's record
+
+	RepairPasses     uint64
+	RepairCopies     uint64 // copies made to restore redundancy
+	RepairBytes      uint64 // bytes those copies moved
+	RepairTrims      uint64 // records trimmed to a lowered redundancy
+	RepairConflicts  uint64 // repair commits that found the record changed
+	RepairLostChunks uint64 // chunks found with no good copy left, per pass
+	CopiesIn         uint64 // copies this machine received for repair
+	CopyBytesIn      uint64
+
+	Collected  uint64 // chunk files the collector deleted
+	Fenced     uint64 // generations fenced with a tombstone
+	TombsFreed uint64 // tombstones repair deleted
+	Scrubbed   uint64 // chunk bytes the scrubber verified
+}
+
+// Service is one machine's part of the filesystem. Drive it from one
+// goroutine: Tick at a fixed period, Receive for every message of the
+// service, MachineDown/MachineUp on membership changes; the processes call
+// their Storage views.
+type Service struct {
+	cfg   Config
+	self  uint64
+	ticks uint64
+	store *store
+	meta  *metaPool
+	rpc   rpcTable
+
+	up     map[uint64]bool
+	known  []uint64 // every machine ever heard of, ascending
+	nextID uint64
+
+	place     placement
+	rootReady bool
+	rootBusy  bool
+	waitRoot  []func()
+	published machineRecord
+	pubAt     uint64
+	pubBusy   bool
+
+	views    map[uint64]*Storage
+	opsNow   int
+	inCall   int      // > 0 while a process's call runs: answers must wait
+	deferred []func() // work for the end of the current Tick or Receive
+	drops    dropQueue
+	repair   repairer
+	collect  collector
+	scrubAt  chunkRef
+
+	stats Stats
+}
+
+// New opens this machine's chunk store and returns the Service. A disk
+// error is returned; the driver may try again later.
+func New(cfg Config) (*Service, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{cfg: cfg, self: uint64(cfg.Machine), up: map[uint64]bool{}, views: map[uint64]*Storage{}}
+	s.store, err = openStore(cfg.Disk, cfg.Dir, cfg.QuotaBytes, cfg.Bugs, &s.stats)
+	if err != nil {
+		return nil, err
+	}
+	for _, m := range cfg.Machines {
+		s.MachineUp(m)
+	}
+	s.meta = newMetaPool(cfg.Meta, &s.stats, s.later)
+	s.rpc = rpcTable{pending: map[uint64]*outReq{}}
+	s.collect.at = chunkRef{}
+	s.repair.s, s.collect.s, s.drops.s = s, s, s
+	return s, nil
+}
+
+// Tick advances the Service's clock by one tick.
+func (s *Service) Tick() {
+	s.ticks++
+	s.meta.tick()
+	s.rpcTick()
+	s.ensureRoot()
+	s.publish()
+	s.place.maybeRefresh(s)
+	s.repair.tick()
+	s.collect.tick()
+	s.scrub()
+	s.drops.run()
+	s.drain()
+}
+
+// Receive handles one message of the service from another machine.
+func (s *Service) Receive(from netmodel.NodeID, payload []byte) {
+	s.stats.MessagesReceived++
+	m, err := decodeMessage(payload)
+	if err != nil {
+		s.stats.Garbage++
+		return
+	}
+	s.handle(uint64(from), &m)
+	s.drain()
+}
+
+// MachineDown records that a machine is dead (membership): its copies no
+// longer count, repair replaces them, writes and reads skip it.
+func (s *Service) MachineDown(id netmodel.NodeID) {
+	s.learn(uint64(id))
+	s.up[uint64(id)] = false
+}
+
+// MachineUp records that a machine is alive (joined, or back as a new
+// incarnation with its disk): copies it still holds of current
+// generations count again.
+func (s *Service) MachineUp(id netmodel.NodeID) {
+	s.learn(uint64(id))
+	s.up[uint64(id)] = true
+}
+
+func (s *Service) learn(m uint64) {
+	if m == 0 {
+		panic("dfs: membership change of machine 0")
+	}
+	if i, found := slices.BinarySearch(s.known, m); !found {
+		s.known = slices.Insert(s.known, i, m)
+	}
+}
+
+func (s *Service) isUp(m uint64) bool { return s.up[m] }
+
+// upMachines lists the machines up, ascending.
+func (s *Service) upMachines() []uint64 {
+	var out []uint64
+	for _, m := range s.known {
+		if s.up[m] {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// Stats returns the Service's counters.
+func (s *Service) Stats() Stats { return s.stats }
+
+// UsedBytes is the disk the chunk files take here.
+func (s *Service) UsedBytes() uint64 { return s.store.usedBytes }
+
+func (s *Service) newID() ID {
+	s.nextID++
+	return ID{Machine: s.self, Inc: s.cfg.Incarnation, N: s.nextID}
+}
+
+func (s *Service) buggify(site string) bool { return s.cfg.Buggify != nil && s.cfg.Buggify(site) }
+
+// later runs fn at the end of the current Tick or Receive: answers to a
+// process never come from inside its call, and local requests do not
+// recurse.
+func (s *Service) later(fn func()) { s.deferred = append(s.deferred, fn) }
+
+// drainRoundsMax bounds the rounds of deferred work one input runs; work
+// left over runs at the next input.
+const drainRoundsMax = 64
+
+func (s *Service) drain() {
+	for i := 0; i < drainRoundsMax && len(s.deferred) > 0; i++ {
+		work := s.deferred
+		s.deferred = nil
+		for _, fn := range work {
+			fn()
+		}
+	}
+}
+
+// ensureRoot creates the root directory if no Service has yet.
+func (s *Service) ensureRoot() {
+	if s.rootReady || s.rootBusy {
+		return
+	}
+	s.rootBusy = true
+	root := dirRecord{owner: sys.UserRoot, redundancy: s.cfg.RootRedundancy, readers: []string{sys.Everyone}, writers: []string{sys.Everyone}}
+	s.meta.txn(txnIf(cmpAbsent(keyDir(RootIno))).then(put(keyDir(RootIno), root.encode())), func(r metaResult) {
+		s.rootBusy = false
+		if r.err != nil {
+			return // try again at the next tick
+		}
+		s.rootReady = true
+		waiting := s.waitRoot
+		s.waitRoot = nil
+		for _, fn := range waiting {
+			fn()
+		}
+	})
+}
+
+// whenRootReady runs fn once the root directory is known to exist.
+func (s *Service) whenRootReady(fn func()) {
+	if s.rootReady {
+		fn()
+		return
+	}
+	s.waitRoot = append(s.waitRoot, fn)
+}
+
+// publish writes this machine's quota and use when they changed.
+func (s *Service) publish() {
+	rec := machineRecord{quotaBytes: s.cfg.QuotaBytes, usedBytes: s.store.usedBytes}
+	if s.pubBusy || (rec == s.published && s.pubAt != 0) || (s.pubAt != 0 && s.ticks < s.pubAt+uint64(s.cfg.PublishEveryTicks)) {
+		return
+	}
+	s.pubBusy = true
+	s.meta.txn(txnIf().then(put(keyMachine(s.self), rec.encode())), func(r metaResult) {
+		s.pubBusy = false
+		if r.err == nil {
+			s.published, s.pubAt = rec, s.ticks
+		}
+	})
+}
+
+func (s *Service) String() string { return fmt.Sprintf("dfs service %v", netmodel.NodeID(s.self)) }

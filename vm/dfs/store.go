@@ -1,0 +1,284 @@
+package dfs
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"path"
+
+	"github.com/flockvm/flock/diskmodel"
+	"github.com/google/btree"
+)
+
+// localChunk is a generation this machine holds.
+type localChunk struct {
+	ref     chunkRef
+	version uint64
+	length  uint32
+	crc     uint32
+	since   uint64 // tick it was written, or the boot tick for what was found at boot
+}
+
+func localLess(a, b *localChunk) bool { return refLess(a.ref, b.ref) }
+
+// storeStatus is the outcome of a chunk read or write on the local disk.
+type storeStatus uint8
+
+const (
+	storeOK      storeStatus = iota
+	storeMissing             // no such generation here
+	storeBad                 // the file fails its checks (torn, rotted)
+	storeFull                // the quota or the disk is full
+	storeIOError             // the disk failed; a retry may succeed
+)
+
+var storeStatusNames = [...]string{"ok", "missing", "bad", "full", "io-error"}
+
+func (s storeStatus) String() string {
+	if int(s) < len(storeStatusNames) {
+		return storeStatusNames[s]
+	}
+	return fmt.Sprintf("status(%d)", uint8(s))
+}
+
+// store is this machine's chunk files: the inventory in memory (rebuilt
+// from the directory at boot), the files on disk.
+type store struct {
+	fsys       diskmodel.FS
+	dir        string
+	quotaBytes uint64
+	usedBytes  uint64
+	chunks     *btree.BTreeG[*localChunk]
+	noSync     bool // the ack-before-sync bug
+	noVerify   bool // the skip-checksum bug
+	stats      *Stats
+}
+
+func openStore(fsys diskmodel.FS, dir string, quota uint64, bugs Bugs, stats *Stats) (*store, error) {
+	st := &store{
+		fsys: fsys, dir: path.Join(dir, "c"), quotaBytes: quota,
+		chunks: btree.NewG(16, localLess), noSync: bugs.AckBeforeSync, noVerify: bugs.SkipReadChecksum, stats: stats,
+	}
+	if err := diskmodel.MkdirAll(fsys, st.dir); err != nil {
+		return nil, fmt.Errorf("dfs: chunk directory: %w", err)
+	}
+	infos, err := fsys.ReadDir(st.dir)
+	if err != nil {
+		return nil, fmt.Errorf("dfs: list chunk directory: %w", err)
+	}
+	for _, fi := range infos {
+		if err := st.adopt(fi); err != nil {
+			return nil, err
+		}
+	}
+	return st, nil
+}
+
+// adopt takes a file found at boot into the inventory, or removes it if it
+// is no valid chunk file (a write torn by a crash, a rotted header).
+func (st *store) adopt(fi diskmodel.FileInfo) error {
+	name := path.Join(st.dir, fi.Name)
+	ref, err := parseChunkFileName(fi.Name)
+	if err != nil || fi.IsDir {
+		return st.discard(name)
+	}
+	h, status := st.readHeader(ref)
+	switch status {
+	case storeIOError:
+		return fmt.Errorf("dfs: read chunk %v at boot: disk error", ref)
+	case storeOK:
+		if uint64(fi.Size) == chunkFileBytes(h.length) {
+			st.chunks.ReplaceOrInsert(&localChunk{ref: ref, version: h.version, length: h.length, crc: h.crc})
+			st.usedBytes += chunkFileBytes(h.length)
+			return nil
+		}
+	}
+	st.stats.BadFilesAtBoot++
+	return st.discard(name)
+}
+
+func (st *store) discard(name string) error {
+	if err := st.fsys.Remove(name); err != nil && !errors.Is(err, diskmodel.ErrIO) {
+		return fmt.Errorf("dfs: remove %s: %w", name, err)
+	}
+	return nil
+}
+
+func (st *store) fileName(ref chunkRef) string { return path.Join(st.dir, chunkFileName(ref)) }
+
+func (st *store) get(ref chunkRef) (*localChunk, bool) {
+	return st.chunks.Get(&localChunk{ref: ref})
+}
+
+func (st *store) readHeader(ref chunkRef) (chunkHeader, storeStatus) {
+	f, err := st.fsys.OpenFile(st.fileName(ref), diskmodel.OpenExisting)
+	if err != nil {
+		return chunkHeader{}, statusOf(err)
+	}
+	defer f.Close()
+	buf := make([]byte, chunkHeaderBytes)
+	if n, err := f.ReadAt(buf, 0); n < len(buf) {
+		if err != nil && !errors.Is(err, io.EOF) {
+			return chunkHeader{}, statusOf(err)
+		}
+		return chunkHeader{}, storeBad
+	}
+	h, err := decodeChunkHeader(buf)
+	if err != nil || h.ref != ref {
+		return chunkHeader{}, storeBad
+	}
+	return h, storeOK
+}
+
+func statusOf(err error) storeStatus {
+	switch {
+	case errors.Is(err, diskmodel.ErrNoSpace):
+		return storeFull
+	case errors.Is(err, diskmodel.ErrIO):
+		return storeIOError
+	}
+	return storeMissing
+}
+
+// read returns the data of a generation, verified against its header and
+// against wantCRC. A bad file is dropped from the inventory and deleted.
+func (st *store) read(ref chunkRef, wantCRC uint32) ([]byte, storeStatus) {
+	c, ok := st.get(ref)
+	if !ok {
+		return nil, storeMissing
+	}
+	f, err := st.fsys.OpenFile(st.fileName(ref), diskmodel.OpenExisting)
+	if err != nil {
+		return nil, st.failedRead(c, statusOf(err))
+	}
+	defer f.Close()
+	buf := make([]byte, chunkFileBytes(c.length))
+	n, err := f.ReadAt(buf, 0)
+	if err != nil && !(errors.Is(err, io.EOF) && n == len(buf)) {
+		if errors.Is(err, io.EOF) {
+			return nil, st.failedRead(c, storeBad)
+		}
+		return nil, st.failedRead(c, statusOf(err))
+	}
+	h, err := decodeChunkHeader(buf)
+	data := buf[chunkHeaderBytes:]
+	if err != nil || h.ref != ref || h.length != c.length {
+		return nil, st.failedRead(c, storeBad)
+	}
+	if !st.noVerify && (checksum(data) != h.crc || h.crc != wantCRC) {
+		return nil, st.failedRead(c, storeBad)
+	}
+	return data, storeOK
+}
+
+func (st *store) failedRead(c *localChunk, s storeStatus) storeStatus {
+	switch s {
+	case storeIOError:
+		return s // the data may be fine: try again later
+	case storeBad:
+		markBadChecksum.Hit()
+		st.stats.BadCopies++
+	default:
+		markMissingCopy.Hit()
+		st.stats.MissingCopies++
+		s = storeMissing
+	}
+	st.remove(c.ref)
+	return s
+}
+
+// write stores a generation: header and data, synced, its name synced.
+func (st *store) write(ref chunkRef, version uint64, data []byte, now uint64) (uint32, storeStatus) {
+	crc := checksum(data)
+	if c, ok := st.get(ref); ok {
+		if c.crc == crc && c.length == uint32(len(data)) {
+			return crc, storeOK // a retry of a write already stored
+		}
+		st.remove(ref)
+	}
+	size := chunkFileBytes(uint32(len(data)))
+	if st.usedBytes+size > st.quotaBytes {
+		return 0, storeFull
+	}
+	h := chunkHeader{ref: ref, version: version, length: uint32(len(data)), crc: crc}
+	name := st.fileName(ref)
+	if s := st.writeFile(name, append(h.encode(), data...)); s != storeOK {
+		_ = st.fsys.Remove(name)
+		return 0, s
+	}
+	st.chunks.ReplaceOrInsert(&localChunk{ref: ref, version: version, length: h.length, crc: crc, since: now})
+	st.usedBytes += size
+	st.stats.BytesStored += uint64(len(data))
+	return crc, storeOK
+}
+
+func (st *store) writeFile(name string, content []byte) storeStatus {
+	f, err := st.fsys.OpenFile(name, diskmodel.OpenOrCreate)
+	if err != nil {
+		return statusOf(err)
+	}
+	defer f.Close()
+	if err := f.Truncate(0); err != nil {
+		return statusOf(err)
+	}
+	if _, err := f.WriteAt(content, 0); err != nil {
+		return statusOf(err)
+	}
+	if st.noSync {
+		return storeOK // BUG: acknowledged without being durable
+	}
+	if err := f.Sync(); err != nil {
+		return statusOf(err)
+	}
+	if err := st.fsys.SyncDir(st.dir); err != nil {
+		return statusOf(err)
+	}
+	return storeOK
+}
+
+// remove forgets a generation and deletes its file. Not synced: a file a
+// crash brings back is collected again.
+func (st *store) remove(ref chunkRef) {
+	c, ok := st.chunks.Delete(&localChunk{ref: ref})
+	if !ok {
+		return
+	}
+	st.usedBytes -= chunkFileBytes(c.length)
+	_ = st.fsys.Remove(st.fileName(ref))
+}
+
+// hasOtherGeneration reports whether another generation of the same chunk
+// is held here (a stale copy when an asked-for one is missing).
+func (st *store) hasOtherGeneration(ref chunkRef) bool {
+	found := false
+	st.chunks.AscendGreaterOrEqual(&localChunk{ref: chunkRef{ino: ref.ino, idx: ref.idx}}, func(c *localChunk) bool {
+		if c.ref.ino != ref.ino || c.ref.idx != ref.idx {
+			return false
+		}
+		found = c.ref.gen != ref.gen
+		return !found
+	})
+	return found
+}
+
+// after returns up to n chunks after ref (from the start if ref is zero),
+// wrapping around: the collector's and the scrubber's cursor.
+func (st *store) after(ref chunkRef, n int) []*localChunk {
+	var out []*localChunk
+	st.chunks.AscendGreaterOrEqual(&localChunk{ref: ref}, func(c *localChunk) bool {
+		if c.ref != ref {
+			out = append(out, c)
+		}
+		return len(out) < n
+	})
+	if len(out) < n {
+		st.chunks.Ascend(func(c *localChunk) bool {
+			if !refLess(c.ref, ref) || len(out) == n {
+				return false
+			}
+			out = append(out, c)
+			return true
+		})
+	}
+	return out
+}
