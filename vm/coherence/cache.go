@@ -112,17 +112,22 @@ func (a *Agent) evictOne() bool {
 		if pg.pinned() {
 			continue
 		}
-		a.stats.Evictions++
-		if pg.copy == copyModified {
-			a.evictModified(pg)
-			return a.cacheBytes+uint64(a.cfg.PageBytes) <= a.cfg.CacheBytesMax
-		}
-		a.dropCopy(pg)
-		a.unreserveQuiet(pg)
-		a.forget(pg)
-		return true
+		a.evict(pg)
+		return a.cacheBytes+uint64(a.cfg.PageBytes) <= a.cfg.CacheBytesMax
 	}
 	return false
+}
+
+// evict drops an unpinned cached copy, writing a modified one back.
+func (a *Agent) evict(pg *page) {
+	a.stats.Evictions++
+	if pg.copy == copyModified {
+		a.evictModified(pg)
+		return
+	}
+	a.dropCopy(pg)
+	a.unreserveQuiet(pg)
+	a.forget(pg)
 }
 
 // unreserveQuiet gives the slot back without waking waiters (the caller is

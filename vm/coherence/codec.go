@@ -413,7 +413,11 @@ func (m *msg) describe(pageBytes int) string {
 	case kInvAck:
 		return fmt.Sprintf("InvAck %s e%d", pg(), m.epoch)
 	case kFwd:
-		return fmt.Sprintf("Fwd %s e%d grant #%d %s to %v #%d", pg(), m.epoch, m.seq, mode, m.target, m.targetSeq)
+		to := "to home"
+		if m.target != 0 {
+			to = fmt.Sprintf("to %v #%d", m.target, m.targetSeq)
+		}
+		return fmt.Sprintf("Fwd %s e%d grant #%d %s %s", pg(), m.epoch, m.seq, mode, to)
 	case kXfer:
 		kept := ""
 		if m.flags&flagExclusive != 0 {

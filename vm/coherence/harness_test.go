@@ -145,6 +145,8 @@ func describeReply(r sys.Reply) string {
 		return "trap " + r.Trap.String()
 	case r.Data != nil:
 		return fmt.Sprintf("%x", r.Data)
+	case r.Val&isa.GlobalBit != 0:
+		return fmt.Sprintf("%#x", r.Val)
 	}
 	return fmt.Sprint(r.Val)
 }
@@ -194,6 +196,9 @@ func (h *harness) cas(id netmodel.NodeID, addr, old, nw uint64) *hop {
 
 func (h *harness) alloc(id netmodel.NodeID, size uint64) uint64 {
 	h.t.Helper()
+	out := h.out
+	h.out = nil
+	defer func() { h.out = out }()
 	o := h.do(id, fmt.Sprintf("alloc %d", size), func(g sys.Global, c sys.Caller) (sys.Reply, bool) { return g.Alloc(c, size) })
 	h.settle()
 	if !o.done || o.reply.Trap != sys.TrapNone {
