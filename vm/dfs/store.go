@@ -261,8 +261,8 @@ func (st *store) hasOtherGeneration(ref chunkRef) bool {
 	return found
 }
 
-// after returns up to n chunks after ref (from the start if ref is zero),
-// wrapping around: the collector's and the scrubber's cursor.
+// after returns up to n chunks after ref, wrapping around (ref itself
+// comes last): the collector's and the scrubber's cursor.
 func (st *store) after(ref chunkRef, n int) []*localChunk {
 	var out []*localChunk
 	st.chunks.AscendGreaterOrEqual(&localChunk{ref: ref}, func(c *localChunk) bool {
@@ -273,7 +273,7 @@ func (st *store) after(ref chunkRef, n int) []*localChunk {
 	})
 	if len(out) < n {
 		st.chunks.Ascend(func(c *localChunk) bool {
-			if !refLess(c.ref, ref) || len(out) == n {
+			if refLess(ref, c.ref) || len(out) == n {
 				return false
 			}
 			out = append(out, c)
