@@ -1,19 +1,57 @@
 package node
 
+import (
+	"fmt"
+	"strings"
+)
+
 // Bugs are defects planted on purpose (flock-sim -bug NAME): each must be
-// caught by the vm scenario's checks within its seed budget. All false in
-// production.
+// caught by the vm scenario's checks within its seed budget. Each lives in
+// the real code path; all are false in production.
 type Bugs struct {
-	// RerunLostThreads: a node that learns a machine died restarts the
-	// threads of its processes that were there, from their start, instead
-	// of ending the process with the machine-loss error.
-	RerunLostThreads bool
-	// PlaceOnDead: placement keeps choosing machines declared dead, and a
-	// thread started there is reported started.
+	// IgnoreLostThreads: a machine's death ends nothing; the home counts
+	// the threads that were there as finished with value 0.
+	IgnoreLostThreads bool
+	// PlaceOnDead: placement does not skip machines declared dead, and a
+	// thread whose start request finds its machine dead is reported
+	// started.
 	PlaceOnDead bool
-	// DoubleJoinAnswer: a JOIN request retransmitted while pending is
-	// applied again (the home keeps no in-progress mark).
-	DoubleJoinAnswer bool
-	// WakeTwo: a WAKE of one waiter wakes two.
-	WakeTwo bool
+	// ForgetJoinAnswers: the home keeps no answer of a JOIN it answered, so
+	// a retransmitted JOIN is applied again (and finds the thread already
+	// joined).
+	ForgetJoinAnswers bool
+	// ApplyOutputTwice: the home does not deduplicate output requests, so a
+	// duplicated or retransmitted one prints twice.
+	ApplyOutputTwice bool
+}
+
+var bugTable = []struct {
+	name string
+	flag func(*Bugs) *bool
+}{
+	{"apply-output-twice", func(b *Bugs) *bool { return &b.ApplyOutputTwice }},
+	{"forget-join-answers", func(b *Bugs) *bool { return &b.ForgetJoinAnswers }},
+	{"ignore-lost-threads", func(b *Bugs) *bool { return &b.IgnoreLostThreads }},
+	{"place-on-dead", func(b *Bugs) *bool { return &b.PlaceOnDead }},
+}
+
+// BugNames lists the planted bugs by name, sorted.
+func BugNames() []string {
+	names := make([]string, len(bugTable))
+	for i, b := range bugTable {
+		names[i] = b.name
+	}
+	return names
+}
+
+// ParseBug returns the Bugs with only the named one on.
+func ParseBug(name string) (Bugs, error) {
+	var b Bugs
+	for _, e := range bugTable {
+		if e.name == name {
+			*e.flag(&b) = true
+			return b, nil
+		}
+	}
+	return Bugs{}, fmt.Errorf("node: unknown bug %q (known: %s)", name, strings.Join(BugNames(), ", "))
 }

@@ -276,3 +276,6 @@ func (g *delegateGlobal) Wake(c sys.Caller, a, n uint64) (sys.Reply, bool) {
 	return g.do(c, 'k', nil, a, n)
 }
 func (g *delegateGlobal) Release(uint64) {}
+
+func (d *delegateMem) LostMachine(uint64) (netmodel.NodeID, bool) { return 0, false }
+func (d *delegateMem) Poll()                                      {}

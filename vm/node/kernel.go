@@ -33,7 +33,7 @@ func (n *Node) Spawn(c sys.Caller, img *interp.ThreadImage) (sys.Reply, bool) {
 		return sys.Reply{}, false // the process is ending: this thread goes with it
 	}
 	target := n.place(p)
-	img.TID = p.tidFor()
+	img.TID = p.tidFor(n.homeHere(p))
 	tid := img.TID
 	answer := func() { n.Complete(c.Req, sys.Reply{Val: tid}) }
 	fail := func(tr sys.Trap) { n.Complete(c.Req, sys.Reply{Trap: tr}) }
@@ -60,13 +60,18 @@ func (n *Node) Spawn(c sys.Caller, img *interp.ThreadImage) (sys.Reply, bool) {
 	n.request(p.home, &procMsg{kind: msgRegister, pid: p.pid, tid: tid, where: uint64(target)},
 		func(m *procMsg) {
 			if m.errno != replyOK {
+				n.cfg.Record("register of thread %d of process %d refused by %v (%d)", tid, p.pid, p.home, m.errno)
 				img.Local.Release()
 				fail(registerTrap(m.errno))
 				return
 			}
 			n.startThread(p, img, target, answer, fail)
 		},
-		func() { img.Local.Release(); fail(sys.TrapLost) })
+		func() {
+			n.cfg.Record("register of thread %d of process %d: home %v lost", tid, p.pid, p.home)
+			img.Local.Release()
+			fail(sys.TrapLost)
+		})
 	return sys.Reply{}, false
 }
 
@@ -91,7 +96,15 @@ func (n *Node) Join(c sys.Caller, tid uint64) (sys.Reply, bool) {
 // id is the thread's, and the answer completes it.
 func (n *Node) threadRequest(to netmodel.NodeID, c sys.Caller, m *procMsg) {
 	m.req = c.Req
-	n.requestAs(to, m, func(r *procMsg) { n.Complete(c.Req, replyOf(r)) }, func() { n.Complete(c.Req, sys.Reply{Trap: sys.TrapLost}) })
+	n.requestAs(to, m, func(r *procMsg) {
+		if r.errno != replyOK {
+			n.cfg.Record("%s of process %d refused by %v (%d)", m.kind, m.pid, to, r.errno)
+		}
+		n.Complete(c.Req, replyOf(r))
+	}, func() {
+		n.cfg.Record("%s of process %d: %v lost", m.kind, m.pid, to)
+		n.Complete(c.Req, sys.Reply{Trap: sys.TrapLost})
+	})
 }
 
 // replyOf is the sys.Reply a reply message carries.
@@ -133,6 +146,10 @@ func (n *Node) Trapped(pid uint64, trap *interp.TrapError) {
 // lostWhat names the machine whose death made a memory operation fail.
 func (n *Node) lostWhat(pid uint64, trap *interp.TrapError) *kernel.LostError {
 	l := &kernel.LostError{PID: pid, What: fmt.Sprintf("global memory (%s at %s)", trap.Detail, trap.Where)}
+	if id, ok := n.mem.LostMachine(pid); ok {
+		l.Machine, l.Incarnation = uint64(id), n.ms.dead[id]
+		return l
+	}
 	if p, ok := n.procs[pid]; ok {
 		for _, id := range p.span {
 			if d := n.ms.dead[id]; d > 0 {

@@ -36,6 +36,11 @@ type Memory interface {
 	// MachineDown says an incarnation of a machine is dead: what only it
 	// held is lost.
 	MachineDown(id netmodel.NodeID, incarnation uint64)
+	// LostMachine names the machine whose death lost memory of pid.
+	LostMachine(pid uint64) (netmodel.NodeID, bool)
+	// Poll runs after the cores' quanta: work the agent defers until no
+	// core runs (revocations whose grace period has passed).
+	Poll()
 }
 
 // MemoryConfig is what a Memory is made with.
@@ -273,9 +278,6 @@ func (n *Node) openMeta() error {
 		mc.ID, mc.Peers, mc.Disk, mc.Dir = n.cfg.ID, n.cfg.Voters, n.cfg.Disk, "meta"
 		mc.Transport, mc.Rand = metaServerTransport{n}, n.cfg.Rand
 		n.meta = newMetaReplica(mc, n.cfg.Record)
-		if n.meta.failStop != nil {
-			n.failure = n.meta.failStop
-		}
 	}
 	cc := n.cfg.MetaClient
 	cc.Self, cc.Servers, cc.Transport, cc.Rand = n.cfg.ID, n.cfg.Voters, n.transport(ServiceMetaServer), n.cfg.Rand
@@ -300,6 +302,15 @@ func (n *Node) Incarnation() uint64 { return n.inc }
 // Err is why the node stopped for good (fail-stop), or nil.
 func (n *Node) Err() error { return n.failure }
 
+// MetaFailure is why this node's metadata replica stopped for good
+// (its persisted state is corrupt), or nil.
+func (n *Node) MetaFailure() error {
+	if n.meta == nil {
+		return nil
+	}
+	return n.meta.failStop
+}
+
 // Joined reports whether the node's membership record is committed.
 func (n *Node) Joined() bool { return n.joined }
 
@@ -315,11 +326,9 @@ func (n *Node) Tick() {
 	n.ticks++
 	n.drain()
 	if n.meta != nil {
+		// A replica that found its state corrupt stays down for good; the
+		// rest of the machine goes on (a client of the other replicas).
 		n.meta.tick()
-		if n.meta.failStop != nil {
-			n.failure = n.meta.failStop
-			return
-		}
 	}
 	n.client.Tick()
 	n.mq.next()
@@ -386,6 +395,7 @@ func (n *Node) RunCores(ticksMax int) int {
 			break
 		}
 	}
+	n.mem.Poll()
 	return used
 }
 
@@ -590,4 +600,42 @@ func (n *Node) Processes() []ProcessInfo {
 		out = append(out, info)
 	}
 	return out
+}
+
+// DeadMachines lists, in id order, the machines this node knows had an
+// incarnation die (declared dead, or replaced by a restart).
+func (n *Node) DeadMachines() []uint64 {
+	var out []uint64
+	for _, id := range n.ms.sortedIDs() {
+		if n.ms.dead[id] > 0 {
+			out = append(out, uint64(id))
+		}
+	}
+	for id, inc := range n.ms.dead {
+		if _, member := n.ms.members[id]; !member && inc > 0 {
+			out = append(out, uint64(id))
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// View is what the node knows of the VM's machines: the incarnation it
+// takes each live one to be at.
+func (n *Node) View() map[netmodel.NodeID]uint64 {
+	out := map[netmodel.NodeID]uint64{}
+	for _, m := range n.ms.alive() {
+		out[m.id] = m.rec.Incarnation
+	}
+	return out
+}
+
+// Summary is one line about the node's state, for failure reports.
+func (n *Node) Summary() string {
+	parked := 0
+	for _, c := range n.cores {
+		parked += len(c.Parked())
+	}
+	return fmt.Sprintf("inc=%d joined=%v alive=%d threads=%d parked=%d procs=%d starting=%d outbox=%d meta-queue=%d failure=%v",
+		n.inc, n.joined, len(n.ms.alive()), n.Threads(), parked, len(n.procs), len(n.starting), n.out.len(), n.mq.len(), n.failure)
 }

@@ -45,10 +45,14 @@ type procHere struct {
 }
 
 // tidFor is the tid this node gives the next thread it spawns of p: the
-// home numbers 1, 2, 3, ...; span member k numbers k<<32 | 1, 2, ...
-func (p *procHere) tidFor() uint64 {
+// home numbers 1, 2, 3, ...; the member at position k of the span numbers
+// (k+1)<<32 | 1, 2, ... (so no two nodes ever give the same tid).
+func (p *procHere) tidFor(home bool) uint64 {
 	p.nextTID++
-	return uint64(p.index)<<32 | p.nextTID
+	if home {
+		return p.nextTID
+	}
+	return uint64(p.index+1)<<32 | p.nextTID
 }
 
 // startReq is a process to start with this node as its home.
@@ -269,7 +273,10 @@ func (n *Node) place(p *procHere) netmodel.NodeID {
 	best, bestLoad := n.cfg.ID, float64(n.Threads())/float64(cores)
 	for _, id := range p.span {
 		m := n.ms.members[id]
-		if id == n.cfg.ID || m == nil || m.rec.State != stateAlive || m.lease.Cores == 0 || n.ms.dead[id] >= m.rec.Incarnation {
+		if id == n.cfg.ID || m == nil || m.lease.Cores == 0 {
+			continue
+		}
+		if !n.cfg.Bugs.PlaceOnDead && (m.rec.State != stateAlive || n.ms.dead[id] >= m.rec.Incarnation) {
 			continue
 		}
 		load := float64(m.lease.Threads+m.sentThreads) / float64(m.lease.Cores)
@@ -307,12 +314,30 @@ func (n *Node) startThread(p *procHere, img *interp.ThreadImage, target netmodel
 	n.request(target, &procMsg{kind: msgStartThread, pid: p.pid, tid: img.TID, data: data},
 		func(m *procMsg) {
 			if m.errno != replyOK {
+				n.cfg.Record("start of thread %d of process %d on %v refused (%d)", img.TID, p.pid, target, m.errno)
 				fail(replyTrap(m.errno))
 				return
 			}
 			started()
 		},
-		func() { fail(sys.TrapLost) })
+		func() {
+			n.cfg.Record("start of thread %d of process %d: %v lost", img.TID, p.pid, target)
+			if n.cfg.Bugs.PlaceOnDead {
+				started() // the planted bug: a start that never happened reported as done
+				return
+			}
+			fail(sys.TrapLost)
+		})
+}
+
+// ignoreLostThreads is the planted bug IgnoreLostThreads: the threads of
+// pid on a dead machine count as finished with value 0.
+func (n *Node) ignoreLostThreads(pid, machine uint64) {
+	for _, ref := range n.table.ThreadsOn(machine) {
+		if ref.PID == pid && n.table.ThreadExited(pid, ref.TID, 0) {
+			n.endProcess(pid, kernel.Status{})
+		}
+	}
 }
 
 func replyTrap(errno uint64) sys.Trap {
@@ -391,6 +416,10 @@ func (n *Node) machineDown(id netmodel.NodeID, inc uint64) {
 		}
 	}
 	for _, ref := range n.table.ThreadsOn(uint64(id)) {
+		if n.cfg.Bugs.IgnoreLostThreads {
+			n.ignoreLostThreads(ref.PID, uint64(id))
+			continue
+		}
 		n.endProcess(ref.PID, kernel.Status{Lost: &kernel.LostError{PID: ref.PID, Machine: uint64(id), Incarnation: inc, What: fmt.Sprintf("thread %d", ref.TID)}})
 	}
 	for _, pid := range sortedKeys(n.procs) {

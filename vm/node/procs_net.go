@@ -91,6 +91,9 @@ func (n *Node) receiveProcs(from netmodel.NodeID, body []byte) {
 		return
 	}
 	verdict, ans := n.in.admit(m)
+	if verdict != verdictApply && m.kind == msgOutput && n.cfg.Bugs.ApplyOutputTwice {
+		verdict = verdictApply // the planted bug: output is not deduplicated
+	}
 	switch verdict {
 	case verdictDrop:
 		n.stats.Duplicates++
@@ -102,6 +105,9 @@ func (n *Node) receiveProcs(from netmodel.NodeID, body []byte) {
 	}
 	if rep, now := n.handle(from, m); now {
 		n.reply(from, m.req, rep)
+		if m.kind == msgJoin && n.cfg.Bugs.ForgetJoinAnswers {
+			n.in.forget(m.req) // the planted bug: a JOIN's answer is not kept
+		}
 	}
 }
 
@@ -120,6 +126,9 @@ func (n *Node) answerRemote(id sys.ReqID, r sys.Reply) {
 		rep.hasTrap, rep.trap = true, r.Trap
 	}
 	n.reply(netmodel.NodeID(id.Machine), id, rep)
+	if n.cfg.Bugs.ForgetJoinAnswers {
+		n.in.forget(id) // the planted bug: a late JOIN (or PWAIT) answer is not kept
+	}
 }
 
 func okMsg() *procMsg { return &procMsg{} }

@@ -1,0 +1,516 @@
+package scenarios
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"runtime/debug"
+	"slices"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/flockvm/flock/diskmodel"
+	"github.com/flockvm/flock/netmodel"
+	"github.com/flockvm/flock/sim"
+	"github.com/flockvm/flock/vm/isa"
+	"github.com/flockvm/flock/vm/kernel"
+	"github.com/flockvm/flock/vm/node"
+)
+
+// The vm scenario: 3 to 7 machines, each a node of one VM with drawn cores,
+// run Flock programs with every fault of the seed on. Every program must
+// print exactly its expected output and exit with its expected status, or,
+// when a machine it used died, end with the error naming that machine;
+// every global word's history is linearizable; no thread runs twice; after
+// healing every process ends and a fresh program runs to its exact answer.
+
+const vmScenarioName = "vm"
+
+// vmTick is every node's tick period.
+const vmTick = 10 * time.Millisecond
+
+// The simulated CPU: a core runs vmTicksPerSlice interpreter ticks per
+// vmSlice of virtual time (100 million ticks a second, about a real core's
+// instruction rate on this interpreter).
+const (
+	vmSlice         = 100 * time.Microsecond
+	vmTicksPerSlice = 10_000
+)
+
+// Bounds of a vm run.
+const (
+	vmJobsStartAt   = 1 * time.Second
+	vmLivenessBound = 60 * time.Second
+	vmCheckStepsMax = 5_000_000
+	vmMachineIDBase = 1
+)
+
+func init() {
+	register(Scenario{
+		Name:        vmScenarioName,
+		Description: "Flock programs on a simulated VM of 3-7 machines (node, coherent memory, membership): exact output or the machine-loss error, linearizable words, no thread run twice",
+		Run:         func(opts Options) Report { return runVM(opts, nil) },
+		SweepSeeds:  150,
+		Bugs:        vmBugs(),
+	})
+}
+
+// vmShape is what a seed draws besides faults.
+type vmShape struct {
+	machines int
+	voters   int
+	cores    []int
+	jobs     []vmJobSpec
+	safety   time.Duration
+}
+
+// vmJobSpec is one program to run: when, on which machine (its home).
+type vmJobSpec struct {
+	prog  *vmProgram
+	at    time.Duration
+	where int // index into the machines
+}
+
+func drawVMShape(seed uint64, programs []*vmProgram) vmShape {
+	rng := sim.Stream(seed, "vm.shape", 0)
+	s := vmShape{machines: 3 + rng.IntN(5), safety: 4*time.Second + time.Duration(rng.Int64N(4000))*time.Millisecond}
+	s.voters = 3
+	if s.machines >= 5 && rng.IntN(2) == 0 {
+		s.voters = 5
+	}
+	for range s.machines {
+		s.cores = append(s.cores, 1+rng.IntN(3))
+	}
+	n := min(len(programs), 2+rng.IntN(3))
+	perm := rng.Perm(len(programs))
+	for i := range n {
+		s.jobs = append(s.jobs, vmJobSpec{
+			prog:  programs[perm[i]],
+			at:    vmJobsStartAt + time.Duration(rng.Int64N(int64(s.safety/2))),
+			where: rng.IntN(s.machines),
+		})
+	}
+	slices.SortStableFunc(s.jobs, func(a, b vmJobSpec) int { return int(a.at - b.at) })
+	return s
+}
+
+func (s vmShape) String() string {
+	var jobs []string
+	for _, j := range s.jobs {
+		jobs = append(jobs, fmt.Sprintf("%s@n%d", j.prog.name, vmMachineIDBase+j.where))
+	}
+	return fmt.Sprintf("machines=%d voters=%d cores=%v safety=%v jobs=%s", s.machines, s.voters, s.cores, s.safety, strings.Join(jobs, ","))
+}
+
+// vmRun is one run of the scenario.
+type vmRun struct {
+	opts     Options
+	shape    vmShape
+	bugs     vmBugSet
+	world    *sim.World
+	machines []*vmMachine
+	voters   []netmodel.NodeID
+	jobs     []*vmJob
+	final    *vmJob
+	memory   *vmMemoryLog
+	started  map[[2]uint64]int // (pid, tid) → times started
+	// downs are the machines some node learned were dead (declared or
+	// restarted) at some incarnation: the only machines a loss may name.
+	downs     map[uint64]bool
+	surprises []string
+}
+
+// vmMachine drives one node on a simulated machine: it opens the node at
+// every boot, ticks it, runs its cores, and keeps trying to open after a
+// disk error; a node whose durable state is corrupt stays down.
+type vmMachine struct {
+	run      *vmRun
+	id       netmodel.NodeID
+	cores    int
+	m        *sim.Machine
+	n        *node.Node
+	cpuArmed bool
+	failStop string
+}
+
+// vmJob is one program run on the VM and what became of it.
+type vmJob struct {
+	spec     vmJobSpec
+	home     *vmMachine
+	homeInc  uint64
+	pid      uint64
+	started  bool
+	startErr error
+	ended    bool
+	status   kernel.Status
+	out      bytes.Buffer
+}
+
+func runVM(opts Options, programs []*vmProgram) (rep Report) {
+	if programs == nil {
+		programs = vmPrograms()
+	}
+	r := &vmRun{opts: opts, shape: drawVMShape(opts.Seed, programs), started: map[[2]uint64]int{}, downs: map[uint64]bool{}}
+	rep = Report{Seed: opts.Seed, Scenario: vmScenarioName, Bug: opts.Bug, Faults: map[string]int64{}}
+	defer func() {
+		if p := recover(); p != nil {
+			rep.Result, rep.Failure = ResultFail, FailureSafety
+			rep.Violation = fmt.Sprintf("panic: %v\n%s", p, debug.Stack())
+			r.fillCounters(&rep)
+		}
+	}()
+	if opts.Bug != "" {
+		r.bugs = parseVMBug(opts.Bug)
+	}
+	faults := sim.Swarm(opts.Seed, r.shape.voters)
+	if opts.Pin != nil {
+		opts.Pin(&faults)
+	}
+	if err := faults.Validate(); err != nil {
+		panic(fmt.Sprintf("scenarios: pinned faults invalid: %v", err))
+	}
+	rep.Config = r.shape.String() + " | " + faults.String()
+	r.world = sim.NewWorld(sim.Config{Seed: opts.Seed, Faults: faults, Trace: opts.Trace})
+	r.memory = newVMMemoryLog(r)
+	r.start()
+
+	r.world.RunUntil(sim.Time(r.shape.safety))
+	r.world.Heal()
+	end := r.world.Now().Add(vmLivenessBound)
+	finished := r.world.RunWhile(func() bool { return !r.jobsSettled() }, end)
+	if finished {
+		// The final program starts once every node agrees who is alive at
+		// which incarnation: it must then give its exact answer.
+		r.world.RunWhile(func() bool { return !r.viewsAgree() }, end)
+		r.startFinal()
+		finished = r.world.RunWhile(func() bool { return !r.final.ended }, end)
+	}
+	r.check(&rep, finished)
+	r.fillCounters(&rep)
+	return rep
+}
+
+func (r *vmRun) start() {
+	for i := range r.shape.machines {
+		id := netmodel.NodeID(vmMachineIDBase + i)
+		if i < r.shape.voters {
+			r.voters = append(r.voters, id)
+		}
+		r.machines = append(r.machines, &vmMachine{run: r, id: id, cores: r.shape.cores[i]})
+	}
+	for _, vm := range r.machines {
+		r.world.AddMachine(vm.id, vm.boot)
+	}
+	for _, spec := range r.shape.jobs {
+		j := &vmJob{spec: spec, home: r.machines[spec.where]}
+		r.jobs = append(r.jobs, j)
+		r.world.At(sim.Time(spec.at), "vm.job "+spec.prog.name, func() { r.startJob(j) })
+	}
+}
+
+func (vm *vmMachine) boot(m *sim.Machine) netmodel.Receiver {
+	vm.m, vm.n, vm.cpuArmed = m, nil, false
+	if vm.failStop == "" {
+		vm.open()
+	}
+	m.After(vmTick, "vm.tick", vm.tick)
+	return netmodel.ReceiverFunc(vm.receive)
+}
+
+// open starts the node over the machine's disk, with the programs that
+// PSTART loads in its storage.
+func (vm *vmMachine) open() {
+	r := vm.run
+	if err := r.writePrograms(vm.m.Disk()); err != nil {
+		vm.m.Record("vm: writing programs: %v", err)
+		return
+	}
+	n, err := node.Open(node.Config{
+		ID: vm.id, Transport: vm.m, Disk: vm.m.Disk(), Rand: vm.m.Rand(),
+		Provide: node.Resources{Cores: vm.cores, RAMBytes: 256 << 20}, Voters: r.voters,
+		Memory: r.memory.factory, Record: vm.m.Record,
+		OnThreadStart: func(pid, tid uint64) { r.threadStarted(vm, pid, tid) },
+		Bugs:          r.bugs.node,
+	})
+	switch {
+	case err == nil:
+		vm.n = n
+		vm.arm()
+	case errors.Is(err, node.ErrCorrupt):
+		vm.failStop = err.Error()
+		vm.m.Record("fail-stop: %v", err)
+	default:
+		vm.m.Record("vm: open failed: %v", err)
+	}
+}
+
+func (vm *vmMachine) tick() {
+	if vm.failStop != "" {
+		return
+	}
+	if vm.n == nil {
+		vm.open()
+	}
+	if vm.n != nil {
+		vm.n.Tick()
+		r := vm.run
+		for _, line := range vm.downsSeen() {
+			r.downs[line] = true
+		}
+		if err := vm.n.Err(); err != nil && errors.Is(err, node.ErrCorrupt) {
+			vm.failStop = err.Error()
+		}
+		vm.arm()
+	}
+	vm.m.After(vmTick, "vm.tick", vm.tick)
+}
+
+// downsSeen lists the machines this node has learned are dead.
+func (vm *vmMachine) downsSeen() []uint64 { return vm.n.DeadMachines() }
+
+func (vm *vmMachine) receive(from netmodel.NodeID, payload []byte) {
+	if vm.n == nil {
+		return
+	}
+	vm.n.Receive(from, payload)
+	vm.arm()
+}
+
+// arm schedules the cores if they have work and are not scheduled.
+func (vm *vmMachine) arm() {
+	if vm.cpuArmed || vm.n == nil || !vm.n.HasWork() {
+		return
+	}
+	vm.cpuArmed = true
+	vm.m.After(0, "vm.cpu", vm.cpu)
+}
+
+func (vm *vmMachine) cpu() {
+	vm.cpuArmed = false
+	if vm.n == nil {
+		return
+	}
+	used := vm.n.RunCores(vmTicksPerSlice * vm.cores)
+	if used == 0 && !vm.n.HasWork() {
+		return
+	}
+	vm.cpuArmed = true
+	busy := time.Duration(int64(vmSlice) * int64(used) / int64(vmTicksPerSlice*vm.cores))
+	vm.m.After(max(busy, time.Microsecond), "vm.cpu", vm.cpu)
+}
+
+func (r *vmRun) threadStarted(vm *vmMachine, pid, tid uint64) {
+	key := [2]uint64{pid, tid}
+	r.started[key]++
+	if r.started[key] == 2 {
+		r.surprises = append(r.surprises, fmt.Sprintf("at most once: thread %d of process %d started twice (again on %v)", tid, pid, vm.id))
+	}
+}
+
+func (r *vmRun) startJob(j *vmJob) {
+	vm := j.home
+	if vm.n == nil || !vm.m.Up() {
+		j.startErr = fmt.Errorf("home %v down at the start", vm.id)
+		return
+	}
+	j.homeInc = vm.m.Incarnation()
+	vm.n.Start(node.Run{Program: j.spec.prog.program, Args: j.spec.prog.args, User: "root", Out: &j.out},
+		func(pid uint64, err error) { j.pid, j.started, j.startErr = pid, true, err },
+		func(_ uint64, st kernel.Status) { j.ended, j.status = true, st })
+	vm.arm()
+}
+
+// startFinal runs one more program after healing, on the first machine
+// that is up: it must give its exact answer.
+func (r *vmRun) startFinal() {
+	prog := vmFinalProgram()
+	for _, vm := range r.machines {
+		if vm.n != nil && vm.n.Joined() && vm.m.Up() && vm.n.Err() == nil {
+			r.final = &vmJob{spec: vmJobSpec{prog: prog}, home: vm}
+			r.startJob(r.final)
+			return
+		}
+	}
+	r.final = &vmJob{spec: vmJobSpec{prog: prog}, ended: true, startErr: errors.New("no machine up after healing")}
+}
+
+// jobsSettled: every job has ended, or can never end because its home
+// machine restarted (its processes died with it) or was never reached.
+func (r *vmRun) jobsSettled() bool {
+	for _, j := range r.jobs {
+		if !j.settled() {
+			return false
+		}
+	}
+	return true
+}
+
+func (j *vmJob) settled() bool {
+	if j.ended || (j.startErr != nil) {
+		return true
+	}
+	return j.homeInc != 0 && j.home.m.Incarnation() != j.homeInc
+}
+
+// writePrograms puts the programs PSTART loads into a machine's storage.
+func (r *vmRun) writePrograms(disk diskmodel.FS) error {
+	if err := diskmodel.MkdirAll(disk, "files"); err != nil {
+		return err
+	}
+	for _, f := range vmStorageFiles() {
+		if err := diskmodel.WriteFileAtomic(disk, "files/"+f.name, f.data); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *vmRun) check(rep *Report, finished bool) {
+	if v := r.safetyViolations(); len(v) > 0 {
+		rep.Result, rep.Failure = ResultFail, FailureSafety
+		rep.Violation = strings.Join(v, "\n")
+		return
+	}
+	if !finished {
+		rep.Result, rep.Failure = ResultFail, FailureLiveness
+		rep.Violation = "liveness: " + r.pendingJobs()
+		return
+	}
+	rep.Result = ResultPass
+}
+
+func (r *vmRun) safetyViolations() []string {
+	out := append([]string(nil), r.surprises...)
+	for _, vm := range r.machines {
+		// Only bit rot may corrupt what a machine synced.
+		if vm.n != nil && vm.n.MetaFailure() != nil && !vm.m.Rotted() {
+			out = append(out, fmt.Sprintf("durability: %v's metadata replica fail-stopped though its disk never rotted: %v", vm.id, vm.n.MetaFailure()))
+		}
+		if vm.failStop != "" && !vm.m.Rotted() {
+			out = append(out, fmt.Sprintf("durability: %v fail-stopped though its disk never rotted: %s", vm.id, vm.failStop))
+		}
+	}
+	for _, j := range append(slices.Clone(r.jobs), r.final) {
+		if j == nil {
+			continue
+		}
+		if v := r.judge(j); v != "" {
+			out = append(out, v)
+		}
+	}
+	if r.final != nil && r.final.ended && r.final.status.Err() != nil {
+		out = append(out, fmt.Sprintf("after healing, %s failed: %v", r.final.spec.prog.name, r.final.status.Err()))
+	}
+	out = append(out, r.memory.check(r.opts.VizDir)...)
+	return out
+}
+
+// judge returns what is wrong with a job's end, or "".
+func (r *vmRun) judge(j *vmJob) string {
+	name := j.spec.prog.name
+	if !j.ended {
+		return ""
+	}
+	st := j.status
+	switch {
+	case st.Lost != nil:
+		if !r.downs[st.Lost.Machine] {
+			return fmt.Sprintf("%s (pid %d): %v, but machine %d never died", name, j.pid, st.Lost, st.Lost.Machine)
+		}
+		return ""
+	case st.Trap != nil:
+		return fmt.Sprintf("%s (pid %d) trapped: %v\noutput so far: %q", name, j.pid, st.Trap, j.out.String())
+	}
+	got, want := j.out.String(), j.spec.prog.want
+	if j.spec.prog.sortLines {
+		got, want = sortedLines(got), sortedLines(want)
+	}
+	if got != want || st.Code != j.spec.prog.code {
+		return fmt.Sprintf("%s (pid %d): exit %d output %q, want exit %d output %q", name, j.pid, st.Code, j.out.String(), j.spec.prog.code, j.spec.prog.want)
+	}
+	return ""
+}
+
+func sortedLines(s string) string {
+	lines := strings.SplitAfter(s, "\n")
+	sort.Strings(lines)
+	return strings.Join(lines, "")
+}
+
+// viewsAgree: every machine is up with its node joined, and every node
+// sees every machine alive at its current incarnation.
+func (r *vmRun) viewsAgree() bool {
+	want := map[netmodel.NodeID]uint64{}
+	for _, vm := range r.machines {
+		if vm.failStop != "" {
+			continue
+		}
+		if vm.n == nil || !vm.n.Joined() {
+			return false
+		}
+		want[vm.id] = vm.n.Incarnation()
+	}
+	for _, vm := range r.machines {
+		if vm.n == nil {
+			continue
+		}
+		view := vm.n.View()
+		for id, inc := range want {
+			if view[id] != inc {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+func (r *vmRun) pendingJobs() string {
+	var parts []string
+	for _, j := range append(slices.Clone(r.jobs), r.final) {
+		if j != nil && !j.settled() {
+			parts = append(parts, fmt.Sprintf("%s (pid %d, home %v) still running; output so far %q", j.spec.prog.name, j.pid, j.home.id, j.out.String()))
+		}
+	}
+	if r.final != nil && !r.final.ended {
+		parts = append(parts, fmt.Sprintf("the final %s (pid %d, home %v) still running; output so far %q", r.final.spec.prog.name, r.final.pid, r.final.home.id, r.final.out.String()))
+	}
+	for _, vm := range r.machines {
+		state := "down"
+		if vm.n != nil {
+			state = vm.n.Summary()
+		}
+		parts = append(parts, fmt.Sprintf("\n  %v: %s", vm.id, state))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (r *vmRun) fillCounters(rep *Report) {
+	if r.world == nil {
+		return
+	}
+	rep.TraceHash = fmt.Sprintf("%016x", r.world.TraceHash())
+	rep.Events = r.world.Events()
+	rep.SimNs = int64(r.world.Now())
+	rep.Faults = r.world.FaultCounts()
+	rep.Outcomes = r.world.Outcomes()
+	for _, j := range r.jobs {
+		switch {
+		case j.ended && j.status.Lost != nil:
+			rep.Faults["process_lost"]++
+		case j.settled() && !j.ended:
+			rep.Faults["process_lost_with_home"]++
+		}
+	}
+	rep.Ops = r.memory.ops()
+}
+
+// vmProgram is a program of the workload and its expected result.
+type vmProgram struct {
+	name      string
+	program   *isa.Program
+	args      []string
+	want      string
+	code      uint64
+	sortLines bool // concurrent processes print whole lines in any order
+}

@@ -1,0 +1,148 @@
+package scenarios
+
+import (
+	"embed"
+	"fmt"
+	"io/fs"
+	"path"
+	"strings"
+	"sync"
+
+	"github.com/flockvm/flock/examples"
+	"github.com/flockvm/flock/vm/isa"
+	"github.com/flockvm/flock/vm/proc"
+)
+
+// programs holds the vm scenario's own distributed workloads.
+//
+//go:embed programs/*.flasm
+var programs embed.FS
+
+// vmProgramSpecs are the programs the vm scenario draws from: the examples
+// whose output is deterministic (with their golden output), and
+// distributed workloads of its own (expected output stated here).
+var vmProgramSpecs = []struct {
+	name   string // file base name, in examples/ or programs/
+	args   []string
+	golden string // examples/golden/<golden>, or "" when want is given
+	want   string
+	sorted bool
+}{
+	{name: "hello", golden: "hello.out"},
+	{name: "loop", args: []string{"1000"}, golden: "loop_1000.out"},
+	{name: "fib", args: []string{"20"}, golden: "fib_20.out"},
+	{name: "counter_faa", golden: "counter_faa.out"},
+	{name: "counter_cas", golden: "counter_cas.out"},
+	{name: "spinlock", golden: "spinlock.out"},
+	{name: "prodcons", golden: "prodcons.out"},
+	{name: "parsum", golden: "parsum.out"},
+	{name: "procs", golden: "procs.out", sorted: true},
+	{name: "files", golden: "files.out"},
+	{name: "tree", want: "500500\n"},
+	{name: "msgpass", want: "40820\n"},
+}
+
+var (
+	vmProgramsOnce sync.Once
+	vmProgramList  []*vmProgram
+	vmStorage      []storageFile
+	vmFinal        *vmProgram
+)
+
+type storageFile struct {
+	name string
+	data []byte
+}
+
+// vmPrograms is the workload, loaded once per process.
+func vmPrograms() []*vmProgram {
+	vmProgramsOnce.Do(loadVMPrograms)
+	return vmProgramList
+}
+
+// vmStorageFiles are the files every machine's storage holds: the example
+// programs, which PSTART loads by name.
+func vmStorageFiles() []storageFile {
+	vmProgramsOnce.Do(loadVMPrograms)
+	return vmStorage
+}
+
+// vmFinalProgram is the program run after healing.
+func vmFinalProgram() *vmProgram {
+	vmProgramsOnce.Do(loadVMPrograms)
+	return vmFinal
+}
+
+func loadVMPrograms() {
+	for _, spec := range vmProgramSpecs {
+		p, err := loadVMProgram(spec.name, spec.args, spec.golden, spec.want)
+		if err != nil {
+			panic(fmt.Sprintf("scenarios: vm program %s: %v", spec.name, err))
+		}
+		p.sortLines = spec.sorted
+		vmProgramList = append(vmProgramList, p)
+	}
+	entries, err := fs.ReadDir(examples.FS, ".")
+	if err != nil {
+		panic(fmt.Sprintf("scenarios: examples: %v", err))
+	}
+	for _, e := range entries {
+		if e.IsDir() || !isProgramFile(e.Name()) {
+			continue
+		}
+		data, err := fs.ReadFile(examples.FS, e.Name())
+		if err != nil {
+			panic(fmt.Sprintf("scenarios: examples: %v", err))
+		}
+		vmStorage = append(vmStorage, storageFile{name: e.Name(), data: data})
+	}
+	final, err := loadVMProgram("counter_faa", nil, "counter_faa.out", "")
+	if err != nil {
+		panic(fmt.Sprintf("scenarios: vm final program: %v", err))
+	}
+	vmFinal = final
+}
+
+func isProgramFile(name string) bool {
+	return strings.HasSuffix(name, ".flasm") || strings.HasSuffix(name, ".fl")
+}
+
+// loadVMProgram finds name as an example (assembly first) or one of the
+// scenario's own programs and compiles it.
+func loadVMProgram(name string, args []string, golden, want string) (*vmProgram, error) {
+	var src []byte
+	var file string
+	for _, cand := range []struct {
+		fsys fs.FS
+		path string
+	}{
+		{examples.FS, name + ".flasm"}, {programs, path.Join("programs", name+".flasm")}, {examples.FS, name + ".fl"},
+	} {
+		if b, err := fs.ReadFile(cand.fsys, cand.path); err == nil {
+			src, file = b, path.Base(cand.path)
+			break
+		}
+	}
+	if src == nil {
+		return nil, fmt.Errorf("no program %s in examples/ or programs/", name)
+	}
+	prog, err := proc.ParseProgram(file, src)
+	if err != nil {
+		return nil, err
+	}
+	if golden != "" {
+		b, err := fs.ReadFile(examples.FS, path.Join("golden", golden))
+		if err != nil {
+			return nil, err
+		}
+		want = string(b)
+	}
+	return &vmProgram{name: name, program: prog, args: args, want: want}, nil
+}
+
+// VMProgram is a user's program for RunProgram (flock-sim -program).
+type VMProgram struct {
+	Name    string
+	Program *isa.Program
+	Args    []string
+}
