@@ -16,7 +16,6 @@ import (
 	lua "github.com/yuin/gopher-lua"
 
 	"github.com/flockvm/flock/diskmodel/osdisk"
-	"github.com/flockvm/flock/vm/asm"
 	"github.com/flockvm/flock/vm/isa"
 	"github.com/flockvm/flock/vm/proc"
 	"github.com/flockvm/flock/vm/storage"
@@ -59,17 +58,22 @@ type engine struct {
 func main() {
 	n := flag.Int("n", 100_000_000, "iterations of the sum loop")
 	reps := flag.Int("reps", 5, "runs of each program per engine (the median is reported)")
-	examples := flag.String("examples", "../../examples", "directory holding loop.fl and fib.fl")
+	examples := flag.String("examples", "../../examples", "directory holding loop.flasm, fib.flasm, loop.fl and fib.fl")
 	flag.Parse()
-	flock, err := flockEngine(*examples)
+	flockAsm, err := flockEngine(*examples, ".flasm", "flock asm")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "compare:", err)
 		os.Exit(1)
 	}
-	engines := []engine{flock, luaEngine(), jsEngine()}
+	flockLang, err := flockEngine(*examples, ".fl", "flock lang")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "compare:", err)
+		os.Exit(1)
+	}
+	engines := []engine{flockAsm, flockLang, luaEngine(), jsEngine()}
 	wantLoop := strconv.FormatInt(int64(*n)*int64(*n-1)/2, 10)
 	fmt.Printf("sum loop N=%d (ns/iteration) and fib(30) (ms), median of %d runs\n\n", *n, *reps)
-	fmt.Printf("%-12s %14s %10s %12s %10s\n", "engine", "loop ns/iter", "vs flock", "fib(30) ms", "vs flock")
+	fmt.Printf("%-12s %14s %10s %12s %10s\n", "engine", "loop ns/iter", "vs asm", "fib(30) ms", "vs asm")
 	var base [2]float64
 	for i, e := range engines {
 		loopNs, err := median(*reps, func() (time.Duration, error) { return timed(func() (string, error) { return e.loop(*n) }, wantLoop) })
@@ -87,7 +91,7 @@ func main() {
 		if i == 0 {
 			base = [2]float64{perIter, fibMs}
 		}
-		fmt.Printf("%-12s %14.2f %9.1fx %12.1f %9.1fx\n", e.name, perIter, perIter/base[0], fibMs, fibMs/base[1])
+		fmt.Printf("%-12s %14.2f %9.2fx %12.1f %9.2fx\n", e.name, perIter, perIter/base[0], fibMs, fibMs/base[1])
 	}
 }
 
@@ -117,20 +121,22 @@ func median(reps int, run func() (time.Duration, error)) (time.Duration, error) 
 	return ds[len(ds)/2], nil
 }
 
-func flockEngine(dir string) (engine, error) {
-	load := func(name string) (*isa.Program, error) {
-		path := filepath.Join(dir, name)
+// flockEngine runs examples/loop and examples/fib with the extension ext:
+// the hand-written assembly (.flasm) or the Flock language (.fl).
+func flockEngine(dir, ext, name string) (engine, error) {
+	load := func(base string) (*isa.Program, error) {
+		path := filepath.Join(dir, base+ext)
 		src, err := os.ReadFile(path)
 		if err != nil {
 			return nil, err
 		}
-		return asm.Assemble(path, src, asm.Options{})
+		return proc.Compile(path, src, os.ReadFile, proc.LoadOptions{})
 	}
-	loop, err := load("loop.fl")
+	loop, err := load("loop")
 	if err != nil {
 		return engine{}, err
 	}
-	fib, err := load("fib.fl")
+	fib, err := load("fib")
 	if err != nil {
 		return engine{}, err
 	}
@@ -153,7 +159,7 @@ func flockEngine(dir string) (engine, error) {
 		return out.String(), nil
 	}
 	return engine{
-		name: "flock",
+		name: name,
 		loop: func(n int) (string, error) { return run(loop, []string{strconv.Itoa(n)}) },
 		fib:  func() (string, error) { return run(fib, []string{"30"}) },
 	}, nil

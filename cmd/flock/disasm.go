@@ -3,21 +3,21 @@ package main
 import (
 	"io"
 
-	"github.com/flockvm/flock/vm/asm"
 	"github.com/flockvm/flock/vm/isa"
+	"github.com/flockvm/flock/vm/proc"
 	"github.com/spf13/cobra"
 )
 
 func newDisasmCmd(stdout, stderr io.Writer) *cobra.Command {
 	var noOpt bool
 	cmd := &cobra.Command{
-		Use:     "disasm prog.fl|prog.flb",
+		Use:     "disasm prog.fl|prog.flasm|prog.flb",
 		Short:   "Print a program's instructions",
 		Long:    "Print a program's instructions, each with the source line it came from.",
 		Example: "  flock disasm examples/fib.fl",
 		Args:    cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			prog, status := load(args[0], asm.Options{NoOptimize: noOpt}, stderr)
+			prog, status := load(args[0], proc.LoadOptions{NoOptimize: noOpt}, stderr)
 			if prog == nil {
 				return exitWith(status)
 			}
@@ -25,6 +25,6 @@ func newDisasmCmd(stdout, stderr io.Writer) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().BoolVar(&noOpt, "no-opt", false, "assemble without superinstructions")
+	cmd.Flags().BoolVar(&noOpt, "no-opt", false, "compile without superinstructions")
 	return cmd
 }

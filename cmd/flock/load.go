@@ -5,27 +5,20 @@ import (
 	"io"
 	"os"
 
-	"github.com/flockvm/flock/vm/asm"
 	"github.com/flockvm/flock/vm/isa"
+	"github.com/flockvm/flock/vm/proc"
 )
 
-// load reads and assembles (or decodes) a program file; on failure it
-// prints why and returns the exit status.
-func load(path string, opt asm.Options, stderr io.Writer) (*isa.Program, int) {
+// load reads a program file and compiles, assembles or decodes it by its
+// extension (.fl, .flasm, .flb); on failure it prints why and returns the
+// exit status. A .fl program's imports are read relative to it.
+func load(path string, opt proc.LoadOptions, stderr io.Writer) (*isa.Program, int) {
 	src, err := os.ReadFile(path)
 	if err != nil {
 		fmt.Fprintf(stderr, "flock: %v\n", err)
 		return nil, exitNoInput
 	}
-	if isa.IsBytecode(src) {
-		p, err := isa.Decode(src)
-		if err != nil {
-			fmt.Fprintf(stderr, "flock: %s: %v\n", path, err)
-			return nil, exitAsm
-		}
-		return p, 0
-	}
-	p, err := asm.Assemble(path, src, opt)
+	p, err := proc.Compile(path, src, os.ReadFile, opt)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return nil, exitAsm

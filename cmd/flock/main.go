@@ -64,7 +64,7 @@ func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 		Long: `flock runs Flock programs and works with their bytecode.
 
 Exit statuses: the program's exit code (its low 8 bits) for run; 64 usage
-error; 65 assembly error; 66 a file cannot be read; 70 the program trapped
+error; 65 the program does not compile; 66 a file cannot be read; 70 the program trapped
 (or deadlocked, or ran out of budget).`,
 		SilenceErrors: true,
 		SilenceUsage:  true,

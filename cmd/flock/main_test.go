@@ -9,66 +9,75 @@ import (
 )
 
 // example is one run of a program in examples/ whose output is checked
-// against examples/golden/<golden>.
+// against examples/golden/<golden>: the language version (.fl) and the
+// assembly version (.flasm) where there is one, which print the same.
 type example struct {
-	prog   string
+	prog   string // without extension
 	args   []string
-	root   string // storage root: "" a fresh temporary directory
+	root   string // storage root: "" a fresh temporary directory; "-" no --root (the program's directory)
 	golden string
+	exit   int
 }
 
 var examples = []example{
-	{prog: "hello.fl", golden: "hello.out"},
-	{prog: "loop.fl", args: []string{"1000"}, golden: "loop_1000.out"},
-	{prog: "fib.fl", args: []string{"20"}, golden: "fib_20.out"},
-	{prog: "parsum.fl", golden: "parsum.out"},
-	{prog: "counter_cas.fl", golden: "counter_cas.out"},
-	{prog: "counter_faa.fl", golden: "counter_faa.out"},
-	{prog: "spinlock.fl", golden: "spinlock.out"},
-	{prog: "prodcons.fl", golden: "prodcons.out"},
-	{prog: "files.fl", golden: "files.out"},
-	{prog: "procs.fl", root: "../../examples", golden: "procs.out"},
-	{prog: "child.fl", args: []string{"7"}, golden: "child_7.out"},
+	{prog: "hello", golden: "hello.out"},
+	{prog: "loop", args: []string{"1000"}, golden: "loop_1000.out"},
+	{prog: "fib", args: []string{"20"}, golden: "fib_20.out"},
+	{prog: "parsum", golden: "parsum.out"},
+	{prog: "counter_cas", golden: "counter_cas.out"},
+	{prog: "counter_faa", golden: "counter_faa.out"},
+	{prog: "spinlock", golden: "spinlock.out"},
+	{prog: "mutex", golden: "mutex.out"},
+	{prog: "prodcons", golden: "prodcons.out"},
+	{prog: "files", golden: "files.out"},
+	{prog: "procs", root: "-", golden: "procs.out"},
+	{prog: "child", args: []string{"7"}, golden: "child_7.out", exit: 7},
 }
 
 // TestExamples runs every example through `flock run` and compares its
-// output with the golden file; FLOCK_UPDATE_GOLDEN=1 rewrites them.
+// output with the golden file; FLOCK_UPDATE_GOLDEN=1 rewrites them (from
+// the .fl version).
 func TestExamples(t *testing.T) {
 	for _, ex := range examples {
-		t.Run(ex.golden, func(t *testing.T) {
-			root := ex.root
-			if root == "" {
-				root = t.TempDir()
+		for _, ext := range []string{".fl", ".flasm"} {
+			file := filepath.Join("../../examples", ex.prog+ext)
+			if _, err := os.Stat(file); err != nil {
+				if ext == ".fl" {
+					t.Errorf("example %s has no language version", ex.prog)
+				}
+				continue
 			}
-			var stdout, stderr bytes.Buffer
-			args := append([]string{"run", "--root", root, filepath.Join("../../examples", ex.prog)}, ex.args...)
-			status := run(args, &stdout, &stderr)
-			want := expectedExit(ex)
-			if status != want {
-				t.Fatalf("flock %s: exit %d, want %d; stderr:\n%s", strings.Join(args, " "), status, want, stderr.String())
-			}
-			golden := filepath.Join("../../examples/golden", ex.golden)
-			if os.Getenv("FLOCK_UPDATE_GOLDEN") == "1" {
-				if err := os.WriteFile(golden, stdout.Bytes(), 0o644); err != nil {
+			t.Run(ex.prog+ext, func(t *testing.T) {
+				args := []string{"run"}
+				switch ex.root {
+				case "":
+					args = append(args, "--root", t.TempDir())
+				case "-":
+				default:
+					args = append(args, "--root", ex.root)
+				}
+				args = append(append(args, file), ex.args...)
+				var stdout, stderr bytes.Buffer
+				status := run(args, &stdout, &stderr)
+				if status != ex.exit {
+					t.Fatalf("flock %s: exit %d, want %d; stderr:\n%s", strings.Join(args, " "), status, ex.exit, stderr.String())
+				}
+				golden := filepath.Join("../../examples/golden", ex.golden)
+				if os.Getenv("FLOCK_UPDATE_GOLDEN") == "1" && ext == ".fl" {
+					if err := os.WriteFile(golden, stdout.Bytes(), 0o644); err != nil {
+						t.Fatal(err)
+					}
+				}
+				wantOut, err := os.ReadFile(golden)
+				if err != nil {
 					t.Fatal(err)
 				}
-			}
-			wantOut, err := os.ReadFile(golden)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := stdout.String(); got != string(wantOut) {
-				t.Errorf("flock %s: output\n%s\nwant\n%s", strings.Join(args, " "), got, wantOut)
-			}
-		})
+				if got := stdout.String(); got != string(wantOut) {
+					t.Errorf("flock %s: output\n%s\nwant\n%s", strings.Join(args, " "), got, wantOut)
+				}
+			})
+		}
 	}
-}
-
-func expectedExit(ex example) int {
-	if ex.prog == "child.fl" {
-		return 7
-	}
-	return 0
 }
 
 // TestExitStatuses checks the documented exit statuses and that errors
@@ -82,10 +91,17 @@ func TestExitStatuses(t *testing.T) {
 		}
 		return p
 	}
-	bad := write("bad.fl", "main:\n    PUSH 1\n    FROB\n")
-	div := write("div.fl", "main:\n    PUSH 1\n    PUSH 0\n    DIV\n")
-	code := write("code.fl", "main:\n    PUSH 300\n    EXIT\n")
-	spin := write("spin.fl", "main:\n    JMP main\n")
+	bad := write("bad.flasm", "main:\n    PUSH 1\n    FROB\n")
+	div := write("div.flasm", "main:\n    PUSH 1\n    PUSH 0\n    DIV\n")
+	code := write("code.flasm", "main:\n    PUSH 300\n    EXIT\n")
+	spin := write("spin.flasm", "main:\n    JMP main\n")
+	flBad := write("bad.fl", "fn main() {\n    x := 1 +\n}\n\nfn f( {\n}\n")
+	flType := write("type.fl", "fn main() {\n    var s string = 5\n    println(s + 1)\n}\n")
+	flAsm := write("asm.fl", "main:\n    PUSH 0\n    EXIT\n")
+	flDiv := write("div.fl", "fn div(a int, b int) int {\n    return a / b\n}\n\nfn main() {\n    println(div(1, 0))\n}\n")
+	flIndex := write("index.fl", "fn main() {\n    var a [3]int\n    i := 5\n    a[i] = 1\n}\n")
+	flCode := write("code.fl", "fn main() int {\n    return 300\n}\n")
+	txt := write("prog.txt", "fn main() {}\n")
 	tests := []struct {
 		args       []string
 		want       int
@@ -95,9 +111,18 @@ func TestExitStatuses(t *testing.T) {
 		{[]string{"frob"}, exitUsage, "unknown command"},
 		{[]string{"run"}, exitUsage, "missing program"},
 		{[]string{"run", filepath.Join(dir, "missing.fl")}, exitNoInput, "no such file"},
-		{[]string{"run", bad}, exitAsm, "bad.fl:3:5: unknown instruction \"FROB\""},
-		{[]string{"check", bad}, exitAsm, "bad.fl:3:5"},
-		{[]string{"run", div}, exitTrap, "div.fl:4:5: trap: division by zero: thread 1 of process 1 at pc 2 (DIV)"},
+		{[]string{"run", bad}, exitAsm, "bad.flasm:3:5: unknown instruction \"FROB\""},
+		{[]string{"check", bad}, exitAsm, "bad.flasm:3:5"},
+		{[]string{"run", div}, exitTrap, "div.flasm:4:5: trap: division by zero: thread 1 of process 1 at pc 2 (DIV)"},
+		{[]string{"run", flBad}, exitAsm, "bad.fl:3:1: expected an expression, found \"}\"\n    }\n    ^"},
+		{[]string{"check", flBad}, exitAsm, "bad.fl:5:7: expected a name, found \"{\"\n    fn f( {\n          ^"},
+		{[]string{"check", flType}, exitAsm, "type.fl:2:20: cannot use an integer constant as string in the declaration of s"},
+		{[]string{"check", flType}, exitAsm, "type.fl:3:17: cannot use an integer constant as string in the operation +"},
+		{[]string{"run", flAsm}, exitAsm, "asm.fl: this is Flock assembly, not the Flock language; assembly files are named .flasm"},
+		{[]string{"run", flDiv}, exitTrap, "div.fl:2:14: trap: division by zero: thread 1 of process 1"},
+		{[]string{"run", flIndex}, exitTrap, "index.fl:4:6: trap: unmapped address"},
+		{[]string{"run", flCode}, 300 & 0xff, ""},
+		{[]string{"run", txt}, exitAsm, "prog.txt: a program file is .fl (the Flock language), .flasm (assembly) or .flb (bytecode), not \"txt\""},
 		{[]string{"run", code}, 300 & 0xff, ""},
 		{[]string{"run", "--budget", "100000", spin}, exitTrap, "instruction budget exhausted"},
 		{[]string{"check", div}, 0, ""},
@@ -107,7 +132,7 @@ func TestExitStatuses(t *testing.T) {
 		{[]string{"run", "--frob", code}, exitUsage, "unknown flag: --frob"},
 		{[]string{"run", "--budget", "many", code}, exitUsage, "invalid argument \"many\""},
 		{[]string{"disasm", filepath.Join(dir, "missing.fl")}, exitNoInput, "no such file"},
-		{[]string{"asm", bad}, exitAsm, "bad.fl:3:5"},
+		{[]string{"asm", bad}, exitAsm, "bad.flasm:3:5"},
 		// Flags after the program file are the program's, not flock's.
 		{[]string{"run", code, "--frob"}, 300 & 0xff, ""},
 	}
@@ -150,23 +175,69 @@ func TestHelp(t *testing.T) {
 	}
 }
 
-// TestAsmDisasm assembles to bytecode, runs the bytecode and disassembles it.
+// TestAsmDisasm compiles (.fl) and assembles (.flasm) to bytecode, runs
+// the bytecode and disassembles it.
 func TestAsmDisasm(t *testing.T) {
-	out := filepath.Join(t.TempDir(), "hello.flb")
-	var stdout, stderr bytes.Buffer
-	if got := run([]string{"asm", "-o", out, "../../examples/hello.fl"}, &stdout, &stderr); got != 0 {
-		t.Fatalf("flock asm = %d, stderr %s", got, stderr.String())
+	for _, tc := range []struct {
+		cmd, src string
+		want     []string
+	}{
+		{"asm", "hello.flasm", []string{"PRINTS", "hello.flasm:7:5", "main:"}},
+		{"build", "hello.fl", []string{"PRINTS", "hello.fl:4:5", "main:", "__start:"}},
+	} {
+		out := filepath.Join(t.TempDir(), "hello.flb")
+		var stdout, stderr bytes.Buffer
+		if got := run([]string{tc.cmd, "-o", out, "../../examples/" + tc.src}, &stdout, &stderr); got != 0 {
+			t.Fatalf("flock %s %s = %d, stderr %s", tc.cmd, tc.src, got, stderr.String())
+		}
+		if got := run([]string{"run", out}, &stdout, &stderr); got != 0 || stdout.String() != "Hello, world!\n" {
+			t.Fatalf("flock run hello.flb (from %s) = %d, output %q, stderr %s", tc.src, got, stdout.String(), stderr.String())
+		}
+		stdout.Reset()
+		if got := run([]string{"disasm", out}, &stdout, &stderr); got != 0 {
+			t.Fatalf("flock disasm = %d", got)
+		}
+		for _, want := range tc.want {
+			if !strings.Contains(stdout.String(), want) {
+				t.Errorf("disassembly of %s lacks %q:\n%s", tc.src, want, stdout.String())
+			}
+		}
 	}
-	if got := run([]string{"run", out}, &stdout, &stderr); got != 0 || stdout.String() != "Hello, world!\n" {
-		t.Fatalf("flock run hello.flb = %d, output %q, stderr %s", got, stdout.String(), stderr.String())
+}
+
+// TestFmt: flock fmt prints the canonical layout, -l lists files that
+// differ, -w rewrites them, and every example is already canonical.
+func TestFmt(t *testing.T) {
+	dir := t.TempDir()
+	messy := filepath.Join(dir, "messy.fl")
+	if err := os.WriteFile(messy, []byte("fn main()  {\n  x:=1+2 // three\n\n\n  println( x )}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	const want = "fn main() {\n    x := 1 + 2 // three\n\n    println(x)\n}\n"
+	var stdout, stderr bytes.Buffer
+	if got := run([]string{"fmt", messy}, &stdout, &stderr); got != 0 || stdout.String() != want {
+		t.Fatalf("flock fmt = %d, output %q, want %q; stderr %s", got, stdout.String(), want, stderr.String())
 	}
 	stdout.Reset()
-	if got := run([]string{"disasm", out}, &stdout, &stderr); got != 0 {
-		t.Fatalf("flock disasm = %d", got)
+	if got := run([]string{"fmt", "-l", messy}, &stdout, &stderr); got != 0 || stdout.String() != messy+"\n" {
+		t.Errorf("flock fmt -l = %d, output %q, want the file's name", got, stdout.String())
 	}
-	for _, want := range []string{"PRINTS", "hello.fl:7:5", "main:"} {
-		if !strings.Contains(stdout.String(), want) {
-			t.Errorf("disassembly lacks %q:\n%s", want, stdout.String())
-		}
+	if got := run([]string{"fmt", "-w", messy}, &stdout, &stderr); got != 0 {
+		t.Fatalf("flock fmt -w = %d, stderr %s", got, stderr.String())
+	}
+	if b, _ := os.ReadFile(messy); string(b) != want {
+		t.Errorf("after flock fmt -w the file holds %q, want %q", b, want)
+	}
+	stdout.Reset()
+	if got := run([]string{"fmt", "-l", "../../examples"}, &stdout, &stderr); got != 0 || stdout.String() != "" {
+		t.Errorf("flock fmt -l examples = %d, lists %q: every example must be in the canonical layout", got, stdout.String())
+	}
+	bad := filepath.Join(dir, "bad.fl")
+	if err := os.WriteFile(bad, []byte("fn main( {\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	stderr.Reset()
+	if got := run([]string{"fmt", bad}, &stdout, &stderr); got != exitAsm || !strings.Contains(stderr.String(), "bad.fl:1:") {
+		t.Errorf("flock fmt of a broken file = %d, stderr %q; want 65 and the error", got, stderr.String())
 	}
 }

@@ -5,10 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 
 	"github.com/flockvm/flock/diskmodel/osdisk"
-	"github.com/flockvm/flock/vm/asm"
 	"github.com/flockvm/flock/vm/interp"
+	"github.com/flockvm/flock/vm/lang/gen"
 	"github.com/flockvm/flock/vm/proc"
 	"github.com/flockvm/flock/vm/storage"
 	"github.com/spf13/cobra"
@@ -28,14 +29,17 @@ type runFlags struct {
 func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 	var f runFlags
 	cmd := &cobra.Command{
-		Use:   "run [flags] prog.fl|prog.flb [args...]",
+		Use:   "run [flags] prog.fl|prog.flasm|prog.flb [args...]",
 		Short: "Run a program on an embedded local VM",
-		Long: `Run a program on an embedded local VM. Arguments after the program file
-are the program's; flags must come before it.
+		Long: `Run a program on an embedded local VM: a .fl program (the Flock language)
+is compiled, a .flasm program (assembly) assembled, .flb bytecode decoded.
+Arguments after the program file are the program's; flags must come before
+it. The VM's storage (files, and the programs PSTART starts) is the
+program's directory unless --root names another.
 
-Exit status: the program's exit code (its low 8 bits); 65 assembly error;
-66 the program file cannot be read; 70 the program trapped.`,
-		Example: "  flock run examples/fib.fl 30\n  flock run --root /tmp/scratch examples/files.fl",
+Exit status: the program's exit code (its low 8 bits); 65 the program does
+not compile; 66 the program file cannot be read; 70 the program trapped.`,
+		Example: "  flock run examples/fib.fl 30\n  flock run examples/procs.fl\n  flock run --root /tmp/scratch examples/files.fl",
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) == 0 {
 				return errors.New("missing program file")
@@ -49,24 +53,28 @@ Exit status: the program's exit code (its low 8 bits); 65 assembly error;
 	// Everything after the program file belongs to the program.
 	cmd.Flags().SetInterspersed(false)
 	fl := cmd.Flags()
-	fl.StringVar(&f.root, "root", ".", "directory that holds the VM's storage")
+	fl.StringVar(&f.root, "root", "", "directory that holds the VM's storage (default: the program's directory)")
 	fl.Uint64Var(&f.memMax, "mem", proc.DefaultConfig.MemoryBytesMax, "memory per process in bytes")
 	fl.IntVar(&f.threads, "threads", proc.DefaultConfig.ThreadsMax, "threads per process")
 	fl.Int64Var(&f.budget, "budget", 0, "instruction budget per process in ticks (0: none)")
 	fl.IntVar(&f.stack, "stack", interp.DefaultConfig.StackWordsMax, "stack depth per thread in words")
 	fl.IntVar(&f.calls, "calls", interp.DefaultConfig.CallDepthMax, "call depth per thread")
-	fl.BoolVar(&f.noOpt, "no-opt", false, "assemble without superinstructions")
+	fl.BoolVar(&f.noOpt, "no-opt", false, "compile without superinstructions")
 	return cmd
 }
 
 // runProgram runs args[0] with the arguments args[1:] and returns the exit
 // status.
 func runProgram(f runFlags, args []string, stdout, stderr io.Writer) int {
-	prog, status := load(args[0], asm.Options{NoOptimize: f.noOpt}, stderr)
+	prog, status := load(args[0], proc.LoadOptions{NoOptimize: f.noOpt}, stderr)
 	if prog == nil {
 		return status
 	}
-	disk, err := osdisk.Open(f.root)
+	root := f.root
+	if root == "" {
+		root = filepath.Dir(args[0])
+	}
+	disk, err := osdisk.Open(root)
 	if err != nil {
 		fmt.Fprintf(stderr, "flock: storage root: %v\n", err)
 		return exitNoInput
@@ -90,6 +98,11 @@ func runProgram(f runFlags, args []string, stdout, stderr io.Writer) int {
 	out.Flush()
 	s, _ := vm.Status(pid)
 	if s.Trap != nil {
+		if s.Trap.PC >= 0 {
+			// Name the file the instruction came from (a program may span
+			// several: its imports, the standard library).
+			s.Trap.Where = gen.Where(prog, s.Trap.PC)
+		}
 		fmt.Fprintf(stderr, "flock: %v\n", s.Trap)
 		return exitTrap
 	}

@@ -23,9 +23,9 @@ type ReadFile func(path string) ([]byte, error)
 type Options struct {
 	// NoOptimize turns the peephole pass off.
 	NoOptimize bool
-	// FrameStackBytes sizes each thread's stack of memory frames; 0: the
-	// default (gen.DefaultFrameStackBytes).
-	FrameStackBytes int64
+	// FrameChunkBytes is the unit in which threads allocate memory for
+	// their memory frames; 0: gen.DefaultFrameChunkBytes.
+	FrameChunkBytes int64
 }
 
 // ErrAssembly is wrapped by the error for a .fl file that holds Flock
@@ -40,7 +40,7 @@ func Compile(file string, src []byte, read ReadFile, opt Options) (*isa.Program,
 	if err != nil {
 		return nil, err
 	}
-	return gen.Generate(prog, gen.Options{NoOptimize: opt.NoOptimize, FrameStackBytes: opt.FrameStackBytes})
+	return gen.Generate(prog, gen.Options{NoOptimize: opt.NoOptimize, FrameChunkBytes: opt.FrameChunkBytes})
 }
 
 // Check parses and checks a program without generating code.
@@ -64,8 +64,21 @@ func Check(file string, src []byte, read ReadFile) (*check.Program, error) {
 // Importer resolves imports: "./x" and "../x" are the file x.fl relative to
 // the importing file, anything else a standard module.
 type Importer struct {
-	Read ReadFile
-	Errs *diag.List
+	Read  ReadFile
+	Errs  *diag.List
+	cache map[string]*ast.File // by key: each module is parsed once
+}
+
+func (im *Importer) parse(key, name string, src []byte) *ast.File {
+	if f, ok := im.cache[key]; ok {
+		return f
+	}
+	if im.cache == nil {
+		im.cache = map[string]*ast.File{}
+	}
+	f := parse.File(name, src, im.Errs)
+	im.cache[key] = f
+	return f
 }
 
 // Import implements check.Importer.
@@ -75,6 +88,10 @@ func (im *Importer) Import(from *ast.File, p string) (*ast.File, string, error) 
 		if !strings.HasSuffix(full, ".fl") {
 			full += ".fl"
 		}
+		key := "file:" + full
+		if f, ok := im.cache[key]; ok {
+			return f, key, nil
+		}
 		if im.Read == nil {
 			return nil, "", fmt.Errorf("no file system to read %s from", full)
 		}
@@ -82,14 +99,14 @@ func (im *Importer) Import(from *ast.File, p string) (*ast.File, string, error) 
 		if err != nil {
 			return nil, "", err
 		}
-		return parse.File(full, src, im.Errs), "file:" + full, nil
+		return im.parse(key, full, src), key, nil
 	}
 	src, ok := std.Source(p)
 	if !ok {
 		return nil, "", fmt.Errorf("no standard module %q (relative imports start with ./ or ../)", p)
 	}
-	name := "std/" + p + ".fl"
-	return parse.File(name, src, im.Errs), "std:" + p, nil
+	key := "std:" + p
+	return im.parse(key, "std/"+p+".fl", src), key, nil
 }
 
 // IsRelativeImport reports whether an import path names a file relative to

@@ -57,26 +57,26 @@ func runBench(b *testing.B, prog *isa.Program, args []string) string {
 	return out.String()
 }
 
-// BenchmarkLoop runs examples/loop.fl with N = b.N: ns/op is ns per loop
+// BenchmarkLoop runs examples/loop.flasm with N = b.N: ns/op is ns per loop
 // iteration.
 func BenchmarkLoop(b *testing.B) {
-	prog := assembleExample(b, "loop.fl")
+	prog := assembleExample(b, "loop.flasm")
 	b.ResetTimer()
 	out := runBench(b, prog, []string{strconv.Itoa(b.N)})
 	n := uint64(b.N)
 	if want := fmt.Sprintf("%d\n", n*(n-1)/2); out != want {
-		b.Fatalf("loop.fl %d printed %q, want %q", b.N, out, want)
+		b.Fatalf("loop.flasm %d printed %q, want %q", b.N, out, want)
 	}
 }
 
-// BenchmarkFib30 runs examples/fib.fl (fib(30) by plain recursion) once per
+// BenchmarkFib30 runs examples/fib.flasm (fib(30) by plain recursion) once per
 // op.
 func BenchmarkFib30(b *testing.B) {
-	prog := assembleExample(b, "fib.fl")
+	prog := assembleExample(b, "fib.flasm")
 	b.ResetTimer()
 	for range b.N {
 		if out := runBench(b, prog, nil); out != "832040\n" {
-			b.Fatalf("fib.fl printed %q", out)
+			b.Fatalf("fib.flasm printed %q", out)
 		}
 	}
 }
@@ -110,7 +110,7 @@ child:
 
 // BenchmarkSpawnJoin: the cost of SPAWN + the thread's life + JOIN.
 func BenchmarkSpawnJoin(b *testing.B) {
-	prog, err := asm.Assemble("spawn.fl", []byte(fmt.Sprintf(spawnJoin, b.N)), asm.Options{})
+	prog, err := asm.Assemble("spawn.flasm", []byte(fmt.Sprintf(spawnJoin, b.N)), asm.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -153,7 +153,7 @@ idle:
 // in WAIT) costs, measured over 10000 threads.
 func BenchmarkIdleThreads(b *testing.B) {
 	const n = 10000
-	prog, err := asm.Assemble("idle.fl", []byte(fmt.Sprintf(idleThreads, n)), asm.Options{})
+	prog, err := asm.Assemble("idle.flasm", []byte(fmt.Sprintf(idleThreads, n)), asm.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -201,7 +201,7 @@ done:
 // BenchmarkGlobalLoad: one LOAD of a global word (through sys.Global,
 // answered at once by the local implementation) per op.
 func BenchmarkGlobalLoad(b *testing.B) {
-	prog, err := asm.Assemble("gload.fl", []byte(fmt.Sprintf(globalLoads, b.N)), asm.Options{})
+	prog, err := asm.Assemble("gload.flasm", []byte(fmt.Sprintf(globalLoads, b.N)), asm.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -29,7 +29,7 @@ greet:
     PUSH 7
     RET
 `
-	prog, err := asm.Assemble("greet.fl", []byte(src), asm.Options{})
+	prog, err := asm.Assemble("greet.flasm", []byte(src), asm.Options{})
 	if err != nil {
 		fmt.Println(err)
 		return

@@ -15,7 +15,7 @@ func TestInstructions(t *testing.T) {
 		src := "main:\n" + d.Input + "\nPUSH 0\nEXIT\n"
 		var outs []string
 		for _, o := range []runOpts{{}, {noOpt: true}, {delayed: true, seed: 3, delayMax: 3, quantum: 2}} {
-			outs = append(outs, describe(runProgram(t, "case.fl", []byte(src), o)))
+			outs = append(outs, describe(runProgram(t, "case.flasm", []byte(src), o)))
 		}
 		if outs[1] != outs[0] || outs[2] != outs[0] {
 			t.Errorf("runs disagree:\noptimized:   %q\nunoptimized: %q\ndelayed:     %q", outs[0], outs[1], outs[2])

@@ -209,12 +209,12 @@ func drawProgram(t *rapid.T) string {
 func TestAgainstReference(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		src := drawProgram(rt)
-		plain, err := asm.Assemble("r.fl", []byte(src), asm.Options{NoOptimize: true})
+		plain, err := asm.Assemble("r.flasm", []byte(src), asm.Options{NoOptimize: true})
 		if err != nil {
 			rt.Fatalf("generated program does not assemble: %v\n%s", err, src)
 		}
 		want := refRun(plain, 1_000_000)
-		got := runProgram(t, "r.fl", []byte(src), runOpts{})
+		got := runProgram(t, "r.flasm", []byte(src), runOpts{})
 		gotTrap := sys.TrapNone
 		if got.status.Trap != nil {
 			gotTrap = got.status.Trap.Kind

@@ -64,7 +64,7 @@ func programFromBytes(data []byte) *isa.Program {
 	if n == 0 {
 		return nil
 	}
-	p := &isa.Program{File: "fuzz.fl", ROData: []byte("abc\x00def"), Data: make([]byte, 64)}
+	p := &isa.Program{File: "fuzz.flasm", ROData: []byte("abc\x00def"), Data: make([]byte, 64)}
 	for i := range n {
 		c := data[8*i : 8*i+8]
 		op := isa.Op(c[0] % byte(isa.NumOps))
@@ -125,7 +125,7 @@ func FuzzRun(f *testing.F) {
 	})
 }
 
-// sourceLine draws one line of plausible-but-random .fl source: a label, a
+// sourceLine draws one line of plausible-but-random .flasm source: a label, a
 // directive or an instruction with random operands, all from a vocabulary
 // that makes most programs assemble.
 func sourceLine(t *rapid.T) string {
@@ -161,9 +161,9 @@ func TestRandomSourceNeverPanics(t *testing.T) {
 	rapid.Check(t, func(rt *rapid.T) {
 		lines := rapid.SliceOfN(rapid.Custom(sourceLine), 1, 40).Draw(rt, "lines")
 		src := strings.Join(lines, "\n")
-		p, err := asm.Assemble("r.fl", []byte(src), asm.Options{})
+		p, err := asm.Assemble("r.flasm", []byte(src), asm.Options{})
 		if err != nil {
-			if !strings.HasPrefix(err.Error(), "r.fl:") {
+			if !strings.HasPrefix(err.Error(), "r.flasm:") {
 				rt.Fatalf("assembly error without a position: %v", err)
 			}
 			return
@@ -174,12 +174,12 @@ func TestRandomSourceNeverPanics(t *testing.T) {
 
 // FuzzRunSource: arbitrary source never makes the assembler or the VM panic.
 func FuzzRunSource(f *testing.F) {
-	for _, name := range []string{"hello.fl", "fib.fl", "counter_cas.fl", "prodcons.fl"} {
+	for _, name := range []string{"hello.flasm", "fib.flasm", "counter_cas.flasm", "prodcons.flasm"} {
 		f.Add(string(readExample(f, name)))
 	}
 	root := f.TempDir()
 	f.Fuzz(func(t *testing.T, src string) {
-		p, err := asm.Assemble("f.fl", []byte(src), asm.Options{})
+		p, err := asm.Assemble("f.flasm", []byte(src), asm.Options{})
 		if err != nil {
 			return
 		}

@@ -23,11 +23,11 @@ func TestTrapNamesTheRightPlace(t *testing.T) {
 		wantWhere string
 	}{
 		{"budget in a spawned thread", "main:\n PUSH 0\n SPAWN worker\n JOIN\n EXIT\nworker:\n JMP worker\n",
-			Config{BudgetTicks: 100000}, sys.TrapBudget, 2, isa.JMP, "t.fl:7:2"},
-		{"past the last instruction", "main:\n PUSH 1\n DROP\n", Config{}, sys.TrapBadJump, 1, isa.DROP, "t.fl:3:2"},
+			Config{BudgetTicks: 100000}, sys.TrapBudget, 2, isa.JMP, "t.flasm:7:2"},
+		{"past the last instruction", "main:\n PUSH 1\n DROP\n", Config{}, sys.TrapBadJump, 1, isa.DROP, "t.flasm:3:2"},
 	}
 	for _, tc := range tests {
-		r := runProgram(t, "t.fl", []byte(tc.src), runOpts{cfg: tc.cfg, noOpt: true})
+		r := runProgram(t, "t.flasm", []byte(tc.src), runOpts{cfg: tc.cfg, noOpt: true})
 		trap := r.status.Trap
 		if trap == nil {
 			t.Errorf("%s: no trap, want %s", tc.name, tc.wantKind)

@@ -6,7 +6,6 @@ import (
 	"io"
 	"strings"
 
-	"github.com/flockvm/flock/vm/asm"
 	"github.com/flockvm/flock/vm/interp"
 	"github.com/flockvm/flock/vm/isa"
 	"github.com/flockvm/flock/vm/kernel"
@@ -275,7 +274,7 @@ func (vm *VM) StartProcess(c sys.Caller, path string, args []string) (sys.Reply,
 	prog, err := vm.load(path)
 	if err != nil {
 		fmt.Fprintf(vm.diag, "flock: PSTART %s: %v\n", path, err)
-		if _, isAsm := err.(asm.ErrorList); isAsm {
+		if IsProgramError(err) {
 			return sys.ErrReply(sys.ENOEXEC), true
 		}
 		return sys.ErrReply(sys.ENOENT), true

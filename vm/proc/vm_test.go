@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/flockvm/flock/diskmodel/osdisk"
-	"github.com/flockvm/flock/vm/asm"
 	"github.com/flockvm/flock/vm/interp"
 	"github.com/flockvm/flock/vm/storage"
 	"github.com/flockvm/flock/vm/sys"
@@ -36,9 +35,10 @@ type result struct {
 
 func runProgram(t testing.TB, file string, src []byte, o runOpts) result {
 	t.Helper()
-	prog, err := asm.Assemble(file, src, asm.Options{NoOptimize: o.noOpt})
+	read := func(path string) ([]byte, error) { return os.ReadFile(filepath.Join("../../examples", path)) }
+	prog, err := Compile(file, src, read, LoadOptions{NoOptimize: o.noOpt})
 	if err != nil {
-		t.Fatalf("assemble %s: %v", file, err)
+		t.Fatalf("compile %s: %v", file, err)
 	}
 	root := o.root
 	if root == "" {
@@ -95,13 +95,24 @@ var laterExamples = []struct {
 	prog, golden string
 	args         []string
 }{
+	{"hello.flasm", "hello.out", nil},
+	{"loop.flasm", "loop_1000.out", []string{"1000"}},
+	{"fib.flasm", "fib_20.out", []string{"20"}},
+	{"counter_cas.flasm", "counter_cas.out", nil},
+	{"counter_faa.flasm", "counter_faa.out", nil},
+	{"spinlock.flasm", "spinlock.out", nil},
+	{"prodcons.flasm", "prodcons.out", nil},
+	{"files.flasm", "files.out", nil},
+	{"procs.flasm", "procs.out", nil},
 	{"hello.fl", "hello.out", nil},
 	{"loop.fl", "loop_1000.out", []string{"1000"}},
 	{"fib.fl", "fib_20.out", []string{"20"}},
 	{"counter_cas.fl", "counter_cas.out", nil},
 	{"counter_faa.fl", "counter_faa.out", nil},
 	{"spinlock.fl", "spinlock.out", nil},
+	{"mutex.fl", "mutex.out", nil},
 	{"prodcons.fl", "prodcons.out", nil},
+	{"parsum.fl", "parsum.out", nil},
 	{"files.fl", "files.out", nil},
 	{"procs.fl", "procs.out", nil},
 }
@@ -118,7 +129,7 @@ func TestExamplesAnswerLater(t *testing.T) {
 		}
 		for seed := uint64(1); seed <= 3; seed++ {
 			o := runOpts{args: ex.args, delayed: true, seed: seed, delayMax: 5, quantum: int(seed * 3)}
-			if ex.prog == "procs.fl" {
+			if strings.HasPrefix(ex.prog, "procs.") {
 				o.root = "../../examples"
 			}
 			r := runProgram(t, ex.prog, readExample(t, ex.prog), o)
@@ -126,7 +137,7 @@ func TestExamplesAnswerLater(t *testing.T) {
 				t.Fatalf("%s seed %d: trap %v", ex.prog, seed, r.status.Trap)
 			}
 			got, wantOut := r.out, string(want)
-			if ex.prog == "procs.fl" {
+			if strings.HasPrefix(ex.prog, "procs.") {
 				// Concurrent children print their lines in the order the
 				// delays pick.
 				got, wantOut = sortLines(got), sortLines(wantOut)
@@ -149,9 +160,9 @@ func sortLines(s string) string {
 
 // TestDelayedRunsAreDeterministic: the same seed gives the same run.
 func TestDelayedRunsAreDeterministic(t *testing.T) {
-	src := readExample(t, "counter_cas.fl")
-	a := runProgram(t, "c.fl", src, runOpts{delayed: true, seed: 9, delayMax: 4, quantum: 2})
-	b := runProgram(t, "c.fl", src, runOpts{delayed: true, seed: 9, delayMax: 4, quantum: 2})
+	src := readExample(t, "counter_cas.flasm")
+	a := runProgram(t, "c.flasm", src, runOpts{delayed: true, seed: 9, delayMax: 4, quantum: 2})
+	b := runProgram(t, "c.flasm", src, runOpts{delayed: true, seed: 9, delayMax: 4, quantum: 2})
 	if a.out != b.out || a.answered != b.answered {
 		t.Errorf("two runs of seed 9: %q/%d and %q/%d", a.out, a.answered, b.out, b.answered)
 	}
@@ -245,12 +256,12 @@ done:
 // TestAtomicityUnderManyThreads: with delays the plain counter loses
 // updates, while CAS, fetch-and-add and the spinlock never do.
 func TestAtomicityUnderManyThreads(t *testing.T) {
-	racy := runProgram(t, "racy.fl", []byte(racyCounter), runOpts{delayed: true, seed: 5, delayMax: 6, quantum: 1})
+	racy := runProgram(t, "racy.flasm", []byte(racyCounter), runOpts{delayed: true, seed: 5, delayMax: 6, quantum: 1})
 	if racy.out == "1600" {
 		t.Errorf("racy counter = %s with delays: no lost update, so interleavings are not exercised", racy.out)
 	}
 	for _, ex := range []struct{ prog, want string }{
-		{"counter_cas.fl", "8000\n"}, {"counter_faa.fl", "8000\n"}, {"spinlock.fl", "4000\n"},
+		{"counter_cas.flasm", "8000\n"}, {"counter_faa.flasm", "8000\n"}, {"spinlock.flasm", "4000\n"},
 	} {
 		for seed := uint64(10); seed < 14; seed++ {
 			r := runProgram(t, ex.prog, readExample(t, ex.prog), runOpts{delayed: true, seed: seed, delayMax: 6, quantum: 1})
@@ -271,11 +282,11 @@ main:
     PUSH 0
     EXIT
 `
-	r := runProgram(t, "dead.fl", []byte(src), runOpts{})
+	r := runProgram(t, "dead.flasm", []byte(src), runOpts{})
 	if r.status.Trap == nil || r.status.Trap.Kind != sys.TrapDeadlock {
 		t.Fatalf("status = %+v, want a deadlock trap", r.status)
 	}
-	if msg := r.status.Trap.Error(); !strings.Contains(msg, "thread 1 in WAIT at dead.fl:6:5") {
+	if msg := r.status.Trap.Error(); !strings.Contains(msg, "thread 1 in WAIT at dead.flasm:6:5") {
 		t.Errorf("deadlock message %q does not name the waiting thread", msg)
 	}
 }
@@ -296,7 +307,7 @@ func TestLimits(t *testing.T) {
 		{"budget", "main:\n JMP main\n", Config{BudgetTicks: 5000}, sys.TrapBudget},
 	}
 	for _, tc := range tests {
-		r := runProgram(t, tc.name+".fl", []byte(tc.src), runOpts{cfg: tc.cfg})
+		r := runProgram(t, tc.name+".flasm", []byte(tc.src), runOpts{cfg: tc.cfg})
 		if r.status.Trap == nil || r.status.Trap.Kind != tc.want {
 			t.Errorf("%s: status %+v, want trap %q", tc.name, r.status, tc.want)
 		}
@@ -307,11 +318,11 @@ func TestLimits(t *testing.T) {
 // which goes on.
 func TestTrapEndsOnlyItsProcess(t *testing.T) {
 	root := t.TempDir()
-	if err := os.WriteFile(filepath.Join(root, "bad.fl"), []byte("main:\n PUSH 1\n PUSH 0\n DIV\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(root, "bad.flasm"), []byte("main:\n PUSH 1\n PUSH 0\n DIV\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	src := `
-.string path "bad.fl"
+.string path "bad.flasm"
 .zero pids 8
 main:
     PUSH path
@@ -330,7 +341,7 @@ main:
     PUSH 0
     EXIT
 `
-	r := runProgram(t, "parent.fl", []byte(src), runOpts{root: root})
+	r := runProgram(t, "parent.flasm", []byte(src), runOpts{root: root})
 	if r.status.Trap != nil || r.out != "-1" {
 		t.Errorf("parent: status %+v output %q, want exit 0 and -1", r.status, r.out)
 	}
@@ -339,7 +350,7 @@ main:
 // TestThousandsOfThreads: 1000 threads each add to one global word with
 // FAA and with a CAS loop, all answers delayed; no increment is lost.
 func TestThousandsOfThreads(t *testing.T) {
-	for _, ex := range []string{"counter_faa.fl", "counter_cas.fl"} {
+	for _, ex := range []string{"counter_faa.flasm", "counter_cas.flasm"} {
 		src := strings.Replace(string(readExample(t, ex)), ".const T 8", ".const T 1000", 1)
 		src = strings.Replace(src, ".const K 1000", ".const K 4", 1)
 		r := runProgram(t, ex, []byte(src), runOpts{delayed: true, seed: 77, delayMax: 4, quantum: 1})
@@ -364,7 +375,7 @@ deep:
     JMP deep
 `
 	cfg := Config{MemoryBytesMax: 16 << 20, ThreadsMax: 1000, Machine: interp.Config{StackWordsMax: 1 << 20}}
-	r := runProgram(t, "deep.fl", []byte(src), runOpts{cfg: cfg})
+	r := runProgram(t, "deep.flasm", []byte(src), runOpts{cfg: cfg})
 	if r.status.Trap == nil || r.status.Trap.Kind != sys.TrapOutOfMemory {
 		t.Errorf("status %+v, want out of memory", r.status)
 	}

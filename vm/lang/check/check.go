@@ -264,11 +264,7 @@ func (c *checker) fields(st *Struct, d *ast.StructDecl) {
 	seen := map[string]bool{}
 	for _, f := range d.Fields {
 		t := c.typeExpr(f.Type)
-		if f.Name.Name == "_" {
-			c.errorf(f.Name.At, "a field needs a name")
-			continue
-		}
-		if seen[f.Name.Name] {
+		if f.Name.Name != "_" && seen[f.Name.Name] {
 			c.errorf(f.Name.At, "field %s declared twice in struct %s", f.Name.Name, st.Name)
 			continue
 		}

@@ -309,7 +309,11 @@ func AlignOf(t Type) int64 {
 }
 
 // FieldByName finds a field of a struct.
+// A field named _ is padding: it takes room and has no name.
 func (t *Struct) FieldByName(name string) *Field {
+	if name == "_" {
+		return nil
+	}
 	for _, f := range t.Fields {
 		if f.Name == name {
 			return f

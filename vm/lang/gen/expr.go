@@ -194,6 +194,7 @@ func (f *fnGen) binary(e *ast.Binary, t check.Type) {
 	}
 	f.expr(e.X)
 	f.expr(e.Y)
+	f.cur = astPos(e.OpAt) // a division traps at its operator
 	unsigned := check.IsUnsigned(t)
 	switch e.Op {
 	case "/":

@@ -28,11 +28,14 @@ type loop struct {
 	brk, cont int
 }
 
-// coldBlock is code for a failed run-time check, emitted after the body.
+// coldBlock is code off the hot path, emitted after the body: a failed
+// run-time check (trap: it ends in a trap at pos), or a slow path that
+// jumps back.
 type coldBlock struct {
 	label int
 	pos   isa.Pos
 	emit  func()
+	trap  bool
 }
 
 // fnGen generates one function (or __start).
@@ -49,13 +52,14 @@ type fnGen struct {
 	slotMax     int
 	vars        map[*check.Var]loc
 
-	hasFrame  bool
-	fbSlot    int
-	frameSize int64
-	patchSize []int // ADDI instructions that add the frame size
-	enters    []int
-	retns     []int
-	framed    bool
+	hasFrame   bool
+	fbSlot     int
+	frameSize  int64
+	patchSize  []int // ADDI instructions that add the frame size
+	patchChunk []int // PUSHes of the size of a new chunk
+	enters     []int
+	retns      []int
+	framed     bool
 
 	loops      []loop
 	cold       []coldBlock
@@ -262,23 +266,46 @@ func (f *fnGen) ensureFramed() {
 	if !f.hasFrame {
 		return
 	}
+	// fb = fsp; fsp += size, unless that passes the chunk's end: then a
+	// new chunk (the old one's rest is never used again).
 	fsp := f.g.fsp()
 	f.pushReloc(relocData, fsp)
 	f.emit(isa.LOAD)
 	f.emitA(isa.TEE, f.fbSlot)
 	f.patchSize = append(f.patchSize, f.g.emitAt(f.cur, f.file, isa.ADDI, 0, 0))
 	f.emit(isa.DUP)
-	f.pushReloc(relocFrameEnd, 0)
+	f.pushReloc(relocData, f.g.fslimOff)
+	f.emit(isa.LOAD)
 	f.emit(isa.GTU)
-	overflow := f.coldLabel(func() {
-		f.panicMsg("frame stack overflow: too deep a recursion through functions with locals in memory")
-	})
-	f.jump(isa.JNZ, overflow)
+	back := f.g.newLabel()
+	grow := f.g.newLabel()
+	f.cold = append(f.cold, coldBlock{label: grow, pos: f.cur, emit: func() { f.growFrames(back) }})
+	f.jump(isa.JNZ, grow)
 	f.pushReloc(relocData, fsp)
 	f.emit(isa.STORE)
+	f.place(back)
 	if f.fn != nil {
 		f.copyMemoryParams()
 	}
+}
+
+// growFrames allocates a new chunk for memory frames and makes this
+// function's frame its first, then continues at back. The stack holds the
+// frame's end in the full chunk.
+func (f *fnGen) growFrames(back int) {
+	f.emit(isa.DROP)
+	f.patchChunk = append(f.patchChunk, f.g.emitAt(f.cur, f.file, isa.PUSH, 0, 0))
+	f.emit(isa.DUP)
+	f.emit(isa.ALLOC)
+	f.emitA(isa.TEE, f.fbSlot)
+	f.emit(isa.ADD)
+	f.pushReloc(relocData, f.g.fslimOff)
+	f.emit(isa.STORE)
+	f.get(f.fbSlot)
+	f.patchSize = append(f.patchSize, f.g.emitAt(f.cur, f.file, isa.ADDI, 0, 0))
+	f.pushReloc(relocData, f.g.fsp())
+	f.emit(isa.STORE)
+	f.jump(isa.JMP, back)
 }
 
 // copyMemoryParams copies struct and array arguments (passed by address)
@@ -332,10 +359,12 @@ func (f *fnGen) finish() {
 		f.place(cb.label)
 		f.cur = cb.pos
 		cb.emit()
-		// The trap: a load from the never-mapped page at address 0, at the
-		// position of the failed check.
-		f.push(0)
-		f.emit(isa.LOAD)
+		if cb.trap {
+			// The trap: a load from the never-mapped page at address 0, at
+			// the position of the failed check.
+			f.push(0)
+			f.emit(isa.LOAD)
+		}
 	}
 	locals := f.slotMax - f.nparamWords
 	frameless := f.slotMax == 0
@@ -353,18 +382,19 @@ func (f *fnGen) finish() {
 		}
 	}
 	size := (f.frameSize + 7) &^ 7
-	if size > f.g.opt.FrameStackBytes {
-		size = f.g.opt.FrameStackBytes + 8 // traps at once: the frame cannot fit
-	}
 	for _, pc := range f.patchSize {
 		f.g.code[pc].B = size
 	}
+	for _, pc := range f.patchChunk {
+		f.g.code[pc].B = max(size, f.g.opt.FrameChunkBytes)
+	}
 }
 
-// coldLabel registers a cold block at the current position.
+// coldLabel registers a failed-check block at the current position; it
+// ends in a trap there.
 func (f *fnGen) coldLabel(emit func()) int {
 	l := f.g.newLabel()
-	f.cold = append(f.cold, coldBlock{label: l, pos: f.cur, emit: emit})
+	f.cold = append(f.cold, coldBlock{label: l, pos: f.cur, emit: emit, trap: true})
 	return l
 }
 

@@ -15,15 +15,17 @@ import (
 type Options struct {
 	// NoOptimize leaves out the peephole pass (no superinstructions).
 	NoOptimize bool
-	// FrameStackBytes is the size of each thread's stack of memory frames
-	// (locals that live in memory: structs, arrays, variables whose address
-	// is taken); 0: DefaultFrameStackBytes.
-	FrameStackBytes int64
+	// FrameChunkBytes is how much thread-local memory is allocated at a
+	// time for memory frames (locals that live in memory: structs, arrays,
+	// variables whose address is taken); 0: DefaultFrameChunkBytes. A
+	// thread allocates its first chunk at its first call of a function
+	// with such locals, and another whenever one is full.
+	FrameChunkBytes int64
 }
 
-// DefaultFrameStackBytes is the frame stack of a thread unless Options say
+// DefaultFrameChunkBytes is the memory frame chunk unless Options say
 // otherwise.
-const DefaultFrameStackBytes = 1 << 20
+const DefaultFrameChunkBytes = 64 << 10
 
 // Generate compiles a checked program (one without errors) to bytecode.
 // Only functions reachable from main, the initializers and each other are
@@ -32,8 +34,8 @@ func Generate(p *check.Program, opt Options) (*isa.Program, error) {
 	if p.Main == nil {
 		return nil, fmt.Errorf("the program has no function main")
 	}
-	if opt.FrameStackBytes <= 0 {
-		opt.FrameStackBytes = DefaultFrameStackBytes
+	if opt.FrameChunkBytes <= 0 {
+		opt.FrameChunkBytes = DefaultFrameChunkBytes
 	}
 	g := &gen{
 		prog:      p,
@@ -75,8 +77,8 @@ type gen struct {
 	dataSize  int64
 	dataInit  []dataWord // words of data whose initial value is an address
 	varData   map[*check.Var]int64
-	fspOff    int64 // the data word holding the frame stack pointer (usesFrame)
-	fsBase    int64 // offset of the frame stack region (placed at link time)
+	fspOff    int64 // the data word holding the top of the memory frames (usesFrame)
+	fslimOff  int64 // the data word holding the end of the current chunk
 	spawnBuf  int64 // offset of the spawn argument buffer (placed at link time)
 	spawnMax  int   // words the largest spawn passes through the buffer
 	usesFrame bool
@@ -100,10 +102,9 @@ type funcInfo struct {
 type relocKind uint8
 
 const (
-	relocROData   relocKind = iota // B += RODataBase
-	relocData                      // B += DataBase
-	relocSpawn                     // B += the address of the spawn argument buffer
-	relocFrameEnd                  // B += the end of the frame stack region
+	relocROData relocKind = iota // B += RODataBase
+	relocData                    // B += DataBase
+	relocSpawn                   // B += the address of the spawn argument buffer
 )
 
 type reloc struct {
@@ -165,10 +166,13 @@ func (g *gen) dataAlloc(size, align int64) int64 {
 	return off
 }
 
+// fsp is the data offset of the frame pointer word; the limit word
+// follows it.
 func (g *gen) fsp() int64 {
 	if !g.usesFrame {
 		g.usesFrame = true
 		g.fspOff = g.dataAlloc(8, 8)
+		g.fslimOff = g.dataAlloc(8, 8)
 	}
 	return g.fspOff
 }
@@ -218,10 +222,6 @@ func (g *gen) run() error {
 func (g *gen) link() (*isa.Program, error) {
 	if g.spawnMax > 0 {
 		g.spawnBuf = g.dataAlloc(int64(8*g.spawnMax), 8)
-	}
-	if g.usesFrame {
-		g.fsBase = g.dataAlloc(g.opt.FrameStackBytes, 8)
-		g.dataInit = append(g.dataInit, dataWord{off: g.fspOff, kind: relocData, val: g.fsBase})
 	}
 	g.removeNops()
 	p := &isa.Program{File: g.mainFile, ROData: g.rodata}
@@ -322,8 +322,6 @@ func (g *gen) base(k relocKind, dataBase int64) int64 {
 		return isa.RODataBase
 	case relocSpawn:
 		return dataBase + g.spawnBuf
-	case relocFrameEnd:
-		return dataBase + g.fsBase + g.opt.FrameStackBytes
 	}
 	return dataBase
 }

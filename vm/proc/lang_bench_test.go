@@ -1,0 +1,71 @@
+package proc
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/flockvm/flock/vm/isa"
+)
+
+// compileExample compiles examples/<name> by its extension (.fl or .flasm).
+func compileExample(b *testing.B, name string) *isa.Program {
+	path := filepath.Join("../../examples", name)
+	src, err := os.ReadFile(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	p, err := Compile(path, src, os.ReadFile, LoadOptions{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return p
+}
+
+// BenchmarkLoopLang and BenchmarkLoopAsm run the sum loop with N = b.N in
+// the language (examples/loop.fl) and in hand-written assembly
+// (examples/loop.flasm): ns/op is ns per iteration.
+func BenchmarkLoopLang(b *testing.B) { benchLoop(b, "loop.fl") }
+func BenchmarkLoopAsm(b *testing.B)  { benchLoop(b, "loop.flasm") }
+
+func benchLoop(b *testing.B, name string) {
+	prog := compileExample(b, name)
+	b.ResetTimer()
+	out := runBench(b, prog, []string{strconv.Itoa(b.N)})
+	n := uint64(b.N)
+	if want := fmt.Sprintf("%d\n", n*(n-1)/2); out != want {
+		b.Fatalf("%s %d printed %q, want %q", name, b.N, out, want)
+	}
+}
+
+// BenchmarkFib30Lang and BenchmarkFib30Asm compute fib(30) by plain
+// recursion once per op.
+func BenchmarkFib30Lang(b *testing.B) { benchFib(b, "fib.fl") }
+func BenchmarkFib30Asm(b *testing.B)  { benchFib(b, "fib.flasm") }
+
+func benchFib(b *testing.B, name string) {
+	prog := compileExample(b, name)
+	b.ResetTimer()
+	for range b.N {
+		if out := runBench(b, prog, []string{"30"}); out != "832040\n" {
+			b.Fatalf("%s printed %q", name, out)
+		}
+	}
+}
+
+// BenchmarkParsumLang and BenchmarkParsumAsm run the parallel sum (fill a
+// global array of 100000 words, 16 threads each sum a part) once per op.
+func BenchmarkParsumLang(b *testing.B) { benchParsum(b, "parsum.fl") }
+func BenchmarkParsumAsm(b *testing.B)  { benchParsum(b, "parsum.flasm") }
+
+func benchParsum(b *testing.B, name string) {
+	prog := compileExample(b, name)
+	b.ResetTimer()
+	for range b.N {
+		if out := runBench(b, prog, nil); out != "5000050000\n" {
+			b.Fatalf("%s printed %q", name, out)
+		}
+	}
+}
