@@ -32,6 +32,9 @@ var examples = []example{
 	{prog: "files", golden: "files.out"},
 	{prog: "procs", root: "-", golden: "procs.out"},
 	{prog: "child", args: []string{"7"}, golden: "child_7.out", exit: 7},
+	{prog: "kv", golden: "kv.out"},
+	{prog: "acid", golden: "acid.out"},
+	{prog: "wordcount", root: "-", golden: "wordcount.out"},
 }
 
 // TestExamples runs every example through `flock run` and compares its

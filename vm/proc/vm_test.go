@@ -115,6 +115,9 @@ var laterExamples = []struct {
 	{"parsum.fl", "parsum.out", nil},
 	{"files.fl", "files.out", nil},
 	{"procs.fl", "procs.out", nil},
+	{"kv.fl", "kv.out", nil},
+	{"acid.fl", "acid.out", nil},
+	{"wordcount.fl", "wordcount.out", nil},
 }
 
 // TestExamplesAnswerLater runs the examples with a fake backend that
@@ -129,7 +132,7 @@ func TestExamplesAnswerLater(t *testing.T) {
 		}
 		for seed := uint64(1); seed <= 3; seed++ {
 			o := runOpts{args: ex.args, delayed: true, seed: seed, delayMax: 5, quantum: int(seed * 3)}
-			if strings.HasPrefix(ex.prog, "procs.") {
+			if strings.HasPrefix(ex.prog, "procs.") || ex.prog == "wordcount.fl" {
 				o.root = "../../examples"
 			}
 			r := runProgram(t, ex.prog, readExample(t, ex.prog), o)

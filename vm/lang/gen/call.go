@@ -209,11 +209,19 @@ func (f *fnGen) builtin(e *ast.Call, b check.BuiltinID) {
 		all()
 		f.emit(isa.JOIN)
 	case check.BuiltinFree:
+		// free(nil) and free of an empty slice do nothing, as in C.
 		f.expr(args[0])
 		if check.ClassOf(f.typeOf(args[0])) == check.ClassPair {
 			f.emit(isa.DROP)
 		}
+		skip, end := f.g.newLabel(), f.g.newLabel()
+		f.emit(isa.DUP)
+		f.jump(isa.JZ, skip)
 		f.emit(isa.FREE)
+		f.jump(isa.JMP, end)
+		f.place(skip)
+		f.emit(isa.DROP)
+		f.place(end)
 	case check.BuiltinOpen:
 		all()
 		f.emit(isa.OPEN)

@@ -2,7 +2,7 @@
 // in the compiler: sync (mutex, condition, wait group), chan (a bounded
 // channel between threads), hashmap (hash maps in global memory), strings
 // and bytes helpers, strconv (parsing and formatting numbers), os
-// (arguments, files), proc (child processes), and runtime (the helpers
+// (arguments, files), proc (child processes), sort, and runtime (the helpers
 // generated code calls).
 package std
 
