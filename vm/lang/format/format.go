@@ -238,11 +238,25 @@ func (p *printer) structDecl(d *ast.StructDecl) {
 		lines = append(lines, line{names: names, typ: typeString(f.Type), first: f, last: d.Fields[j-1]})
 		i = j
 	}
-	width := 0
-	for _, l := range lines {
-		width = max(width, len(l.names))
+	// Types line up within a run of fields with no blank line or comment
+	// between them.
+	widths := make([]int, len(lines))
+	for i := 0; i < len(lines); {
+		j := i + 1
+		for j < len(lines) && p.end(lines[j-1].last).Line+1 == lines[j].first.Pos().Line {
+			j++
+		}
+		w := 0
+		for _, l := range lines[i:j] {
+			w = max(w, len(l.names))
+		}
+		for k := i; k < j; k++ {
+			widths[k] = w
+		}
+		i = j
 	}
-	for _, l := range lines {
+	for i, l := range lines {
+		width := widths[i]
 		p.flush(l.first.Pos())
 		p.gap(l.first.Pos().Line)
 		p.startLine()
