@@ -76,7 +76,10 @@ func (a *Agent) session(pr *peer) *session {
 	return pr.sess
 }
 
-func (a *Agent) doneFetch(pr *peer, seq uint64) { a.session(pr).done.add(seq, nil) }
+// doneFetch records that a fetch was answered: by a grant (reply nil: a
+// retransmission is answered again only while the grant is current), or by
+// a Denied, replayed as is.
+func (a *Agent) doneFetch(pr *peer, seq uint64, reply *msg) { a.session(pr).done.add(seq, reply) }
 
 // delegate ships o (or, for a bulk operation, its part in the current
 // page) to home.

@@ -54,6 +54,8 @@ type hop struct {
 	done    bool
 	reply   sys.Reply
 	parked  bool
+	then    func(sys.Reply) // called when the answer comes
+	crashed bool            // its machine crashed before it was answered
 }
 
 const testPID = 1
@@ -135,6 +137,9 @@ func (c completer) Complete(id sys.ReqID, r sys.Reply) {
 	if h.out != nil {
 		fmt.Fprintf(h.out, "%v: %s -> %s\n", o.machine, o.desc, describeReply(r))
 	}
+	if o.then != nil {
+		o.then(r)
+	}
 }
 
 func describeReply(r sys.Reply) string {
@@ -154,13 +159,19 @@ func describeReply(r sys.Reply) string {
 // do runs a thread operation on machine id and records it.
 func (h *harness) do(id netmodel.NodeID, desc string, f func(g sys.Global, c sys.Caller) (sys.Reply, bool)) *hop {
 	h.t.Helper()
+	return h.doThen(id, desc, f, nil)
+}
+
+// doThen is do with a function called with the answer, now or later.
+func (h *harness) doThen(id netmodel.NodeID, desc string, f func(g sys.Global, c sys.Caller) (sys.Reply, bool), then func(sys.Reply)) *hop {
+	h.t.Helper()
 	a := h.agents[id]
 	if a == nil {
 		h.t.Fatalf("%v is down", id)
 	}
 	h.nextSeq++
 	c := sys.Caller{PID: testPID, TID: 1, Req: sys.ReqID{Machine: uint64(id), Incarnation: uint32(h.incs[id]), Seq: h.nextSeq}}
-	o := &hop{machine: id, desc: desc, req: c.Req}
+	o := &hop{machine: id, desc: desc, req: c.Req, then: then}
 	h.ops[c.Req] = o
 	h.order = append(h.order, c.Req)
 	r, now := f(a.Global(testPID), c)
@@ -168,6 +179,9 @@ func (h *harness) do(id netmodel.NodeID, desc string, f func(g sys.Global, c sys
 		o.done, o.reply = true, r
 		if h.out != nil {
 			fmt.Fprintf(h.out, "%v: %s -> %s\n", id, desc, describeReply(r))
+		}
+		if then != nil {
+			then(r)
 		}
 	} else {
 		o.parked = true
@@ -246,20 +260,33 @@ func (h *harness) deliverAt(i int) {
 // ticking when only retransmissions can make progress; bounded.
 func (h *harness) settle() {
 	h.t.Helper()
-	for range 10000 {
+	idle := 0
+	for range 100000 {
 		if i := h.deliverable(); i >= 0 {
 			h.deliverAt(i)
+			idle = 0
 			continue
 		}
-		if !h.anyOutstanding() {
+		if !h.anyOutstanding() || idle > 4*RetransmitTicksMaxDefault {
 			return
 		}
 		h.tick()
-		if h.deliverable() < 0 {
-			return
+		idle++
+	}
+	var b strings.Builder
+	for _, id := range h.ids {
+		if a := h.agents[id]; a != nil {
+			fmt.Fprintf(&b, "%v: pages %v stuck %v\n", id, a.describePages(testPID), a.Stuck(testPID))
 		}
 	}
-	h.t.Fatalf("network does not settle: %d payloads queued", len(h.queue))
+	h.verbose, h.out = true, &b
+	for range 12 {
+		h.tick()
+		for i := h.deliverable(); i >= 0; i = h.deliverable() {
+			h.deliverAt(i)
+		}
+	}
+	h.t.Fatalf("network does not settle: %d payloads queued\n%s", len(h.queue), b.String())
 }
 
 // anyOutstanding reports whether some agent still retransmits.
@@ -296,8 +323,7 @@ func (h *harness) crash(id netmodel.NodeID) {
 	h.queue = slices.DeleteFunc(h.queue, func(w wire) bool { return w.to == id || w.from == id })
 	for _, req := range h.order {
 		if o := h.ops[req]; o.machine == id && !o.done {
-			o.done, o.reply = true, sys.Reply{Trap: sys.TrapLost, Val: uint64(id)}
-			o.parked = false
+			o.done, o.reply, o.parked, o.crashed = true, sys.Reply{Trap: sys.TrapLost, Val: uint64(id)}, false, true
 		}
 	}
 }

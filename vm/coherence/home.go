@@ -197,8 +197,9 @@ func (a *Agent) skipRemote(pg *page, r homeReq) bool {
 		return true
 	}
 	if a.delegatedFetch(pg, r) {
-		a.doneFetch(pr, r.from.seq)
-		a.reply(r.from.node, msg{kind: kDenied, pid: pg.proc.pid, vpn: pg.vpn, seq: r.from.seq, aux: denyDelegated})
+		m := msg{kind: kDenied, pid: pg.proc.pid, vpn: pg.vpn, seq: r.from.seq, aux: denyDelegated}
+		a.doneFetch(pr, r.from.seq, &m)
+		a.reply(r.from.node, m)
 		return true
 	}
 	if o := d.owner; o != nil && o.is(r.from.node, r.from.inc) {
@@ -300,7 +301,7 @@ func (a *Agent) finishTxn(pg *page) {
 		if !(t.owner != nil && t.ownerSent) {
 			a.sendGrant(pg, r.from.node, r.from.seq, t.epoch, true, !t.upgrade)
 		}
-		a.doneFetch(a.peer(r.from.node), r.from.seq)
+		a.doneFetch(a.peer(r.from.node), r.from.seq, nil)
 	default:
 		if t.owner != nil {
 			a.countTransfer(pg, r.from.node, t.owner)
@@ -309,7 +310,7 @@ func (a *Agent) finishTxn(pg *page) {
 		if !(t.owner != nil && t.ownerSent) {
 			a.sendGrant(pg, r.from.node, r.from.seq, t.epoch, false, true)
 		}
-		a.doneFetch(a.peer(r.from.node), r.from.seq)
+		a.doneFetch(a.peer(r.from.node), r.from.seq, nil)
 	}
 	pg.frame.rights.Store(d.rights())
 }
@@ -361,8 +362,9 @@ func (a *Agent) onFetch(pr *peer, m *msg) {
 		return
 	}
 	deny := func(reason uint64, by netmodel.NodeID) {
-		a.doneFetch(pr, m.seq)
-		a.reply(pr.id, msg{kind: kDenied, pid: m.pid, vpn: m.vpn, seq: m.seq, aux: reason, target: by})
+		d := msg{kind: kDenied, pid: m.pid, vpn: m.vpn, seq: m.seq, aux: reason, target: by}
+		a.doneFetch(pr, m.seq, &d)
+		a.reply(pr.id, d)
 	}
 	if lost := p.regionLost[p.self]; lost != 0 {
 		deny(denyLost, lost)
@@ -379,8 +381,13 @@ func (a *Agent) onFetch(pr *peer, m *msg) {
 	}
 	excl := m.kind == kGetM
 	sess := a.session(pr)
-	if sess.done.has(m.seq) {
+	if reply, ok := sess.done.get(m.seq); ok {
 		a.stats.Dups++
+		if reply != nil {
+			markDupRequest.Hit()
+			a.reply(pr.id, *reply)
+			return
+		}
 		a.resendGrant(pg, pr.id, m.seq, excl)
 		return
 	}
@@ -431,15 +438,24 @@ func (a *Agent) onInvAck(pr *peer, m *msg) {
 // onXfer takes an owner's data back: the answer to a forward, or a
 // voluntary writeback.
 func (a *Agent) onXfer(pr *peer, m *msg) {
-	a.reply(pr.id, msg{kind: kXferAck, pid: m.pid, vpn: m.vpn, aux: m.aux})
+	ack := msg{kind: kXferAck, pid: m.pid, vpn: m.vpn, aux: m.aux}
 	pg := a.homePage(m)
 	if pg == nil {
+		a.reply(pr.id, ack)
 		return
 	}
 	d := pg.dir
+	if t := d.txn; t != nil && !t.req.local && t.req.excl && !t.cancelled && t.req.from.is(pr.id, pr.inc) && t.epoch == m.aux {
+		// The requester got the data from the forwarding owner, wrote
+		// and wrote back before this transaction recorded it as the
+		// owner: not acknowledged, so it is sent again once it is.
+		markWritebackRacedFwd.Hit()
+		return
+	}
+	a.reply(pr.id, ack)
 	o := d.owner
 	if o == nil || !o.is(pr.id, pr.inc) || o.epoch != m.aux {
-		return // the owner changed since: stale data
+		return // the sender's ownership ended since: the home has newer data
 	}
 	if t := d.txn; t != nil && t.owner == o {
 		if t.ownerDone {

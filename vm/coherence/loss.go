@@ -138,8 +138,9 @@ func (a *Agent) losePage(pg *page, by netmodel.NodeID) {
 		if r.local || r.from.inc != a.peer(r.from.node).inc {
 			return
 		}
-		a.doneFetch(a.peer(r.from.node), r.from.seq)
-		a.reply(r.from.node, msg{kind: kDenied, pid: pg.proc.pid, vpn: pg.vpn, seq: r.from.seq, aux: denyLost, target: by})
+		m := msg{kind: kDenied, pid: pg.proc.pid, vpn: pg.vpn, seq: r.from.seq, aux: denyLost, target: by}
+		a.doneFetch(a.peer(r.from.node), r.from.seq, &m)
+		a.reply(r.from.node, m)
 	}
 	if t := d.txn; t != nil {
 		if !t.cancelled {
