@@ -27,14 +27,14 @@ type propWorld struct {
 	h       *harness
 	hist    checker.WordHistory
 	clock   int64
-	words   []uint64    // the words operated on
-	pairs   []uint64    // first words of pairs that bulk operations cover
+	words   []uint64 // the words operated on
+	pairs   []uint64 // first words of pairs that bulk operations cover
 	threads []*propThread
 	clients int
 	nextVal uint64
-	crashed bool // some machine crashed: pages may be lost
-	lost    bool // some operation answered TrapLost
-	trace *strings.Builder // every payload and answer, with COHERENCE_TRACE set
+	crashed bool             // some machine crashed: pages may be lost
+	lost    bool             // some operation answered TrapLost
+	trace   *strings.Builder // every payload and answer, with COHERENCE_TRACE set
 	// model is the plain memory of the sequential cross-check (nil in the
 	// concurrent one).
 	model map[uint64]uint64
