@@ -50,6 +50,7 @@ func Check(main *ast.File, imp Importer, errs *diag.List) *Program {
 	}
 	m := c.module(main, "main:"+main.Name, true)
 	prog.Modules = c.order
+	c.mod, c.sink = m, c.sinkFor(main)
 	if obj, ok := m.Scope.LookupLocal("main").(*FuncObj); ok && obj.Recv == nil {
 		prog.Main = obj
 		if len(obj.Sig.Params) > 0 || len(obj.Sig.Results) > 1 || len(obj.Sig.Results) == 1 && !Identical(obj.Sig.Results[0], TypInt) {
@@ -151,13 +152,26 @@ func (c *checker) imports(m *Module) {
 			c.errorf(imp.Path.At, "empty import path")
 			continue
 		}
+		// A module that cannot be had still gets its name, so uses of it
+		// are not reported again.
+		broken := func() {
+			name := moduleName(imp.Path.Value)
+			if imp.Name != nil {
+				name = imp.Name.Name
+			}
+			if isIdent(name) {
+				c.declare(m.Scope, name, &ModuleName{Name: name, At: imp.Path.At, Broken: true}, imp.Path.At)
+			}
+		}
 		f, key, err := c.imp.Import(m.File, imp.Path.Value)
 		if err != nil {
 			c.errorf(imp.Path.At, "cannot import %s: %v", imp.Path.Raw, err)
+			broken()
 			continue
 		}
 		if c.loading[key] {
 			c.errorf(imp.Path.At, "import cycle: %s imports %s, which imports it back", m.Name, imp.Path.Raw)
+			broken()
 			continue
 		}
 		dep := c.module(f, key, false)
@@ -329,17 +343,9 @@ func (c *checker) layoutType(t Type, path []*Struct) {
 func (c *checker) signature(f *FuncObj) {
 	d := f.Decl
 	sig := &Func{}
-	seen := map[string]bool{}
-	if f.Recv != nil {
-		seen[d.Recv.Name.Name] = true
-	}
 	for _, p := range d.Params {
 		t := c.typeExpr(p.Type)
 		sig.Params = append(sig.Params, t)
-		if p.Name.Name != "_" && seen[p.Name.Name] {
-			c.errorf(p.Name.At, "parameter %s declared twice", p.Name.Name)
-		}
-		seen[p.Name.Name] = true
 		v := &Var{Name: p.Name.Name, At: p.Name.At, Type: t, Kind: VarLocal, Module: f.Module, Param: true}
 		f.Params = append(f.Params, v)
 		c.info.Defs[p.Name] = v
@@ -541,6 +547,9 @@ func (c *checker) typeExpr1(t ast.TypeExpr) Type {
 				return TypInvalid
 			}
 			mn.Used = true
+			if mn.Broken {
+				return TypInvalid
+			}
 			obj = mn.Module.Scope.LookupLocal(t.Name.Name)
 			if obj == nil {
 				c.errorf(t.Name.At, "module %s has no type %s", t.Module.Name, t.Name.Name)

@@ -618,9 +618,7 @@ func (c *checker) conversion(e *ast.As) operand {
 	}
 	from := x.typ
 	if x.mode == ModeConst && x.val.Kind == ValInt && IsInteger(t) {
-		v := wrap(x.val.Int, t)
-		c.convertTo(e.X, &x, TypUntypedInt, "the conversion")
-		return constOf(t, Value{Kind: ValInt, Int: v})
+		return constOf(t, Value{Kind: ValInt, Int: wrap(x.val.Int, t)})
 	}
 	if isBasic(from, UntypedInt) {
 		// A constant to a pointer (an address) is a uint first.
@@ -873,6 +871,9 @@ func (c *checker) selector(e *ast.Selector, inCall bool) operand {
 }
 
 func (c *checker) moduleMember(e *ast.Selector, mn *ModuleName) operand {
+	if mn.Broken {
+		return invalid
+	}
 	obj := mn.Module.Scope.LookupLocal(e.Sel.Name)
 	if obj == nil {
 		c.errorf(e.Sel.At, "module %s has no %s", mn.Name, e.Sel.Name)

@@ -90,6 +90,7 @@ type ModuleName struct {
 	At     ast.Pos
 	Module *Module
 	Used   bool
+	Broken bool // the import failed (reported): every use is invalid
 }
 
 // Builtin is a predeclared function.

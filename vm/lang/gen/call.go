@@ -54,6 +54,11 @@ func (f *fnGen) callArgs(e *ast.Call, ci *check.CallInfo) {
 		f.jump(isa.CALL, f.g.funcLabel(ci.Func))
 	case check.CallIndirect:
 		f.expr(e.Fun)
+		// A nil function value would call pc 0.
+		f.emit(isa.DUP)
+		f.push(0)
+		f.emit(isa.EQ)
+		f.jump(isa.JNZ, f.coldLabel(func() { f.panicMsg("call of a nil function value") }))
 		f.emit(isa.CALLI)
 	}
 }
@@ -262,45 +267,52 @@ func (f *fnGen) builtin(e *ast.Call, b check.BuiltinID) {
 	}
 }
 
-// hasCall reports whether evaluating e may run a function (which could
-// print): print evaluates every argument before it prints any then.
-func hasCall(info *check.Info, e ast.Expr) bool {
-	found := false
-	ast.Inspect(e, func(n ast.Node) bool {
-		if c, ok := n.(*ast.Call); ok {
-			if ci := info.Calls[c]; ci == nil || ci.Kind != check.CallBuiltin || ci.Builtin != check.BuiltinLen {
-				found = true
-			}
-		}
-		if _, ok := n.(*ast.Spawn); ok {
-			found = true
-		}
-		return !found
-	})
-	return found
+// isPlain reports whether evaluating e can neither trap nor have an
+// effect: a constant or a variable.
+func isPlain(info *check.Info, e ast.Expr) bool {
+	if info.Types[e].Mode == check.ModeConst {
+		return true
+	}
+	switch e := ast.Unparen(e).(type) {
+	case *ast.Ident:
+		_, ok := info.Uses[e].(*check.Var)
+		return ok
+	}
+	return false
 }
 
-// evalArgs evaluates print arguments: in place when printing cannot be
-// observed between them, else all first into temporaries. get(i) pushes
-// argument i's value.
+// evalArgs evaluates print arguments. The language says every argument is
+// evaluated before anything is printed; when all are plain (constants and
+// variables, which neither trap nor change anything) that cannot be told
+// apart from evaluating each as it is printed, which needs no temporaries.
+// Otherwise every argument but the constants goes to a temporary first (a
+// variable too: a later argument may change it). get(i) pushes argument
+// i's value.
 func (f *fnGen) evalArgs(args []ast.Expr) (get func(i int), done func()) {
 	eager := false
 	for _, a := range args {
-		if hasCall(f.g.info, a) {
+		if !isPlain(f.g.info, a) {
 			eager = true
 		}
 	}
 	if !eager {
 		return func(i int) { f.expr(args[i]) }, func() {}
 	}
+	isConst := func(a ast.Expr) bool { return f.g.info.Types[a].Mode == check.ModeConst }
 	slots := make([]int, len(args))
 	total := 0
 	for _, a := range args {
-		total += check.Words(f.typeOf(a))
+		if !isConst(a) {
+			total += check.Words(f.typeOf(a))
+		}
 	}
 	base := f.temp(total)
 	at := base
 	for i, a := range args {
+		slots[i] = -1
+		if isConst(a) {
+			continue
+		}
 		slots[i] = at
 		f.expr(a)
 		w := check.Words(f.typeOf(a))
@@ -310,6 +322,10 @@ func (f *fnGen) evalArgs(args []ast.Expr) (get func(i int), done func()) {
 		at += w
 	}
 	return func(i int) {
+			if slots[i] < 0 {
+				f.expr(args[i])
+				return
+			}
 			for k := range check.Words(f.typeOf(args[i])) {
 				f.get(slots[i] + k)
 			}

@@ -187,7 +187,7 @@ func (l *lexer) number(pos ast.Pos) token {
 func parseInt(raw string) (uint64, string) {
 	base := uint64(10)
 	digits := raw
-	if len(raw) > 2 && raw[0] == '0' {
+	if len(raw) >= 2 && raw[0] == '0' {
 		switch raw[1] {
 		case 'x', 'X':
 			base, digits = 16, raw[2:]
