@@ -1,6 +1,10 @@
 package sim
 
-import "github.com/flockvm/flock/sim/simdisk"
+import (
+	"time"
+
+	"github.com/flockvm/flock/sim/simdisk"
+)
 
 // DiskFaults returns the simdisk configuration of f's disk knobs. A latency
 // maximum below its minimum is raised to it (a flag may pin one bound only).
@@ -22,7 +26,9 @@ func (f FaultConfig) DiskFaults() simdisk.Faults {
 // newDisk builds machine id's disk from the run's disk faults, on its own
 // random stream.
 func (w *World) newDisk(id NodeID) *simdisk.Disk {
-	return simdisk.New(newStream(w.cfg.Seed, "sim.disk", uint64(id)), w.faults.DiskFaults())
+	d := simdisk.New(newStream(w.cfg.Seed, "sim.disk", uint64(id)), w.faults.DiskFaults())
+	d.SetClock(func() time.Duration { return time.Duration(w.now) })
+	return d
 }
 
 // healDisk switches a disk's faults off, keeping its latency.

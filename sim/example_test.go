@@ -43,8 +43,8 @@ func ExampleSwarm() {
 		fmt.Printf("seed %d: %v\n", seed, sim.Swarm(seed, 3))
 	}
 	// Output:
-	// seed 1: lat=4.94ms+0s disk=19.8µs-67.5µs/113µs-145.8µs[lose=25%] maxdown=1 maxrot=1
-	// seed 7: lat=1.49ms+19.2µs dup=8.32% garble=0.0914% part=586ms/350ms[sym,oneway] clog=365ms/74.4ms,x57 crash=752ms/401ms disk=40.9µs-338.9µs/50.5µs-68.6µs[lose=50.1%,torn,werr=0.0722%,cap=860KiB] rot=3.85s/1 buggify maxdown=1 maxrot=1
+	// seed 1: lat=4.94ms+0s crash-io=1.08s/955ms disk=19.8µs-67.5µs/113µs-145.8µs[lose=25%] buggify maxdown=1 maxrot=1
+	// seed 7: lat=1.49ms+19.2µs dup=8.32% garble=0.0914% part=586ms/350ms[sym,oneway] clog=365ms/74.4ms,x57 crash=752ms/401ms crash-io=911ms/401ms disk=40.9µs-338.9µs/50.5µs-68.6µs[lose=50.1%,torn,werr=0.0722%,cap=68.6KiB] rot=3.85s/1 buggify maxdown=1 maxrot=1
 }
 
 // Command-line flags pin single knobs on top of each seed's swarm draw.
@@ -62,5 +62,5 @@ func ExampleFaultConfig_RegisterFlags() {
 	}
 	fmt.Println(fc)
 	// Output:
-	// lat=1.49ms+19.2µs drop=50% dup=8.32% garble=0.0914% part=586ms/350ms[sym,oneway] clog=365ms/74.4ms,x57 disk=40.9µs-338.9µs/50.5µs-68.6µs[lose=50.1%,torn,werr=0.0722%,cap=860KiB] rot=3.85s/1 buggify maxdown=1 maxrot=1
+	// lat=1.49ms+19.2µs drop=50% dup=8.32% garble=0.0914% part=586ms/350ms[sym,oneway] clog=365ms/74.4ms,x57 crash-io=911ms/401ms disk=40.9µs-338.9µs/50.5µs-68.6µs[lose=50.1%,torn,werr=0.0722%,cap=68.6KiB] rot=3.85s/1 buggify maxdown=1 maxrot=1
 }

@@ -45,6 +45,11 @@ type FaultConfig struct {
 	// Machines.
 	CrashEvery       time.Duration // a machine crashes ...
 	RestartDelayMax  time.Duration // ... and reboots after up to this
+	// CrashIOEvery is the mean interval between crashes aimed at disk
+	// activity: each lands on the next machine seen with a sync in flight
+	// (preferably over a write spanning sectors), at a uniform moment
+	// before the sync completes. It reboots after up to RestartDelayMax.
+	CrashIOEvery time.Duration
 	PauseEvery       time.Duration
 	PauseMax         time.Duration
 	ClockDriftPPMMax int // each machine's clock runs fast or slow by up to this
@@ -161,13 +166,24 @@ func Swarm(seed uint64, machines int) FaultConfig {
 		f.DiskWriteErrorProb = logFloat(r, 0.00001, 0.01)
 	}
 	if on() {
-		f.DiskCapacityBytes = int64(logFloat(r, 256<<10, 256<<20))
+		f.DiskCapacityBytes = int64(logFloat(r, 16<<10, 64<<20))
 	}
 	if on() && machines >= 3 {
 		f.BitRotEvery = logDur(r, 200*time.Millisecond, 10*time.Second)
 		f.BitRotFlipsMax = 1 + r.IntN(16)
 	}
-	f.Buggify = on()
+	// Buggify, like losing unsynced writes, is on in most seeds: each site
+	// is active in a quarter of them anyway (Machine.Buggify).
+	f.Buggify = r.Float64() < 0.5+aggr/2
+	// Draws added later come last, so earlier ones keep their values.
+	// Crashes aimed at disk work are what tear multi-sector writes and cut
+	// syncs: on in most seeds, like losing and tearing unsynced writes.
+	if r.Float64() < 0.5+aggr/2 {
+		f.CrashIOEvery = logDur(r, 50*time.Millisecond, 2*time.Second)
+		if f.RestartDelayMax == 0 {
+			f.RestartDelayMax = logDur(r, 10*time.Millisecond, 3*time.Second)
+		}
+	}
 	f.MaxDown = max(1, (machines-1)/2)
 	if machines >= 3 {
 		f.MaxRotMachines = 1
@@ -263,6 +279,9 @@ func (f FaultConfig) String() string {
 	if f.CrashEvery > 0 {
 		item("crash=%v/%v", f.CrashEvery, f.RestartDelayMax)
 	}
+	if f.CrashIOEvery > 0 {
+		item("crash-io=%v/%v", f.CrashIOEvery, f.RestartDelayMax)
+	}
 	if f.PauseEvery > 0 {
 		item("pause=%v/%v", f.PauseEvery, f.PauseMax)
 	}
@@ -343,6 +362,7 @@ var knobs = []knob{
 	{"clog-factor", "latency multiplier of a clogged link", func(f *FaultConfig) any { return &f.ClogFactor }},
 	{"crash-every", "mean interval between crashes (0: none)", func(f *FaultConfig) any { return &f.CrashEvery }},
 	{"restart-max", "longest time a crashed machine stays down", func(f *FaultConfig) any { return &f.RestartDelayMax }},
+	{"crash-io-every", "mean interval between crashes aimed at a sync in flight (0: none)", func(f *FaultConfig) any { return &f.CrashIOEvery }},
 	{"pause-every", "mean interval between pauses (0: none)", func(f *FaultConfig) any { return &f.PauseEvery }},
 	{"pause-max", "longest pause", func(f *FaultConfig) any { return &f.PauseMax }},
 	{"clock-drift-ppm", "largest clock rate error, ppm", func(f *FaultConfig) any { return &f.ClockDriftPPMMax }},
@@ -447,7 +467,7 @@ func (f FaultConfig) Validate() error {
 	}{
 		{"LatencyBase", f.LatencyBase}, {"LatencyJitter", f.LatencyJitter}, {"TailMax", f.TailMax},
 		{"PartitionEvery", f.PartitionEvery}, {"PartitionMax", f.PartitionMax},
-		{"ClogEvery", f.ClogEvery}, {"ClogMax", f.ClogMax}, {"CrashEvery", f.CrashEvery},
+		{"ClogEvery", f.ClogEvery}, {"ClogMax", f.ClogMax}, {"CrashEvery", f.CrashEvery}, {"CrashIOEvery", f.CrashIOEvery},
 		{"RestartDelayMax", f.RestartDelayMax}, {"PauseEvery", f.PauseEvery}, {"PauseMax", f.PauseMax},
 		{"DiskLatencyMin", f.DiskLatencyMin}, {"DiskLatencyMax", f.DiskLatencyMax},
 		{"DiskSyncLatencyMin", f.DiskSyncLatencyMin}, {"DiskSyncLatencyMax", f.DiskSyncLatencyMax},

@@ -34,7 +34,8 @@ func TestSwarmDistribution(t *testing.T) {
 		{"write errors", func(f FaultConfig) bool { return f.DiskWriteErrorProb > 0 }, 0.1, 0.6},
 		{"disk full", func(f FaultConfig) bool { return f.DiskCapacityBytes > 0 }, 0.1, 0.6},
 		{"bit rot", func(f FaultConfig) bool { return f.BitRotEvery > 0 }, 0.1, 0.6},
-		{"buggify", func(f FaultConfig) bool { return f.Buggify }, 0.1, 0.6},
+		{"buggify", func(f FaultConfig) bool { return f.Buggify }, 0.5, 0.9},
+		{"crash in I/O", func(f FaultConfig) bool { return f.CrashIOEvery > 0 }, 0.5, 0.9},
 	}
 	const seeds = 1000
 	onCount := make([]int, len(kinds))

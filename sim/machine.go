@@ -48,7 +48,6 @@ type Machine struct {
 	buggifyRng  *rand.Rand
 	driftPPM    int64
 	disk        *simdisk.Disk
-	diskBusyEnd Time // the disk works until then; sends depart after it
 }
 
 // AddMachine adds a machine and boots it now. boot builds the program and
@@ -110,14 +109,11 @@ func (w *World) Crash(id NodeID) bool {
 	m.paused = false
 	m.pauseGen++
 	m.dropDeferred()
-	if m.diskBusyEnd > w.now {
+	if m.diskBusy() > w.now {
 		w.crashesInIO++
 	}
-	m.disk.Crash()
-	m.disk.TakeLatency() // the dead incarnation's disk work is gone with it
-	if m.diskBusyEnd > w.now {
-		m.diskBusyEnd = w.now
-	}
+	m.disk.Crash() // syncs the device had not finished are undone
+	m.disk.TakeLatency()
 	return true
 }
 
@@ -205,23 +201,25 @@ func (m *Machine) start() {
 	})
 }
 
-// run calls into the program, then charges the disk time it used.
+// run calls into the program, then looks at the disk work it issued.
 func (m *Machine) run(fn func()) {
 	fn()
 	m.settleDisk()
 }
 
-// settleDisk moves the disk's busy horizon by the latency of the operations
-// done since the last call: the device serves them one after another,
-// starting when it is free.
+// settleDisk is called after the program touched the disk: the disk (timed
+// by the world's clock) has queued the work on its device, and the nemesis
+// may aim a crash at a sync still in flight.
 func (m *Machine) settleDisk() {
-	lat := m.disk.TakeLatency()
-	if lat <= 0 {
-		return
+	m.disk.TakeLatency() // the timed disk keeps its own horizon (BusyUntil)
+	if m.w.nem.ioArmed {
+		m.w.nem.aimIO(m)
 	}
-	start := max(m.w.now, m.diskBusyEnd)
-	m.diskBusyEnd = start.Add(lat)
 }
+
+// diskBusy is when the machine's disk finishes the work issued so far;
+// messages sent now leave then.
+func (m *Machine) diskBusy() Time { return Time(m.disk.BusyUntil()) }
 
 func (m *Machine) deferEvent(ev *event) {
 	if len(m.deferred) >= deferredMax {

@@ -14,6 +14,10 @@ type nemesis struct {
 	chains []Timer // the next injection of each kind
 	undo   []Timer // pending restarts, heals and resumes it scheduled
 	rotted []NodeID
+	// ioArmed: a crash aimed at disk activity waits for its target, the
+	// next machine seen with a sync in flight (see aimIO).
+	ioArmed    bool
+	ioPatience int // syncs over single-sector writes still to pass over
 }
 
 func newNemesis(w *World) *nemesis {
@@ -29,6 +33,47 @@ func (n *nemesis) arm() {
 	n.chain("nemesis partition", f.PartitionEvery, n.partition)
 	n.chain("nemesis clog", f.ClogEvery, n.clog)
 	n.chain("nemesis bitrot", f.BitRotEvery, n.bitrot)
+	n.chain("nemesis crash-io", f.CrashIOEvery, n.armIO)
+}
+
+// ioPatienceMax: an armed crash in I/O passes over this many syncs of
+// single-sector writes hoping for a multi-sector one (which a crash can
+// tear), then takes whatever sync comes.
+const ioPatienceMax = 64
+
+// armIO arms a crash aimed at disk activity.
+func (n *nemesis) armIO() {
+	n.ioArmed, n.ioPatience = true, ioPatienceMax
+}
+
+// aimIO is called after machine m's program touched its disk. If m may be
+// taken down and a sync it issued is still in flight, the armed crash is
+// scheduled at a uniform moment before that sync completes: its writes are
+// then unsynced at the crash, to be kept, lost or torn.
+func (n *nemesis) aimIO(m *Machine) {
+	w := n.w
+	if w.healed || !m.up || m.paused || m.isolated > 0 || m.exempt || w.unavailable() >= w.faults.MaxDown {
+		return
+	}
+	done, multiSector, ok := m.disk.SyncInFlight()
+	if !ok || Time(done) <= w.now {
+		return
+	}
+	if !multiSector && n.ioPatience > 0 {
+		n.ioPatience--
+		return
+	}
+	n.ioArmed = false
+	at := Time(uniformDuration(n.rng, int64(w.now), int64(done)-1))
+	id, inc := m.id, m.inc
+	n.later(at.Sub(w.now), "nemesis crash-io", func() {
+		if !m.up || m.inc != inc || m.paused || w.unavailable() >= w.faults.MaxDown {
+			return
+		}
+		w.fault("crash_io", id, 0)
+		w.Crash(id)
+		n.later(n.span(w.faults.RestartDelayMax), "nemesis restart", func() { w.Restart(id) })
+	})
 }
 
 func (n *nemesis) chain(name string, every time.Duration, inject func()) {

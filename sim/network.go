@@ -222,7 +222,7 @@ func (n *network) send(src *Machine, to NodeID, payload []byte) {
 		return
 	}
 	src.settleDisk()
-	depart := max(w.now, src.diskBusyEnd)
+	depart := max(w.now, src.diskBusy())
 	lk.sends++
 	frame := netmodel.AppendFrame(make([]byte, 0, netmodel.FrameHeaderSize+size), src.id, to, payload)
 	var dup []byte

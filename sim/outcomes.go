@@ -50,3 +50,48 @@ func (w *World) Outcomes() map[string]int64 {
 	out["msgs_overflow"] = ns.Overflow.Msgs
 	return out
 }
+
+// FaultKind is one kind of fault a configuration can switch on, and the
+// counter that shows it did something: an Outcomes key, or a FaultCounts
+// key for injections that are their own outcome (a crash, a pause).
+type FaultKind struct {
+	Name    string
+	Outcome string
+	on      func(f FaultConfig) bool
+}
+
+// crashes reports whether machines crash at all: the disk's crash faults
+// act only then.
+func (f FaultConfig) crashes() bool { return f.CrashEvery > 0 || f.CrashIOEvery > 0 }
+
+// FaultKinds lists every fault kind, in a fixed order.
+var FaultKinds = []FaultKind{
+	{"net-drop", "msgs_dropped", func(f FaultConfig) bool { return f.DropProb > 0 }},
+	{"net-dup", "msgs_duplicated", func(f FaultConfig) bool { return f.DupProb > 0 }},
+	{"net-reorder", "msgs_reordered", func(f FaultConfig) bool { return f.LatencyJitter > 0 || f.TailProb > 0 }},
+	{"net-garble", "msgs_garbled", func(f FaultConfig) bool { return f.GarbleProb > 0 }},
+	{"partition", "msgs_partitioned", func(f FaultConfig) bool { return f.PartitionEvery > 0 }},
+	{"clog", "clog", func(f FaultConfig) bool { return f.ClogEvery > 0 }},
+	{"crash", "crash", func(f FaultConfig) bool { return f.CrashEvery > 0 }},
+	{"crash-io", "syncs_cut", func(f FaultConfig) bool { return f.CrashIOEvery > 0 }},
+	{"pause", "pause", func(f FaultConfig) bool { return f.PauseEvery > 0 }},
+	{"disk-lose-unsynced", "writes_lost", func(f FaultConfig) bool { return f.DiskLoseUnsyncedProb > 0 && f.crashes() }},
+	{"disk-undo-dirops", "dirops_undone", func(f FaultConfig) bool { return f.DiskLoseUnsyncedProb > 0 && f.crashes() }},
+	{"disk-torn", "writes_torn", func(f FaultConfig) bool { return f.DiskTornWrites && f.crashes() }},
+	{"disk-read-error", "reads_failed", func(f FaultConfig) bool { return f.DiskReadErrorProb > 0 }},
+	{"disk-write-error", "writes_failed", func(f FaultConfig) bool { return f.DiskWriteErrorProb > 0 }},
+	{"disk-full", "writes_no_space", func(f FaultConfig) bool { return f.DiskCapacityBytes > 0 }},
+	{"bitrot", "bits_rotted", func(f FaultConfig) bool { return f.BitRotEvery > 0 }},
+	{"buggify", "buggify", func(f FaultConfig) bool { return f.Buggify }},
+}
+
+// KindsOn names the fault kinds f switches on, in FaultKinds order.
+func (f FaultConfig) KindsOn() []string {
+	var out []string
+	for _, k := range FaultKinds {
+		if k.on(f) {
+			out = append(out, k.Name)
+		}
+	}
+	return out
+}

@@ -13,6 +13,7 @@ import (
 // results becomes the disk's durable and visible state. Every File opened
 // before the crash is closed. See the package documentation for the model.
 func (d *Disk) Crash() {
+	d.cutInflight()
 	d.stats.Crashes++
 	d.epoch++
 	d.replayNamespace()
@@ -41,7 +42,7 @@ func (d *Disk) replayNamespace() {
 		}
 	}
 	for _, op := range d.ops {
-		keep := op.waiting || op.forced || !d.chance(d.faults.LoseUnsyncedProb)
+		keep := !d.neverIssued(op.issued) && (op.waiting || op.forced || !d.chance(d.faults.LoseUnsyncedProb))
 		if !keep || d.durableInvalid(op) != "" {
 			d.stats.LostDirOps++
 			continue
@@ -121,7 +122,7 @@ type crashCut struct {
 // crashOp decides one pending op's fate and applies what survives. It
 // reports whether any of the op survived.
 func (d *Disk) crashOp(c *crashCut, op pendingOp, arena []byte) bool {
-	lost := d.chance(d.faults.LoseUnsyncedProb)
+	lost := d.neverIssued(op.issued) || d.chance(d.faults.LoseUnsyncedProb)
 	lo, hi := op.touched()
 	first, last := lo/diskmodel.SectorSize, (hi-1)/diskmodel.SectorSize
 	if hi <= lo {

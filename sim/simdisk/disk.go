@@ -29,6 +29,12 @@ type Disk struct {
 	usedBytes int64  // sum of chargedSize
 	latency   time.Duration
 	stats     Stats
+
+	// Timed disks only (SetClock).
+	clock     func() time.Duration
+	busyUntil time.Duration
+	issued    time.Duration  // when the device starts the latest operation
+	inflight  []inflightSync // issued syncs, oldest first
 }
 
 var _ diskmodel.FS = (*Disk)(nil)
@@ -59,7 +65,8 @@ func (d *Disk) Faults() Faults { return d.faults }
 // Stats returns what the disk did and injected since New.
 func (d *Disk) Stats() Stats { return d.stats }
 
-// TakeLatency returns the disk time consumed since the last call.
+// TakeLatency returns the disk time consumed since the last call (on a
+// timed disk, BusyUntil says when the device is free instead).
 func (d *Disk) TakeLatency() time.Duration {
 	l := d.latency
 	d.latency = 0
@@ -111,6 +118,7 @@ func (d *Disk) roomFor(ino *inode, size int64) bool {
 
 // spend charges one operation's disk time.
 func (d *Disk) spend(sync bool, bytes int) {
+	d.catchUp()
 	d.stats.Ops++
 	lo, hi := d.faults.LatencyMin, d.faults.LatencyMax
 	if sync {
@@ -125,6 +133,7 @@ func (d *Disk) spend(sync bool, bytes int) {
 	}
 	d.latency += l
 	d.stats.LatencyCharged += l
+	d.occupy(l)
 }
 
 // chance draws true with probability p, drawing nothing when p is 0 so a
@@ -368,6 +377,6 @@ func (d *Disk) SyncDir(dir string) error {
 		return pathErr("syncdir", dir, diskmodel.ErrIO)
 	}
 	d.stats.DirSyncs++
-	d.syncDirOps(target)
+	d.syncDir(target)
 	return nil
 }

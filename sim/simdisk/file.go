@@ -99,9 +99,10 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 	}
 	oldSize := int64(len(ino.volatile))
 	ino.volatile = writeImage(ino.volatile, off, p)
+	ino.opSeq++
 	ino.pending = append(ino.pending, pendingOp{
 		kind: pendingWrite, off: off, dataStart: len(ino.arena), dataLen: len(p),
-		oldSize: oldSize, newSize: int64(len(ino.volatile)),
+		oldSize: oldSize, newSize: int64(len(ino.volatile)), seq: ino.opSeq, issued: d.issued,
 	})
 	ino.arena = append(ino.arena, p...)
 	d.charge(ino)
@@ -137,7 +138,9 @@ func (f *File) Truncate(size int64) error {
 		return nil
 	}
 	ino.volatile = resize(ino.volatile, size)
-	ino.pending = append(ino.pending, pendingOp{kind: pendingTruncate, off: size, oldSize: oldSize, newSize: size})
+	ino.opSeq++
+	ino.pending = append(ino.pending, pendingOp{kind: pendingTruncate, off: size, oldSize: oldSize, newSize: size,
+		seq: ino.opSeq, issued: d.issued})
 	d.charge(ino)
 	d.limitBacklog(ino)
 	return nil
@@ -164,7 +167,7 @@ func (f *File) Sync() error {
 		return pathErr("sync", f.name, diskmodel.ErrIO)
 	}
 	d.stats.Syncs++
-	f.ino.flush()
+	d.syncFile(f.ino)
 	return nil
 }
 

@@ -1,6 +1,8 @@
 package simdisk
 
 import (
+	"time"
+
 	"github.com/google/btree"
 )
 
@@ -19,6 +21,7 @@ type inode struct {
 	volatile []byte
 	pending  []pendingOp
 	arena    []byte // data of the pending writes, in order
+	opSeq    uint64 // seq of the newest pending op
 
 	// Directory state.
 	volEntries *btree.BTreeG[dirEntry]
@@ -65,6 +68,8 @@ type pendingOp struct {
 	dataLen   int
 	oldSize   int64 // size before the op
 	newSize   int64 // size after the op
+	seq       uint64
+	issued    time.Duration // when the device started it (timed disks)
 }
 
 // touched is the byte range whose content the op changes: a write's data, a

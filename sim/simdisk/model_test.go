@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/flockvm/flock/diskmodel"
 	"pgregory.net/rapid"
@@ -34,6 +35,11 @@ import (
 //     pending op up to k (cut at the size): no invented bytes, no lost
 //     synced bytes;
 //   - with no loss and no tearing configured, exactly the volatile state.
+//
+// On a timed disk (SetClock) a sync counts only once the device finished
+// it (its completion is BusyUntil right after the call), and an operation
+// the device had not started at the crash (issued after it) never happened:
+// the model leaves it out of every outcome.
 
 const modelRoot = 1
 
@@ -104,6 +110,7 @@ const (
 )
 
 type mOp struct {
+	issued           time.Duration // when the device started it (timed disks)
 	kind             mKind
 	srcDir, dstDir   int
 	srcName, dstName string
@@ -128,7 +135,9 @@ func (o *mOp) String() string {
 
 type mFile struct {
 	durable []byte
-	hist    [][]byte // the volatile image after each pending op
+	hist    [][]byte        // the volatile image after each pending op
+	issued  []time.Duration // when the device started each pending op
+	flushed int             // pending ops made durable by completed syncs, ever
 }
 
 func (f *mFile) current() []byte {
@@ -138,7 +147,29 @@ func (f *mFile) current() []byte {
 	return f.durable
 }
 
-func (f *mFile) push(img []byte) { f.hist = append(f.hist, img) }
+func (f *mFile) push(img []byte, issued time.Duration) {
+	f.hist = append(f.hist, img)
+	f.issued = append(f.issued, issued)
+}
+
+// flushTo makes the pending ops up to absolute number upTo durable.
+func (f *mFile) flushTo(upTo int) {
+	k := upTo - f.flushed
+	if k <= 0 {
+		return
+	}
+	f.durable, f.hist, f.issued = f.hist[k-1], f.hist[k:], f.issued[k:]
+	f.flushed = upTo
+}
+
+// mSync is a Sync or SyncDir a timed disk has not finished.
+type mSync struct {
+	done time.Duration
+	file *mFile // Sync: pending ops up to upTo become durable
+	upTo int
+	dir  int    // SyncDir: the directory, for ops
+	ops  []*mOp // the ops logged before the SyncDir
+}
 
 type mHandle struct {
 	f    diskmodel.File
@@ -154,6 +185,12 @@ type refModel struct {
 	ops      []*mOp
 	handles  []mHandle
 	stale    []mHandle
+	inflight []mSync       // timed disks: syncs not finished, oldest first
+	cut      time.Duration // the crash being judged: ops issued after it never happened
+	timed    bool
+	// nextIssue is the issue time of the operation about to be made: the
+	// test sets it from the disk's clock and BusyUntil before each call.
+	nextIssue time.Duration
 }
 
 func newRefModel() *refModel {
@@ -187,6 +224,7 @@ func (m *refModel) resolve(name string) (parent int, base string, target int, er
 }
 
 func (m *refModel) log(op *mOp) {
+	op.issued = m.nextIssue
 	op.synced = make([]bool, len(op.dirs))
 	if !m.valid(m.vol, op) {
 		panic(fmt.Sprintf("model: logged op %v invalid on the volatile state", op))
@@ -350,6 +388,47 @@ func (m *refModel) apply(s nsState, op *mOp) {
 	}
 }
 
+// finishSyncs applies every sync the device finished by now.
+func (m *refModel) finishSyncs(now time.Duration) {
+	n := 0
+	for ; n < len(m.inflight) && m.inflight[n].done <= now; n++ {
+		s := m.inflight[n]
+		if s.file != nil {
+			s.file.flushTo(s.upTo)
+			continue
+		}
+		for _, op := range s.ops {
+			for i, d := range op.dirs {
+				if d == s.dir {
+					op.synced[i] = true
+				}
+			}
+		}
+	}
+	m.inflight = m.inflight[n:]
+}
+
+// anyNever reports whether some pending operation had not started at the
+// crash being judged.
+func (m *refModel) anyNever() bool {
+	for _, op := range m.ops {
+		if m.never(op.issued) {
+			return true
+		}
+	}
+	for _, f := range m.files {
+		for _, at := range f.issued {
+			if m.never(at) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// never reports whether an op issued then had not started at the crash.
+func (m *refModel) never(issued time.Duration) bool { return m.timed && issued > m.cut }
+
 // crashOutcomes lists every namespace a crash may leave.
 func (m *refModel) crashOutcomes() []nsState {
 	var leaves []nsState
@@ -361,10 +440,10 @@ func (m *refModel) crashOutcomes() []nsState {
 		}
 		op := m.ops[i]
 		valid := m.valid(s, op)
-		if !op.allSynced() || !valid {
+		if !op.allSynced() || !valid || m.never(op.issued) {
 			dfs(i+1, s)
 		}
-		if valid {
+		if valid && !m.never(op.issued) {
 			next := s.clone()
 			m.apply(next, op)
 			dfs(i+1, next)
@@ -384,7 +463,7 @@ func (m *refModel) fileAllowed(ino int, got []byte) string {
 		kmax = -1
 	}
 	for i, h := range f.hist {
-		if len(h) == size {
+		if len(h) == size && !m.never(f.issued[i]) {
 			kmax = i
 		}
 	}
@@ -516,6 +595,7 @@ func (m *refModel) crash(t *rapid.T, d *Disk, exact bool) {
 	m.files = files
 	m.dur, m.vol = chosen.clone(), chosen.clone()
 	m.ops = nil
+	m.inflight = nil
 	m.stale = append(m.stale, m.handles...)
 	m.handles = nil
 }
@@ -580,17 +660,41 @@ func wantSameErr(t *rapid.T, call string, got, want error) {
 }
 
 func TestCrashModelProperty(t *testing.T) {
-	rapid.Check(t, testCrashModel)
+	rapid.Check(t, func(t *rapid.T) { testCrashModel(t, false) })
 }
 
-func testCrashModel(t *rapid.T) {
+// TestCrashModelTimedProperty: the same contract on a timed disk, where
+// syncs take effect when the device finishes them and a crash may land
+// while they are in flight.
+func TestCrashModelTimedProperty(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) { testCrashModel(t, true) })
+}
+
+func testCrashModel(t *rapid.T, timed bool) {
 	faults := Faults{
 		LoseUnsyncedProb: rapid.SampledFrom([]float64{0, 0.25, 0.5, 1}).Draw(t, "lose"),
 		TornWrites:       rapid.Bool().Draw(t, "torn"),
 	}
-	exact := faults.LoseUnsyncedProb == 0 && !faults.TornWrites
+	if timed {
+		faults.LatencyMin, faults.LatencyMax = 1, 5
+		faults.SyncLatencyMin, faults.SyncLatencyMax = 10, 100
+	}
+	exactFaults := faults.LoseUnsyncedProb == 0 && !faults.TornWrites
 	d := New(rand.New(rand.NewPCG(rapid.Uint64().Draw(t, "seed"), 0)), faults)
 	m := newRefModel()
+	m.timed = timed
+	var now time.Duration
+	if timed {
+		d.SetClock(func() time.Duration { return now })
+	}
+	// issue dates the operation about to be made, as the device will.
+	issue := func() time.Duration {
+		if !timed {
+			return 0
+		}
+		m.nextIssue = max(now, d.BusyUntil())
+		return m.nextIssue
+	}
 	writeSeq := 0
 
 	handle := func(t *rapid.T) int {
@@ -612,12 +716,13 @@ func testCrashModel(t *rapid.T) {
 		for i := range data {
 			data[i] = byte(writeSeq*37 + i*3 + 1)
 		}
+		at := issue()
 		if got, err := h.f.WriteAt(data, int64(off)); got != n || err != nil {
 			t.Fatalf("WriteAt(%d bytes, %d) on %q = %d, %v", n, off, h.name, got, err)
 		}
 		if n > 0 {
 			f := m.files[h.ino]
-			f.push(writeImage(slices.Clone(f.current()), int64(off), data))
+			f.push(writeImage(slices.Clone(f.current()), int64(off), data), at)
 		}
 	}
 	t.Repeat(map[string]func(*rapid.T){
@@ -629,6 +734,7 @@ func testCrashModel(t *rapid.T) {
 			}
 			p := drawPath(t, m, "file")
 			mode := rapid.SampledFrom([]diskmodel.OpenMode{diskmodel.OpenExisting, diskmodel.OpenOrCreate, diskmodel.CreateExclusive}).Draw(t, "mode")
+			issue()
 			f, err := d.OpenFile(p, mode)
 			ino, want := m.open(p, mode)
 			wantSameErr(t, fmt.Sprintf("OpenFile(%q, %d)", p, mode), err, want)
@@ -648,6 +754,7 @@ func testCrashModel(t *rapid.T) {
 		"truncate": func(t *rapid.T) {
 			h := m.handles[handle(t)]
 			size := rapid.IntRange(0, 4000).Draw(t, "size")
+			at := issue()
 			if err := h.f.Truncate(int64(size)); err != nil {
 				t.Fatalf("Truncate(%d) on %q = %v", size, h.name, err)
 			}
@@ -655,7 +762,7 @@ func testCrashModel(t *rapid.T) {
 			if cur := f.current(); size != len(cur) {
 				img := make([]byte, size)
 				copy(img, cur)
-				f.push(img)
+				f.push(img, at)
 			}
 		},
 		"sync": func(t *rapid.T) {
@@ -664,7 +771,12 @@ func testCrashModel(t *rapid.T) {
 				t.Fatalf("Sync() on %q = %v", h.name, err)
 			}
 			f := m.files[h.ino]
-			f.durable, f.hist = f.current(), nil
+			upTo := f.flushed + len(f.hist)
+			if !timed {
+				f.flushTo(upTo)
+				return
+			}
+			m.inflight = append(m.inflight, mSync{done: d.BusyUntil(), file: f, upTo: upTo})
 		},
 		"close": func(t *rapid.T) {
 			i := handle(t)
@@ -675,24 +787,51 @@ func testCrashModel(t *rapid.T) {
 		},
 		"syncdir": func(t *rapid.T) {
 			dir := rapid.SampledFrom(m.dirPaths()).Draw(t, "dir")
-			wantSameErr(t, fmt.Sprintf("SyncDir(%q)", dir), d.SyncDir(dir), m.syncDir(dir))
+			err := d.SyncDir(dir)
+			if !timed {
+				wantSameErr(t, fmt.Sprintf("SyncDir(%q)", dir), err, m.syncDir(dir))
+				return
+			}
+			_, _, target, want := m.resolve(dir)
+			if want == nil && target == 0 {
+				want = syscall.ENOENT
+			} else if want == nil && !m.isDir[target] {
+				want = syscall.ENOTDIR
+			}
+			wantSameErr(t, fmt.Sprintf("SyncDir(%q)", dir), err, want)
+			if err == nil {
+				m.inflight = append(m.inflight, mSync{done: d.BusyUntil(), dir: target, ops: slices.Clone(m.ops)})
+			}
 		},
 		"mkdir": func(t *rapid.T) {
 			dirOpRoom(t)
 			p := drawPath(t, m, "dir")
+			issue()
 			wantSameErr(t, fmt.Sprintf("Mkdir(%q)", p), d.Mkdir(p), m.mkdir(p))
 		},
 		"remove": func(t *rapid.T) {
 			dirOpRoom(t)
 			p := drawPath(t, m, "victim")
+			issue()
 			wantSameErr(t, fmt.Sprintf("Remove(%q)", p), d.Remove(p), m.remove(p))
 		},
 		"rename": func(t *rapid.T) {
 			dirOpRoom(t)
 			from, to := drawPath(t, m, "from"), drawPath(t, m, "to")
+			issue()
 			wantSameErr(t, fmt.Sprintf("Rename(%q, %q)", from, to), d.Rename(from, to), m.rename(from, to))
 		},
+		// Time passes: the device finishes what it can.
+		"wait": func(t *rapid.T) {
+			if !timed {
+				t.Skip("untimed disk")
+			}
+			now += time.Duration(rapid.Int64Range(0, 150).Draw(t, "wait"))
+		},
 		"crash": func(t *rapid.T) {
+			m.finishSyncs(now)
+			m.cut = now
+			exact := exactFaults && !m.anyNever()
 			d.Crash()
 			m.crash(t, d, exact)
 			for _, h := range m.stale {

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"fmt"
 	"slices"
+	"time"
 )
 
 type nsKind uint8
@@ -50,8 +51,9 @@ const maxPendingDirOps = 1 << 14
 // remaining op is checked against the durable namespace before it is
 // replayed, so the result is always a consistent tree.
 type nsOp struct {
-	seq  uint64
-	kind nsKind
+	seq    uint64
+	kind   nsKind
+	issued time.Duration // when the device started it (timed disks)
 
 	srcDir  *inode // remove, rename: the entry that loses its name
 	srcName string
@@ -86,7 +88,7 @@ func (o *nsOp) String() string {
 
 func (d *Disk) newOp(kind nsKind) *nsOp {
 	d.nextSeq++
-	return &nsOp{seq: d.nextSeq, kind: kind}
+	return &nsOp{seq: d.nextSeq, kind: kind, issued: d.issued}
 }
 
 func addTo(list []*nsOp, dep *nsOp) []*nsOp {
@@ -188,10 +190,13 @@ func (d *Disk) record(op *nsOp) {
 	}
 }
 
-// syncDirOps marks dir synced in every pending op touching it and commits
-// what can be committed.
-func (d *Disk) syncDirOps(dir *inode) {
+// syncDirOps marks dir synced in every pending op up to seq upTo that
+// touches it and commits what can be committed.
+func (d *Disk) syncDirOps(dir *inode, upTo uint64) {
 	for _, op := range d.ops {
+		if op.seq > upTo {
+			break
+		}
 		if op.committed || op.waiting {
 			continue
 		}

@@ -14,6 +14,7 @@ const rotTriesPerBit = 64
 // view where no unsynced write or truncate has replaced them. It returns the
 // number of bits flipped: fewer than n only when the disk holds fewer bits.
 func (d *Disk) Rot(n int) int {
+	d.catchUp()
 	files, ends := d.durableFiles()
 	if n <= 0 || len(files) == 0 {
 		return 0
