@@ -51,6 +51,12 @@ type Applied struct {
 	// restart. Within one boot a replica applies strictly increasing
 	// indexes; after a restart it may re-apply indexes from its snapshot on.
 	Boot uint64
+	// Identity names the logical operation the entry carries, as the
+	// workload knows it (say, the unique value a put writes), whatever
+	// request ids it travelled under; "" if the workload cannot tell.
+	// Only entries that took effect carry one. AtMostOnceByIdentity
+	// checks it.
+	Identity string
 }
 
 func (a Applied) describe() string {
@@ -203,28 +209,40 @@ func AckedWritesApplied(acked []RequestID, applied map[uint64][]Applied) error {
 // request id are ignored. The error names the first duplicate found
 // (replicas in ascending id order) and wraps ErrAppliedTwice.
 func AtMostOnce(applied map[uint64][]Applied) error {
+	return appliedOnce(applied, ErrAppliedTwice,
+		func(e Applied) (RequestID, bool) { return e.Request, !e.Request.IsZero() },
+		func(r RequestID, f sighting, e Applied, replica uint64) string {
+			return fmt.Sprintf("%v applied at index %d (term %d) by replica %d and at index %d (term %d) by replica %d",
+				r, f.entry.Index, f.entry.Term, f.replica, e.Index, e.Term, replica)
+		})
+}
+
+// appliedOnce reports every key (of the entries key selects) applied at two
+// different indexes, across replicas and boots, as a violation of kind.
+func appliedOnce[K comparable](applied map[uint64][]Applied, kind error, key func(Applied) (K, bool),
+	describe func(k K, first sighting, e Applied, replica uint64) string) error {
 	var v violations
-	first := make(map[RequestID]sighting)
-	reported := make(map[RequestID]map[uint64]bool) // request -> extra index
+	first := make(map[K]sighting)
+	reported := make(map[K]map[uint64]bool) // key -> extra index
 	for _, replica := range sortedReplicas(applied) {
 		for _, e := range applied[replica] {
-			if e.Request.IsZero() {
-				continue
-			}
-			f, ok := first[e.Request]
+			k, ok := key(e)
 			if !ok {
-				first[e.Request] = sighting{replica: replica, entry: e}
 				continue
 			}
-			if f.entry.Index == e.Index || reported[e.Request][e.Index] {
+			f, ok := first[k]
+			if !ok {
+				first[k] = sighting{replica: replica, entry: e}
 				continue
 			}
-			if reported[e.Request] == nil {
-				reported[e.Request] = make(map[uint64]bool)
+			if f.entry.Index == e.Index || reported[k][e.Index] {
+				continue
 			}
-			reported[e.Request][e.Index] = true
-			v.add(ErrAppliedTwice, "%v applied at index %d (term %d) by replica %d and at index %d (term %d) by replica %d",
-				e.Request, f.entry.Index, f.entry.Term, f.replica, e.Index, e.Term, replica)
+			if reported[k] == nil {
+				reported[k] = make(map[uint64]bool)
+			}
+			reported[k][e.Index] = true
+			v.add(kind, "%s", describe(k, f, e, replica))
 		}
 	}
 	return v.err()
