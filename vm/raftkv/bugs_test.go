@@ -7,6 +7,7 @@ import (
 
 	"github.com/flockvm/flock/netmodel"
 	"github.com/flockvm/flock/sim/simdisk"
+	pb "go.etcd.io/raft/v3/raftpb"
 )
 
 func TestBugNames(t *testing.T) {
@@ -198,6 +199,90 @@ func TestPlantedBugsAreObservable(t *testing.T) {
 			},
 			want: "the log orders it after",
 		},
+		{
+			// A follower whose disk fails every write acknowledges an
+			// append before persisting it; with the third server cut off,
+			// the leader commits on that ack. The leader crashes, the
+			// follower restarts without the entry and wins, with the third,
+			// a quorum that never had it.
+			bug: "send-before-persist",
+			scenario: func(t *testing.T, h *harness, bugOn bool) {
+				h.do(1, &opRecord{op: OpPut, key: "a", value: "0"})
+				leader := h.leader()
+				f1, f2 := h.followers()[0], h.followers()[1]
+				h.isolate(f2, true)
+				h.disks[f1].SetFaults(simdisk.Faults{WriteErrorProb: 1})
+				put := &opRecord{op: OpPut, key: "a", value: "1"}
+				h.startOp(1, put)
+				h.run(5)
+				if put.done != bugOn {
+					t.Errorf("put acked by a follower whose disk fails: done = %v, want %v", put.done, bugOn)
+				}
+				h.crash(f1)
+				h.disks[f1].SetFaults(simdisk.Faults{})
+				h.restart(f1)
+				h.crash(leader)
+				h.isolate(f2, false)
+				h.run(60)
+			},
+			// The old leader applied the entry the new quorum overwrote.
+			want: "replicas disagree at index",
+		},
+		{
+			// With a session table of one, a second client's registration
+			// evicts the first client's session while that client's put,
+			// applied but unanswered, waits for its retry. The retry of an
+			// evicted session must be refused; with the bug it is applied
+			// again.
+			bug: "evict-live-session",
+			scenario: func(t *testing.T, h *harness, bugOn bool) {
+				h.do(1, &opRecord{op: OpPut, key: "a", value: "1"})
+				leader := h.leader()
+				h.setCut(leader, clientBase+1, true)
+				put := &opRecord{op: OpPut, key: "a", value: "2"}
+				h.startOp(1, put)
+				h.run(3)
+				h.do(2, &opRecord{op: OpPut, key: "b", value: "1"})
+				h.setCut(leader, clientBase+1, false)
+				for i := 0; i < 100 && !put.done; i++ {
+					h.run(1)
+				}
+				if !put.done || bugOn != (put.res.Err == nil) {
+					t.Errorf("retry of an evicted session's put: done %v, err %v; want success only with the bug", put.done, put.res.Err)
+				}
+			},
+			want: "applied twice",
+		},
+		{
+			// A follower holds every entry but the last: its appends are
+			// held back. It asks for a read index, which is the last entry;
+			// with the bug it serves the read one entry early, missing the
+			// put that completed before the read began.
+			bug: "read-index-off-by-one",
+			scenario: func(t *testing.T, h *harness, bugOn bool) {
+				h.do(1, &opRecord{op: OpPut, key: "a", value: "1"})
+				leader := h.leader()
+				slow := h.followers()[0]
+				h.setReadFrom(2, slow)
+				h.held[heldKind{link{leader, slow}, pb.MsgApp}] = true
+				h.do(1, &opRecord{op: OpPut, key: "a", value: "2"})
+				get := &opRecord{op: OpGet, key: "a"}
+				h.startOp(2, get)
+				h.run(5)
+				clear(h.held)
+				for i := 0; i < 100 && !get.done; i++ {
+					h.run(1)
+				}
+				want := "2"
+				if bugOn {
+					want = "1"
+				}
+				if !get.done || get.res.Value != want {
+					t.Errorf("get via the lagging follower = (%q, done %v), want %q", get.res.Value, get.done, want)
+				}
+			},
+			want: "the log orders it after",
+		},
 	}
 	for _, tt := range tests {
 		for _, bugOn := range []bool{false, true} {
@@ -207,6 +292,9 @@ func TestPlantedBugsAreObservable(t *testing.T) {
 			}
 			t.Run(name, func(t *testing.T) {
 				o := harnessOptions{seed: 7, faults: tt.faults}
+				if tt.bug == "evict-live-session" {
+					o.sessionsMax = 1
+				}
 				if bugOn {
 					o.bugs, _ = ParseBug(tt.bug)
 				}

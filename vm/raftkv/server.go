@@ -19,6 +19,11 @@ const raftElectionTicksDisabled = 1 << 30
 // readyLoopMax bounds the Ready/Advance rounds one input may cause.
 const readyLoopMax = 16
 
+// applyLateMax bounds the committed entries a server holds back when the
+// buggify site "raftkv.apply-late" delays applying them: past it they are
+// applied at once.
+const applyLateMax = 1024
+
 // Coverage marks (package probe) of the server's rare paths: a simulator
 // sweep counts how many seeds reach each one.
 var (
@@ -33,6 +38,7 @@ var (
 	markSnapshotInstall = probe.Declare("raftkv/snapshot-installed", "a follower replaced its state with a snapshot from the leader")
 	markQuorumLost      = probe.Declare("raftkv/leader-lost-quorum", "a leader stepped down because no quorum answered within an election timeout")
 	markAckedLost       = probe.Declare("raftkv/acknowledged-entries-lost", "a heartbeat named a commit index beyond this server's log: its disk lost acknowledged entries")
+	markApplyLate       = probe.Declare("raftkv/apply-late", "committed entries were held back and applied at a later tick (buggify raftkv.apply-late)")
 )
 
 // campaignTransfer is the context raft puts on votes of a leadership
@@ -82,6 +88,10 @@ type Server struct {
 
 	pending      map[pendingKey]*pendingReq
 	pendingQueue []pendingDeadline // by deadline
+	// applyLate holds committed entries not applied yet (buggify
+	// raftkv.apply-late): raft counts them as applied, the state machine
+	// has not seen them, and reads must wait for them.
+	applyLate []*pb.Entry
 	reads        readQueue
 	snapsSent    []uint64
 
@@ -171,6 +181,7 @@ func (s *Server) Tick() {
 	s.rn.Tick()
 	s.tickElection()
 	s.expirePending()
+	s.applyHeld()
 	s.tickReads()
 	s.process()
 }
@@ -330,7 +341,7 @@ func (s *Server) handleRequest(from netmodel.NodeID, req *request) {
 		markRetryPending.Hit()
 		return
 	}
-	if len(s.pendingQueue) >= s.cfg.PendingMax || s.buggify("raftkv.refuse-request") {
+	if s.pendingFull() || s.buggify("raftkv.refuse-request") {
 		s.refuse(from, &rep, statusOverloaded, 0)
 		return
 	}
@@ -370,6 +381,26 @@ func (s *Server) sendReply(to netmodel.NodeID, rep *reply) {
 	s.stats.RepliesSent++
 	s.stats.MessagesSent++
 	s.cfg.Transport.Send(to, encodeReplyEnvelope(rep))
+}
+
+// pendingFull reports whether PendingMax requests await their entries. The
+// deadline queue also holds requests answered since (they leave it only at
+// their deadline), so a full queue is first cleared of them: counting those
+// refused every request for a whole timeout after PendingMax proposals
+// (found by the kv sweep once it drew small PendingMax values).
+func (s *Server) pendingFull() bool {
+	if len(s.pendingQueue) < s.cfg.PendingMax {
+		return false
+	}
+	live := s.pendingQueue[:0]
+	for _, d := range s.pendingQueue {
+		if p := s.pending[d.key]; p != nil && p.deadline == d.deadline {
+			live = append(live, d)
+		}
+	}
+	clear(s.pendingQueue[len(live):])
+	s.pendingQueue = live
+	return len(s.pendingQueue) >= s.cfg.PendingMax
 }
 
 func (s *Server) expirePending() {
@@ -433,9 +464,7 @@ func (s *Server) handleReady(rd raft.Ready) {
 	if !raft.IsEmptySnap(rd.Snapshot) {
 		s.restoreSnapshot(rd.Snapshot)
 	}
-	for _, e := range rd.CommittedEntries {
-		s.applyEntry(e)
-	}
+	s.apply(rd.CommittedEntries)
 	s.takeReadStates(rd.ReadStates)
 	s.serveReads()
 	s.rn.Advance(rd)
@@ -502,6 +531,9 @@ func (s *Server) send(m *pb.Message) {
 // restoreSnapshot replaces the state machine with a snapshot from the
 // leader (checked when its message arrived).
 func (s *Server) restoreSnapshot(snap *pb.Snapshot) {
+	// Entries held back are older than the snapshot (raft installs only a
+	// snapshot beyond its commit index): it holds their effects.
+	s.applyLate = nil
 	sm, err := decodeState(snap.GetData(), s.lim)
 	if err != nil {
 		panic(fmt.Sprintf("raftkv: %v: snapshot %d was checked on receipt and now fails: %v",
@@ -514,6 +546,34 @@ func (s *Server) restoreSnapshot(snap *pb.Snapshot) {
 	s.stats.SnapshotsInstalled++
 	markSnapshotInstall.Hit()
 	s.observe(ApplyEvent{Node: s.cfg.ID, Index: sm.applied, Term: sm.appliedTerm, Kind: ApplySnapshot})
+}
+
+// apply applies committed entries, or, when the buggify site
+// "raftkv.apply-late" fires, holds them back to a later tick: the state
+// machine then runs behind what raft knows is committed, as on a machine
+// whose apply loop is slow, and reads must wait for it.
+func (s *Server) apply(ents []*pb.Entry) {
+	s.applyLate = append(s.applyLate, ents...)
+	if len(s.applyLate) == 0 {
+		return
+	}
+	if len(s.applyLate) <= applyLateMax && s.buggify("raftkv.apply-late") {
+		markApplyLate.Hit()
+		return
+	}
+	s.applyHeld()
+}
+
+// applyHeld applies the entries held back.
+func (s *Server) applyHeld() {
+	held := s.applyLate
+	s.applyLate = nil
+	for _, e := range held {
+		s.applyEntry(e)
+	}
+	if len(held) > 0 {
+		s.serveReads()
+	}
 }
 
 func (s *Server) applyEntry(e *pb.Entry) {
