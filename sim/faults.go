@@ -43,13 +43,13 @@ type FaultConfig struct {
 	ClogFactor int
 
 	// Machines.
-	CrashEvery       time.Duration // a machine crashes ...
-	RestartDelayMax  time.Duration // ... and reboots after up to this
+	CrashEvery      time.Duration // a machine crashes ...
+	RestartDelayMax time.Duration // ... and reboots after up to this
 	// CrashIOEvery is the mean interval between crashes aimed at disk
 	// activity: each lands on the next machine seen with a sync in flight
 	// (preferably over a write spanning sectors), at a uniform moment
 	// before the sync completes. It reboots after up to RestartDelayMax.
-	CrashIOEvery time.Duration
+	CrashIOEvery     time.Duration
 	PauseEvery       time.Duration
 	PauseMax         time.Duration
 	ClockDriftPPMMax int // each machine's clock runs fast or slow by up to this

@@ -34,20 +34,20 @@ type Machine struct {
 	boot func(m *Machine) netmodel.Receiver
 	recv netmodel.Receiver
 
-	up          bool
-	inc         uint64 // incarnation: 1 at the first boot, +1 per restart
-	crashTimes  []Time // crashTimes[i]: when incarnation i+1 ended
-	paused      bool
-	pauseGen    uint64
-	resumeAt    Time
-	deferred    []*event
-	isolated    int // partitions currently isolating this machine
-	rotted      bool
-	exempt      bool // spared by the nemesis's crashes, pauses, isolation and bit rot
-	rng         *rand.Rand
-	buggifyRng  *rand.Rand
-	driftPPM    int64
-	disk        *simdisk.Disk
+	up         bool
+	inc        uint64 // incarnation: 1 at the first boot, +1 per restart
+	crashTimes []Time // crashTimes[i]: when incarnation i+1 ended
+	paused     bool
+	pauseGen   uint64
+	resumeAt   Time
+	deferred   []*event
+	isolated   int // partitions currently isolating this machine
+	rotted     bool
+	exempt     bool // spared by the nemesis's crashes, pauses, isolation and bit rot
+	rng        *rand.Rand
+	buggifyRng *rand.Rand
+	driftPPM   int64
+	disk       *simdisk.Disk
 }
 
 // AddMachine adds a machine and boots it now. boot builds the program and

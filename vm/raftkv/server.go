@@ -92,8 +92,8 @@ type Server struct {
 	// raftkv.apply-late): raft counts them as applied, the state machine
 	// has not seen them, and reads must wait for them.
 	applyLate []*pb.Entry
-	reads        readQueue
-	snapsSent    []uint64
+	reads     readQueue
+	snapsSent []uint64
 
 	err   error
 	stats Stats
