@@ -23,8 +23,9 @@ type vmMemoryLog struct {
 	pending map[sys.ReqID]vmPendingOp
 	// bytewise holds words touched by byte or bulk operations: a word
 	// history cannot describe them, so those words are left out.
-	bytewise map[[2]uint64]bool
-	next     int
+	bytewise  map[[2]uint64]bool
+	next      int
+	unchecked int // processes whose history search hit its bound
 }
 
 type vmPendingOp struct {
@@ -217,7 +218,11 @@ func (l *vmMemoryLog) check(vizDir string) []string {
 	for _, pid := range pids {
 		h := l.withoutBytewise(pid, l.hist[pid])
 		res := checker.CheckWords(h, checker.Options{MaxSteps: vmCheckStepsMax, VizDir: vizDir})
-		if err := res.Err(); err != nil && !res.TimedOut {
+		switch err := res.Err(); {
+		case err == nil:
+		case res.TimedOut:
+			l.unchecked++
+		default:
 			out = append(out, fmt.Sprintf("global memory of process %d: %v", pid, err))
 		}
 	}
