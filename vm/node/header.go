@@ -16,10 +16,11 @@ const (
 	ServiceMemory                        // the memory agents (global memory)
 	ServiceStorage                       // the storage service
 	ServiceProcs                         // the process managers (the vproc switch)
+	ServiceClient                        // clients of the VM, and the fan-out of their queries (client*.go)
 	numServices
 )
 
-var serviceNames = [numServices]string{"", "meta-server", "meta-client", "memory", "storage", "procs"}
+var serviceNames = [numServices]string{"", "meta-server", "meta-client", "memory", "storage", "procs", "client"}
 
 func (s Service) String() string {
 	if s > 0 && s < numServices {

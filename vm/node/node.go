@@ -196,6 +196,7 @@ type Node struct {
 	selfMsgs [][]byte
 	deferred []func()
 	stats    Stats
+	clients  clientState // the client service (client*.go)
 }
 
 // Stats counts what a node did.
@@ -337,6 +338,7 @@ func (n *Node) Tick() {
 	n.tickPIDs()
 	n.tickStarts()
 	n.retransmit()
+	n.tickClients()
 }
 
 // Receive handles one message from a peer. Garbage is counted and dropped.
@@ -366,6 +368,8 @@ func (n *Node) Receive(from netmodel.NodeID, payload []byte) {
 		n.mem.Receive(from, body)
 	case ServiceProcs:
 		n.receiveProcs(from, body)
+	case ServiceClient:
+		n.receiveClientPeer(from, body)
 	default:
 		n.stats.Garbage++
 	}

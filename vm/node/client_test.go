@@ -1,0 +1,558 @@
+package node
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/cockroachdb/datadriven"
+	"github.com/flockvm/flock/netmodel"
+	"github.com/flockvm/flock/vm/asm"
+	"github.com/flockvm/flock/vm/isa"
+)
+
+// TestClientInteraction runs the scripts in testdata/client: the client
+// protocol's races (docs/client.md), one script each. Regenerate with
+//
+//	go test ./vm/node -run TestClientInteraction -rewrite
+//
+// and read the diff. Commands:
+//
+//	start machines=N voters=V [cores=C] [idle=T] [seed=S]   a VM, run until every node joined
+//	run client=C on=N prog=P [user=U] [args=a,b]  C asks machine N to run program P
+//	kill client=C on=N pid=P | ps client=C on=N [all] | status client=C on=N
+//	token client=C on=N uses=U ttl=S | leave client=C on=N
+//	resend client=C                C sends its last request again
+//	deliver [steps=N] [until=reply|ended|unknown|quiet] [client=C] [verbose]
+//	                               run the VM; print what clients receive
+//	hold client=C | release client=C   C stops / resumes acknowledging output
+//	vanish client=C                C's messages are lost both ways from now on
+//	crash id=N | restart id=N | cut a=N b=M | heal
+func TestClientInteraction(t *testing.T) {
+	datadriven.Walk(t, "testdata/client", func(t *testing.T, path string) {
+		var h *clientHarness
+		datadriven.RunTest(t, path, func(t *testing.T, d *datadriven.TestData) string {
+			if d.Cmd == "start" {
+				h = newClientHarness(t, d)
+				return h.flush()
+			}
+			if h == nil {
+				t.Fatalf("%s: %q before start", d.Pos, d.Cmd)
+			}
+			h.t = t
+			h.command(d)
+			return h.flush()
+		})
+	})
+}
+
+// clientHarness is the node test cluster plus scripted clients.
+type clientHarness struct {
+	t       *testing.T
+	c       *cluster
+	cfg     ClientConfig
+	clients map[string]*testClient
+	out     strings.Builder
+	verbose bool
+}
+
+// testClient is a scripted client: it keeps what it received, writes
+// output in offset order and acknowledges it, as host.Client does.
+type testClient struct {
+	name     string
+	id       netmodel.NodeID
+	user     string
+	seq      uint64
+	last     []byte // the last request, for resend
+	lastTo   netmodel.NodeID
+	outbox   []clientEnvelope
+	hold     bool
+	vanished bool
+	runs     map[uint64]*testRun
+	got      []*ClientMsg
+}
+
+type clientEnvelope struct {
+	to      netmodel.NodeID
+	payload []byte
+}
+
+type testRun struct {
+	out      bytes.Buffer
+	received uint64
+	ended    bool
+	to       netmodel.NodeID
+}
+
+var clientTestPrograms = map[string]string{
+	"hello": `
+.string msg "hello\n"
+main:
+    PUSH msg
+    PUSH len(msg)
+    PRINTS
+    PUSH 0
+    EXIT
+`,
+	// lines prints N lines "line k".
+	"lines": `
+.string msg "line "
+main:
+    ENTER 0, 1
+    PUSH 0
+    SET 0
+loop:
+    GET 0
+    PUSH 40
+    LT
+    JZ done
+    PUSH msg
+    PUSH len(msg)
+    PRINTS
+    GET 0
+    PRINT
+    PUSH '\n'
+    PUTC
+    GET 0
+    PUSH 1
+    ADD
+    SET 0
+    JMP loop
+done:
+    PUSH 0
+    EXIT
+`,
+	// spin runs until killed, spread over the machines: 12 threads that
+	// loop forever.
+	"spin": `
+.const T 12
+.string msg "spawned\n"
+main:
+    ENTER 0, 1
+    PUSH 0
+    SET 0
+spawn:
+    GET 0
+    PUSH T
+    LT
+    JZ spawned
+    GET 0
+    SPAWN worker
+    DROP
+    GET 0
+    PUSH 1
+    ADD
+    SET 0
+    JMP spawn
+spawned:
+    PUSH msg
+    PUSH len(msg)
+    PRINTS
+forever:
+    JMP forever
+worker:
+    ENTER 1, 0
+wloop:
+    JMP wloop
+`,
+	// sum spreads 12 threads over the machines, joins them and prints the
+	// sum of their values (0+1+...+11 = 66).
+	"sum": `
+.const T 12
+.zero tids T*8
+main:
+    ENTER 0, 2
+    PUSH 0
+    SET 0
+spawn:
+    GET 0
+    PUSH T
+    LT
+    JZ spawned
+    GET 0
+    SPAWN worker
+    GET 0
+    PUSH 8
+    MUL
+    PUSH tids
+    ADD
+    STORE
+    GET 0
+    PUSH 1
+    ADD
+    SET 0
+    JMP spawn
+spawned:
+    PUSH 0
+    SET 0
+join:
+    GET 0
+    PUSH T
+    LT
+    JZ joined
+    GET 0
+    PUSH 8
+    MUL
+    PUSH tids
+    ADD
+    LOAD
+    JOIN
+    GET 1
+    ADD
+    SET 1
+    GET 0
+    PUSH 1
+    ADD
+    SET 0
+    JMP join
+joined:
+    GET 1
+    PRINT
+    PUSH '\n'
+    PUTC
+    PUSH 0
+    EXIT
+worker:
+    ENTER 1, 1
+    PUSH 0
+    SET 1
+wloop:
+    GET 1
+    PUSH 2000
+    LT
+    JZ wdone
+    GET 1
+    PUSH 1
+    ADD
+    SET 1
+    JMP wloop
+wdone:
+    GET 0
+    TEXIT
+`,
+}
+
+func newClientHarness(t *testing.T, d *datadriven.TestData) *clientHarness {
+	machines, voters, cores, seed, idle := 3, 3, 1, uint64(1), uint64(0)
+	d.MaybeScanArgs(t, "machines", &machines)
+	d.MaybeScanArgs(t, "voters", &voters)
+	d.MaybeScanArgs(t, "cores", &cores)
+	d.MaybeScanArgs(t, "seed", &seed)
+	d.MaybeScanArgs(t, "idle", &idle)
+	c := newClusterCores(t, machines, voters, cores, seed)
+	h := &clientHarness{t: t, c: c, cfg: ClientConfig{IdleTicks: idle}, clients: map[string]*testClient{}}
+	for _, id := range c.ids {
+		h.configure(id)
+	}
+	if !c.runUntil(c.allJoined, 40000) {
+		t.Fatalf("%s: nodes did not join:\n%s", d.Pos, c.dump())
+	}
+	fmt.Fprintf(&h.out, "%d machines joined\n", machines)
+	return h
+}
+
+// newClusterCores is newCluster with a number of cores per machine.
+func newClusterCores(t *testing.T, machines, voters, cores int, seed uint64) *cluster {
+	c := newCluster(t, machines, voters, seed)
+	if cores != c.cores {
+		c.cores = cores
+		for _, id := range c.ids {
+			c.crash(id)
+			c.boot(id)
+		}
+	}
+	return c
+}
+
+func (h *clientHarness) configure(id netmodel.NodeID) {
+	cfg := h.cfg
+	cfg.Address = fmt.Sprintf("10.0.0.%d:7070", id)
+	h.c.nodes[id].ConfigureClients(cfg)
+}
+
+func (h *clientHarness) flush() string {
+	s := h.out.String()
+	h.out.Reset()
+	return s
+}
+
+func (h *clientHarness) client(d *datadriven.TestData) *testClient {
+	var name string
+	d.ScanArgs(h.t, "client", &name)
+	cl := h.clients[name]
+	if cl == nil {
+		user := "alice"
+		d.MaybeScanArgs(h.t, "user", &user)
+		cl = &testClient{name: name, id: 1<<63 | netmodel.NodeID(len(h.clients)+1), user: user, runs: map[uint64]*testRun{}}
+		h.clients[name] = cl
+	}
+	return cl
+}
+
+func (h *clientHarness) machine(d *datadriven.TestData, key string) netmodel.NodeID {
+	var id uint64
+	d.ScanArgs(h.t, key, &id)
+	return netmodel.NodeID(id)
+}
+
+func (h *clientHarness) command(d *datadriven.TestData) {
+	t := h.t
+	switch d.Cmd {
+	case "run":
+		cl, on := h.client(d), h.machine(d, "on")
+		var prog string
+		d.ScanArgs(t, "prog", &prog)
+		p, err := asm.Assemble(prog+".flasm", []byte(clientTestPrograms[prog]), asm.Options{})
+		if err != nil {
+			t.Fatalf("%s: assemble %s: %v", d.Pos, prog, err)
+		}
+		m := &ClientMsg{Kind: ClientRun, Data: isa.Encode(p)}
+		var args string
+		if d.MaybeScanArgs(t, "args", &args) {
+			m.Args = strings.Split(args, ",")
+		}
+		h.request(cl, on, m)
+	case "kill":
+		cl, on := h.client(d), h.machine(d, "on")
+		var pid uint64
+		d.ScanArgs(t, "pid", &pid)
+		h.request(cl, on, &ClientMsg{Kind: ClientKill, PID: pid})
+	case "ps":
+		h.request(h.client(d), h.machine(d, "on"), &ClientMsg{Kind: ClientPS, Flag: d.HasArg("all")})
+	case "status":
+		h.request(h.client(d), h.machine(d, "on"), &ClientMsg{Kind: ClientStatus})
+	case "token":
+		cl, on := h.client(d), h.machine(d, "on")
+		m := &ClientMsg{Kind: ClientToken}
+		d.ScanArgs(t, "uses", &m.Uses)
+		d.ScanArgs(t, "ttl", &m.TTL)
+		h.request(cl, on, m)
+	case "leave":
+		h.request(h.client(d), h.machine(d, "on"), &ClientMsg{Kind: ClientLeave})
+	case "resend":
+		cl := h.client(d)
+		cl.outbox = append(cl.outbox, clientEnvelope{to: cl.lastTo, payload: cl.last})
+		fmt.Fprintf(&h.out, "%s resends request %d\n", cl.name, cl.seq)
+	case "hold":
+		h.client(d).hold = true
+	case "release":
+		h.client(d).hold = false
+	case "vanish":
+		h.client(d).vanished = true
+	case "deliver":
+		h.deliver(d)
+	case "crash":
+		h.c.crash(h.machine(d, "id"))
+	case "restart":
+		id := h.machine(d, "id")
+		h.c.boot(id)
+		h.configure(id)
+		fmt.Fprintf(&h.out, "n%d restarted as incarnation %d\n", id, h.c.nodes[id].Incarnation())
+	case "cut":
+		a, b := h.machine(d, "a"), h.machine(d, "b")
+		h.c.cut[[2]netmodel.NodeID{a, b}], h.c.cut[[2]netmodel.NodeID{b, a}] = true, true
+	case "heal":
+		clear(h.c.cut)
+	default:
+		t.Fatalf("%s: unknown command %q", d.Pos, d.Cmd)
+	}
+}
+
+func (h *clientHarness) request(cl *testClient, on netmodel.NodeID, m *ClientMsg) {
+	cl.seq++
+	m.Seq = cl.seq
+	cl.last, cl.lastTo = AppendClientPayload(nil, 99, m), on
+	cl.outbox = append(cl.outbox, clientEnvelope{to: on, payload: cl.last})
+	fmt.Fprintf(&h.out, "%s -> n%d %v seq=%d\n", cl.name, on, m.Kind, m.Seq)
+}
+
+// deliver steps the cluster: client messages to nodes, the nodes' steps,
+// messages to clients, acknowledgements.
+func (h *clientHarness) deliver(d *datadriven.TestData) {
+	steps, until := 4000, "quiet"
+	d.MaybeScanArgs(h.t, "steps", &steps)
+	d.MaybeScanArgs(h.t, "until", &until)
+	h.verbose = d.HasArg("verbose")
+	var only string
+	d.MaybeScanArgs(h.t, "client", &only)
+	names := slices.Sorted(func(yield func(string) bool) {
+		for n := range h.clients {
+			if !yield(n) {
+				return
+			}
+		}
+	})
+	quiet := 0
+	for range steps {
+		got := 0
+		for _, name := range names {
+			h.sendFrom(h.clients[name])
+		}
+		// Answers given inside ReceiveClient are queued already: take them
+		// before the cluster's step drops what is not for a node.
+		for _, name := range names {
+			got += h.receive(h.clients[name])
+		}
+		h.c.run(1, 4)
+		for _, name := range names {
+			got += h.receive(h.clients[name])
+		}
+		for _, name := range names {
+			cl := h.clients[name]
+			if (only == "" || only == name) && h.satisfied(cl, until) {
+				return
+			}
+		}
+		if got == 0 {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		if until == "quiet" && quiet > 400 {
+			return
+		}
+	}
+	if until != "quiet" {
+		fmt.Fprintf(&h.out, "(still waiting for %s after %d steps)\n", until, steps)
+	}
+}
+
+func (h *clientHarness) satisfied(cl *testClient, until string) bool {
+	for i, m := range cl.got {
+		switch {
+		case until == "reply" && m.Kind == ClientReply,
+			until == "ended" && m.Kind == ClientEnded,
+			until == "unknown" && m.Kind == ClientUnknown:
+			cl.got = cl.got[i+1:]
+			return true
+		}
+	}
+	cl.got = nil
+	return false
+}
+
+func (h *clientHarness) sendFrom(cl *testClient) {
+	box := cl.outbox
+	cl.outbox = nil
+	for _, e := range box {
+		n := h.c.nodes[e.to]
+		if n == nil || cl.vanished {
+			continue
+		}
+		n.ReceiveClient(cl.id, cl.user, e.payload)
+	}
+}
+
+// receive takes the cluster's messages for cl off the queue and prints
+// them; it acknowledges output as host.Client does.
+func (h *clientHarness) receive(cl *testClient) int {
+	var keep []envelope
+	got := 0
+	for _, e := range h.c.queue {
+		if e.to != cl.id {
+			keep = append(keep, e)
+			continue
+		}
+		if cl.vanished {
+			continue
+		}
+		got++
+		hdr, body, err := DecodeHeader(e.payload)
+		if err != nil {
+			h.t.Fatalf("client %s: header: %v", cl.name, err)
+		}
+		m, err := DecodeClientMsg(body)
+		if err != nil {
+			h.t.Fatalf("client %s: %v", cl.name, err)
+		}
+		_ = hdr
+		h.print(cl, e.from, m)
+		cl.got = append(cl.got, m)
+		h.take(cl, e.from, m)
+	}
+	h.c.queue = keep
+	return got
+}
+
+func (h *clientHarness) take(cl *testClient, from netmodel.NodeID, m *ClientMsg) {
+	switch m.Kind {
+	case ClientReply:
+		if m.PID != 0 && m.Code == CodeOK && cl.runs[m.PID] == nil {
+			cl.runs[m.PID] = &testRun{to: from}
+		}
+	case ClientOutput:
+		r := cl.runs[m.PID]
+		if r == nil || m.Offset > r.received {
+			return
+		}
+		if skip := r.received - m.Offset; skip < uint64(len(m.Data)) {
+			r.out.Write(m.Data[skip:])
+			r.received += uint64(len(m.Data)) - skip
+		}
+		h.ack(cl, m.PID, r)
+	case ClientEnded:
+		r := cl.runs[m.PID]
+		if r == nil {
+			return
+		}
+		if r.received == m.Offset {
+			r.ended = true
+		}
+		h.ack(cl, m.PID, r)
+	}
+}
+
+func (h *clientHarness) ack(cl *testClient, pid uint64, r *testRun) {
+	if cl.hold {
+		return
+	}
+	cl.outbox = append(cl.outbox, clientEnvelope{to: r.to, payload: AppendClientPayload(nil, 99,
+		&ClientMsg{Kind: ClientAck, PID: pid, Offset: r.received, Flag: r.ended})})
+}
+
+func (h *clientHarness) print(cl *testClient, from netmodel.NodeID, m *ClientMsg) {
+	w := &h.out
+	switch m.Kind {
+	case ClientReply:
+		fmt.Fprintf(w, "%s <- %v reply seq=%d %v", cl.name, from, m.Seq, m.Code)
+		if m.PID != 0 {
+			fmt.Fprintf(w, " pid=%d", m.PID)
+		}
+		if m.Text != "" {
+			fmt.Fprintf(w, " %q", m.Text)
+		}
+		fmt.Fprintln(w)
+		for _, p := range m.Procs {
+			fmt.Fprintf(w, "  pid=%d home=%v user=%s program=%s threads=%d done=%v %s\n", p.PID, p.Home, p.User, p.Program, p.Threads, p.Done, statusText(p.Status.Err(), p.Status.Code))
+		}
+		for _, s := range m.Nodes {
+			fmt.Fprintf(w, "  %v state=%s inc=%d provide=%s reported=%v joined=%v voter=%v cores=%d addr=%s raft=%s\n",
+				s.ID, s.State, s.Incarnation, s.Provide, s.Reported, s.Joined, s.Voter, s.Cores, s.Address, s.Raft.State)
+		}
+		if len(m.Voters) > 0 {
+			fmt.Fprintf(w, "  voters=%v leader known=%v\n", m.Voters, m.Leader != 0)
+		}
+	case ClientOutput:
+		fmt.Fprintf(w, "%s <- %v output pid=%d off=%d %q\n", cl.name, from, m.PID, m.Offset, m.Data)
+	case ClientEnded:
+		fmt.Fprintf(w, "%s <- %v ended pid=%d total=%d %s\n", cl.name, from, m.PID, m.Offset, statusText(m.Status.Err(), m.Status.Code))
+	case ClientAlive:
+		if h.verbose {
+			fmt.Fprintf(w, "%s <- %v alive pid=%d total=%d\n", cl.name, from, m.PID, m.Offset)
+		}
+	case ClientUnknown:
+		fmt.Fprintf(w, "%s <- %v unknown pid=%d\n", cl.name, from, m.PID)
+	default:
+		fmt.Fprintf(w, "%s <- %v %v\n", cl.name, from, m.Kind)
+	}
+}
+
+func statusText(err error, code uint64) string {
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	return "exit " + strconv.FormatUint(code, 10)
+}
