@@ -198,24 +198,30 @@ func pageWords(w []uint64) []uint64 {
 	return nil
 }
 
-// cachePage finds the cache-side entry a message from the home names.
-func (a *Agent) cachePage(m *msg) *page {
+// cachePage finds the cache-side entry a message names. ok is false when
+// the message must be dropped: an unknown process, a page outside its
+// regions or homed here, or (fromHome) a sender that is not the page's
+// home. pg is nil when there is no entry.
+func (a *Agent) cachePage(m *msg, from netmodel.NodeID, fromHome bool) (pg *page, ok bool) {
 	p := a.procs[m.pid]
 	if p == nil {
 		a.stats.UnknownProcess++
-		return nil
+		return nil, false
 	}
-	pg := p.lookup(m.vpn)
-	if pg != nil && pg.home {
+	r := -1
+	if m.vpn <= (^uint64(0)>>1)>>p.table.pageShift {
+		r = p.region(m.vpn << p.table.pageShift)
+	}
+	if r < 0 || r == p.self || (fromHome && p.homes[r] != from) {
 		a.stats.ProtocolErrors++
-		return nil
+		return nil, false
 	}
-	return pg
+	return p.lookup(m.vpn), true
 }
 
 // onData installs a grant.
-func (a *Agent) onData(m *msg) {
-	pg := a.cachePage(m)
+func (a *Agent) onData(from netmodel.NodeID, m *msg) {
+	pg, _ := a.cachePage(m, from, false)
 	if pg == nil {
 		a.stats.StaleData++
 		return
@@ -251,14 +257,17 @@ func (a *Agent) onData(m *msg) {
 	a.kick(pg)
 	if s := pg.stash; s != nil {
 		pg.stash = nil
-		a.onFwd(s)
+		a.onFwd(a.homeOf(pg), s)
 	}
 }
 
 // onInv drops a shared copy the home revokes and acknowledges.
 func (a *Agent) onInv(from netmodel.NodeID, m *msg) {
 	ack := msg{kind: kInvAck, pid: m.pid, vpn: m.vpn, epoch: m.epoch}
-	pg := a.cachePage(m)
+	pg, ok := a.cachePage(m, from, true)
+	if !ok {
+		return
+	}
 	if pg == nil {
 		a.reply(from, ack)
 		return
@@ -304,23 +313,20 @@ func (a *Agent) forgetIfIdle(pg *page) {
 
 // onFwd gives the page up for the home: to a requester, or to the home
 // itself (target 0).
-func (a *Agent) onFwd(m *msg) {
-	pg := a.cachePage(m)
-	home := netmodel.NodeID(0)
-	if p := a.procs[m.pid]; p != nil {
-		if r := p.region(m.vpn << p.table.pageShift); r >= 0 {
-			home = p.homes[r]
-		}
-	}
-	if home == 0 {
+func (a *Agent) onFwd(from netmodel.NodeID, m *msg) {
+	pg, ok := a.cachePage(m, from, true)
+	if !ok {
 		return
 	}
+	home := from
 	notHeld := msg{kind: kNotHeld, pid: m.pid, vpn: m.vpn, epoch: m.epoch}
 	switch {
 	case pg == nil:
 		a.reply(home, notHeld)
 	case pg.xfer != nil && pg.xfer.ownerSeq == m.seq:
 		a.answerFwdFromXfer(pg, m)
+	case pg.graceFwd != nil:
+		// Already giving the page up.
 	case pg.copy == copyModified && pg.grantSeq == m.seq:
 		a.startFwd(pg, m)
 	case pg.fetch != nil && pg.fetch.seq == m.seq:
@@ -328,8 +334,6 @@ func (a *Agent) onFwd(m *msg) {
 		// has, after the operations waiting for it ran.
 		markFwdBeforeData.Hit()
 		pg.stash = m
-	case pg.graceFwd != nil:
-		// Already giving the page up.
 	case pg.copy == copyShared && pg.grantSeq == m.seq:
 		// Answered already and kept a shared copy; the transfer record is
 		// gone, so the home has the data: nothing to resend.
@@ -408,8 +412,8 @@ func (a *Agent) answerFwdFromXfer(pg *page, m *msg) {
 }
 
 // onXferAck forgets a transfer the home has.
-func (a *Agent) onXferAck(m *msg) {
-	pg := a.cachePage(m)
+func (a *Agent) onXferAck(from netmodel.NodeID, m *msg) {
+	pg, _ := a.cachePage(m, from, true)
 	if pg == nil || pg.xfer == nil || pg.xfer.ownerEpoch != m.aux {
 		return
 	}
@@ -423,8 +427,8 @@ func (a *Agent) onXferAck(m *msg) {
 }
 
 // onDenied ends a fetch that gets no data.
-func (a *Agent) onDenied(m *msg) {
-	pg := a.cachePage(m)
+func (a *Agent) onDenied(from netmodel.NodeID, m *msg) {
+	pg, _ := a.cachePage(m, from, true)
 	if pg == nil || pg.fetch == nil || pg.fetch.seq != m.seq {
 		return
 	}

@@ -107,9 +107,9 @@ func (a *Agent) delegate(o *op, home netmodel.NodeID) {
 }
 
 // onOpReply answers a delegated operation (or moves a bulk one on).
-func (a *Agent) onOpReply(m *msg) {
+func (a *Agent) onOpReply(from netmodel.NodeID, m *msg) {
 	rq, ok := a.requests.Get(&request{seq: m.seq})
-	if !ok || rq.kind != reqOp {
+	if !ok || rq.kind != reqOp || rq.to != from {
 		a.stats.Dups++
 		return
 	}
@@ -360,13 +360,13 @@ func (a *Agent) onWake(pr *peer, m *msg) {
 	if m.target != 0 {
 		r = sys.Reply{Trap: sys.TrapLost, Val: uint64(m.target)}
 	}
-	if w, ok := a.remoteWaits[m.seq]; ok {
+	if w, ok := a.remoteWaits[m.seq]; ok && w.home == pr.id {
 		delete(a.remoteWaits, m.seq)
 		a.finish(w.op, r)
 		return
 	}
 	// The Wake overtook the answer saying the WAIT was queued.
-	if rq, ok := a.requests.Get(&request{seq: m.seq}); ok && rq.kind == reqOp && rq.op.kind == opWait {
+	if rq, ok := a.requests.Get(&request{seq: m.seq}); ok && rq.kind == reqOp && rq.op.kind == opWait && rq.to == pr.id {
 		a.release(rq)
 		rq.op.inFlight = nil
 		a.finish(rq.op, r)

@@ -121,6 +121,9 @@ func (a *Agent) homeHolderDown(pg *page, dead func(netmodel.NodeID, uint64) bool
 		a.losePage(pg, by)
 		return
 	}
+	if d.txn == nil {
+		pg.frame.rights.Store(d.rights())
+	}
 	a.advanceHome(pg)
 }
 

@@ -72,25 +72,25 @@ func (a *Agent) handle(pr *peer, m *msg) {
 	case kGetS, kGetM:
 		a.onFetch(pr, m)
 	case kData:
-		a.onData(m)
+		a.onData(pr.id, m)
 	case kInv:
 		a.onInv(pr.id, m)
 	case kInvAck:
 		a.onInvAck(pr, m)
 	case kFwd:
-		a.onFwd(m)
+		a.onFwd(pr.id, m)
 	case kXfer:
 		a.onXfer(pr, m)
 	case kXferAck:
-		a.onXferAck(m)
+		a.onXferAck(pr.id, m)
 	case kNotHeld:
 		a.onNotHeld(pr, m)
 	case kDenied:
-		a.onDenied(m)
+		a.onDenied(pr.id, m)
 	case kOp:
 		a.onOp(pr, m)
 	case kOpReply:
-		a.onOpReply(m)
+		a.onOpReply(pr.id, m)
 	case kWake:
 		a.onWake(pr, m)
 	case kWakeAck:
