@@ -99,6 +99,22 @@ func drawVMShape(seed uint64, programs []*vmProgram) vmShape {
 	return s
 }
 
+// pinVMMachines sets the number of machines, keeping the rest of the draw.
+func pinVMMachines(s vmShape, machines int) vmShape {
+	for len(s.cores) < machines {
+		s.cores = append(s.cores, s.cores[len(s.cores)%len(s.cores)])
+	}
+	s.machines, s.cores = machines, s.cores[:machines]
+	s.voters = min(s.voters, machines)
+	if s.voters > 3 && machines < 5 {
+		s.voters = 3
+	}
+	for i := range s.jobs {
+		s.jobs[i].where %= machines
+	}
+	return s
+}
+
 func (s vmShape) String() string {
 	var jobs []string
 	for _, j := range s.jobs {
@@ -152,10 +168,19 @@ type vmJob struct {
 }
 
 func runVM(opts Options, programs []*vmProgram) (rep Report) {
+	return runVMShape(opts, programs, 0)
+}
+
+// runVMShape is runVM with the number of machines pinned (0: drawn).
+func runVMShape(opts Options, programs []*vmProgram, machines int) (rep Report) {
 	if programs == nil {
 		programs = vmPrograms()
 	}
-	r := &vmRun{opts: opts, shape: drawVMShape(opts.Seed, programs), started: map[[2]uint64]int{}, downs: map[uint64]bool{}}
+	shape := drawVMShape(opts.Seed, programs)
+	if machines > 0 {
+		shape = pinVMMachines(shape, machines)
+	}
+	r := &vmRun{opts: opts, shape: shape, started: map[[2]uint64]int{}, downs: map[uint64]bool{}}
 	rep = Report{Seed: opts.Seed, Scenario: vmScenarioName, Bug: opts.Bug, Faults: map[string]int64{}}
 	defer func() {
 		if p := recover(); p != nil {

@@ -146,3 +146,19 @@ type VMProgram struct {
 	Program *isa.Program
 	Args    []string
 }
+
+// vmProgramSource is the source of an example or workload program.
+func vmProgramSource(t interface{ Fatalf(string, ...any) }, name string) []byte {
+	for _, cand := range []struct {
+		fsys fs.FS
+		path string
+	}{
+		{examples.FS, name + ".flasm"}, {programs, path.Join("programs", name+".flasm")}, {examples.FS, name + ".fl"},
+	} {
+		if b, err := fs.ReadFile(cand.fsys, cand.path); err == nil {
+			return b
+		}
+	}
+	t.Fatalf("no program %s", name)
+	return nil
+}
