@@ -397,7 +397,7 @@ func (n *Node) flushRun(r *clientRun) {
 	}
 	if r.ended && !r.endSent && r.sent == r.written {
 		n.sendClient(r.client, &ClientMsg{Kind: ClientEnded, PID: r.pid, Offset: r.written, Status: r.status})
-		r.endSent, r.lastSent = true, n.ticks
+		r.endSent, r.lastSent, r.progress = true, n.ticks, n.ticks
 	}
 }
 

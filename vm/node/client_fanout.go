@@ -10,7 +10,6 @@ import (
 	"github.com/flockvm/flock/netmodel"
 	"github.com/flockvm/flock/probe"
 	"github.com/flockvm/flock/vm/raftkv"
-	"github.com/flockvm/flock/vm/sys"
 )
 
 var markFanoutSilent = probe.Declare("node/client-fanout-silent-peer", "a ps/status/kill query went unanswered by a machine until its deadline")
@@ -364,8 +363,8 @@ func parseProcRecord(v string) (netmodel.NodeID, string) {
 }
 
 // killHere ends a process homed here on behalf of user: the process's own
-// user, or the admin. Killing one already killed answers as the first
-// kill did, so a resent query is harmless.
+// user, or the admin. It is idempotent: a resent query finds the process
+// ended and says so.
 func (n *Node) killHere(pid uint64, user string) *ClientMsg {
 	rec, ok := n.table.Process(pid)
 	if !ok {
@@ -375,10 +374,11 @@ func (n *Node) killHere(pid uint64, user string) *ClientMsg {
 		return &ClientMsg{Code: CodeDenied, Text: fmt.Sprintf("process %d runs as %q, not %q", pid, rec.User, user)}
 	}
 	if st, done := rec.Done(); done {
-		if st.Trap != nil && st.Trap.Kind == sys.TrapKilled {
-			return &ClientMsg{}
+		how := "exit " + strconv.FormatUint(st.Code, 10)
+		if err := st.Err(); err != nil {
+			how = err.Error()
 		}
-		return &ClientMsg{Code: CodeNoProcess, Text: fmt.Sprintf("process %d has ended", pid)}
+		return &ClientMsg{Code: CodeNoProcess, Text: fmt.Sprintf("process %d has ended (%s)", pid, how)}
 	}
 	if err := n.Kill(pid); err != nil {
 		return &ClientMsg{Code: CodeNoProcess, Text: err.Error()}

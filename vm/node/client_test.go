@@ -2,11 +2,13 @@ package node
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/datadriven"
 	"github.com/flockvm/flock/netmodel"
@@ -27,8 +29,11 @@ import (
 //	token client=C on=N uses=U ttl=S | leave client=C on=N
 //	resend client=C                C sends its last request again
 //	deliver [steps=N] [until=reply|ended|unknown|quiet] [client=C] [verbose]
-//	                               run the VM; print what clients receive
+//	                               run the VM (N steps, or until a client got a reply, saw
+//	                               a process end with all its output, or an unknown; quiet:
+//	                               nothing for 400 steps); print what clients receive
 //	hold client=C | release client=C   C stops / resumes acknowledging output
+//	drop client=C | undrop client=C    messages to C are lost / arrive again
 //	vanish client=C                C's messages are lost both ways from now on
 //	crash id=N | restart id=N | cut a=N b=M | heal
 func TestClientInteraction(t *testing.T) {
@@ -55,6 +60,7 @@ type clientHarness struct {
 	c       *cluster
 	cfg     ClientConfig
 	clients map[string]*testClient
+	admin   *fakeAdmin
 	out     strings.Builder
 	verbose bool
 }
@@ -66,13 +72,16 @@ type testClient struct {
 	id       netmodel.NodeID
 	user     string
 	seq      uint64
+	answered uint64 // the highest seq answered
 	last     []byte // the last request, for resend
 	lastTo   netmodel.NodeID
 	outbox   []clientEnvelope
 	hold     bool
+	dropping bool
 	vanished bool
-	runs     map[uint64]*testRun
-	got      []*ClientMsg
+	runs      map[uint64]*testRun
+	got       []*ClientMsg
+	endedSeen int // runs that ended with all their output, since deliver last looked
 }
 
 type clientEnvelope struct {
@@ -243,7 +252,7 @@ func newClientHarness(t *testing.T, d *datadriven.TestData) *clientHarness {
 	d.MaybeScanArgs(t, "seed", &seed)
 	d.MaybeScanArgs(t, "idle", &idle)
 	c := newClusterCores(t, machines, voters, cores, seed)
-	h := &clientHarness{t: t, c: c, cfg: ClientConfig{IdleTicks: idle}, clients: map[string]*testClient{}}
+	h := &clientHarness{t: t, c: c, cfg: ClientConfig{IdleTicks: idle}, clients: map[string]*testClient{}, admin: &fakeAdmin{}}
 	for _, id := range c.ids {
 		h.configure(id)
 	}
@@ -267,8 +276,26 @@ func newClusterCores(t *testing.T, machines, voters, cores int, seed uint64) *cl
 	return c
 }
 
+// fakeAdmin stands for the host's issuer on machine 1.
+type fakeAdmin struct{ tokens int }
+
+func (a *fakeAdmin) CreateToken(uses int, ttl time.Duration) (string, error) {
+	a.tokens++
+	return fmt.Sprintf("token-%d-uses-%d-ttl-%v", a.tokens, uses, ttl), nil
+}
+
+func (a *fakeAdmin) AddUser(name string, pub []byte) ([]byte, error) {
+	if name == "" {
+		return nil, errors.New("empty user name")
+	}
+	return append([]byte("cert of "+name+" for "), pub...), nil
+}
+
 func (h *clientHarness) configure(id netmodel.NodeID) {
 	cfg := h.cfg
+	if id == 1 {
+		cfg.Admin = h.admin
+	}
 	cfg.Address = fmt.Sprintf("10.0.0.%d:7070", id)
 	h.c.nodes[id].ConfigureClients(cfg)
 }
@@ -330,6 +357,11 @@ func (h *clientHarness) command(d *datadriven.TestData) {
 		d.ScanArgs(t, "uses", &m.Uses)
 		d.ScanArgs(t, "ttl", &m.TTL)
 		h.request(cl, on, m)
+	case "user-add":
+		cl, on := h.client(d), h.machine(d, "on")
+		m := &ClientMsg{Kind: ClientUserAdd, Data: []byte("KEY")}
+		d.ScanArgs(t, "name", &m.Text)
+		h.request(cl, on, m)
 	case "leave":
 		h.request(h.client(d), h.machine(d, "on"), &ClientMsg{Kind: ClientLeave})
 	case "resend":
@@ -342,6 +374,10 @@ func (h *clientHarness) command(d *datadriven.TestData) {
 		h.client(d).hold = false
 	case "vanish":
 		h.client(d).vanished = true
+	case "drop":
+		h.client(d).dropping = true
+	case "undrop":
+		h.client(d).dropping = false
 	case "deliver":
 		h.deliver(d)
 	case "crash":
@@ -373,7 +409,9 @@ func (h *clientHarness) request(cl *testClient, on netmodel.NodeID, m *ClientMsg
 // messages to clients, acknowledgements.
 func (h *clientHarness) deliver(d *datadriven.TestData) {
 	steps, until := 4000, "quiet"
-	d.MaybeScanArgs(h.t, "steps", &steps)
+	if d.MaybeScanArgs(h.t, "steps", &steps) {
+		until = ""
+	}
 	d.MaybeScanArgs(h.t, "until", &until)
 	h.verbose = d.HasArg("verbose")
 	var only string
@@ -386,8 +424,13 @@ func (h *clientHarness) deliver(d *datadriven.TestData) {
 		}
 	})
 	quiet := 0
-	for range steps {
+	for step := range steps {
 		got := 0
+		if step%clientKeepAliveSteps == clientKeepAliveSteps-1 {
+			for _, name := range names {
+				h.keepAlive(h.clients[name])
+			}
+		}
 		for _, name := range names {
 			h.sendFrom(h.clients[name])
 		}
@@ -397,6 +440,11 @@ func (h *clientHarness) deliver(d *datadriven.TestData) {
 			got += h.receive(h.clients[name])
 		}
 		h.c.run(1, 4)
+		for _, id := range h.c.ids {
+			if n := h.c.nodes[id]; n != nil {
+				n.FlushClients() // as the host does after each burst of work
+			}
+		}
 		for _, name := range names {
 			got += h.receive(h.clients[name])
 		}
@@ -415,22 +463,25 @@ func (h *clientHarness) deliver(d *datadriven.TestData) {
 			return
 		}
 	}
-	if until != "quiet" {
+	if until != "quiet" && until != "" {
 		fmt.Fprintf(&h.out, "(still waiting for %s after %d steps)\n", until, steps)
 	}
 }
 
+// satisfied reports whether cl got what deliver waits for since it last
+// looked.
 func (h *clientHarness) satisfied(cl *testClient, until string) bool {
-	for i, m := range cl.got {
-		switch {
-		case until == "reply" && m.Kind == ClientReply,
-			until == "ended" && m.Kind == ClientEnded,
-			until == "unknown" && m.Kind == ClientUnknown:
-			cl.got = cl.got[i+1:]
+	got := cl.got
+	cl.got = nil
+	if until == "ended" && cl.endedSeen > 0 {
+		cl.endedSeen = 0
+		return true
+	}
+	for _, m := range got {
+		if until == "reply" && m.Kind == ClientReply || until == "unknown" && m.Kind == ClientUnknown {
 			return true
 		}
 	}
-	cl.got = nil
 	return false
 }
 
@@ -456,7 +507,7 @@ func (h *clientHarness) receive(cl *testClient) int {
 			keep = append(keep, e)
 			continue
 		}
-		if cl.vanished {
+		if cl.vanished || cl.dropping {
 			continue
 		}
 		got++
@@ -480,6 +531,7 @@ func (h *clientHarness) receive(cl *testClient) int {
 func (h *clientHarness) take(cl *testClient, from netmodel.NodeID, m *ClientMsg) {
 	switch m.Kind {
 	case ClientReply:
+		cl.answered = max(cl.answered, m.Seq)
 		if m.PID != 0 && m.Code == CodeOK && cl.runs[m.PID] == nil {
 			cl.runs[m.PID] = &testRun{to: from}
 		}
@@ -498,10 +550,32 @@ func (h *clientHarness) take(cl *testClient, from netmodel.NodeID, m *ClientMsg)
 		if r == nil {
 			return
 		}
-		if r.received == m.Offset {
+		if r.received == m.Offset && !r.ended {
 			r.ended = true
+			cl.endedSeen++
 		}
 		h.ack(cl, m.PID, r)
+	}
+}
+
+// clientKeepAliveSteps: a client acknowledges each of its running
+// processes about every second (100 ticks of 4 steps).
+const clientKeepAliveSteps = 400
+
+func (h *clientHarness) keepAlive(cl *testClient) {
+	if cl.answered < cl.seq && cl.last != nil {
+		cl.outbox = append(cl.outbox, clientEnvelope{to: cl.lastTo, payload: cl.last})
+	}
+	for _, pid := range slices.Sorted(func(yield func(uint64) bool) {
+		for pid := range cl.runs {
+			if !yield(pid) {
+				return
+			}
+		}
+	}) {
+		if r := cl.runs[pid]; !r.ended {
+			h.ack(cl, pid, r)
+		}
 	}
 }
 
@@ -523,6 +597,9 @@ func (h *clientHarness) print(cl *testClient, from netmodel.NodeID, m *ClientMsg
 		}
 		if m.Text != "" {
 			fmt.Fprintf(w, " %q", m.Text)
+		}
+		if len(m.Data) > 0 {
+			fmt.Fprintf(w, " data=%q", m.Data)
 		}
 		fmt.Fprintln(w)
 		for _, p := range m.Procs {
