@@ -68,17 +68,17 @@ type clientHarness struct {
 // testClient is a scripted client: it keeps what it received, writes
 // output in offset order and acknowledges it, as host.Client does.
 type testClient struct {
-	name     string
-	id       netmodel.NodeID
-	user     string
-	seq      uint64
-	answered uint64 // the highest seq answered
-	last     []byte // the last request, for resend
-	lastTo   netmodel.NodeID
-	outbox   []clientEnvelope
-	hold     bool
-	dropping bool
-	vanished bool
+	name      string
+	id        netmodel.NodeID
+	user      string
+	seq       uint64
+	answered  uint64 // the highest seq answered
+	last      []byte // the last request, for resend
+	lastTo    netmodel.NodeID
+	outbox    []clientEnvelope
+	hold      bool
+	dropping  bool
+	vanished  bool
 	runs      map[uint64]*testRun
 	got       []*ClientMsg
 	endedSeen int // runs that ended with all their output, since deliver last looked
