@@ -257,8 +257,18 @@ func TestJoinEndToEnd(t *testing.T) {
 	if cred.Principal.Machine != 2 {
 		t.Errorf("joined as %v, want machine 2", cred.Principal)
 	}
-	if resp := is.Join(NewJoinRequest(tok, binding, key, nil), binding); resp.Status != JoinRefused {
-		t.Errorf("Join(used-up token) = %+v, want JoinRefused", resp)
+	other, _ := NewKey(seeded(5))
+	if resp := is.Join(NewJoinRequest(tok, binding, other, nil), binding); resp.Status != JoinRefused {
+		t.Errorf("Join(used-up token, another key) = %+v, want JoinRefused", resp)
+	}
+	// The first machine asking again (its answer was lost) gets its id
+	// again, and spends nothing.
+	again := is.Join(NewJoinRequest(tok, binding, key, nil), binding)
+	if again.Status != JoinOK || again.MachineID != 2 {
+		t.Errorf("Join(used-up token, the admitted key) = %+v, want machine 2 again", again)
+	}
+	if id, _ := dir.NextMachineID(); id != 3 {
+		t.Errorf("after the repeated join the next id is %d, want 3 (none spent)", id)
 	}
 }
 

@@ -13,11 +13,11 @@ import (
 // (protocol "flock-join/1", the server's certificate checked against the
 // CA hash of the token), sends one JoinRequest and reads one JoinResponse.
 //
-//	JoinRequest:  "FJQ" 1 | token id (4) | proof (32) | public key (32) | info length (u16) | info
-//	JoinResponse: "FJR" 1 | status (1) | machine id (u64) | message length (u16) | message |
-//	              certificate length (u16) | certificate DER
+//	JoinRequest:  "FJQ" 2 | token id (4) | proof (32) | public key (32) | info length (u16) | info
+//	JoinResponse: "FJR" 2 | status (1) | machine id (u64) | message length (u16) | message |
+//	              certificate length (u16) | certificate DER | cluster length (u16) | cluster
 const (
-	joinVersion = 1
+	joinVersion = 2
 	// JoinInfoMax bounds what a joiner says about itself (what it
 	// provides, where it listens).
 	JoinInfoMax = 4 << 10
@@ -25,8 +25,11 @@ const (
 	JoinMessageMax = 1 << 10
 	// JoinCertMax bounds the issued certificate.
 	JoinCertMax = 16 << 10
+	// JoinClusterMax bounds what the issuer says of the VM (its voters,
+	// its machines' addresses).
+	JoinClusterMax = 32 << 10
 	// JoinMessageSizeMax bounds an encoded request or response.
-	JoinMessageSizeMax = 4 + 1 + 8 + 2 + JoinMessageMax + 2 + JoinCertMax + JoinInfoMax
+	JoinMessageSizeMax = 4 + 1 + 8 + 2 + JoinMessageMax + 2 + JoinCertMax + 2 + JoinClusterMax + JoinInfoMax
 )
 
 var (
@@ -94,12 +97,13 @@ type JoinResponse struct {
 	MachineID uint64 // JoinOK: the id the machine got
 	Message   string // why not, for a refusal
 	Cert      []byte // JoinOK: the machine's certificate (DER)
+	Cluster   []byte // JoinOK: what the issuer says of the VM, opaque here
 }
 
 // Encode returns the response's wire form, truncating an overlong message.
 func (r *JoinResponse) Encode() []byte {
-	if len(r.Cert) > JoinCertMax {
-		panic(fmt.Sprintf("identity: join response with a %d-byte certificate", len(r.Cert)))
+	if len(r.Cert) > JoinCertMax || len(r.Cluster) > JoinClusterMax {
+		panic(fmt.Sprintf("identity: join response with a %d-byte certificate and %d bytes of cluster", len(r.Cert), len(r.Cluster)))
 	}
 	msg := r.Message
 	if len(msg) > JoinMessageMax {
@@ -111,7 +115,9 @@ func (r *JoinResponse) Encode() []byte {
 	b = binary.LittleEndian.AppendUint16(b, uint16(len(msg)))
 	b = append(b, msg...)
 	b = binary.LittleEndian.AppendUint16(b, uint16(len(r.Cert)))
-	return append(b, r.Cert...)
+	b = append(b, r.Cert...)
+	b = binary.LittleEndian.AppendUint16(b, uint16(len(r.Cluster)))
+	return append(b, r.Cluster...)
 }
 
 // DecodeJoinResponse parses a response; garbage is an error wrapping
@@ -129,6 +135,7 @@ func DecodeJoinResponse(b []byte) (JoinResponse, error) {
 	}
 	r.Message = string(d.lenPrefixed(JoinMessageMax))
 	r.Cert = append([]byte(nil), d.lenPrefixed(JoinCertMax)...)
+	r.Cluster = append([]byte(nil), d.lenPrefixed(JoinClusterMax)...)
 	if err := d.finish(); err != nil {
 		return JoinResponse{}, err
 	}

@@ -32,6 +32,10 @@ type Token struct {
 // ErrToken is wrapped by every error about a malformed or refused token.
 var ErrToken = errors.New("identity: bad join token")
 
+// ErrTokenUsedUp: the token is right but admitted as many machines as it
+// may (wraps ErrToken).
+var ErrTokenUsedUp = fmt.Errorf("%w: used up", ErrToken)
+
 // NewToken draws a token for the CA whose hash is caHash.
 func NewToken(caHash [32]byte, rnd io.Reader) (Token, error) {
 	if rnd == nil {
@@ -112,7 +116,7 @@ func (r *TokenRecord) Check(id [4]byte, proof [32]byte, binding, publicKey []byt
 		return fmt.Errorf("%w: token %s expired at %s", ErrToken, r.Token.IDString(), r.Expires.UTC().Format(time.RFC3339))
 	}
 	if r.UsesLeft <= 0 {
-		return fmt.Errorf("%w: token %s is used up", ErrToken, r.Token.IDString())
+		return fmt.Errorf("%w (token %s)", ErrTokenUsedUp, r.Token.IDString())
 	}
 	return nil
 }

@@ -32,6 +32,7 @@ const (
 	exporterBytes            = 32
 	peerProto                = "flock/1"
 	joinProto                = "flock-join/1"
+	idProto                  = "flock-id/1"
 	connLivedForBackoffReset = BackoffMaxDefault
 )
 

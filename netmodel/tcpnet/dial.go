@@ -45,11 +45,16 @@ func (t *Transport) serverTLS() *tls.Config {
 		ClientAuth:   tls.NoClientCert,
 		NextProtos:   []string{joinProto},
 	}
+	idCfg := peerCfg.Clone()
+	idCfg.NextProtos = []string{idProto}
 	return &tls.Config{
 		MinVersion: tls.VersionTLS13,
 		GetConfigForClient: func(hello *tls.ClientHelloInfo) (*tls.Config, error) {
-			if t.cfg.Join != nil && slices.Equal(hello.SupportedProtos, []string{joinProto}) {
+			switch {
+			case t.cfg.Join != nil && slices.Equal(hello.SupportedProtos, []string{joinProto}):
 				return joinCfg, nil
+			case slices.Equal(hello.SupportedProtos, []string{idProto}):
+				return idCfg, nil
 			}
 			return peerCfg, nil
 		},
@@ -278,9 +283,16 @@ func (t *Transport) serveInbound(nc net.Conn) {
 		nc.Close()
 		return
 	}
-	if tc.ConnectionState().NegotiatedProtocol == joinProto {
+	switch tc.ConnectionState().NegotiatedProtocol {
+	case joinProto:
 		t.serveJoin(tc)
 		release()
+		return
+	case idProto:
+		// The handshake said who this machine is; that was all.
+		t.stats.identifies.Add(1)
+		release()
+		tc.Close()
 		return
 	}
 	c, pr, err := t.handshake(ctx, tc, nil, false)

@@ -256,6 +256,7 @@ type Stats struct {
 	Joins, JoinsOK    uint64 // join exchanges served, and admitted
 	Unroutable        uint64 // messages to a peer with no address and no connection
 	InboxFull         uint64 // messages to self dropped for a full inbox
+	Identifies        uint64 // handshakes that only asked who this machine is (Identify)
 	Departed          PeerStats
 }
 
@@ -298,6 +299,7 @@ func (t *Transport) Stats() Stats {
 		JoinsOK:           t.stats.joinsOK.Load(),
 		Unroutable:        t.stats.unroutable.Load(),
 		InboxFull:         t.stats.inboxFull.Load(),
+		Identifies:        t.stats.identifies.Load(),
 		Departed:          departed,
 	}
 }
@@ -305,6 +307,6 @@ func (t *Transport) Stats() Stats {
 type transportCounters struct {
 	handshakeFailures, refused, garbage atomic.Uint64
 	joins, joinsOK, unroutable          atomic.Uint64
-	inboxFull                           atomic.Uint64
+	inboxFull, identifies               atomic.Uint64
 	departed                            peerCounters // under Transport.mu
 }

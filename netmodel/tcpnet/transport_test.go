@@ -311,7 +311,8 @@ func TestJoin(t *testing.T) {
 	if cred.Principal.Machine != 2 {
 		t.Errorf("joined as %v, want machine 2", cred.Principal)
 	}
-	if _, err := Join(ctx, addr, tok, key, nil); !errors.Is(err, identity.ErrToken) {
+	other, _ := identity.NewKey(nil)
+	if _, err := Join(ctx, addr, tok, other, nil); !errors.Is(err, identity.ErrToken) {
 		t.Errorf("Join(used-up token) error = %v, want ErrToken", err)
 	}
 	if st := n1.tr.Stats(); st.Joins != 3 || st.JoinsOK != 1 {
