@@ -19,6 +19,7 @@ import (
 	"github.com/flockvm/flock/vm/lang/gen"
 	"github.com/flockvm/flock/vm/proc"
 	"github.com/flockvm/flock/vm/storage"
+	"github.com/flockvm/flock/vm/sys"
 )
 
 // update rewrites golden files: FLOCK_UPDATE_GOLDEN=1 go test ./vm/lang/
@@ -52,11 +53,20 @@ func runProgram(t testing.TB, p *isa.Program, args []string) outcome {
 	}
 	defer disk.Close()
 	st := storage.NewLocal(disk)
-	var out bytes.Buffer
-	vm := proc.New(proc.Config{BudgetTicks: 1 << 32}, st, proc.LoadFile(st.ReadFile), io.Discard)
-	pid, err := vm.Start(p, args, &out)
+	o, err := runOn(p, args, st, proc.LoadFile(st.ReadFile))
 	if err != nil {
 		t.Fatal(err)
+	}
+	return o
+}
+
+// runOn runs a program on an embedded VM over the given storage.
+func runOn(p *isa.Program, args []string, st sys.Storage, load proc.Loader) (outcome, error) {
+	var out bytes.Buffer
+	vm := proc.New(proc.Config{BudgetTicks: 1 << 32}, st, load, io.Discard)
+	pid, err := vm.Start(p, args, &out)
+	if err != nil {
+		return outcome{}, err
 	}
 	vm.Run()
 	s, _ := vm.Status(pid)
@@ -68,7 +78,7 @@ func runProgram(t testing.TB, p *isa.Program, args []string) outcome {
 		}
 		o.status = "trap: " + where + s.Trap.Kind.String()
 	}
-	return o
+	return o, nil
 }
 
 // goldenPrograms are the programs of testdata/run, sorted.

@@ -1,9 +1,7 @@
 package check
 
 import (
-	"fmt"
 	"math/big"
-	"sort"
 	"strings"
 
 	"github.com/flockvm/flock/vm/lang/ast"
@@ -631,17 +629,6 @@ func (c *checker) arrayLen(e ast.Expr) int64 {
 	return x.val.Int.Int64()
 }
 
-// sortedNames is the keys of a map in order (diagnostics never depend on
-// map order).
-func sortedNames[T any](m map[string]T) []string {
-	names := make([]string, 0, len(m))
-	for n := range m {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	return names
-}
-
 func describeExpr(e ast.Expr) string {
 	switch e := ast.Unparen(e).(type) {
 	case *ast.Ident:
@@ -658,4 +645,3 @@ func describeExpr(e ast.Expr) string {
 	return "the expression"
 }
 
-var _ = fmt.Sprintf

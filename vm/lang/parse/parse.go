@@ -280,7 +280,7 @@ func (p *parser) parseParams() []*ast.Param {
 			continue
 		}
 		if p.is(")") {
-			p.errorf(p.tok.pos, "parameter %s needs a type", name.Name)
+			pending = append(pending, name)
 			break
 		}
 		t := p.parseType()
