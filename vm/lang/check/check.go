@@ -644,4 +644,3 @@ func describeExpr(e ast.Expr) string {
 	}
 	return "the expression"
 }
-
