@@ -43,7 +43,7 @@ func assembleExample(b *testing.B, name string) *isa.Program {
 }
 
 // runBench runs prog to its end and returns its output.
-func runBench(b *testing.B, prog *isa.Program, args []string) string {
+func runBench(b testing.TB, prog *isa.Program, args []string) string {
 	var out bytes.Buffer
 	vm := New(Config{}, nullStorage{}, nil, io.Discard)
 	pid, err := vm.Start(prog, args, &out)

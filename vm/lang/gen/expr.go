@@ -139,15 +139,21 @@ func (f *fnGen) unary(e *ast.Unary, t check.Type) {
 	case "*":
 		f.expr(e.X)
 		f.load(t)
-	case "!":
+	default:
 		f.expr(e.X)
+		f.unaryOp(e.Op, t)
+	}
+}
+
+// unaryOp applies - ! or ~ to the word on the stack.
+func (f *fnGen) unaryOp(op string, t check.Type) {
+	switch op {
+	case "!":
 		f.emit(isa.EQZ)
 	case "-":
-		f.expr(e.X)
 		f.emit(isa.NEG)
 		f.truncate(t)
 	case "~":
-		f.expr(e.X)
 		if isByteSized(t) {
 			f.push(0xff)
 			f.emit(isa.XOR)
@@ -155,7 +161,7 @@ func (f *fnGen) unary(e *ast.Unary, t check.Type) {
 			f.emit(isa.NOT)
 		}
 	default:
-		panic("gen: unary " + e.Op)
+		panic("gen: unary " + op)
 	}
 }
 
@@ -195,6 +201,16 @@ func (f *fnGen) binary(e *ast.Binary, t check.Type) {
 	f.expr(e.X)
 	f.expr(e.Y)
 	f.cur = astPos(e.OpAt) // a division traps at its operator
+	f.binaryOp(e, t)
+}
+
+// binaryOp applies an arithmetic or comparison operator (not && or ||, not
+// on strings) to the two words on the stack.
+func (f *fnGen) binaryOp(e *ast.Binary, t check.Type) {
+	if comparisons[e.Op] {
+		f.emit(f.compareOp(e))
+		return
+	}
 	unsigned := check.IsUnsigned(t)
 	switch e.Op {
 	case "/":

@@ -73,7 +73,23 @@ fn fib(n int) int {
 fn main() {
     println(fib(3))
 }
-`, "fib", []string{"JGEDI 2", "RET", "ENTER 1, 0", "GET 0", "ADDI -1", "CALL", "GET 0", "ADDI -2", "CALL", "ADD", "RETN 1"}},
+`, "fib", []string{"JGEDI 2", "RET", "DUP", "ADDI -1", "CALL", "SWAP", "ADDI -2", "CALL", "ADD", "RET"}},
+		{"one parameter kept on the stack", `
+fn poly(x int) int {
+    if x == 0 {
+        return 1
+    }
+    return x * x + id(x) - x
+}
+
+fn id(x int) int {
+    return x
+}
+
+fn main() {
+    println(poly(3))
+}
+`, "poly", []string{"JNEDI 0", "PUSH 1", "SWAP", "DROP", "RET", "DUP", "OVER", "MUL", "OVER", "CALL", "ADD", "SWAP", "SUB", "RET"}},
 		{"sum loop", `
 fn sum(n int) int {
     var s = 0
@@ -103,6 +119,16 @@ fn main() {
 }
 `, "total", []string{"ENTER 2, 4", "PUSH 0", "SET 2", "GET 0", "DUP", "SET 3", "GET 1", "PUSH 8", "MUL", "ADD", "SET 4", "JGEULL 3, 4",
 			"GET 3", "LOAD", "SET 5", "ADDLL 2, 5", "INCL 3, 8", "JLTULL 3, 4", "GET 2", "RETN 1"}},
+		{"a parameter that is assigned lives in a slot", `
+fn dec(n int) int {
+    n -= 1
+    return n
+}
+
+fn main() {
+    println(dec(3))
+}
+`, "dec", []string{"ENTER 1, 0", "INCL 0, -1", "GET 0", "RETN 1"}},
 		{"a function without slots has no frame", `
 fn seven() int {
     return 7

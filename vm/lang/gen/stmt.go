@@ -22,6 +22,11 @@ func (f *fnGen) body(stmts []ast.Stmt) {
 			f.unframedGuard(s)
 		}
 	}
+	if i == len(stmts)-1 && !f.framed {
+		if r, ok := stmts[i].(*ast.Return); ok && f.stackReturn(r) {
+			return
+		}
+	}
 	f.ensureFramed()
 	for _, s := range stmts[i:] {
 		f.stmt(s)
@@ -256,6 +261,7 @@ func (f *fnGen) unframedGuard(s *ast.If) {
 			u.expr(e)
 		}
 		f.emit(isa.RET)
+	case f.stackReturn(r):
 	default:
 		f.ensureFramed()
 		f.stmt(r)
@@ -739,4 +745,180 @@ func (f *fnGen) returnStmt(s *ast.Return) {
 		f.expr(e)
 	}
 	f.ret()
+}
+
+// ---- functions of one parameter that need no frame ----
+
+// stackReturn generates `return e` in a function of one word parameter and
+// one word result whose frame was never made, keeping the parameter on the
+// stack instead of in a frame slot: reads of it copy it (DUP, OVER, PICK),
+// and its last read, when it lies near the top, moves it there instead
+// (SWAP, ROT) so nothing is left to drop. This is how one writes fib by
+// hand. It reports false (emitting nothing) when e does not qualify.
+func (f *fnGen) stackReturn(r *ast.Return) bool {
+	if f.fn == nil || f.hasFrame || f.nparamWords != 1 || len(f.fn.Params) != 1 || len(f.results) != 1 || len(r.Results) != 1 {
+		return false
+	}
+	p := f.fn.Params[0]
+	if check.ClassOf(p.Type) != check.ClassWord || check.ClassOf(f.results[0]) != check.ClassWord || p.AddrTaken || f.assigns(p) {
+		return false
+	}
+	e := r.Results[0]
+	if !f.stackable(e, p) {
+		return false
+	}
+	sg := &stackGen{f: f, param: p, last: lastUse(f.g.info, e, p)}
+	saved := f.at(r.At)
+	defer f.restorePos(saved)
+	sg.expr(e)
+	if !sg.consumed {
+		// ( p r -- r )
+		f.emit(isa.SWAP)
+		f.emit(isa.DROP)
+	}
+	f.emit(isa.RET)
+	return true
+}
+
+// assigns reports whether the function's body assigns to v.
+func (f *fnGen) assigns(v *check.Var) bool {
+	found := false
+	target := func(e ast.Expr) {
+		if id, ok := ast.Unparen(e).(*ast.Ident); ok && f.g.info.Uses[id] == v {
+			found = true
+		}
+	}
+	ast.Inspect(f.fn.Decl.Body, func(n ast.Node) bool {
+		switch n := n.(type) {
+		case *ast.Assign:
+			for _, l := range n.Lhs {
+				target(l)
+			}
+		case *ast.IncDec:
+			target(n.X)
+		}
+		return !found
+	})
+	return found
+}
+
+// stackable reports whether e uses only constants, the parameter p,
+// integer and comparison operators, conversions and calls of named
+// functions taking and returning words.
+func (f *fnGen) stackable(e ast.Expr, p *check.Var) bool {
+	info := f.g.info
+	tv := info.Types[e]
+	if tv.Mode == check.ModeConst {
+		return tv.Value.Kind != check.ValString
+	}
+	switch e := e.(type) {
+	case *ast.Paren:
+		return f.stackable(e.X, p)
+	case *ast.Ident:
+		return info.Uses[e] == p
+	case *ast.Unary:
+		return (e.Op == "-" || e.Op == "!" || e.Op == "~") && f.stackable(e.X, p)
+	case *ast.As:
+		return check.ClassOf(tv.Type) == check.ClassWord && f.stackable(e.X, p)
+	case *ast.Binary:
+		if e.Op == "&&" || e.Op == "||" || f.isStringCompare(e) {
+			return false
+		}
+		return f.stackable(e.X, p) && f.stackable(e.Y, p)
+	case *ast.Call:
+		ci := info.Calls[e]
+		if ci == nil || ci.Kind != check.CallFunc || len(ci.Sig.Results) != 1 || check.ClassOf(ci.Sig.Results[0]) != check.ClassWord {
+			return false
+		}
+		for i, a := range e.Args {
+			if check.ClassOf(ci.Sig.Params[i]) != check.ClassWord || !f.stackable(a, p) {
+				return false
+			}
+		}
+		return true
+	}
+	return false
+}
+
+// lastUse is the read of p that is evaluated last in e.
+func lastUse(info *check.Info, e ast.Expr, p *check.Var) *ast.Ident {
+	var last *ast.Ident
+	ast.Inspect(e, func(n ast.Node) bool {
+		if id, ok := n.(*ast.Ident); ok && info.Uses[id] == p {
+			last = id
+		}
+		return true
+	})
+	return last
+}
+
+// stackGen emits a stackable expression; depth is how many words lie on
+// the parameter while it is still there.
+type stackGen struct {
+	f        *fnGen
+	param    *check.Var
+	last     *ast.Ident
+	depth    int
+	consumed bool
+}
+
+func (s *stackGen) expr(e ast.Expr) {
+	f := s.f
+	saved := f.at(e.Pos())
+	defer f.restorePos(saved)
+	tv := f.g.info.Types[e]
+	if tv.Mode == check.ModeConst {
+		f.push(tv.Value.Uint64())
+		s.depth++
+		return
+	}
+	switch e := e.(type) {
+	case *ast.Paren:
+		s.expr(e.X)
+	case *ast.Ident:
+		if e == s.last && s.depth <= 2 {
+			// Move the parameter up instead of copying it.
+			switch s.depth {
+			case 1:
+				f.emit(isa.SWAP)
+			case 2:
+				f.emit(isa.ROT)
+			}
+			s.consumed = true
+			return
+		}
+		switch s.depth {
+		case 0:
+			f.emit(isa.DUP)
+		case 1:
+			f.emit(isa.OVER)
+		default:
+			f.emitA(isa.PICK, s.depth)
+		}
+		s.depth++
+	case *ast.Unary:
+		s.expr(e.X)
+		f.unaryOp(e.Op, tv.Type)
+	case *ast.As:
+		s.expr(e.X)
+		if isByteSized(tv.Type) && !isByteSized(f.typeOf(e.X)) {
+			f.push(0xff)
+			f.emit(isa.AND)
+		}
+	case *ast.Binary:
+		s.expr(e.X)
+		s.expr(e.Y)
+		f.cur = astPos(e.OpAt)
+		f.binaryOp(e, tv.Type)
+		s.depth--
+	case *ast.Call:
+		for _, a := range e.Args {
+			s.expr(a)
+		}
+		f.cur = astPos(e.Lparen)
+		f.jump(isa.CALL, f.g.funcLabel(f.g.info.Calls[e].Func))
+		s.depth -= len(e.Args) - 1
+	default:
+		panic(fmt.Sprintf("gen: stack expression %T", e))
+	}
 }
