@@ -119,22 +119,48 @@ func (h *Host) Run(ctx context.Context) error {
 	defer ticker.Stop()
 	inbox := h.cfg.Transport.Inbox()
 	h.supervise()
+	busy := false
 	for h.failStopErr == nil {
-		select {
-		case <-ctx.Done():
+		// A machine with work of its own only looks at its inputs between
+		// slices of it; an idle one waits for them.
+		if !h.step(ctx, ticker.C, inbox, !busy) {
 			h.log.Info("host stopping", "why", context.Cause(ctx).Error())
 			return nil
-		case <-ticker.C:
+		}
+		h.supervise()
+		busy = h.work(inbox, ticker.C)
+	}
+	return h.failStopErr
+}
+
+// step handles one input, waiting for it if block; it reports false once
+// ctx has ended.
+func (h *Host) step(ctx context.Context, tick <-chan time.Time, inbox <-chan tcpnet.Message, block bool) bool {
+	if !block {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick:
 			h.tick()
 		case msg := <-inbox:
 			h.receive(msg, inbox)
 		case fn := <-h.do:
 			fn(h.m)
+		default:
 		}
-		h.supervise()
-		h.work(inbox)
+		return true
 	}
-	return h.failStopErr
+	select {
+	case <-ctx.Done():
+		return false
+	case <-tick:
+		h.tick()
+	case msg := <-inbox:
+		h.receive(msg, inbox)
+	case fn := <-h.do:
+		fn(h.m)
+	}
+	return true
 }
 
 func (h *Host) tick() {
@@ -174,18 +200,22 @@ func (h *Host) deliver(msg tcpnet.Message) {
 	}
 }
 
-// work lets a Worker run while no input waits, for a bounded number of
-// rounds.
-func (h *Host) work(inbox <-chan tcpnet.Message) {
+// work lets a Worker run while no input waits and no tick is due, for a
+// bounded number of rounds; it reports whether work remains.
+func (h *Host) work(inbox <-chan tcpnet.Message, tick <-chan time.Time) bool {
 	w, ok := h.m.(Worker)
 	if !ok {
-		return
+		return false
 	}
 	for range WorkRoundsMax {
-		if len(inbox) > 0 || len(h.do) > 0 || !w.Work() {
-			return
+		if len(inbox) > 0 || len(h.do) > 0 || len(tick) > 0 {
+			return true
+		}
+		if !w.Work() {
+			return false
 		}
 	}
+	return true
 }
 
 // supervise reopens a failed or missing machine and fail-stops on a fatal

@@ -1,6 +1,9 @@
 package identity
 
 import (
+	"crypto/ed25519"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -24,6 +27,7 @@ const (
 	CAFile          = "identity/ca.pem"      // the CA: only where machines are admitted
 	AdminFile       = "identity/admin.pem"   // the admin user's credential, written by flock new
 	TokensDir       = "identity/tokens"      // join tokens issued here, one file per token id
+	JoinKeyFile     = "identity/join.key"    // the key a joining machine asks to be certified (until it is)
 )
 
 // ErrLocked means another process holds the data dir.
@@ -137,6 +141,48 @@ func (d Dir) credential(name string, now time.Time) (*Credential, error) {
 		return nil, fmt.Errorf("%s: %w", name, err)
 	}
 	return c, nil
+}
+
+// JoinKey reads the key of a join in progress, or makes and saves one: a
+// machine that asks again after a lost answer asks with the same key, and
+// the issuer gives it the same id (Issuer.Join).
+func (d Dir) JoinKey() (ed25519.PrivateKey, error) {
+	data, err := diskmodel.ReadFile(d.FS, JoinKeyFile)
+	switch {
+	case err == nil:
+		blk, _ := pem.Decode(data)
+		if blk == nil || blk.Type != pemKey {
+			return nil, fmt.Errorf("%w: %s is not a PEM private key", ErrCredential, JoinKeyFile)
+		}
+		k, err := x509.ParsePKCS8PrivateKey(blk.Bytes)
+		key, ok := k.(ed25519.PrivateKey)
+		if err != nil || !ok {
+			return nil, fmt.Errorf("%w: %s: not an ed25519 key", ErrCredential, JoinKeyFile)
+		}
+		return key, nil
+	case !errors.Is(err, fs.ErrNotExist):
+		return nil, fmt.Errorf("identity: %w", err)
+	}
+	key, err := NewKey(nil)
+	if err != nil {
+		return nil, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("identity: %w", err)
+	}
+	if err := d.write(JoinKeyFile, pem.EncodeToMemory(&pem.Block{Type: pemKey, Bytes: der})); err != nil {
+		return nil, err
+	}
+	return key, nil
+}
+
+// RemoveJoinKey deletes the key of a finished (or refused) join.
+func (d Dir) RemoveJoinKey() error {
+	if err := d.FS.Remove(JoinKeyFile); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("identity: %w", err)
+	}
+	return nil
 }
 
 // SaveCA writes the CA.

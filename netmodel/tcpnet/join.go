@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"time"
 
 	"github.com/flockvm/flock/identity"
@@ -54,6 +55,18 @@ func exportBinding(cs tls.ConnectionState) ([]byte, error) {
 // proves the token, and returns the credential the VM issued for key.
 // A refusal is an error wrapping identity.ErrToken.
 func Join(ctx context.Context, addr string, tok identity.Token, key ed25519.PrivateKey, info []byte) (*identity.Credential, error) {
+	cred, _, err := JoinVM(ctx, addr, "", tok, key, info)
+	return cred, err
+}
+
+// ErrWrongVM: the machine at the join address belongs to a VM of another
+// name than the joiner asked for.
+var ErrWrongVM = errors.New("tcpnet: join: the machine belongs to another VM")
+
+// JoinVM is Join that also checks the VM is named vmName (unless empty)
+// before anything is proved, and returns the issuer's whole answer (its
+// Cluster says what the VM is).
+func JoinVM(ctx context.Context, addr, vmName string, tok identity.Token, key ed25519.PrivateKey, info []byte) (*identity.Credential, identity.JoinResponse, error) {
 	ctx, cancel := context.WithTimeout(ctx, joinTimeoutDefault)
 	defer cancel()
 	var caCert *x509.Certificate
@@ -71,6 +84,9 @@ func Join(ctx context.Context, addr string, tok identity.Token, key ed25519.Priv
 			if err := tok.CheckIssuer(ca); err != nil {
 				return err
 			}
+			if vmName != "" && ca.Subject.CommonName != "flock vm "+vmName {
+				return fmt.Errorf("%w: it is %q, not %q", ErrWrongVM, strings.TrimPrefix(ca.Subject.CommonName, "flock vm "), vmName)
+			}
 			p, err := identity.Verify(ca, chain[0], time.Now())
 			if err != nil {
 				return err
@@ -85,7 +101,7 @@ func Join(ctx context.Context, addr string, tok identity.Token, key ed25519.Priv
 	var d net.Dialer
 	raw, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("tcpnet: join %s: %w", addr, err)
+		return nil, identity.JoinResponse{}, fmt.Errorf("tcpnet: join %s: %w", addr, err)
 	}
 	defer raw.Close()
 	if dl, ok := ctx.Deadline(); ok {
@@ -93,26 +109,27 @@ func Join(ctx context.Context, addr string, tok identity.Token, key ed25519.Priv
 	}
 	tc := tls.Client(raw, cfg)
 	if err := tc.HandshakeContext(ctx); err != nil {
-		return nil, fmt.Errorf("tcpnet: join %s: %w", addr, err)
+		return nil, identity.JoinResponse{}, fmt.Errorf("tcpnet: join %s: %w", addr, err)
 	}
 	if tc.ConnectionState().NegotiatedProtocol != joinProto {
-		return nil, fmt.Errorf("tcpnet: join %s: the machine does not admit joins", addr)
+		return nil, identity.JoinResponse{}, fmt.Errorf("tcpnet: join %s: the machine does not admit joins", addr)
 	}
 	binding, err := exportBinding(tc.ConnectionState())
 	if err != nil {
-		return nil, fmt.Errorf("tcpnet: join %s: %w", addr, err)
+		return nil, identity.JoinResponse{}, fmt.Errorf("tcpnet: join %s: %w", addr, err)
 	}
 	req := identity.NewJoinRequest(tok, binding, key, info)
 	if _, err := tc.Write(netmodel.AppendFrame(nil, 0, 0, req.Encode())); err != nil {
-		return nil, fmt.Errorf("tcpnet: join %s: %w", addr, err)
+		return nil, identity.JoinResponse{}, fmt.Errorf("tcpnet: join %s: %w", addr, err)
 	}
 	f, _, err := readFrame(bufio.NewReader(tc), identity.JoinMessageSizeMax)
 	if err != nil {
-		return nil, fmt.Errorf("tcpnet: join %s: no answer (a refused token closes the connection only after answering): %w", addr, err)
+		return nil, identity.JoinResponse{}, fmt.Errorf("tcpnet: join %s: no answer (a refused token closes the connection only after answering): %w", addr, err)
 	}
 	resp, err := identity.DecodeJoinResponse(f.Payload)
 	if err != nil {
-		return nil, fmt.Errorf("tcpnet: join %s: %w", addr, err)
+		return nil, identity.JoinResponse{}, fmt.Errorf("tcpnet: join %s: %w", addr, err)
 	}
-	return identity.FinishJoin(caCert, resp, key, time.Now())
+	cred, err := identity.FinishJoin(caCert, resp, key, time.Now())
+	return cred, resp, err
 }

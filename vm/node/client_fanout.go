@@ -334,7 +334,9 @@ func (n *Node) killAt(s *clientSession, seq, pid uint64, record string) {
 		n.answer(s, seq, &ClientMsg{Code: CodeNoProcess, Text: fmt.Sprintf("process %d is not running", pid)})
 		return
 	}
-	if m := n.ms.members[home]; m == nil || m.rec.State != stateAlive || n.ms.dead[home] >= m.rec.Incarnation {
+	// A home this node has not heard of yet (it joined a moment ago) is
+	// asked; one its view holds dead is not.
+	if m := n.ms.members[home]; m != nil && (m.rec.State != stateAlive || n.ms.dead[home] >= m.rec.Incarnation) {
 		n.answer(s, seq, &ClientMsg{Code: CodeNoProcess, Text: fmt.Sprintf("process %d was lost with its home, machine %v, which is down", pid, home)})
 		return
 	}

@@ -1,0 +1,234 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"sync"
+
+	"github.com/flockvm/flock/identity"
+	"github.com/flockvm/flock/netmodel"
+	"github.com/flockvm/flock/vm/coherence"
+	"github.com/flockvm/flock/vm/node"
+)
+
+// NodeConfig is what a hosted node is opened with at every open.
+type NodeConfig struct {
+	// Node is the node's configuration; ID, Transport, Disk, Rand and
+	// Memory (the coherence agent, unless set) are filled in at each open.
+	Node node.Config
+	// Clients configures the node's client service.
+	Clients node.ClientConfig
+	// Book, if set, receives the address book the node reads from the
+	// metadata store; the host gives it to its transport.
+	Book *AddressBook
+	// CoreTicks is how many interpreter ticks one Work call runs the cores
+	// for (default CoreTicksDefault).
+	CoreTicks int
+}
+
+// CoreTicksDefault: one Work call runs the cores for about a millisecond
+// (the interpreter does about 10^8 ticks a second), so inputs wait at most
+// that long behind busy cores.
+const CoreTicksDefault = 100_000
+
+// addressSyncTicks: how often the hosted node's address book is handed to
+// the transport.
+const addressSyncTicks = 100
+
+// peerTransport is what the node adapter needs of tcpnet beyond Send: who
+// a client is, and where machines are.
+type peerTransport interface {
+	netmodel.Transport
+	Principal(id netmodel.NodeID) (identity.Principal, bool)
+	SetPeer(id netmodel.NodeID, addr string)
+}
+
+// Node opens a node (package vm/node) at every open of the host: the
+// Env's id, transport, disk and random stream; a fresh incarnation from
+// the node's own counter.
+func Node(cfg NodeConfig) OpenFunc {
+	return func(env Env) (Machine, error) {
+		tr, ok := env.Transport.(peerTransport)
+		if !ok {
+			return nil, errors.New("host: a node needs a transport that knows its peers (tcpnet)")
+		}
+		nc := cfg.Node
+		nc.ID, nc.Transport, nc.Disk, nc.Rand = env.ID, env.Transport, env.Disk, env.Rand
+		if nc.Memory == nil {
+			nc.Memory = node.CoherenceMemory(coherence.Config{})
+		}
+		log := env.Logger
+		if nc.Diag == nil {
+			nc.Diag = logWriter{log: log}
+		}
+		if nc.Record == nil {
+			nc.Record = func(format string, args ...any) {
+				if log.Enabled(context.Background(), slog.LevelDebug) {
+					log.Debug("node", "what", sprintf(format, args...))
+				}
+			}
+		}
+		n, err := node.Open(nc)
+		if err != nil {
+			return nil, err
+		}
+		n.ConfigureClients(cfg.Clients)
+		m := &NodeMachine{n: n, tr: tr, book: cfg.Book, coreTicks: cfg.CoreTicks, log: log}
+		if m.coreTicks <= 0 {
+			m.coreTicks = CoreTicksDefault
+		}
+		log.Info("node open", "node_incarnation", n.Incarnation(), "voters", len(nc.Voters), "cores", nc.Provide.Cores)
+		return m, nil
+	}
+}
+
+// NodeFatal: errors a hosted node stops on for good (corrupt durable
+// state; the machine left the VM). Others reopen it as a new incarnation.
+func NodeFatal(err error) bool {
+	return errors.Is(err, node.ErrCorrupt) || errors.Is(err, node.ErrLeft)
+}
+
+// NodeMachine is a hosted node: the Machine the Host drives.
+type NodeMachine struct {
+	n              *node.Node
+	tr             peerTransport
+	book           *AddressBook
+	coreTicks      int
+	ticks          uint64
+	log            *slog.Logger
+	clientsRefused uint64
+}
+
+var (
+	_ Machine  = (*NodeMachine)(nil)
+	_ Worker   = (*NodeMachine)(nil)
+	_ Batcher  = (*NodeMachine)(nil)
+	_ Failer   = (*NodeMachine)(nil)
+	_ Exporter = (*NodeMachine)(nil)
+)
+
+// Node is the hosted node (use it only on the Host's goroutine, e.g. in
+// Host.Do).
+func (m *NodeMachine) Node() *node.Node { return m.n }
+
+// Tick ticks the node, and now and then hands its address book to the
+// transport.
+func (m *NodeMachine) Tick() {
+	m.n.Tick()
+	m.ticks++
+	if m.ticks%addressSyncTicks == 1 {
+		m.syncAddresses()
+	}
+}
+
+func (m *NodeMachine) syncAddresses() {
+	addrs := m.n.Addresses()
+	if len(addrs) == 0 {
+		return
+	}
+	for _, id := range m.book.merge(addrs) {
+		if id != m.n.ID() {
+			m.tr.SetPeer(id, addrs[id])
+			m.log.Info("peer address", "peer", id.String(), "addr", addrs[id])
+		}
+	}
+}
+
+// Receive hands a machine's message to the node, and a client's with the
+// user its connection authenticated as.
+func (m *NodeMachine) Receive(from netmodel.NodeID, payload []byte) {
+	if !identity.IsClientID(from) {
+		m.n.Receive(from, payload)
+		return
+	}
+	p, ok := m.tr.Principal(from)
+	if !ok || p.Kind != identity.KindUser {
+		m.clientsRefused++ // the transport allows only users to speak as clients
+		return
+	}
+	m.n.ReceiveClient(from, p.User, payload)
+}
+
+// EndBatch sends the output the burst produced.
+func (m *NodeMachine) EndBatch() { m.n.FlushClients() }
+
+// Work runs the cores for a slice while they have work. This is the one
+// place the cores run: parallel cores on OS threads replace this call.
+func (m *NodeMachine) Work() bool {
+	if !m.n.HasWork() {
+		return false
+	}
+	m.n.RunCores(m.coreTicks)
+	m.n.FlushClients()
+	return m.n.HasWork()
+}
+
+// Err is why the node stopped (fail-stop, or it left the VM).
+func (m *NodeMachine) Err() error { return m.n.Err() }
+
+// Close releases the node's files.
+func (m *NodeMachine) Close() error {
+	m.n.Close()
+	return nil
+}
+
+// AddressBook is the machines' addresses as a host knows them, shared
+// with the issuer (which tells joiners) and kept in the data dir.
+type AddressBook struct {
+	mu    sync.Mutex
+	peers map[netmodel.NodeID]string
+	save  func(map[netmodel.NodeID]string) error
+	log   *slog.Logger
+}
+
+// NewAddressBook starts a book from peers; save, if set, persists it at
+// every change.
+func NewAddressBook(peers map[netmodel.NodeID]string, save func(map[netmodel.NodeID]string) error, log *slog.Logger) *AddressBook {
+	b := &AddressBook{peers: map[netmodel.NodeID]string{}, save: save, log: log}
+	for id, a := range peers {
+		b.peers[id] = a
+	}
+	return b
+}
+
+// Peers is a copy of the book.
+func (b *AddressBook) Peers() map[netmodel.NodeID]string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	out := make(map[netmodel.NodeID]string, len(b.peers))
+	for id, a := range b.peers {
+		out[id] = a
+	}
+	return out
+}
+
+// Set records one machine's address; it reports whether it changed.
+func (b *AddressBook) Set(id netmodel.NodeID, addr string) bool {
+	return len(b.merge(map[netmodel.NodeID]string{id: addr})) > 0
+}
+
+// merge records addrs and returns the machines whose address changed, in
+// id order, saving the book if any did.
+func (b *AddressBook) merge(addrs map[netmodel.NodeID]string) []netmodel.NodeID {
+	if b == nil {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var changed []netmodel.NodeID
+	for id, a := range addrs {
+		if id != 0 && a != "" && b.peers[id] != a {
+			b.peers[id] = a
+			changed = append(changed, id)
+		}
+	}
+	slices.Sort(changed)
+	if len(changed) > 0 && b.save != nil {
+		if err := b.save(b.peers); err != nil && b.log != nil {
+			b.log.Warn("saving the address book", "err", err.Error())
+		}
+	}
+	return changed
+}

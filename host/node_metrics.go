@@ -1,0 +1,85 @@
+package host
+
+import (
+	"fmt"
+	"log/slog"
+	"strings"
+)
+
+// Export emits the node's figures: its counters, threads and processes,
+// its client service, and its metadata replica's raft view (voters).
+func (m *NodeMachine) Export(emit func(Metric)) {
+	n := m.n
+	st, cs := n.Stats(), n.ClientStats()
+	gauge := func(name, help string, v float64) { emit(Metric{Name: name, Help: help, Kind: Gauge, Value: v}) }
+	counter := func(name, help string, v int64) {
+		emit(Metric{Name: name, Help: help, Kind: Counter, Value: float64(v)})
+	}
+	joined := 0.0
+	if n.Joined() {
+		joined = 1
+	}
+	gauge("node_joined", "1 once the node's membership record is committed", joined)
+	gauge("node_incarnation", "the node's incarnation (a rejoin draws a new one)", float64(n.Incarnation()))
+	gauge("node_threads", "threads on this machine's cores", float64(n.Threads()))
+	gauge("node_machines_alive", "machines this node's membership view holds alive", float64(len(n.View())))
+	running := 0
+	for _, p := range n.Processes() {
+		if !p.Done {
+			running++
+		}
+	}
+	gauge("node_processes", "running processes homed here", float64(running))
+	for _, c := range []struct {
+		name, help string
+		v          int64
+	}{
+		{"node_messages_in_total", "messages received from peers", st.MessagesIn},
+		{"node_messages_out_total", "messages sent to peers", st.MessagesOut},
+		{"node_garbage_total", "payloads that did not decode", st.Garbage},
+		{"node_stale_dropped_total", "messages from dead or superseded incarnations", st.StaleDropped},
+		{"node_duplicates_total", "requests answered again or dropped as applied", st.Duplicates},
+		{"node_retransmits_total", "requests sent again", st.Retransmits},
+		{"node_threads_started_total", "threads started on this machine", st.ThreadsStarted},
+		{"node_threads_placed_remote_total", "threads this machine placed on another", st.ThreadsPlacedRemote},
+		{"node_processes_started_total", "processes started with this machine as home", st.ProcessesStarted},
+		{"node_processes_lost_total", "processes ended by a machine's loss", st.ProcessesLost},
+		{"node_machines_declared_dead_total", "machines this node saw declared dead", st.MachinesDeclaredDead},
+		{"node_rejoins_total", "times this node found itself declared dead and rejoined", st.Rejoins},
+		{"node_meta_errors_total", "metadata operations that failed", st.MetaErrors},
+		{"node_outbox_full_total", "requests failed for a full outbox", st.OutboxFull},
+		{"client_requests_total", "client requests applied", cs.Requests},
+		{"client_duplicates_total", "client requests answered again", cs.Duplicates},
+		{"client_garbage_total", "client messages that did not decode", cs.Garbage},
+		{"client_sessions_expired_total", "clients forgotten after falling silent", cs.SessionsExpired},
+		{"client_output_bytes_total", "output bytes of clients' processes", cs.OutputBytes},
+		{"client_output_resent_bytes_total", "output bytes sent again", cs.OutputResentBytes},
+		{"client_output_overruns_total", "writes refused: a client too far behind", cs.OutputOverruns},
+		{"client_queries_total", "ps/status/kill queries sent to peers", cs.Queries},
+		{"client_queries_unanswered_total", "peers that did not answer a query in time", cs.QueriesUnanswered},
+	} {
+		counter(c.name, c.help, c.v)
+	}
+	gauge("client_sessions", "clients known now", float64(cs.Sessions))
+	gauge("client_runs", "processes attached to clients now", float64(cs.Runs))
+	if rs, ok := n.MetaStatus(); ok {
+		gauge("raft_state", "raft role: 0 follower, 1 pre-candidate, 2 candidate, 3 leader", float64(rs.State))
+		gauge("raft_term", "current raft term", float64(rs.Term))
+		gauge("raft_leader", "the leader's NodeID (0 if unknown)", float64(rs.Leader))
+		gauge("raft_commit_index", "highest index known committed", float64(rs.Commit))
+		gauge("raft_applied_index", "highest index applied", float64(rs.Applied))
+	}
+}
+
+// logWriter turns the node's diagnostics (a child's trap, a PSTART that
+// failed) into log lines.
+type logWriter struct{ log *slog.Logger }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	for _, line := range strings.Split(strings.TrimRight(string(p), "\n"), "\n") {
+		w.log.Warn("diagnostic", "text", line)
+	}
+	return len(p), nil
+}
+
+func sprintf(format string, args ...any) string { return fmt.Sprintf(format, args...) }

@@ -1,0 +1,376 @@
+package host
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flockvm/flock/diskmodel/osdisk"
+	"github.com/flockvm/flock/identity"
+	"github.com/flockvm/flock/netmodel"
+	"github.com/flockvm/flock/vm/asm"
+	"github.com/flockvm/flock/vm/isa"
+	"github.com/flockvm/flock/vm/node"
+)
+
+// testVM is a VM of machines served in this process on loopback, each on
+// its own data dir, as flock new and flock join would run them.
+type testVM struct {
+	t        *testing.T
+	name     string
+	token    identity.Token
+	machines []*testMachine
+	admin    *identity.Credential
+}
+
+type testMachine struct {
+	dir    string
+	disk   *osdisk.FS
+	lock   *identity.Lock
+	addr   string
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func newTestVM(t *testing.T, name string, machines, voters int) *testVM {
+	t.Helper()
+	v := &testVM{t: t, name: name}
+	first := v.newMachine()
+	created, err := CreateVM(first.disk, CreateConfig{VM: name, Voters: voters, TokenUses: 10, TokenTTL: time.Hour})
+	if err != nil {
+		t.Fatalf("CreateVM = %v", err)
+	}
+	v.token = created.Token
+	if v.admin, err = (identity.Dir{FS: first.disk}).Admin(time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	v.serve(first)
+	for range machines - 1 {
+		m := v.newMachine()
+		m.addr = freeAddr(t)
+		if _, err := JoinVM(context.Background(), m.disk, JoinConfig{VM: name, Addr: first.addr, Token: v.token,
+			Advertise: m.addr, Provide: node.Resources{Cores: 1}}); err != nil {
+			t.Fatalf("JoinVM = %v", err)
+		}
+		v.serve(m)
+	}
+	t.Cleanup(v.stop)
+	return v
+}
+
+func (v *testVM) newMachine() *testMachine {
+	dir := v.t.TempDir()
+	lock, err := identity.LockDir(dir)
+	if err != nil {
+		v.t.Fatal(err)
+	}
+	disk, err := osdisk.Open(dir)
+	if err != nil {
+		v.t.Fatal(err)
+	}
+	m := &testMachine{dir: dir, disk: disk, lock: lock, addr: freeAddr(v.t)}
+	v.machines = append(v.machines, m)
+	return m
+}
+
+// freeAddr is a loopback address with a port nothing listens on now (the
+// kernel's pick; free again once closed).
+func freeAddr(t testing.TB) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+func (v *testVM) serve(m *testMachine) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan string, 1)
+	m.cancel, m.done = cancel, make(chan error, 1)
+	go func() {
+		m.done <- Serve(ctx, m.disk, ServeConfig{Listen: m.addr, Provide: node.Resources{Cores: 1, RAMBytes: 256 << 20},
+			Logger: testLogger(v.t), Ready: func(a, _ net.Addr) { ready <- a.String() }})
+	}()
+	select {
+	case <-ready:
+	case err := <-m.done:
+		v.t.Fatalf("Serve(%s) = %v before listening", m.dir, err)
+	case <-time.After(waitMax):
+		v.t.Fatalf("Serve(%s) did not listen", m.dir)
+	}
+}
+
+func (v *testVM) stopMachine(m *testMachine) error {
+	if m.cancel == nil {
+		return nil
+	}
+	m.cancel()
+	m.cancel = nil
+	select {
+	case err := <-m.done:
+		return err
+	case <-time.After(waitMax):
+		v.t.Errorf("machine %s did not stop", m.dir)
+		return nil
+	}
+}
+
+func (v *testVM) stop() {
+	for _, m := range v.machines {
+		if err := v.stopMachine(m); err != nil {
+			v.t.Errorf("Serve(%s) = %v", m.dir, err)
+		}
+		m.disk.Close()
+		m.lock.Unlock()
+	}
+}
+
+func (v *testVM) client(on int, cred *identity.Credential) *Client {
+	v.t.Helper()
+	c, err := DialClient(context.Background(), ClientConfig{VM: v.name, Addr: v.machines[on].addr, Credential: cred,
+		Logger: testLogger(v.t), RequestTimeout: waitMax})
+	if err != nil {
+		v.t.Fatalf("DialClient(machine %d) = %v", on, err)
+	}
+	v.t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// waitJoined waits until the machine at on sees n machines alive and a
+// metadata leader.
+func (v *testVM) waitJoined(c *Client, n int) Status {
+	v.t.Helper()
+	deadline := time.Now().Add(waitMax)
+	for {
+		st, err := c.Status(context.Background())
+		alive := 0
+		for _, m := range st.Machines {
+			if m.State == "alive" && m.Reported && m.Joined {
+				alive++
+			}
+		}
+		if err == nil && alive == n && st.Leader != 0 {
+			return st
+		}
+		if time.Now().After(deadline) {
+			v.t.Fatalf("machines did not join: %d of %d alive, leader %v, err %v: %+v", alive, n, st.Leader, err, st.Machines)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func assemble(t testing.TB, name, src string) *isa.Program {
+	t.Helper()
+	p, err := asm.Assemble(name, []byte(src), asm.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// spreadSum spawns T threads (more than a one-core machine keeps), each
+// returning k*k; the main thread prints their sum.
+const spreadSum = `
+.const T 24
+.zero tids T*8
+main:
+    ENTER 0, 2
+    PUSH 0
+    SET 0
+spawn:
+    GET 0
+    PUSH T
+    LT
+    JZ spawned
+    GET 0
+    SPAWN worker
+    GET 0
+    PUSH 8
+    MUL
+    PUSH tids
+    ADD
+    STORE
+    GET 0
+    PUSH 1
+    ADD
+    SET 0
+    JMP spawn
+spawned:
+    PUSH 0
+    SET 0
+join:
+    GET 0
+    PUSH T
+    LT
+    JZ joined
+    GET 0
+    PUSH 8
+    MUL
+    PUSH tids
+    ADD
+    LOAD
+    JOIN
+    GET 1
+    ADD
+    SET 1
+    GET 0
+    PUSH 1
+    ADD
+    SET 0
+    JMP join
+joined:
+    GET 1
+    PRINT
+    PUSH '\n'
+    PUTC
+    PUSH 3
+    EXIT
+worker:
+    ENTER 1, 1
+    PUSH 0
+    SET 1
+wloop:
+    GET 1
+    PUSH 20000
+    LT
+    JZ wdone
+    GET 1
+    PUSH 1
+    ADD
+    SET 1
+    JMP wloop
+wdone:
+    GET 0
+    GET 0
+    MUL
+    TEXIT
+`
+
+const spinForever = `
+main:
+    JMP main
+`
+
+// TestVMOnLoopback: a VM of three machines made and joined as flock new
+// and flock join do, a program spread over them with its exact output and
+// exit status, ps, status, kill, tokens, users.
+func TestVMOnLoopback(t *testing.T) {
+	v := newTestVM(t, "loopvm", 3, 3)
+	c := v.client(0, v.admin)
+	st := v.waitJoined(c, 3)
+	if len(st.Voters) != 3 {
+		t.Errorf("Status().Voters = %v, want 3", st.Voters)
+	}
+	var out bytes.Buffer
+	status, err := c.Run(context.Background(), assemble(t, "sum.flasm", spreadSum), nil, &out, nil)
+	if err != nil {
+		t.Fatalf("Run = %v", err)
+	}
+	if got, want := out.String(), "4324\n"; got != want || status.Err() != nil || status.Code != 3 {
+		t.Errorf("Run = %q, status %+v (%v); want %q, exit 3", got, status, status.Err(), want)
+	}
+	st = v.waitJoined(c, 3)
+	ran := 0
+	for _, m := range st.Machines {
+		if m.ThreadsStarted > 0 {
+			ran++
+		}
+	}
+	if ran < 2 {
+		t.Errorf("threads ran on %d machines, want at least 2: %+v", ran, st.Machines)
+	}
+
+	// A user made by the admin runs as itself; another user may not kill
+	// its process, the admin may.
+	carol, err := c.AddUser(context.Background(), "carol")
+	if err != nil {
+		t.Fatalf("AddUser(carol) = %v", err)
+	}
+	cc := v.client(1, carol)
+	pidc := make(chan uint64, 1)
+	ended := make(chan error, 1)
+	go func() {
+		st, err := cc.Run(context.Background(), assemble(t, "spin.flasm", spinForever), nil, &bytes.Buffer{}, func(pid uint64) { pidc <- pid })
+		if err == nil && (st.Trap == nil || !strings.Contains(st.Trap.Error(), "killed")) {
+			err = fmt.Errorf("status %+v, want killed", st)
+		}
+		ended <- err
+	}()
+	pid := <-pidc
+	procs, _, err := c.PS(context.Background(), false)
+	if err != nil || len(procs) != 1 || procs[0].PID != pid || procs[0].User != "carol" || procs[0].Home != netmodel.NodeID(2) {
+		t.Errorf("PS = %+v, %v; want carol's process %d homed on n2", procs, err, pid)
+	}
+	bob, err := c.AddUser(context.Background(), "bob")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var re *RequestError
+	if err := v.client(2, bob).Kill(context.Background(), pid); !errors.As(err, &re) || re.Code != node.CodeDenied {
+		t.Errorf("Kill by bob = %v, want denied", err)
+	}
+	if err := c.Kill(context.Background(), pid); err != nil {
+		t.Errorf("Kill by admin = %v", err)
+	}
+	if err := <-ended; err != nil {
+		t.Errorf("carol's run: %v", err)
+	}
+	if _, err := cc.CreateToken(context.Background(), 1, time.Hour); !errors.As(err, &re) || re.Code != node.CodeDenied {
+		t.Errorf("CreateToken by carol = %v, want denied", err)
+	}
+	tok, err := c.CreateToken(context.Background(), 1, time.Hour)
+	if _, perr := identity.ParseToken(tok); err != nil || perr != nil {
+		t.Errorf("CreateToken = %q, %v (%v)", tok, err, perr)
+	}
+}
+
+// TestVMRestartRejoins: a machine stopped and started again on its data
+// dir rejoins as a new incarnation, and the VM runs programs across it.
+func TestVMRestartRejoins(t *testing.T) {
+	v := newTestVM(t, "restartvm", 3, 3)
+	c := v.client(0, v.admin)
+	st := v.waitJoined(c, 3)
+	inc := st.Machines[2].Incarnation
+	if err := v.stopMachine(v.machines[2]); err != nil {
+		t.Fatal(err)
+	}
+	v.serve(v.machines[2])
+	deadline := time.Now().Add(waitMax)
+	for {
+		st = v.waitJoined(c, 3)
+		if st.Machines[2].Incarnation > inc {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("machine 3 did not rejoin as a new incarnation: %+v", st.Machines[2])
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var out bytes.Buffer
+	if status, err := c.Run(context.Background(), assemble(t, "sum.flasm", spreadSum), nil, &out, nil); err != nil || out.String() != "4324\n" || status.Code != 3 {
+		t.Errorf("Run after the restart = %q, %+v, %v", out.String(), status, err)
+	}
+}
+
+// testLogger logs to the test when FLOCK_TEST_LOG is set.
+func testLogger(t *testing.T) *slog.Logger {
+	if os.Getenv("FLOCK_TEST_LOG") == "" {
+		return nil
+	}
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
