@@ -244,3 +244,24 @@ func TestFmt(t *testing.T) {
 		t.Errorf("flock fmt of a broken file = %d, stderr %q; want 65 and the error", got, stderr.String())
 	}
 }
+
+// TestStorageRoot: --root is created if missing; without it the storage is
+// the program's directory (procs finds child.fl from anywhere).
+func TestStorageRoot(t *testing.T) {
+	root := filepath.Join(t.TempDir(), "new", "root")
+	var stdout, stderr bytes.Buffer
+	if got := run([]string{"run", "--root", root, "../../examples/files.fl"}, &stdout, &stderr); got != 0 {
+		t.Fatalf("flock run --root (missing) = %d, stderr %s", got, stderr.String())
+	}
+	if info, err := os.Stat(root); err != nil || !info.IsDir() {
+		t.Errorf("--root %s was not created: %v", root, err)
+	}
+	abs, err := filepath.Abs("../../examples/procs.fl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout.Reset()
+	if got := run([]string{"run", abs}, &stdout, &stderr); got != 0 || !strings.Contains(stdout.String(), "statuses: 10 20 30") {
+		t.Errorf("flock run %s = %d, output %q, stderr %s", abs, got, stdout.String(), stderr.String())
+	}
+}

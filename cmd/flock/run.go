@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 
 	"github.com/flockvm/flock/diskmodel/osdisk"
@@ -53,7 +54,7 @@ not compile; 66 the program file cannot be read; 70 the program trapped.`,
 	// Everything after the program file belongs to the program.
 	cmd.Flags().SetInterspersed(false)
 	fl := cmd.Flags()
-	fl.StringVar(&f.root, "root", "", "directory that holds the VM's storage (default: the program's directory)")
+	fl.StringVar(&f.root, "root", "", "directory that holds the VM's storage, created if missing (default: the program's directory)")
 	fl.Uint64Var(&f.memMax, "mem", proc.DefaultConfig.MemoryBytesMax, "memory per process in bytes")
 	fl.IntVar(&f.threads, "threads", proc.DefaultConfig.ThreadsMax, "threads per process")
 	fl.Int64Var(&f.budget, "budget", 0, "instruction budget per process in ticks (0: none)")
@@ -73,6 +74,9 @@ func runProgram(f runFlags, args []string, stdout, stderr io.Writer) int {
 	root := f.root
 	if root == "" {
 		root = filepath.Dir(args[0])
+	} else if err := os.MkdirAll(root, 0o755); err != nil {
+		fmt.Fprintf(stderr, "flock: storage root: %v\n", err)
+		return exitNoInput
 	}
 	disk, err := osdisk.Open(root)
 	if err != nil {
