@@ -89,17 +89,15 @@ func (s *Service) onGet(from uint64, m *message) {
 	s.reply(from, &ack)
 }
 
+// onProbe answers from the inventory alone, without touching the disk (a
+// probe names many chunks): the scrubber and the readers find the copies
+// that rotted or vanished from under it, and drop them from it.
 func (s *Service) onProbe(from uint64, m *message) {
 	ack := message{kind: msgProbeAck, tag: m.tag}
 	for i, it := range m.items {
-		c, ok := s.store.get(it.ref)
-		if ok && c.crc == it.crc {
-			if _, st := s.store.readHeader(it.ref); st == storeOK || st == storeIOError {
-				continue
-			}
-			s.store.failedRead(c, storeMissing) // the file vanished from under the inventory
+		if c, ok := s.store.get(it.ref); !ok || c.crc != it.crc {
+			ack.bad = append(ack.bad, uint32(i))
 		}
-		ack.bad = append(ack.bad, uint32(i))
 	}
 	s.reply(from, &ack)
 }

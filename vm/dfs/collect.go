@@ -92,11 +92,13 @@ func (c *collector) delete(lc localChunk) {
 	}
 }
 
-// scrub verifies local chunk files in the background, ScrubBytesPerTick
-// at a time: a rotted copy is dropped before a reader meets it.
+// scrub verifies local chunk files in the background, at most
+// ScrubFilesPerTick files and ScrubBytesPerTick bytes a tick (the disk
+// serves the machine's real work first): a rotted or vanished copy is
+// dropped before a reader meets it.
 func (s *Service) scrub() {
 	budget := s.cfg.ScrubBytesPerTick
-	for _, lc := range s.store.after(s.scrubAt, 64) {
+	for _, lc := range s.store.after(s.scrubAt, s.cfg.ScrubFilesPerTick) {
 		if budget <= 0 {
 			return
 		}

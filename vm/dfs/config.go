@@ -20,6 +20,8 @@ const (
 	// ChunksPerWriteMax bounds the chunks one WRITE commits atomically;
 	// a longer write is cut there (a short write).
 	ChunksPerWriteMax = 128
+	// ChunksPerReadMax bounds the chunks one READ covers (a short read).
+	ChunksPerReadMax = 256
 	// ReadBytesMax bounds what one READ returns (a short read).
 	ReadBytesMax = 1 << 20
 	// WriteBytesMax bounds the data one WRITE accepts; more is cut too.
@@ -100,6 +102,7 @@ type Config struct {
 	OrphanTicks         int // an uncommitted generation older than this is fenced and collected
 	GraceTicks          int // a current copy the record does not name is kept this long
 	ScrubBytesPerTick   int // chunk bytes verified per tick in the background
+	ScrubFilesPerTick   int // chunk files verified per tick in the background
 	PublishEveryTicks   int // the machine record is republished this often when it changed
 	PlacementEveryTicks int // machine records are reread this often
 }
@@ -119,11 +122,12 @@ func (c Config) withDefaults() (Config, error) {
 	set(&c.WriteAttemptsMax, 16)
 	set(&c.RepairEveryTicks, 100)
 	set(&c.RepairCopiesMax, 32)
-	set(&c.CollectEveryTicks, 20)
-	set(&c.CollectBatch, 16)
+	set(&c.CollectEveryTicks, 50)
+	set(&c.CollectBatch, 8)
 	set(&c.OrphanTicks, 3000)
 	set(&c.GraceTicks, 500)
 	set(&c.ScrubBytesPerTick, 16<<10)
+	set(&c.ScrubFilesPerTick, 1)
 	set(&c.PublishEveryTicks, 50)
 	set(&c.PlacementEveryTicks, 100)
 	return c, c.validate()
@@ -146,7 +150,7 @@ func (c Config) validate() error {
 		"ChunkSizeBytes %d outside [%d, %d]", c.ChunkSizeBytes, ChunkSizeBytesMin, ChunkSizeBytesMax)
 	check(c.RootRedundancy <= sys.RedundancyMax, "RootRedundancy %d exceeds %d", c.RootRedundancy, sys.RedundancyMax)
 	for _, v := range []int{c.RequestTimeoutTicks, c.RequestAttemptsMax, c.WriteAttemptsMax, c.RepairEveryTicks,
-		c.RepairCopiesMax, c.CollectEveryTicks, c.CollectBatch, c.OrphanTicks, c.GraceTicks, c.ScrubBytesPerTick,
+		c.RepairCopiesMax, c.CollectEveryTicks, c.CollectBatch, c.OrphanTicks, c.GraceTicks, c.ScrubBytesPerTick, c.ScrubFilesPerTick,
 		c.PublishEveryTicks, c.PlacementEveryTicks} {
 		check(v > 0, "timings and bounds must be positive (got %d)", v)
 	}

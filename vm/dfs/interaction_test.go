@@ -384,7 +384,7 @@ func (h *harness) redundancyViolation() string {
 				if s == nil {
 					return fmt.Sprintf("chunk %s: replica m%d is down", refString(ref), m)
 				}
-				if _, st := s.store.read(ref, rec.crc); st != storeOK {
+				if st := s.store.check(ref, rec.crc); st != storeOK {
 					return fmt.Sprintf("chunk %s: replica m%d: %v", refString(ref), m, st)
 				}
 			}

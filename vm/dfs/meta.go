@@ -132,6 +132,11 @@ func (p *metaPool) issue(c MetaClient, r *metaReq) {
 }
 
 func (p *metaPool) readDone(r *metaReq, res raftkv.Result) {
+	if errors.Is(res.Err, raftkv.ErrInvalid) {
+		r.done(metaResult{err: fmt.Errorf("dfs: metadata read rejected: %w", res.Err)})
+		p.dispatch()
+		return
+	}
 	if res.Err != nil {
 		p.retryOrFail(r, errMetaUnavailable)
 		return

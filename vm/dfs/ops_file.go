@@ -117,6 +117,10 @@ func (s *Service) startSize(v *Storage, req sys.ReqID, f *openFile) {
 const readAttemptsMax = 4
 
 func (s *Service) startRead(v *Storage, req sys.ReqID, f *openFile, off, n uint64) {
+	cs := uint64(f.chunkSize)
+	if end := (off/cs + ChunksPerReadMax) * cs; off+n > end {
+		n = end - off // a short read: the chunk records of one read are bounded
+	}
 	s.readAttempt(v, req, f, off, n, 1)
 }
 
@@ -135,12 +139,14 @@ func (s *Service) readAttempt(v *Storage, req sys.ReqID, f *openFile, off, n uin
 		case off >= fv.size || n == 0:
 			v.finish(req, sys.Reply{})
 		default:
-			s.readChunks(v, req, f, off, min(n, fv.size-off), fv, attempt)
+			s.readChunks(v, req, f, off, n, min(n, fv.size-off), fv, attempt)
 		}
 	})
 }
 
-func (s *Service) readChunks(v *Storage, req sys.ReqID, f *openFile, off, n uint64, fv fileView, attempt int) {
+// readChunks reads got bytes at off (n were asked: an attempt again asks
+// for them all, since the size may have changed).
+func (s *Service) readChunks(v *Storage, req sys.ReqID, f *openFile, off, asked, n uint64, fv fileView, attempt int) {
 	cs := uint64(f.chunkSize)
 	buf := make([]byte, n)
 	var idxs []uint64
@@ -171,7 +177,7 @@ func (s *Service) readChunks(v *Storage, req sys.ReqID, f *openFile, off, n uint
 				s.stats.ReadBytes += n
 				v.finish(req, sys.Reply{Val: n, Data: buf})
 			case attempt < readAttemptsMax:
-				s.readAttempt(v, req, f, off, n, attempt+1)
+				s.readAttempt(v, req, f, off, asked, attempt+1)
 			default:
 				v.fail(req, sys.EIO)
 			}

@@ -107,8 +107,38 @@ func (s *Service) renameAttempt(v *Storage, req sys.ReqID, from, to []string, at
 				v.fail(req, e)
 				return
 			}
-			s.rename(v, req, from, to, src, dst, attempt)
+			s.renameReread(v, req, from, to, src, dst, attempt)
 		})
+	})
+}
+
+// renameReread reads both directories' records and both entries again at
+// one index: the two walks ran at different moments, and the checks must
+// see one state.
+func (s *Service) renameReread(v *Storage, req sys.ReqID, from, to []string, src, dst resolved, attempt int) {
+	keys := []string{keyDir(src.parent), keyDir(dst.parent), keyEntry(src.parent, src.name), keyEntry(dst.parent, dst.name)}
+	slices.Sort(keys)
+	keys = slices.Compact(keys)
+	rs := make([]rangeSpec, len(keys))
+	for i, k := range keys {
+		rs[i] = exactRange(k)
+	}
+	s.meta.read(rs, func(r metaResult) {
+		if r.err != nil {
+			v.fail(req, r.errno())
+			return
+		}
+		var e1, e2 sys.Errno
+		src, e1 = s.resolveAt(v.user, []string{src.name}, 0, src.parent, src.chain, r)
+		dst, e2 = s.resolveAt(v.user, []string{dst.name}, 0, dst.parent, dst.chain, r)
+		switch {
+		case e1 != 0:
+			v.fail(req, e1)
+		case e2 != 0:
+			v.fail(req, e2)
+		default:
+			s.rename(v, req, from, to, src, dst, attempt)
+		}
 	})
 }
 

@@ -23,7 +23,7 @@ func (s *Service) openAttempt(v *Storage, req sys.ReqID, comps []string, mode sy
 		case res.exists && mode == sys.CreateExclusive:
 			v.fail(req, sys.EEXIST)
 		case res.exists:
-			s.openExisting(v, req, res)
+			s.openExisting(v, req, comps, mode, res, attempt)
 		case mode == sys.OpenExisting:
 			v.fail(req, sys.ENOENT)
 		case !res.parentRec.mayWrite(v.user):
@@ -34,7 +34,7 @@ func (s *Service) openAttempt(v *Storage, req sys.ReqID, comps []string, mode sy
 	})
 }
 
-func (s *Service) openExisting(v *Storage, req sys.ReqID, res resolved) {
+func (s *Service) openExisting(v *Storage, req sys.ReqID, comps []string, mode sys.OpenMode, res resolved, attempt int) {
 	s.meta.read([]rangeSpec{exactRange(keyFile(res.ent.ino))}, func(r metaResult) {
 		if r.err != nil {
 			v.fail(req, r.errno())
@@ -42,7 +42,9 @@ func (s *Service) openExisting(v *Storage, req sys.ReqID, res resolved) {
 		}
 		raw := lookup(r.pairs, keyFile(res.ent.ino))
 		if raw == "" {
-			v.fail(req, sys.ENOENT) // removed since the lookup
+			// Removed or replaced since the lookup: the name may never
+			// have been free, so look it up again.
+			s.retry(v, req, attempt, func(a int) { s.openAttempt(v, req, comps, mode, a) })
 			return
 		}
 		rec, err := decodeFile(raw)

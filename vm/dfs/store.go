@@ -147,26 +147,44 @@ func (st *store) read(ref chunkRef, wantCRC uint32) ([]byte, storeStatus) {
 	if !ok {
 		return nil, storeMissing
 	}
-	f, err := st.fsys.OpenFile(st.fileName(ref), diskmodel.OpenExisting)
+	data, s := st.load(c, wantCRC)
+	if s != storeOK {
+		return nil, st.failedRead(c, s)
+	}
+	return data, storeOK
+}
+
+// check verifies a generation like read, changing nothing (for audits).
+func (st *store) check(ref chunkRef, wantCRC uint32) storeStatus {
+	c, ok := st.get(ref)
+	if !ok {
+		return storeMissing
+	}
+	_, s := st.load(c, wantCRC)
+	return s
+}
+
+func (st *store) load(c *localChunk, wantCRC uint32) ([]byte, storeStatus) {
+	f, err := st.fsys.OpenFile(st.fileName(c.ref), diskmodel.OpenExisting)
 	if err != nil {
-		return nil, st.failedRead(c, statusOf(err))
+		return nil, statusOf(err)
 	}
 	defer f.Close()
 	buf := make([]byte, chunkFileBytes(c.length))
 	n, err := f.ReadAt(buf, 0)
 	if err != nil && !(errors.Is(err, io.EOF) && n == len(buf)) {
 		if errors.Is(err, io.EOF) {
-			return nil, st.failedRead(c, storeBad)
+			return nil, storeBad
 		}
-		return nil, st.failedRead(c, statusOf(err))
+		return nil, statusOf(err)
 	}
 	h, err := decodeChunkHeader(buf)
 	data := buf[chunkHeaderBytes:]
-	if err != nil || h.ref != ref || h.length != c.length {
-		return nil, st.failedRead(c, storeBad)
+	if err != nil || h.ref != c.ref || h.length != c.length {
+		return nil, storeBad
 	}
 	if !st.noVerify && (checksum(data) != h.crc || h.crc != wantCRC) {
-		return nil, st.failedRead(c, storeBad)
+		return nil, storeBad
 	}
 	return data, storeOK
 }

@@ -144,3 +144,40 @@ func ParseUsers(s string) ([]string, error) {
 	}
 	return users, nil
 }
+
+// ParseAttr parses what Format wrote.
+func ParseAttr(text []byte) (Attr, error) {
+	var a Attr
+	lines := strings.Split(strings.TrimSuffix(string(text), "\n"), "\n")
+	if len(lines) != 4 {
+		return Attr{}, fmt.Errorf("sys: attributes %q: want 4 lines", text)
+	}
+	var err error
+	for i, name := range []string{"redundancy", "owner", "readers", "writers"} {
+		key, value, ok := strings.Cut(lines[i], "=")
+		if !ok || key != name {
+			return Attr{}, fmt.Errorf("sys: attribute line %q: want %s=", lines[i], name)
+		}
+		switch name {
+		case "redundancy":
+			r, perr := strconv.ParseUint(value, 10, 8)
+			if perr != nil || r < 1 || r > RedundancyMax {
+				return Attr{}, fmt.Errorf("sys: redundancy %q", value)
+			}
+			a.Redundancy = uint8(r)
+		case "owner":
+			if !ValidUser(value) {
+				return Attr{}, fmt.Errorf("sys: owner %q", value)
+			}
+			a.Owner = value
+		case "readers":
+			a.Readers, err = ParseUsers(value)
+		case "writers":
+			a.Writers, err = ParseUsers(value)
+		}
+		if err != nil {
+			return Attr{}, err
+		}
+	}
+	return a, nil
+}
