@@ -81,6 +81,22 @@ func runOn(p *isa.Program, args []string, st sys.Storage, load proc.Loader) (out
 	return o, nil
 }
 
+// golden is the content of a golden file, first rewritten with got when
+// updating.
+func golden(t *testing.T, file, got string) string {
+	t.Helper()
+	if update {
+		if err := os.WriteFile(file, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(want)
+}
+
 // goldenPrograms are the programs of testdata/run, sorted.
 func goldenPrograms(t *testing.T) []string {
 	files, err := filepath.Glob("testdata/run/*.fl")
@@ -120,17 +136,7 @@ func TestGoldenPrograms(t *testing.T) {
 				args = strings.Fields(a)
 			}
 			got := runVM(t, file, src, args, lang.Options{}).String()
-			goldenFile := strings.TrimSuffix(file, ".fl") + ".out"
-			if update {
-				if err := os.WriteFile(goldenFile, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(goldenFile)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got != string(want) {
+			if want := golden(t, strings.TrimSuffix(file, ".fl")+".out", got); got != want {
 				t.Errorf("%s printed\n%s\nwant\n%s", file, got, want)
 			}
 			if plain := runVM(t, file, src, args, lang.Options{NoOptimize: true}).String(); plain != got {
@@ -240,17 +246,7 @@ func TestGoldenErrors(t *testing.T) {
 			continue
 		}
 		got := cerr.Error() + "\n"
-		goldenFile := strings.TrimSuffix(file, ".fl") + ".err"
-		if update {
-			if err := os.WriteFile(goldenFile, []byte(got), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		want, err := os.ReadFile(goldenFile)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if got != string(want) {
+		if want := golden(t, strings.TrimSuffix(file, ".fl")+".err", got); got != want {
 			t.Errorf("%s: errors\n%s\nwant\n%s", file, got, want)
 		}
 	}

@@ -6,10 +6,26 @@ import (
 	"github.com/flockvm/flock/vm/lang/check"
 )
 
+// condEmitter evaluates the operands of a condition: the frame's
+// expressions, or the words-only code before the frame.
+type condEmitter interface {
+	value(e ast.Expr) // pushes e's word
+	popped(n int)     // a branch consumed n words
+}
+
+type frameEmitter struct{ f *fnGen }
+
+func (e frameEmitter) value(x ast.Expr) { e.f.expr(x) }
+func (frameEmitter) popped(int)         {}
+
+var comparisons = map[string]bool{"==": true, "!=": true, "<": true, "<=": true, ">": true, ">=": true}
+
 // cond emits a jump to label taken when e (a bool) equals jumpIf, falling
 // through otherwise. Comparisons become a compare and a branch, which the
 // peephole pass fuses into one instruction.
-func (f *fnGen) cond(e ast.Expr, label int, jumpIf bool) {
+func (f *fnGen) cond(e ast.Expr, label int, jumpIf bool) { f.condWith(frameEmitter{f}, e, label, jumpIf) }
+
+func (f *fnGen) condWith(em condEmitter, e ast.Expr, label int, jumpIf bool) {
 	saved := f.at(e.Pos())
 	defer f.restorePos(saved)
 	tv := f.g.info.Types[e]
@@ -21,11 +37,11 @@ func (f *fnGen) cond(e ast.Expr, label int, jumpIf bool) {
 	}
 	switch x := e.(type) {
 	case *ast.Paren:
-		f.cond(x.X, label, jumpIf)
+		f.condWith(em, x.X, label, jumpIf)
 		return
 	case *ast.Unary:
 		if x.Op == "!" {
-			f.cond(x.X, label, !jumpIf)
+			f.condWith(em, x.X, label, !jumpIf)
 			return
 		}
 	case *ast.Binary:
@@ -35,13 +51,13 @@ func (f *fnGen) cond(e ast.Expr, label int, jumpIf bool) {
 			// both are. || is the mirror image.
 			and := x.Op == "&&"
 			if jumpIf != and {
-				f.cond(x.X, label, jumpIf)
-				f.cond(x.Y, label, jumpIf)
+				f.condWith(em, x.X, label, jumpIf)
+				f.condWith(em, x.Y, label, jumpIf)
 				return
 			}
 			skip := f.g.newLabel()
-			f.cond(x.X, skip, !jumpIf)
-			f.cond(x.Y, label, jumpIf)
+			f.condWith(em, x.X, skip, !jumpIf)
+			f.condWith(em, x.Y, label, jumpIf)
 			f.place(skip)
 			return
 		case "==", "!=", "<", "<=", ">", ">=":
@@ -50,8 +66,8 @@ func (f *fnGen) cond(e ast.Expr, label int, jumpIf bool) {
 				f.jump(pick(jumpIf, isa.JNZ, isa.JZ), label)
 				return
 			}
-			f.expr(x.X)
-			f.expr(x.Y)
+			em.value(x.X)
+			em.value(x.Y)
 			op := f.compareOp(x)
 			if !jumpIf {
 				c, _ := isa.CondOfCompare(op)
@@ -59,11 +75,13 @@ func (f *fnGen) cond(e ast.Expr, label int, jumpIf bool) {
 			}
 			f.emit(op)
 			f.jump(isa.JNZ, label)
+			em.popped(2)
 			return
 		}
 	}
-	f.expr(e)
+	em.value(e)
 	f.jump(pick(jumpIf, isa.JNZ, isa.JZ), label)
+	em.popped(1)
 }
 
 // stringCompare pushes 1 if the string comparison holds, else 0.
