@@ -23,7 +23,9 @@ var comparisons = map[string]bool{"==": true, "!=": true, "<": true, "<=": true,
 // cond emits a jump to label taken when e (a bool) equals jumpIf, falling
 // through otherwise. Comparisons become a compare and a branch, which the
 // peephole pass fuses into one instruction.
-func (f *fnGen) cond(e ast.Expr, label int, jumpIf bool) { f.condWith(frameEmitter{f}, e, label, jumpIf) }
+func (f *fnGen) cond(e ast.Expr, label int, jumpIf bool) {
+	f.condWith(frameEmitter{f}, e, label, jumpIf)
+}
 
 func (f *fnGen) condWith(em condEmitter, e ast.Expr, label int, jumpIf bool) {
 	saved := f.at(e.Pos())

@@ -500,4 +500,3 @@ func (f *fnGen) returnStmt(s *ast.Return) {
 	}
 	f.ret()
 }
-
