@@ -370,7 +370,20 @@ func ResolveProvide(r node.Resources, dir string) (node.Resources, error) {
 	if err := syscall.Statfs(dir, &st); err != nil {
 		return r, fmt.Errorf("host: the disk of %s: %w", dir, err)
 	}
-	return r.Resolve(uint64(si.Totalram)*uint64(si.Unit), st.Blocks*uint64(st.Bsize)), nil
+	fromPercent := r.RAMPercent > 0 || r.DiskPercent > 0
+	ramPct, diskPct := r.RAMPercent > 0, r.DiskPercent > 0
+	r = r.Resolve(uint64(si.Totalram)*uint64(si.Unit), st.Blocks*uint64(st.Bsize))
+	if fromPercent {
+		// A share of the machine is rounded down to whole MiB, so it reads
+		// as a size (ram:6027MiB), not a byte count.
+		if ramPct {
+			r.RAMBytes &^= 1<<20 - 1
+		}
+		if diskPct {
+			r.DiskBytes &^= 1<<20 - 1
+		}
+	}
+	return r, nil
 }
 
 // DefaultAdvertise is the address to tell others when listen names no

@@ -29,6 +29,7 @@ type runFlags struct {
 
 func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 	var f runFlags
+	var remote clientFlags // --vm: run on a VM (run_vm.go)
 	cmd := &cobra.Command{
 		Use:   "run [flags] prog.fl|prog.flasm|prog.flb [args...]",
 		Short: "Run a program on an embedded local VM",
@@ -48,6 +49,9 @@ not compile; 66 the program file cannot be read; 70 the program trapped.`,
 			return nil
 		},
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if status, ok := runRemote(&remote, proc.LoadOptions{NoOptimize: f.noOpt}, args, stdout, stderr); ok {
+				return exitWith(status)
+			}
 			return exitWith(runProgram(f, args, stdout, stderr))
 		},
 	}
@@ -61,6 +65,7 @@ not compile; 66 the program file cannot be read; 70 the program trapped.`,
 	fl.IntVar(&f.stack, "stack", interp.DefaultConfig.StackWordsMax, "stack depth per thread in words")
 	fl.IntVar(&f.calls, "calls", interp.DefaultConfig.CallDepthMax, "call depth per thread")
 	fl.BoolVar(&f.noOpt, "no-opt", false, "compile without superinstructions")
+	remote.add(cmd, false)
 	return cmd
 }
 
