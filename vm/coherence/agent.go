@@ -269,6 +269,7 @@ func (a *Agent) Tick() {
 	defer a.end()
 	a.tick++
 	a.pollGrace()
+	a.spaceFreed()
 	a.retransmit()
 	for _, pr := range a.sortedPeers() {
 		if len(pr.requests) > 0 {

@@ -93,13 +93,23 @@ func (a *Agent) unreserve(pg *page) {
 	a.spaceFreed()
 }
 
+// spaceFreed gives cache slots to the pages waiting for one, in order, as
+// long as a slot can be had (evicting copies no longer pinned). Called when
+// a slot is given back and on every tick (a pinned copy may have become
+// evictable since).
 func (a *Agent) spaceFreed() {
-	for len(a.spaceWaiters) > 0 && a.cacheBytes+uint64(a.cfg.PageBytes) <= a.cfg.CacheBytesMax {
+	for len(a.spaceWaiters) > 0 {
 		pg := a.spaceWaiters[0]
+		live := a.procs[pg.proc.pid] == pg.proc && len(pg.ops) > 0 && pg.lost == 0
+		if live && !pg.reserved && !a.reserve(pg) {
+			return
+		}
 		a.spaceWaiters = a.spaceWaiters[1:]
 		pg.waitingSpace = false
-		if a.procs[pg.proc.pid] == pg.proc && len(pg.ops) > 0 {
+		if live {
 			a.want(pg)
+		} else {
+			a.forgetIfIdle(pg)
 		}
 	}
 }
@@ -386,6 +396,14 @@ func (a *Agent) sendFwdData(pg *page) {
 	if x.target == 0 || x.target == a.cfg.Self {
 		return
 	}
+	// The data is for the incarnation that asked: addressed to it, a
+	// restarted target refuses it (it may have a request of the same
+	// sequence outstanding).
+	pr := a.peer(x.target)
+	a.learnIncarnation(pr, x.targetInc)
+	if pr.inc != x.targetInc {
+		return
+	}
 	m := msg{kind: kData, pid: pg.proc.pid, vpn: pg.vpn, seq: x.targetSeq, epoch: x.epoch, hasPage: true, page: pageWords(x.data)}
 	if x.excl {
 		m.flags = flagExclusive
@@ -440,11 +458,13 @@ func (a *Agent) onDenied(from netmodel.NodeID, m *msg) {
 		a.stats.DelegateHints++
 		waiting := pg.ops
 		pg.ops = nil
+		pg.running++
 		for _, o := range waiting {
 			if !o.finished {
 				a.run(o)
 			}
 		}
+		pg.running--
 	case denyLost:
 		a.loseCachePage(pg, m.target)
 	default:

@@ -461,3 +461,26 @@ func describePayload(payload []byte, pageBytes int) string {
 	}
 	return strings.Join(parts, "; ")
 }
+
+// PayloadKind names a payload by its first message's kind ("GetS", "Data",
+// ...), for per-kind counters; "undecodable" if it does not get that far.
+func PayloadKind(payload []byte) string {
+	d := decoder{b: payload}
+	if d.byte1() != wireVersion {
+		return "undecodable"
+	}
+	for range 4 {
+		d.uvarint()
+	}
+	k := kind(d.byte1())
+	if d.err != nil || k == 0 || k >= numKinds {
+		return "undecodable"
+	}
+	return k.String()
+}
+
+// DescribePayload renders a payload of this service for traces, message by
+// message (pageBytes: the agents' page size).
+func DescribePayload(payload []byte, pageBytes int) string {
+	return describePayload(payload, pageBytes)
+}

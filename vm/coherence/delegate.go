@@ -311,6 +311,9 @@ func (a *Agent) wakeOne(w *op, r sys.Reply) {
 	if pr.inc != w.origin.inc {
 		return
 	}
+	if pr.inc == 0 {
+		return
+	}
 	markWakeRemote.Hit()
 	pw := &pendingWake{node: w.origin.node, inc: w.origin.inc, pid: w.proc.pid, seq: w.origin.seq, backoff: a.cfg.RetransmitTicks}
 	if r.Trap == sys.TrapLost {

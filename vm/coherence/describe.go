@@ -68,6 +68,12 @@ func (a *Agent) describePage(pg *page) string {
 		if pg.delegatedUntil > a.tick {
 			b.WriteString(" delegated")
 		}
+		if pg.waitingSpace {
+			b.WriteString(" waiting-for-space")
+		}
+		if pg.graceFwd != nil || pg.graceEvict {
+			b.WriteString(" revoking")
+		}
 	}
 	if len(pg.ops) > 0 {
 		fmt.Fprintf(&b, " waiting=%d", len(pg.ops))
@@ -111,9 +117,12 @@ func (a *Agent) Stuck(pid uint64) []string {
 	}
 	var out []string
 	for _, pg := range p.sortedPages() {
-		if len(pg.ops) > 0 || pg.fetch != nil || pg.xfer != nil || (pg.home && (pg.dir.txn != nil || len(pg.dir.queue) > 0)) {
+		if len(pg.ops) > 0 || pg.fetch != nil || pg.xfer != nil || pg.reserved || (pg.home && (pg.dir.txn != nil || len(pg.dir.queue) > 0)) {
 			out = append(out, a.describePage(pg))
 		}
+	}
+	if len(a.spaceWaiters) > 0 {
+		out = append(out, fmt.Sprintf("%d pages wait for cache space (%d of %d bytes used)", len(a.spaceWaiters), a.cacheBytes, a.cfg.CacheBytesMax))
 	}
 	for _, seq := range a.remoteWaitSeqs() {
 		if w := a.remoteWaits[seq]; w.op.proc == p {

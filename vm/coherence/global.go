@@ -245,6 +245,8 @@ func (a *Agent) kick(pg *page) {
 	}
 	waiting := pg.ops
 	pg.ops = nil
+	pg.running++
+	defer func() { pg.running-- }()
 	var still []*op
 	for _, o := range waiting {
 		if o.finished {

@@ -358,3 +358,15 @@ func (h *harness) down(id netmodel.NodeID, inc uint64) {
 		}
 	}
 }
+
+// checkAll checks every live agent's invariants.
+func (h *harness) checkAll() {
+	h.t.Helper()
+	for _, id := range h.ids {
+		if a := h.agents[id]; a != nil {
+			if err := a.CheckInvariants(); err != nil {
+				h.t.Fatalf("%v: %v", id, err)
+			}
+		}
+	}
+}

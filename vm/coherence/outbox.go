@@ -243,7 +243,7 @@ func (a *Agent) retransmit() {
 		return true
 	})
 	a.wakes.Ascend(func(w *pendingWake) bool {
-		if w.nextTick <= a.tick {
+		if w.nextTick <= a.tick && a.peer(w.node).inc == w.inc {
 			a.request(w.node, w.msg())
 			a.stats.Retransmits++
 			w.backoff = a.backoff(w.backoff)

@@ -54,6 +54,9 @@ type page struct {
 	graceTicket uint64
 	graceFwd    *msg
 	graceEvict  bool
+	// running counts the loops running this page's waiting operations:
+	// meanwhile the page is pinned (its operations are out of pg.ops).
+	running int
 
 	// Home side.
 	dir *dirEntry
@@ -89,7 +92,7 @@ func (pg *page) addr() uint64 { return pg.base() | gbit }
 
 // pinned reports whether the page must stay: something waits on it.
 func (pg *page) pinned() bool {
-	return pg.fetch != nil || len(pg.ops) > 0 || pg.stash != nil || pg.graceFwd != nil || pg.graceEvict || pg.xfer != nil
+	return pg.fetch != nil || len(pg.ops) > 0 || pg.stash != nil || pg.graceFwd != nil || pg.graceEvict || pg.xfer != nil || pg.running > 0
 }
 
 // idle reports whether a cache-side entry holds nothing worth keeping.

@@ -2,9 +2,25 @@ package coherence
 
 import "fmt"
 
-// checkInvariants verifies the agent's bookkeeping against its state; an
-// error names the first broken invariant.
-func (a *Agent) checkInvariants() error {
+// CheckInvariants verifies the agent's bookkeeping against its state (for
+// tests and the simulator; it scans everything); an error names the first
+// broken invariant.
+func (a *Agent) CheckInvariants() error {
+	fetching := map[*page]bool{}
+	var dupFetch error
+	a.requests.Ascend(func(rq *request) bool {
+		if rq.kind == reqFetch {
+			if fetching[rq.page] || rq.page.fetch != rq || rq.page.proc.pages[rq.page.vpn] != rq.page {
+				dupFetch = fmt.Errorf("%v: fetch #%d is not the page's one fetch (page's: %v)", rq.page, rq.seq, rq.page.fetch != nil)
+				return false
+			}
+			fetching[rq.page] = true
+		}
+		return true
+	})
+	if dupFetch != nil {
+		return dupFetch
+	}
 	if a.inFlight != a.requests.Len() {
 		return fmt.Errorf("inFlight %d, %d requests outstanding", a.inFlight, a.requests.Len())
 	}
@@ -22,6 +38,9 @@ func (a *Agent) checkInvariants() error {
 			if pg.home && (pg.reserved || pg.fetch != nil || pg.xfer != nil || pg.copy != copyNone) {
 				return fmt.Errorf("%v: home page with cache state", pg)
 			}
+			if p.pages[pg.vpn] != pg {
+				return fmt.Errorf("%v: not the process's entry for its page", pg)
+			}
 			if !pg.home && pg.dir != nil {
 				return fmt.Errorf("%v: cache page with a directory entry", pg)
 			}
@@ -32,6 +51,9 @@ func (a *Agent) checkInvariants() error {
 			}
 			if pg.xfer != nil && !a.xferPages.Has(pg) {
 				return fmt.Errorf("%v: transfer not tracked", pg)
+			}
+			if pg.reserved && pg.frame == nil && pg.fetch == nil && pg.xfer == nil && !pg.graceEvict && pg.graceFwd == nil {
+				return fmt.Errorf("%v: a cache slot reserved for nothing (%s)", pg, a.describePage(pg))
 			}
 			if pg.frame != nil && !pg.home && !pg.reserved {
 				return fmt.Errorf("%v: cached frame without a reserved slot", pg)
@@ -95,16 +117,4 @@ func (a *Agent) checkInvariants() error {
 		return fmt.Errorf("waiters %d, %d queued", a.waiters, waiters)
 	}
 	return nil
-}
-
-// checkAll checks every live agent's invariants.
-func (h *harness) checkAll() {
-	h.t.Helper()
-	for _, id := range h.ids {
-		if a := h.agents[id]; a != nil {
-			if err := a.checkInvariants(); err != nil {
-				h.t.Fatalf("%v: %v", id, err)
-			}
-		}
-	}
 }

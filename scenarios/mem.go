@@ -1,0 +1,410 @@
+package scenarios
+
+import (
+	"fmt"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/flockvm/flock/checker"
+	"github.com/flockvm/flock/netmodel"
+	"github.com/flockvm/flock/sim"
+	"github.com/flockvm/flock/vm/coherence"
+	"github.com/flockvm/flock/vm/sys"
+)
+
+// The mem scenario: 3 to 7 machines, each running a coherence agent (one
+// process's global memory, every machine a home) and synthetic threads that
+// issue random word, byte, bulk, atomic, FENCE, WAIT/WAKE, ALLOC and FREE
+// operations on hot and cold pages, with the seed's faults (crashes
+// included: the scenario plays membership, reporting a crashed incarnation
+// down after a drawn delay). Safety phase, Heal, then a liveness phase in
+// which every thread finishes and wakers release every WAIT; then the
+// checks of docs/memory.md §10.
+
+const memScenarioName = "mem"
+
+// memTick is the period of every agent's Tick.
+const memTick = time.Millisecond
+
+// Bounds of a mem run.
+const (
+	memPID             = 1
+	memLivenessBound   = 30 * time.Second
+	memCheckStepsMax   = 20_000_000
+	memWakeEvery       = 10 * time.Millisecond
+	memMembershipEvery = 5 * time.Millisecond
+	memIDFirst         = 1
+)
+
+func init() {
+	// Seed budgets: measured over seeds 0:500 (flock-sim -scenario mem
+	// -seeds 0:500 -bug NAME), each at least twice the longest run of
+	// seeds without a catch.
+	budgets := map[string]int{
+		"accept-stale-data":       40,
+		"apply-retry-twice":       40,
+		"evict-without-writeback": 40,
+		"grant-before-acks":       40,
+		"resurrect-lost-page":     40,
+		"skip-invalidation":       40,
+	}
+	var bugs []Bug
+	for _, name := range coherence.BugNames() {
+		budget, ok := budgets[name]
+		if !ok {
+			panic(fmt.Sprintf("scenarios: coherence bug %q has no seed budget", name))
+		}
+		bugs = append(bugs, Bug{Name: name, Seeds: budget})
+	}
+	register(Scenario{
+		Name:        memScenarioName,
+		Description: "coherent global memory (vm/coherence): 3-7 machines, synthetic threads, every fault; linearizable words, fetch-add counters, FENCE order, WAIT/WAKE, at most once, losses only with crashes",
+		Bugs:        bugs,
+		Run:         runMem,
+		SweepSeeds:  200,
+		RequiredMarks: []string{
+			"coherence/forwarded",
+			"coherence/upgrade-lost-copy",
+			"coherence/request-queued",
+			"coherence/inval-crossed-data",
+			"coherence/stale-data-refused",
+			"coherence/fwd-before-data",
+			"coherence/retransmit",
+			"coherence/dup-request",
+			"coherence/page-lost",
+			"coherence/writeback-raced-fwd",
+			"coherence/wake-remote",
+			"coherence/stale-incarnation",
+			"coherence/delegated",
+			"coherence/evict-modified",
+		},
+	})
+}
+
+// memShape is what a seed draws besides faults and limits.
+type memShape struct {
+	machines  int
+	threads   []int // per machine
+	pageBytes int
+	coldPages int // per home
+	safety    time.Duration
+	thinkMax  time.Duration
+	policy    coherence.Policy
+	detectMax time.Duration // membership reports a crashed incarnation within this
+}
+
+func drawMemShape(seed uint64) memShape {
+	rng := sim.Stream(seed, "mem.shape", 0)
+	s := memShape{
+		machines:  3 + rng.IntN(5),
+		pageBytes: []int{512, 1024, 4096}[rng.IntN(3)],
+		coldPages: 1 + rng.IntN(6),
+		safety:    2*time.Second + time.Duration(rng.Int64N(2000))*time.Millisecond,
+		thinkMax:  time.Duration(rng.Int64N(3000)) * time.Microsecond,
+		policy:    []coherence.Policy{coherence.AtomicsAdaptive, coherence.AtomicsAdaptive, coherence.AtomicsMigrate, coherence.AtomicsDelegate}[rng.IntN(4)],
+		detectMax: time.Duration(5+rng.IntN(500)) * time.Millisecond,
+	}
+	for range s.machines {
+		s.threads = append(s.threads, 2+rng.IntN(7))
+	}
+	return s
+}
+
+func (s memShape) String() string {
+	return fmt.Sprintf("machines=%d threads=%v page=%dB cold-pages=%d safety=%v think<=%v atomics=%v detect<=%v",
+		s.machines, s.threads, s.pageBytes, s.coldPages, s.safety, s.thinkMax, s.policy, s.detectMax)
+}
+
+// memLimits are the agents' bounds as drawn for a seed: small in a good
+// share of seeds, so eviction, in-flight queues, retransmission backoff and
+// delegation all run in the sweep.
+type memLimits struct {
+	cachePages      int
+	inFlight        int
+	retransmitTicks int
+	retransmitMax   int
+	hotTransfers    int
+	hotWindowTicks  int
+	drawn           *sim.Limits
+}
+
+func drawMemLimits(seed uint64) memLimits {
+	lim := sim.DrawLimits(seed, "mem.limits", nil)
+	l := memLimits{drawn: lim}
+	l.cachePages = lim.Int("cache-pages", 4, 64, coherence.CacheBytesMaxDefault/512)
+	l.inFlight = lim.Int("in-flight", 1, 64, coherence.InFlightMaxDefault)
+	l.retransmitTicks = lim.Int("retransmit-ticks", 1, 16, coherence.RetransmitTicksDefault)
+	l.retransmitMax = lim.Int("retransmit-ticks-max", l.retransmitTicks, 256, max(l.retransmitTicks, coherence.RetransmitTicksMaxDefault))
+	l.hotTransfers = lim.Int("hot-transfers", 1, 16, coherence.HotTransfersDefault)
+	l.hotWindowTicks = lim.Int("hot-window-ticks", 1, 200, coherence.HotWindowTicksDefault)
+	return l
+}
+
+func (l memLimits) config(pageBytes int) coherence.Config {
+	return coherence.Config{
+		PageBytes:          pageBytes,
+		CacheBytesMax:      uint64(l.cachePages) * uint64(pageBytes),
+		InFlightMax:        l.inFlight,
+		RetransmitTicks:    l.retransmitTicks,
+		RetransmitTicksMax: l.retransmitMax,
+		HotTransfers:       l.hotTransfers,
+		HotWindowTicks:     l.hotWindowTicks,
+	}
+}
+
+// memRun is one run: the world, the machines and everything observed.
+type memRun struct {
+	opts     Options
+	shape    memShape
+	lim      memLimits
+	bugs     coherence.Bugs
+	world    *sim.World
+	machines []*memMachine
+	homes    []netmodel.NodeID
+	layout   memLayout
+	obs      memObservations
+	clock    memClock
+	// downs are the incarnations membership has reported dead, by machine.
+	downs map[netmodel.NodeID]uint64
+	// crashedAt are the times each machine's incarnations ended.
+	crashedAt map[netmodel.NodeID][]sim.Time
+	final     memFinal
+	surprises []string
+}
+
+func runMem(opts Options) (rep Report) {
+	r := &memRun{opts: opts, shape: drawMemShape(opts.Seed), lim: drawMemLimits(opts.Seed),
+		downs: map[netmodel.NodeID]uint64{}, crashedAt: map[netmodel.NodeID][]sim.Time{}}
+	r.obs.init()
+	rep = Report{Seed: opts.Seed, Scenario: memScenarioName, Bug: opts.Bug, Faults: map[string]int64{}}
+	defer func() {
+		if p := recover(); p != nil {
+			rep.Result, rep.Failure = ResultFail, FailureSafety
+			rep.Violation = fmt.Sprintf("panic: %v\n%s", p, debug.Stack())
+			r.fillCounters(&rep)
+		}
+	}()
+	if opts.Bug != "" {
+		b, err := coherence.ParseBug(opts.Bug)
+		if err != nil {
+			panic(fmt.Sprintf("scenarios: %v", err))
+		}
+		r.bugs = b
+	}
+	faults := memFaults(sim.Swarm(opts.Seed, r.shape.machines))
+	if opts.Pin != nil {
+		opts.Pin(&faults)
+	}
+	if err := faults.Validate(); err != nil {
+		panic(fmt.Sprintf("scenarios: pinned faults invalid: %v", err))
+	}
+	rep.Config = r.shape.String() + " | " + r.lim.drawn.String() + " | " + faults.String()
+	r.world = sim.NewWorld(sim.Config{Seed: opts.Seed, Faults: faults, Trace: opts.Trace, MessageKind: memMessageKind})
+	r.start()
+	r.world.RunUntil(sim.Time(r.shape.safety))
+	r.world.Heal()
+	r.startFinal()
+	end := r.world.Now().Add(memLivenessBound)
+	finished := r.world.RunWhile(func() bool { return !r.final.done() }, end)
+	r.check(&rep, finished)
+	r.fillCounters(&rep)
+	return rep
+}
+
+// memFaults keeps the seed's network and machine faults and drops the disk
+// ones: the scenario never touches a disk, so they could only be silent.
+func memFaults(f sim.FaultConfig) sim.FaultConfig {
+	f.DiskLoseUnsyncedProb, f.DiskTornWrites = 0, false
+	f.DiskReadErrorProb, f.DiskWriteErrorProb, f.DiskCapacityBytes = 0, 0, 0
+	f.BitRotEvery, f.BitRotFlipsMax, f.MaxRotMachines = 0, 0, 0
+	return f
+}
+
+// memMessageKind names a payload by its first message, for the network's
+// per-kind counters.
+func memMessageKind(payload []byte) string { return coherence.PayloadKind(payload) }
+
+func (r *memRun) start() {
+	for i := range r.shape.machines {
+		id := netmodel.NodeID(memIDFirst + i)
+		r.homes = append(r.homes, id)
+		r.machines = append(r.machines, &memMachine{run: r, id: id, index: i})
+	}
+	for _, mm := range r.machines {
+		r.world.AddMachine(mm.id, mm.boot)
+	}
+	r.world.After(memMembershipEvery, "mem.membership", r.membership)
+}
+
+// membership plays the membership service: an incarnation that crashed is
+// reported down to every running agent after a drawn delay (and to every
+// agent that starts later, at its start).
+func (r *memRun) membership() {
+	for _, mm := range r.machines {
+		m := r.world.Machine(mm.id)
+		dead := m.Incarnation()
+		if m.Up() {
+			dead--
+		}
+		if dead <= r.downs[mm.id] || mm.reporting >= dead {
+			continue
+		}
+		r.noteCrash(mm, dead)
+		mm.reporting = dead
+		delay := time.Duration(mm.rng().Int64N(int64(r.shape.detectMax) + 1))
+		id, inc := mm.id, dead
+		r.world.After(delay, "mem.down", func() { r.reportDown(id, inc) })
+	}
+	r.world.After(memMembershipEvery, "mem.membership", r.membership)
+}
+
+func (r *memRun) reportDown(id netmodel.NodeID, inc uint64) {
+	if inc <= r.downs[id] {
+		return
+	}
+	r.downs[id] = inc
+	r.world.Record(id, "mem: membership reports incarnation %d down", inc)
+	for _, mm := range r.machines {
+		if mm.id != id && mm.agent != nil && r.world.Machine(mm.id).Up() {
+			mm.agent.MachineDown(id, inc)
+		}
+	}
+}
+
+func (r *memRun) surprise(format string, args ...any) {
+	if len(r.surprises) < 20 {
+		r.surprises = append(r.surprises, fmt.Sprintf(format, args...))
+	}
+}
+
+func (r *memRun) fillCounters(rep *Report) {
+	if r.world == nil {
+		return
+	}
+	rep.TraceHash = fmt.Sprintf("%016x", r.world.TraceHash())
+	rep.Events = r.world.Events()
+	rep.SimNs = int64(r.world.Now())
+	rep.Faults = r.world.FaultCounts()
+	rep.Outcomes = r.world.Outcomes()
+	rep.Ops = r.obs.hist.Len()
+}
+
+// memClock turns virtual time into history times that keep the order of
+// events within one instant.
+type memClock struct {
+	last sim.Time
+	k    int64
+}
+
+func (c *memClock) at(now sim.Time) int64 {
+	if now != c.last {
+		c.last, c.k = now, 0
+	}
+	c.k++
+	return int64(now)<<16 + min(c.k, 1<<16-1)
+}
+
+func (r *memRun) now() int64 { return r.clock.at(r.world.Now()) }
+
+// noteCrash records, once per incarnation, that incarnation inc of mm has
+// ended (seen by membership or by the next boot, whichever comes first:
+// before any agent can learn of it).
+func (r *memRun) noteCrash(mm *memMachine, inc uint64) {
+	for mm.crashesNoted < inc {
+		mm.crashesNoted++
+		r.crashedAt[mm.id] = append(r.crashedAt[mm.id], r.world.Now())
+	}
+}
+
+// crashedBefore reports whether machine id had an incarnation end at or
+// before t.
+func (r *memRun) crashedBefore(id netmodel.NodeID, t sim.Time) bool {
+	return slices.ContainsFunc(r.crashedAt[id], func(c sim.Time) bool { return c <= t })
+}
+
+// statusLine describes what every agent still waits for, for failure
+// reports.
+func (r *memRun) statusLine() string {
+	var parts []string
+	for _, mm := range r.machines {
+		if mm.agent == nil {
+			parts = append(parts, fmt.Sprintf("%v: no agent", mm.id))
+			continue
+		}
+		s := mm.agent.Stats()
+		stuck := mm.agent.Stuck(memPID)
+		if len(stuck) > 6 {
+			stuck = append(stuck[:6], fmt.Sprintf("... %d more", len(stuck)-6))
+		}
+		parts = append(parts, fmt.Sprintf("%v: parked=%d in-flight=%d txns=%d xfers=%d %s", mm.id, s.ParkedOps, s.InFlight,
+			s.TransactionsOpen, s.TransfersUnacked, strings.Join(stuck, "; ")))
+	}
+	return strings.Join(parts, "\n")
+}
+
+// memObservations is everything the threads saw, for the checks.
+type memObservations struct {
+	hist    checker.WordHistory
+	applies map[string]coherence.Apply // (request, address) → where it took effect
+	twice   []string
+	// written are the unique values stored to words that never see a
+	// fetch-add; reads there must return one of them or 0.
+	written map[uint64]map[uint64]bool
+	reads   []memRead
+	fences  []memFenceObs
+	counter map[uint64]*memCounter
+	waits   map[uint64]*memWaitCount
+	zeros   []string // new blocks that did not read as zeros
+	losses  []memLoss
+}
+
+func (o *memObservations) init() {
+	o.applies = map[string]coherence.Apply{}
+	o.written = map[uint64]map[uint64]bool{}
+	o.counter = map[uint64]*memCounter{}
+	o.waits = map[uint64]*memWaitCount{}
+}
+
+type memRead struct {
+	addr, val uint64
+	who       string
+}
+
+type memFenceObs struct {
+	pair       int
+	flag, data uint64
+	who        string
+}
+
+type memCounter struct {
+	acked, unknown uint64
+	final          uint64
+	finalKnown     bool
+	lost           bool
+}
+
+type memWaitCount struct {
+	woken, wakeCount, unknownWakes, queuedOrUnknown uint64
+}
+
+type memLoss struct {
+	by  netmodel.NodeID
+	at  sim.Time
+	who string
+}
+
+// noteApply records where a thread request took effect.
+func (r *memRun) noteApply(ap coherence.Apply) {
+	key := fmt.Sprintf("%v@%#x", ap.Req, ap.Addr)
+	if prev, dup := r.obs.applies[key]; dup {
+		if len(r.obs.twice) < 10 {
+			r.obs.twice = append(r.obs.twice, fmt.Sprintf("request %v (%s at %#x) applied on %v and again on %v", ap.Req, ap.Kind, ap.Addr, prev.Machine, ap.Machine))
+		}
+		return
+	}
+	r.obs.applies[key] = ap
+}
+
+func lostBy(rep sys.Reply) netmodel.NodeID { return netmodel.NodeID(rep.Val) }
