@@ -187,14 +187,19 @@ func TestAsmDisasm(t *testing.T) {
 	}{
 		{"asm", "hello.flasm", []string{"PRINTS", "hello.flasm:7:5", "main:"}},
 		{"build", "hello.fl", []string{"PRINTS", "hello.fl:4:5", "main:", "__start:"}},
+		{"build", "fib.fl", []string{"CALL fib", "fib.fl:", "std/strconv.fl:", "std/os.fl:", "strconv.parse_int:"}},
 	} {
 		out := filepath.Join(t.TempDir(), "hello.flb")
 		var stdout, stderr bytes.Buffer
 		if got := run([]string{tc.cmd, "-o", out, "../../examples/" + tc.src}, &stdout, &stderr); got != 0 {
 			t.Fatalf("flock %s %s = %d, stderr %s", tc.cmd, tc.src, got, stderr.String())
 		}
-		if got := run([]string{"run", out}, &stdout, &stderr); got != 0 || stdout.String() != "Hello, world!\n" {
-			t.Fatalf("flock run hello.flb (from %s) = %d, output %q, stderr %s", tc.src, got, stdout.String(), stderr.String())
+		want := "Hello, world!\n"
+		if tc.src == "fib.fl" {
+			want = "832040\n"
+		}
+		if got := run([]string{"run", out}, &stdout, &stderr); got != 0 || stdout.String() != want {
+			t.Fatalf("flock run (bytecode from %s) = %d, output %q, stderr %s", tc.src, got, stdout.String(), stderr.String())
 		}
 		stdout.Reset()
 		if got := run([]string{"disasm", out}, &stdout, &stderr); got != 0 {

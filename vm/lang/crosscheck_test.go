@@ -112,8 +112,19 @@ func (g *progGen) expr1(typ string, depth int) (string, bool) {
 		}
 		return fmt.Sprintf("(%s %s %s)", l, op, r), false
 	}
-	switch g.intn(8, "expr kind") {
+	switch g.intn(10, "expr kind") {
 	case 0, 1:
+		return g.leaf(typ)
+	case 8:
+		return g.richExpr(typ, depth)
+	case 9:
+		if typ == "int" && g.intn(3, "spawn") == 0 {
+			// A thread joined at once runs while its spawner waits, so
+			// output comes in one order on the VM and in the evaluator.
+			if call, ok := g.call("int", depth); !ok && strings.HasPrefix(call, "f") {
+				return "join(spawn " + call + ")", false
+			}
+		}
 		return g.leaf(typ)
 	case 2:
 		if typ == "bool" {
@@ -157,6 +168,48 @@ func (g *progGen) expr1(typ string, depth int) (string, bool) {
 		}
 		return g.leaf(typ)
 	}
+}
+
+// richExpr draws an expression over the prelude: structs passed and
+// returned by value, methods, strings and slices.
+func (g *progGen) richExpr(typ string, depth int) (string, bool) {
+	switch typ {
+	case "int":
+		switch g.intn(4, "rich int") {
+		case 0:
+			return fmt.Sprintf("mkpt(%s, %s).sum()", g.expr("int", depth-1), g.expr("int", depth-1)), false
+		case 1:
+			return fmt.Sprintf("len(text[%s:%s])", g.bound(depth-1), g.bound(depth-1)), false
+		case 2:
+			if ss := g.vars("slice", false); len(ss) > 0 {
+				sl := ss[g.intn(len(ss), "slice")]
+				return fmt.Sprintf("%s[%s]", sl.name, g.index(depth-1)), false
+			}
+		default:
+			if pts := g.vars("pt", false); len(pts) > 0 {
+				p := pts[g.intn(len(pts), "pt")]
+				return fmt.Sprintf("%s.sum()", p.name), false
+			}
+		}
+	case "byte":
+		if g.intn(8, "wild text index") == 0 {
+			return fmt.Sprintf("text[(kint + %s)]", g.expr("int", depth-1)), false
+		}
+		return fmt.Sprintf("text[(%s as uint + kuint) %% 13]", g.expr("int", depth-1)), false
+	case "bool":
+		op := []string{"==", "!=", "<", ">="}[g.intn(4, "str cmp")]
+		return fmt.Sprintf("(text[%s:%s] %s text[%s:])", g.bound(depth-1), g.bound(depth-1), op, g.bound(depth-1)), false
+	}
+	return g.leaf(typ)
+}
+
+// bound is a slice bound into text (13 bytes): mostly in range.
+func (g *progGen) bound(depth int) string {
+	if g.intn(10, "wild bound") == 0 {
+		return fmt.Sprintf("(kint + %s)", g.expr("int", depth))
+	}
+	// Never constant: constant bounds out of order are a compile error.
+	return fmt.Sprintf("((%s as uint + kuint) %% 14)", g.expr("int", depth))
 }
 
 // index is an array index: mostly in range, sometimes anything (a panic
@@ -205,7 +258,7 @@ func (g *progGen) stmts(n int) {
 }
 
 func (g *progGen) stmt() {
-	switch g.intn(10, "stmt") {
+	switch g.intn(11, "stmt") {
 	case 0, 1:
 		typ := scalarTypes[g.intn(4, "decl type")]
 		v := genVar{name: g.name(), typ: typ, mutable: true}
@@ -292,8 +345,71 @@ func (g *progGen) stmt() {
 			g.indent--
 			g.line("}")
 		}
+	case 9:
+		g.richStmt()
 	default:
 		g.line("g%d = %s", g.intn(2, "global"), g.expr("int", 2))
+	}
+}
+
+// richStmt draws a statement over the prelude and the composite types.
+func (g *progGen) richStmt() {
+	switch g.intn(5, "rich stmt") {
+	case 0:
+		if pts := g.vars("pt", false); len(pts) > 0 {
+			p := pts[g.intn(len(pts), "pt")]
+			g.line("%s.bump(%s)", p.name, g.expr("int", 2))
+			if g.intn(2, "copy pt") == 0 {
+				q := genVar{name: g.name(), typ: "pt"}
+				g.line("%s := %s", q.name, p.name)
+				g.line("%s.x = %s", q.name, g.expr("int", 1))
+				g.declare(q)
+			}
+		}
+	case 1:
+		if vs := g.vars("int", true); len(vs) >= 2 {
+			a, b := vs[g.intn(len(vs), "swap a")], vs[g.intn(len(vs), "swap b")]
+			if g.intn(2, "swap kind") == 0 {
+				g.line("%s, %s = %s, %s", a.name, b.name, b.name, a.name)
+			} else {
+				g.line("%s, %s = swap2(%s, %s)", a.name, b.name, g.expr("int", 1), g.expr("int", 1))
+			}
+		}
+	case 2:
+		if arrs := g.vars("arr", false); len(arrs) > 0 {
+			a := arrs[g.intn(len(arrs), "slice of")]
+			v := genVar{name: g.name(), typ: "slice"}
+			lo := g.intn(3, "slice lo")
+			g.line("%s := %s[%d:%d]", v.name, a.name, lo, lo+g.intn(5-lo, "slice len"))
+			g.declare(v)
+		}
+	case 3:
+		if ss := g.vars("slice", false); len(ss) > 0 {
+			sl := ss[g.intn(len(ss), "slice")]
+			if g.intn(2, "slice write") == 0 {
+				g.line("%s[%s] = %s", sl.name, g.index(1), g.expr("int", 2))
+			} else if g.depth < 2 {
+				x := g.name()
+				g.line("for _, %s in %s {", x, sl.name)
+				g.line("    g0 ^= %s", x)
+				g.line("}")
+			}
+		}
+	default:
+		if g.depth < 2 {
+			w := g.name()
+			g.line("var %s = 0", w)
+			g.line("while %s < %d {", w, g.intn(4, "while bound"))
+			g.depth++
+			g.scopes = append(g.scopes, []genVar{{name: w, typ: "int"}})
+			g.indent++
+			g.stmts(2)
+			g.line("%s++", w)
+			g.indent--
+			g.scopes = g.scopes[:len(g.scopes)-1]
+			g.depth--
+			g.line("}")
+		}
 	}
 }
 
@@ -334,11 +450,34 @@ func (g *progGen) function(i int) {
 	g.funcs = append(g.funcs, f)
 }
 
+// prelude is what every generated program declares.
+const prelude = `struct Pt {
+    x, y int
+}
+
+const text = "flock machine"
+
+fn (p *Pt) bump(d int) {
+    p.x += d
+    p.y -= d
+}
+
+fn (p Pt) sum() int {
+    return p.x + p.y
+}
+
+fn mkpt(a int, b int) Pt {
+    return Pt{a, b}
+}
+
+fn swap2(a int, b int) (int, int) {
+    return b, a
+}
+
+`
+
 func (g *progGen) program() string {
-	g.line("struct Pt {")
-	g.line("    x, y int")
-	g.line("}")
-	g.line("")
+	g.sb.WriteString(prelude)
 	g.line("var g0 int = %s", g.literal("int"))
 	g.line("var g1 int")
 	for _, t := range scalarTypes {
