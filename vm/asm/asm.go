@@ -16,7 +16,7 @@ type Options struct {
 	NoOptimize bool
 }
 
-// Assemble turns .fl source into a program. On failure the error is an
+// Assemble turns .flasm source into a program. On failure the error is an
 // ErrorList whose entries read file:line:col: message.
 func Assemble(file string, src []byte, opt Options) (*isa.Program, error) {
 	if len(src) > isa.SourceLenMax {

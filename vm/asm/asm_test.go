@@ -13,32 +13,32 @@ func TestErrors(t *testing.T) {
 		src  string
 		want string
 	}{
-		{"main:\n  FROB 1\n", "t.fl:2:3: unknown instruction \"FROB\""},
-		{"main:\n  PUSH\n", "t.fl:2:3: PUSH takes 1 operand, got 0"},
-		{"main:\n  PUSH 1, 2\n", "t.fl:2:3: PUSH takes 1 operand, got 2"},
-		{"main:\n  JMP nowhere\n", "t.fl:2:7: undefined name nowhere"},
-		{"main:\n  JMP 5\n", "t.fl:2:7: JMP: operand 1 must be a code label"},
-		{"main:\n  GET -1\n", "t.fl:2:7: GET: slot -1 outside 0..1048575"},
-		{"main:\n  GET main\n", "t.fl:2:7: GET: slot must be a number, not a code label"},
-		{"a:\na:\n  NOP\n", "t.fl:2:1: a redefined (first defined at t.fl:1:1)"},
-		{"main:\n  PUSH 99999999999999999999\n", "t.fl:2:8: number 99999999999999999999 does not fit in 64 bits"},
-		{"main:\n  PUSH 'ab'\n", "t.fl:2:8: character literal must hold one byte"},
-		{".string s \"abc\nmain: NOP\n", "t.fl:1:11: unterminated string"},
-		{".string s \"\\q\"\nmain: NOP\n", "t.fl:1:11: unknown escape \\q"},
-		{".frob x\nmain: NOP\n", "t.fl:1:1: unknown directive .frob"},
-		{".entry start\nmain: NOP\n", "t.fl:1:8: .entry start: no such label"},
-		{"", "t.fl:1:1: program has no instructions"},
-		{"main:\n  PUSH len(main)\n", "t.fl:2:12: len(main): main is not data"},
+		{"main:\n  FROB 1\n", "t.flasm:2:3: unknown instruction \"FROB\""},
+		{"main:\n  PUSH\n", "t.flasm:2:3: PUSH takes 1 operand, got 0"},
+		{"main:\n  PUSH 1, 2\n", "t.flasm:2:3: PUSH takes 1 operand, got 2"},
+		{"main:\n  JMP nowhere\n", "t.flasm:2:7: undefined name nowhere"},
+		{"main:\n  JMP 5\n", "t.flasm:2:7: JMP: operand 1 must be a code label"},
+		{"main:\n  GET -1\n", "t.flasm:2:7: GET: slot -1 outside 0..1048575"},
+		{"main:\n  GET main\n", "t.flasm:2:7: GET: slot must be a number, not a code label"},
+		{"a:\na:\n  NOP\n", "t.flasm:2:1: a redefined (first defined at t.flasm:1:1)"},
+		{"main:\n  PUSH 99999999999999999999\n", "t.flasm:2:8: number 99999999999999999999 does not fit in 64 bits"},
+		{"main:\n  PUSH 'ab'\n", "t.flasm:2:8: character literal must hold one byte"},
+		{".string s \"abc\nmain: NOP\n", "t.flasm:1:11: unterminated string"},
+		{".string s \"\\q\"\nmain: NOP\n", "t.flasm:1:11: unknown escape \\q"},
+		{".frob x\nmain: NOP\n", "t.flasm:1:1: unknown directive .frob"},
+		{".entry start\nmain: NOP\n", "t.flasm:1:8: .entry start: no such label"},
+		{"", "t.flasm:1:1: program has no instructions"},
+		{"main:\n  PUSH len(main)\n", "t.flasm:2:12: len(main): main is not data"},
 		{".const A B\n.const B A\nmain: PUSH A\n", "constant A is defined in terms of itself"},
-		{"main:\n  PUSH 1 / 0\n", "t.fl:2:10: division by zero in a constant expression"},
-		{"main:\n  PUSH $\n", "t.fl:2:8: unexpected character '$'"},
-		{"main:\n  JMP end\nend:\n", "t.fl:2:3: JMP: label at the end of the program names no instruction"},
-		{"main:\n  JLTLI 0, 5000000000, main\n", "t.fl:2:12: JLTLI: immediate 5000000000 does not fit in 32 bits"},
-		{".bytes b 256\nmain: NOP\n", "t.fl:1:10: byte value 256 outside -128..255"},
-		{"len:\n  NOP\n", "t.fl:1:1: len is reserved"},
+		{"main:\n  PUSH 1 / 0\n", "t.flasm:2:10: division by zero in a constant expression"},
+		{"main:\n  PUSH $\n", "t.flasm:2:8: unexpected character '$'"},
+		{"main:\n  JMP end\nend:\n", "t.flasm:2:3: JMP: label at the end of the program names no instruction"},
+		{"main:\n  JLTLI 0, 5000000000, main\n", "t.flasm:2:12: JLTLI: immediate 5000000000 does not fit in 32 bits"},
+		{".bytes b 256\nmain: NOP\n", "t.flasm:1:10: byte value 256 outside -128..255"},
+		{"len:\n  NOP\n", "t.flasm:1:1: len is reserved"},
 	}
 	for _, tc := range tests {
-		_, err := Assemble("t.fl", []byte(tc.src), Options{})
+		_, err := Assemble("t.flasm", []byte(tc.src), Options{})
 		if err == nil {
 			t.Errorf("Assemble(%q) succeeded, want error %q", tc.src, tc.want)
 			continue
@@ -53,7 +53,7 @@ func TestErrors(t *testing.T) {
 }
 
 func TestErrorsAreCollectedInOrder(t *testing.T) {
-	_, err := Assemble("t.fl", []byte("main:\n  FROB\n  PUSH 'xy'\n  BLAH\n"), Options{})
+	_, err := Assemble("t.flasm", []byte("main:\n  FROB\n  PUSH 'xy'\n  BLAH\n"), Options{})
 	list, ok := err.(ErrorList)
 	if !ok || len(list) != 3 {
 		t.Fatalf("errors = %v, want 3", err)
@@ -85,7 +85,7 @@ start: PUSH N
        PUSH 1_000
        PUSH w
 `
-	p, err := Assemble("t.fl", []byte(src), Options{NoOptimize: true})
+	p, err := Assemble("t.flasm", []byte(src), Options{NoOptimize: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -136,7 +136,7 @@ func TestFusion(t *testing.T) {
 		{"main: ENTER 0,2\nl: GET 0\nGET 1\nLT\nJZ d\nINCL 0, 1\nJMP l\nd: RET\n", "ENTER 0, 2|JGELL 0, 1, d|INCL 0, 1|JLTLL 0, 1, L2|RET"},
 	}
 	for _, tc := range tests {
-		p, err := Assemble("t.fl", []byte(tc.src), Options{})
+		p, err := Assemble("t.flasm", []byte(tc.src), Options{})
 		if err != nil {
 			t.Fatalf("Assemble(%q): %v", tc.src, err)
 		}
@@ -174,7 +174,7 @@ func FuzzAssemble(f *testing.F) {
 	f.Add("a: b: c: NOP\n.entry c\n.words w a, 1\n")
 	f.Add("main: PUSH len(\n")
 	f.Fuzz(func(t *testing.T, src string) {
-		p, err := Assemble("f.fl", []byte(src), Options{})
+		p, err := Assemble("f.flasm", []byte(src), Options{})
 		if err != nil {
 			return
 		}
@@ -189,8 +189,8 @@ func FuzzAssemble(f *testing.F) {
 
 func TestDeepExpressionIsAnError(t *testing.T) {
 	src := "main:\n  PUSH " + strings.Repeat("-", 100000) + "1\n  PUSH " + strings.Repeat("(", 1000) + "1\n"
-	_, err := Assemble("t.fl", []byte(src), Options{})
-	if err == nil || !strings.Contains(err.Error(), "t.fl:2:") || !strings.Contains(err.Error(), "nested deeper") {
+	_, err := Assemble("t.flasm", []byte(src), Options{})
+	if err == nil || !strings.Contains(err.Error(), "t.flasm:2:") || !strings.Contains(err.Error(), "nested deeper") {
 		t.Errorf("Assemble(deep expression) = %v, want a nesting error", err)
 	}
 }
@@ -201,7 +201,7 @@ func TestLongConstantChainIsAnError(t *testing.T) {
 		fmt.Fprintf(&sb, ".const c%d c%d+1\n", i, i+1)
 	}
 	sb.WriteString(".const c5000 0\nmain: PUSH c0\n")
-	_, err := Assemble("t.fl", []byte(sb.String()), Options{})
+	_, err := Assemble("t.flasm", []byte(sb.String()), Options{})
 	if err == nil || !strings.Contains(err.Error(), "more than 1000") {
 		t.Errorf("Assemble(5000 chained constants) = %.200v, want a depth error", err)
 	}
@@ -215,13 +215,13 @@ func TestUndefinedNamesReportedWithOtherErrors(t *testing.T) {
 		want string
 	}{
 		{"main:\n  FOO\n  JMP nowhere\n  PUSH 1 2\n",
-			"t.fl:2:3: unknown instruction \"FOO\"\nt.fl:3:7: undefined name nowhere\nt.fl:4:3: PUSH takes 1 operand, got 2"},
-		{".const K\nmain:\n  PUSH K\n  FOO\n", "t.fl:1:1: .const K needs one value\nt.fl:4:3: unknown instruction \"FOO\""},
+			"t.flasm:2:3: unknown instruction \"FOO\"\nt.flasm:3:7: undefined name nowhere\nt.flasm:4:3: PUSH takes 1 operand, got 2"},
+		{".const K\nmain:\n  PUSH K\n  FOO\n", "t.flasm:1:1: .const K needs one value\nt.flasm:4:3: unknown instruction \"FOO\""},
 		{".const K missing+1\nmain:\n  FOO\n  PUSH len(nodata)\n",
-			"t.fl:1:10: undefined name missing\nt.fl:3:3: unknown instruction \"FOO\"\nt.fl:4:12: undefined name nodata"},
+			"t.flasm:1:10: undefined name missing\nt.flasm:3:3: unknown instruction \"FOO\"\nt.flasm:4:12: undefined name nodata"},
 	}
 	for _, tc := range tests {
-		_, err := Assemble("t.fl", []byte(tc.src), Options{})
+		_, err := Assemble("t.flasm", []byte(tc.src), Options{})
 		if err == nil || err.Error() != tc.want {
 			t.Errorf("Assemble(%q) = %q, want %q", tc.src, err, tc.want)
 		}
