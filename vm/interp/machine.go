@@ -33,7 +33,7 @@ var DefaultConfig = Config{QuantumTicks: 10000, StackWordsMax: 1 << 20, CallDept
 type Machine struct {
 	cfg     Config
 	procs   map[uint64]*procState
-	parked  map[sys.ReqID]*Thread
+	parked  map[uint64]*Thread // by request sequence number (the rest of the id is this machine's)
 	queue   runQueue
 	nextReq sys.ReqID
 	threads int
@@ -62,7 +62,7 @@ func NewMachine(cfg Config) *Machine {
 	if cfg.CallDepthMax <= 0 {
 		cfg.CallDepthMax = DefaultConfig.CallDepthMax
 	}
-	return &Machine{cfg: cfg, procs: map[uint64]*procState{}, parked: map[sys.ReqID]*Thread{}, nextReq: sys.ReqID{Machine: cfg.Machine, Incarnation: cfg.Incarnation, Core: cfg.Core}}
+	return &Machine{cfg: cfg, procs: map[uint64]*procState{}, parked: map[uint64]*Thread{}, nextReq: sys.ReqID{Machine: cfg.Machine, Incarnation: cfg.Incarnation, Core: cfg.Core}}
 }
 
 // Config is the machine's configuration.
@@ -113,7 +113,7 @@ func (m *Machine) dropThread(t *Thread) {
 		return
 	}
 	if t.state == stateParked {
-		delete(m.parked, t.req)
+		delete(m.parked, t.reqSeq)
 	}
 	t.state = stateDead
 	delete(t.p.threads, t.tid)
@@ -221,11 +221,14 @@ func (m *Machine) Detach(pid, tid uint64) (*ThreadImage, error) {
 // Complete delivers the answer to a parked operation and makes its thread
 // runnable. Unknown ids (the process ended meanwhile) are ignored.
 func (m *Machine) Complete(id sys.ReqID, r sys.Reply) {
-	t, ok := m.parked[id]
+	if id.Machine != m.nextReq.Machine || id.Incarnation != m.nextReq.Incarnation || id.Core != m.nextReq.Core {
+		return // not one of this core's requests
+	}
+	t, ok := m.parked[id.Seq]
 	if !ok {
 		return
 	}
-	delete(m.parked, id)
+	delete(m.parked, id.Seq)
 	t.reply = r
 	t.resume = true
 	m.makeRunnable(t)
@@ -242,8 +245,8 @@ func (m *Machine) makeRunnable(t *Thread) {
 // park records that t waits for the answer to req.
 func (m *Machine) park(t *Thread, req sys.ReqID) {
 	t.state = stateParked
-	t.req = req
-	m.parked[req] = t
+	t.reqSeq = req.Seq
+	m.parked[req.Seq] = t
 }
 
 func (m *Machine) newCaller(t *Thread) sys.Caller {
@@ -335,7 +338,9 @@ type Parked struct {
 // Parked lists the threads waiting for answers, by request id.
 func (m *Machine) Parked() []Parked {
 	out := make([]Parked, 0, len(m.parked))
-	for id, t := range m.parked {
+	for seq, t := range m.parked {
+		id := m.nextReq
+		id.Seq = seq
 		out = append(out, Parked{Req: id, PID: t.pid, TID: t.tid, Op: t.sc.op, PC: t.opPC})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Req.Less(out[j].Req) })

@@ -44,7 +44,7 @@ type Thread struct {
 	queued   bool
 	// resume: reply holds the answer to the operation sc describes.
 	resume bool
-	req    sys.ReqID
+	reqSeq uint64 // the parked request's sequence number
 	reply  sys.Reply
 	sc     sysCall
 	opPC   int // pc of the operation in progress (for trap messages)

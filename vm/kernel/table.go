@@ -69,11 +69,12 @@ type Process struct {
 }
 
 type threadRec struct {
-	where   uint64 // the machine it runs on
-	started bool   // registered by its spawner (the main thread: at once)
-	exited  bool
-	value   uint64
+	// v is the machine the thread runs on until it exits, its exit value
+	// after (one word: a record is kept per thread, thousands per process).
+	v       uint64
 	joiners []sys.ReqID
+	started bool // registered by its spawner (the main thread: at once)
+	exited  bool
 }
 
 // Done reports whether the process has ended, and how.
@@ -146,7 +147,7 @@ func (t *Table) Add(p *Process, where uint64) error {
 	if _, dup := t.procs[p.PID]; dup {
 		return fmt.Errorf("process %d: %w", p.PID, ErrDuplicate)
 	}
-	p.threads = map[uint64]*threadRec{1: {where: where, started: true}}
+	p.threads = map[uint64]*threadRec{1: {v: where, started: true}}
 	p.live, p.done, p.status = 1, false, Status{}
 	t.procs[p.PID] = p
 	t.live++
@@ -214,7 +215,10 @@ func (t *Table) Register(pid, tid, where uint64) error {
 		p.threads[tid] = rec
 		p.live++
 	}
-	rec.where, rec.started = where, true
+	if !rec.exited {
+		rec.v = where
+	}
+	rec.started = true
 	if rec.exited {
 		t.wakeJoiners(p, tid, rec)
 	}
@@ -239,7 +243,7 @@ func (t *Table) ThreadExited(pid, tid, value uint64) (ended bool) {
 	if rec.exited {
 		return false // a duplicate report
 	}
-	rec.exited, rec.value = true, value
+	rec.exited, rec.v = true, value
 	p.live--
 	if tid == 1 {
 		return t.End(pid, Status{Code: value})
@@ -259,7 +263,7 @@ func (t *Table) wakeJoiners(p *Process, tid uint64, rec *threadRec) {
 	delete(p.threads, tid)
 	for _, req := range rec.joiners {
 		t.parked--
-		t.done.Complete(req, sys.Reply{Val: rec.value})
+		t.done.Complete(req, sys.Reply{Val: rec.v})
 	}
 	rec.joiners = nil
 }
@@ -277,7 +281,7 @@ func (t *Table) Join(c sys.Caller, tid uint64) (sys.Reply, bool) {
 	}
 	if rec.exited {
 		delete(p.threads, tid)
-		return sys.Reply{Val: rec.value}, true
+		return sys.Reply{Val: rec.v}, true
 	}
 	if t.parked >= t.cfg.WaitersMax {
 		return sys.Reply{Trap: sys.TrapThreadLimit}, true
@@ -391,7 +395,7 @@ func (t *Table) ThreadsOn(where uint64) []ThreadRef {
 		}
 		best := uint64(0)
 		for tid, rec := range p.threads {
-			if rec.where == where && !rec.exited && (best == 0 || tid < best) {
+			if !rec.exited && rec.v == where && (best == 0 || tid < best) {
 				best = tid
 			}
 		}

@@ -88,7 +88,8 @@ func DecodeLocal(data []byte, acct *Account) (*Local, error) {
 	l := &Local{sp: space{acct: acct}}
 	l.mappedTop = d.uvarint(LocalLimitBytes)
 	top, limit := d.uvarint(LocalLimitBytes), d.uvarint(LocalLimitBytes)
-	l.heap = &Heap{refs: 1, top: top, limit: limit, live: btree.NewG(btreeDegree, byAddr), freeAddr: btree.NewG(btreeDegree, byAddr), freeSize: btree.NewG(btreeDegree, bySize)}
+	l.heap = &Heap{top: top, limit: limit, live: btree.NewG(btreeDegree, byAddr), freeAddr: btree.NewG(btreeDegree, byAddr), freeSize: btree.NewG(btreeDegree, bySize)}
+	l.heap.refs.Store(1)
 	for i, tree := range []*btree.BTreeG[block]{l.heap.live, l.heap.freeAddr} {
 		n := d.count(2)
 		prevEnd := uint64(0)

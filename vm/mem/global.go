@@ -16,7 +16,7 @@ type LocalGlobal struct {
 	sp        space
 	heap      *Heap
 	mappedTop uint64
-	waiters   map[uint64][]sys.Caller
+	waiters   map[uint64][]sys.ReqID
 	done      sys.Completer
 }
 
@@ -29,7 +29,7 @@ func NewLocalGlobal(acct *Account, done sys.Completer) *LocalGlobal {
 		sp:        space{acct: acct},
 		heap:      NewHeap(isa.RODataBase, GlobalLimitBytes),
 		mappedTop: isa.RODataBase,
-		waiters:   map[uint64][]sys.Caller{},
+		waiters:   map[uint64][]sys.ReqID{},
 		done:      done,
 	}
 }
@@ -159,7 +159,7 @@ func (g *LocalGlobal) Wait(c sys.Caller, addr, expected uint64) (sys.Reply, bool
 	if cur != expected {
 		return val(1)
 	}
-	g.waiters[addr] = append(g.waiters[addr], c)
+	g.waiters[addr] = append(g.waiters[addr], c.Req)
 	return sys.Reply{}, false
 }
 
@@ -179,8 +179,8 @@ func (g *LocalGlobal) Wake(_ sys.Caller, addr, count uint64) (sys.Reply, bool) {
 	} else {
 		delete(g.waiters, addr)
 	}
-	for _, w := range woken {
-		g.done.Complete(w.Req, sys.Reply{Val: 0})
+	for _, req := range woken {
+		g.done.Complete(req, sys.Reply{Val: 0})
 	}
 	return val(n)
 }

@@ -1,6 +1,9 @@
 package mem
 
 import (
+	"sync"
+	"sync/atomic"
+
 	"github.com/google/btree"
 )
 
@@ -20,7 +23,11 @@ func bySize(a, b block) bool {
 // their neighbours), else from the top. Its state is ordered trees, so Clone
 // is a lazy copy-on-write snapshot and behaviour never depends on map order.
 type Heap struct {
-	refs       int32 // Locals sharing this heap (copy-on-write; see Local)
+	refs atomic.Int32 // Locals sharing this heap (copy-on-write; see Local)
+	// cloneMu serialises clones of a shared heap: btree's Clone writes the
+	// source's copy-on-write context, and sharers on different cores may
+	// clone at once.
+	cloneMu    sync.Mutex
 	top, limit uint64
 	live       *btree.BTreeG[block] // by address
 	freeAddr   *btree.BTreeG[block] // by address
@@ -31,19 +38,30 @@ const btreeDegree = 16
 
 // NewHeap allocates from [base, limit).
 func NewHeap(base, limit uint64) *Heap {
-	return &Heap{
-		refs:     1,
+	h := &Heap{
 		top:      base,
 		limit:    limit,
 		live:     btree.NewG(btreeDegree, byAddr),
 		freeAddr: btree.NewG(btreeDegree, byAddr),
 		freeSize: btree.NewG(btreeDegree, bySize),
 	}
+	h.refs.Store(1)
+	return h
 }
 
 // Clone is an independent copy sharing structure until either side changes.
 func (h *Heap) Clone() *Heap {
-	return &Heap{refs: 1, top: h.top, limit: h.limit, live: h.live.Clone(), freeAddr: h.freeAddr.Clone(), freeSize: h.freeSize.Clone()}
+	c := &Heap{top: h.top, limit: h.limit, live: h.live.Clone(), freeAddr: h.freeAddr.Clone(), freeSize: h.freeSize.Clone()}
+	c.refs.Store(1)
+	return c
+}
+
+// shareClone is Clone of a heap other Locals share (refs > 1): nobody
+// changes it, but its sharers may clone it at the same time.
+func (h *Heap) shareClone() *Heap {
+	h.cloneMu.Lock()
+	defer h.cloneMu.Unlock()
+	return h.Clone()
 }
 
 // RoundSize is the size ALLOC n reserves: n rounded up to a multiple of 8,

@@ -45,21 +45,21 @@ func NewLocal(p *isa.Program, acct *Account) (*Local, sys.Trap) {
 // 2 MiB directory, not a copy of the data; the allocator's state is shared
 // until one side allocates or frees.
 func (l *Local) Snapshot() *Local {
-	l.heap.refs++
+	l.heap.refs.Add(1)
 	return &Local{sp: l.sp.snapshot(), heap: l.heap, mappedTop: l.mappedTop}
 }
 
 // Release gives the memory back; the Local must not be used afterwards.
 func (l *Local) Release() {
 	l.sp.release()
-	l.heap.refs--
+	l.heap.refs.Add(-1)
 }
 
 // ownHeap makes the allocator's state private before it changes.
 func (l *Local) ownHeap() *Heap {
-	if l.heap.refs > 1 {
-		l.heap.refs--
-		l.heap = l.heap.Clone()
+	if h := l.heap; h.refs.Load() > 1 {
+		l.heap = h.shareClone()
+		h.refs.Add(-1)
 	}
 	return l.heap
 }
@@ -147,11 +147,11 @@ func (l *Local) SetWord(addr, v uint64) bool {
 		return false
 	}
 	d := l.sp.dirs[di]
-	if d == nil || d.refs != 1 {
+	if d == nil || d.refs.Load() != 1 {
 		return false
 	}
 	p := d.pages[(addr>>pageShift)&pageMask]
-	if p == nil || p.refs != 1 || p.ro {
+	if p == nil || p.refs.Load() != 1 || p.ro {
 		return false
 	}
 	p.w[(addr>>3)&wordInPage] = v

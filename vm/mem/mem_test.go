@@ -79,8 +79,8 @@ func TestSnapshotSemantics(t *testing.T) {
 	}
 	child.Release()
 	parent.Release()
-	if acct.UsedBytes != 0 {
-		t.Errorf("after releasing both, %d bytes still charged", acct.UsedBytes)
+	if acct.UsedBytes() != 0 {
+		t.Errorf("after releasing both, %d bytes still charged", acct.UsedBytes())
 	}
 }
 
@@ -90,16 +90,16 @@ func TestSnapshotIsCheap(t *testing.T) {
 	acct := &Account{}
 	parent := newLocal(t, acct)
 	a, _ := parent.Alloc(1 << 20)
-	before := acct.UsedBytes
+	before := acct.UsedBytes()
 	children := make([]*Local, 100)
 	for i := range children {
 		children[i] = parent.Snapshot()
 	}
-	if acct.UsedBytes != before {
-		t.Errorf("100 snapshots charged %d bytes, want 0", acct.UsedBytes-before)
+	if acct.UsedBytes() != before {
+		t.Errorf("100 snapshots charged %d bytes, want 0", acct.UsedBytes()-before)
 	}
 	children[0].Store64(a, 1)
-	if got := acct.UsedBytes - before; got != PageBytes {
+	if got := acct.UsedBytes() - before; got != PageBytes {
 		t.Errorf("one write after snapshots charged %d bytes, want one page (%d)", got, PageBytes)
 	}
 }
@@ -272,8 +272,8 @@ func FuzzDecodeLocal(f *testing.F) {
 			l.Alloc(16)
 			l.Snapshot().Release()
 			l.Release()
-			if acct.UsedBytes != 0 {
-				t.Fatalf("%d bytes charged after release", acct.UsedBytes)
+			if acct.UsedBytes() != 0 {
+				t.Fatalf("%d bytes charged after release", acct.UsedBytes())
 			}
 		}
 	})

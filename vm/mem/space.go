@@ -2,6 +2,7 @@ package mem
 
 import (
 	"fmt"
+	"sync/atomic"
 
 	"github.com/flockvm/flock/vm/sys"
 )
@@ -16,15 +17,33 @@ const (
 	wordInPage = pageWords - 1
 )
 
+// Pages and directories are shared copy-on-write between the Locals of a
+// thread and the threads spawned from it, which may run on different
+// interpreter cores at once: reference counts are atomic, and a shared page
+// or directory (refs > 1) is never written in place. Whoever copies one
+// copies it first and drops its reference after, so a sharer that sees
+// refs == 1 owns it alone.
 type page struct {
 	w    [pageWords]uint64
-	refs int32
+	refs atomic.Int32
 	ro   bool // read-only: a write traps with permission denied
 }
 
 type dir struct {
 	pages [dirPages]*page
-	refs  int32
+	refs  atomic.Int32
+}
+
+func newPage(ro bool) *page {
+	p := &page{ro: ro}
+	p.refs.Store(1)
+	return p
+}
+
+func newDir() *dir {
+	d := &dir{}
+	d.refs.Store(1)
+	return d
 }
 
 // space is a paged address space of offsets [0, len(dirs) << dirShift).
@@ -39,7 +58,7 @@ func (s *space) snapshot() space {
 	copy(dirs, s.dirs)
 	for _, d := range dirs {
 		if d != nil {
-			d.refs++
+			d.refs.Add(1)
 		}
 	}
 	return space{dirs: dirs, acct: s.acct}
@@ -53,21 +72,28 @@ func (s *space) release() {
 			continue
 		}
 		s.dirs[i] = nil
-		d.refs--
-		if d.refs > 0 {
-			continue
-		}
-		for _, p := range d.pages {
-			if p == nil {
-				continue
-			}
-			p.refs--
-			if p.refs == 0 {
-				s.acct.Uncharge(PageBytes)
-			}
-		}
+		s.dropDir(d)
 	}
 	s.dirs = nil
+}
+
+// dropDir drops one reference to d; the last one drops d's references to
+// its pages.
+func (s *space) dropDir(d *dir) {
+	if d.refs.Add(-1) > 0 {
+		return
+	}
+	for _, p := range d.pages {
+		if p != nil {
+			s.dropPage(p)
+		}
+	}
+}
+
+func (s *space) dropPage(p *page) {
+	if p.refs.Add(-1) == 0 {
+		s.acct.Uncharge(PageBytes)
+	}
 }
 
 // lookup is the page holding offset off, or nil.
@@ -98,13 +124,14 @@ func (s *space) writable(off uint64) (*page, sys.Trap) {
 	if p.ro {
 		return nil, sys.TrapPermission
 	}
-	if p.refs > 1 {
+	if p.refs.Load() > 1 {
 		if !s.acct.Charge(PageBytes) {
 			return nil, sys.TrapOutOfMemory
 		}
-		np := &page{w: p.w, refs: 1}
-		p.refs--
+		np := newPage(false)
+		np.w = p.w
 		d.pages[pi] = np
+		s.dropPage(p)
 		p = np
 	}
 	return p, sys.TrapNone
@@ -113,15 +140,16 @@ func (s *space) writable(off uint64) (*page, sys.Trap) {
 // ownDir makes directory di private to this space.
 func (s *space) ownDir(di uint64) *dir {
 	d := s.dirs[di]
-	if d.refs > 1 {
-		nd := &dir{pages: d.pages, refs: 1}
+	if d.refs.Load() > 1 {
+		nd := newDir()
+		nd.pages = d.pages
 		for _, p := range nd.pages {
 			if p != nil {
-				p.refs++
+				p.refs.Add(1)
 			}
 		}
-		d.refs--
 		s.dirs[di] = nd
+		s.dropDir(d)
 		d = nd
 	}
 	return d
@@ -135,7 +163,7 @@ func (s *space) mapRange(from, to uint64, ro bool) sys.Trap {
 			s.dirs = append(s.dirs, nil)
 		}
 		if s.dirs[di] == nil {
-			s.dirs[di] = &dir{refs: 1}
+			s.dirs[di] = newDir()
 		}
 		if s.lookup(off) != nil {
 			continue
@@ -143,7 +171,7 @@ func (s *space) mapRange(from, to uint64, ro bool) sys.Trap {
 		if !s.acct.Charge(PageBytes) {
 			return sys.TrapOutOfMemory
 		}
-		s.ownDir(di).pages[(off>>pageShift)&pageMask] = &page{refs: 1, ro: ro}
+		s.ownDir(di).pages[(off>>pageShift)&pageMask] = newPage(ro)
 	}
 	return sys.TrapNone
 }

@@ -220,7 +220,7 @@ func (n *Node) ownStatus() MachineStatus {
 		}
 	}
 	st := MachineStatus{ID: n.cfg.ID, Reported: true, Address: n.clients.cfg.Address, ReportedIncarnation: n.inc,
-		Joined: n.joined, Cores: uint64(len(n.cores)), Threads: uint64(n.Threads()), Processes: uint64(running),
+		Joined: n.joined, Cores: uint64(n.cores.Len()), Threads: uint64(n.Threads()), Processes: uint64(running),
 		ThreadsStarted: uint64(n.stats.ThreadsStarted), ThreadsPlacedRemote: uint64(n.stats.ThreadsPlacedRemote),
 		ProcessesStarted: uint64(n.stats.ProcessesStarted), ProcessesLost: uint64(n.stats.ProcessesLost)}
 	if n.failure != nil {

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/flockvm/flock/diskmodel"
@@ -19,6 +20,7 @@ import (
 // drop and duplicate, ticks, and cores run in turn. (The simulator with
 // every fault is the vm scenario; this is for focused tests.)
 type cluster struct {
+	mu       sync.Mutex // queue and started, which parallel cores reach too
 	t        testing.TB
 	rng      *rand.Rand
 	nodes    map[netmodel.NodeID]*Node
@@ -32,6 +34,7 @@ type cluster struct {
 	dupProb  float64
 	started  map[[2]uint64]int // (pid, tid) → starts, for at-most-once
 	cores    int
+	parallel bool
 	memory   func(MemoryConfig) (Memory, error)
 	step     int
 }
@@ -47,6 +50,8 @@ type clusterTransport struct {
 }
 
 func (t clusterTransport) Send(to netmodel.NodeID, payload []byte) {
+	t.c.mu.Lock()
+	defer t.c.mu.Unlock()
 	t.c.queue = append(t.c.queue, envelope{from: t.from, to: to, payload: bytes.Clone(payload)})
 }
 
@@ -59,28 +64,60 @@ func newCluster(t testing.TB, machines, voters int, seed uint64) *cluster {
 	}
 	c.voters = c.ids[:voters]
 	for _, id := range c.ids {
-		disk, err := osdisk.Open(t.TempDir())
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { disk.Close() })
-		c.disks[id] = disk
+		c.disks[id] = c.newDisk(t)
 		c.boot(id)
 	}
 	return c
+}
+
+func (c *cluster) newDisk(t testing.TB) diskmodel.FS {
+	disk, err := osdisk.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { disk.Close() })
+	return disk
+}
+
+// lockedBuffer is process output written from whichever goroutine the
+// node's lock is held on.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
 }
 
 func (c *cluster) boot(id netmodel.NodeID) {
 	n, err := Open(Config{
 		ID: id, Transport: clusterTransport{c: c, from: id}, Disk: c.disks[id], Rand: rand.New(rand.NewPCG(uint64(id), c.rng.Uint64())),
 		Provide: Resources{Cores: c.cores, RAMBytes: 1 << 30}, Voters: c.voters, Memory: c.memory,
-		OnThreadStart: func(pid, tid uint64) { c.started[[2]uint64{pid, tid}]++ },
+		OnThreadStart: func(pid, tid uint64) {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			c.started[[2]uint64{pid, tid}]++
+		},
+		ParallelCores: c.parallel,
 	})
 	if err != nil {
 		c.t.Fatalf("Open(node %v) = %v", id, err)
 	}
 	c.nodes[id] = n
 	c.down[id] = false
+	if c.parallel {
+		n.StartCores()
+		c.t.Cleanup(n.StopCores)
+	}
 }
 
 func (c *cluster) crash(id netmodel.NodeID) {
@@ -95,8 +132,10 @@ func (c *cluster) crash(id netmodel.NodeID) {
 func (c *cluster) run(steps int, tickEvery int) {
 	for range steps {
 		c.step++
+		c.mu.Lock()
 		q := c.queue
 		c.queue = nil
+		c.mu.Unlock()
 		for _, e := range q {
 			n := c.nodes[e.to]
 			if n == nil || c.cut[[2]netmodel.NodeID{e.from, e.to}] || c.rng.Float64() < c.dropProb {
@@ -108,7 +147,7 @@ func (c *cluster) run(steps int, tickEvery int) {
 			}
 		}
 		for _, id := range c.ids {
-			if n := c.nodes[id]; n != nil {
+			if n := c.nodes[id]; n != nil && !c.parallel {
 				n.RunCores(2000)
 			}
 		}
@@ -206,10 +245,8 @@ func (c *cluster) dump() string {
 		}
 		fmt.Fprintf(&b, "%v: inc %d joined %v threads %d outbox %d starting %d procs %d mq %d stats %+v\n",
 			id, n.inc, n.joined, n.Threads(), n.out.len(), len(n.starting), len(n.procs), n.mq.len(), n.stats)
-		for _, core := range n.cores {
-			for _, pk := range core.Parked() {
-				fmt.Fprintf(&b, "  parked %v pid %d tid %d op %s\n", pk.Req, pk.PID, pk.TID, pk.Op)
-			}
+		for _, pk := range n.cores.Parked() {
+			fmt.Fprintf(&b, "  parked %v pid %d tid %d op %s\n", pk.Req, pk.PID, pk.TID, pk.Op)
 		}
 		n.out.pending.Ascend(func(r *outReq) bool {
 			fmt.Fprintf(&b, "  out %v -> %v %s pid %d tid %d sends %d\n", r.id, r.to, r.msg.kind, r.msg.pid, r.msg.tid, r.sends)

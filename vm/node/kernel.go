@@ -15,20 +15,23 @@ import (
 // the answer comes.
 var _ interp.Kernel = (*Node)(nil)
 
-func (n *Node) proc(pid uint64) *procHere {
+// proc finds the process a kernel call is for. ok is false only with
+// parallel cores, when a core ran a thread of a process whose removal was
+// still on its way to it: the call is dropped (its thread goes next).
+func (n *Node) proc(pid uint64) (*procHere, bool) {
 	p, ok := n.procs[pid]
-	if !ok {
+	if !ok && !n.cores.Parallel() {
 		panic(fmt.Sprintf("node %v: kernel call for process %d, which is not installed here", n.cfg.ID, pid))
 	}
-	return p
+	return p, ok
 }
 
 func (n *Node) homeHere(p *procHere) bool { return p.home == n.cfg.ID }
 
 // Spawn places the thread, registers it with the home and starts it.
 func (n *Node) Spawn(c sys.Caller, img *interp.ThreadImage) (sys.Reply, bool) {
-	p := n.proc(c.PID)
-	if p.ending {
+	p, ok := n.proc(c.PID)
+	if !ok || p.ending {
 		img.Local.Release()
 		return sys.Reply{}, false // the process is ending: this thread goes with it
 	}
@@ -84,7 +87,10 @@ func registerTrap(errno uint64) sys.Trap {
 
 // Join waits at the home for the thread to end.
 func (n *Node) Join(c sys.Caller, tid uint64) (sys.Reply, bool) {
-	p := n.proc(c.PID)
+	p, ok := n.proc(c.PID)
+	if !ok {
+		return sys.Reply{}, false
+	}
 	if n.homeHere(p) {
 		return n.table.Join(c, tid)
 	}
@@ -121,7 +127,10 @@ func replyOf(m *procMsg) sys.Reply {
 
 // ThreadExited tells the home.
 func (n *Node) ThreadExited(pid, tid, value uint64) {
-	p := n.proc(pid)
+	p, ok := n.proc(pid)
+	if !ok {
+		return
+	}
 	if n.homeHere(p) {
 		if n.table.ThreadExited(pid, tid, value) {
 			n.endProcess(pid, kernel.Status{Code: value})
@@ -165,7 +174,10 @@ func (n *Node) lostWhat(pid uint64, trap *interp.TrapError) *kernel.LostError {
 // home directly, elsewhere by telling the home (and stopping the threads
 // here at once).
 func (n *Node) endFromHere(pid uint64, st kernel.Status) {
-	p := n.proc(pid)
+	p, ok := n.proc(pid)
+	if !ok {
+		return
+	}
 	if n.homeHere(p) {
 		n.endProcess(pid, st)
 		return
@@ -174,15 +186,16 @@ func (n *Node) endFromHere(pid uint64, st kernel.Status) {
 		return
 	}
 	p.ending = true
-	for _, c := range n.cores {
-		c.RemoveProcess(pid)
-	}
+	n.cores.DoAll(func(m *interp.Machine) { m.RemoveProcess(pid) })
 	n.request(p.home, &procMsg{kind: msgEnd, pid: pid, status: st}, func(*procMsg) {}, func() {})
 }
 
 // Output appends to the process's output at its home.
 func (n *Node) Output(c sys.Caller, data []byte) (sys.Reply, bool) {
-	p := n.proc(c.PID)
+	p, ok := n.proc(c.PID)
+	if !ok {
+		return sys.Reply{}, false
+	}
 	if n.homeHere(p) {
 		return n.writeOutput(c.PID, data), true
 	}
@@ -203,7 +216,10 @@ func (n *Node) writeOutput(pid uint64, data []byte) sys.Reply {
 
 // StartProcess starts a child homed where its parent is.
 func (n *Node) StartProcess(c sys.Caller, path string, args []string) (sys.Reply, bool) {
-	p := n.proc(c.PID)
+	p, ok := n.proc(c.PID)
+	if !ok {
+		return sys.Reply{}, false
+	}
 	if n.homeHere(p) {
 		n.startChild(c.PID, path, args, func(r sys.Reply) { n.Complete(c.Req, r) })
 		return sys.Reply{}, false
@@ -238,7 +254,10 @@ func (n *Node) startChild(parent uint64, path string, args []string, done func(s
 
 // WaitProcs waits at the process's home.
 func (n *Node) WaitProcs(c sys.Caller, pids []uint64) (sys.Reply, bool) {
-	p := n.proc(c.PID)
+	p, ok := n.proc(c.PID)
+	if !ok {
+		return sys.Reply{}, false
+	}
 	if n.homeHere(p) {
 		return n.table.Wait(c, pids)
 	}

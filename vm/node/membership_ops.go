@@ -64,7 +64,7 @@ func (n *Node) renewLease() {
 		return
 	}
 	n.leaseCount++
-	l := lease{Incarnation: n.inc, Counter: n.leaseCount, Threads: uint64(n.Threads()), Cores: uint64(len(n.cores))}
+	l := lease{Incarnation: n.inc, Counter: n.leaseCount, Threads: uint64(n.Threads()), Cores: uint64(n.cores.Len())}
 	key := leaseKey(n.cfg.ID)
 	n.pushMeta("lease", true, func(c *raftkv.Client, done func(raftkv.Result)) error { return c.Put(key, l.encode(), done) },
 		func(res raftkv.Result) {

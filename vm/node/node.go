@@ -6,9 +6,11 @@ import (
 	"io"
 	"math/rand/v2"
 	"slices"
+	"sync"
 
 	"github.com/flockvm/flock/diskmodel"
 	"github.com/flockvm/flock/netmodel"
+	"github.com/flockvm/flock/vm/cores"
 	"github.com/flockvm/flock/vm/interp"
 	"github.com/flockvm/flock/vm/isa"
 	"github.com/flockvm/flock/vm/kernel"
@@ -70,6 +72,10 @@ type Config struct {
 	// Interp sets the cores' limits (Machine, Incarnation and Core are set
 	// by the node).
 	Interp interp.Config
+	// ParallelCores runs each core on its own goroutine (StartCores); the
+	// node then guards its state with a lock its public methods take.
+	// Otherwise (the simulator) RunCores runs them in turn.
+	ParallelCores bool
 	// MemoryBytesMax bounds each process's memory on this node; ThreadsMax
 	// the live threads of a process homed here; BudgetTicks each process's
 	// instruction budget per node (0: none).
@@ -173,14 +179,16 @@ type Node struct {
 	ticks   uint64
 	failure error // non-nil: the node stopped for good (fail-stop)
 
-	cores   []*interp.Machine
-	mem     Memory
-	storage *storage.Local
-	meta    *metaReplica // nil unless this node is a voter
-	client  *raftkv.Client
-	mq      *metaQueue
-	ms      *membership
-	joined  bool
+	mu       sync.Mutex // the node's state, when cores run in parallel
+	machines []*interp.Machine
+	cores    *cores.Set
+	mem      Memory
+	storage  *storage.Local
+	meta     *metaReplica // nil unless this node is a voter
+	client   *raftkv.Client
+	mq       *metaQueue
+	ms       *membership
+	joined   bool
 
 	leaseCount      uint64
 	pidNext, pidEnd uint64 // the pid block in hand: [pidNext, pidEnd)
@@ -253,12 +261,16 @@ func (n *Node) boot() error {
 	n.out = newOutbox(n.cfg.OutboxMax)
 	n.in = newInbox(n.cfg.InboxMax)
 	n.joined, n.pidNext, n.pidEnd, n.pidWaiters = false, 0, 0, nil
-	n.cores = n.cores[:0]
+	if n.cores != nil && n.cores.Parallel() {
+		n.cores.Stop()
+	}
+	n.machines = nil
 	for i := range n.cfg.Provide.Cores {
 		ic := n.cfg.Interp
 		ic.Machine, ic.Incarnation, ic.Core = uint64(n.cfg.ID), uint32(inc), uint32(i)
-		n.cores = append(n.cores, interp.NewMachine(ic))
+		n.machines = append(n.machines, interp.NewMachine(ic))
 	}
+	n.cores = cores.New(n.machines, n.cfg.ParallelCores, &n.mu)
 	n.mem, err = n.cfg.Memory(MemoryConfig{
 		Self: n.cfg.ID, Incarnation: inc, Transport: n.transport(ServiceMemory), Completer: n,
 		Rand: n.cfg.Rand, RAMBytes: n.cfg.Provide.RAMBytes,
@@ -321,6 +333,7 @@ func (n *Node) Stats() Stats { return n.stats }
 // Tick advances the node's clock by one tick: timers of every part,
 // retransmissions, leases and membership.
 func (n *Node) Tick() {
+	defer n.enter()()
 	if n.failure != nil {
 		return
 	}
@@ -343,6 +356,11 @@ func (n *Node) Tick() {
 
 // Receive handles one message from a peer. Garbage is counted and dropped.
 func (n *Node) Receive(from netmodel.NodeID, payload []byte) {
+	defer n.enter()()
+	n.receive(from, payload)
+}
+
+func (n *Node) receive(from netmodel.NodeID, payload []byte) {
 	if n.failure != nil {
 		return
 	}
@@ -377,30 +395,37 @@ func (n *Node) Receive(from netmodel.NodeID, payload []byte) {
 
 // RunCores runs the interpreter cores for about ticksMax ticks in all, one
 // quantum at a time in turn, and returns the ticks used (0: nothing could
-// run).
+// run). Sequential cores only: parallel ones run on their own (StartCores).
 func (n *Node) RunCores(ticksMax int) int {
 	if n.failure != nil {
 		return 0
 	}
 	n.drain()
-	used := 0
-	for used < ticksMax {
-		ran := false
-		for _, c := range n.cores {
-			if u := c.Run(min(c.Config().QuantumTicks, ticksMax-used)); u > 0 {
-				used += u
-				ran = true
-			}
-			if used >= ticksMax {
-				break
-			}
-		}
-		if !ran {
-			break
-		}
-	}
+	used := n.cores.Run(ticksMax)
 	n.mem.Poll()
 	return used
+}
+
+// StartCores starts the cores on goroutines of their own (ParallelCores);
+// StopCores stops them.
+func (n *Node) StartCores() {
+	n.cores.Start(func() {
+		n.drain()
+		n.mem.Poll()
+	})
+}
+
+// StopCores stops parallel cores and waits for them.
+func (n *Node) StopCores() { n.cores.Stop() }
+
+// enter takes the node's lock when its cores run in parallel; the caller
+// defers the returned unlock.
+func (n *Node) enter() func() {
+	if !n.cfg.ParallelCores {
+		return func() {}
+	}
+	n.mu.Lock()
+	return n.mu.Unlock
 }
 
 // HasWork reports whether RunCores has something to do: a runnable thread,
@@ -410,31 +435,18 @@ func (n *Node) HasWork() bool {
 }
 
 // Runnable reports whether some thread on some core can run.
-func (n *Node) Runnable() bool {
-	for _, c := range n.cores {
-		if c.Runnable() {
-			return true
-		}
-	}
-	return false
-}
+func (n *Node) Runnable() bool { return n.cores.Runnable() }
 
 // Threads is how many threads live on the node's cores.
-func (n *Node) Threads() int {
-	t := 0
-	for _, c := range n.cores {
-		t += c.Threads()
-	}
-	return t
-}
+func (n *Node) Threads() int { return n.cores.Threads() }
 
 // Complete delivers the answer to request id: to the parked thread if it
 // is one of this incarnation's cores, otherwise as a reply to the machine
 // that asked (a remote JOIN or PWAIT answered by the process table).
 func (n *Node) Complete(id sys.ReqID, r sys.Reply) {
-	if id.Machine == uint64(n.cfg.ID) && uint64(id.Incarnation) == n.inc {
-		if int(id.Core) < len(n.cores) {
-			n.cores[id.Core].Complete(id, r)
+	if id.Machine == uint64(n.cfg.ID) {
+		if uint64(id.Incarnation) == n.inc {
+			n.cores.Complete(id, r)
 		}
 		return
 	}
@@ -507,7 +519,7 @@ func (n *Node) drain() {
 		fn()
 	}
 	for _, m := range msgs {
-		n.Receive(n.cfg.ID, m)
+		n.receive(n.cfg.ID, m)
 	}
 }
 
@@ -530,6 +542,7 @@ type job struct {
 // the process runs (with its pid) or could not start (with an error);
 // ended once it has ended, with its status.
 func (n *Node) Start(r Run, started func(pid uint64, err error), ended func(pid uint64, st kernel.Status)) {
+	defer n.enter()()
 	if n.failure != nil {
 		started(0, fmt.Errorf("node %v: %w", n.cfg.ID, n.failure))
 		return
@@ -573,6 +586,7 @@ var ErrNoSuchProcess = errors.New("node: no such process running here")
 // Kill ends a process homed here (flock kill): its threads stop wherever
 // they run, and whoever waits for it sees a kill trap.
 func (n *Node) Kill(pid uint64) error {
+	defer n.enter()()
 	if !n.isRunning(pid) {
 		return fmt.Errorf("process %d: %w", pid, ErrNoSuchProcess)
 	}
@@ -593,6 +607,7 @@ type ProcessInfo struct {
 // Processes lists the processes homed here, running or recently ended, in
 // pid order (flock ps gathers them from every node).
 func (n *Node) Processes() []ProcessInfo {
+	defer n.enter()()
 	var out []ProcessInfo
 	for _, pid := range n.table.PIDs() {
 		p, _ := n.table.Process(pid)
@@ -627,6 +642,7 @@ func (n *Node) DeadMachines() []uint64 {
 // View is what the node knows of the VM's machines: the incarnation it
 // takes each live one to be at.
 func (n *Node) View() map[netmodel.NodeID]uint64 {
+	defer n.enter()()
 	out := map[netmodel.NodeID]uint64{}
 	for _, m := range n.ms.alive() {
 		out[m.id] = m.rec.Incarnation
@@ -636,9 +652,10 @@ func (n *Node) View() map[netmodel.NodeID]uint64 {
 
 // Summary is one line about the node's state, for failure reports.
 func (n *Node) Summary() string {
-	parked := 0
-	for _, c := range n.cores {
-		parked += len(c.Parked())
+	defer n.enter()()
+	parked := -1 // unknown while parallel cores run
+	if !n.cores.Parallel() {
+		parked = len(n.cores.Parked())
 	}
 	return fmt.Sprintf("inc=%d joined=%v alive=%d threads=%d parked=%d procs=%d starting=%d outbox=%d meta-queue=%d failure=%v",
 		n.inc, n.joined, len(n.ms.alive()), n.Threads(), parked, len(n.procs), len(n.starting), n.out.len(), n.mq.len(), n.failure)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/flockvm/flock/netmodel"
 	"github.com/flockvm/flock/probe"
+	"github.com/flockvm/flock/vm/cores"
 	"github.com/flockvm/flock/vm/interp"
 	"github.com/flockvm/flock/vm/isa"
 	"github.com/flockvm/flock/vm/kernel"
@@ -236,11 +237,20 @@ func (n *Node) install(p *procHere) error {
 	}
 	p.ip = &interp.Process{PID: p.pid, User: p.user, Program: p.prog, Args: p.args, Global: n.mem.Global(p.pid),
 		Storage: n.storage, Kernel: n, Account: p.acct, BudgetTicks: n.cfg.BudgetTicks}
-	for _, c := range n.cores {
-		if err := c.AddProcess(p.ip); err != nil {
-			panic(fmt.Sprintf("node %v: process %d on a core: %v", n.cfg.ID, p.pid, err))
-		}
+	if n.cfg.ParallelCores {
+		ip := p.ip
+		ip.Global, ip.Storage, ip.Kernel = cores.LockedGlobal(ip.Global, &n.mu), cores.LockedStorage(ip.Storage, &n.mu), cores.LockedKernel(ip.Kernel, &n.mu)
 	}
+	if err := p.prog.Validate(); err != nil {
+		n.mem.RemoveProcess(p.pid)
+		return fmt.Errorf("node %v: process %d: %w", n.cfg.ID, p.pid, err)
+	}
+	ip, pid := p.ip, p.pid
+	n.cores.DoAll(func(m *interp.Machine) {
+		if err := m.AddProcess(ip); err != nil {
+			panic(fmt.Sprintf("node: process %d on a core: %v", pid, err))
+		}
+	})
 	p.committed = true
 	n.procs[p.pid] = p
 	return nil
@@ -254,9 +264,7 @@ func (n *Node) uninstall(pid uint64) {
 	}
 	delete(n.procs, pid)
 	if p.committed {
-		for _, c := range n.cores {
-			c.RemoveProcess(pid)
-		}
+		n.cores.DoAll(func(m *interp.Machine) { m.RemoveProcess(pid) })
 		n.mem.RemoveProcess(pid)
 		n.storage.Release(pid)
 	}
@@ -266,7 +274,7 @@ func (n *Node) uninstall(pid uint64) {
 // place picks the machine of the span for a new thread of p: this node
 // while its cores have room, else the least loaded member of the span.
 func (n *Node) place(p *procHere) netmodel.NodeID {
-	cores := uint64(len(n.cores))
+	cores := uint64(n.cores.Len())
 	if uint64(n.Threads()) < cores*placeLocalPerCore || len(p.span) == 1 {
 		return n.cfg.ID
 	}
@@ -350,22 +358,38 @@ func replyTrap(errno uint64) sys.Trap {
 	return sys.TrapLost
 }
 
-// addLocalThread runs a thread on the core with the fewest threads.
+// addLocalThread runs a thread on the core with the fewest threads. With
+// parallel cores the thread starts on that core's goroutine a little later;
+// a thread that does not fit in memory then ends its process.
 func (n *Node) addLocalThread(p *procHere, img *interp.ThreadImage) sys.Trap {
-	core := n.cores[0]
-	for _, c := range n.cores[1:] {
-		if c.Threads() < core.Threads() {
-			core = c
+	best := 0
+	for i := 1; i < n.cores.Len(); i++ {
+		if n.cores.CoreThreads(i) < n.cores.CoreThreads(best) {
+			best = i
 		}
-	}
-	if err := core.AddThread(img); err != nil {
-		img.Local.Release()
-		return sys.TrapOutOfMemory
 	}
 	n.stats.ThreadsStarted++
 	if n.cfg.OnThreadStart != nil {
 		n.cfg.OnThreadStart(p.pid, img.TID)
 	}
+	if !n.cores.Parallel() {
+		if err := n.machines[best].AddThread(img); err != nil {
+			img.Local.Release()
+			return sys.TrapOutOfMemory
+		}
+		return sys.TrapNone
+	}
+	pid, tid := p.pid, img.TID
+	n.cores.Do(best, func(m *interp.Machine) {
+		if err := m.AddThread(img); err != nil {
+			img.Local.Release()
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			if _, running := n.procs[pid]; running {
+				n.endFromHere(pid, kernel.Status{Trap: &interp.TrapError{PID: pid, TID: tid, PC: -1, Kind: sys.TrapOutOfMemory, Detail: err.Error()}})
+			}
+		}
+	})
 	return sys.TrapNone
 }
 

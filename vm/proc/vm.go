@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
+	"github.com/flockvm/flock/vm/cores"
 	"github.com/flockvm/flock/vm/interp"
 	"github.com/flockvm/flock/vm/isa"
 	"github.com/flockvm/flock/vm/kernel"
@@ -16,6 +18,11 @@ import (
 // Config sets the VM's limits.
 type Config struct {
 	Machine interp.Config
+	// Cores is how many interpreter cores run threads (default 1).
+	// Parallel runs each on its own goroutine (Run only); otherwise they
+	// take turns, deterministically.
+	Cores    int
+	Parallel bool
 	// MemoryBytesMax bounds each process's memory (its threads' stacks and
 	// local pages, and its global pages); 0: no limit.
 	MemoryBytesMax uint64
@@ -39,7 +46,9 @@ type Loader func(path string) (*isa.Program, error)
 // VM is an embedded Flock VM on one machine.
 type VM struct {
 	cfg       Config
-	m         *interp.Machine
+	mu        sync.Mutex // the VM's state, when cores run in parallel
+	machines  []*interp.Machine
+	cores     *cores.Set
 	storage   sys.Storage
 	load      Loader
 	diag      io.Writer
@@ -56,6 +65,7 @@ type VM struct {
 type process struct {
 	rec     *kernel.Process
 	ip      *interp.Process
+	global  sys.Global // the process's memory, unwrapped
 	nextTID uint64
 }
 
@@ -70,14 +80,21 @@ func New(cfg Config, storage sys.Storage, load Loader, diag io.Writer) *VM {
 	if cfg.ProcessesMax <= 0 {
 		cfg.ProcessesMax = DefaultConfig.ProcessesMax
 	}
-	vm := &VM{cfg: cfg, m: interp.NewMachine(cfg.Machine), storage: storage, load: load, diag: diag, procs: map[uint64]*process{}}
-	vm.completer = vm.m
-	vm.table = kernel.NewTable(kernel.Config{ThreadsMax: cfg.ThreadsMax}, vm.m)
+	cfg.Cores = max(cfg.Cores, 1)
+	vm := &VM{cfg: cfg, storage: storage, load: load, diag: diag, procs: map[uint64]*process{}}
+	for i := range cfg.Cores {
+		mc := cfg.Machine
+		mc.Core = uint32(i)
+		vm.machines = append(vm.machines, interp.NewMachine(mc))
+	}
+	vm.cores = cores.New(vm.machines, cfg.Parallel, &vm.mu)
+	vm.completer = vm.cores
+	vm.table = kernel.NewTable(kernel.Config{ThreadsMax: cfg.ThreadsMax}, vm.cores)
 	return vm
 }
 
-// Machine is the interpreter the VM drives.
-func (vm *VM) Machine() *interp.Machine { return vm.m }
+// Machine is the interpreter of the first core.
+func (vm *VM) Machine() *interp.Machine { return vm.machines[0] }
 
 // SetCompleter routes answers that come later through c (which must
 // eventually hand them to Machine().Complete). For tests that delay them.
@@ -110,26 +127,74 @@ func (vm *VM) start(prog *isa.Program, args []string, out io.Writer, parent uint
 	if vm.WrapProcess != nil {
 		vm.WrapProcess(ip)
 	}
-	if err := vm.m.AddProcess(ip); err != nil {
-		local.Release()
-		return 0, err
+	if vm.cfg.Parallel {
+		ip.Global, ip.Storage, ip.Kernel = cores.LockedGlobal(ip.Global, &vm.mu), cores.LockedStorage(ip.Storage, &vm.mu), cores.LockedKernel(ip.Kernel, &vm.mu)
 	}
+	if err := ip.Program.Validate(); err != nil {
+		local.Release()
+		return 0, fmt.Errorf("interp: process %d: %w", pid, err)
+	}
+	vm.cores.DoAll(func(m *interp.Machine) {
+		if err := m.AddProcess(ip); err != nil {
+			panic(fmt.Sprintf("proc: process %d on a core: %v", pid, err))
+		}
+	})
 	rec := &kernel.Process{PID: pid, Parent: parent, Program: prog, Args: args, Out: out}
 	if err := vm.table.Add(rec, machineHere); err != nil {
 		panic(fmt.Sprintf("proc: new process %d: %v", pid, err))
 	}
-	vm.procs[pid] = &process{rec: rec, ip: ip, nextTID: 2}
-	if err := vm.m.AddThread(&interp.ThreadImage{PID: pid, TID: 1, PC: prog.Entry, Local: local}); err != nil {
-		// Only a memory limit too small for one stack gets here.
-		local.Release()
-		vm.end(pid, Status{Trap: &interp.TrapError{PID: pid, PC: -1, Kind: sys.TrapOutOfMemory, Detail: err.Error()}})
-	}
+	vm.procs[pid] = &process{rec: rec, ip: ip, global: g, nextTID: 2}
+	vm.addThread(&interp.ThreadImage{PID: pid, TID: 1, PC: prog.Entry, Local: local})
 	return pid, nil
+}
+
+func (vm *VM) leastLoadedCore() int {
+	best := 0
+	for i := 1; i < vm.cores.Len(); i++ {
+		if vm.cores.CoreThreads(i) < vm.cores.CoreThreads(best) {
+			best = i
+		}
+	}
+	return best
+}
+
+// addThread starts a thread on the core with the fewest threads. A thread
+// whose stack does not fit in its process's memory ends the process.
+func (vm *VM) addThread(img *interp.ThreadImage) {
+	best := vm.leastLoadedCore()
+	pid := img.PID
+	vm.cores.Do(best, func(m *interp.Machine) {
+		err := m.AddThread(img)
+		if err == nil {
+			return
+		}
+		img.Local.Release()
+		if !errors.Is(err, interp.ErrOutOfMemory) {
+			panic(fmt.Sprintf("proc: thread %d of process %d: %v", img.TID, pid, err))
+		}
+		vm.lockedIfParallel(func() {
+			vm.end(pid, Status{Trap: &interp.TrapError{PID: pid, TID: img.TID, PC: -1, Kind: sys.TrapOutOfMemory, Detail: err.Error()}})
+		})
+	})
+}
+
+// lockedIfParallel runs fn under the VM's lock when cores run in parallel
+// (a core's goroutine calling back into the VM's state).
+func (vm *VM) lockedIfParallel(fn func()) {
+	if vm.cfg.Parallel {
+		vm.mu.Lock()
+		defer vm.mu.Unlock()
+	}
+	fn()
 }
 
 // Status reports how process pid ended; ok is false while it runs (or if
 // there is no such process).
 func (vm *VM) Status(pid uint64) (Status, bool) {
+	if vm.cfg.Parallel {
+		vm.mu.Lock()
+		defer vm.mu.Unlock()
+	}
 	p, found := vm.table.Process(pid)
 	if !found {
 		return Status{}, false
@@ -143,7 +208,36 @@ func (vm *VM) Live() int { return vm.table.Live() }
 // Run drives the machine until every process has ended, breaking deadlocks
 // by ending the youngest stuck process with a deadlock trap.
 func (vm *VM) Run() {
+	if vm.cfg.Parallel {
+		vm.runParallel()
+		return
+	}
 	vm.Drive(runSliceTicks, nil)
+}
+
+// runParallel runs every core on its own goroutine until every process has
+// ended; when all of them wait with nothing queued, it breaks the deadlock.
+func (vm *VM) runParallel() {
+	vm.cores.Start(nil)
+	defer vm.cores.Stop()
+	for {
+		vm.cores.WaitIdleOr(vm.allEnded)
+		vm.mu.Lock()
+		if vm.table.Live() == 0 {
+			vm.mu.Unlock()
+			return
+		}
+		if vm.cores.Idle() {
+			vm.breakDeadlock()
+		}
+		vm.mu.Unlock()
+	}
+}
+
+func (vm *VM) allEnded() bool {
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	return vm.table.Live() == 0
 }
 
 // runSliceTicks is how much Run executes between deadlock checks.
@@ -154,12 +248,12 @@ const runSliceTicks = 1 << 20
 // tick itself), so the machine is not stuck even if nothing can run now.
 func (vm *VM) Drive(sliceTicks int, tick func() bool) {
 	for vm.table.Live() > 0 {
-		used := vm.m.Run(sliceTicks)
+		used := vm.cores.Run(sliceTicks)
 		busy := false
 		if tick != nil {
 			busy = tick()
 		}
-		if used == 0 && !busy && !vm.m.Runnable() {
+		if used == 0 && !busy && !vm.cores.Runnable() {
 			vm.breakDeadlock()
 		}
 	}
@@ -180,7 +274,7 @@ func (vm *VM) breakDeadlock() {
 	}
 	prog := vm.procs[victim].ip.Program
 	var waits []string
-	for _, pk := range vm.m.Parked() {
+	for _, pk := range vm.parked() {
 		if pk.PID == victim {
 			waits = append(waits, fmt.Sprintf("thread %d in %s at %s", pk.TID, pk.Op, prog.Where(pk.PC)))
 		}
@@ -197,33 +291,43 @@ func (vm *VM) end(pid uint64, st Status) {
 		return
 	}
 	delete(vm.procs, pid)
+	vm.cores.DoAll(func(m *interp.Machine) { m.RemoveProcess(pid) })
 	if st.Trap != nil && p.rec.Parent != 0 {
 		// The parent sees only -1 from PWAIT: the trap itself must reach
 		// the user, as the main process's does.
 		fmt.Fprintf(vm.diag, "flock: %v (process %d, started by process %d)\n", st.Trap, pid, p.rec.Parent)
 	}
-	vm.m.RemoveProcess(pid)
-	p.ip.Global.Release(pid)
+	p.global.Release(pid) // not through a locked wrapper: the lock is held
+	vm.cores.Notify()
 	vm.storage.Release(pid)
 }
 
-func (vm *VM) proc(pid uint64) *process {
+// proc finds a running process. A kernel call for one that ended is
+// possible only with parallel cores (a core still ran its thread while the
+// end was on its way to it): the caller drops such calls.
+func (vm *VM) proc(pid uint64) (*process, bool) {
 	p, running := vm.procs[pid]
-	if !running {
+	if !running && !vm.cfg.Parallel {
 		panic(fmt.Sprintf("proc: kernel call for process %d, which is not running", pid))
 	}
-	return p
+	return p, running
 }
 
 func (vm *VM) Spawn(c sys.Caller, img *interp.ThreadImage) (sys.Reply, bool) {
-	p := vm.proc(c.PID)
+	p, ok := vm.proc(c.PID)
+	if !ok {
+		img.Local.Release()
+		return sys.Reply{}, false // the process ended: its threads are being removed
+	}
 	if err := vm.table.Reserve(c.PID); err != nil {
 		img.Local.Release()
 		return sys.Reply{Trap: sys.TrapThreadLimit}, true
 	}
 	tid := p.nextTID
 	img.TID = tid
-	if err := vm.m.AddThread(img); err != nil {
+	if vm.cfg.Parallel {
+		vm.addThread(img)
+	} else if err := vm.machines[vm.leastLoadedCore()].AddThread(img); err != nil {
 		img.Local.Release()
 		if errors.Is(err, interp.ErrOutOfMemory) {
 			return sys.Reply{Trap: sys.TrapOutOfMemory}, true
@@ -238,12 +342,16 @@ func (vm *VM) Spawn(c sys.Caller, img *interp.ThreadImage) (sys.Reply, bool) {
 }
 
 func (vm *VM) Join(c sys.Caller, tid uint64) (sys.Reply, bool) {
-	vm.proc(c.PID)
+	if _, ok := vm.proc(c.PID); !ok {
+		return sys.Reply{}, false
+	}
 	return vm.table.Join(c, tid)
 }
 
 func (vm *VM) ThreadExited(pid, tid, value uint64) {
-	vm.proc(pid)
+	if _, ok := vm.proc(pid); !ok {
+		return
+	}
 	if tid == 1 {
 		vm.end(pid, Status{Code: value})
 		return
@@ -252,17 +360,22 @@ func (vm *VM) ThreadExited(pid, tid, value uint64) {
 }
 
 func (vm *VM) Exit(pid, _, status uint64) {
-	vm.proc(pid)
-	vm.end(pid, Status{Code: status})
+	if _, ok := vm.proc(pid); ok {
+		vm.end(pid, Status{Code: status})
+	}
 }
 
 func (vm *VM) Trapped(pid uint64, trap *interp.TrapError) {
-	vm.proc(pid)
-	vm.end(pid, Status{Trap: trap})
+	if _, ok := vm.proc(pid); ok {
+		vm.end(pid, Status{Trap: trap})
+	}
 }
 
 func (vm *VM) Output(c sys.Caller, data []byte) (sys.Reply, bool) {
-	p := vm.proc(c.PID)
+	p, ok := vm.proc(c.PID)
+	if !ok {
+		return sys.Reply{}, false
+	}
 	if _, err := p.rec.Out.Write(data); err != nil {
 		return sys.ErrReply(sys.EIO), true
 	}
@@ -270,7 +383,10 @@ func (vm *VM) Output(c sys.Caller, data []byte) (sys.Reply, bool) {
 }
 
 func (vm *VM) StartProcess(c sys.Caller, path string, args []string) (sys.Reply, bool) {
-	parent := vm.proc(c.PID)
+	parent, ok := vm.proc(c.PID)
+	if !ok {
+		return sys.Reply{}, false
+	}
 	prog, err := vm.load(path)
 	if err != nil {
 		fmt.Fprintf(vm.diag, "flock: PSTART %s: %v\n", path, err)
@@ -290,3 +406,6 @@ func (vm *VM) StartProcess(c sys.Caller, path string, args []string) (sys.Reply,
 func (vm *VM) WaitProcs(c sys.Caller, pids []uint64) (sys.Reply, bool) {
 	return vm.table.Wait(c, pids)
 }
+
+// parked lists every core's parked threads.
+func (vm *VM) parked() []interp.Parked { return vm.cores.Parked() }

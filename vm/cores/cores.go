@@ -1,0 +1,308 @@
+package cores
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+
+	"github.com/flockvm/flock/vm/interp"
+	"github.com/flockvm/flock/vm/sys"
+)
+
+// Set is a machine's cores.
+type Set struct {
+	cores    []*core
+	parallel bool
+	lock     sync.Locker // the owner's lock (parallel mode)
+	stop     chan struct{}
+	wg       sync.WaitGroup
+	slice    int
+	running  atomic.Bool
+	idleCh   chan struct{} // a core went idle, or a process ended
+}
+
+type core struct {
+	m *interp.Machine
+	// In parallel mode, work for the core's goroutine; under mu.
+	mu    sync.Mutex
+	queue []func(*interp.Machine)
+	wake  chan struct{}
+	// Published by the core after each round, read by anyone.
+	threads  atomic.Int64
+	runnable atomic.Bool
+	idle     atomic.Bool
+}
+
+// SliceTicks is how many ticks a parallel core runs between two looks at
+// its queue.
+const SliceTicks = 20000
+
+// New makes one core per machine. parallel: each runs on its own goroutine
+// once Start is called; lock is the owner's state lock, which the owner
+// holds while it touches its own state (and which the Locked wrappers take
+// around every call out of the interpreter).
+func New(machines []*interp.Machine, parallel bool, lock sync.Locker) *Set {
+	if parallel && lock == nil {
+		panic("cores: a parallel Set needs the owner's lock")
+	}
+	s := &Set{parallel: parallel, lock: lock, slice: SliceTicks, idleCh: make(chan struct{}, 1)}
+	for _, m := range machines {
+		c := &core{m: m, wake: make(chan struct{}, 1)}
+		s.cores = append(s.cores, c)
+	}
+	return s
+}
+
+// Len is the number of cores.
+func (s *Set) Len() int { return len(s.cores) }
+
+// Parallel reports whether the cores run on goroutines of their own.
+func (s *Set) Parallel() bool { return s.parallel }
+
+// Do runs fn on core i's interpreter: at once in sequential mode, on the
+// core's goroutine (soon, in the order asked) in parallel mode.
+func (s *Set) Do(i int, fn func(*interp.Machine)) {
+	c := s.cores[i]
+	if !s.parallel {
+		fn(c.m)
+		c.publish()
+		return
+	}
+	c.mu.Lock()
+	c.queue = append(c.queue, fn)
+	c.mu.Unlock()
+	c.signal()
+}
+
+// DoAll runs fn on every core (see Do).
+func (s *Set) DoAll(fn func(*interp.Machine)) {
+	for i := range s.cores {
+		s.Do(i, fn)
+	}
+}
+
+// Complete delivers the answer to request id to the core that asked (the
+// id names it); ids of no core here are ignored.
+func (s *Set) Complete(id sys.ReqID, r sys.Reply) {
+	if int(id.Core) >= len(s.cores) {
+		return
+	}
+	if !s.parallel {
+		c := s.cores[id.Core]
+		c.m.Complete(id, r) // no closure on the hot path of one goroutine
+		c.publish()
+		return
+	}
+	s.Do(int(id.Core), func(m *interp.Machine) { m.Complete(id, r) })
+}
+
+// Threads is how many threads live on the cores (as last published, in
+// parallel mode).
+func (s *Set) Threads() int {
+	n := 0
+	for i := range s.cores {
+		n += s.CoreThreads(i)
+	}
+	return n
+}
+
+// CoreThreads is how many threads live on core i.
+func (s *Set) CoreThreads(i int) int {
+	c := s.cores[i]
+	if !s.parallel {
+		return c.m.Threads()
+	}
+	return int(c.threads.Load())
+}
+
+// Runnable reports whether some core has a runnable thread or queued work.
+func (s *Set) Runnable() bool {
+	for _, c := range s.cores {
+		if !s.parallel {
+			if c.m.Runnable() {
+				return true
+			}
+			continue
+		}
+		if c.runnable.Load() {
+			return true
+		}
+		if s.parallel {
+			c.mu.Lock()
+			queued := len(c.queue) > 0
+			c.mu.Unlock()
+			if queued {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// Idle reports, in parallel mode, whether every core is waiting with
+// nothing to run and nothing queued.
+func (s *Set) Idle() bool {
+	for _, c := range s.cores {
+		if !c.idle.Load() {
+			return false
+		}
+		c.mu.Lock()
+		queued := len(c.queue) > 0
+		c.mu.Unlock()
+		if queued {
+			return false
+		}
+	}
+	return true
+}
+
+// Parked lists every core's parked threads (sequential mode, or from the
+// core's own goroutine).
+func (s *Set) Parked() []interp.Parked {
+	var out []interp.Parked
+	for _, c := range s.cores {
+		out = append(out, c.m.Parked()...)
+	}
+	return out
+}
+
+// Run runs the cores one quantum at a time in turn, for about ticksMax ticks
+// in all; it returns the ticks used (0: nothing could run). Sequential mode
+// only.
+func (s *Set) Run(ticksMax int) int {
+	if s.parallel {
+		panic("cores: Run on a parallel Set (its cores run on their own)")
+	}
+	used := 0
+	for used < ticksMax {
+		ran := false
+		for _, c := range s.cores {
+			if u := c.m.Run(min(c.m.Config().QuantumTicks, ticksMax-used)); u > 0 {
+				used += u
+				ran = true
+			}
+			c.publish()
+			if used >= ticksMax {
+				break
+			}
+		}
+		if !ran {
+			break
+		}
+	}
+	return used
+}
+
+func (c *core) publish() {
+	c.threads.Store(int64(c.m.Threads()))
+	c.runnable.Store(c.m.Runnable())
+}
+
+func (c *core) signal() {
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Start starts the cores' goroutines (parallel mode). after, if set, runs
+// on a core's goroutine after each of its slices, under the owner's lock
+// (the memory agent's poll, say).
+func (s *Set) Start(after func()) {
+	if !s.parallel {
+		panic("cores: Start on a sequential Set")
+	}
+	if s.running.Swap(true) {
+		panic("cores: started twice")
+	}
+	s.stop = make(chan struct{})
+	for _, c := range s.cores {
+		c.publish()
+		s.wg.Add(1)
+		go s.loop(c, after)
+	}
+}
+
+// Stop stops the goroutines and waits for them. Work still queued is
+// dropped.
+func (s *Set) Stop() {
+	if !s.running.Swap(false) {
+		return
+	}
+	close(s.stop)
+	s.wg.Wait()
+}
+
+func (s *Set) loop(c *core, after func()) {
+	defer s.wg.Done()
+	for {
+		c.mu.Lock()
+		work := c.queue
+		c.queue = nil
+		c.mu.Unlock()
+		for _, fn := range work {
+			fn(c.m)
+		}
+		used := c.m.Run(s.slice)
+		c.publish()
+		if after != nil && used > 0 {
+			s.lock.Lock()
+			after()
+			s.lock.Unlock()
+		}
+		if used > 0 || len(work) > 0 {
+			select {
+			case <-s.stop:
+				return
+			default:
+			}
+			continue
+		}
+		c.idle.Store(true)
+		s.Notify()
+		c.mu.Lock()
+		queued := len(c.queue) > 0
+		c.mu.Unlock()
+		if !queued {
+			select {
+			case <-s.stop:
+				return
+			case <-c.wake:
+			}
+		}
+		c.idle.Store(false)
+	}
+}
+
+// String describes the cores.
+func (s *Set) String() string {
+	mode := "sequential"
+	if s.parallel {
+		mode = "parallel"
+	}
+	return fmt.Sprintf("%d %s cores, %d threads", len(s.cores), mode, s.Threads())
+}
+
+// WaitIdleOr blocks until every core is idle or done reports true; it
+// checks done whenever a core goes idle. Parallel mode only.
+func (s *Set) WaitIdleOr(done func() bool) {
+	for {
+		if done() || s.Idle() {
+			return
+		}
+		select {
+		case <-s.idleCh:
+		case <-s.stop:
+			return
+		}
+	}
+}
+
+// Notify wakes WaitIdleOr to look again (the owner calls it when a process
+// ends).
+func (s *Set) Notify() {
+	select {
+	case s.idleCh <- struct{}{}:
+	default:
+	}
+}
