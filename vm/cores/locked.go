@@ -151,7 +151,9 @@ func (w *lockedStorage) Release(pid uint64) {
 }
 
 // LockedKernel is k with every call made under lock.
-func LockedKernel(k interp.Kernel, lock sync.Locker) interp.Kernel { return &lockedKernel{k: k, l: lock} }
+func LockedKernel(k interp.Kernel, lock sync.Locker) interp.Kernel {
+	return &lockedKernel{k: k, l: lock}
+}
 
 type lockedKernel struct {
 	k interp.Kernel
