@@ -88,6 +88,15 @@ func (e *RequestError) Error() string { return e.Text }
 // ErrSilent: the machine a run is homed on sent nothing for SilenceMax.
 var ErrSilent = errors.New("host: the process's home stopped answering")
 
+// ErrUnknown: a request went unanswered long enough that the machine may
+// have forgotten it (or restarted): it may or may not have taken effect.
+var ErrUnknown = errors.New("host: no answer: the request may or may not have taken effect")
+
+// attemptMax bounds how long one request is resent under one sequence
+// number: below the machine's ClientIdleTicks (10 s), so a resend never
+// reaches a machine that forgot the first send and would apply it again.
+const attemptMax = 5 * time.Second
+
 // DialClient connects to the machine at cfg.Addr: it learns the machine's
 // id (tcpnet.Identify), checks the VM is cfg.VM, and opens a client
 // transport to it.
@@ -212,9 +221,21 @@ func (c *Client) send(m *node.ClientMsg) {
 	c.tr.Send(c.machine, node.AppendClientPayload(nil, c.inc, m))
 }
 
+// idempotent reports whether a request of kind k may be applied twice
+// without harm, and so be sent again when its outcome is unknown.
+func idempotent(k node.ClientKind) bool {
+	switch k {
+	case node.ClientPS, node.ClientStatus, node.ClientKill, node.ClientUserAdd:
+		return true
+	}
+	return false
+}
+
 // request sends m until it is answered, and returns the answer (with the
 // machine's incarnation). An unavailable answer is retried as a new
-// request until RequestTimeout; a failure is a *RequestError.
+// request until RequestTimeout, and so is an unknown outcome of an
+// idempotent request; a failure is a *RequestError, an unknown outcome
+// ErrUnknown.
 func (c *Client) request(ctx context.Context, m *node.ClientMsg) (received, error) {
 	ctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
 	defer cancel()
@@ -222,6 +243,10 @@ func (c *Client) request(ctx context.Context, m *node.ClientMsg) (received, erro
 	for {
 		r, err := c.attempt(ctx, m)
 		switch {
+		case errors.Is(err, ErrUnknown) && idempotent(m.Kind) && ctx.Err() == nil:
+			continue
+		case errors.Is(err, ErrUnknown):
+			return received{}, fmt.Errorf("machine %v at %s: %w", c.machine, c.cfg.Addr, err)
 		case err != nil && last != nil:
 			return received{}, fmt.Errorf("%w (after %v)", last, c.cfg.RequestTimeout)
 		case err != nil:
@@ -242,7 +267,10 @@ func (c *Client) request(ctx context.Context, m *node.ClientMsg) (received, erro
 }
 
 // attempt sends m under a new sequence number, resending it every
-// RetryEvery, until its reply comes.
+// RetryEvery, until its reply comes. It gives up with ErrUnknown after
+// attemptMax, or once the machine restarted (its transport incarnation
+// changed: the new process never saw the first send, and would apply a
+// resend as new).
 func (c *Client) attempt(ctx context.Context, m *node.ClientMsg) (received, error) {
 	ch := make(chan received, 4)
 	c.mu.Lock()
@@ -259,7 +287,17 @@ func (c *Client) attempt(ctx context.Context, m *node.ClientMsg) (received, erro
 	req.Seq = seq
 	t := time.NewTicker(c.cfg.RetryEvery)
 	defer t.Stop()
+	giveUp := time.Now().Add(attemptMax)
+	inc := c.machineIncarnation()
 	for {
+		if now := c.machineIncarnation(); inc == 0 {
+			inc = now
+		} else if now != 0 && now != inc {
+			return received{}, fmt.Errorf("%w (the machine restarted)", ErrUnknown)
+		}
+		if time.Now().After(giveUp) {
+			return received{}, fmt.Errorf("%w (for %v)", ErrUnknown, attemptMax)
+		}
 		c.send(&req)
 		select {
 		case r := <-ch:
@@ -271,6 +309,17 @@ func (c *Client) attempt(ctx context.Context, m *node.ClientMsg) (received, erro
 			return received{}, errors.New("client closed")
 		}
 	}
+}
+
+// machineIncarnation is the incarnation of the machine's process as its
+// transport last said (0 before any connection).
+func (c *Client) machineIncarnation() uint64 {
+	for _, p := range c.tr.Peers() {
+		if p.ID == c.machine {
+			return p.Incarnation
+		}
+	}
+	return 0
 }
 
 // Run runs prog with args as a process homed on the machine, writes its
@@ -444,6 +493,27 @@ func (c *Client) AddUser(ctx context.Context, name string) (*identity.Credential
 		return nil, fmt.Errorf("host: the issued certificate: %w", err)
 	}
 	return identity.NewCredential(c.cfg.Credential.CACert, cert, key, time.Now())
+}
+
+// KVResult is the answer to a key-value operation.
+type KVResult struct {
+	Found   bool   // get, delete: the key existed; list: more keys than listed
+	Value   string // get: the value
+	Swapped bool   // cas: the value was set
+	Keys    []string
+	Values  []string // list: the values of Keys
+}
+
+// KV runs one operation on the user's key-value namespace (a key, or for
+// list a prefix). For cas, absent expects the key absent, else to hold
+// expect. An error wrapping ErrUnknown, or a *RequestError of code
+// node.CodeUnknown, says the operation may or may not have happened.
+func (c *Client) KV(ctx context.Context, op node.KVOp, key, value, expect string, absent bool) (KVResult, error) {
+	r, err := c.request(ctx, &node.ClientMsg{Kind: node.ClientKV, Op: op, Key: key, Value: value, Expect: expect, Flag: absent})
+	if err != nil {
+		return KVResult{}, err
+	}
+	return KVResult{Found: r.m.Flag, Value: r.m.Value, Swapped: r.m.Swapped, Keys: r.m.Keys, Values: r.m.Args}, nil
 }
 
 // Leave makes the machine leave the VM (admin).

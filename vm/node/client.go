@@ -277,6 +277,8 @@ func (n *Node) clientRequest(s *clientSession, m *ClientMsg) {
 		n.clientUserAdd(s, m)
 	case ClientLeave:
 		n.clientLeave(s, m)
+	case ClientKV:
+		n.clientKV(s, m)
 	default:
 		n.answer(s, m.Seq, &ClientMsg{Code: CodeBadRequest, Text: fmt.Sprintf("%v is not a request", m.Kind)})
 	}

@@ -24,6 +24,7 @@ const (
 	ClientToken                         // seq, uses, ttl seconds
 	ClientUserAdd                       // seq, name (Text), public key (Data)
 	ClientLeave                         // seq
+	ClientKV                            // seq, op, key, value, expect, absent (Flag): the user's key-value namespace
 	ClientAck                           // pid, offset, ended (Flag)
 	ClientReply                         // seq, code, text, pid, processes, machines, data
 	ClientOutput                        // pid, offset, data
@@ -35,7 +36,7 @@ const (
 	numClientKinds
 )
 
-var clientKindNames = [numClientKinds]string{"", "run", "kill", "ps", "status", "token", "user-add", "leave",
+var clientKindNames = [numClientKinds]string{"", "run", "kill", "ps", "status", "token", "user-add", "leave", "kv",
 	"ack", "reply", "output", "ended", "alive", "unknown", "query", "answer"}
 
 func (k ClientKind) String() string {
@@ -59,10 +60,33 @@ const (
 	CodeDenied                // the user may not do this
 	CodeNoProcess             // no such process (running)
 	CodeBadRequest            // a program that does not decode, a bad name
+	CodeUnknown               // the operation may or may not have taken effect (kv: the store did not say)
 	numReplyCodes
 )
 
-var replyCodeNames = [numReplyCodes]string{"ok", "refused", "unavailable", "denied", "no-process", "bad-request"}
+var replyCodeNames = [numReplyCodes]string{"ok", "refused", "unavailable", "denied", "no-process", "bad-request", "unknown"}
+
+// KVOp is the operation of a ClientKV request.
+type KVOp uint8
+
+// Key-value operations.
+const (
+	KVGet    KVOp = iota + 1 // Found, Value
+	KVPut                    // Key = Value
+	KVDelete                 // remove Key; Found: it existed
+	KVCAS                    // Key = Value if it holds Expect (or is absent, with Flag); Swapped
+	KVList                   // the keys under Key (a prefix), with their values: Keys, Values
+	numKVOps
+)
+
+var kvOpNames = [numKVOps]string{"", "get", "put", "delete", "cas", "list"}
+
+func (o KVOp) String() string {
+	if o > 0 && o < numKVOps {
+		return kvOpNames[o]
+	}
+	return fmt.Sprintf("KVOp(%d)", uint8(o))
+}
 
 func (c ReplyCode) String() string {
 	if c < numReplyCodes {
@@ -93,23 +117,29 @@ func (q queryKind) String() string {
 // ClientMsg is every field any client-service message may carry; each kind
 // uses some of them (docs/client.md, "Messages").
 type ClientMsg struct {
-	Kind   ClientKind
-	Seq    uint64 // request number (replies: of the request answered); query/answer: the query id
-	PID    uint64
-	Offset uint64 // ack, output: an offset in the output; ended, alive: the total
-	Flag   bool   // ps: all; ack: the end was seen
-	Code   ReplyCode
-	Query  queryKind
-	Text   string // reply: why not, or the token; user-add: the name; query: the user
-	Args   []string
-	Data   []byte // run: bytecode; output: bytes; user-add: public key; reply: certificate
-	Uses   uint64 // token: machines that may join with it
-	TTL    uint64 // token: seconds it is valid
-	Leader uint64 // status reply: the metadata leader (0: unknown)
-	Voters []uint64
-	Status kernel.Status
-	Procs  []ProcessEntry
-	Nodes  []MachineStatus
+	Kind    ClientKind
+	Op      KVOp   // kv: the operation
+	Seq     uint64 // request number (replies: of the request answered); query/answer: the query id
+	PID     uint64
+	Offset  uint64   // ack, output: an offset in the output; ended, alive: the total
+	Flag    bool     // ps: all; ack: the end was seen; kv: cas expects the key absent, get/delete: found
+	Swapped bool     // kv: the cas swapped
+	Key     string   // kv: the key (list: the prefix)
+	Value   string   // kv: the value written or read
+	Expect  string   // kv: the value cas expects
+	Keys    []string // kv list: the keys found (values in Args)
+	Code    ReplyCode
+	Query   queryKind
+	Text    string // reply: why not, or the token; user-add: the name; query: the user
+	Args    []string
+	Data    []byte // run: bytecode; output: bytes; user-add: public key; reply: certificate
+	Uses    uint64 // token: machines that may join with it
+	TTL     uint64 // token: seconds it is valid
+	Leader  uint64 // status reply: the metadata leader (0: unknown)
+	Voters  []uint64
+	Status  kernel.Status
+	Procs   []ProcessEntry
+	Nodes   []MachineStatus
 }
 
 // ProcessEntry is one process in a ps reply.
@@ -162,7 +192,14 @@ const (
 	clientArgsMax   = 1 << 12
 	clientDataMax   = 16 << 20
 	clientVotersMax = 16
+	clientValueMax  = 1 << 20 // a kv value or a program argument
 )
+
+// appendBytesStr appends a string that may be longer than msgStringMax.
+func appendBytesStr(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
 
 // errClientMsg wraps every decoding error of a client-service message.
 var errClientMsg = errors.New("node: malformed client message")
@@ -171,13 +208,21 @@ var errClientMsg = errors.New("node: malformed client message")
 // first, see AppendClientPayload).
 func AppendClientMsg(dst []byte, m *ClientMsg) []byte {
 	b := append(dst, clientMsgVersion, byte(m.Kind))
-	for _, v := range []uint64{m.Seq, m.PID, m.Offset, b2u(m.Flag), uint64(m.Code), uint64(m.Query), m.Uses, m.TTL, m.Leader} {
+	for _, v := range []uint64{m.Seq, m.PID, m.Offset, b2u(m.Flag), uint64(m.Code), uint64(m.Query), m.Uses, m.TTL, m.Leader,
+		uint64(m.Op), b2u(m.Swapped)} {
 		b = binary.AppendUvarint(b, v)
 	}
 	b = appendStr(b, m.Text)
+	b = appendStr(b, m.Key)
+	b = appendBytesStr(b, m.Value)
+	b = appendBytesStr(b, m.Expect)
+	b = binary.AppendUvarint(b, uint64(len(m.Keys)))
+	for _, k := range m.Keys {
+		b = appendStr(b, k)
+	}
 	b = binary.AppendUvarint(b, uint64(len(m.Args)))
 	for _, a := range m.Args {
-		b = appendStr(b, a)
+		b = appendBytesStr(b, a)
 	}
 	b = binary.AppendUvarint(b, uint64(len(m.Data)))
 	b = append(b, m.Data...)
@@ -268,10 +313,23 @@ func DecodeClientMsg(b []byte) (*ClientMsg, error) {
 		m.Query = queryKind(q)
 	}
 	m.Uses, m.TTL, m.Leader = d.uvarint("uses"), d.uvarint("ttl"), d.uvarint("leader")
+	if op := d.uvarint("op"); op >= uint64(numKVOps) {
+		d.fail("op")
+	} else {
+		m.Op = KVOp(op)
+	}
+	m.Swapped = d.flag("swapped")
 	m.Text = d.str("text")
-	n := d.count(clientArgsMax, "args")
+	m.Key = d.str("key")
+	m.Value = string(d.bytes(clientValueMax, "value"))
+	m.Expect = string(d.bytes(clientValueMax, "expect"))
+	n := d.count(clientListMax, "keys")
 	for i := 0; i < n && d.err == nil; i++ {
-		m.Args = append(m.Args, d.str("arg"))
+		m.Keys = append(m.Keys, d.str("key"))
+	}
+	n = d.count(clientArgsMax, "args")
+	for i := 0; i < n && d.err == nil; i++ {
+		m.Args = append(m.Args, string(d.bytes(clientValueMax, "arg")))
 	}
 	m.Data = d.bytes(clientDataMax, "data")
 	n = d.count(clientVotersMax, "voters")

@@ -27,6 +27,7 @@ import (
 //	run client=C on=N prog=P [user=U] [args=a,b]  C asks machine N to run program P
 //	kill client=C on=N pid=P | ps client=C on=N [all] | status client=C on=N
 //	token client=C on=N uses=U ttl=S | leave client=C on=N
+//	kv client=C on=N op=get|put|delete|cas|list key=K [value=V] [expect=X | absent]
 //	resend client=C                C sends its last request again
 //	deliver [steps=N] [until=reply|ended|unknown|quiet] [client=C] [verbose]
 //	                               run the VM (N steps, or until a client got a reply, saw
@@ -80,6 +81,7 @@ type testClient struct {
 	dropping  bool
 	vanished  bool
 	runs      map[uint64]*testRun
+	kinds     map[uint64]ClientKind // by seq
 	got       []*ClientMsg
 	endedSeen int // runs that ended with all their output, since deliver last looked
 }
@@ -313,7 +315,7 @@ func (h *clientHarness) client(d *datadriven.TestData) *testClient {
 	if cl == nil {
 		user := "alice"
 		d.MaybeScanArgs(h.t, "user", &user)
-		cl = &testClient{name: name, id: 1<<63 | netmodel.NodeID(len(h.clients)+1), user: user, runs: map[uint64]*testRun{}}
+		cl = &testClient{name: name, id: 1<<63 | netmodel.NodeID(len(h.clients)+1), user: user, runs: map[uint64]*testRun{}, kinds: map[uint64]ClientKind{}}
 		h.clients[name] = cl
 	}
 	return cl
@@ -364,6 +366,20 @@ func (h *clientHarness) command(d *datadriven.TestData) {
 		h.request(cl, on, m)
 	case "leave":
 		h.request(h.client(d), h.machine(d, "on"), &ClientMsg{Kind: ClientLeave})
+	case "kv":
+		cl, on := h.client(d), h.machine(d, "on")
+		var op string
+		d.ScanArgs(t, "op", &op)
+		m := &ClientMsg{Kind: ClientKV, Flag: d.HasArg("absent")}
+		for o := KVGet; o < numKVOps; o++ {
+			if o.String() == op {
+				m.Op = o
+			}
+		}
+		d.MaybeScanArgs(t, "key", &m.Key)
+		d.MaybeScanArgs(t, "value", &m.Value)
+		d.MaybeScanArgs(t, "expect", &m.Expect)
+		h.request(cl, on, m)
 	case "resend":
 		cl := h.client(d)
 		cl.outbox = append(cl.outbox, clientEnvelope{to: cl.lastTo, payload: cl.last})
@@ -400,6 +416,7 @@ func (h *clientHarness) command(d *datadriven.TestData) {
 func (h *clientHarness) request(cl *testClient, on netmodel.NodeID, m *ClientMsg) {
 	cl.seq++
 	m.Seq = cl.seq
+	cl.kinds[m.Seq] = m.Kind
 	cl.last, cl.lastTo = AppendClientPayload(nil, 99, m), on
 	cl.outbox = append(cl.outbox, clientEnvelope{to: on, payload: cl.last})
 	fmt.Fprintf(&h.out, "%s -> n%d %v seq=%d\n", cl.name, on, m.Kind, m.Seq)
@@ -600,6 +617,12 @@ func (h *clientHarness) print(cl *testClient, from netmodel.NodeID, m *ClientMsg
 		}
 		if len(m.Data) > 0 {
 			fmt.Fprintf(w, " data=%q", m.Data)
+		}
+		if cl.kinds[m.Seq] == ClientKV && m.Code == CodeOK {
+			fmt.Fprintf(w, " found=%v value=%q swapped=%v", m.Flag, m.Value, m.Swapped)
+			for i, k := range m.Keys {
+				fmt.Fprintf(w, " %s=%q", k, m.Args[i])
+			}
 		}
 		fmt.Fprintln(w)
 		for _, p := range m.Procs {
