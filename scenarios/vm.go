@@ -65,8 +65,11 @@ type vmShape struct {
 	machines int
 	voters   int
 	cores    []int
-	jobs     []vmJobSpec
-	safety   time.Duration
+	// placeLocal is the nodes' PlaceLocalPerCore: small values spread
+	// threads over more machines.
+	placeLocal int
+	jobs       []vmJobSpec
+	safety     time.Duration
 }
 
 // vmJobSpec is one program to run: when, on which machine (its home).
@@ -86,6 +89,7 @@ func drawVMShape(seed uint64, programs []*vmProgram) vmShape {
 	for range s.machines {
 		s.cores = append(s.cores, 1+rng.IntN(3))
 	}
+	s.placeLocal = 1 + rng.IntN(4)
 	n := min(len(programs), 2+rng.IntN(3))
 	perm := rng.Perm(len(programs))
 	for i := range n {
@@ -120,7 +124,7 @@ func (s vmShape) String() string {
 	for _, j := range s.jobs {
 		jobs = append(jobs, fmt.Sprintf("%s@n%d", j.prog.name, vmMachineIDBase+j.where))
 	}
-	return fmt.Sprintf("machines=%d voters=%d cores=%v safety=%v jobs=%s", s.machines, s.voters, s.cores, s.safety, strings.Join(jobs, ","))
+	return fmt.Sprintf("machines=%d voters=%d cores=%v place-local=%d safety=%v jobs=%s", s.machines, s.voters, s.cores, s.placeLocal, s.safety, strings.Join(jobs, ","))
 }
 
 // vmRun is one run of the scenario.
@@ -258,7 +262,7 @@ func (vm *vmMachine) open() {
 	n, err := node.Open(node.Config{
 		ID: vm.id, Transport: vm.m, Disk: vm.m.Disk(), Rand: vm.m.Rand(),
 		Provide: node.Resources{Cores: vm.cores, RAMBytes: 256 << 20}, Voters: r.voters,
-		Memory: r.memory.factory, Record: vm.m.Record,
+		Memory: r.memory.factory, Record: vm.m.Record, PlaceLocalPerCore: r.shape.placeLocal,
 		OnThreadStart: func(pid, tid uint64) { r.threadStarted(vm, pid, tid) },
 		Bugs:          r.bugs.node,
 	})

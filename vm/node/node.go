@@ -93,6 +93,10 @@ type Config struct {
 	OnThreadStart func(pid, tid uint64)
 	Bugs          Bugs
 
+	// PlaceLocalPerCore: threads per core a node keeps before it spreads
+	// new ones over the span (default 4).
+	PlaceLocalPerCore int
+
 	// Periods and limits, in ticks and counts.
 	LeaseRenewTicks     uint64
 	LeaseExpireTicks    uint64
@@ -141,6 +145,7 @@ func (c *Config) withDefaults() error {
 	seti(&c.InboxMax, InboxMaxDefault)
 	seti(&c.MetaQueueMax, MetaQueueMaxDefault)
 	seti(&c.ThreadsMax, ThreadsMaxDefault)
+	seti(&c.PlaceLocalPerCore, placeLocalPerCoreDefault)
 	var errs []error
 	if c.ID == 0 {
 		errs = append(errs, errors.New("field ID is zero"))

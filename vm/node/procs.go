@@ -275,7 +275,7 @@ func (n *Node) uninstall(pid uint64) {
 // while its cores have room, else the least loaded member of the span.
 func (n *Node) place(p *procHere) netmodel.NodeID {
 	cores := uint64(n.cores.Len())
-	if uint64(n.Threads()) < cores*placeLocalPerCore || len(p.span) == 1 {
+	if uint64(n.Threads()) < cores*uint64(n.cfg.PlaceLocalPerCore) || len(p.span) == 1 {
 		return n.cfg.ID
 	}
 	best, bestLoad := n.cfg.ID, float64(n.Threads())/float64(cores)
@@ -298,9 +298,9 @@ func (n *Node) place(p *procHere) netmodel.NodeID {
 	return best
 }
 
-// placeLocalPerCore: threads per core a node keeps before it spreads new
-// ones over the span.
-const placeLocalPerCore = 4
+// placeLocalPerCoreDefault: threads per core a node keeps before it
+// spreads new ones over the span.
+const placeLocalPerCoreDefault = 4
 
 // startThread runs img on target: at once if it is here, else by a
 // start-thread request. started or fail (with the trap) runs once; for a
