@@ -21,8 +21,9 @@ func newFmtCmd(stdout, stderr io.Writer) *cobra.Command {
 		Long: `Print each .fl file in its one canonical layout (four-space indentation,
 one statement per line, spaces around binary operators; comments and single
 blank lines kept). With -w the files are rewritten in place; with -l only
-the names of the files whose layout differs are printed. Formatting a
-formatted file changes nothing.
+the names of the files whose layout differs are printed. A directory stands
+for every .fl file below it (listed as with -l unless -w is given).
+Formatting a formatted file changes nothing.
 
 Exit status: 0; 65 a file has syntax errors (it is left as it is); 66 a
 file cannot be read or written.`,
