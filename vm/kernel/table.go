@@ -422,3 +422,14 @@ func (t *Table) Registered(pid, tid uint64) bool {
 	rec, ok := p.threads[tid]
 	return ok && rec.started
 }
+
+// Moved records that a running thread now runs on machine where.
+func (t *Table) Moved(pid, tid, where uint64) {
+	p, err := t.running(pid)
+	if err != nil {
+		return
+	}
+	if rec, ok := p.threads[tid]; ok && !rec.exited {
+		rec.v = where
+	}
+}

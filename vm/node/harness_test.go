@@ -33,6 +33,8 @@ type cluster struct {
 	dropProb float64
 	dupProb  float64
 	started  map[[2]uint64]int // (pid, tid) → starts, for at-most-once
+	bytes    int64             // payload bytes sent
+	tweak    func(*Config)
 	cores    int
 	parallel bool
 	memory   func(MemoryConfig) (Memory, error)
@@ -53,6 +55,7 @@ func (t clusterTransport) Send(to netmodel.NodeID, payload []byte) {
 	t.c.mu.Lock()
 	defer t.c.mu.Unlock()
 	t.c.queue = append(t.c.queue, envelope{from: t.from, to: to, payload: bytes.Clone(payload)})
+	t.c.bytes += int64(len(payload))
 }
 
 func newCluster(t testing.TB, machines, voters int, seed uint64) *cluster {
@@ -63,6 +66,22 @@ func newCluster(t testing.TB, machines, voters int, seed uint64) *cluster {
 		c.ids = append(c.ids, netmodel.NodeID(i))
 	}
 	c.voters = c.ids[:voters]
+	for _, id := range c.ids {
+		c.disks[id] = c.newDisk(t)
+		c.boot(id)
+	}
+	return c
+}
+
+// newClusterWith is newCluster with every node's Config adjusted by tweak;
+// every machine is a metadata voter.
+func newClusterWith(t testing.TB, machines int, tweak func(*Config)) *cluster {
+	c := newCluster(t, 0, 0, 1)
+	c.tweak = tweak
+	for i := 1; i <= machines; i++ {
+		c.ids = append(c.ids, netmodel.NodeID(i))
+	}
+	c.voters = c.ids
 	for _, id := range c.ids {
 		c.disks[id] = c.newDisk(t)
 		c.boot(id)
@@ -99,7 +118,7 @@ func (l *lockedBuffer) String() string {
 }
 
 func (c *cluster) boot(id netmodel.NodeID) {
-	n, err := Open(Config{
+	cfg := Config{
 		ID: id, Transport: clusterTransport{c: c, from: id}, Disk: c.disks[id], Rand: rand.New(rand.NewPCG(uint64(id), c.rng.Uint64())),
 		Provide: Resources{Cores: c.cores, RAMBytes: 1 << 30}, Voters: c.voters, Memory: c.memory,
 		OnThreadStart: func(pid, tid uint64) {
@@ -108,7 +127,11 @@ func (c *cluster) boot(id netmodel.NodeID) {
 			c.started[[2]uint64{pid, tid}]++
 		},
 		ParallelCores: c.parallel,
-	})
+	}
+	if c.tweak != nil {
+		c.tweak(&cfg)
+	}
+	n, err := Open(cfg)
 	if err != nil {
 		c.t.Fatalf("Open(node %v) = %v", id, err)
 	}

@@ -96,6 +96,11 @@ type Config struct {
 	// PlaceLocalPerCore: threads per core a node keeps before it spreads
 	// new ones over the span (default 4).
 	PlaceLocalPerCore int
+	// Migration (migrate.go): every MigrateCheckTicks, a thread with at
+	// least MigrateMissesMin misses mostly on one other machine's pages
+	// moves there. MigrateMissesMin < 0 turns migration off.
+	MigrateCheckTicks uint64
+	MigrateMissesMin  int
 
 	// Periods and limits, in ticks and counts.
 	LeaseRenewTicks     uint64
@@ -146,6 +151,10 @@ func (c *Config) withDefaults() error {
 	seti(&c.MetaQueueMax, MetaQueueMaxDefault)
 	seti(&c.ThreadsMax, ThreadsMaxDefault)
 	seti(&c.PlaceLocalPerCore, placeLocalPerCoreDefault)
+	set(&c.MigrateCheckTicks, MigrateCheckTicksDefault)
+	if c.MigrateMissesMin == 0 {
+		c.MigrateMissesMin = MigrateMissesMinDefault
+	}
 	var errs []error
 	if c.ID == 0 {
 		errs = append(errs, errors.New("field ID is zero"))
@@ -199,17 +208,19 @@ type Node struct {
 	pidNext, pidEnd uint64 // the pid block in hand: [pidNext, pidEnd)
 	pidWaiters      []func(uint64, error)
 
-	table    *kernel.Table        // processes homed here
-	procs    map[uint64]*procHere // processes installed here
-	starting map[uint64]*startingProc
-	jobs     map[uint64]*job
-	out      *outbox
-	in       *inbox
-	nextSeq  uint64 // node-originated requests
-	selfMsgs [][]byte
-	deferred []func()
-	stats    Stats
-	clients  clientState // the client service (client*.go)
+	table     *kernel.Table        // processes homed here
+	procs     map[uint64]*procHere // processes installed here
+	starting  map[uint64]*startingProc
+	jobs      map[uint64]*job
+	out       *outbox
+	in        *inbox
+	nextSeq   uint64 // node-originated requests
+	selfMsgs  [][]byte
+	deferred  []func()
+	misses    map[threadKey]*missWindow
+	migrating map[threadKey]*migration
+	stats     Stats
+	clients   clientState // the client service (client*.go)
 }
 
 // Stats counts what a node did.
@@ -221,6 +232,8 @@ type Stats struct {
 	Retransmits               int64
 	ThreadsStarted            int64
 	ThreadsPlacedRemote       int64
+	ThreadsMigrated           int64
+	MigratedImageBytes        int64
 	ProcessesStarted          int64
 	ProcessesLost             int64
 	MachinesDeclaredDead      int64
@@ -265,6 +278,7 @@ func (n *Node) boot() error {
 	n.jobs = map[uint64]*job{}
 	n.out = newOutbox(n.cfg.OutboxMax)
 	n.in = newInbox(n.cfg.InboxMax)
+	n.misses, n.migrating = map[threadKey]*missWindow{}, map[threadKey]*migration{}
 	n.joined, n.pidNext, n.pidEnd, n.pidWaiters = false, 0, 0, nil
 	if n.cores != nil && n.cores.Parallel() {
 		n.cores.Stop()
@@ -355,6 +369,7 @@ func (n *Node) Tick() {
 	n.tickMembership()
 	n.tickPIDs()
 	n.tickStarts()
+	n.tickMigration()
 	n.retransmit()
 	n.tickClients()
 }

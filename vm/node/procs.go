@@ -235,7 +235,11 @@ func (n *Node) install(p *procHere) error {
 	if err := n.mem.AddProcess(p.pid, p.span, p.spanInc, p.acct); err != nil {
 		return fmt.Errorf("node %v: installing process %d: %w", n.cfg.ID, p.pid, err)
 	}
-	p.ip = &interp.Process{PID: p.pid, User: p.user, Program: p.prog, Args: p.args, Global: n.mem.Global(p.pid),
+	var g sys.Global = n.mem.Global(p.pid)
+	if n.cfg.MigrateMissesMin >= 0 {
+		g = &migratingGlobal{Global: g, n: n, pid: p.pid}
+	}
+	p.ip = &interp.Process{PID: p.pid, User: p.user, Program: p.prog, Args: p.args, Global: g,
 		Storage: n.storage, Kernel: n, Account: p.acct, BudgetTicks: n.cfg.BudgetTicks}
 	if n.cfg.ParallelCores {
 		ip := p.ip
@@ -362,15 +366,23 @@ func replyTrap(errno uint64) sys.Trap {
 // parallel cores the thread starts on that core's goroutine a little later;
 // a thread that does not fit in memory then ends its process.
 func (n *Node) addLocalThread(p *procHere, img *interp.ThreadImage) sys.Trap {
+	return n.addThreadHere(p, img, true)
+}
+
+// addThreadHere is addLocalThread; fresh is false for a thread that moved
+// here (it started elsewhere before).
+func (n *Node) addThreadHere(p *procHere, img *interp.ThreadImage, fresh bool) sys.Trap {
 	best := 0
 	for i := 1; i < n.cores.Len(); i++ {
 		if n.cores.CoreThreads(i) < n.cores.CoreThreads(best) {
 			best = i
 		}
 	}
-	n.stats.ThreadsStarted++
-	if n.cfg.OnThreadStart != nil {
-		n.cfg.OnThreadStart(p.pid, img.TID)
+	if fresh {
+		n.stats.ThreadsStarted++
+		if n.cfg.OnThreadStart != nil {
+			n.cfg.OnThreadStart(p.pid, img.TID)
+		}
 	}
 	if !n.cores.Parallel() {
 		if err := n.machines[best].AddThread(img); err != nil {

@@ -29,11 +29,13 @@ const (
 	msgWait                           // → home: wait for processes
 	msgStartChild                     // → parent's home: PSTART path args
 	msgReply                          // the answer to any request
+	msgMigrate                        // → target: run this thread image, which moved from the sender
+	msgMoved                          // → home: thread tid now runs at where
 	numMsgKinds
 )
 
 var msgKindNames = [numMsgKinds]string{"", "prepare", "commit", "register", "start-thread", "join", "exited",
-	"end", "ended", "output", "wait", "start-child", "reply"}
+	"end", "ended", "output", "wait", "start-child", "reply", "migrate", "moved"}
 
 func (k msgKind) String() string {
 	if k > 0 && k < numMsgKinds {

@@ -143,7 +143,9 @@ func (n *Node) handle(from netmodel.NodeID, m *procMsg) (*procMsg, bool) {
 	case msgCommit:
 		return n.handleCommit(m), true
 	case msgStartThread:
-		return n.handleStartThread(m), true
+		return n.handleStartThread(m, false), true
+	case msgMigrate:
+		return n.handleStartThread(m, true), true
 	case msgEnded:
 		if p, installed := n.procs[m.pid]; installed && p.home == from {
 			n.uninstall(m.pid)
@@ -174,6 +176,9 @@ func (n *Node) handle(from netmodel.NodeID, m *procMsg) (*procMsg, bool) {
 		return okMsg(), true
 	case msgEnd:
 		n.endProcess(m.pid, m.status)
+		return okMsg(), true
+	case msgMoved:
+		n.table.Moved(m.pid, m.tid, m.where)
 		return okMsg(), true
 	case msgOutput:
 		r := n.writeOutput(m.pid, m.data)
@@ -251,8 +256,9 @@ func (n *Node) handleCommit(m *procMsg) *procMsg {
 	return okMsg()
 }
 
-// handleStartThread runs a thread another node placed here.
-func (n *Node) handleStartThread(m *procMsg) *procMsg {
+// handleStartThread runs a thread another node placed here, or one that
+// moved here (migrated: it has run before; it is not a new start).
+func (n *Node) handleStartThread(m *procMsg, migrated bool) *procMsg {
 	p, installed := n.procs[m.pid]
 	if !installed || !p.committed || p.ending {
 		markLateForEnded.Hit()
@@ -262,7 +268,7 @@ func (n *Node) handleStartThread(m *procMsg) *procMsg {
 	if err != nil || img.PID != m.pid || img.TID != m.tid {
 		return refused(replyBadImage)
 	}
-	if tr := n.addLocalThread(p, img); tr != sys.TrapNone {
+	if tr := n.addThreadHere(p, img, !migrated); tr != sys.TrapNone {
 		return refused(replyLimit)
 	}
 	return okMsg()
