@@ -10,7 +10,6 @@ import (
 
 	"github.com/flockvm/flock/vm/lang"
 	"github.com/flockvm/flock/vm/lang/eval"
-	"github.com/flockvm/flock/vm/sys"
 )
 
 // progGen draws a random well-typed Flock program: top-level variables, a
@@ -505,6 +504,8 @@ func (g *progGen) program() string {
 // TestCrossCheck compiles random programs and runs them on the VM and in
 // the reference evaluator: output and exit (or trap) must agree.
 func TestCrossCheck(t *testing.T) {
+	st, closeStorage := scratchStorage(t)
+	defer closeStorage()
 	rapid.Check(t, func(rt *rapid.T) {
 		g := &progGen{t: rt}
 		src := g.program()
@@ -521,7 +522,7 @@ func TestCrossCheck(t *testing.T) {
 		if err != nil {
 			rt.Fatalf("compile: %v", err)
 		}
-		vm, err := runOn(p, nil, noStorage{}, nil)
+		vm, err := runOn(p, nil, st, nil)
 		if err != nil {
 			rt.Fatal(err)
 		}
@@ -536,23 +537,3 @@ func TestCrossCheck(t *testing.T) {
 	})
 }
 
-// noStorage refuses every storage operation: generated programs use none.
-type noStorage struct{}
-
-func (noStorage) Open(sys.Caller, string, sys.OpenMode) (sys.Reply, bool) {
-	return sys.ErrReply(sys.EACCES), true
-}
-func (noStorage) Close(sys.Caller, uint64) (sys.Reply, bool) { return sys.ErrReply(sys.EBADF), true }
-func (noStorage) Read(sys.Caller, uint64, uint64, uint64) (sys.Reply, bool) {
-	return sys.ErrReply(sys.EBADF), true
-}
-func (noStorage) Write(sys.Caller, uint64, uint64, []byte) (sys.Reply, bool) {
-	return sys.ErrReply(sys.EBADF), true
-}
-func (noStorage) Size(sys.Caller, uint64) (sys.Reply, bool) { return sys.ErrReply(sys.EBADF), true }
-func (noStorage) List(sys.Caller, string) (sys.Reply, bool) { return sys.ErrReply(sys.EACCES), true }
-func (noStorage) Remove(sys.Caller, string) (sys.Reply, bool) {
-	return sys.ErrReply(sys.EACCES), true
-}
-func (noStorage) Mkdir(sys.Caller, string) (sys.Reply, bool) { return sys.ErrReply(sys.EACCES), true }
-func (noStorage) Release(uint64)                             {}

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"fmt"
 	"io"
+	"os"
 
+	"github.com/flockvm/flock/diskmodel/osdisk"
 	"github.com/flockvm/flock/vm/lang"
 	"github.com/flockvm/flock/vm/proc"
+	"github.com/flockvm/flock/vm/storage"
 )
 
 func ExampleCompile() {
@@ -24,8 +27,20 @@ fn main() {
 		fmt.Println(err)
 		return
 	}
+	dir, err := os.MkdirTemp("", "example")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer os.RemoveAll(dir)
+	disk, err := osdisk.Open(dir)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer disk.Close()
 	var out bytes.Buffer
-	vm := proc.New(proc.DefaultConfig, noStorage{}, nil, io.Discard)
+	vm := proc.New(proc.DefaultConfig, storage.NewLocal(disk), nil, io.Discard)
 	if _, err := vm.Start(prog, nil, &out); err != nil {
 		fmt.Println(err)
 		return

@@ -60,6 +60,15 @@ func runProgram(t testing.TB, p *isa.Program, args []string) outcome {
 	return o
 }
 
+// scratchStorage is VM storage in a fresh directory.
+func scratchStorage(t testing.TB) (sys.Storage, func()) {
+	disk, err := osdisk.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return storage.NewLocal(disk), func() { disk.Close() }
+}
+
 // runOn runs a program on an embedded VM over the given storage.
 func runOn(p *isa.Program, args []string, st sys.Storage, load proc.Loader) (outcome, error) {
 	var out bytes.Buffer

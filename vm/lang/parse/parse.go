@@ -222,9 +222,20 @@ func (p *parser) parseDecl() ast.Decl {
 		p.parseImport()
 		return nil
 	}
-	p.syntaxError("a declaration (fn, struct, const, var or global var)")
+	if hint, ok := declHints[p.tok.text]; ok && p.tok.kind == tIdent {
+		p.errorf(p.tok.pos, "%s", hint)
+	} else {
+		p.syntaxError("a declaration (fn, struct, const, var or global var)")
+	}
 	p.skipTo(";")
 	return nil
+}
+
+// declHints answer the words other languages start declarations with.
+var declHints = map[string]string{
+	"func": "Flock declares functions with fn: fn name(a int) int { ... }",
+	"type": "Flock declares structs with struct Name { fields }",
+	"let":  "Flock declares variables with var (or := inside functions)",
 }
 
 func (p *parser) ident() *ast.Ident {
@@ -251,6 +262,11 @@ func (p *parser) parseFunc(at ast.Pos, pub bool) *ast.FuncDecl {
 	p.expect("(")
 	d.Params = p.parseParams()
 	p.expect(")")
+	if p.is("-") && p.peek(1).text == ">" {
+		p.errorf(p.tok.pos, "results follow the parameters without an arrow: fn f(a int) int")
+		p.next()
+		p.next()
+	}
 	if !p.is("{") {
 		d.Results = p.parseResults()
 	}

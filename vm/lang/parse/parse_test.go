@@ -149,6 +149,9 @@ func TestParseErrors(t *testing.T) {
 		{"fn main() { x := ^y }", "p.fl:1:18: bitwise not is ~x"},
 		{"fn main() { x := [3]int }", "p.fl:1:25: expected { after the array type of a literal, found \"}\""},
 		{"fn main() { x := " + strings.Repeat("(", 400), "nested deeper than 300 levels"},
+		{"func main() {}", "p.fl:1:1: Flock declares functions with fn: fn name(a int) int { ... }"},
+		{"type P struct {}", "p.fl:1:1: Flock declares structs with struct Name { fields }"},
+		{"fn f() -> int { return 1 }", "p.fl:1:8: results follow the parameters without an arrow: fn f(a int) int"},
 	}
 	for _, tc := range tests {
 		var errs diag.List
