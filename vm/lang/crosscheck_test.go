@@ -536,4 +536,3 @@ func TestCrossCheck(t *testing.T) {
 		}
 	})
 }
-
