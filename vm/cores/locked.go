@@ -144,6 +144,24 @@ func (w *lockedStorage) Mkdir(c sys.Caller, p string) (sys.Reply, bool) {
 	return w.s.Mkdir(c, p)
 }
 
+func (w *lockedStorage) Rename(c sys.Caller, from, to string) (sys.Reply, bool) {
+	w.l.Lock()
+	defer w.l.Unlock()
+	return w.s.Rename(c, from, to)
+}
+
+func (w *lockedStorage) GetAttr(c sys.Caller, p string) (sys.Reply, bool) {
+	w.l.Lock()
+	defer w.l.Unlock()
+	return w.s.GetAttr(c, p)
+}
+
+func (w *lockedStorage) SetAttr(c sys.Caller, p string, ch sys.AttrChange) (sys.Reply, bool) {
+	w.l.Lock()
+	defer w.l.Unlock()
+	return w.s.SetAttr(c, p, ch)
+}
+
 func (w *lockedStorage) Release(pid uint64) {
 	w.l.Lock()
 	defer w.l.Unlock()

@@ -56,6 +56,10 @@ var opHandlers = [isa.NumOps]opHandler{
 	isa.READ:   (*Machine).opRead,
 	isa.WRITE:  (*Machine).opWrite,
 	isa.LIST:   (*Machine).opList,
+
+	isa.RENAME:  (*Machine).opRename,
+	isa.GETATTR: (*Machine).opGetAttr,
+	isa.SETATTR: (*Machine).opSetAttr,
 }
 
 // Stages of an operation that makes one request and pushes its answer.
@@ -549,4 +553,89 @@ func (m *Machine) opList(t *Thread, r sys.Reply) action {
 		return m.finishWith(t, a[1])
 	}
 	panic(fmt.Sprintf("interp: LIST at stage %d", sc.stage))
+}
+
+// Stages of RENAME: read the old path, then the new one, rename, push.
+const (
+	renameReadOld uint8 = iota
+	renameReadNew
+	renameCall
+	renameDone
+)
+
+func (m *Machine) opRename(t *Thread, r sys.Reply) action {
+	sc := &t.sc
+	a := sc.args
+	switch sc.stage {
+	case renameReadOld:
+		return m.memRead(t, renameReadNew, a[0], a[1])
+	case renameReadNew:
+		sc.buf = r.Data
+		return m.memRead(t, renameCall, a[2], a[3])
+	case renameCall:
+		s, from, to := t.p.Storage, string(sc.buf), string(r.Data)
+		return m.request(t, renameDone, func(c sys.Caller) (sys.Reply, bool) { return s.Rename(c, from, to) })
+	case renameDone:
+		return m.finishWith(t, r.Val)
+	}
+	panic(fmt.Sprintf("interp: RENAME at stage %d", sc.stage))
+}
+
+// Stages of GETATTR: read the path, ask, copy the text, push its length.
+const (
+	getAttrReadPath uint8 = iota
+	getAttrCall
+	getAttrCopy
+	getAttrDone
+)
+
+func (m *Machine) opGetAttr(t *Thread, r sys.Reply) action {
+	sc := &t.sc
+	a := sc.args
+	switch sc.stage {
+	case getAttrReadPath:
+		return m.memRead(t, getAttrCall, a[0], a[1])
+	case getAttrCall:
+		s, path := t.p.Storage, string(r.Data)
+		return m.request(t, getAttrCopy, func(c sys.Caller) (sys.Reply, bool) { return s.GetAttr(c, path) })
+	case getAttrCopy:
+		if int64(r.Val) < 0 {
+			return m.finishWith(t, r.Val)
+		}
+		sc.args[1] = uint64(len(r.Data))
+		return m.memWrite(t, getAttrDone, a[2], r.Data[:min(uint64(len(r.Data)), a[3])])
+	case getAttrDone:
+		return m.finishWith(t, a[1])
+	}
+	panic(fmt.Sprintf("interp: GETATTR at stage %d", sc.stage))
+}
+
+// Stages of SETATTR: read the path, read the text, change, push.
+const (
+	setAttrReadPath uint8 = iota
+	setAttrReadText
+	setAttrCall
+	setAttrDone
+)
+
+func (m *Machine) opSetAttr(t *Thread, r sys.Reply) action {
+	sc := &t.sc
+	a := sc.args
+	switch sc.stage {
+	case setAttrReadPath:
+		return m.memRead(t, setAttrReadText, a[0], a[1])
+	case setAttrReadText:
+		sc.buf = r.Data
+		return m.memRead(t, setAttrCall, a[2], a[3])
+	case setAttrCall:
+		change, err := sys.ParseAttrChange(r.Data)
+		if err != nil {
+			return m.answer(t, setAttrDone, sys.ErrReply(sys.EINVAL))
+		}
+		s, path := t.p.Storage, string(sc.buf)
+		return m.request(t, setAttrDone, func(c sys.Caller) (sys.Reply, bool) { return s.SetAttr(c, path, change) })
+	case setAttrDone:
+		return m.finishWith(t, r.Val)
+	}
+	panic(fmt.Sprintf("interp: SETATTR at stage %d", sc.stage))
 }

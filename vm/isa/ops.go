@@ -142,6 +142,9 @@ const (
 	LIST
 	REMOVE
 	MKDIR
+	RENAME
+	GETATTR
+	SETATTR
 
 	// FirstFused is the first superinstruction.
 	FirstFused
@@ -333,6 +336,9 @@ func init() {
 	def(LIST, "LIST", OperNone, 4, 1, "storage", "( path plen buf cap -- len )")
 	def(REMOVE, "REMOVE", OperNone, 2, 1, "storage", "( path plen -- r )")
 	def(MKDIR, "MKDIR", OperNone, 2, 1, "storage", "( path plen -- r )")
+	def(RENAME, "RENAME", OperNone, 4, 1, "storage", "( old olen new nlen -- r )")
+	def(GETATTR, "GETATTR", OperNone, 4, 1, "storage", "( path plen buf cap -- len ) a directory's attributes as text")
+	def(SETATTR, "SETATTR", OperNone, 4, 1, "storage", "( path plen text tlen -- r ) change a directory's attributes")
 
 	def(ADDI, "ADDI", OperImm, 1, 1, "fused", "( a -- a+k ) = PUSH k; ADD")
 	def(INCL, "INCL", OperSlotImm, 0, 0, "fused", "( -- ) local[a] += k = GET a; PUSH k; ADD; SET a")

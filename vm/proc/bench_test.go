@@ -32,7 +32,16 @@ func (nullStorage) Remove(sys.Caller, string) (sys.Reply, bool) {
 	return sys.ErrReply(sys.EACCES), true
 }
 func (nullStorage) Mkdir(sys.Caller, string) (sys.Reply, bool) { return sys.ErrReply(sys.EACCES), true }
-func (nullStorage) Release(uint64)                             {}
+func (nullStorage) Rename(sys.Caller, string, string) (sys.Reply, bool) {
+	return sys.ErrReply(sys.EACCES), true
+}
+func (nullStorage) GetAttr(sys.Caller, string) (sys.Reply, bool) {
+	return sys.ErrReply(sys.EACCES), true
+}
+func (nullStorage) SetAttr(sys.Caller, string, sys.AttrChange) (sys.Reply, bool) {
+	return sys.ErrReply(sys.EACCES), true
+}
+func (nullStorage) Release(uint64) {}
 
 func assembleExample(b *testing.B, name string) *isa.Program {
 	p, err := asm.Assemble(name, readExample(b, name), asm.Options{})

@@ -179,6 +179,18 @@ func (l *laterStorage) Mkdir(c sys.Caller, p string) (sys.Reply, bool) {
 	r, ok := l.s.Mkdir(c, p)
 	return l.d.later(c, r, ok)
 }
+func (l *laterStorage) Rename(c sys.Caller, a, b string) (sys.Reply, bool) {
+	r, ok := l.s.Rename(c, a, b)
+	return l.d.later(c, r, ok)
+}
+func (l *laterStorage) GetAttr(c sys.Caller, p string) (sys.Reply, bool) {
+	r, ok := l.s.GetAttr(c, p)
+	return l.d.later(c, r, ok)
+}
+func (l *laterStorage) SetAttr(c sys.Caller, p string, ch sys.AttrChange) (sys.Reply, bool) {
+	r, ok := l.s.SetAttr(c, p, ch)
+	return l.d.later(c, r, ok)
+}
 func (l *laterStorage) Release(pid uint64) { l.s.Release(pid) }
 
 type laterKernel struct {

@@ -267,6 +267,83 @@ func (s *Local) Mkdir(_ sys.Caller, p string) (sys.Reply, bool) {
 	return ok(0)
 }
 
+// Rename renames a file or a directory (docs/storage.md's rules).
+func (s *Local) Rename(_ sys.Caller, oldPath, newPath string) (sys.Reply, bool) {
+	from, ok1 := Clean(oldPath)
+	to, ok2 := Clean(newPath)
+	if !ok1 || !ok2 || from == "." || to == "." {
+		return sys.ErrReply(sys.EINVAL), true
+	}
+	src, err := s.fsys.Stat(from)
+	if err != nil {
+		return errReply(err)
+	}
+	if from == to {
+		return ok(0)
+	}
+	if dst, err := s.fsys.Stat(to); err == nil && (src.IsDir || dst.IsDir) {
+		return sys.ErrReply(sys.EEXIST), true
+	}
+	if src.IsDir && strings.HasPrefix(to, from+"/") {
+		return sys.ErrReply(sys.EINVAL), true
+	}
+	if err := s.fsys.Rename(from, to); err != nil {
+		return errReply(err)
+	}
+	if err := s.fsys.SyncDir(path.Dir(to)); err != nil {
+		return errReply(err)
+	}
+	if err := s.fsys.SyncDir(path.Dir(from)); err != nil {
+		return errReply(err)
+	}
+	return ok(0)
+}
+
+// localAttr is every directory's attributes on one machine: one copy, and
+// one user (every process may do everything).
+var localAttr = sys.Attr{Redundancy: 1, Owner: sys.UserRoot, Readers: []string{sys.Everyone}, Writers: []string{sys.Everyone}}
+
+// dir checks that p names a directory.
+func (s *Local) dir(p string) (sys.Errno, bool) {
+	name, valid := Clean(p)
+	if !valid {
+		return sys.EINVAL, false
+	}
+	info, err := s.fsys.Stat(name)
+	switch {
+	case err != nil:
+		return Errno(err), false
+	case !info.IsDir:
+		return sys.ENOTDIR, false
+	}
+	return 0, true
+}
+
+// GetAttr reports a directory's attributes: on one machine always R = 1,
+// owner root, readers and writers everyone.
+func (s *Local) GetAttr(_ sys.Caller, p string) (sys.Reply, bool) {
+	if e, isDir := s.dir(p); !isDir {
+		return sys.ErrReply(e), true
+	}
+	text := localAttr.Format()
+	return sys.Reply{Val: uint64(len(text)), Data: text}, true
+}
+
+// SetAttr accepts only what one machine has: R = 1, and everyone as
+// readers and writers; anything else is -EINVAL.
+func (s *Local) SetAttr(_ sys.Caller, p string, c sys.AttrChange) (sys.Reply, bool) {
+	if e, isDir := s.dir(p); !isDir {
+		return sys.ErrReply(e), true
+	}
+	everyone := func(set bool, users []string) bool {
+		return !set || len(users) == 1 && users[0] == sys.Everyone
+	}
+	if c.Redundancy > 1 || !everyone(c.SetReaders, c.Readers) || !everyone(c.SetWriters, c.Writers) {
+		return sys.ErrReply(sys.EINVAL), true
+	}
+	return ok(0)
+}
+
 // Release closes every file the process left open.
 func (s *Local) Release(pid uint64) {
 	t, found := s.files[pid]

@@ -89,3 +89,47 @@ func TestListAndRelease(t *testing.T) {
 		t.Errorf("after Release, Size(fd 0) = %d, want -EBADF", int64(r.Val))
 	}
 }
+
+func TestRenameAndAttributes(t *testing.T) {
+	s := newLocal(t)
+	c := sys.Caller{PID: 1}
+	s.Mkdir(c, "d")
+	s.Mkdir(c, "d/sub")
+	s.Open(c, "a", sys.OpenOrCreate)
+	s.Open(c, "b", sys.OpenOrCreate)
+	steps := []struct {
+		name string
+		got  func() (sys.Reply, bool)
+		want uint64
+	}{
+		{"rename onto a file replaces it", func() (sys.Reply, bool) { return s.Rename(c, "a", "b") }, 0},
+		{"rename of a missing name", func() (sys.Reply, bool) { return s.Rename(c, "a", "c") }, neg(sys.ENOENT)},
+		{"rename onto a directory", func() (sys.Reply, bool) { return s.Rename(c, "b", "d") }, neg(sys.EEXIST)},
+		{"rename of a directory onto a name", func() (sys.Reply, bool) { return s.Rename(c, "d/sub", "b") }, neg(sys.EEXIST)},
+		{"a directory under itself", func() (sys.Reply, bool) { return s.Rename(c, "d", "d/sub/x") }, neg(sys.EINVAL)},
+		{"into another directory", func() (sys.Reply, bool) { return s.Rename(c, "b", "d/b") }, 0},
+		{"to the same name", func() (sys.Reply, bool) { return s.Rename(c, "d/b", "d/b") }, 0},
+		{"of the root", func() (sys.Reply, bool) { return s.Rename(c, "/", "x") }, neg(sys.EINVAL)},
+		{"getattr of a file", func() (sys.Reply, bool) { return s.GetAttr(c, "d/b") }, neg(sys.ENOTDIR)},
+		{"getattr of nothing", func() (sys.Reply, bool) { return s.GetAttr(c, "zz") }, neg(sys.ENOENT)},
+		{"setattr R 1", func() (sys.Reply, bool) { return s.SetAttr(c, "d", sys.AttrChange{Redundancy: 1}) }, 0},
+		{"setattr R 2", func() (sys.Reply, bool) { return s.SetAttr(c, "d", sys.AttrChange{Redundancy: 2}) }, neg(sys.EINVAL)},
+		{"setattr readers", func() (sys.Reply, bool) {
+			return s.SetAttr(c, "d", sys.AttrChange{Readers: []string{"alice"}, SetReaders: true})
+		}, neg(sys.EINVAL)},
+	}
+	for _, st := range steps {
+		r, now := st.got()
+		if !now || r.Val != st.want {
+			t.Errorf("%s = %d (now %v), want %d", st.name, int64(r.Val), now, int64(st.want))
+		}
+	}
+	r, _ := s.GetAttr(c, "/")
+	a, err := sys.ParseAttr(r.Data)
+	if err != nil || a.Redundancy != 1 || a.Owner != sys.UserRoot || !sys.Allows(a.Readers, "anyone") {
+		t.Errorf("GetAttr(/) = %q (%v), want R=1 owner root, everyone", r.Data, err)
+	}
+	if r, _ := s.List(c, "d"); string(r.Data) != "b\nsub/\n" {
+		t.Errorf("List(d) = %q, want b and sub/", r.Data)
+	}
+}

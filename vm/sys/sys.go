@@ -118,6 +118,15 @@ type Storage interface {
 	List(c Caller, path string) (Reply, bool)                  // Data: names, '\n'-terminated, dirs end in '/'
 	Remove(c Caller, path string) (Reply, bool)                // Val: 0
 	Mkdir(c Caller, path string) (Reply, bool)                 // Val: 0
+	// Rename gives the file or directory at oldPath the name newPath. A
+	// file already there is replaced; a directory there, or an existing
+	// name for a directory, is -EEXIST; a directory under itself -EINVAL.
+	Rename(c Caller, oldPath, newPath string) (Reply, bool) // Val: 0
+	// GetAttr reports a directory's attributes (Data: Attr.Format; Val:
+	// its length).
+	GetAttr(c Caller, path string) (Reply, bool)
+	// SetAttr changes a directory's attributes (its owner's or root's right).
+	SetAttr(c Caller, path string, change AttrChange) (Reply, bool) // Val: 0
 	// Release closes every file the process left open.
 	Release(pid uint64)
 }
