@@ -298,7 +298,12 @@ func (g *gen) link() (*isa.Program, error) {
 		}
 		g.symbols = append(g.symbols, isa.Symbol{Name: name, Kind: isa.SymData, Value: dataBase + off, Len: check.SizeOf(v.Type)})
 	}
-	g.symbols = append(g.symbols, positionSymbols(g.files, file, pos)...)
+	if possyms := positionSymbols(g.files, file, pos); len(g.symbols)+len(possyms) <= isa.SymbolMax {
+		g.symbols = append(g.symbols, possyms...)
+	} // else traps in imported files are named by the main file only
+	if len(g.symbols) > isa.SymbolMax {
+		g.symbols = g.symbols[:isa.SymbolMax]
+	}
 	sort.Slice(g.symbols, func(i, j int) bool {
 		a, b := g.symbols[i], g.symbols[j]
 		if a.Kind != b.Kind {
