@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/flockvm/flock/checker"
+	"github.com/flockvm/flock/diskmodel"
 	"github.com/flockvm/flock/netmodel"
 	"github.com/flockvm/flock/sim"
 	"github.com/flockvm/flock/vm/dfs"
@@ -21,8 +22,8 @@ import (
 // five or more machines) of them a replica of the metadata store; client
 // machines (spared by the nemesis, reached by partitions) run processes as
 // several users doing random file operations in directories with R drawn
-// from 1 to 3. Every fault of the seed's swarm is on, plus chunk files lost
-// from a damaged disk. Machines down for a while are declared dead (the
+// from 1 to 3. Every fault of the seed's swarm is on, plus chunk files lost or
+// rotted on a damaged disk. Machines down for a while are declared dead (the
 // membership the VM's node provides), and up again when they return.
 
 const fsScenarioName = "fs"
@@ -105,8 +106,8 @@ func drawFSShape(seed uint64) fsShape {
 		thinkMax:       time.Duration(1+rng.IntN(20)) * time.Millisecond,
 		deathDelay:     time.Duration(200+rng.IntN(2000)) * time.Millisecond,
 	}
-	if rng.IntN(2) == 0 {
-		s.loseEvery = time.Duration(200+rng.IntN(3000)) * time.Millisecond
+	if rng.IntN(3) != 0 {
+		s.loseEvery = time.Duration(100+rng.IntN(2000)) * time.Millisecond
 	}
 	s.redundancyMax = min(3, s.machines)
 	for range s.machines {
@@ -140,33 +141,34 @@ func drawUsers(rng *rand.Rand) []string {
 }
 
 func (s fsShape) String() string {
-	return fmt.Sprintf("machines=%d clients=%dx%d dirs=%d names=%d chunk=%dB quotas=%v safety=%v think<=%v death-after=%v lose-every=%v attrs=%v",
+	return fmt.Sprintf("machines=%d clients=%dx%d dirs=%d names=%d chunk=%dB quotas=%v safety=%v think<=%v death-after=%v damage-every=%v attrs=%v",
 		s.machines, s.clients, s.procs, s.dirs, s.names, s.chunkSizeBytes, s.quotas, s.safety, s.thinkMax, s.deathDelay, s.loseEvery, s.attrs)
 }
 
 // fsRun is one run of the scenario.
 type fsRun struct {
-	opts        Options
-	shape       fsShape
-	bugs        dfs.Bugs
-	world       *sim.World
-	voters      []sim.NodeID
-	allMachines []sim.NodeID
-	nodes       []*fsNode // storage machines, then client machines
-	procs       []*fsProc
-	setupProcs  map[string]*fsProc
-	setupDone   bool
-	dead        map[sim.NodeID]bool
-	downSince   map[sim.NodeID]sim.Time
-	damaged     map[sim.NodeID]bool // disks that rotted or lost chunk files
-	everR1      map[string]bool     // directories whose redundancy was (or may have been) 1
-	ops         []*fsOp
-	applied     map[uint64][]checker.Applied
-	surprises   []string
-	god         *raftkv.Client
-	lostChunks  int
-	audit       dfs.AuditReport
-	audited     bool
+	opts         Options
+	shape        fsShape
+	bugs         dfs.Bugs
+	world        *sim.World
+	voters       []sim.NodeID
+	allMachines  []sim.NodeID
+	nodes        []*fsNode // storage machines, then client machines
+	procs        []*fsProc
+	setupProcs   map[string]*fsProc
+	setupDone    bool
+	dead         map[sim.NodeID]bool
+	downSince    map[sim.NodeID]sim.Time
+	damaged      map[sim.NodeID]bool // disks that rotted or lost chunk files
+	everR1       map[string]bool     // directories whose redundancy was (or may have been) 1
+	ops          []*fsOp
+	applied      map[uint64][]checker.Applied
+	surprises    []string
+	god          *raftkv.Client
+	lostChunks   int
+	rottedChunks int
+	audit        dfs.AuditReport
+	audited      bool
 	// finalDeadline: final operations that failed with EAGAIN are retried
 	// until then.
 	finalDeadline sim.Time
@@ -245,7 +247,7 @@ func (r *fsRun) start() {
 	r.addGod()
 	r.world.After(100*time.Millisecond, "fs.membership", r.membership)
 	if r.shape.loseEvery > 0 {
-		r.world.After(r.shape.loseEvery, "fs.lose-chunk", r.loseChunk)
+		r.world.After(r.shape.loseEvery, "fs.damage-chunk", r.damageChunk)
 	}
 	r.world.After(fsTick, "fs.setup", r.setup)
 }
@@ -339,11 +341,12 @@ func (r *fsRun) declare(id sim.NodeID, dead bool) {
 	}
 }
 
-// loseChunk deletes one chunk file from a damaged disk: the disk that bit
-// rot hit when rot is on (so that one disk only is ever damaged, and every
-// chunk of R >= 2 keeps a good copy), else the first storage machine.
-func (r *fsRun) loseChunk() {
-	defer r.world.After(r.shape.loseEvery, "fs.lose-chunk", r.loseChunk)
+// damageChunk deletes one chunk file, or flips a bit of one, on a damaged
+// disk: the disk that bit rot hit when rot is on (so that one disk only is
+// ever damaged, and every chunk of R >= 2 keeps a good copy), else the
+// first storage machine.
+func (r *fsRun) damageChunk() {
+	defer r.world.After(r.shape.loseEvery, "fs.damage-chunk", r.damageChunk)
 	if r.world.Healed() {
 		return
 	}
@@ -362,12 +365,45 @@ func (r *fsRun) loseChunk() {
 	if err != nil || len(infos) == 0 {
 		return
 	}
-	fi := infos[sim.Stream(r.opts.Seed, "fs.lose", uint64(r.lostChunks)).IntN(len(infos))]
-	if target.Disk().Remove("fs/c/"+fi.Name) == nil {
-		r.lostChunks++
-		r.damaged[target.ID()] = true
-		r.world.Record(target.ID(), "fault lost-chunk %s", fi.Name)
+	rng := sim.Stream(r.opts.Seed, "fs.damage", uint64(r.lostChunks+r.rottedChunks))
+	name := "fs/c/" + infos[rng.IntN(len(infos))].Name
+	if rng.IntN(2) == 0 {
+		if target.Disk().Remove(name) == nil {
+			r.lostChunks++
+			r.damaged[target.ID()] = true
+			r.world.Record(target.ID(), "fault chunk-lost %s", name)
+		}
+		return
 	}
+	if flipByte(target.Disk(), name, rng) {
+		r.rottedChunks++
+		r.damaged[target.ID()] = true
+		r.world.Record(target.ID(), "fault chunk-rotted %s", name)
+	}
+}
+
+// flipByte flips one bit of a file's data, durably (bit rot aimed at a
+// chunk file rather than anywhere on the disk).
+func flipByte(d diskmodel.FS, name string, rng *rand.Rand) bool {
+	f, err := d.OpenFile(name, diskmodel.OpenExisting)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	size, err := f.Size()
+	if err != nil || size == 0 {
+		return false
+	}
+	off := rng.Int64N(size)
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, off); err != nil {
+		return false
+	}
+	b[0] ^= 1 << rng.IntN(8)
+	if _, err := f.WriteAt(b, off); err != nil {
+		return false
+	}
+	return f.Sync() == nil
 }
 
 // setup creates the directories and gives them their attributes, each as
@@ -492,7 +528,8 @@ func (r *fsRun) fillCounters(rep *Report) {
 	rep.SimNs = int64(r.world.Now())
 	rep.Faults = r.world.FaultCounts()
 	rep.Outcomes = r.world.Outcomes()
-	rep.Faults["lost_chunk"] = int64(r.lostChunks)
+	rep.Faults["chunk_lost"] = int64(r.lostChunks)
+	rep.Faults["chunk_rotted"] = int64(r.rottedChunks)
 	for _, n := range r.nodes {
 		if n.failStop != "" {
 			rep.Faults["fail_stop"]++

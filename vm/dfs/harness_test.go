@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/flockvm/flock/diskmodel"
+	"github.com/flockvm/flock/diskmodel/osdisk"
 	"github.com/flockvm/flock/netmodel"
 	"github.com/flockvm/flock/sim/simdisk"
 	"github.com/flockvm/flock/vm/raftkv"
@@ -41,7 +43,8 @@ type harness struct {
 	ids     []uint64
 	voters  []netmodel.NodeID
 	opts    harnessOptions
-	disks   map[uint64]*simdisk.Disk
+	disks   map[uint64]diskmodel.FS
+	crashes map[uint64]func() // a simulated disk's Crash
 	servers map[uint64]*raftkv.Server
 	svcs    map[uint64]*Service
 	clients map[netmodel.NodeID]*raftkv.Client
@@ -63,6 +66,9 @@ type harnessOptions struct {
 	rootR          uint8
 	bugs           Bugs
 	faults         simdisk.Faults
+	// dirs, if set, gives each machine a directory of the host: its disk
+	// is then the OS's (osdisk), and crashes are not possible.
+	dirs func(machine uint64) string
 }
 
 func newHarness(t fataler, o harnessOptions) *harness {
@@ -77,7 +83,7 @@ func newHarness(t fataler, o harnessOptions) *harness {
 	}
 	h := &harness{
 		t: t, seed: o.seed, opts: o,
-		disks: map[uint64]*simdisk.Disk{}, servers: map[uint64]*raftkv.Server{}, svcs: map[uint64]*Service{},
+		disks: map[uint64]diskmodel.FS{}, crashes: map[uint64]func(){}, servers: map[uint64]*raftkv.Server{}, svcs: map[uint64]*Service{},
 		clients: map[netmodel.NodeID]*raftkv.Client{}, inc: map[uint64]uint32{}, cut: map[[2]uint64]bool{},
 		procs: map[int]*hproc{},
 	}
@@ -88,7 +94,16 @@ func newHarness(t fataler, o harnessOptions) *harness {
 		}
 	}
 	for _, m := range h.ids {
-		h.disks[m] = simdisk.New(rand.New(rand.NewPCG(o.seed, m)), o.faults)
+		if o.dirs != nil {
+			d, err := osdisk.Open(o.dirs(m))
+			if err != nil {
+				t.Fatalf("osdisk.Open: %v", err)
+			}
+			h.disks[m] = d
+		} else {
+			d := simdisk.New(rand.New(rand.NewPCG(o.seed, m)), o.faults)
+			h.disks[m], h.crashes[m] = d, d.Crash
+		}
 		h.boot(m)
 	}
 	return h
@@ -184,7 +199,7 @@ func (h *harness) crash(m uint64) {
 			delete(h.procs, id)
 		}
 	}
-	h.disks[m].Crash()
+	h.crashes[m]()
 }
 
 func (h *harness) tick() {

@@ -176,8 +176,18 @@ func (s *Service) upMachines() []uint64 {
 // Stats returns the Service's counters.
 func (s *Service) Stats() Stats { return s.stats }
 
-// UsedBytes is the disk the chunk files take here.
+// UsedBytes is the disk the chunk files take here (headers included).
 func (s *Service) UsedBytes() uint64 { return s.store.usedBytes }
+
+// Holdings counts the chunk files held here and the chunk bytes in them.
+func (s *Service) Holdings() (files int, dataBytes uint64) {
+	s.store.chunks.Ascend(func(c *localChunk) bool {
+		files++
+		dataBytes += uint64(c.length)
+		return true
+	})
+	return files, dataBytes
+}
 
 func (s *Service) newID() ID {
 	s.nextID++
