@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"fmt"
+	"math"
 	"runtime/debug"
 	"slices"
 	"strings"
@@ -25,8 +26,8 @@ import (
 
 const memScenarioName = "mem"
 
-// memTick is the period of every agent's Tick.
-const memTick = time.Millisecond
+// memTick is the period of every agent's Tick (the node's).
+const memTick = 10 * time.Millisecond
 
 // Bounds of a mem run.
 const (
@@ -102,7 +103,7 @@ func drawMemShape(seed uint64) memShape {
 		pageBytes: []int{512, 1024, 4096}[rng.IntN(3)],
 		coldPages: 1 + rng.IntN(6),
 		safety:    2*time.Second + time.Duration(rng.Int64N(2000))*time.Millisecond,
-		thinkMax:  time.Duration(rng.Int64N(3000)) * time.Microsecond,
+		thinkMax:  time.Duration(1000*math.Pow(2, 8*rng.Float64())) * time.Microsecond,
 		policy:    []coherence.Policy{coherence.AtomicsAdaptive, coherence.AtomicsAdaptive, coherence.AtomicsMigrate, coherence.AtomicsDelegate}[rng.IntN(4)],
 		detectMax: time.Duration(5+rng.IntN(500)) * time.Millisecond,
 	}
@@ -347,7 +348,7 @@ func (r *memRun) statusLine() string {
 // memObservations is everything the threads saw, for the checks.
 type memObservations struct {
 	hist    checker.WordHistory
-	applies map[string]coherence.Apply // (request, address) → where it took effect
+	applies map[memApplyKey]coherence.Apply // where each (request, address) took effect
 	twice   []string
 	// written are the unique values stored to words that never see a
 	// fetch-add; reads there must return one of them or 0.
@@ -361,7 +362,7 @@ type memObservations struct {
 }
 
 func (o *memObservations) init() {
-	o.applies = map[string]coherence.Apply{}
+	o.applies = map[memApplyKey]coherence.Apply{}
 	o.written = map[uint64]map[uint64]bool{}
 	o.counter = map[uint64]*memCounter{}
 	o.waits = map[uint64]*memWaitCount{}
@@ -369,13 +370,14 @@ func (o *memObservations) init() {
 
 type memRead struct {
 	addr, val uint64
-	who       string
+	t         *memThread
+	d         memDesc
 }
 
 type memFenceObs struct {
 	pair       int
 	flag, data uint64
-	who        string
+	t          *memThread
 }
 
 type memCounter struct {
@@ -390,14 +392,20 @@ type memWaitCount struct {
 }
 
 type memLoss struct {
-	by  netmodel.NodeID
-	at  sim.Time
-	who string
+	by netmodel.NodeID
+	at sim.Time
+	t  *memThread
+	d  memDesc
 }
 
 // noteApply records where a thread request took effect.
+type memApplyKey struct {
+	req  sys.ReqID
+	addr uint64
+}
+
 func (r *memRun) noteApply(ap coherence.Apply) {
-	key := fmt.Sprintf("%v@%#x", ap.Req, ap.Addr)
+	key := memApplyKey{ap.Req, ap.Addr}
 	if prev, dup := r.obs.applies[key]; dup {
 		if len(r.obs.twice) < 10 {
 			r.obs.twice = append(r.obs.twice, fmt.Sprintf("request %v (%s at %#x) applied on %v and again on %v", ap.Req, ap.Kind, ap.Addr, prev.Machine, ap.Machine))

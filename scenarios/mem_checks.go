@@ -71,7 +71,7 @@ func (t *memThread) wakeAll(words []uint64, then func()) {
 	}
 	w := words[0]
 	v := t.value()
-	t.issue(fmt.Sprintf("final store %#x=%d", w, v), []checker.WordInput{{Kind: checker.WordWrite, Addr: w, Value: v}},
+	t.issue(desc("final store %#x=%d", w, v), []checker.WordInput{{Kind: checker.WordWrite, Addr: w, Value: v}},
 		func(g sys.Global, c sys.Caller) (sys.Reply, bool) { return g.Store(c, w, 8, v) },
 		func(sys.Reply) { t.wake(w, 1<<20, func() { t.wakeAll(words[1:], then) }) })
 }
@@ -83,7 +83,7 @@ func (t *memThread) readCounters(ctrs []uint64) {
 		return
 	}
 	ctr := ctrs[0]
-	t.issue(fmt.Sprintf("final load counter %#x", ctr), []checker.WordInput{{Kind: checker.WordRead, Addr: ctr}},
+	t.issue(desc("final load counter %#x", ctr), []checker.WordInput{{Kind: checker.WordRead, Addr: ctr}},
 		func(g sys.Global, c sys.Caller) (sys.Reply, bool) { return g.Load(c, ctr, 8) },
 		func(rep sys.Reply) {
 			c := r.obs.counter[ctr]
@@ -161,7 +161,7 @@ func (r *memRun) livenessFailure() string {
 		n := 0
 		for _, t := range r.liveThreads() {
 			if t.op != nil && n < 8 {
-				fmt.Fprintf(&b, "\n  %s: %s unanswered", t.who(), t.op.desc)
+				fmt.Fprintf(&b, "\n  %s: %v unanswered", t.who(), t.op.desc)
 				n++
 			}
 		}
@@ -212,7 +212,7 @@ func (r *memRun) lossViolations() []string {
 	var out []string
 	for _, l := range r.obs.losses {
 		if !r.crashedBefore(l.by, l.at) {
-			out = append(out, fmt.Sprintf("lost page: %s answered TrapLost at %v naming %v, which had not crashed", l.who, l.at, l.by))
+			out = append(out, fmt.Sprintf("lost page: %s %v answered TrapLost at %v naming %v, which had not crashed", l.t.who(), l.d, l.at, l.by))
 			break
 		}
 	}
@@ -224,7 +224,7 @@ func (r *memRun) lossViolations() []string {
 func (r *memRun) readViolations() []string {
 	for _, rd := range r.obs.reads {
 		if set := r.obs.written[rd.addr]; set != nil && !set[rd.val] {
-			return []string{fmt.Sprintf("read: %s returned %d, which no one wrote to %#x", rd.who, rd.val, rd.addr)}
+			return []string{fmt.Sprintf("read: %s %v returned %d, which no one wrote to %#x", rd.t.who(), rd.d, rd.val, rd.addr)}
 		}
 	}
 	return nil
@@ -236,7 +236,7 @@ func (r *memRun) fenceViolations() []string {
 	for _, f := range r.obs.fences {
 		if f.data < f.flag {
 			return []string{fmt.Sprintf("fence order: %s read flag %d of pair %d, then data %d: the store before the writer's FENCE was not seen",
-				f.who, f.flag, f.pair, f.data)}
+				f.t.who(), f.flag, f.pair, f.data)}
 		}
 	}
 	return nil

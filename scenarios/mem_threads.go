@@ -245,7 +245,7 @@ type memThread struct {
 
 // memOp is an operation in flight and how to judge its answer.
 type memOp struct {
-	desc string
+	desc memDesc
 	req  sys.ReqID
 	ins  []checker.WordInput // the history operations it stands for
 	ids  []checker.OpID
@@ -280,10 +280,10 @@ func (t *memThread) abandon() {
 // issue runs one operation: ins are the word-history operations it stands
 // for (several, each under its own client, for a bulk access), then is
 // called with its answer.
-func (t *memThread) issue(desc string, ins []checker.WordInput, f func(g sys.Global, c sys.Caller) (sys.Reply, bool), then func(sys.Reply)) {
+func (t *memThread) issue(d memDesc, ins []checker.WordInput, f func(g sys.Global, c sys.Caller) (sys.Reply, bool), then func(sys.Reply)) {
 	mm, r := t.mm, t.mm.run
 	c := sys.Caller{PID: memPID, TID: uint64(t.index + 1), Req: sys.ReqID{Machine: uint64(mm.id), Incarnation: uint32(mm.inc), Seq: mm.nextSeq()}}
-	op := &memOp{desc: desc, req: c.Req, ins: ins, then: then, waitOn: t.tag.waitOn, wakeOn: t.tag.wakeOn, wakeN: t.tag.wakeN}
+	op := &memOp{desc: d, req: c.Req, ins: ins, then: then, waitOn: t.tag.waitOn, wakeOn: t.tag.wakeOn, wakeN: t.tag.wakeN}
 	t.tag = memOp{}
 	at := r.now()
 	for _, in := range ins {
@@ -300,7 +300,7 @@ func (t *memThread) issue(desc string, ins []checker.WordInput, f func(g sys.Glo
 	}
 	t.op = op
 	if r.opts.Trace != nil {
-		mm.trace("%s: %s as %v", t.who(), desc, c.Req)
+		mm.trace("%s: %v as %v", t.who(), d, c.Req)
 	}
 	rep, now := f(mm.agent.Global(memPID), c)
 	if now {
@@ -317,11 +317,11 @@ func (t *memThread) answer(rep sys.Reply) {
 	t.op = nil
 	at := r.now()
 	if r.opts.Trace != nil {
-		t.mm.trace("%s: %s -> %+v", t.who(), op.desc, rep)
+		t.mm.trace("%s: %v -> %+v", t.who(), op.desc, rep)
 	}
 	switch {
 	case rep.Trap == sys.TrapLost:
-		r.obs.losses = append(r.obs.losses, memLoss{by: lostBy(rep), at: r.world.Now(), who: t.who() + " " + op.desc})
+		r.obs.losses = append(r.obs.losses, memLoss{by: lostBy(rep), at: r.world.Now(), t: t, d: op.desc})
 		for i, id := range op.ids {
 			if op.ins[i].Kind == checker.WordRead {
 				r.obs.hist.Return(id, checker.WordOutput{Err: "lost"}, at)
@@ -331,7 +331,7 @@ func (t *memThread) answer(rep sys.Reply) {
 		}
 		r.unknownOutcome(op)
 	case rep.Trap != sys.TrapNone:
-		r.surprise("%s: %s trapped: %v", t.who(), op.desc, rep.Trap)
+		r.surprise("%s: %v trapped: %v", t.who(), op.desc, rep.Trap)
 		for _, id := range op.ids {
 			r.obs.hist.Unknown(id)
 		}
@@ -339,7 +339,9 @@ func (t *memThread) answer(rep sys.Reply) {
 		for i, id := range op.ids {
 			out := memOutput(op.ins[i], rep, i, len(op.ins))
 			if op.ins[i].Kind == checker.WordRead {
-				r.obs.reads = append(r.obs.reads, memRead{addr: op.ins[i].Addr, val: out.Value, who: t.who() + " " + op.desc})
+				if r.obs.written[op.ins[i].Addr] != nil {
+					r.obs.reads = append(r.obs.reads, memRead{addr: op.ins[i].Addr, val: out.Value, t: t, d: op.desc})
+				}
 			}
 			r.obs.hist.Return(id, out, at)
 		}
@@ -424,7 +426,7 @@ func (t *memThread) random() {
 		t.bulk(t.pick(l.pairs), done)
 	case p < 68:
 		ctr := t.pick(l.counters)
-		t.issue(fmt.Sprintf("fetch-add %#x", ctr), []checker.WordInput{{Kind: checker.WordFetchAdd, Addr: ctr, Delta: 1}},
+		t.issue(desc("fetch-add %#x", ctr), []checker.WordInput{{Kind: checker.WordFetchAdd, Addr: ctr, Delta: 1}},
 			func(g sys.Global, c sys.Caller) (sys.Reply, bool) { return g.FetchAdd(c, ctr, 1) },
 			func(rep sys.Reply) { t.counted(ctr, rep); t.later() })
 	case p < 76:
@@ -450,11 +452,11 @@ func (t *memThread) wordOp(addr uint64, hot bool, then func(sys.Reply)) {
 	}
 	switch t.rng.IntN(kinds) {
 	case 0:
-		t.issue(fmt.Sprintf("load %#x", addr), []checker.WordInput{{Kind: checker.WordRead, Addr: addr}},
+		t.issue(desc("load %#x", addr), []checker.WordInput{{Kind: checker.WordRead, Addr: addr}},
 			func(g sys.Global, c sys.Caller) (sys.Reply, bool) { return g.Load(c, addr, 8) }, then)
 	case 1:
 		v := t.value()
-		t.issue(fmt.Sprintf("store %#x=%d", addr, v), []checker.WordInput{{Kind: checker.WordWrite, Addr: addr, Value: v}},
+		t.issue(desc("store %#x=%d", addr, v), []checker.WordInput{{Kind: checker.WordWrite, Addr: addr, Value: v}},
 			func(g sys.Global, c sys.Caller) (sys.Reply, bool) { return g.Store(c, addr, 8, v) }, then)
 	case 2:
 		v := t.value()
@@ -462,10 +464,10 @@ func (t *memThread) wordOp(addr uint64, hot bool, then func(sys.Reply)) {
 		if reads := t.mm.run.obs.reads; len(reads) > 0 && t.rng.IntN(2) == 0 {
 			expect = reads[len(reads)-1].val
 		}
-		t.issue(fmt.Sprintf("cas %#x %d->%d", addr, expect, v), []checker.WordInput{{Kind: checker.WordCAS, Addr: addr, Expect: expect, Value: v}},
+		t.issue(desc("cas %#x %d->%d", addr, expect, v), []checker.WordInput{{Kind: checker.WordCAS, Addr: addr, Expect: expect, Value: v}},
 			func(g sys.Global, c sys.Caller) (sys.Reply, bool) { return g.CAS(c, addr, expect, v) }, then)
 	default:
-		t.issue(fmt.Sprintf("fetch-add %#x", addr), []checker.WordInput{{Kind: checker.WordFetchAdd, Addr: addr, Delta: 1}},
+		t.issue(desc("fetch-add %#x", addr), []checker.WordInput{{Kind: checker.WordFetchAdd, Addr: addr, Delta: 1}},
 			func(g sys.Global, c sys.Caller) (sys.Reply, bool) { return g.FetchAdd(c, addr, 1) }, then)
 	}
 }
@@ -475,7 +477,7 @@ func (t *memThread) wordOp(addr uint64, hot bool, then func(sys.Reply)) {
 func (t *memThread) bulk(addr uint64, then func(sys.Reply)) {
 	ins := []checker.WordInput{{Kind: checker.WordRead, Addr: addr}, {Kind: checker.WordRead, Addr: addr + 8}}
 	if t.rng.IntN(2) == 0 {
-		t.issue(fmt.Sprintf("read-bytes %#x+16", addr), ins,
+		t.issue(desc("read-bytes %#x+16", addr), ins,
 			func(g sys.Global, c sys.Caller) (sys.Reply, bool) { return g.ReadBytes(c, addr, 16) }, then)
 		return
 	}
@@ -485,7 +487,7 @@ func (t *memThread) bulk(addr uint64, then func(sys.Reply)) {
 		ins[i] = checker.WordInput{Kind: checker.WordWrite, Addr: addr + uint64(8*i), Value: v}
 		binary.LittleEndian.PutUint64(data[8*i:], v)
 	}
-	t.issue(fmt.Sprintf("write-bytes %#x+16", addr), ins,
+	t.issue(desc("write-bytes %#x+16", addr), ins,
 		func(g sys.Global, c sys.Caller) (sys.Reply, bool) { return g.WriteBytes(c, addr, data) }, then)
 }
 
@@ -495,18 +497,18 @@ func (t *memThread) byteOp(word uint64, then func(sys.Reply)) {
 	b := word + uint64(t.rng.IntN(8))
 	switch t.rng.IntN(4) {
 	case 0:
-		t.issue(fmt.Sprintf("load-byte %#x", b), []checker.WordInput{{Kind: checker.WordRead, Addr: b}},
+		t.issue(desc("load-byte %#x", b), []checker.WordInput{{Kind: checker.WordRead, Addr: b}},
 			func(g sys.Global, c sys.Caller) (sys.Reply, bool) { return g.Load(c, b, 1) }, then)
 	case 1:
 		v := uint64(1 + t.rng.IntN(255))
-		t.issue(fmt.Sprintf("store-byte %#x=%d", b, v), []checker.WordInput{{Kind: checker.WordWrite, Addr: b, Value: v}},
+		t.issue(desc("store-byte %#x=%d", b, v), []checker.WordInput{{Kind: checker.WordWrite, Addr: b, Value: v}},
 			func(g sys.Global, c sys.Caller) (sys.Reply, bool) { return g.Store(c, b, 1, v) }, then)
 	case 2:
 		var ins []checker.WordInput
 		for i := range uint64(8) {
 			ins = append(ins, checker.WordInput{Kind: checker.WordRead, Addr: word + i})
 		}
-		t.issue(fmt.Sprintf("read-bytes %#x+8", word), ins,
+		t.issue(desc("read-bytes %#x+8", word), ins,
 			func(g sys.Global, c sys.Caller) (sys.Reply, bool) { return g.ReadBytes(c, word, 8) }, then)
 	default:
 		data := make([]byte, 8)
@@ -515,7 +517,7 @@ func (t *memThread) byteOp(word uint64, then func(sys.Reply)) {
 			data[i] = byte(1 + t.rng.IntN(255))
 			ins = append(ins, checker.WordInput{Kind: checker.WordWrite, Addr: word + uint64(i), Value: uint64(data[i])})
 		}
-		t.issue(fmt.Sprintf("write-bytes %#x+8", word), ins,
+		t.issue(desc("write-bytes %#x+8", word), ins,
 			func(g sys.Global, c sys.Caller) (sys.Reply, bool) { return g.WriteBytes(c, word, data) }, then)
 	}
 }
@@ -544,7 +546,7 @@ func (t *memThread) fenceWrite(pair int) {
 		}
 		next()
 	}
-	t.issue(fmt.Sprintf("fence-pair %d: store data=%d", pair, v), []checker.WordInput{{Kind: checker.WordWrite, Addr: data, Value: v}},
+	t.issue(desc("fence-pair %d: store data=%d", uint64(pair), v), []checker.WordInput{{Kind: checker.WordWrite, Addr: data, Value: v}},
 		func(g sys.Global, c sys.Caller) (sys.Reply, bool) { return g.Store(c, data, 8, v) },
 		func(rep sys.Reply) {
 			if rep.Trap != sys.TrapNone {
@@ -552,7 +554,7 @@ func (t *memThread) fenceWrite(pair int) {
 				return
 			}
 			fence(func() {
-				t.issue(fmt.Sprintf("fence-pair %d: store flag=%d", pair, v), []checker.WordInput{{Kind: checker.WordWrite, Addr: flag, Value: v}},
+				t.issue(desc("fence-pair %d: store flag=%d", uint64(pair), v), []checker.WordInput{{Kind: checker.WordWrite, Addr: flag, Value: v}},
 					func(g sys.Global, c sys.Caller) (sys.Reply, bool) { return g.Store(c, flag, 8, v) },
 					func(sys.Reply) { t.later() })
 			})
@@ -563,7 +565,7 @@ func (t *memThread) fenceWrite(pair int) {
 func (t *memThread) fenceRead(pair int) {
 	l := &t.mm.run.layout
 	data, flag := l.fenceData[pair], l.fenceFlag[pair]
-	t.issue(fmt.Sprintf("fence-pair %d: load flag", pair), []checker.WordInput{{Kind: checker.WordRead, Addr: flag}},
+	t.issue(desc("fence-pair %d: load flag", uint64(pair)), []checker.WordInput{{Kind: checker.WordRead, Addr: flag}},
 		func(g sys.Global, c sys.Caller) (sys.Reply, bool) { return g.Load(c, flag, 8) },
 		func(rep sys.Reply) {
 			if rep.Trap != sys.TrapNone {
@@ -573,11 +575,11 @@ func (t *memThread) fenceRead(pair int) {
 			f := rep.Val
 			c := sys.Caller{PID: memPID, Req: sys.ReqID{Machine: uint64(t.mm.id), Incarnation: uint32(t.inc), Seq: t.mm.nextSeq()}}
 			t.mm.agent.Global(memPID).Fence(c)
-			t.issue(fmt.Sprintf("fence-pair %d: load data", pair), []checker.WordInput{{Kind: checker.WordRead, Addr: data}},
+			t.issue(desc("fence-pair %d: load data", uint64(pair)), []checker.WordInput{{Kind: checker.WordRead, Addr: data}},
 				func(g sys.Global, c sys.Caller) (sys.Reply, bool) { return g.Load(c, data, 8) },
 				func(rep sys.Reply) {
 					if rep.Trap == sys.TrapNone {
-						t.mm.run.obs.fences = append(t.mm.run.obs.fences, memFenceObs{pair: pair, flag: f, data: rep.Val, who: t.who()})
+						t.mm.run.obs.fences = append(t.mm.run.obs.fences, memFenceObs{pair: pair, flag: f, data: rep.Val, t: t})
 					}
 					t.later()
 				})
@@ -588,7 +590,7 @@ func (t *memThread) fenceRead(pair int) {
 // stores a new value and wakes some waiters.
 func (t *memThread) waitOrWake(w uint64) {
 	if t.rng.IntN(2) == 0 {
-		t.issue(fmt.Sprintf("load %#x (to wait)", w), []checker.WordInput{{Kind: checker.WordRead, Addr: w}},
+		t.issue(desc("load %#x (to wait)", w), []checker.WordInput{{Kind: checker.WordRead, Addr: w}},
 			func(g sys.Global, c sys.Caller) (sys.Reply, bool) { return g.Load(c, w, 8) },
 			func(rep sys.Reply) {
 				if rep.Trap != sys.TrapNone {
@@ -601,7 +603,7 @@ func (t *memThread) waitOrWake(w uint64) {
 	}
 	v := t.value()
 	n := uint64(1 + t.rng.IntN(3))
-	t.issue(fmt.Sprintf("store %#x=%d (to wake)", w, v), []checker.WordInput{{Kind: checker.WordWrite, Addr: w, Value: v}},
+	t.issue(desc("store %#x=%d (to wake)", w, v), []checker.WordInput{{Kind: checker.WordWrite, Addr: w, Value: v}},
 		func(g sys.Global, c sys.Caller) (sys.Reply, bool) { return g.Store(c, w, 8, v) },
 		func(sys.Reply) { t.wake(w, n, func() { t.later() }) })
 }
@@ -609,7 +611,7 @@ func (t *memThread) waitOrWake(w uint64) {
 func (t *memThread) wait(w, expect uint64) {
 	r := t.mm.run
 	t.tag = memOp{waitOn: w}
-	t.issue(fmt.Sprintf("wait %#x==%d", w, expect), nil,
+	t.issue(desc("wait %#x==%d", w, expect), nil,
 		func(g sys.Global, c sys.Caller) (sys.Reply, bool) { return g.Wait(c, w, expect) },
 		func(rep sys.Reply) {
 			wc := r.obs.waits[w]
@@ -626,7 +628,7 @@ func (t *memThread) wait(w, expect uint64) {
 func (t *memThread) wake(w, n uint64, then func()) {
 	r := t.mm.run
 	t.tag = memOp{wakeOn: w, wakeN: n}
-	t.issue(fmt.Sprintf("wake %#x n=%d", w, n), nil,
+	t.issue(desc("wake %#x n=%d", w, n), nil,
 		func(g sys.Global, c sys.Caller) (sys.Reply, bool) { return g.Wake(c, w, n) },
 		func(rep sys.Reply) {
 			wc := r.obs.waits[w]
@@ -645,7 +647,7 @@ func (t *memThread) wake(w, n uint64, then func()) {
 func (t *memThread) allocCycle() {
 	r := t.mm.run
 	size := uint64(8 + t.rng.IntN(3*r.shape.pageBytes))
-	t.issue(fmt.Sprintf("alloc %d", size), nil,
+	t.issue(desc("alloc %d", uint64(size)), nil,
 		func(g sys.Global, c sys.Caller) (sys.Reply, bool) { return g.Alloc(c, size) },
 		func(rep sys.Reply) {
 			if rep.Trap != sys.TrapNone {
@@ -653,7 +655,7 @@ func (t *memThread) allocCycle() {
 				return
 			}
 			addr := rep.Val
-			t.issue(fmt.Sprintf("read-bytes %#x+%d (new)", addr, size), nil,
+			t.issue(desc("read-bytes %#x+%d (new)", addr, uint64(size)), nil,
 				func(g sys.Global, c sys.Caller) (sys.Reply, bool) { return g.ReadBytes(c, addr, size) },
 				func(rep sys.Reply) {
 					if rep.Trap == sys.TrapNone {
@@ -668,10 +670,10 @@ func (t *memThread) allocCycle() {
 					for i := range pattern {
 						pattern[i] = byte(i*7 + 1)
 					}
-					t.issue(fmt.Sprintf("write-bytes %#x+%d", addr, size), nil,
+					t.issue(desc("write-bytes %#x+%d", addr, uint64(size)), nil,
 						func(g sys.Global, c sys.Caller) (sys.Reply, bool) { return g.WriteBytes(c, addr, pattern) },
 						func(sys.Reply) {
-							t.issue(fmt.Sprintf("free %#x", addr), nil,
+							t.issue(desc("free %#x", addr), nil,
 								func(g sys.Global, c sys.Caller) (sys.Reply, bool) { return g.Free(c, addr) },
 								func(sys.Reply) { t.later() })
 						})
@@ -683,7 +685,7 @@ func (t *memThread) allocCycle() {
 func (t *memThread) finalRead() {
 	l := &t.mm.run.layout
 	addr := t.pick(append(append([]uint64(nil), l.hot...), l.cold...))
-	t.issue(fmt.Sprintf("final load %#x", addr), []checker.WordInput{{Kind: checker.WordRead, Addr: addr}},
+	t.issue(desc("final load %#x", addr), []checker.WordInput{{Kind: checker.WordRead, Addr: addr}},
 		func(g sys.Global, c sys.Caller) (sys.Reply, bool) { return g.Load(c, addr, 8) },
 		func(sys.Reply) { t.final = true })
 }
@@ -692,3 +694,25 @@ func (t *memThread) finalRead() {
 // payload (slow; for debugging a failing seed). The checks always run at the
 // end of a run.
 var memDebugInvariants = false
+
+// memDesc describes an operation for traces and failure reports; it is
+// formatted only when needed.
+type memDesc struct {
+	f    string
+	args [3]uint64
+	n    int
+}
+
+func desc(f string, args ...uint64) memDesc {
+	d := memDesc{f: f}
+	d.n = copy(d.args[:], args)
+	return d
+}
+
+func (d memDesc) String() string {
+	args := make([]any, d.n)
+	for i := range args {
+		args[i] = d.args[i]
+	}
+	return fmt.Sprintf(d.f, args...)
+}

@@ -45,9 +45,12 @@ type Agent struct {
 	unknownHomeIncs int
 	waiters         int // WAITs queued at this home
 
+	encBody, encOne []byte // encoding scratch, reused across payloads
+
 	depth       int // nesting of public calls
 	completions []completion
 	dirty       []*peer
+	holding     []*peer // peers with requests held until they answer (or the next tick)
 }
 
 type pageKey struct{ pid, vpn uint64 }
@@ -271,11 +274,14 @@ func (a *Agent) Tick() {
 	a.pollGrace()
 	a.spaceFreed()
 	a.retransmit()
-	for _, pr := range a.sortedPeers() {
-		if len(pr.requests) > 0 {
-			pr.awaiting = false
-			a.markDirty(pr)
-		}
+	// A tick releases every held batch, and what retransmit queued.
+	for _, pr := range a.holding {
+		pr.held = false
+		a.markDirty(pr)
+	}
+	a.holding = a.holding[:0]
+	for _, pr := range a.dirty {
+		pr.awaiting = false
 	}
 }
 

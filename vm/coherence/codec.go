@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/flockvm/flock/netmodel"
@@ -125,6 +126,7 @@ func appendPage(b []byte, has bool, words []uint64) []byte {
 		return append(b, dataZero)
 	}
 	b = append(b, dataPage)
+	b = slices.Grow(b, 8*len(words))
 	for _, w := range words {
 		b = binary.LittleEndian.AppendUint64(b, w)
 	}

@@ -66,6 +66,15 @@ func TestCoresShareFramesUnderRevocation(t *testing.T) {
 		}
 		waitDone(h.faa(2, x, 1)) // n2 takes it back, writable
 		slow++
+		// Let the cores use it before the next revocation (however
+		// loaded the machine is).
+		seen := hot.Load()
+		for spin := 0; hot.Load() == seen; spin++ {
+			if spin > 100_000_000 {
+				t.Fatalf("round %d: the cores made no progress", round)
+			}
+			runtime.Gosched()
+		}
 	}
 	stop.Store(true)
 	wg.Wait()

@@ -169,6 +169,9 @@ func (a *Agent) execAt(o *op, f *Frame, base uint64) (finished bool, r sys.Reply
 func (a *Agent) execBulk(o *op, f *Frame, base uint64) (bool, sys.Reply) {
 	start := o.cursor() &^ gbit
 	limit := min(o.end()&^gbit, base+uint64(a.cfg.PageBytes))
+	if o.kind == opRead && o.out == nil {
+		o.out = make([]byte, 0, o.n)
+	}
 	for off := start; off < limit; {
 		wi := (off - base) >> 3
 		if off&7 == 0 && limit-off >= 8 {

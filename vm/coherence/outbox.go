@@ -20,6 +20,7 @@ type peer struct {
 	requests    []msg // leave when the peer has answered our last batch, or at the next tick
 	awaiting    bool
 	dirty       bool
+	held        bool // in Agent.holding
 }
 
 func (a *Agent) peer(id netmodel.NodeID) *peer {
@@ -65,11 +66,14 @@ func (a *Agent) flush() {
 	for _, pr := range a.dirty {
 		pr.dirty = false
 		out := pr.replies
-		pr.replies = nil
+		pr.replies = pr.replies[:0:0]
 		if !pr.awaiting && len(pr.requests) > 0 {
 			out = append(out, pr.requests...)
-			pr.requests = nil
+			pr.requests = pr.requests[:0]
 			pr.awaiting = true
+		} else if len(pr.requests) > 0 && !pr.held {
+			pr.held = true
+			a.holding = append(a.holding, pr)
 		}
 		if len(out) > 0 {
 			a.sendPayloads(pr, out)
@@ -84,10 +88,10 @@ func (a *Agent) sendPayloads(pr *peer, msgs []msg) {
 	if m, ok := pr.outstanding.Min(); ok {
 		ackBelow = m
 	}
-	var body, one []byte
+	body := a.encBody[:0]
 	count := 0
 	emit := func() {
-		payload := appendHeader(make([]byte, 0, len(body)+24), a.cfg.Incarnation, pr.inc, ackBelow, count)
+		payload := appendHeader(make([]byte, 0, len(body)+payloadHeaderMax), a.cfg.Incarnation, pr.inc, ackBelow, count)
 		payload = append(payload, body...)
 		a.cfg.Transport.Send(pr.id, payload)
 		a.stats.PayloadsSent++
@@ -95,17 +99,25 @@ func (a *Agent) sendPayloads(pr *peer, msgs []msg) {
 		body, count = body[:0], 0
 	}
 	for i := range msgs {
-		one = encodeMsg(one[:0], &msgs[i])
-		if count > 0 && (len(body)+len(one) > a.cfg.PayloadBytesMax-24 || count == msgsPerPayloadMax) {
+		start := len(body)
+		body = encodeMsg(body, &msgs[i])
+		if count > 0 && (len(body) > a.cfg.PayloadBytesMax-payloadHeaderMax || count == msgsPerPayloadMax) {
+			one := append(a.encOne[:0], body[start:]...)
+			body = body[:start]
 			emit()
+			body = append(body, one...)
+			a.encOne = one
 		}
-		body = append(body, one...)
 		count++
 	}
 	if count > 0 {
 		emit()
 	}
+	a.encBody = body
 }
+
+// payloadHeaderMax bounds a payload's header: version and four varints.
+const payloadHeaderMax = 1 + 4*10
 
 // request kinds.
 const (
@@ -168,6 +180,14 @@ func (a *Agent) release(rq *request) {
 	a.requests.Delete(rq)
 	if pr := a.peers[rq.to]; pr != nil {
 		pr.outstanding.Delete(rq.seq)
+		// An answer (from the peer, or from a machine it forwarded to)
+		// ends the wait for its batch: what queued meanwhile may leave.
+		if pr.awaiting {
+			pr.awaiting = false
+			if len(pr.requests) > 0 {
+				a.markDirty(pr)
+			}
+		}
 	}
 	a.inFlight--
 	for a.inFlight < a.cfg.InFlightMax && len(a.queued) > 0 {
@@ -227,10 +247,17 @@ func (a *Agent) retransmit() {
 		}
 		return true
 	})
-	var txns []*page
-	a.txnPages.Ascend(func(pg *page) bool { txns = append(txns, pg); return true })
-	for _, pg := range txns {
-		a.retransmitTxn(pg)
+	if a.txnPages.Len() > 0 {
+		var txns []*page
+		a.txnPages.Ascend(func(pg *page) bool {
+			if pg.dir.txn.nextTick <= a.tick {
+				txns = append(txns, pg)
+			}
+			return true
+		})
+		for _, pg := range txns {
+			a.retransmitTxn(pg)
+		}
 	}
 	a.xferPages.Ascend(func(pg *page) bool {
 		x := pg.xfer

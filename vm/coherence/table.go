@@ -262,3 +262,79 @@ func (g *graceState) passed(ticket uint64) bool {
 	}
 	return true
 }
+
+// tlbEntries is the size of a TLB: a power of two.
+const tlbEntries = 64
+
+// TLB is a small direct-mapped cache of (Table, page) → Frame for one
+// interpreter core (not safe for concurrent use: one per core). Its Load64
+// and Store64 are the interpreter's hot path, small enough to be inlined:
+// when the entry matches and the frame has the rights, a global access
+// costs about what a thread-local one does. On a miss the caller refills
+// the entry from the Table (Fill) and tries again; when the page is not
+// held it takes the slow path (sys.Global). Entries never go stale in a
+// harmful way: a frame that leaves its table keeps no rights, so a stale
+// entry only misses.
+type TLB struct {
+	shift uint   // the page shift of the tables it caches (one agent's)
+	mask  uint64 // words per page - 1
+	e     [tlbEntries]tlbEntry
+}
+
+type tlbEntry struct {
+	tab *Table
+	tag uint64 // the address >> pageShift (the global bit included)
+	f   *Frame
+}
+
+// Load64 reads the aligned global word at addr of t's process if the
+// TLB has its page and the page is held readable; ok false: call Fill,
+// and if it reports the page held, try again; else take the slow path.
+func (c *TLB) Load64(t *Table, addr uint64) (uint64, bool) {
+	tag := addr >> (c.shift & 63)
+	e := &c.e[tag&(tlbEntries-1)]
+	f := e.f
+	if e.tag != tag || e.tab != t || addr&7 != 0 || f.rights.Load()&rightRead == 0 {
+		return 0, false
+	}
+	return f.w[(addr>>3)&c.mask].Load(), true
+}
+
+// Store64 writes the aligned global word at addr of t's process if the
+// TLB has its page and the page is held writable; false: as for Load64.
+func (c *TLB) Store64(t *Table, addr, v uint64) bool {
+	tag := addr >> (c.shift & 63)
+	e := &c.e[tag&(tlbEntries-1)]
+	f := e.f
+	if e.tag != tag || e.tab != t || addr&7 != 0 || f.rights.Load()&rightWrite == 0 {
+		return false
+	}
+	f.w[(addr>>3)&c.mask].Store(v)
+	return true
+}
+
+// Fill looks the page of addr up in t and caches it; false when the page
+// is not held here at all (or addr is not an aligned global address).
+// Entries only ever hold global addresses: the global bit is part of the
+// tag.
+func (c *TLB) Fill(t *Table, addr uint64) bool {
+	if addr&(isa.GlobalBit|7) != isa.GlobalBit {
+		return false
+	}
+	f := t.frame(addr &^ isa.GlobalBit)
+	if f == nil {
+		return false
+	}
+	if c.shift != t.pageShift || c.mask != t.wordMask {
+		// A table of another page size: what is cached is keyed wrong.
+		c.Flush()
+		c.shift, c.mask = t.pageShift, t.wordMask
+	}
+	tag := addr >> t.pageShift
+	c.e[tag&(tlbEntries-1)] = tlbEntry{tab: t, tag: tag, f: f}
+	return true
+}
+
+// Flush empties the TLB (for instance when a process ends, so its tables
+// can be collected).
+func (c *TLB) Flush() { c.e = [tlbEntries]tlbEntry{} }
