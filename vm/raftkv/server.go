@@ -19,10 +19,15 @@ const raftElectionTicksDisabled = 1 << 30
 // readyLoopMax bounds the Ready/Advance rounds one input may cause.
 const readyLoopMax = 16
 
-// applyLateMax bounds the committed entries a server holds back when the
-// buggify site "raftkv.apply-late" delays applying them: past it they are
-// applied at once.
-const applyLateMax = 1024
+// When the buggify site "raftkv.apply-late" fires, the server's apply runs
+// one entry behind commit for applyLateTicks ticks: the newest committed
+// entry of each Ready is applied only at the next tick (or with the next
+// Ready), as by an apply loop that has not caught up. applyLateMax bounds
+// what it holds back.
+const (
+	applyLateTicks = 20
+	applyLateMax   = 1024
+)
 
 // Coverage marks (package probe) of the server's rare paths: a simulator
 // sweep counts how many seeds reach each one.
@@ -90,10 +95,12 @@ type Server struct {
 	pendingQueue []pendingDeadline // by deadline
 	// applyLate holds committed entries not applied yet (buggify
 	// raftkv.apply-late): raft counts them as applied, the state machine
-	// has not seen them, and reads must wait for them.
-	applyLate []*pb.Entry
-	reads     readQueue
-	snapsSent []uint64
+	// has not seen them, and reads must wait for them. applyLagTicks counts
+	// down the ticks the apply stays behind.
+	applyLate     []*pb.Entry
+	applyLagTicks int
+	reads         readQueue
+	snapsSent     []uint64
 
 	err   error
 	stats Stats
@@ -181,7 +188,10 @@ func (s *Server) Tick() {
 	s.rn.Tick()
 	s.tickElection()
 	s.expirePending()
-	s.applyHeld()
+	if s.applyLagTicks > 0 {
+		s.applyLagTicks--
+	}
+	s.applyHeld(0)
 	s.tickReads()
 	s.process()
 }
@@ -557,23 +567,28 @@ func (s *Server) apply(ents []*pb.Entry) {
 	if len(s.applyLate) == 0 {
 		return
 	}
-	if len(s.applyLate) <= applyLateMax && s.buggify("raftkv.apply-late") {
+	if s.applyLagTicks == 0 && s.buggify("raftkv.apply-late") {
+		s.applyLagTicks = applyLateTicks
+	}
+	if s.applyLagTicks > 0 && len(s.applyLate) <= applyLateMax {
 		markApplyLate.Hit()
+		s.applyHeld(1)
 		return
 	}
-	s.applyHeld()
+	s.applyHeld(0)
 }
 
-// applyHeld applies the entries held back.
-func (s *Server) applyHeld() {
-	held := s.applyLate
-	s.applyLate = nil
-	for _, e := range held {
+// applyHeld applies the entries held back but the last keep.
+func (s *Server) applyHeld(keep int) {
+	n := len(s.applyLate) - keep
+	if n <= 0 {
+		return
+	}
+	for _, e := range s.applyLate[:n] {
 		s.applyEntry(e)
 	}
-	if len(held) > 0 {
-		s.serveReads()
-	}
+	s.applyLate = append(s.applyLate[:0], s.applyLate[n:]...)
+	s.serveReads()
 }
 
 func (s *Server) applyEntry(e *pb.Entry) {
