@@ -2,7 +2,9 @@ package scenarios
 
 import (
 	"fmt"
+	"math"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -40,19 +42,34 @@ const (
 func init() {
 	var bugs []Bug
 	// Seed budgets: measured over seeds 0:500 (flock-sim -seeds 0:500 -bug
-	// NAME), each at least twice the longest run of seeds without a catch,
-	// so that workload changes do not make TestPlantedBugsCaught flaky.
-	// ack-before-commit: 233/500, first at 2, longest gap 9.
-	// apply-retry-twice: 238/500, first at 2, longest gap 14.
-	// skip-wal-sync: 125/500, first at 2, longest gap 18.
-	// stale-follower-read: 127/500, first at 12, longest gap 20.
+	// NAME -json), each at least twice the longest run of seeds without a
+	// catch, so that workload changes do not make TestPlantedBugsCaught
+	// flaky. Caught in N of 500 seeds, first at F, longest gap G:
+	// ack-before-commit: 396/500, first at 2, longest gap 4.
+	// apply-retry-twice: 291/500, first at 1, longest gap 5.
+	// evict-live-session: 14/500, first at 47, longest gap 105.
+	// read-index-off-by-one: 27/500, first at 66, longest gap 66.
+	// remove-live-segment: 52/500, first at 26, longest gap 31.
+	// retry-under-new-seq: 40/500, first at 18, longest gap 41.
+	// send-before-persist: 232/500, first at 5, longest gap 11.
+	// skip-torn-tail-truncate: 14/500, first at 9, longest gap 88.
+	// skip-wal-sync: 230/500, first at 1, longest gap 12.
+	// stale-follower-read: 179/500, first at 1, longest gap 12.
 	budgets := map[string]int{
-		"ack-before-commit":   30,
-		"apply-retry-twice":   30,
-		"skip-wal-sync":       40,
-		"stale-follower-read": 50,
+		"ack-before-commit":       30,
+		"apply-retry-twice":       30,
+		"evict-live-session":      220,
+		"read-index-off-by-one":   140,
+		"remove-live-segment":     70,
+		"retry-under-new-seq":     90,
+		"send-before-persist":     30,
+		"skip-torn-tail-truncate": 180,
+		"skip-wal-sync":           40,
+		"stale-follower-read":     50,
 	}
-	for _, name := range raftkv.BugNames() {
+	names := append(raftkv.BugNames(), kvBugNames()...)
+	slices.Sort(names)
+	for _, name := range names {
 		budget, ok := budgets[name]
 		if !ok {
 			panic(fmt.Sprintf("scenarios: raftkv bug %q has no seed budget", name))
@@ -65,34 +82,65 @@ func init() {
 		Bugs:        bugs,
 		Run:         runKV,
 		SweepSeeds:  1000,
+		// The rare paths the sweep must reach; each is hit by at least 5%
+		// of seeds 0:500 (flock-sim -seeds 0:500 -coverage).
+		LimitNames: limitNamesOf(drawKVLimits(0, nil, 1).drawn),
+		RequiredMarks: []string{
+			"raftkv/apply-late",
+			"raftkv/leader-changed-during-read",
+			"raftkv/leader-lost-quorum",
+			"raftkv/pending-expired",
+			"raftkv/read-expired",
+			"raftkv/read-index-retried",
+			"raftkv/read-served-by-follower",
+			"raftkv/read-waited-for-apply",
+			"raftkv/request-deduplicated",
+			"raftkv/request-overloaded",
+			"raftkv/retry-joined-pending",
+			"raftkv/session-evicted",
+			"raftkv/session-expired-request",
+			"raftkv/snapshot-installed",
+			"raftkv/snapshot-sent",
+			"wal/segment-rotated",
+			"wal/segments-removed",
+			"wal/torn-tail-truncated",
+		},
 	})
 }
 
 // kvShape is what a seed draws besides faults: the cluster and workload.
 type kvShape struct {
-	servers         int
-	clients         int
-	keys            int
-	safety          time.Duration
-	thinkMax        time.Duration
-	snapshotEntries uint64
+	servers  int
+	clients  int
+	keys     int
+	safety   time.Duration
+	thinkMax time.Duration
+	// sessionChurn is the chance that a client drops its session before an
+	// operation (an application restarting, say): abandoned sessions age
+	// in the table until a registration evicts them.
+	sessionChurn float64
+	limits       kvLimits
 }
 
-func drawKVShape(seed uint64) kvShape {
+func drawKVShape(seed uint64, pins map[string]int64) kvShape {
 	rng := sim.Stream(seed, "kv.shape", 0)
-	return kvShape{
-		servers:         3 + rng.IntN(3),
-		clients:         2 + rng.IntN(4),
-		keys:            1 + rng.IntN(6),
-		safety:          3*time.Second + time.Duration(rng.Int64N(5000))*time.Millisecond,
-		thinkMax:        time.Duration(5+rng.IntN(45)) * time.Millisecond,
-		snapshotEntries: []uint64{20, 100, 1000}[rng.IntN(3)],
+	s := kvShape{
+		servers:  3 + rng.IntN(3),
+		clients:  2 + rng.IntN(4),
+		keys:     1 + rng.IntN(6),
+		safety:   3*time.Second + time.Duration(rng.Int64N(5000))*time.Millisecond,
+		thinkMax: time.Duration(5+rng.IntN(45)) * time.Millisecond,
 	}
+	if rng.IntN(2) == 0 {
+		s.sessionChurn = 0.01 * math.Pow(20, rng.Float64()) // 1% to 20%
+	}
+	s.limits = drawKVLimits(seed, pins, s.clients)
+	return s
 }
 
 func (s kvShape) String() string {
-	return fmt.Sprintf("servers=%d clients=%d keys=%d safety=%v think<=%v snapshot-every=%d",
-		s.servers, s.clients, s.keys, s.safety, s.thinkMax, s.snapshotEntries)
+	return fmt.Sprintf("servers=%d clients=%d keys=%d safety=%v think<=%v churn=%.3g %s",
+		s.servers, s.clients, s.keys, s.safety, s.thinkMax, s.sessionChurn, s.limits.drawn)
 }
 
 // kvRun is one run of the scenario: the world and everything observed.
@@ -100,6 +148,8 @@ type kvRun struct {
 	opts    Options
 	shape   kvShape
 	bugs    raftkv.Bugs
+	appBugs kvBugs
+	faults  sim.FaultConfig
 	world   *sim.World
 	servers []*kvServer
 	clients []*kvClient
@@ -112,7 +162,7 @@ type kvRun struct {
 }
 
 func runKV(opts Options) (rep Report) {
-	r := &kvRun{opts: opts, shape: drawKVShape(opts.Seed), applied: map[uint64][]checker.Applied{}}
+	r := &kvRun{opts: opts, shape: drawKVShape(opts.Seed, opts.LimitPins), applied: map[uint64][]checker.Applied{}}
 	rep = Report{Seed: opts.Seed, Scenario: kvScenarioName, Bug: opts.Bug, Faults: map[string]int64{}}
 	defer func() {
 		if p := recover(); p != nil {
@@ -122,11 +172,7 @@ func runKV(opts Options) (rep Report) {
 		}
 	}()
 	if opts.Bug != "" {
-		bugs, err := raftkv.ParseBug(opts.Bug)
-		if err != nil {
-			panic(fmt.Sprintf("scenarios: %v", err))
-		}
-		r.bugs = bugs
+		r.parseBug(opts.Bug)
 	}
 	faults := sim.Swarm(opts.Seed, r.shape.servers)
 	if opts.Pin != nil {
@@ -135,7 +181,11 @@ func runKV(opts Options) (rep Report) {
 	if err := faults.Validate(); err != nil {
 		panic(fmt.Sprintf("scenarios: pinned faults invalid: %v", err))
 	}
+	if unknown := r.shape.limits.drawn.UnknownPins(); len(unknown) > 0 {
+		panic(fmt.Sprintf("scenarios: kv has no limits %v (it draws: %v)", unknown, limitNamesOf(r.shape.limits.drawn)))
+	}
 	rep.Config = r.shape.String() + " | " + faults.String()
+	r.faults = faults
 	r.world = sim.NewWorld(sim.Config{Seed: opts.Seed, Faults: faults, Trace: opts.Trace})
 	r.start()
 
@@ -147,6 +197,9 @@ func runKV(opts Options) (rep Report) {
 	livenessEnd := r.world.Now().Add(kvLivenessBound)
 	finished := r.world.RunWhile(func() bool { return !r.clientsDone() }, livenessEnd)
 	converged := finished && r.world.RunWhile(func() bool { return !r.serversConverged() }, r.world.Now().Add(kvConvergeBound))
+	if converged && len(r.livenessFailures(finished, converged)) == 0 {
+		r.restartServers()
+	}
 
 	r.check(&rep, finished, converged)
 	r.fillCounters(&rep)
@@ -170,6 +223,46 @@ func (r *kvRun) start() {
 		m := r.world.AddMachine(sim.NodeID(kvClientIDFirst+i), c.boot)
 		m.SpareFromNemesis()
 	}
+}
+
+// kvBugs are the kv workload's own planted defects: mistakes of an
+// application on top of raftkv, switched on like raftkv's (flock-sim -bug).
+type kvBugs struct {
+	// RetryUnderNewSeq: the application retries a write whose outcome is
+	// unknown as a new operation, so the store sees a new sequence number
+	// and cannot recognise the retry. If the first attempt did apply, the
+	// logical write is applied twice.
+	RetryUnderNewSeq bool
+}
+
+var kvBugTable = []struct {
+	name string
+	flag func(*kvBugs) *bool
+}{
+	{"retry-under-new-seq", func(b *kvBugs) *bool { return &b.RetryUnderNewSeq }},
+}
+
+func kvBugNames() []string {
+	var names []string
+	for _, b := range kvBugTable {
+		names = append(names, b.name)
+	}
+	return names
+}
+
+// parseBug switches on a planted bug of the workload or of raftkv.
+func (r *kvRun) parseBug(name string) {
+	for _, b := range kvBugTable {
+		if b.name == name {
+			*b.flag(&r.appBugs) = true
+			return
+		}
+	}
+	bugs, err := raftkv.ParseBug(name)
+	if err != nil {
+		panic(fmt.Sprintf("scenarios: %v", err))
+	}
+	r.bugs = bugs
 }
 
 func (r *kvRun) clientsDone() bool {
@@ -201,6 +294,19 @@ func (r *kvRun) serversConverged() bool {
 	return true
 }
 
+// restartServers restarts every replica's process once more over its disk
+// at the end of the run: whatever the run left on disk (rotated and
+// removed segments, truncated tails, snapshots) must recover. A replica
+// that finds its state corrupt fail-stops, which the checks report as a
+// durability violation unless its disk rotted.
+func (r *kvRun) restartServers() {
+	for _, s := range r.servers {
+		if s.failStop == "" && s.srv != nil {
+			s.restartProcess()
+		}
+	}
+}
+
 func (r *kvRun) surprise(format string, args ...any) {
 	if len(r.surprises) < 20 {
 		r.surprises = append(r.surprises, fmt.Sprintf(format, args...))
@@ -211,10 +317,7 @@ func (r *kvRun) fillCounters(rep *Report) {
 	if r.world == nil {
 		return
 	}
-	rep.TraceHash = fmt.Sprintf("%016x", r.world.TraceHash())
-	rep.Events = r.world.Events()
-	rep.SimNs = int64(r.world.Now())
-	rep.Faults = r.world.FaultCounts()
+	FillWorld(rep, r.world, r.faults)
 	for _, s := range r.servers {
 		if s.failStop != "" {
 			rep.Faults["fail_stop"]++

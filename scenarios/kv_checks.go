@@ -41,6 +41,9 @@ func (r *kvRun) safetyViolations(rep *Report) []string {
 	if err := checker.AtMostOnce(r.applied); err != nil {
 		out = append(out, "at most once: "+err.Error())
 	}
+	if err := checker.AtMostOnceByIdentity(r.applied); err != nil {
+		out = append(out, "at most once by identity: "+err.Error())
+	}
 	if err := checker.AckedWritesApplied(r.acked, r.applied); err != nil {
 		out = append(out, "durability: "+err.Error())
 	}

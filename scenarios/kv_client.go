@@ -34,10 +34,20 @@ type kvClient struct {
 	failure string
 }
 
-// kvOp is one operation the workload issues.
+// kvOp is one operation the workload issues: one logical operation,
+// whatever requests carry it.
 type kvOp struct {
 	in checker.KVInput
+	// retries counts final-round reissues after a definite refusal.
+	retries int
 }
+
+// kvFinalRetriesMax bounds how often a final-round operation refused with a
+// definite error that says it had no effect (its session was evicted, the
+// store was unavailable), or a read that failed in any way, is issued
+// again. An application retries those; more refusals than this is a
+// liveness failure.
+const kvFinalRetriesMax = 3
 
 func (c *kvClient) boot(m *sim.Machine) netmodel.Receiver {
 	c.m = m
@@ -52,6 +62,8 @@ func (c *kvClient) boot(m *sim.Machine) netmodel.Receiver {
 		Rand:                m.Rand(),
 		RequestTimeoutTicks: kvRequestTimeout,
 		AttemptsMax:         kvClientAttempts,
+		KeySizeMax:          c.run.shape.limits.keySizeMax,
+		ValueSizeMax:        c.run.shape.limits.valueSizeMax,
 	})
 	if err != nil {
 		panic(fmt.Sprintf("scenarios: kv client %d: %v", c.index, err))
@@ -93,6 +105,11 @@ func (c *kvClient) next() {
 	if c.run.world.Healed() {
 		return // startFinalRound takes over
 	}
+	if churn := c.run.shape.sessionChurn; churn > 0 && c.rng.Float64() < churn {
+		if err := c.c.NewSession(); err != nil {
+			panic(fmt.Sprintf("scenarios: kv client %d: NewSession while idle: %v", c.index, err))
+		}
+	}
 	c.issue(c.randomOp())
 }
 
@@ -102,14 +119,14 @@ func (c *kvClient) randomOp() kvOp {
 	value := fmt.Sprintf("c%d-%d", c.index, c.seq)
 	switch p := c.rng.IntN(100); {
 	case p < 40:
-		return kvOp{checker.KVInput{Kind: checker.KVGet, Key: key}}
+		return kvOp{in: checker.KVInput{Kind: checker.KVGet, Key: key}}
 	case p < 70:
-		return kvOp{checker.KVInput{Kind: checker.KVPut, Key: key, Value: value}}
+		return kvOp{in: checker.KVInput{Kind: checker.KVPut, Key: key, Value: value}}
 	case p < 85:
 		expect, known := c.seen[key]
-		return kvOp{checker.KVInput{Kind: checker.KVCAS, Key: key, Value: value, Expect: expect, ExpectAbsent: !known}}
+		return kvOp{in: checker.KVInput{Kind: checker.KVCAS, Key: key, Value: value, Expect: expect, ExpectAbsent: !known}}
 	default:
-		return kvOp{checker.KVInput{Kind: checker.KVDelete, Key: key}}
+		return kvOp{in: checker.KVInput{Kind: checker.KVDelete, Key: key}}
 	}
 }
 
@@ -117,11 +134,11 @@ func (c *kvClient) randomOp() kvOp {
 func (c *kvClient) startFinalRound() {
 	c.inFinal = true
 	for i := range c.run.shape.keys {
-		c.final = append(c.final, kvOp{checker.KVInput{Kind: checker.KVGet, Key: c.key(i)}})
+		c.final = append(c.final, kvOp{in: checker.KVInput{Kind: checker.KVGet, Key: c.key(i)}})
 	}
 	for range kvFinalWritesEach {
 		c.seq++
-		c.final = append(c.final, kvOp{checker.KVInput{Kind: checker.KVPut, Key: c.key(c.rng.IntN(c.run.shape.keys)),
+		c.final = append(c.final, kvOp{in: checker.KVInput{Kind: checker.KVPut, Key: c.key(c.rng.IntN(c.run.shape.keys)),
 			Value: fmt.Sprintf("c%d-%d", c.index, c.seq)}})
 	}
 	if !c.c.Busy() {
@@ -166,6 +183,12 @@ func (c *kvClient) complete(op kvOp, id checker.OpID, final bool, res raftkv.Res
 	case errors.Is(res.Err, raftkv.ErrUnknownOutcome):
 		c.run.history.Unknown(id)
 		delete(c.seen, op.in.Key)
+		if c.run.appBugs.RetryUnderNewSeq && op.in.Kind != checker.KVGet && !final {
+			// BUG: the same logical write again, as a new request.
+			w.Record(c.m.ID(), "kv op %d %v %s unknown: retried as a new request", id, op.in.Kind, op.in.Key)
+			c.m.After(0, "kv.client.retry", func() { c.issue(op) })
+			return
+		}
 	case errors.Is(res.Err, raftkv.ErrStaleRequest):
 		c.run.history.Unknown(id)
 		c.run.surprise("client %d: %v %s got %v, which a correct store never tells a correct client", c.index, op.in.Kind, op.in.Key, res.Err)
@@ -175,7 +198,13 @@ func (c *kvClient) complete(op kvOp, id checker.OpID, final bool, res raftkv.Res
 		c.run.history.Return(id, checker.KVOutput{Err: res.Err.Error()}, now)
 	}
 	if final && res.Err != nil && c.failure == "" {
-		c.failure = fmt.Sprintf("client %d: %v %s after Heal ended with %v", c.index, op.in.Kind, op.in.Key, res.Err)
+		if c.retryFinal(op, res.Err) {
+			w.Record(c.m.ID(), "kv op %d %v %s refused after Heal (%v): issued again", id, op.in.Kind, op.in.Key, res.Err)
+			return
+		}
+		if !finalAnswerAccepted(res.Err) {
+			c.failure = fmt.Sprintf("client %d: %v %s after Heal ended with %v", c.index, op.in.Kind, op.in.Key, res.Err)
+		}
 	}
 	w.Record(c.m.ID(), "kv op %d %v %s done: %v", id, op.in.Kind, op.in.Key, res.Err)
 	if c.inFinal && !final {
@@ -184,6 +213,31 @@ func (c *kvClient) complete(op kvOp, id checker.OpID, final bool, res raftkv.Res
 		return
 	}
 	c.m.After(c.think(), "kv.client.next", c.next)
+}
+
+// finalAnswerAccepted: errors a final-round operation may end with and
+// still count as finished. A full store is a definite answer. A write whose
+// session the bounded table evicted while its outcome was open ends
+// unknown: the table's documented limit, which no retry can lift (resending
+// the write under a new session could apply it twice).
+func finalAnswerAccepted(err error) bool {
+	return errors.Is(err, raftkv.ErrStateFull) ||
+		errors.Is(err, raftkv.ErrUnknownOutcome) && errors.Is(err, raftkv.ErrSessionExpired)
+}
+
+// retryFinal queues a final-round operation again if it was refused with
+// an error that says it had no effect, within kvFinalRetriesMax.
+func (c *kvClient) retryFinal(op kvOp, err error) bool {
+	definite := errors.Is(err, raftkv.ErrUnavailable) ||
+		errors.Is(err, raftkv.ErrSessionExpired) && !errors.Is(err, raftkv.ErrUnknownOutcome)
+	read := op.in.Kind == checker.KVGet // no effect to be unsure of
+	if !definite && !read || op.retries >= kvFinalRetriesMax {
+		return false
+	}
+	op.retries++
+	c.final = append([]kvOp{op}, c.final...)
+	c.m.After(c.think(), "kv.client.next", c.next)
+	return true
 }
 
 // learn remembers what the client now knows of a key, so its CASes can

@@ -36,17 +36,19 @@ func (s *kvServer) boot(m *sim.Machine) netmodel.Receiver {
 }
 
 func (s *kvServer) open() {
-	srv, err := raftkv.Open(raftkv.Config{
-		ID:              s.id,
-		Peers:           s.peers,
-		Disk:            s.m.Disk(),
-		Dir:             "kv",
-		Transport:       s.m,
-		Rand:            s.m.Rand(),
-		SnapshotEntries: s.run.shape.snapshotEntries,
-		Bugs:            s.run.bugs,
-		OnApply:         s.onApply(s.boots),
-	})
+	cfg := raftkv.Config{
+		ID:        s.id,
+		Peers:     s.peers,
+		Disk:      s.m.Disk(),
+		Dir:       "kv",
+		Transport: s.m,
+		Rand:      s.m.Rand(),
+		Bugs:      s.run.bugs,
+		OnApply:   s.onApply(s.boots),
+		Buggify:   s.m.Buggify,
+	}
+	s.run.shape.limits.apply(&cfg)
+	srv, err := raftkv.Open(cfg)
 	s.boots++
 	switch {
 	case err == nil:
@@ -88,6 +90,15 @@ func (s *kvServer) tick() {
 	s.m.After(kvTick, "kv.server.tick", s.tick)
 }
 
+// restartProcess closes the server and opens it again over the same disk,
+// as a process restart would.
+func (s *kvServer) restartProcess() {
+	_ = s.srv.Close()
+	s.srv = nil
+	s.m.Record("restart: process")
+	s.open()
+}
+
 func (s *kvServer) receive(from netmodel.NodeID, payload []byte) {
 	if s.srv != nil {
 		s.srv.Receive(from, payload)
@@ -105,10 +116,22 @@ func (s *kvServer) onApply(boot uint64) func(raftkv.ApplyEvent) {
 		a := checker.Applied{Index: ev.Index, Term: ev.Term, Digest: ev.Digest, Boot: boot}
 		if ev.Kind == raftkv.ApplyExecuted && ev.Op != raftkv.OpRegister {
 			a.Request = checker.RequestID{Session: ev.Session, Seq: ev.Seq}
+			a.Identity = kvIdentity(ev)
 		}
 		id := uint64(s.id)
 		s.run.applied[id] = append(s.run.applied[id], a)
 	}
+}
+
+// kvIdentity names the logical operation an executed entry carries: the
+// workload writes a value unique to each put and CAS ("c<client>-<n>"),
+// whatever session and sequence number carried it. Deletes carry no value
+// and no identity.
+func kvIdentity(ev raftkv.ApplyEvent) string {
+	if (ev.Op == raftkv.OpPut || ev.Op == raftkv.OpCAS) && ev.Value != "" {
+		return ev.Op.String() + " " + ev.Value
+	}
+	return ""
 }
 
 func (s *kvServer) String() string { return fmt.Sprintf("server %v", s.id) }

@@ -36,6 +36,9 @@ type Options struct {
 	// Pin adjusts the fault configuration drawn for the seed (flags that pin
 	// knobs); nil keeps the swarm's draw.
 	Pin func(*sim.FaultConfig)
+	// LimitPins fixes some of the limits the scenario draws for its system
+	// (sim.Limits), by name; nil keeps every draw.
+	LimitPins map[string]int64
 	// Coverage counts the probe marks the run hits into Report.Marks. Marks
 	// are process-global: runs that count must not overlap in one process.
 	Coverage bool
@@ -59,6 +62,10 @@ type Report struct {
 	// Outcomes counts what the faults did (sim.World.Outcomes): writes
 	// torn and lost, syncs cut, messages reordered, ...
 	Outcomes map[string]int64 `json:"outcomes"`
+	// FaultsOn names the fault kinds the seed switched on
+	// (sim.FaultConfig.KindsOn): the sweep tests check that each produced
+	// its outcome.
+	FaultsOn []string `json:"faults_on,omitempty"`
 	// Marks counts the probe marks the run hit (those hit at least once),
 	// when Options.Coverage asked for them.
 	Marks   map[string]int64 `json:"marks,omitempty"`
@@ -90,6 +97,22 @@ type Scenario struct {
 	// seed of the scenario's sweep must hit: the rare paths the sweep is
 	// there to exercise.
 	RequiredMarks []string
+	// LimitNames lists the limits the scenario draws for its system
+	// (sim.Limits), which Options.LimitPins may fix.
+	LimitNames []string
+}
+
+// FillWorld copies what a scenario's world counted into the report: trace
+// hash, events, simulated time, faults injected and their outcomes, and
+// which fault kinds fc switched on. Every scenario calls it when its run
+// ends (also after a panic, with what there is).
+func FillWorld(rep *Report, w *sim.World, fc sim.FaultConfig) {
+	rep.TraceHash = fmt.Sprintf("%016x", w.TraceHash())
+	rep.Events = w.Events()
+	rep.SimNs = int64(w.Now())
+	rep.Faults = w.FaultCounts()
+	rep.Outcomes = w.Outcomes()
+	rep.FaultsOn = fc.KindsOn()
 }
 
 var registry []Scenario
@@ -136,6 +159,11 @@ func Run(name string, opts Options) (Report, error) {
 	if !ok {
 		return Report{}, fmt.Errorf("unknown scenario %q (known: %s)", name, strings.Join(names(), ", "))
 	}
+	for name := range opts.LimitPins {
+		if !slices.Contains(s.LimitNames, name) {
+			return Report{}, fmt.Errorf("scenario %q draws no limit %q (known: %s)", s.Name, name, strings.Join(s.LimitNames, ", "))
+		}
+	}
 	if opts.Bug != "" && !slices.ContainsFunc(s.Bugs, func(b Bug) bool { return b.Name == opts.Bug }) {
 		var known []string
 		for _, b := range s.Bugs {
@@ -156,6 +184,15 @@ func Run(name string, opts Options) (Report, error) {
 		}
 	}
 	return rep, nil
+}
+
+// limitNamesOf lists the limits a drawer drew, in draw order.
+func limitNamesOf(l *sim.Limits) []string {
+	var names []string
+	for _, d := range l.Draws() {
+		names = append(names, d.Name)
+	}
+	return names
 }
 
 func names() []string {

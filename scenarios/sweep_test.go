@@ -4,7 +4,10 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"sync"
 	"testing"
+
+	"github.com/flockvm/flock/probe"
 )
 
 // sweepSeeds is how many seeds TestSeedSweep runs of sc; FLOCK_SWEEP_SEEDS
@@ -23,19 +26,45 @@ func sweepSeeds(t *testing.T, sc Scenario) uint64 {
 	return uint64(sc.SweepSeeds)
 }
 
-// TestSeedSweep: every seed of every scenario's sweep passes, faults and all.
+// TestSeedSweep: every seed of every scenario's sweep passes, faults and
+// all. A full sweep (SweepSeeds seeds or more) must also hit every mark
+// the scenario requires, and every fault kind switched on in some seed
+// must have produced its outcome (SilentFaults): a sweep that passes
+// because it stopped reaching what it tests fails here.
 func TestSeedSweep(t *testing.T) {
 	for _, sc := range All() {
-		n := sweepSeeds(t, sc)
-		for seed := range n {
-			t.Run(fmt.Sprintf("%s/seed=%d", sc.Name, seed), func(t *testing.T) {
-				t.Parallel()
-				r := mustRun(t, sc.Name, Options{Seed: seed})
-				if r.Result != ResultPass {
-					t.Errorf("%s seed %d: %s (%s): %s\nrepro: flock-sim -scenario %s -seed %d", sc.Name, seed, r.Result, r.Failure, r.Violation, sc.Name, seed)
+		t.Run(sc.Name, func(t *testing.T) {
+			n := sweepSeeds(t, sc)
+			probe.Start()
+			defer probe.Stop()
+			var mu sync.Mutex
+			var reports []Report
+			t.Run("seeds", func(t *testing.T) {
+				for seed := range n {
+					t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
+						t.Parallel()
+						r := mustRun(t, sc.Name, Options{Seed: seed})
+						if r.Result != ResultPass {
+							t.Errorf("%s seed %d: %s (%s): %s\nrepro: flock-sim -scenario %s -seed %d", sc.Name, seed, r.Result, r.Failure, r.Violation, sc.Name, seed)
+						}
+						mu.Lock()
+						reports = append(reports, r)
+						mu.Unlock()
+					})
 				}
 			})
-		}
+			counts := probe.Counts()
+			if n < uint64(sc.SweepSeeds) {
+				t.Logf("%d of %d seeds: required marks and fault outcomes not checked", n, sc.SweepSeeds)
+				return
+			}
+			for _, name := range MissingMarks(sc, counts) {
+				t.Errorf("%s: required mark %s was hit by no seed of 0:%d (flock-sim -scenario %s -seeds 0:%d -coverage)", sc.Name, name, n, sc.Name, n)
+			}
+			for _, silent := range SilentFaults(reports) {
+				t.Errorf("%s: fault kind %s (seeds 0:%d)", sc.Name, silent, n)
+			}
+		})
 	}
 }
 
