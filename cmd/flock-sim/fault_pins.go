@@ -2,8 +2,13 @@ package main
 
 import (
 	"flag"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
 	"strings"
 
+	"github.com/flockvm/flock/scenarios"
 	"github.com/flockvm/flock/sim"
 )
 
@@ -56,4 +61,49 @@ func quoteIfNeeded(s string) string {
 		return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 	}
 	return s
+}
+
+// limitPins are the -limit name=value flags: each fixes one of the limits
+// the scenario draws for its system.
+type limitPins map[string]int64
+
+func (l *limitPins) String() string {
+	if l == nil || len(*l) == 0 {
+		return ""
+	}
+	return strings.Join(l.args(), " ")
+}
+
+// Set parses one name=value.
+func (l *limitPins) Set(s string) error {
+	name, value, ok := strings.Cut(s, "=")
+	v, err := strconv.ParseInt(value, 10, 64)
+	if !ok || name == "" || err != nil || v < 1 {
+		return fmt.Errorf("want name=value with a positive integer value, got %q", s)
+	}
+	if *l == nil {
+		*l = limitPins{}
+	}
+	(*l)[name] = v
+	return nil
+}
+
+// validate checks the names against the scenario's limits.
+func (l limitPins) validate(scenario string) error {
+	sc, _ := scenarios.Lookup(scenario)
+	for _, name := range slices.Sorted(maps.Keys(l)) {
+		if !slices.Contains(sc.LimitNames, name) {
+			return fmt.Errorf("-limit %s: scenario %s draws no such limit (known: %s)", name, scenario, strings.Join(sc.LimitNames, ", "))
+		}
+	}
+	return nil
+}
+
+// args returns the pins as flags, in name order, for repro commands.
+func (l limitPins) args() []string {
+	var out []string
+	for _, name := range slices.Sorted(maps.Keys(l)) {
+		out = append(out, "-limit", name+"="+strconv.FormatInt(l[name], 10))
+	}
+	return out
 }

@@ -43,8 +43,10 @@ type config struct {
 	list        bool
 	determinism bool
 	coverage    bool
+	failFast    bool
 	worker      bool
 	pins        faultPins
+	limits      limitPins
 }
 
 func main() {
@@ -88,8 +90,10 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&cfg.list, "list", false, "list scenarios and planted bugs")
 	fs.BoolVar(&cfg.determinism, "determinism", false, "run each seed twice and fail (exit 4) if the trace hashes differ")
 	fs.BoolVar(&cfg.coverage, "coverage", false, "count the probe marks each seed hits; a sweep prints, per mark, how many seeds hit it")
+	fs.BoolVar(&cfg.failFast, "failfast", false, "stop a sweep at its first failing seed")
 	fs.BoolVar(&cfg.worker, "worker", false, "internal: read seeds from stdin, write JSON reports to stdout")
 	cfg.pins = registerFaultPins(fs)
+	fs.Var(&cfg.limits, "limit", "fix a limit the scenario draws for its system, `name=value` (repeatable; see -list)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: flock-sim [-seed N | -seeds A:B] [flags]\n\n")
 		fs.PrintDefaults()
@@ -131,6 +135,9 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 		return cfg, errors.New("-trace needs a single -seed")
 	}
 	if err := validateNames(cfg.scenario, cfg.bug); err != nil {
+		return cfg, err
+	}
+	if err := cfg.limits.validate(cfg.scenario); err != nil {
 		return cfg, err
 	}
 	probe := sim.Swarm(0, 3)
@@ -205,10 +212,13 @@ func list(cfg config, stdout io.Writer) int {
 	fmt.Fprintln(stdout, "scenarios:")
 	for _, s := range all {
 		fmt.Fprintf(stdout, "  %-12s %s\n", s.Name, s.Description)
+		if len(s.LimitNames) > 0 {
+			fmt.Fprintf(stdout, "  %-12s limits (-limit name=value): %s\n", "", strings.Join(s.LimitNames, " "))
+		}
 	}
 	fmt.Fprintln(stdout, "planted bugs (caught within the first N seeds):")
 	for _, b := range scenarios.Bugs() {
-		fmt.Fprintf(stdout, "  %-22s scenario %-8s N=%d\n", b.Name, b.Scenario, b.Seeds)
+		fmt.Fprintf(stdout, "  %-24s scenario %-8s N=%d\n", b.Name, b.Scenario, b.Seeds)
 	}
 	return exitPass
 }

@@ -49,6 +49,9 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"-seeds", "0:3", "-trace"}, "-trace needs a single -seed"},
 		{[]string{"-seed", "1", "extra"}, `unexpected argument "extra"`},
 		{[]string{"-no-such-flag"}, "flag provided but not defined"},
+		{[]string{"-seed", "1", "-limit", "sessions"}, "want name=value"},
+		{[]string{"-seed", "1", "-limit", "sessions=0"}, "positive integer"},
+		{[]string{"-seed", "1", "-limit", "nosuch=3"}, "-limit nosuch: scenario kv draws no such limit"},
 	}
 	for _, tt := range tests {
 		_, stderr, status := runCLI(t, tt.args...)
@@ -98,7 +101,7 @@ func TestSingleSeedJSON(t *testing.T) {
 	if err := json.Unmarshal([]byte(stdout), &fields); err != nil {
 		t.Fatalf("output %q is not one JSON object: %v", stdout, err)
 	}
-	for _, f := range []string{"seed", "scenario", "result", "violation", "trace_hash", "events", "sim_ns", "wall_ns", "faults", "ops", "repro"} {
+	for _, f := range []string{"seed", "scenario", "result", "violation", "trace_hash", "events", "sim_ns", "wall_ns", "faults", "outcomes", "ops", "repro"} {
 		if _, ok := fields[f]; !ok {
 			t.Errorf("JSON report lacks field %q: %s", f, stdout)
 		}
@@ -251,3 +254,51 @@ func TestExitStatusPrecedence(t *testing.T) {
 }
 
 func uintString(v uint64) string { return strconv.FormatUint(v, 10) }
+
+// TestCoverageSweep: -coverage gives each report its marks and prints, per
+// mark, how many seeds hit it, the scenario's required marks flagged.
+func TestCoverageSweep(t *testing.T) {
+	stdout, stderr, status := runCLI(t, "-seeds", "0:4", "-j", "2", "-coverage")
+	if status != exitPass {
+		t.Fatalf("flock-sim -seeds 0:4 -coverage status = %d, want 0\n%s\n%s", status, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "coverage over 4 seeds") {
+		t.Fatalf("output lacks the coverage table:\n%s", stdout)
+	}
+	var follower string
+	for _, line := range strings.Split(stdout, "\n") {
+		if strings.Contains(line, "raftkv/read-served-by-follower") {
+			follower = line
+		}
+	}
+	if fields := strings.Fields(follower); len(fields) < 3 || fields[0] != "*" || fields[2] == "0" {
+		t.Errorf("coverage line %q: want the required mark flagged with * and hit by some seeds", follower)
+	}
+	stdout, _, _ = runCLI(t, "-seed", "1", "-coverage", "-json")
+	var r scenarios.Report
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+		t.Fatalf("-seed 1 -coverage -json printed %q: %v", stdout, err)
+	}
+	if len(r.Marks) == 0 || len(r.Outcomes) == 0 || len(r.FaultsOn) == 0 {
+		t.Errorf("report marks %v, outcomes %v, faults on %v; want all three filled", r.Marks, r.Outcomes, r.FaultsOn)
+	}
+}
+
+// TestLimitPins: -limit fixes a drawn limit, shows in the configuration
+// line (marked !) and in the repro command.
+func TestLimitPins(t *testing.T) {
+	stdout, _, status := runCLI(t, "-seed", "2", "-limit", "sessions=3", "-limit", "wal-segment-bytes=700", "-json")
+	if status != exitPass {
+		t.Fatalf("status = %d, want 0\n%s", status, stdout)
+	}
+	var r scenarios.Report
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(r.Config, "wal-segment-bytes=700!") || !strings.Contains(r.Config, "sessions=3!") {
+		t.Errorf("config %q: want the pinned limits marked with !", r.Config)
+	}
+	if want := "flock-sim -seed 2 -scenario kv -limit sessions=3 -limit wal-segment-bytes=700"; r.Repro != want {
+		t.Errorf("repro = %q, want %q", r.Repro, want)
+	}
+}

@@ -21,7 +21,8 @@ const failureNondeterminism = "nondeterminism"
 // simulation is a broken invariant: it becomes a safety failure of this seed
 // rather than a crash of the whole sweep.
 func runSeed(cfg config, seed uint64, trace io.Writer) scenarios.Report {
-	opts := scenarios.Options{Seed: seed, Bug: cfg.bug, VizDir: cfg.vizDir, Trace: trace, Pin: cfg.pins.apply, Coverage: cfg.coverage}
+	opts := scenarios.Options{Seed: seed, Bug: cfg.bug, VizDir: cfg.vizDir, Trace: trace, Pin: cfg.pins.apply, Coverage: cfg.coverage,
+		LimitPins: cfg.limits}
 	start := time.Now()
 	r := runGuarded(cfg.scenario, opts)
 	r.WallNs = time.Since(start).Nanoseconds()
@@ -73,6 +74,7 @@ func reproCommand(cfg config, seed uint64) string {
 		args = append(args, "-bug", cfg.bug)
 	}
 	args = append(args, cfg.pins.args()...)
+	args = append(args, cfg.limits.args()...)
 	return strings.Join(args, " ")
 }
 

@@ -66,7 +66,8 @@ func workerArgs(cfg config) []string {
 	if cfg.coverage {
 		args = append(args, "-coverage")
 	}
-	return append(args, cfg.pins.args()...)
+	args = append(args, cfg.pins.args()...)
+	return append(args, cfg.limits.args()...)
 }
 
 // worker is one child process and the pipes to it.
@@ -143,17 +144,28 @@ func sweep(cfg config, stdout, stderr io.Writer) int {
 			}
 		}()
 	}
+	stop := make(chan struct{}) // closed at the first failure with -failfast
 	go func() {
+		defer close(seeds)
 		for s := cfg.seedsFirst; s < cfg.seedsEnd; s++ {
-			seeds <- s
+			select {
+			case seeds <- s:
+			case <-stop:
+				return
+			}
 		}
-		close(seeds)
 	}()
 	go func() { wg.Wait(); close(results) }()
 
 	start := time.Now()
 	bar := newProgress(stderr, int64(total))
-	reports := collect(cfg, results, stdout, bar)
+	stopped := false
+	reports := collect(cfg, results, stdout, bar, func() {
+		if cfg.failFast && !stopped {
+			stopped = true
+			close(stop)
+		}
+	})
 	if bar != nil {
 		_ = bar.Finish()
 		fmt.Fprintln(stderr)
@@ -162,7 +174,7 @@ func sweep(cfg config, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "flock-sim: %v\n", fatal)
 		return exitUsage
 	}
-	if uint64(len(reports)) != total {
+	if uint64(len(reports)) != total && !stopped {
 		fmt.Fprintf(stderr, "flock-sim: sweep ended with %d of %d reports\n", len(reports), total)
 		return exitUsage
 	}
@@ -173,6 +185,9 @@ func sweep(cfg config, stdout, stderr io.Writer) int {
 			w = stderr
 		}
 		printCoverage(w, cfg.scenario, reports)
+		for _, silent := range scenarios.SilentFaults(reports) {
+			fmt.Fprintf(w, "fault kind %s\n", silent)
+		}
 	}
 	return exitStatus(reports)
 }
@@ -220,7 +235,8 @@ func lastLines(s string, n int) string {
 
 // collect receives reports in completion order and prints them in seed
 // order: a report is printed once every lower seed has been.
-func collect(cfg config, results <-chan scenarios.Report, stdout io.Writer, bar *progressbar.ProgressBar) []scenarios.Report {
+// onFail is called at every failed report.
+func collect(cfg config, results <-chan scenarios.Report, stdout io.Writer, bar *progressbar.ProgressBar, onFail func()) []scenarios.Report {
 	pending := map[uint64]scenarios.Report{}
 	next := cfg.seedsFirst
 	var all []scenarios.Report
@@ -231,6 +247,9 @@ func collect(cfg config, results <-chan scenarios.Report, stdout io.Writer, bar 
 		}
 		pending[r.Seed] = r
 		all = append(all, r)
+		if r.Result != scenarios.ResultPass {
+			onFail()
+		}
 		if bar != nil {
 			_ = bar.Add(1)
 		}
