@@ -31,11 +31,17 @@
 // freezes the machine, holding back its timers and messages until it
 // resumes.
 //
-// Disk time is real time: the disk's latency (simdisk.Disk.TakeLatency) is
-// charged to a per-machine busy horizon after every callback and before
-// every Send, and a message leaves only when the disk work issued before it
-// is done. A program that persists before it sends pays for it without
-// knowing.
+// Disk time is real time, and a sync is durable only when it is done.
+// Each machine's disk is timed by the world's clock (simdisk.Disk.SetClock):
+// the device serves operations one after another, each starting when the
+// previous one is done, and a Sync or SyncDir takes effect only at its
+// completion. A crash before then finds the synced writes unsynced (kept,
+// lost or torn per sector); an operation the device had not started at the
+// crash never happened (the program was still blocked in the fsync). A
+// message leaves only when the disk work issued before its Send is done,
+// so a program that persists, then sends, loses the message with the
+// crash; one that sends first has told a peer about a write its disk may
+// lose.
 //
 // # Network
 //
@@ -60,9 +66,26 @@
 // and only latencies and clock drift remain, so every operation that can
 // finish must finish.
 //
-// FaultCounts reports what was injected, by kind: crash, restart, pause,
-// partition, partition_oneway, isolate, clog, bitrot (events) and
-// bitrot_flips (bits), buggify, net_drop, net_dup, net_garble (messages).
+// The nemesis can also aim crashes at disk work (FaultConfig.CrashIOEvery):
+// each such crash lands on the next machine seen with a sync in flight,
+// preferably one over a write spanning sectors, at a uniform moment before
+// the sync completes, which is where torn tails come from.
+//
+// FaultCounts reports what was injected, by kind: crash, crash_io,
+// restart, pause, partition, partition_oneway, isolate, clog, bitrot
+// (events) and bitrot_flips (bits), buggify, net_drop, net_dup, net_garble
+// (messages). Outcomes reports what the faults did: writes torn and lost,
+// directory operations undone, syncs cut, reads failed, messages dropped,
+// duplicated, reordered, ... FaultKinds pairs each kind a configuration can
+// switch on (FaultConfig.KindsOn) with the counter that shows it acted.
+//
+// # Drawn limits
+//
+// DrawLimits draws the bounds of the system under test for a seed (segment
+// sizes, tables, queues, intervals): the production default in a quarter
+// of the seeds, log-uniform over the whole range, small values included,
+// in the rest, so the paths that run only when a bound is reached run in
+// the sweep.
 //
 // # From a seed to a run
 //

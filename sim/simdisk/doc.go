@@ -62,6 +62,20 @@
 // directory on the way to its entry — survives every crash. After Crash
 // every File opened before it fails with diskmodel.ErrClosed.
 //
+// # Timed disks
+//
+// By default a Sync is durable when it returns. SetClock makes the disk
+// timed, as the simulator's machines are: the device serves operations one
+// after another in virtual time (each starts when it is free and takes its
+// latency; BusyUntil says when it is done with everything issued), and a
+// Sync or SyncDir takes effect only when the device finishes it. A Crash
+// before then undoes it: its writes and directory operations are unsynced
+// and meet the fates above. An operation dated after the crash (issued
+// while the device was still busy with earlier work) never happened and
+// leaves no trace: every call is blocking, so a real program would not yet
+// have reached it. Stats.SyncsCut counts the syncs a crash undid;
+// SyncInFlight lets the simulator aim a crash at one.
+//
 // # Other faults
 //
 // Rot flips bits of durable data at rest (and of the volatile view, where no
