@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 
 	"github.com/flockvm/flock/diskmodel/osdisk"
 	"github.com/flockvm/flock/vm/interp"
@@ -25,6 +26,7 @@ type runFlags struct {
 	stack   int
 	calls   int
 	noOpt   bool
+	cpus    int
 }
 
 func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -65,6 +67,7 @@ not compile; 66 the program file cannot be read; 70 the program trapped.`,
 	fl.IntVar(&f.stack, "stack", interp.DefaultConfig.StackWordsMax, "stack depth per thread in words")
 	fl.IntVar(&f.calls, "calls", interp.DefaultConfig.CallDepthMax, "call depth per thread")
 	fl.BoolVar(&f.noOpt, "no-opt", false, "compile without superinstructions")
+	fl.IntVar(&f.cpus, "cpus", runtime.NumCPU(), "interpreter cores, each on an OS thread of its own (1: one core, deterministic)")
 	remote.add(cmd, false)
 	return cmd
 }
@@ -90,7 +93,13 @@ func runProgram(f runFlags, args []string, stdout, stderr io.Writer) int {
 	}
 	defer disk.Close()
 	st := storage.NewLocal(disk)
+	if f.cpus < 1 || f.cpus > 4096 {
+		fmt.Fprintf(stderr, "flock: --cpus %d: want 1 to 4096\n", f.cpus)
+		return exitUsage
+	}
 	cfg := proc.Config{
+		Cores:          f.cpus,
+		Parallel:       f.cpus > 1,
 		Machine:        interp.Config{StackWordsMax: f.stack, CallDepthMax: f.calls},
 		MemoryBytesMax: f.memMax,
 		ThreadsMax:     f.threads,
