@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"sync"
@@ -165,8 +166,23 @@ func (m *NodeMachine) Work() bool {
 	return m.n.HasWork()
 }
 
-// Err is why the node stopped (fail-stop, or it left the VM).
-func (m *NodeMachine) Err() error { return m.n.Err() }
+// ErrLeaseLapsed: the node has not seen its own lease move for twice the
+// lease's expiry. The other machines have likely declared it dead, and
+// then drop everything it sends (so it could never learn it from them):
+// the host reopens it as a new incarnation, which rejoins.
+var ErrLeaseLapsed = errors.New("host: the node's own lease lapsed unseen")
+
+// Err is why the node stopped (fail-stop, or it left the VM), or
+// ErrLeaseLapsed.
+func (m *NodeMachine) Err() error {
+	if err := m.n.Err(); err != nil {
+		return err
+	}
+	if age, ok := m.n.OwnLeaseAgeTicks(); ok && age > 2*m.n.LeaseExpireTicks() {
+		return fmt.Errorf("%w: not seen to move for %d ticks (the VM declares a machine dead after %d)", ErrLeaseLapsed, age, m.n.LeaseExpireTicks())
+	}
+	return nil
+}
 
 // Close releases the node's files.
 func (m *NodeMachine) Close() error {

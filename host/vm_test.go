@@ -374,3 +374,72 @@ func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
 	return len(p), nil
 }
+
+// TestVMLeave: a machine that is not a voter leaves: Serve returns
+// ErrLeft, the data dir is marked left and refuses to serve, and the VM
+// lists it as left.
+func TestVMLeave(t *testing.T) {
+	v := newTestVM(t, "leavevm", 3, 1)
+	c := v.client(0, v.admin)
+	v.waitJoined(c, 3)
+	var re *RequestError
+	if _, err := v.client(0, v.admin).Leave(context.Background()); !errors.As(err, &re) || re.Code != node.CodeRefused {
+		t.Errorf("Leave of the voter = %v, want refused", err)
+	}
+	m := v.machines[2]
+	text, err := v.client(2, v.admin).Leave(context.Background())
+	if err != nil || !strings.Contains(text, "left") {
+		t.Fatalf("Leave of machine 3 = %q, %v", text, err)
+	}
+	select {
+	case err := <-m.done:
+		if !errors.Is(err, node.ErrLeft) {
+			t.Errorf("Serve after leaving = %v, want ErrLeft", err)
+		}
+		m.cancel()
+		m.cancel = nil
+	case <-time.After(waitMax):
+		t.Fatal("the machine that left goes on serving")
+	}
+	if state, _, err := Inspect(m.disk); state != DirLeft || err != nil {
+		t.Errorf("Inspect(the dir of a machine that left) = %v, %v; want DirLeft", state, err)
+	}
+	deadline := time.Now().Add(waitMax)
+	for {
+		st, err := c.Status(context.Background())
+		if err == nil && len(st.Machines) == 3 && st.Machines[2].State == "left" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status after leaving: %+v, %v", st.Machines, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestVMKV: a user's keys, and another user's namespace out of reach.
+func TestVMKV(t *testing.T) {
+	v := newTestVM(t, "kvvm", 2, 1)
+	c := v.client(1, v.admin)
+	v.waitJoined(c, 2)
+	ctx := context.Background()
+	if _, err := c.KV(ctx, node.KVPut, "cfg", "v1", "", false); err != nil {
+		t.Fatalf("KV put = %v", err)
+	}
+	if r, err := c.KV(ctx, node.KVCAS, "cfg", "v2", "v1", false); err != nil || !r.Swapped {
+		t.Errorf("KV cas v1→v2 = %+v, %v; want swapped", r, err)
+	}
+	if r, err := v.client(0, v.admin).KV(ctx, node.KVGet, "cfg", "", "", false); err != nil || !r.Found || r.Value != "v2" {
+		t.Errorf("KV get through another machine = %+v, %v; want v2", r, err)
+	}
+	dave, err := v.client(0, v.admin).AddUser(ctx, "dave")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, err := v.client(0, dave).KV(ctx, node.KVGet, "cfg", "", "", false); err != nil || r.Found {
+		t.Errorf("dave's KV get of cfg = %+v, %v; want not found (the admin's key is not his)", r, err)
+	}
+	if r, err := c.KV(ctx, node.KVList, "", "", "", false); err != nil || len(r.Keys) != 1 || r.Keys[0] != "cfg" || r.Values[0] != "v2" {
+		t.Errorf("KV list = %+v, %v; want cfg=v2", r, err)
+	}
+}

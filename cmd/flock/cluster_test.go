@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -197,12 +198,14 @@ type procCluster struct {
 	t        *testing.T
 	home     string
 	name     string
-	addrs    []string
+	addrs    []string // where clients reach the machines
+	listen   []string // where the machines listen, if not addrs (behind proxies)
 	dirs     []string
 	procs    []*flockProc
 	joinLine string // as flock new printed it
 	runLine  string
 	cred     string
+	metrics  string // machine 1's metrics address
 }
 
 // newProcCluster starts `flock new` and machines-1 `flock join`s, with the
@@ -214,8 +217,9 @@ func newProcCluster(t *testing.T, name string, machines, voters int) *procCluste
 		c.addrs = append(c.addrs, freeAddr(t, fmt.Sprintf("127.0.0.%d", i+1)))
 		c.dirs = append(c.dirs, filepath.Join(c.home, fmt.Sprintf("m%d", i+1)))
 	}
+	c.metrics = freeAddr(t, "127.0.0.1")
 	first := startFlock(t, c.home, "m1", "new", name, "--listen", c.addrs[0], "--data", c.dirs[0],
-		"--voters", fmt.Sprint(voters), "--provide", "cpu:1,ram:256MiB,disk:1GiB")
+		"--voters", fmt.Sprint(voters), "--provide", "cpu:1,ram:256MiB,disk:1GiB", "--metrics", c.metrics)
 	c.procs = append(c.procs, first)
 	c.joinLine = first.waitLine("flock join ")
 	c.runLine = first.waitLine("flock run ")
@@ -368,6 +372,40 @@ wdone:
     TEXIT
 `
 
+// spreadSpin spawns 12 threads that loop forever, over the machines, and
+// loops forever itself.
+const spreadSpin = `
+.const T 12
+.string msg "spawned\n"
+main:
+    ENTER 0, 1
+    PUSH 0
+    SET 0
+spawn:
+    GET 0
+    PUSH T
+    LT
+    JZ spawned
+    GET 0
+    SPAWN worker
+    DROP
+    GET 0
+    PUSH 1
+    ADD
+    SET 0
+    JMP spawn
+spawned:
+    PUSH msg
+    PUSH len(msg)
+    PRINTS
+forever:
+    JMP forever
+worker:
+    ENTER 1, 0
+wloop:
+    JMP wloop
+`
+
 const spinProgram = `
 .string msg "spinning\n"
 main:
@@ -458,6 +496,48 @@ func TestClusterProcesses(t *testing.T) {
 	if _, errs, code := c.flock(0, "kill", "999999"); code != exitFailed {
 		t.Errorf("flock kill of no process = exit %d (%s), want %d", code, errs, exitFailed)
 	}
+
+	// A machine with threads of a running process dies: the run ends
+	// with the machine-loss error naming it, exit 70.
+	spread := writeProgram(t, c.home, "spreadspin.flasm", spreadSpin)
+	r = startFlock(t, c.home, "run-spread", "run", "--vm", c.vm(0), "--credential", c.cred, spread)
+	r.waitLine("spawned")
+	c.waitStatus(func(st host.Status) bool { return len(st.Machines) == 3 && st.Machines[1].Threads > 0 }, "machine 2 runs threads")
+	c.procs[1].kill(syscall.SIGKILL)
+	select {
+	case <-r.done:
+	case <-time.After(clusterWait):
+		t.Fatalf("flock run did not end after machine 2 died; log:\n%s", r.logTail())
+	}
+	if log := r.logTail(); r.exit != exitSoftware || !strings.Contains(log, "lost with machine 2") {
+		t.Errorf("flock run after machine 2 died: exit %d, stderr %q; want %d and the error naming machine 2", r.exit, log, exitSoftware)
+	}
+	c.start(1)
+	c.waitStatus(func(st host.Status) bool { return aliveCount(st) == 3 }, "machine 2 back")
+	runSpread("after machine 2 came back")
+
+	// Machine 1's metrics.
+	body := httpGet(t, "http://"+c.metrics+"/metrics")
+	for _, m := range []string{"flock_node_threads_started_total", "flock_raft_state", "flock_client_requests_total", "flock_net_messages_sent_total"} {
+		if !strings.Contains(body, m) {
+			t.Errorf("machine 1's metrics lack %s", m)
+		}
+	}
+}
+
+func httpGet(t *testing.T, url string) string {
+	t.Helper()
+	client := http.Client{Timeout: 10 * time.Second}
+	resp, err := client.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("GET %s: %d %v", url, resp.StatusCode, err)
+	}
+	return string(b)
 }
 
 // TestClusterSecurity: joining without a token, with a wrong one, or with

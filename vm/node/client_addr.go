@@ -71,3 +71,20 @@ func parseAddresses(pairs []raftkv.KV) map[netmodel.NodeID]string {
 	}
 	return out
 }
+
+// OwnLeaseAgeTicks is how many ticks ago this node last saw its own lease
+// (this incarnation's) move in the membership it read; ok is false until
+// it has read its record. A host uses it to fence a node cut off from the
+// metadata store: past the lease's expiry the others may have declared it
+// dead and drop everything it sends, so it can never read that it was.
+func (n *Node) OwnLeaseAgeTicks() (age uint64, ok bool) {
+	me := n.ms.members[n.cfg.ID]
+	if !n.joined || me == nil || me.rec.Incarnation != n.inc {
+		return 0, false
+	}
+	return n.ticks - me.seenTick, true
+}
+
+// LeaseExpireTicks is how long a lease may stand still before the others
+// declare its machine dead.
+func (n *Node) LeaseExpireTicks() uint64 { return n.cfg.LeaseExpireTicks }
