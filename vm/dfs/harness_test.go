@@ -52,6 +52,7 @@ type harness struct {
 	queue   []hmsg
 	cut     map[[2]uint64]bool
 	procs   map[int]*hproc
+	held    map[msgKind]bool // service messages of these kinds stay queued
 	ticks   int
 	out     *strings.Builder
 	verbose bool
@@ -85,7 +86,7 @@ func newHarness(t fataler, o harnessOptions) *harness {
 		t: t, seed: o.seed, opts: o,
 		disks: map[uint64]diskmodel.FS{}, crashes: map[uint64]func(){}, servers: map[uint64]*raftkv.Server{}, svcs: map[uint64]*Service{},
 		clients: map[netmodel.NodeID]*raftkv.Client{}, inc: map[uint64]uint32{}, cut: map[[2]uint64]bool{},
-		procs: map[int]*hproc{},
+		procs: map[int]*hproc{}, held: map[msgKind]bool{},
 	}
 	for i := 1; i <= o.machines; i++ {
 		h.ids = append(h.ids, uint64(i))
@@ -257,12 +258,33 @@ func machineOf(addr netmodel.NodeID) uint64 {
 }
 
 func (h *harness) deliverAll() {
-	for i := 0; len(h.queue) > 0; i++ {
+	for i := 0; ; i++ {
 		if i > 1_000_000 {
 			h.t.Fatalf("network never quiet: %d messages queued", len(h.queue))
 		}
-		h.deliverAt(0)
+		j := h.nextDeliverable()
+		if j < 0 {
+			return
+		}
+		h.deliverAt(j)
 	}
+}
+
+// nextDeliverable is the first queued message not held, -1 if none.
+func (h *harness) nextDeliverable() int {
+	for i, m := range h.queue {
+		if !h.isHeld(m) {
+			return i
+		}
+	}
+	return -1
+}
+
+func (h *harness) isHeld(m hmsg) bool {
+	if len(h.held) == 0 || m.to < serviceBase || m.to >= clientBase || len(m.payload) < 2 {
+		return false
+	}
+	return h.held[msgKind(m.payload[1])]
 }
 
 func (h *harness) run(ticks int) {

@@ -29,10 +29,12 @@ import (
 //	rename id=P from=X to=Y
 //	setattr id=P path=X [r=N] [readers=a,b] [writers=a,b]
 //	wait id=P                            the answer of P's async operation
-//	tick [n=1] [verbose] | stall [n=1]   with / without delivering messages
+//	tick [n=1] [verbose] [until-held]    (stall: without delivering messages)
+//	stall [n=1]
 //	deliver [n=K] [verbose]              the first K messages, or all
 //	crash|restart|down|up m=M            down/up: membership on every service
 //	cut from=A to=B | isolate m=M | heal
+//	hold kind=K | release               keep service messages of a kind queued
 //	rot|lose m=M path=X idx=I            flip a bit in / delete M's copy of a chunk
 //	chunks path=X                        the records of a file's chunks and who holds which file
 //	check                                every chunk has R good copies on machines up
@@ -108,6 +110,10 @@ func runCommand(t *testing.T, h *harness, d *datadriven.TestData, pending map[in
 		d.MaybeScanArgs(t, "n", &n)
 		h.verbose = d.HasArg("verbose")
 		for i := 0; i < n; i++ {
+			if d.HasArg("until-held") && slices.ContainsFunc(h.queue, h.isHeld) {
+				h.logf("a held message is queued after %d ticks", i)
+				break
+			}
 			h.tick()
 			if d.Cmd == "tick" {
 				h.deliverAll()
@@ -118,8 +124,8 @@ func runCommand(t *testing.T, h *harness, d *datadriven.TestData, pending map[in
 		h.verbose = d.HasArg("verbose")
 		n := len(h.queue)
 		d.MaybeScanArgs(t, "n", &n)
-		for ; n > 0 && len(h.queue) > 0; n-- {
-			h.deliverAt(0)
+		for ; n > 0 && h.nextDeliverable() >= 0; n-- {
+			h.deliverAt(h.nextDeliverable())
 		}
 		if !d.HasArg("n") {
 			h.deliverAll()
@@ -156,6 +162,15 @@ func runWorldCommand(t *testing.T, h *harness, d *datadriven.TestData) {
 		}
 	case "heal":
 		clear(h.cut)
+	case "hold":
+		kind := arg[string](t, d, "kind")
+		k := slices.IndexFunc(msgKindNames[:], func(n string) bool { return n == kind })
+		if k <= 0 {
+			t.Fatalf("%s: unknown message kind %q", d.Pos, kind)
+		}
+		h.held[msgKind(k)] = true
+	case "release":
+		clear(h.held)
 	case "rot", "lose":
 		h.damage(t, d)
 	case "chunks":
