@@ -27,13 +27,17 @@ var vmProgramSpecs = []struct {
 	golden string // examples/golden/<golden>, or "" when want is given
 	want   string
 	sorted bool
+	// consts replaces `.const NAME value` lines: an example sized for one
+	// machine, scaled for a simulated VM whose every contended word costs
+	// a round trip (want then gives the output).
+	consts map[string]string
 }{
 	{name: "hello", golden: "hello.out"},
 	{name: "loop", args: []string{"1000"}, golden: "loop_1000.out"},
 	{name: "fib", args: []string{"20"}, golden: "fib_20.out"},
 	{name: "counter_faa", golden: "counter_faa.out"},
-	{name: "counter_cas", golden: "counter_cas.out"},
-	{name: "spinlock", golden: "spinlock.out"},
+	{name: "counter_cas", consts: map[string]string{"K": "100"}, want: "800\n"},
+	{name: "spinlock", consts: map[string]string{"K": "50"}, want: "400\n"},
 	{name: "prodcons", golden: "prodcons.out"},
 	{name: "parsum", golden: "parsum.out"},
 	{name: "procs", golden: "procs.out", sorted: true},
@@ -76,7 +80,7 @@ func vmFinalProgram() *vmProgram {
 
 func loadVMPrograms() {
 	for _, spec := range vmProgramSpecs {
-		p, err := loadVMProgram(spec.name, spec.args, spec.golden, spec.want)
+		p, err := loadVMProgram(spec.name, spec.args, spec.golden, spec.want, spec.consts)
 		if err != nil {
 			panic(fmt.Sprintf("scenarios: vm program %s: %v", spec.name, err))
 		}
@@ -97,7 +101,7 @@ func loadVMPrograms() {
 		}
 		vmStorage = append(vmStorage, storageFile{name: e.Name(), data: data})
 	}
-	final, err := loadVMProgram("counter_faa", nil, "counter_faa.out", "")
+	final, err := loadVMProgram("counter_faa", nil, "counter_faa.out", "", nil)
 	if err != nil {
 		panic(fmt.Sprintf("scenarios: vm final program: %v", err))
 	}
@@ -110,7 +114,7 @@ func isProgramFile(name string) bool {
 
 // loadVMProgram finds name as an example (assembly first) or one of the
 // scenario's own programs and compiles it.
-func loadVMProgram(name string, args []string, golden, want string) (*vmProgram, error) {
+func loadVMProgram(name string, args []string, golden, want string, consts map[string]string) (*vmProgram, error) {
 	var src []byte
 	var file string
 	for _, cand := range []struct {
@@ -126,6 +130,10 @@ func loadVMProgram(name string, args []string, golden, want string) (*vmProgram,
 	}
 	if src == nil {
 		return nil, fmt.Errorf("no program %s in examples/ or programs/", name)
+	}
+	src, err := setConsts(src, consts)
+	if err != nil {
+		return nil, err
 	}
 	prog, err := proc.ParseProgram(file, src)
 	if err != nil {
@@ -162,4 +170,23 @@ func vmProgramSource(t interface{ Fatalf(string, ...any) }, name string) []byte 
 	}
 	t.Fatalf("no program %s", name)
 	return nil
+}
+
+// setConsts rewrites the `.const NAME value` lines of an assembly program.
+func setConsts(src []byte, consts map[string]string) ([]byte, error) {
+	lines := strings.Split(string(src), "\n")
+	found := 0
+	for i, line := range lines {
+		f := strings.Fields(line)
+		if len(f) >= 3 && f[0] == ".const" {
+			if v, ok := consts[f[1]]; ok {
+				lines[i] = ".const " + f[1] + " " + v
+				found++
+			}
+		}
+	}
+	if found != len(consts) {
+		return nil, fmt.Errorf("program has %d of the %d constants to set", found, len(consts))
+	}
+	return []byte(strings.Join(lines, "\n")), nil
 }
