@@ -19,7 +19,8 @@ import (
 //
 // and read the diff. Commands:
 //
-//	start [machines=4] [seed=1] [chunk=256] [root-r=1] [quota=B] [bug=name]
+//	start [machines=4] [seed=1] [chunk=256] [root-r=1] [quota=B] [lose=P] [bug=name]
+//	                                     lose: a crash loses each unsynced write with chance P
 //	proc id=P machine=M user=U         a process on machine M running as U
 //	open id=P path=X [mode=existing|create|excl] [async]
 //	write id=P fd=F off=O data=D [async]
@@ -66,6 +67,9 @@ func startScript(t *testing.T, d *datadriven.TestData) *harness {
 	d.MaybeScanArgs(t, "seed", &o.seed)
 	d.MaybeScanArgs(t, "chunk", &o.chunkSizeBytes)
 	d.MaybeScanArgs(t, "quota", &o.quotaBytes)
+	if d.MaybeScanArgs(t, "lose", &o.faults.LoseUnsyncedProb) {
+		o.faults.TornWrites = true
+	}
 	var r int
 	if d.MaybeScanArgs(t, "root-r", &r) {
 		o.rootR = uint8(r)
