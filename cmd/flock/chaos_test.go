@@ -84,6 +84,7 @@ type chaos struct {
 	mu                                 sync.Mutex
 	hist                               checker.KVHistory
 	faulted                            map[int]bool // machines (index) killed or cut since the round began
+	faults                             []fault      // every fault, in order
 	violations                         []string
 	kvOps, kvUnknown                   int
 	programs, exact, lost, unavailable int
