@@ -24,8 +24,9 @@ type vmMemoryLog struct {
 	// bytewise holds words touched by byte or bulk operations: a word
 	// history cannot describe them, so those words are left out.
 	bytewise  map[[2]uint64]bool
+	perAddr   map[[2]uint64]int // operations seen per (pid, address)
 	next      int
-	unchecked int // processes whose history search hit its bound
+	unchecked int // addresses left unchecked (over a bound)
 }
 
 type vmPendingOp struct {
@@ -37,7 +38,7 @@ type vmPendingOp struct {
 
 func newVMMemoryLog(r *vmRun) *vmMemoryLog {
 	return &vmMemoryLog{run: r, hist: map[uint64]*checker.WordHistory{}, clients: map[[2]uint64]int{},
-		pending: map[sys.ReqID]vmPendingOp{}, bytewise: map[[2]uint64]bool{}}
+		pending: map[sys.ReqID]vmPendingOp{}, bytewise: map[[2]uint64]bool{}, perAddr: map[[2]uint64]int{}}
 }
 
 // factory makes a node's memory: the coherence agent, wrapped.
@@ -124,11 +125,21 @@ func (g *vmRecordingGlobal) WriteBytes(c sys.Caller, addr uint64, data []byte) (
 	return g.Global.WriteBytes(c, addr, data)
 }
 
-// vmHistoryOpsMax bounds the operations recorded per process; beyond it
-// the process's history is not checked (and the report says so).
-const vmHistoryOpsMax = 200_000
+// vmHistoryOpsMax bounds the operations recorded per process, and
+// vmAddrOpsMax per address: a spinning thread makes millions, and
+// porcupine's cost grows with the operations of one address. An address
+// over its bound is left out of the check whole (a prefix of a history is
+// not a history) and counted as unchecked.
+const (
+	vmHistoryOpsMax = 200_000
+	vmAddrOpsMax    = 20_000
+)
 
 func (l *vmMemoryLog) call(c sys.Caller, in checker.WordInput) checker.OpID {
+	addr := [2]uint64{c.PID, in.Addr}
+	if l.perAddr[addr]++; l.perAddr[addr] > vmAddrOpsMax {
+		return -1
+	}
 	h := l.hist[c.PID]
 	if h == nil {
 		h = &checker.WordHistory{}
@@ -229,14 +240,18 @@ func (l *vmMemoryLog) check(vizDir string) []string {
 	return out
 }
 
-// withoutBytewise drops the operations on words also touched bytewise.
+// withoutBytewise drops the operations on words also touched bytewise, and
+// on addresses over their bound.
 func (l *vmMemoryLog) withoutBytewise(pid uint64, h *checker.WordHistory) *checker.WordHistory {
-	if len(l.bytewise) == 0 {
-		return h
-	}
 	kept := &checker.WordHistory{}
+	dropped := map[uint64]bool{}
 	for _, op := range h.Ops() {
-		if l.bytewise[[2]uint64{pid, op.Input.Addr}] {
+		key := [2]uint64{pid, op.Input.Addr}
+		if l.bytewise[key] || l.perAddr[key] > vmAddrOpsMax {
+			if !dropped[op.Input.Addr] && !l.bytewise[key] {
+				dropped[op.Input.Addr] = true
+				l.unchecked++
+			}
 			continue
 		}
 		id := kept.Call(op.Client, op.Input, op.Call)
