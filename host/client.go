@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flockvm/flock/identity"
@@ -57,6 +58,7 @@ type Client struct {
 	tr      *tcpnet.Transport
 	machine netmodel.NodeID
 	inc     uint64
+	nodeInc atomic.Uint64 // the node's incarnation, from the last message heard
 
 	mu      sync.Mutex
 	seq     uint64
@@ -135,6 +137,12 @@ func DialClient(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	c := &Client{cfg: cfg, tr: tr, machine: p.Machine, inc: inc, replies: map[uint64]chan received{},
 		runs: map[uint64]chan received{}, stop: make(chan struct{}), done: make(chan struct{})}
 	go c.readLoop()
+	// Learn the node's incarnation before any request that matters, so
+	// that a request is never applied by two lives of the node.
+	if _, err := c.request(ctx, &node.ClientMsg{Kind: node.ClientHello}); err != nil {
+		c.Close()
+		return nil, err
+	}
 	return c, nil
 }
 
@@ -197,6 +205,7 @@ func (c *Client) receive(from netmodel.NodeID, payload []byte) {
 	if err != nil {
 		return
 	}
+	c.nodeInc.Store(h.Incarnation)
 	c.mu.Lock()
 	var ch chan received
 	if m.Kind == node.ClientReply {
@@ -225,7 +234,7 @@ func (c *Client) send(m *node.ClientMsg) {
 // without harm, and so be sent again when its outcome is unknown.
 func idempotent(k node.ClientKind) bool {
 	switch k {
-	case node.ClientPS, node.ClientStatus, node.ClientKill, node.ClientUserAdd:
+	case node.ClientPS, node.ClientStatus, node.ClientKill, node.ClientUserAdd, node.ClientHello:
 		return true
 	}
 	return false
@@ -242,15 +251,19 @@ func (c *Client) request(ctx context.Context, m *node.ClientMsg) (received, erro
 	var last *RequestError
 	for {
 		r, err := c.attempt(ctx, m)
+		if err == nil && r.m.Code == node.CodeUnknown {
+			err = fmt.Errorf("%w: %s", ErrUnknown, r.m.Text)
+		}
 		switch {
 		case errors.Is(err, ErrUnknown) && idempotent(m.Kind) && ctx.Err() == nil:
 			continue
+		case err != nil && last != nil:
+			// An attempt that got no answer may have been applied.
+			return received{}, fmt.Errorf("%w: machine %v at %s: %v (before: %v)", ErrUnknown, c.machine, c.cfg.Addr, err, last)
 		case errors.Is(err, ErrUnknown):
 			return received{}, fmt.Errorf("machine %v at %s: %w", c.machine, c.cfg.Addr, err)
-		case err != nil && last != nil:
-			return received{}, fmt.Errorf("%w (after %v)", last, c.cfg.RequestTimeout)
 		case err != nil:
-			return received{}, fmt.Errorf("no answer from machine %v at %s: %w", c.machine, c.cfg.Addr, err)
+			return received{}, fmt.Errorf("%w: no answer from machine %v at %s: %v", ErrUnknown, c.machine, c.cfg.Addr, err)
 		case r.m.Code == node.CodeUnavailable:
 			last = &RequestError{Code: r.m.Code, Text: r.m.Text}
 			select {
@@ -284,7 +297,7 @@ func (c *Client) attempt(ctx context.Context, m *node.ClientMsg) (received, erro
 		c.mu.Unlock()
 	}()
 	req := *m
-	req.Seq = seq
+	req.Seq, req.NodeInc = seq, c.nodeInc.Load()
 	t := time.NewTicker(c.cfg.RetryEvery)
 	defer t.Stop()
 	giveUp := time.Now().Add(attemptMax)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -111,8 +112,13 @@ func runRemote(cf *clientFlags, opt proc.LoadOptions, args []string, stdout, std
 		fmt.Fprintln(stderr, "flock: interrupted")
 		return exitInterrupted, true
 	case err != nil:
-		if _, isReq := err.(*host.RequestError); isReq {
+		var re *host.RequestError
+		switch {
+		case errors.As(err, &re):
 			return requestStatus(stderr, "run", err), true
+		case errors.Is(err, host.ErrUnknown):
+			fmt.Fprintf(stderr, "flock: run: %v\n", err)
+			return exitUnavailable, true
 		}
 		fmt.Fprintf(stderr, "flock: %v\n", err)
 		return exitSoftware, true

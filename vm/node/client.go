@@ -251,6 +251,14 @@ func (n *Node) clientRequest(s *clientSession, m *ClientMsg) {
 		cs.stats.Garbage++
 		return
 	}
+	if m.NodeInc != 0 && m.NodeInc != n.inc {
+		// Sent to an earlier incarnation of this node, which may have
+		// applied it: applying it again could do it twice.
+		cs.stats.Duplicates++
+		n.sendClient(s.id, &ClientMsg{Kind: ClientReply, Seq: m.Seq, Code: CodeUnknown, Text: fmt.Sprintf(
+			"machine %v restarted (incarnation %d, the request was for %d): it may or may not have happened", n.cfg.ID, n.inc, m.NodeInc)})
+		return
+	}
 	cs.stats.Requests++
 	s.replies[m.Seq] = nil
 	s.order = append(s.order, m.Seq)
@@ -279,6 +287,8 @@ func (n *Node) clientRequest(s *clientSession, m *ClientMsg) {
 		n.clientLeave(s, m)
 	case ClientKV:
 		n.clientKV(s, m)
+	case ClientHello:
+		n.answer(s, m.Seq, &ClientMsg{})
 	default:
 		n.answer(s, m.Seq, &ClientMsg{Code: CodeBadRequest, Text: fmt.Sprintf("%v is not a request", m.Kind)})
 	}

@@ -25,6 +25,7 @@ const (
 	ClientUserAdd                       // seq, name (Text), public key (Data)
 	ClientLeave                         // seq
 	ClientKV                            // seq, op, key, value, expect, absent (Flag): the user's key-value namespace
+	ClientHello                         // seq: the node's incarnation, in the reply's header
 	ClientAck                           // pid, offset, ended (Flag)
 	ClientReply                         // seq, code, text, pid, processes, machines, data
 	ClientOutput                        // pid, offset, data
@@ -36,7 +37,7 @@ const (
 	numClientKinds
 )
 
-var clientKindNames = [numClientKinds]string{"", "run", "kill", "ps", "status", "token", "user-add", "leave", "kv",
+var clientKindNames = [numClientKinds]string{"", "run", "kill", "ps", "status", "token", "user-add", "leave", "kv", "hello",
 	"ack", "reply", "output", "ended", "alive", "unknown", "query", "answer"}
 
 func (k ClientKind) String() string {
@@ -117,8 +118,12 @@ func (q queryKind) String() string {
 // ClientMsg is every field any client-service message may carry; each kind
 // uses some of them (docs/client.md, "Messages").
 type ClientMsg struct {
-	Kind    ClientKind
-	Op      KVOp   // kv: the operation
+	Kind ClientKind
+	Op   KVOp // kv: the operation
+	// NodeInc, on a request: the node's incarnation the client last heard
+	// (0: none yet). A node of another incarnation does not apply it: it
+	// cannot know whether its previous life did.
+	NodeInc uint64
 	Seq     uint64 // request number (replies: of the request answered); query/answer: the query id
 	PID     uint64
 	Offset  uint64   // ack, output: an offset in the output; ended, alive: the total
@@ -209,7 +214,7 @@ var errClientMsg = errors.New("node: malformed client message")
 func AppendClientMsg(dst []byte, m *ClientMsg) []byte {
 	b := append(dst, clientMsgVersion, byte(m.Kind))
 	for _, v := range []uint64{m.Seq, m.PID, m.Offset, b2u(m.Flag), uint64(m.Code), uint64(m.Query), m.Uses, m.TTL, m.Leader,
-		uint64(m.Op), b2u(m.Swapped)} {
+		uint64(m.Op), b2u(m.Swapped), m.NodeInc} {
 		b = binary.AppendUvarint(b, v)
 	}
 	b = appendStr(b, m.Text)
@@ -319,6 +324,7 @@ func DecodeClientMsg(b []byte) (*ClientMsg, error) {
 		m.Op = KVOp(op)
 	}
 	m.Swapped = d.flag("swapped")
+	m.NodeInc = d.uvarint("node incarnation")
 	m.Text = d.str("text")
 	m.Key = d.str("key")
 	m.Value = string(d.bytes(clientValueMax, "value"))

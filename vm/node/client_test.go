@@ -82,6 +82,7 @@ type testClient struct {
 	vanished  bool
 	runs      map[uint64]*testRun
 	kinds     map[uint64]ClientKind // by seq
+	nodeInc   map[netmodel.NodeID]uint64 // the incarnation last heard from each node
 	got       []*ClientMsg
 	endedSeen int // runs that ended with all their output, since deliver last looked
 }
@@ -315,7 +316,7 @@ func (h *clientHarness) client(d *datadriven.TestData) *testClient {
 	if cl == nil {
 		user := "alice"
 		d.MaybeScanArgs(h.t, "user", &user)
-		cl = &testClient{name: name, id: 1<<63 | netmodel.NodeID(len(h.clients)+1), user: user, runs: map[uint64]*testRun{}, kinds: map[uint64]ClientKind{}}
+		cl = &testClient{name: name, id: 1<<63 | netmodel.NodeID(len(h.clients)+1), user: user, runs: map[uint64]*testRun{}, kinds: map[uint64]ClientKind{}, nodeInc: map[netmodel.NodeID]uint64{}}
 		h.clients[name] = cl
 	}
 	return cl
@@ -415,7 +416,7 @@ func (h *clientHarness) command(d *datadriven.TestData) {
 
 func (h *clientHarness) request(cl *testClient, on netmodel.NodeID, m *ClientMsg) {
 	cl.seq++
-	m.Seq = cl.seq
+	m.Seq, m.NodeInc = cl.seq, cl.nodeInc[on]
 	cl.kinds[m.Seq] = m.Kind
 	cl.last, cl.lastTo = AppendClientPayload(nil, 99, m), on
 	cl.outbox = append(cl.outbox, clientEnvelope{to: on, payload: cl.last})
@@ -536,7 +537,7 @@ func (h *clientHarness) receive(cl *testClient) int {
 		if err != nil {
 			h.t.Fatalf("client %s: %v", cl.name, err)
 		}
-		_ = hdr
+		cl.nodeInc[e.from] = hdr.Incarnation
 		h.print(cl, e.from, m)
 		cl.got = append(cl.got, m)
 		h.take(cl, e.from, m)
