@@ -81,7 +81,7 @@ type testClient struct {
 	dropping  bool
 	vanished  bool
 	runs      map[uint64]*testRun
-	kinds     map[uint64]ClientKind // by seq
+	kinds     map[uint64]ClientKind      // by seq
 	nodeInc   map[netmodel.NodeID]uint64 // the incarnation last heard from each node
 	got       []*ClientMsg
 	endedSeen int // runs that ended with all their output, since deliver last looked
