@@ -27,9 +27,11 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -166,7 +168,14 @@ func tally(o options, ms []mutant, work, bin string, base map[string]string, std
 	counts := map[outcome]int{}
 	var survivors []mutant
 	viable := 0
+	// An interrupt ends the run after the mutant at hand, with the tally so far.
+	stop, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
 	for i, m := range ms {
+		if stop.Err() != nil {
+			fmt.Fprintf(stdout, "interrupted after %d of %d mutants\n", i, len(ms))
+			break
+		}
 		if i%o.every != 0 || o.limit > 0 && viable >= o.limit {
 			continue
 		}
