@@ -10,11 +10,9 @@ import (
 )
 
 // opHandler runs the current stage (t.sc.stage) of one slow operation given
-// r, the answer of the previous stage. Every operation names its own stages;
-// stageStart is the first of each.
+// r, the answer of the previous stage. Every operation names its own stages,
+// the first of each being 0 (a fresh sysCall).
 type opHandler func(m *Machine, t *Thread, r sys.Reply) action
-
-const stageStart uint8 = 0
 
 // opHandlers maps each slow operation to its handler, one by one: an
 // operation missing here traps as having no implementation rather than

@@ -21,15 +21,14 @@ type outbox struct {
 }
 
 type outReq struct {
-	id       sys.ReqID
-	to       netmodel.NodeID
-	msg      *procMsg
-	dueTick  uint64
-	backoff  uint64
-	sends    int
-	onReply  func(*procMsg)
-	onLost   func()
-	lowDirty bool
+	id      sys.ReqID
+	to      netmodel.NodeID
+	msg     *procMsg
+	dueTick uint64
+	backoff uint64
+	sends   int
+	onReply func(*procMsg)
+	onLost  func()
 }
 
 func outReqLess(a, b *outReq) bool { return a.id.Less(b.id) }
