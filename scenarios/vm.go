@@ -105,8 +105,9 @@ func drawVMShape(seed uint64, programs []*vmProgram) vmShape {
 
 // pinVMMachines sets the number of machines, keeping the rest of the draw.
 func pinVMMachines(s vmShape, machines int) vmShape {
-	for len(s.cores) < machines {
-		s.cores = append(s.cores, s.cores[len(s.cores)%len(s.cores)])
+	drawn := len(s.cores)
+	for i := drawn; i < machines; i++ {
+		s.cores = append(s.cores, s.cores[i%drawn])
 	}
 	s.machines, s.cores = machines, s.cores[:machines]
 	s.voters = min(s.voters, machines)
