@@ -41,15 +41,21 @@ const (
 
 func init() {
 	// Seed budgets: measured over seeds 0:500 (flock-sim -scenario mem
-	// -seeds 0:500 -bug NAME), each at least twice the longest run of
-	// seeds without a catch.
+	// -seeds 0:500 -bug NAME -json), each at least twice the longest run
+	// of seeds without a catch.
+	// accept-stale-data: 103/500, first at 1, longest gap 21.
+	// apply-retry-twice: 285/500, first at 1, longest gap 8.
+	// evict-without-writeback: 137/500, first at 4, longest gap 21.
+	// grant-before-acks: 234/500, first at 1, longest gap 7.
+	// resurrect-lost-page: 105/500, first at 5, longest gap 26.
+	// skip-invalidation: 489/500, first at 0, longest gap 1.
 	budgets := map[string]int{
-		"accept-stale-data":       40,
-		"apply-retry-twice":       40,
-		"evict-without-writeback": 40,
-		"grant-before-acks":       40,
-		"resurrect-lost-page":     40,
-		"skip-invalidation":       40,
+		"accept-stale-data":       45,
+		"apply-retry-twice":       20,
+		"evict-without-writeback": 45,
+		"grant-before-acks":       20,
+		"resurrect-lost-page":     55,
+		"skip-invalidation":       10,
 	}
 	var bugs []Bug
 	for _, name := range coherence.BugNames() {
