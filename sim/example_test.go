@@ -64,3 +64,26 @@ func ExampleFaultConfig_RegisterFlags() {
 	// Output:
 	// lat=1.49ms+19.2µs drop=50% dup=8.32% garble=0.0914% part=586ms/350ms[sym,oneway] clog=365ms/74.4ms,x57 crash-io=911ms/401ms disk=40.9µs-338.9µs/50.5µs-68.6µs[lose=50.1%,torn,werr=0.0722%,cap=68.6KiB] rot=3.85s/1 buggify maxdown=1 maxrot=1
 }
+
+// ExampleDrawLimits draws the bounds of a system for a few seeds: the
+// production default in about a quarter of the draws (seed 3 keeps 1024
+// sessions, and String leaves defaults out), small values in many; a pin
+// fixes one limit and leaves the other draws as they were.
+func ExampleDrawLimits() {
+	for seed := range uint64(4) {
+		lim := sim.DrawLimits(seed, "example.limits", nil)
+		lim.Int64("segment-bytes", 256, 64<<10, 4<<20)
+		lim.Int("sessions", 1, 16, 1024)
+		fmt.Printf("seed %d: %s\n", seed, lim)
+	}
+	pinned := sim.DrawLimits(0, "example.limits", map[string]int64{"sessions": 2})
+	pinned.Int64("segment-bytes", 256, 64<<10, 4<<20)
+	pinned.Int("sessions", 1, 16, 1024)
+	fmt.Println("pinned:", pinned)
+	// Output:
+	// seed 0: limits: segment-bytes=26825 sessions=10
+	// seed 1: limits: segment-bytes=14136 sessions=2
+	// seed 2: limits: segment-bytes=54459 sessions=3
+	// seed 3: limits: segment-bytes=9296
+	// pinned: limits: segment-bytes=26825 sessions=2!
+}

@@ -80,8 +80,9 @@ type Config struct {
 	// Buggify, if set, is asked at code sites that may misbehave on purpose
 	// (FoundationDB's BUGGIFY; the simulator's Machine.Buggify) in ways that
 	// stay correct but rarely happen otherwise: "raftkv.snapshot-early"
-	// (snapshot and compact now) and "raftkv.refuse-request" (refuse a
-	// client request as overloaded).
+	// (snapshot and compact now), "raftkv.refuse-request" (refuse a
+	// client request as overloaded) and "raftkv.apply-late" (apply one
+	// entry behind commit for a while, so reads wait for apply).
 	Buggify func(site string) bool
 
 	// Limits. Every queue and table is bounded.

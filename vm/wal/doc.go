@@ -22,6 +22,11 @@
 //     corruption: Open returns an error wrapping ErrCorrupt that names the
 //     segment file and offset. Nothing panics on bad bytes.
 //
+// Open also syncs the last segment and the log's directory before it
+// returns: a log reopened after a failed fsync, without a crash between,
+// reads back records that may live only in the page cache, and its caller
+// is about to act on them as durable.
+//
 // The sync epoch is what makes the second rule sound. Every record carries
 // the number of Syncs that completed before it was written. After a crash
 // only records of the last epoch can be torn; a valid record of a later
