@@ -160,8 +160,8 @@ func (n *Node) lostWhat(pid uint64, trap *interp.TrapError) *kernel.LostError {
 		return l
 	}
 	if p, ok := n.procs[pid]; ok {
-		for _, id := range p.span {
-			if d := n.ms.dead[id]; d > 0 {
+		for i, id := range p.span {
+			if d := n.ms.dead[id]; d > 0 && d >= p.spanInc[i] { // died since the process started
 				l.Machine, l.Incarnation = uint64(id), d
 				break
 			}
