@@ -76,7 +76,7 @@ func Node(cfg NodeConfig) OpenFunc {
 			return nil, err
 		}
 		n.ConfigureClients(cfg.Clients)
-		m := &NodeMachine{n: n, tr: tr, book: cfg.Book, coreTicks: cfg.CoreTicks, log: log}
+		m := &NodeMachine{n: n, tr: tr, book: cfg.Book, coreTicks: cfg.CoreTicks, log: log, inc: n.Incarnation()}
 		if m.coreTicks <= 0 {
 			m.coreTicks = CoreTicksDefault
 		}
@@ -98,6 +98,7 @@ type NodeMachine struct {
 	book           *AddressBook
 	coreTicks      int
 	ticks          uint64
+	inc            uint64 // the node's incarnation as last logged
 	log            *slog.Logger
 	clientsRefused uint64
 }
@@ -118,6 +119,10 @@ func (m *NodeMachine) Node() *node.Node { return m.n }
 // transport.
 func (m *NodeMachine) Tick() {
 	m.n.Tick()
+	if inc := m.n.Incarnation(); inc != m.inc {
+		m.log.Warn("node rejoined as a new incarnation: the VM had declared it dead", "node_incarnation", inc, "was", m.inc)
+		m.inc = inc
+	}
 	m.ticks++
 	if m.ticks%addressSyncTicks == 1 {
 		m.syncAddresses()
