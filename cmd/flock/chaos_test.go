@@ -233,9 +233,11 @@ func (ch *chaos) mark(i int, what string) {
 	ch.mu.Unlock()
 }
 
-// faultGrace: a machine faulted this long before a program started may
-// still be in its span (its lease had not lapsed), so its loss may end it.
-const faultGrace = 5 * time.Second
+// faultGrace: a fault this long before a program started may still end
+// it: the machine may be in its span (its lease had not lapsed), and a
+// machine cut off is fenced (reopened as a new incarnation) only after
+// twice the lease's expiry.
+const faultGrace = 12 * time.Second
 
 // faultedDuring lists the machines faulted from faultGrace before start
 // until end.
