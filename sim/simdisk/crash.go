@@ -88,9 +88,10 @@ func (d *Disk) rebuild() []*inode {
 // crashFile decides the fate of a file's pending ops and makes the result
 // durable. Each sector holds the content it had after some prefix of the ops
 // that touched it (a sector is written whole, as a snapshot of the page
-// cache), the size is the size after the last op that had any effect, and
-// nothing is invented: bytes no kept op wrote read as their durable content
-// or zeros.
+// cache), the size is the size after the last op that had any effect (for a
+// torn write that grew the file, possibly only up to its last surviving
+// sector), and nothing is invented: bytes no kept op wrote read as their
+// durable content or zeros.
 func (d *Disk) crashFile(ino *inode) {
 	if len(ino.pending) == 0 {
 		return // volatile == durable already
@@ -98,8 +99,8 @@ func (d *Disk) crashFile(ino *inode) {
 	c := crashCut{img: ino.durable, stopped: newSectorSet(ino)}
 	size := int64(len(ino.durable))
 	for _, op := range ino.pending {
-		if d.crashOp(&c, op, ino.arena) {
-			size = op.newSize
+		if kept, after := d.crashOp(&c, op, ino.arena); kept {
+			size = after
 		}
 	}
 	ino.durable = resize(c.img, size)
@@ -120,8 +121,11 @@ type crashCut struct {
 }
 
 // crashOp decides one pending op's fate and applies what survives. It
-// reports whether any of the op survived.
-func (d *Disk) crashOp(c *crashCut, op pendingOp, arena []byte) bool {
+// reports whether any of the op survived and, if so, the file's size after
+// it: its new size, or for a torn write that grew the file, in half the
+// cases, the end of its last surviving sector (a file system that persists
+// the size as each block is written back).
+func (d *Disk) crashOp(c *crashCut, op pendingOp, arena []byte) (bool, int64) {
 	lost := d.neverIssued(op.issued) || d.chance(d.faults.LoseUnsyncedProb)
 	lo, hi := op.touched()
 	first, last := lo/diskmodel.SectorSize, (hi-1)/diskmodel.SectorSize
@@ -133,24 +137,32 @@ func (d *Disk) crashOp(c *crashCut, op pendingOp, arena []byte) bool {
 		if lost || c.stopped.anyIn(first, last) {
 			c.stopped.addRange(first, last)
 			d.stats.LostWrites++
-			return false
+			return false, 0
 		}
 		c.apply(op, lo, hi, arena)
 		d.stats.KeptWrites++
-		return true
+		return true, op.newSize
 	}
-	kept := false
+	kept, keptEnd := false, int64(0)
 	for s := first; s <= last; s++ {
 		if d.rng.IntN(2) == 0 || c.stopped.has(s) {
 			c.stopped.add(s)
 			d.stats.TornSectors++
 			continue
 		}
-		c.apply(op, max(lo, s*diskmodel.SectorSize), min(hi, (s+1)*diskmodel.SectorSize), arena)
-		kept = true
+		end := min(hi, (s+1)*diskmodel.SectorSize)
+		c.apply(op, max(lo, s*diskmodel.SectorSize), end, arena)
+		kept, keptEnd = true, end
 	}
 	d.stats.TornWrites++
-	return kept
+	if !kept {
+		return false, 0
+	}
+	if op.newSize > op.oldSize && keptEnd < op.newSize && d.rng.IntN(2) == 0 {
+		d.stats.TornSizes++
+		return true, max(op.oldSize, keptEnd)
+	}
+	return true, op.newSize
 }
 
 // apply performs the part [lo, hi) of op on the image.

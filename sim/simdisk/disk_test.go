@@ -95,8 +95,14 @@ func TestTornWriteSectorGranularity(t *testing.T) {
 				d.Crash()
 				got := readAll(t, d, "f")
 				// The size is the write's, or the durable one if no sector of
-				// the write survived.
-				if int64(len(got)) != want && (len(got) != len(old) || bytes.Contains(got, []byte("n"))) {
+				// the write survived, or, for a write that grew the file, the
+				// end of a surviving sector past the durable end.
+				grown := int64(len(got)) >= int64(len(old)) && int64(len(got)) < want && len(got)%S == 0 &&
+					bytes.Contains(got, []byte("n"))
+				if grown {
+					outcomes["size torn"] = true
+				}
+				if int64(len(got)) != want && !grown && (len(got) != len(old) || bytes.Contains(got, []byte("n"))) {
 					t.Fatalf("seed %d: size after crash = %d, want %d", seed, len(got), want)
 				}
 				want = int64(len(got))
@@ -122,6 +128,9 @@ func TestTornWriteSectorGranularity(t *testing.T) {
 			}
 			if !outcomes["true"] || !outcomes["false"] {
 				t.Fatalf("over 200 seeds the sectors were new=%v old=%v, want both", outcomes["true"], outcomes["false"])
+			}
+			if grows := tc.off+tc.len > 8*S; grows != outcomes["size torn"] {
+				t.Fatalf("over 200 seeds a size torn at a sector: %v, want %v (the write grows the file: %v)", outcomes["size torn"], grows, grows)
 			}
 		})
 	}

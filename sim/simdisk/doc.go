@@ -27,7 +27,10 @@
 // once an op fails to reach a sector, no later op reaches it either (without
 // TornWrites such an op is then lost whole, keeping writes atomic). The file's
 // size after the crash is its size after the last op that survived in any
-// part (its durable size if none did). Bytes a surviving size exposes that no
+// part (its durable size if none did), except that a torn write that grew
+// the file may, in half the cases, leave it ending at its last surviving
+// sector (but not below its size before the write), as a file system that
+// persists the size block by block during writeback does. Bytes a surviving size exposes that no
 // surviving op wrote read as their durable content, or zeros past the durable
 // size — the zeros a real file system shows when it persisted a size but not
 // the data. A truncate is kept or lost whole; what a kept shrink cut off reads

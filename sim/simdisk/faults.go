@@ -83,6 +83,7 @@ type Stats struct {
 	LostWrites     int64 // unsynced writes and truncates that a crash dropped entirely
 	TornWrites     int64 // unsynced writes that a crash kept only in part
 	TornSectors    int64 // sectors of torn writes that a crash dropped
+	TornSizes      int64 // torn writes that grew their file and left it ending at their last surviving sector
 	KeptDirOps     int64 // unsynced directory operations that survived a crash
 	LostDirOps     int64 // unsynced directory operations that a crash undid
 	SyncsCut       int64 // Sync and SyncDir calls not yet complete (in virtual time) at a crash, so undone

@@ -31,9 +31,10 @@ import (
 //     or after an unsynced operation on the same entry that was lost, cannot
 //     be replayed and is not required);
 //   - each file's size is its durable size or its size after some pending
-//     op k, and each 512-byte sector holds what it held durably or after some
-//     pending op up to k (cut at the size): no invented bytes, no lost
-//     synced bytes;
+//     op k (or, if op k was a write that grew the file and writes may tear,
+//     a sector boundary between its size before and after), and each 512-byte
+//     sector holds what it held durably or after some pending op up to k (cut
+//     at the size): no invented bytes, no lost synced bytes;
 //   - with no loss and no tearing configured, exactly the volatile state.
 //
 // On a timed disk (SetClock) a sync counts only once the device finished
@@ -137,6 +138,7 @@ type mFile struct {
 	durable []byte
 	hist    [][]byte        // the volatile image after each pending op
 	issued  []time.Duration // when the device started each pending op
+	write   []bool          // whether each pending op was a write (which may tear)
 	flushed int             // pending ops made durable by completed syncs, ever
 }
 
@@ -147,9 +149,10 @@ func (f *mFile) current() []byte {
 	return f.durable
 }
 
-func (f *mFile) push(img []byte, issued time.Duration) {
+func (f *mFile) push(img []byte, issued time.Duration, write bool) {
 	f.hist = append(f.hist, img)
 	f.issued = append(f.issued, issued)
+	f.write = append(f.write, write)
 }
 
 // flushTo makes the pending ops up to absolute number upTo durable.
@@ -158,7 +161,7 @@ func (f *mFile) flushTo(upTo int) {
 	if k <= 0 {
 		return
 	}
-	f.durable, f.hist, f.issued = f.hist[k-1], f.hist[k:], f.issued[k:]
+	f.durable, f.hist, f.issued, f.write = f.hist[k-1], f.hist[k:], f.issued[k:], f.write[k:]
 	f.flushed = upTo
 }
 
@@ -188,6 +191,7 @@ type refModel struct {
 	inflight []mSync       // timed disks: syncs not finished, oldest first
 	cut      time.Duration // the crash being judged: ops issued after it never happened
 	timed    bool
+	torn     bool // the disk tears writes
 	// nextIssue is the issue time of the operation about to be made: the
 	// test sets it from the disk's clock and BusyUntil before each call.
 	nextIssue time.Duration
@@ -463,7 +467,7 @@ func (m *refModel) fileAllowed(ino int, got []byte) string {
 		kmax = -1
 	}
 	for i, h := range f.hist {
-		if len(h) == size && !m.never(f.issued[i]) {
+		if !m.never(f.issued[i]) && (len(h) == size || m.tornSize(f, i, size)) {
 			kmax = i
 		}
 	}
@@ -486,6 +490,18 @@ func (m *refModel) fileAllowed(ino int, got []byte) string {
 		}
 	}
 	return ""
+}
+
+// tornSize reports whether a crash that tore pending op i, a write that
+// grew the file, may leave it size bytes long: at the end of one of its
+// sectors, and not below the size before it.
+func (m *refModel) tornSize(f *mFile, i, size int) bool {
+	before := len(f.durable)
+	if i > 0 {
+		before = len(f.hist[i-1])
+	}
+	after := len(f.hist[i])
+	return m.torn && f.write[i] && before <= size && size < after && (size == before || size%diskmodel.SectorSize == 0)
 }
 
 func sectorEqual(version, got []byte, lo, hi int) bool {
@@ -682,7 +698,7 @@ func testCrashModel(t *rapid.T, timed bool) {
 	exactFaults := faults.LoseUnsyncedProb == 0 && !faults.TornWrites
 	d := New(rand.New(rand.NewPCG(rapid.Uint64().Draw(t, "seed"), 0)), faults)
 	m := newRefModel()
-	m.timed = timed
+	m.timed, m.torn = timed, faults.TornWrites
 	var now time.Duration
 	if timed {
 		d.SetClock(func() time.Duration { return now })
@@ -722,7 +738,7 @@ func testCrashModel(t *rapid.T, timed bool) {
 		}
 		if n > 0 {
 			f := m.files[h.ino]
-			f.push(writeImage(slices.Clone(f.current()), int64(off), data), at)
+			f.push(writeImage(slices.Clone(f.current()), int64(off), data), at, true)
 		}
 	}
 	t.Repeat(map[string]func(*rapid.T){
@@ -762,7 +778,7 @@ func testCrashModel(t *rapid.T, timed bool) {
 			if cur := f.current(); size != len(cur) {
 				img := make([]byte, size)
 				copy(img, cur)
-				f.push(img, at)
+				f.push(img, at, false)
 			}
 		},
 		"sync": func(t *rapid.T) {
