@@ -103,6 +103,7 @@ func init() {
 			"raftkv/snapshot-sent",
 			"wal/segment-rotated",
 			"wal/segments-removed",
+			"wal/torn-tail-short",
 			"wal/torn-tail-truncated",
 		},
 	})
