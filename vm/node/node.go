@@ -389,7 +389,13 @@ func (n *Node) receive(from netmodel.NodeID, payload []byte) {
 		n.stats.Garbage++
 		return
 	}
-	if !n.ms.admits(from, h.Incarnation) {
+	// The metadata group is exempt: a raft member's identity is its machine
+	// and its durable log, which survive restarts, and raft keeps itself
+	// safe. Filtering it by membership could deadlock the store that
+	// membership lives in (a voter declared dead could never be heard again
+	// to learn so). Every other service drops dead incarnations.
+	meta := h.Service == ServiceMetaServer || h.Service == ServiceMetaClient
+	if !n.ms.admits(from, h.Incarnation) && !meta {
 		n.stats.StaleDropped++
 		return
 	}
@@ -673,10 +679,29 @@ func (n *Node) View() map[netmodel.NodeID]uint64 {
 // Summary is one line about the node's state, for failure reports.
 func (n *Node) Summary() string {
 	defer n.enter()()
-	parked := -1 // unknown while parallel cores run
+	parked, waits := -1, "" // unknown while parallel cores run
 	if !n.cores.Parallel() {
-		parked = len(n.cores.Parked())
+		pk := n.cores.Parked()
+		parked = len(pk)
+		for i, p := range pk {
+			if i == 3 {
+				waits += " ..."
+				break
+			}
+			waits += fmt.Sprintf(" %s(pid %d tid %d)", p.Op, p.PID, p.TID)
+		}
 	}
-	return fmt.Sprintf("inc=%d joined=%v alive=%d threads=%d parked=%d procs=%d starting=%d outbox=%d meta-queue=%d failure=%v",
-		n.inc, n.joined, len(n.ms.alive()), n.Threads(), parked, len(n.procs), len(n.starting), n.out.len(), n.mq.len(), n.failure)
+	meta := "client"
+	switch {
+	case n.meta == nil:
+	case n.meta.failStop != nil:
+		meta = "replica fail-stopped"
+	case n.meta.srv == nil:
+		meta = "replica down"
+	default:
+		st := n.meta.srv.Status()
+		meta = fmt.Sprintf("%v term %d leader %v commit %d applied %d", st.State, st.Term, st.Leader, st.Commit, st.Applied)
+	}
+	return fmt.Sprintf("inc=%d joined=%v alive=%d threads=%d parked=%d%s procs=%d starting=%d outbox=%d meta-queue=%d meta=[%s] failure=%v",
+		n.inc, n.joined, len(n.ms.alive()), n.Threads(), parked, waits, len(n.procs), len(n.starting), n.out.len(), n.mq.len(), meta, n.failure)
 }
