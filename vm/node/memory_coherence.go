@@ -14,6 +14,9 @@ func CoherenceMemory(base coherence.Config) func(MemoryConfig) (Memory, error) {
 	return func(mc MemoryConfig) (Memory, error) {
 		cfg := base
 		cfg.Self, cfg.Incarnation, cfg.Transport, cfg.Completer, cfg.Rand = mc.Self, mc.Incarnation, mc.Transport, mc.Completer, mc.Rand
+		if cfg.Record == nil {
+			cfg.Record = mc.Record
+		}
 		if mc.RAMBytes > 0 {
 			if cfg.HomeBytesMax == 0 {
 				cfg.HomeBytesMax = mc.RAMBytes / 2

@@ -53,6 +53,8 @@ type MemoryConfig struct {
 	Completer   sys.Completer
 	Rand        *rand.Rand
 	RAMBytes    uint64 // the page cache's bound (what the machine provides)
+	// Record receives rare protocol events for the trace.
+	Record func(format string, args ...any)
 }
 
 // Config configures a Node. Zero limits take their defaults.
@@ -292,7 +294,7 @@ func (n *Node) boot() error {
 	n.cores = cores.New(n.machines, n.cfg.ParallelCores, &n.mu)
 	n.mem, err = n.cfg.Memory(MemoryConfig{
 		Self: n.cfg.ID, Incarnation: inc, Transport: n.transport(ServiceMemory), Completer: n,
-		Rand: n.cfg.Rand, RAMBytes: n.cfg.Provide.RAMBytes,
+		Rand: n.cfg.Rand, RAMBytes: n.cfg.Provide.RAMBytes, Record: n.cfg.Record,
 	})
 	if err != nil {
 		return fmt.Errorf("node: memory agent: %w", err)
