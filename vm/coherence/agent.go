@@ -281,7 +281,7 @@ func (a *Agent) Tick() {
 	}
 	a.holding = a.holding[:0]
 	for _, pr := range a.dirty {
-		pr.awaiting = false
+		pr.open = pr.open[:0]
 	}
 }
 

@@ -195,7 +195,7 @@ func (a *Agent) sendXfer(pg *page) {
 	if x.kept {
 		m.flags = flagExclusive
 	}
-	a.request(a.homeOf(pg), m)
+	a.reply(a.homeOf(pg), m)
 }
 
 // pageWords is how page data travels: nil for a page of zeros.

@@ -57,6 +57,7 @@ const (
 	RetransmitTicksDefault    = 4
 	RetransmitTicksMaxDefault = 64
 	PayloadBytesMaxDefault    = 256 << 10
+	BatchesInFlightMaxDefault = 4
 	SessionMaxDefault         = 4096
 	HotTransfersDefault       = 4
 	HotWindowTicksDefault     = 50
@@ -107,6 +108,10 @@ type Config struct {
 	RetransmitTicksMax int
 	// PayloadBytesMax bounds one message payload; batches are split.
 	PayloadBytesMax int
+	// BatchesInFlightMax bounds the batches of fetches and delegated
+	// operations sent to one peer and not answered yet; later requests wait
+	// and leave together (aggregation), at the latest at the next tick.
+	BatchesInFlightMax int
 	// SessionMax bounds the deduplication state kept per peer.
 	SessionMax int
 	// BulkBytesMax bounds one ReadBytes or WriteBytes.
@@ -167,6 +172,7 @@ func (c Config) withDefaults() (Config, error) {
 	setInt(&c.RetransmitTicks, RetransmitTicksDefault)
 	setInt(&c.RetransmitTicksMax, RetransmitTicksMaxDefault)
 	setInt(&c.PayloadBytesMax, PayloadBytesMaxDefault)
+	setInt(&c.BatchesInFlightMax, BatchesInFlightMaxDefault)
 	setInt(&c.SessionMax, SessionMaxDefault)
 	setU64(&c.BulkBytesMax, BulkBytesMaxDefault)
 	setInt(&c.HotTransfers, HotTransfersDefault)
@@ -185,7 +191,7 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("%w: CacheBytesMax %d holds fewer than 4 pages", ErrConfig, c.CacheBytesMax)
 	case c.PayloadBytesMax < 2*c.PageBytes:
 		return c, fmt.Errorf("%w: PayloadBytesMax %d holds fewer than 2 pages", ErrConfig, c.PayloadBytesMax)
-	case c.InFlightMax < 0 || c.OpsParkedMax < 0 || c.WaitersMax < 0 || c.SessionMax < 0 || c.HotTransfers < 0 || c.HotWindowTicks < 0 || c.DelegateHintTicks < 0:
+	case c.InFlightMax < 0 || c.BatchesInFlightMax < 0 || c.OpsParkedMax < 0 || c.WaitersMax < 0 || c.SessionMax < 0 || c.HotTransfers < 0 || c.HotWindowTicks < 0 || c.DelegateHintTicks < 0:
 		return c, fmt.Errorf("%w: negative limit", ErrConfig)
 	case c.RetransmitTicks < 1 || c.RetransmitTicksMax < c.RetransmitTicks:
 		return c, fmt.Errorf("%w: RetransmitTicks %d, RetransmitTicksMax %d", ErrConfig, c.RetransmitTicks, c.RetransmitTicksMax)

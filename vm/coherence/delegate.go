@@ -321,7 +321,7 @@ func (a *Agent) wakeOne(w *op, r sys.Reply) {
 	}
 	pw.nextTick = a.tick + a.jitter(pw.backoff)
 	a.wakes.ReplaceOrInsert(pw)
-	a.request(pw.node, pw.msg())
+	a.reply(pw.node, pw.msg())
 }
 
 // pendingWake is a Wake not yet acknowledged.

@@ -241,7 +241,7 @@ func (a *Agent) invalidate(pg *page, t *txn) {
 
 func (a *Agent) sendInv(pg *page, t *txn, s holder) {
 	a.stats.InvalidationsSent++
-	a.request(s.node, msg{kind: kInv, pid: pg.proc.pid, vpn: pg.vpn, epoch: t.epoch, seq: s.seq})
+	a.reply(s.node, msg{kind: kInv, pid: pg.proc.pid, vpn: pg.vpn, epoch: t.epoch, seq: s.seq})
 }
 
 func (a *Agent) sendFwd(pg *page, t *txn) {
@@ -254,7 +254,7 @@ func (a *Agent) sendFwd(pg *page, t *txn) {
 	}
 	a.stats.ForwardsSent++
 	markForwarded.Hit()
-	a.request(t.owner.node, m)
+	a.reply(t.owner.node, m)
 }
 
 func (a *Agent) retransmitTxn(pg *page) {

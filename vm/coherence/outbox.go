@@ -2,6 +2,7 @@ package coherence
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/flockvm/flock/netmodel"
 	"github.com/google/btree"
@@ -17,10 +18,13 @@ type peer struct {
 	// their minimum is the ackBelow we tell it.
 	outstanding *btree.BTreeG[uint64]
 	replies     []msg // leave at the end of the call
-	requests    []msg // leave when the peer has answered our last batch, or at the next tick
-	awaiting    bool
-	dirty       bool
-	held        bool // in Agent.holding
+	requests    []msg // leave when fewer than BatchesInFlightMax batches are unanswered, or at the next tick
+	// open are our batches of requests to the peer that no answer has
+	// come back for yet (batchNext numbers them).
+	open      []uint64
+	batchNext uint64
+	dirty     bool
+	held      bool // in Agent.holding
 }
 
 func (a *Agent) peer(id netmodel.NodeID) *peer {
@@ -42,8 +46,8 @@ func (a *Agent) markDirty(pr *peer) {
 	}
 }
 
-// reply queues a message that answers one (it leaves at the end of the
-// call).
+// reply queues a message that leaves at the end of the call: answers, and
+// the home's and owners' messages of a transaction in progress.
 func (a *Agent) reply(to netmodel.NodeID, m msg) {
 	pr := a.peer(to)
 	pr.replies = append(pr.replies, m)
@@ -51,8 +55,10 @@ func (a *Agent) reply(to netmodel.NodeID, m msg) {
 	a.markDirty(pr)
 }
 
-// request queues a message that asks for something: it leaves with the
-// next batch to that peer.
+// request queues a fetch or a delegated operation: it leaves at the end of
+// the call if the peer has no batch of ours unanswered, else with the next
+// batch, when one of those requests is answered or at the next tick (a
+// self-clocking batch: Nagle's rule).
 func (a *Agent) request(to netmodel.NodeID, m msg) {
 	pr := a.peer(to)
 	pr.requests = append(pr.requests, m)
@@ -67,10 +73,10 @@ func (a *Agent) flush() {
 		pr.dirty = false
 		out := pr.replies
 		pr.replies = pr.replies[:0:0]
-		if !pr.awaiting && len(pr.requests) > 0 {
+		if len(pr.open) < a.cfg.BatchesInFlightMax && len(pr.requests) > 0 {
+			a.openBatch(pr)
 			out = append(out, pr.requests...)
 			pr.requests = pr.requests[:0]
-			pr.awaiting = true
 		} else if len(pr.requests) > 0 && !pr.held {
 			pr.held = true
 			a.holding = append(a.holding, pr)
@@ -80,6 +86,18 @@ func (a *Agent) flush() {
 		}
 	}
 	a.dirty = a.dirty[:0]
+}
+
+// openBatch numbers the requests about to leave for pr as one batch.
+func (a *Agent) openBatch(pr *peer) {
+	pr.batchNext++
+	b := pr.batchNext
+	pr.open = append(pr.open, b)
+	for i := range pr.requests {
+		if rq, ok := a.requests.Get(&request{seq: pr.requests[i].seq}); ok && rq.to == pr.id {
+			rq.batch = b
+		}
+	}
 }
 
 // sendPayloads encodes msgs into as few payloads as PayloadBytesMax allows.
@@ -141,6 +159,7 @@ type request struct {
 	backoff  int
 	waiting  bool // in Agent.queued for an in-flight slot
 	issued   bool
+	batch    uint64 // the batch it last left in
 }
 
 // issue sends a request now, or queues it until an in-flight slot frees.
@@ -182,8 +201,8 @@ func (a *Agent) release(rq *request) {
 		pr.outstanding.Delete(rq.seq)
 		// An answer (from the peer, or from a machine it forwarded to)
 		// ends the wait for its batch: what queued meanwhile may leave.
-		if pr.awaiting {
-			pr.awaiting = false
+		if i := slices.Index(pr.open, rq.batch); i >= 0 {
+			pr.open = slices.Delete(pr.open, i, i+1)
 			if len(pr.requests) > 0 {
 				a.markDirty(pr)
 			}
@@ -271,7 +290,7 @@ func (a *Agent) retransmit() {
 	})
 	a.wakes.Ascend(func(w *pendingWake) bool {
 		if w.nextTick <= a.tick && a.peer(w.node).inc == w.inc {
-			a.request(w.node, w.msg())
+			a.reply(w.node, w.msg())
 			a.stats.Retransmits++
 			w.backoff = a.backoff(w.backoff)
 			w.nextTick = a.tick + a.jitter(w.backoff)

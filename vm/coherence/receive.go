@@ -39,8 +39,6 @@ func (a *Agent) Receive(from netmodel.NodeID, payload []byte) {
 	if a.unknownHomeIncs > 0 {
 		a.learnHomeIncarnations(from, env.fromInc)
 	}
-	pr.awaiting = false
-	a.markDirty(pr)
 	sess := a.session(pr)
 	if env.ackBelow > sess.ackBelow {
 		sess.ackBelow = env.ackBelow
