@@ -10,8 +10,10 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/flockvm/flock/identity"
@@ -37,8 +39,11 @@ type ClientConfig struct {
 	// default 1 s.
 	RetryEvery time.Duration
 	// SilenceMax: a run whose home sends nothing this long is given up as
-	// lost with it; default 10 s (the node sends alive every second).
+	// lost with it; default 30 s (the node sends alive every second). A
+	// home whose address refuses connections (its process is gone) is
+	// given up after ProbeAfter of silence.
 	SilenceMax time.Duration
+	ProbeAfter time.Duration
 }
 
 // orphansMax bounds the stream messages kept for pids no Run follows yet.
@@ -48,7 +53,8 @@ const orphansMax = 256
 const (
 	ClientRequestTimeoutDefault = 30 * time.Second
 	ClientRetryEveryDefault     = time.Second
-	ClientSilenceMaxDefault     = 10 * time.Second
+	ClientSilenceMaxDefault     = 30 * time.Second
+	ClientProbeAfterDefault     = 3 * time.Second
 )
 
 // Client talks to one machine of a VM with the client protocol
@@ -106,6 +112,7 @@ func DialClient(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	setDefault(&cfg.RequestTimeout, ClientRequestTimeoutDefault)
 	setDefault(&cfg.RetryEvery, ClientRetryEveryDefault)
 	setDefault(&cfg.SilenceMax, ClientSilenceMaxDefault)
+	setDefault(&cfg.ProbeAfter, ClientProbeAfterDefault)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -396,8 +403,13 @@ func (s *runStream) follow(ctx context.Context) (kernel.Status, error) {
 			}
 			s.ack(false)
 		case <-t.C:
-			if time.Since(s.heard) > s.c.cfg.SilenceMax {
+			silent := time.Since(s.heard)
+			if silent > s.c.cfg.SilenceMax {
 				return kernel.Status{}, fmt.Errorf("process %d: %w: no word from machine %v at %s for %v", s.pid, ErrSilent, s.c.machine, s.c.cfg.Addr, s.c.cfg.SilenceMax)
+			}
+			if silent > s.c.cfg.ProbeAfter && s.c.refused() {
+				return kernel.Status{Lost: &kernel.LostError{PID: s.pid, Machine: uint64(s.c.machine), Incarnation: s.homeInc,
+					What: "the process's home (nothing listens at " + s.c.cfg.Addr + " any more)"}}, nil
 			}
 			s.ack(false)
 		case <-ctx.Done():
@@ -436,6 +448,19 @@ func (s *runStream) take(r received) (kernel.Status, bool, error) {
 		return kernel.Status{}, true, fmt.Errorf("process %d: machine %v forgot this client (it was silent too long) and killed the process", s.pid, s.c.machine)
 	}
 	return kernel.Status{}, false, nil
+}
+
+// refused reports whether the machine's address refuses connections: its
+// process is gone (a restarted one answers, and then says the run is
+// unknown). A timeout (a partition) is not a refusal.
+func (c *Client) refused() bool {
+	d := net.Dialer{Timeout: time.Second}
+	conn, err := d.Dial("tcp", c.cfg.Addr)
+	if err == nil {
+		conn.Close()
+		return false
+	}
+	return errors.Is(err, syscall.ECONNREFUSED)
 }
 
 func (s *runStream) ack(ended bool) {

@@ -22,9 +22,12 @@ const (
 	BatchMaxDefault   = 256
 	DoQueueMaxDefault = 1024
 	WorkRoundsMax     = 64
-	ReopenBackoffMax  = 5 * time.Second
-	exportTimeout     = 5 * time.Second
-	reopenBackoffMin  = 10 * time.Millisecond
+	// WorkSliceMax bounds how long a busy machine works before it looks at
+	// its inputs again: well under a tick.
+	WorkSliceMax     = 2 * time.Millisecond
+	ReopenBackoffMax = 5 * time.Second
+	exportTimeout    = 5 * time.Second
+	reopenBackoffMin = 10 * time.Millisecond
 )
 
 // ErrFailStop wraps the error a Host stopped for good on.
@@ -128,15 +131,16 @@ func (h *Host) Run(ctx context.Context) error {
 			return nil
 		}
 		h.supervise()
-		busy = h.work(inbox, ticker.C)
+		busy = h.work(inbox)
 	}
 	return h.failStopErr
 }
 
-// step handles one input, waiting for it if block; it reports false once
-// ctx has ended.
+// step handles the inputs that wait: a due tick first, then a burst of
+// messages or a function. If block, it waits for one; it reports false
+// once ctx has ended.
 func (h *Host) step(ctx context.Context, tick <-chan time.Time, inbox <-chan tcpnet.Message, block bool) bool {
-	if !block {
+	if block {
 		select {
 		case <-ctx.Done():
 			return false
@@ -146,19 +150,25 @@ func (h *Host) step(ctx context.Context, tick <-chan time.Time, inbox <-chan tcp
 			h.receive(msg, inbox)
 		case fn := <-h.do:
 			fn(h.m)
-		default:
 		}
 		return true
 	}
-	select {
-	case <-ctx.Done():
+	if ctx.Err() != nil {
 		return false
+	}
+	// A busy machine's ticks must not lose to its messages: ticks drive
+	// its leases and timeouts.
+	select {
 	case <-tick:
 		h.tick()
+	default:
+	}
+	select {
 	case msg := <-inbox:
 		h.receive(msg, inbox)
 	case fn := <-h.do:
 		fn(h.m)
+	default:
 	}
 	return true
 }
@@ -200,15 +210,17 @@ func (h *Host) deliver(msg tcpnet.Message) {
 	}
 }
 
-// work lets a Worker run while no input waits and no tick is due, for a
-// bounded number of rounds; it reports whether work remains.
-func (h *Host) work(inbox <-chan tcpnet.Message, tick <-chan time.Time) bool {
+// work lets a Worker run while no input waits, for at most WorkSliceMax
+// (a tick's channel cannot tell it is due, so time bounds the slice); it
+// reports whether work remains.
+func (h *Host) work(inbox <-chan tcpnet.Message) bool {
 	w, ok := h.m.(Worker)
 	if !ok {
 		return false
 	}
+	start := time.Now()
 	for range WorkRoundsMax {
-		if len(inbox) > 0 || len(h.do) > 0 || len(tick) > 0 {
+		if len(inbox) > 0 || len(h.do) > 0 || time.Since(start) >= WorkSliceMax {
 			return true
 		}
 		if !w.Work() {

@@ -167,97 +167,20 @@ func (v *testVM) waitJoined(c *Client, n int) Status {
 	}
 }
 
-func assemble(t testing.TB, name, src string) *isa.Program {
+// testdataProgram assembles testdata/name.flasm.
+func testdataProgram(t testing.TB, name string) *isa.Program {
 	t.Helper()
-	p, err := asm.Assemble(name, []byte(src), asm.Options{})
+	path := "testdata/" + name + ".flasm"
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := asm.Assemble(path, src, asm.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return p
 }
-
-// spreadSum spawns T threads (more than a one-core machine keeps), each
-// returning k*k; the main thread prints their sum.
-const spreadSum = `
-.const T 24
-.zero tids T*8
-main:
-    ENTER 0, 2
-    PUSH 0
-    SET 0
-spawn:
-    GET 0
-    PUSH T
-    LT
-    JZ spawned
-    GET 0
-    SPAWN worker
-    GET 0
-    PUSH 8
-    MUL
-    PUSH tids
-    ADD
-    STORE
-    GET 0
-    PUSH 1
-    ADD
-    SET 0
-    JMP spawn
-spawned:
-    PUSH 0
-    SET 0
-join:
-    GET 0
-    PUSH T
-    LT
-    JZ joined
-    GET 0
-    PUSH 8
-    MUL
-    PUSH tids
-    ADD
-    LOAD
-    JOIN
-    GET 1
-    ADD
-    SET 1
-    GET 0
-    PUSH 1
-    ADD
-    SET 0
-    JMP join
-joined:
-    GET 1
-    PRINT
-    PUSH '\n'
-    PUTC
-    PUSH 3
-    EXIT
-worker:
-    ENTER 1, 1
-    PUSH 0
-    SET 1
-wloop:
-    GET 1
-    PUSH 20000
-    LT
-    JZ wdone
-    GET 1
-    PUSH 1
-    ADD
-    SET 1
-    JMP wloop
-wdone:
-    GET 0
-    GET 0
-    MUL
-    TEXIT
-`
-
-const spinForever = `
-main:
-    JMP main
-`
 
 // TestVMOnLoopback: a VM of three machines made and joined as flock new
 // and flock join do, a program spread over them with its exact output and
@@ -270,7 +193,7 @@ func TestVMOnLoopback(t *testing.T) {
 		t.Errorf("Status().Voters = %v, want 3", st.Voters)
 	}
 	var out bytes.Buffer
-	status, err := c.Run(context.Background(), assemble(t, "sum.flasm", spreadSum), nil, &out, nil)
+	status, err := c.Run(context.Background(), testdataProgram(t, "spread"), nil, &out, nil)
 	if err != nil {
 		t.Fatalf("Run = %v", err)
 	}
@@ -298,7 +221,7 @@ func TestVMOnLoopback(t *testing.T) {
 	pidc := make(chan uint64, 1)
 	ended := make(chan error, 1)
 	go func() {
-		st, err := cc.Run(context.Background(), assemble(t, "spin.flasm", spinForever), nil, &bytes.Buffer{}, func(pid uint64) { pidc <- pid })
+		st, err := cc.Run(context.Background(), testdataProgram(t, "spin"), nil, &bytes.Buffer{}, func(pid uint64) { pidc <- pid })
 		if err == nil && (st.Trap == nil || !strings.Contains(st.Trap.Error(), "killed")) {
 			err = fmt.Errorf("status %+v, want killed", st)
 		}
@@ -355,7 +278,7 @@ func TestVMRestartRejoins(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	var out bytes.Buffer
-	if status, err := c.Run(context.Background(), assemble(t, "sum.flasm", spreadSum), nil, &out, nil); err != nil || out.String() != "4324\n" || status.Code != 3 {
+	if status, err := c.Run(context.Background(), testdataProgram(t, "spread"), nil, &out, nil); err != nil || out.String() != "4324\n" || status.Code != 3 {
 		t.Errorf("Run after the restart = %q, %+v, %v", out.String(), status, err)
 	}
 }

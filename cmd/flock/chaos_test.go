@@ -412,7 +412,11 @@ func (ch *chaos) runProgram(on int) (string, kernel.Status, error) {
 		}
 	}
 	defer c.Close()
-	prog, err := asm.Assemble("spread.flasm", []byte(spreadProgram), asm.Options{})
+	src, err := os.ReadFile(testProgram(ch.t, "spread"))
+	if err != nil {
+		ch.t.Fatal(err)
+	}
+	prog, err := asm.Assemble("spread.flasm", src, asm.Options{})
 	if err != nil {
 		ch.t.Fatal(err)
 	}

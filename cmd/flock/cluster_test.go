@@ -294,132 +294,11 @@ func (c *procCluster) logs() string {
 	return b.String()
 }
 
-// spreadProgram spawns 24 threads, more than three one-core machines keep
-// at home, each returning k*k; it prints their sum and exits 3.
-const spreadProgram = `
-.const T 24
-.zero tids T*8
-main:
-    ENTER 0, 2
-    PUSH 0
-    SET 0
-spawn:
-    GET 0
-    PUSH T
-    LT
-    JZ spawned
-    GET 0
-    SPAWN worker
-    GET 0
-    PUSH 8
-    MUL
-    PUSH tids
-    ADD
-    STORE
-    GET 0
-    PUSH 1
-    ADD
-    SET 0
-    JMP spawn
-spawned:
-    PUSH 0
-    SET 0
-join:
-    GET 0
-    PUSH T
-    LT
-    JZ joined
-    GET 0
-    PUSH 8
-    MUL
-    PUSH tids
-    ADD
-    LOAD
-    JOIN
-    GET 1
-    ADD
-    SET 1
-    GET 0
-    PUSH 1
-    ADD
-    SET 0
-    JMP join
-joined:
-    GET 1
-    PRINT
-    PUSH '\n'
-    PUTC
-    PUSH 3
-    EXIT
-worker:
-    ENTER 1, 1
-    PUSH 0
-    SET 1
-wloop:
-    GET 1
-    PUSH 20000
-    LT
-    JZ wdone
-    GET 1
-    PUSH 1
-    ADD
-    SET 1
-    JMP wloop
-wdone:
-    GET 0
-    GET 0
-    MUL
-    TEXIT
-`
-
-// spreadSpin spawns 12 threads that loop forever, over the machines, and
-// loops forever itself.
-const spreadSpin = `
-.const T 12
-.string msg "spawned\n"
-main:
-    ENTER 0, 1
-    PUSH 0
-    SET 0
-spawn:
-    GET 0
-    PUSH T
-    LT
-    JZ spawned
-    GET 0
-    SPAWN worker
-    DROP
-    GET 0
-    PUSH 1
-    ADD
-    SET 0
-    JMP spawn
-spawned:
-    PUSH msg
-    PUSH len(msg)
-    PRINTS
-forever:
-    JMP forever
-worker:
-    ENTER 1, 0
-wloop:
-    JMP wloop
-`
-
-const spinProgram = `
-.string msg "spinning\n"
-main:
-    PUSH msg
-    PUSH len(msg)
-    PRINTS
-loop:
-    JMP loop
-`
-
-func writeProgram(t *testing.T, dir, name, src string) string {
+// testProgram is a program of host/testdata (spread, spreadspin, spin).
+func testProgram(t *testing.T, name string) string {
 	t.Helper()
-	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, []byte(src), 0o644); err != nil {
+	path, err := filepath.Abs(filepath.Join("..", "..", "host", "testdata", name+".flasm"))
+	if err != nil {
 		t.Fatal(err)
 	}
 	return path
@@ -438,7 +317,7 @@ func TestClusterProcesses(t *testing.T) {
 	if want := fmt.Sprintf("flock run prog.fl --vm %s --credential %s", c.vm(0), c.cred); c.runLine != want {
 		t.Errorf("flock new printed %q, want %q", c.runLine, want)
 	}
-	prog := writeProgram(t, c.home, "spread.flasm", spreadProgram)
+	prog := testProgram(t, "spread")
 	runSpread := func(what string) {
 		t.Helper()
 		// The README's form: flock run prog --vm NAME@ADDR --credential FILE.
@@ -480,7 +359,7 @@ func TestClusterProcesses(t *testing.T) {
 
 	// Ctrl-C kills the process: the run ends with the kill, exit 130, and
 	// ps lists it killed.
-	spin := writeProgram(t, c.home, "spin.flasm", spinProgram)
+	spin := testProgram(t, "spin")
 	r := startFlock(t, c.home, "run-spin", "run", "--vm", c.vm(1), "--credential", c.cred, spin)
 	r.waitLine("spinning")
 	out, errs, code := c.flock(2, "ps")
@@ -499,7 +378,7 @@ func TestClusterProcesses(t *testing.T) {
 
 	// A machine with threads of a running process dies: the run ends
 	// with the machine-loss error naming it, exit 70.
-	spread := writeProgram(t, c.home, "spreadspin.flasm", spreadSpin)
+	spread := testProgram(t, "spreadspin")
 	r = startFlock(t, c.home, "run-spread", "run", "--vm", c.vm(0), "--credential", c.cred, spread)
 	r.waitLine("spawned")
 	c.waitStatus(func(st host.Status) bool { return len(st.Machines) == 3 && st.Machines[1].Threads > 0 }, "machine 2 runs threads")
