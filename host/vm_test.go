@@ -23,7 +23,8 @@ import (
 // testVM is a VM of machines served in this process on loopback, each on
 // its own data dir, as flock new and flock join would run them.
 type testVM struct {
-	t        *testing.T
+	t        testing.TB
+	nodeCfg  func(*node.Config)
 	name     string
 	token    identity.Token
 	machines []*testMachine
@@ -39,9 +40,14 @@ type testMachine struct {
 	done   chan error
 }
 
-func newTestVM(t *testing.T, name string, machines, voters int) *testVM {
+func newTestVM(t testing.TB, name string, machines, voters int) *testVM {
+	return newTestVMWith(t, name, machines, voters, nil)
+}
+
+// newTestVMWith is newTestVM with the nodes' configuration adjusted.
+func newTestVMWith(t testing.TB, name string, machines, voters int, nodeCfg func(*node.Config)) *testVM {
 	t.Helper()
-	v := &testVM{t: t, name: name}
+	v := &testVM{t: t, name: name, nodeCfg: nodeCfg}
 	first := v.newMachine()
 	created, err := CreateVM(first.disk, CreateConfig{VM: name, Voters: voters, TokenUses: 10, TokenTTL: time.Hour})
 	if err != nil {
@@ -80,6 +86,9 @@ func (v *testVM) newMachine() *testMachine {
 	return m
 }
 
+// benchCoreTicks sets ServeConfig.CoreTicks (0: the default).
+var benchCoreTicks = 0
+
 // freeAddr is a loopback address with a port nothing listens on now (the
 // kernel's pick; free again once closed).
 func freeAddr(t testing.TB) string {
@@ -97,7 +106,7 @@ func (v *testVM) serve(m *testMachine) {
 	m.cancel, m.done = cancel, make(chan error, 1)
 	go func() {
 		m.done <- Serve(ctx, m.disk, ServeConfig{Listen: m.addr, Provide: node.Resources{Cores: 1, RAMBytes: 256 << 20},
-			Logger: testLogger(v.t), Ready: func(a, _ net.Addr) { ready <- a.String() }})
+			Logger: testLogger(v.t), Node: v.nodeCfg, CoreTicks: benchCoreTicks, Ready: func(a, _ net.Addr) { ready <- a.String() }})
 	}()
 	select {
 	case <-ready:
@@ -284,14 +293,14 @@ func TestVMRestartRejoins(t *testing.T) {
 }
 
 // testLogger logs to the test when FLOCK_TEST_LOG is set.
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	if os.Getenv("FLOCK_TEST_LOG") == "" {
 		return nil
 	}
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(strings.TrimRight(string(p), "\n"))
