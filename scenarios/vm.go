@@ -144,6 +144,11 @@ type vmRun struct {
 	// restarted) at some incarnation: the only machines a loss may name.
 	downs     map[uint64]bool
 	surprises []string
+	faults    sim.FaultConfig
+	// storageFailures counts programs that failed on a home whose disk
+	// failed or rotted: local storage has one copy (the replicated
+	// filesystem is scenario fs).
+	storageFailures int
 }
 
 // vmMachine drives one node on a simulated machine: it opens the node at
@@ -205,6 +210,7 @@ func runVMShape(opts Options, programs []*vmProgram, machines int) (rep Report) 
 		panic(fmt.Sprintf("scenarios: pinned faults invalid: %v", err))
 	}
 	rep.Config = r.shape.String() + " | " + faults.String()
+	r.faults = faults
 	r.world = sim.NewWorld(sim.Config{Seed: opts.Seed, Faults: faults, Trace: opts.Trace})
 	r.memory = newVMMemoryLog(r)
 	r.start()
@@ -264,6 +270,7 @@ func (vm *vmMachine) open() {
 		ID: vm.id, Transport: vm.m, Disk: vm.m.Disk(), Rand: vm.m.Rand(),
 		Provide: node.Resources{Cores: vm.cores, RAMBytes: 256 << 20}, Voters: r.voters,
 		Memory: r.memory.factory, Record: vm.m.Record, PlaceLocalPerCore: r.shape.placeLocal,
+		Diag:          recordWriter{vm.m},
 		OnThreadStart: func(pid, tid uint64) { r.threadStarted(vm, pid, tid) },
 		Bugs:          r.bugs.node,
 	})
@@ -460,6 +467,10 @@ func (r *vmRun) judge(j *vmJob) string {
 	if j.spec.prog.sortLines {
 		got, want = sortedLines(got), sortedLines(want)
 	}
+	if (got != want || st.Code != j.spec.prog.code) && j.spec.prog.storage && st.Code != 0 && r.diskMayFail(j.home) {
+		r.storageFailures++
+		return ""
+	}
 	if got != want || st.Code != j.spec.prog.code {
 		return fmt.Sprintf("%s (pid %d): exit %d output %q, want exit %d output %q", name, j.pid, st.Code, j.out.String(), j.spec.prog.code, j.spec.prog.want)
 	}
@@ -537,9 +548,19 @@ func (r *vmRun) fillCounters(rep *Report) {
 		}
 	}
 	rep.Ops = r.memory.ops()
+	if r.storageFailures > 0 {
+		rep.Faults["program_failed_on_disk_fault"] = int64(r.storageFailures)
+	}
 	if r.memory.unchecked > 0 {
 		rep.Faults["history_unchecked"] = int64(r.memory.unchecked)
 	}
+}
+
+// diskMayFail: the seed may make the machine's disk fail an operation or
+// corrupt a file.
+func (r *vmRun) diskMayFail(vm *vmMachine) bool {
+	f := r.faults
+	return vm.m.Rotted() || f.DiskWriteErrorProb > 0 || f.DiskReadErrorProb > 0 || f.DiskCapacityBytes > 0
 }
 
 // vmProgram is a program of the workload and its expected result.
@@ -550,4 +571,14 @@ type vmProgram struct {
 	want      string
 	code      uint64
 	sortLines bool // concurrent processes print whole lines in any order
+	storage   bool // uses files (see vmProgramSpecs)
+}
+
+// recordWriter puts what a node tells its user (a child's trap, a PSTART
+// that failed) into the trace.
+type recordWriter struct{ m *sim.Machine }
+
+func (w recordWriter) Write(p []byte) (int, error) {
+	w.m.Record("diag: %s", strings.TrimRight(string(p), "\n"))
+	return len(p), nil
 }

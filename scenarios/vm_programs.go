@@ -31,6 +31,9 @@ var vmProgramSpecs = []struct {
 	// machine, scaled for a simulated VM whose every contended word costs
 	// a round trip (want then gives the output).
 	consts map[string]string
+	// storage: the program reads or writes files (PSTART reads its child's
+	// program): on a machine whose disk fails or rots, it may fail.
+	storage bool
 }{
 	{name: "hello", golden: "hello.out"},
 	{name: "loop", args: []string{"1000"}, golden: "loop_1000.out"},
@@ -40,8 +43,8 @@ var vmProgramSpecs = []struct {
 	{name: "spinlock", consts: map[string]string{"K": "50"}, want: "400\n"},
 	{name: "prodcons", golden: "prodcons.out"},
 	{name: "parsum", golden: "parsum.out"},
-	{name: "procs", golden: "procs.out", sorted: true},
-	{name: "files", golden: "files.out"},
+	{name: "procs", golden: "procs.out", sorted: true, storage: true},
+	{name: "files", golden: "files.out", storage: true},
 	{name: "tree", want: "500500\n"},
 	{name: "msgpass", want: "40820\n"},
 	{name: "talk", want: "w00\nw01\nw02\nw03\nw04\nw05\nw06\nw07\nw08\nw09\nw10\nw11\ndone\n", sorted: true},
@@ -84,7 +87,7 @@ func loadVMPrograms() {
 		if err != nil {
 			panic(fmt.Sprintf("scenarios: vm program %s: %v", spec.name, err))
 		}
-		p.sortLines = spec.sorted
+		p.sortLines, p.storage = spec.sorted, spec.storage
 		vmProgramList = append(vmProgramList, p)
 	}
 	entries, err := fs.ReadDir(examples.FS, ".")

@@ -70,6 +70,10 @@ func (m *Machine) slowOp(t *Thread) action {
 func (m *Machine) continueSys(t *Thread, r sys.Reply, resumed bool) action {
 	for range stagesMax {
 		if resumed && r.Trap != sys.TrapNone {
+			if r.Trap == sys.TrapLost {
+				// The backend names the failed machine in Val.
+				t.lostMachine = r.Val
+			}
 			m.trapThread(t, r.Trap, m.trapDetail(t))
 			return actGone
 		}

@@ -48,6 +48,8 @@ type Thread struct {
 	reply  sys.Reply
 	sc     sysCall
 	opPC   int // pc of the operation in progress (for trap messages)
+	// lostMachine: a TrapLost answer named this failed machine (0: none).
+	lostMachine uint64
 	// set by exec when it returns
 	need      int      // exitGrow: words needed above sp
 	trapKind  sys.Trap // exitTrap
@@ -249,6 +251,9 @@ func stackBytes(t *Thread) uint64 { return uint64(len(t.stack))*8 + uint64(len(t
 func (m *Machine) trapThread(t *Thread, kind sys.Trap, detail string) {
 	p := t.p
 	err := &TrapError{PID: t.pid, TID: t.tid, PC: t.opPC, Kind: kind, Detail: detail}
+	if kind == sys.TrapLost {
+		err.LostMachine = t.lostMachine
+	}
 	if t.opPC == len(p.Program.Code) && len(p.Program.Code) > 0 {
 		// Fell off the end (the sentinel): name the last instruction, the
 		// one that ran and had no successor.

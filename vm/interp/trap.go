@@ -16,6 +16,9 @@ type TrapError struct {
 	Kind     sys.Trap
 	Detail   string // e.g. the faulting address
 	Where    string // file:line:col
+	// LostMachine, for TrapLost, is the failed machine the answer named
+	// (0: not named).
+	LostMachine uint64
 }
 
 func (e *TrapError) Error() string {

@@ -65,8 +65,10 @@ func (n *Node) Spawn(c sys.Caller, img *interp.ThreadImage) (sys.Reply, bool) {
 			if m.errno != replyOK {
 				n.cfg.Record("register of thread %d of process %d refused by %v (%d)", tid, p.pid, p.home, m.errno)
 				img.Local.Release()
-				fail(registerTrap(m.errno))
-				return
+				if m.errno != replyEnded {
+					fail(registerTrap(m.errno))
+				}
+				return // ended: the spawning thread goes with its process
 			}
 			n.startThread(p, img, target, answer, fail)
 		},
@@ -105,6 +107,9 @@ func (n *Node) threadRequest(to netmodel.NodeID, c sys.Caller, m *procMsg) {
 	n.requestAs(to, m, func(r *procMsg) {
 		if r.errno != replyOK {
 			n.cfg.Record("%s of process %d refused by %v (%d)", m.kind, m.pid, to, r.errno)
+		}
+		if r.errno == replyEnded {
+			return // the process ended at its home: this thread goes with it
 		}
 		n.Complete(c.Req, replyOf(r))
 	}, func() {
@@ -154,20 +159,45 @@ func (n *Node) Trapped(pid uint64, trap *interp.TrapError) {
 
 // lostWhat names the machine whose death made a memory operation fail.
 func (n *Node) lostWhat(pid uint64, trap *interp.TrapError) *kernel.LostError {
-	l := &kernel.LostError{PID: pid, What: fmt.Sprintf("global memory (%s at %s)", trap.Detail, trap.Where)}
+	l := &kernel.LostError{PID: pid, What: fmt.Sprintf("%s at %s", trap.Op, trap.Where)}
+	if trap.Detail != "" {
+		l.What += " (" + trap.Detail + ")"
+	}
+	if id := nodeID(trap.LostMachine); id != 0 {
+		l.Machine, l.Incarnation = uint64(id), n.lostIncarnation(pid, id)
+		return l
+	}
 	if id, ok := n.mem.LostMachine(pid); ok {
-		l.Machine, l.Incarnation = uint64(id), n.ms.dead[id]
+		l.Machine, l.Incarnation = uint64(id), n.lostIncarnation(pid, id)
 		return l
 	}
 	if p, ok := n.procs[pid]; ok {
+		// A span member whose incarnation of the start died or restarted
+		// since (never one whose earlier incarnation died before).
 		for i, id := range p.span {
-			if d := n.ms.dead[id]; d > 0 && d >= p.spanInc[i] { // died since the process started
-				l.Machine, l.Incarnation = uint64(id), d
-				break
+			if n.spanMemberGone(p, i) {
+				l.Machine, l.Incarnation = uint64(id), p.spanInc[i]
+				return l
 			}
+		}
+		if p.startLost != 0 {
+			l.Machine, l.Incarnation = uint64(p.startLost), n.incarnationOf(p.startLost)
 		}
 	}
 	return l
+}
+
+// lostIncarnation is the incarnation of id that pid lost: the one of its
+// span, else the highest known dead.
+func (n *Node) lostIncarnation(pid uint64, id netmodel.NodeID) uint64 {
+	if p, ok := n.procs[pid]; ok {
+		for i, m := range p.span {
+			if m == id && i < len(p.spanInc) {
+				return p.spanInc[i]
+			}
+		}
+	}
+	return n.ms.dead[id]
 }
 
 // endFromHere ends a process from one of its threads on this node: at the

@@ -22,7 +22,17 @@ func (n *Node) join() {
 			}
 			if res.Found {
 				old, err := parseMachineRecord(res.Value)
-				if err == nil && old.Incarnation >= n.inc {
+				switch {
+				case err == nil && old.Incarnation == n.inc && old.State == stateAlive:
+					// An earlier attempt of this join applied; its answer
+					// was lost.
+					n.joined = true
+					n.renewLease()
+					return
+				case err == nil && old.Incarnation == n.inc:
+					n.rebirth() // declared dead before it heard it had joined
+					return
+				case err == nil && old.Incarnation > n.inc:
 					n.failure = fmt.Errorf("%w: the membership record names incarnation %d, this start drew %d", ErrCorrupt, old.Incarnation, n.inc)
 					return
 				}

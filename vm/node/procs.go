@@ -40,7 +40,10 @@ type procHere struct {
 	acct      *mem.Account
 	ip        *interp.Process
 	committed bool
-	ending    bool   // an EXIT or trap ran here; the home has been told
+	ending    bool // an EXIT or trap ran here; the home has been told
+	// startLost is the last machine a thread of the process could not
+	// start on: the machine a TrapLost of SPAWN names.
+	startLost netmodel.NodeID
 	nextTID   uint64 // the next tid this node gives a thread of the process
 	prepared  uint64 // the tick it was prepared
 }
@@ -76,7 +79,9 @@ type startingProc struct {
 	deadline   uint64
 	span       []netmodel.NodeID // set when committing
 	spanInc    []uint64
-	commits    int // commit answers still awaited
+	commits    int               // commit answers still awaited
+	committed  []netmodel.NodeID // members that committed
+	refusedBy  netmodel.NodeID   // a member that could not install it
 	done       func(pid uint64, err error)
 }
 
@@ -183,7 +188,17 @@ func (n *Node) commit(sp *startingProc) {
 		}
 		sp.commits++
 		n.request(to, &procMsg{kind: msgCommit, pid: sp.pid, span: span, spanInc: sp.spanInc},
-			func(*procMsg) { sp.commits--; n.checkCommitted(sp) },
+			func(m *procMsg) {
+				sp.commits--
+				if m.errno == replyOK {
+					sp.committed = append(sp.committed, to)
+				} else {
+					sp.refusedBy = to
+				}
+				n.checkCommitted(sp)
+			},
+			// A member that died meanwhile: its part of the span is lost,
+			// as if it had died after the start.
 			func() { sp.commits--; n.checkCommitted(sp) })
 	}
 	n.checkCommitted(sp)
@@ -194,6 +209,15 @@ func (n *Node) checkCommitted(sp *startingProc) {
 		return
 	}
 	delete(n.starting, sp.pid)
+	if sp.refusedBy != 0 {
+		// A live member could not install the process: it cannot run
+		// with that span. The members that did install it drop it.
+		for _, to := range sp.committed {
+			n.request(to, &procMsg{kind: msgEnded, pid: sp.pid}, func(*procMsg) {}, func() {})
+		}
+		sp.done(0, fmt.Errorf("node %v could not install process %d", sp.refusedBy, sp.pid))
+		return
+	}
 	n.launch(sp)
 }
 
@@ -257,6 +281,7 @@ func (n *Node) install(p *procHere) error {
 	})
 	p.committed = true
 	n.procs[p.pid] = p
+	n.cfg.Record("process %d installed (home %v, span %v)", p.pid, p.home, p.span)
 	return nil
 }
 
@@ -266,6 +291,7 @@ func (n *Node) uninstall(pid uint64) {
 	if !ok {
 		return
 	}
+	n.cfg.Record("process %d uninstalled", pid)
 	delete(n.procs, pid)
 	if p.committed {
 		n.cores.DoAll(func(m *interp.Machine) { m.RemoveProcess(pid) })
@@ -283,10 +309,13 @@ func (n *Node) place(p *procHere) netmodel.NodeID {
 		return n.cfg.ID
 	}
 	best, bestLoad := n.cfg.ID, float64(n.Threads())/float64(cores)
-	for _, id := range p.span {
+	for i, id := range p.span {
 		m := n.ms.members[id]
 		if id == n.cfg.ID || m == nil || m.lease.Cores == 0 {
 			continue
+		}
+		if !n.cfg.Bugs.PlaceOnDead && n.spanMemberGone(p, i) {
+			continue // it restarted: the incarnation of the span is gone
 		}
 		if !n.cfg.Bugs.PlaceOnDead && (m.rec.State != stateAlive || n.ms.dead[id] >= m.rec.Incarnation) {
 			continue
@@ -325,8 +354,16 @@ func (n *Node) startThread(p *procHere, img *interp.ThreadImage, target netmodel
 	img.Local.Release()
 	n.request(target, &procMsg{kind: msgStartThread, pid: p.pid, tid: img.TID, data: data},
 		func(m *procMsg) {
-			if m.errno != replyOK {
+			switch m.errno {
+			case replyOK:
+			case replyEnded:
+				// The process is ending there: the spawning thread goes
+				// with it; nothing to report.
+				n.cfg.Record("start of thread %d of process %d on %v: the process is ending", img.TID, p.pid, target)
+				return
+			default:
 				n.cfg.Record("start of thread %d of process %d on %v refused (%d)", img.TID, p.pid, target, m.errno)
+				p.startLost = target
 				fail(replyTrap(m.errno))
 				return
 			}
@@ -334,6 +371,7 @@ func (n *Node) startThread(p *procHere, img *interp.ThreadImage, target netmodel
 		},
 		func() {
 			n.cfg.Record("start of thread %d of process %d: %v lost", img.TID, p.pid, target)
+			p.startLost = target
 			if n.cfg.Bugs.PlaceOnDead {
 				started() // the planted bug: a start that never happened reported as done
 				return
@@ -465,6 +503,16 @@ func (n *Node) machineDown(id netmodel.NodeID, inc uint64) {
 			n.recordProcess(pid, fmt.Sprintf("failed: lost with machine %d (incarnation %d): the process's home", id, inc), "")
 		}
 	}
+}
+
+// spanMemberGone reports whether the incarnation of span member i that the
+// process started with has died or been replaced by a restart.
+func (n *Node) spanMemberGone(p *procHere, i int) bool {
+	if i >= len(p.spanInc) {
+		return false
+	}
+	id, inc := p.span[i], p.spanInc[i]
+	return n.ms.dead[id] >= inc || n.ms.newest[id] > inc || (n.ms.members[id] != nil && n.ms.members[id].rec.Incarnation > inc)
 }
 
 // incarnationOf is the incarnation this node knows a machine at.

@@ -73,9 +73,10 @@ type procMsg struct {
 // Reply failure codes (procMsg.errno on a msgReply).
 const (
 	replyOK       = 0
-	replyEnded    = 1 // the process has ended (or is not known here)
+	replyEnded    = 1 // the process has ended or is ending: the asking thread goes with it
 	replyLimit    = 2 // a limit refused it (threads, memory, waiters)
 	replyBadImage = 3 // the thread image or the program did not decode
+	replyNotHere  = 4 // the process is not installed here: this incarnation is not the one of its span
 )
 
 const procMsgVersion = 1

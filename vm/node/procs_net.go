@@ -260,7 +260,10 @@ func (n *Node) handleCommit(m *procMsg) *procMsg {
 // moved here (migrated: it has run before; it is not a new start).
 func (n *Node) handleStartThread(m *procMsg, migrated bool) *procMsg {
 	p, installed := n.procs[m.pid]
-	if !installed || !p.committed || p.ending {
+	switch {
+	case !installed || !p.committed:
+		return refused(replyNotHere)
+	case p.ending:
 		markLateForEnded.Hit()
 		return refused(replyEnded)
 	}

@@ -49,7 +49,8 @@ type Caller struct {
 
 // Reply is the outcome of an operation. Trap != TrapNone ends the calling
 // process with that trap; errors a program may handle (a missing file) are
-// negative values in Val instead.
+// negative values in Val instead. With TrapLost, Val names the failed
+// machine (a netmodel.NodeID; 0 if unknown).
 type Reply struct {
 	Val  uint64
 	Data []byte
