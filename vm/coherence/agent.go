@@ -81,7 +81,7 @@ type process struct {
 	regionLost []netmodel.NodeID // per region: lost with that machine
 	lostBy     netmodel.NodeID   // the first machine whose loss cost this process memory
 	waitq      map[uint64]*waitQueue
-	global     *procGlobal
+	global     *ProcessMemory
 }
 
 // New makes an agent.
@@ -194,7 +194,7 @@ func (a *Agent) AddProcess(pid uint64, homes []netmodel.NodeID, opts ProcessOpti
 			a.unknownHomeIncs++
 		}
 	}
-	p.global = &procGlobal{a: a, p: p}
+	p.global = &ProcessMemory{a: a, p: p}
 	a.procs[pid] = p
 	return nil
 }

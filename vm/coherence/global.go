@@ -5,20 +5,24 @@ import (
 	"github.com/flockvm/flock/vm/sys"
 )
 
-// procGlobal is one process's global memory as the threads of this machine
-// see it: sys.Global over the Agent.
-type procGlobal struct {
+// ProcessMemory is one process's global memory as the threads of this
+// machine see it: sys.Global over the Agent, and the Table of its pages
+// held here for the interpreter's hot path. Agent.Global returns it.
+type ProcessMemory struct {
 	a *Agent
 	p *process
 }
 
-var _ sys.Global = (*procGlobal)(nil)
+// Table is the process's hot path (see Table and TLB).
+func (g *ProcessMemory) Table() *Table { return g.p.table }
+
+var _ sys.Global = (*ProcessMemory)(nil)
 
 func trapReply(t sys.Trap) (sys.Reply, bool) { return sys.Reply{Trap: t}, true }
 
 // call runs a thread's operation: answered now, or parked and answered
 // later through the Completer.
-func (g *procGlobal) call(o *op) (sys.Reply, bool) {
+func (g *ProcessMemory) call(o *op) (sys.Reply, bool) {
 	a := g.a
 	if a.procs[g.p.pid] != g.p {
 		return trapReply(sys.TrapUnmapped) // the process was removed here
@@ -34,15 +38,15 @@ func (g *procGlobal) call(o *op) (sys.Reply, bool) {
 	return sys.Reply{}, false
 }
 
-func (g *procGlobal) Alloc(c sys.Caller, sizeBytes uint64) (sys.Reply, bool) {
+func (g *ProcessMemory) Alloc(c sys.Caller, sizeBytes uint64) (sys.Reply, bool) {
 	return g.call(&op{kind: opAlloc, caller: c, a: sizeBytes})
 }
 
-func (g *procGlobal) Free(c sys.Caller, addr uint64) (sys.Reply, bool) {
+func (g *ProcessMemory) Free(c sys.Caller, addr uint64) (sys.Reply, bool) {
 	return g.call(&op{kind: opFree, caller: c, addr: addr})
 }
 
-func (g *procGlobal) Load(c sys.Caller, addr uint64, width uint8) (sys.Reply, bool) {
+func (g *ProcessMemory) Load(c sys.Caller, addr uint64, width uint8) (sys.Reply, bool) {
 	if width != 1 && width != 8 {
 		return trapReply(sys.TrapBadAddress)
 	}
@@ -55,44 +59,44 @@ func (g *procGlobal) Load(c sys.Caller, addr uint64, width uint8) (sys.Reply, bo
 	return g.call(&op{kind: opLoad, caller: c, addr: addr, a: uint64(width)})
 }
 
-func (g *procGlobal) Store(c sys.Caller, addr uint64, width uint8, val uint64) (sys.Reply, bool) {
+func (g *ProcessMemory) Store(c sys.Caller, addr uint64, width uint8, val uint64) (sys.Reply, bool) {
 	if width != 1 && width != 8 {
 		return trapReply(sys.TrapBadAddress)
 	}
 	return g.call(&op{kind: opStore, caller: c, addr: addr, a: uint64(width), b: val})
 }
 
-func (g *procGlobal) CAS(c sys.Caller, addr, expected, replacement uint64) (sys.Reply, bool) {
+func (g *ProcessMemory) CAS(c sys.Caller, addr, expected, replacement uint64) (sys.Reply, bool) {
 	return g.call(&op{kind: opCAS, caller: c, addr: addr, a: expected, b: replacement})
 }
 
-func (g *procGlobal) FetchAdd(c sys.Caller, addr, delta uint64) (sys.Reply, bool) {
+func (g *ProcessMemory) FetchAdd(c sys.Caller, addr, delta uint64) (sys.Reply, bool) {
 	return g.call(&op{kind: opFAA, caller: c, addr: addr, a: delta})
 }
 
 // Fence answers at once: the agent never buffers a store, so every earlier
 // operation of the calling thread completed before it could ask.
-func (g *procGlobal) Fence(sys.Caller) (sys.Reply, bool) { return sys.Reply{}, true }
+func (g *ProcessMemory) Fence(sys.Caller) (sys.Reply, bool) { return sys.Reply{}, true }
 
-func (g *procGlobal) ReadBytes(c sys.Caller, addr, n uint64) (sys.Reply, bool) {
+func (g *ProcessMemory) ReadBytes(c sys.Caller, addr, n uint64) (sys.Reply, bool) {
 	return g.call(&op{kind: opRead, caller: c, addr: addr, n: n})
 }
 
-func (g *procGlobal) WriteBytes(c sys.Caller, addr uint64, data []byte) (sys.Reply, bool) {
+func (g *ProcessMemory) WriteBytes(c sys.Caller, addr uint64, data []byte) (sys.Reply, bool) {
 	return g.call(&op{kind: opWrite, caller: c, addr: addr, data: append([]byte(nil), data...)})
 }
 
-func (g *procGlobal) Wait(c sys.Caller, addr, expected uint64) (sys.Reply, bool) {
+func (g *ProcessMemory) Wait(c sys.Caller, addr, expected uint64) (sys.Reply, bool) {
 	return g.call(&op{kind: opWait, caller: c, addr: addr, a: expected})
 }
 
-func (g *procGlobal) Wake(c sys.Caller, addr, count uint64) (sys.Reply, bool) {
+func (g *ProcessMemory) Wake(c sys.Caller, addr, count uint64) (sys.Reply, bool) {
 	return g.call(&op{kind: opWake, caller: c, addr: addr, a: count})
 }
 
 // Release forgets every waiter of the process this machine knows: its own
 // threads' WAITs here and elsewhere, and the WAITs queued at this home.
-func (g *procGlobal) Release(uint64) {
+func (g *ProcessMemory) Release(uint64) {
 	a := g.a
 	a.begin()
 	defer a.end()

@@ -263,8 +263,9 @@ func (g *graceState) passed(ticket uint64) bool {
 	return true
 }
 
-// tlbEntries is the size of a TLB: a power of two.
-const tlbEntries = 64
+// tlbEntries is the size of a TLB: a power of two, small enough that a TLB
+// on the interpreter's stack costs little to clear.
+const tlbEntries = 16
 
 // TLB is a small direct-mapped cache of (Table, page) → Frame for one
 // interpreter core (not safe for concurrent use: one per core). Its Load64
@@ -311,6 +312,32 @@ func (c *TLB) Store64(t *Table, addr, v uint64) bool {
 	}
 	f.w[(addr>>3)&c.mask].Store(v)
 	return true
+}
+
+// FetchAdd adds delta to the aligned global word at addr of t's process
+// and returns its old value, if the TLB has its page and the page is held
+// writable; ok false: as for Load64.
+func (c *TLB) FetchAdd(t *Table, addr, delta uint64) (uint64, bool) {
+	tag := addr >> (c.shift & 63)
+	e := &c.e[tag&(tlbEntries-1)]
+	f := e.f
+	if e.tag != tag || e.tab != t || addr&7 != 0 || f.rights.Load()&rightWrite == 0 {
+		return 0, false
+	}
+	return f.w[(addr>>3)&c.mask].Add(delta) - delta, true
+}
+
+// CompareAndSwap replaces the aligned global word at addr of t's process
+// with replacement if it equals expected, if the TLB has its page and the
+// page is held writable; ok false: as for Load64.
+func (c *TLB) CompareAndSwap(t *Table, addr, expected, replacement uint64) (swapped, ok bool) {
+	tag := addr >> (c.shift & 63)
+	e := &c.e[tag&(tlbEntries-1)]
+	f := e.f
+	if e.tag != tag || e.tab != t || addr&7 != 0 || f.rights.Load()&rightWrite == 0 {
+		return false, false
+	}
+	return f.w[(addr>>3)&c.mask].CompareAndSwap(expected, replacement), true
 }
 
 // Fill looks the page of addr up in t and caches it; false when the page

@@ -1,6 +1,7 @@
 package interp
 
 import (
+	"github.com/flockvm/flock/vm/coherence"
 	"github.com/flockvm/flock/vm/isa"
 	"github.com/flockvm/flock/vm/sys"
 )
@@ -18,12 +19,15 @@ const (
 )
 
 // exec is the dispatch loop: it runs t from t.pc until its ticks are spent
-// or something needs the machine. It calls no function, so the registers
-// (pc, sp, fp, fl, the stack and the budget) stay in CPU registers; every
-// other path saves them into t and returns. It does not allocate.
+// or something needs the machine. It calls no function (but a TLB refill on
+// a global access's first touch of a page), so the registers (pc, sp, fp,
+// fl, the stack and the budget) stay in CPU registers; every other path
+// saves them into t and returns. It does not allocate.
 func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 	st := t.stack
 	pc, sp, fp, fl := t.pc, t.sp, t.fp, t.fl
+	gt := directTable(t.p.Global) // global pages held here (global_direct.go)
+	var tlb coherence.TLB
 	start := budget
 	var why exitReason
 	for {
@@ -378,14 +382,30 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			f := t.frames[nf]
 			t.nf = nf
 			pc, fp, fl = int(f.ret), int(f.fp), int(f.fl)
+		case opEnd:
+			t.trapKind, t.trapArg = sys.TrapBadJump, uint64(pc)
+			goto trapped
+		// BEGIN GENERATED: memory accesses, comparisons and fused branches (go test -run TestGenerated, FLOCK_UPDATE_GEN=1)
 		case isa.LOAD:
 			if sp < 1 {
 				goto underflow
 			}
-			if v, ok := t.local.Word(st[sp-1]); ok {
-				st[sp-1] = v
-				pc++
-				break
+			if a := st[sp-1]; a&isa.GlobalBit == 0 {
+				if v, ok := t.local.Word(a); ok {
+					st[sp-1] = v
+					pc++
+					break
+				}
+			} else if gt != nil {
+				v, ok := tlb.Load64(gt, a)
+				if !ok && tlb.Fill(gt, a) {
+					v, ok = tlb.Load64(gt, a)
+				}
+				if ok {
+					st[sp-1] = v
+					pc++
+					break
+				}
 			}
 			why = exitSlow
 			goto save
@@ -393,17 +413,59 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			if sp < 2 {
 				goto underflow
 			}
-			if a := st[sp-1]; a&7 == 0 && t.local.SetWord(a, st[sp-2]) {
-				sp -= 2
-				pc++
-				break
+			if a := st[sp-1]; a&isa.GlobalBit == 0 {
+				if a&7 == 0 && t.local.SetWord(a, st[sp-2]) {
+					sp -= 2
+					pc++
+					break
+				}
+			} else if gt != nil {
+				ok := tlb.Store64(gt, a, st[sp-2])
+				if !ok && tlb.Fill(gt, a) {
+					ok = tlb.Store64(gt, a, st[sp-2])
+				}
+				if ok {
+					sp -= 2
+					pc++
+					break
+				}
 			}
 			why = exitSlow
 			goto save
-		case opEnd:
-			t.trapKind, t.trapArg = sys.TrapBadJump, uint64(pc)
-			goto trapped
-		// BEGIN GENERATED: comparisons and fused branches (go test -run TestGenerated, FLOCK_UPDATE_GEN=1)
+		case isa.FAA:
+			if gt != nil && sp >= 2 {
+				old, ok := tlb.FetchAdd(gt, st[sp-2], st[sp-1])
+				if !ok && tlb.Fill(gt, st[sp-2]) {
+					old, ok = tlb.FetchAdd(gt, st[sp-2], st[sp-1])
+				}
+				if ok {
+					sp--
+					st[sp-1] = old
+					pc++
+					break
+				}
+			}
+			why = exitSlow
+			goto save
+		case isa.CAS:
+			if gt != nil && sp >= 3 {
+				swapped, ok := tlb.CompareAndSwap(gt, st[sp-3], st[sp-2], st[sp-1])
+				if !ok && tlb.Fill(gt, st[sp-3]) {
+					swapped, ok = tlb.CompareAndSwap(gt, st[sp-3], st[sp-2], st[sp-1])
+				}
+				if ok {
+					var r uint64
+					if swapped {
+						r = 1
+					}
+					sp -= 2
+					st[sp-1] = r
+					pc++
+					break
+				}
+			}
+			why = exitSlow
+			goto save
 		case isa.EQ:
 			if sp < 2 {
 				goto underflow

@@ -38,10 +38,97 @@ const branchTaken = `				tgt := int(in.A)
 			}
 `
 
-// generatedCases is the dispatch code for comparisons and fused branches,
-// kept in exec.go between the GENERATED markers.
+// memoryCases is the dispatch code for word accesses to memory: the
+// thread-local fast path, then global memory held on this machine through
+// the TLB (refilled once from the process's Table on a miss), else the slow
+// path (exitSlow: slowOp asks sys.Global, or the local memory, and traps).
+const memoryCases = `		case isa.LOAD:
+			if sp < 1 {
+				goto underflow
+			}
+			if a := st[sp-1]; a&isa.GlobalBit == 0 {
+				if v, ok := t.local.Word(a); ok {
+					st[sp-1] = v
+					pc++
+					break
+				}
+			} else if gt != nil {
+				v, ok := tlb.Load64(gt, a)
+				if !ok && tlb.Fill(gt, a) {
+					v, ok = tlb.Load64(gt, a)
+				}
+				if ok {
+					st[sp-1] = v
+					pc++
+					break
+				}
+			}
+			why = exitSlow
+			goto save
+		case isa.STORE:
+			if sp < 2 {
+				goto underflow
+			}
+			if a := st[sp-1]; a&isa.GlobalBit == 0 {
+				if a&7 == 0 && t.local.SetWord(a, st[sp-2]) {
+					sp -= 2
+					pc++
+					break
+				}
+			} else if gt != nil {
+				ok := tlb.Store64(gt, a, st[sp-2])
+				if !ok && tlb.Fill(gt, a) {
+					ok = tlb.Store64(gt, a, st[sp-2])
+				}
+				if ok {
+					sp -= 2
+					pc++
+					break
+				}
+			}
+			why = exitSlow
+			goto save
+		case isa.FAA:
+			if gt != nil && sp >= 2 {
+				old, ok := tlb.FetchAdd(gt, st[sp-2], st[sp-1])
+				if !ok && tlb.Fill(gt, st[sp-2]) {
+					old, ok = tlb.FetchAdd(gt, st[sp-2], st[sp-1])
+				}
+				if ok {
+					sp--
+					st[sp-1] = old
+					pc++
+					break
+				}
+			}
+			why = exitSlow
+			goto save
+		case isa.CAS:
+			if gt != nil && sp >= 3 {
+				swapped, ok := tlb.CompareAndSwap(gt, st[sp-3], st[sp-2], st[sp-1])
+				if !ok && tlb.Fill(gt, st[sp-3]) {
+					swapped, ok = tlb.CompareAndSwap(gt, st[sp-3], st[sp-2], st[sp-1])
+				}
+				if ok {
+					var r uint64
+					if swapped {
+						r = 1
+					}
+					sp -= 2
+					st[sp-1] = r
+					pc++
+					break
+				}
+			}
+			why = exitSlow
+			goto save
+`
+
+// generatedCases is the dispatch code for memory accesses, comparisons and
+// fused branches, kept in exec.go between the GENERATED markers.
 func generatedCases() string {
 	var sb strings.Builder
+	sb.WriteString(memoryCases)
 	w := func(format string, args ...any) { fmt.Fprintf(&sb, format, args...) }
 	for c := isa.Cond(0); c < isa.NumConds; c++ {
 		op, _ := isa.CondOfCompare(isa.EQ + isa.Op(c))
