@@ -82,14 +82,7 @@ func (n *Node) tickMigration() {
 }
 
 func (n *Node) markMigrations() {
-	keys := make([]threadKey, 0, len(n.misses))
-	for k := range n.misses {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		return keys[i].pid < keys[j].pid || keys[i].pid == keys[j].pid && keys[i].tid < keys[j].tid
-	})
-	for _, k := range keys {
+	for _, k := range sortedThreadKeys(n.misses) {
 		w := n.misses[k]
 		p, ok := n.procs[k.pid]
 		if !ok || p.ending || w.total < uint32(n.cfg.MigrateMissesMin) {
@@ -127,14 +120,7 @@ func (n *Node) aliveMember(id netmodel.NodeID) bool {
 // tryMigrations detaches each marked thread that is between two
 // instructions and not waiting for an answer, and moves it.
 func (n *Node) tryMigrations() {
-	keys := make([]threadKey, 0, len(n.migrating))
-	for k := range n.migrating {
-		keys = append(keys, k)
-	}
-	sort.Slice(keys, func(i, j int) bool {
-		return keys[i].pid < keys[j].pid || keys[i].pid == keys[j].pid && keys[i].tid < keys[j].tid
-	})
-	for _, k := range keys {
+	for _, k := range sortedThreadKeys(n.migrating) {
 		mg := n.migrating[k]
 		mg.tries++
 		if mg.tries > migrateTriesMax {
@@ -265,4 +251,17 @@ func (g *migratingGlobal) ReadBytes(c sys.Caller, addr, n uint64) (sys.Reply, bo
 // lostThread is the status of a process whose thread died in a move.
 func lostThread(k threadKey, to netmodel.NodeID, inc uint64, what string) kernel.Status {
 	return kernel.Status{Lost: &kernel.LostError{PID: k.pid, Machine: uint64(to), Incarnation: inc, What: fmt.Sprintf("thread %d: machine %v %s", k.tid, to, what)}}
+}
+
+// sortedThreadKeys lists a map's threads in (pid, tid) order: never depend
+// on map order.
+func sortedThreadKeys[V any](m map[threadKey]V) []threadKey {
+	keys := make([]threadKey, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		return keys[i].pid < keys[j].pid || keys[i].pid == keys[j].pid && keys[i].tid < keys[j].tid
+	})
+	return keys
 }
