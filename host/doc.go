@@ -1,5 +1,6 @@
 // Package host is the production driver of a Flock machine: one goroutine
-// owns a sans-IO state machine (raftkv.Server today, the node tomorrow) and
+// owns a sans-IO state machine (a node of package vm/node, or a raftkv
+// server) and
 // feeds it from real sockets (package tcpnet), a real ticker and the OS disk
 // (package osdisk), the way package sim feeds the same state machine under
 // virtual time.
@@ -19,4 +20,11 @@
 // transport's messages and bytes per peer, the host's own counters, and
 // whatever the machine exports, read on the Host's goroutine at scrape
 // time.
+//
+// Around it: NodeMachine hosts a node (Node opens one at every open; its
+// cores run in Work while they have work; clients' messages carry the user
+// their connection authenticated as); Inspect, CreateVM, JoinVM and Serve
+// are a machine process's life (flock new and join); Client is the Go
+// client of a VM (DialClient; Run, Kill, PS, Status, KV, CreateToken,
+// AddUser, Leave), the other end of docs/client.md.
 package host

@@ -60,8 +60,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 func newRootCmd(stdout, stderr io.Writer) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "flock",
-		Short: "Run Flock programs on an embedded local VM and work with their bytecode",
-		Long: `flock runs Flock programs and works with their bytecode.
+		Short: "Run Flock programs, locally or on a VM of many machines, and work with their bytecode",
+		Long: `flock runs Flock programs and works with their bytecode: on an embedded
+local VM (flock run prog.fl), or on a VM of many machines (flock new, flock
+join, flock run --vm; see docs/operating.md).
 
 Exit statuses: the program's exit code (its low 8 bits) for run; 64 usage
 error; 65 the program does not compile; 66 a file cannot be read; 70 the program trapped
