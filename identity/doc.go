@@ -14,6 +14,11 @@
 // a machine speaks only as its own NodeID, a client as a NodeID of the
 // client range (ClientIDBit set), never as a machine.
 //
+// The issuer (on the machine that holds the CA) records each key it
+// admitted (identity/issued), so a joiner that asks again with the key it
+// kept (identity/join.key) after a lost answer gets the same machine id; it
+// also makes join tokens and users' certificates (CreateToken, AddUser).
+//
 // A join token lets a machine without a certificate obtain one: it names
 // the CA (by the SHA-256 of its public key, so the joiner can check whom it
 // talks to before sending anything) and carries a secret the joiner proves
