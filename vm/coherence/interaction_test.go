@@ -20,7 +20,7 @@ import (
 //
 // and read the diff. Commands:
 //
-//	start n=3 [homes=N] [page=B] [cache=B] [policy=P] [bug=name] [inflight=N] [hot=N]
+//	start n=3 [homes=N] [page=B] [cache=B] [policy=P] [bug=name] [inflight=N] [hot=N] [session=N]
 //	alloc on=A size=N as=NAME           allocate (settles the network) and name the address
 //	load|loadb on=A addr=NAME[+OFF]
 //	store|storeb on=A addr=X value=V
@@ -69,6 +69,7 @@ func startScript(t *testing.T, d *datadriven.TestData) *harness {
 	d.MaybeScanArgs(t, "cache", &o.cfg.CacheBytesMax)
 	d.MaybeScanArgs(t, "inflight", &o.cfg.InFlightMax)
 	d.MaybeScanArgs(t, "hot", &o.cfg.HotTransfers)
+	d.MaybeScanArgs(t, "session", &o.cfg.SessionMax)
 	var s string
 	if d.MaybeScanArgs(t, "policy", &s) {
 		p, err := ParsePolicy(s)
