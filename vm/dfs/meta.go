@@ -51,11 +51,12 @@ const (
 )
 
 type metaReq struct {
-	txn      *raftkv.Txn
-	ranges   []raftkv.Range
-	done     func(metaResult)
-	attempts int
-	resends  int
+	txn       *raftkv.Txn
+	ranges    []raftkv.Range
+	done      func(metaResult)
+	attempts  int
+	resends   int
+	notBefore uint64 // a request the store refused waits until this tick
 }
 
 // metaPool spreads metadata requests over the sessions it was given: one
@@ -65,6 +66,7 @@ type metaPool struct {
 	queue   []*metaReq
 	stats   *Stats
 	later   func(func())
+	ticks   uint64
 }
 
 func newMetaPool(clients []MetaClient, stats *Stats, later func(func())) *metaPool {
@@ -72,6 +74,7 @@ func newMetaPool(clients []MetaClient, stats *Stats, later func(func())) *metaPo
 }
 
 func (p *metaPool) tick() {
+	p.ticks++
 	for _, c := range p.clients {
 		c.Tick()
 	}
@@ -104,16 +107,22 @@ func (p *metaPool) enqueue(r *metaReq) {
 	p.dispatch()
 }
 
+// dispatch gives waiting requests to idle sessions, in order, skipping
+// those backing off.
 func (p *metaPool) dispatch() {
+	next := 0
 	for _, c := range p.clients {
-		if len(p.queue) == 0 {
-			return
-		}
 		if c.Busy() {
 			continue
 		}
-		r := p.queue[0]
-		p.queue = p.queue[1:]
+		for next < len(p.queue) && p.queue[next].notBefore > p.ticks {
+			next++
+		}
+		if next == len(p.queue) {
+			return
+		}
+		r := p.queue[next]
+		p.queue = append(p.queue[:next], p.queue[next+1:]...)
 		p.issue(c, r)
 	}
 }
@@ -183,8 +192,14 @@ func (p *metaPool) txnDone(c MetaClient, r *metaReq, res raftkv.Result) {
 	p.dispatch()
 }
 
+// metaBackoffTicks is how much longer each retry of a refused request
+// waits: the store refuses when it has no leader or is overloaded, and
+// asking again at once only adds to the load.
+const metaBackoffTicks = 5
+
 func (p *metaPool) retryOrFail(r *metaReq, err error) {
 	if r.attempts < metaAttemptsMax {
+		r.notBefore = p.ticks + uint64(r.attempts*metaBackoffTicks)
 		p.queue = append(p.queue, r)
 	} else {
 		r.done(metaResult{err: err})

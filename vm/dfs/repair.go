@@ -219,8 +219,10 @@ func (p *repairer) probe(chunks []*rchunk, done func()) {
 }
 
 // act repairs the chunks of a page, RepairCopiesMax at a time.
+// A chunk's repair may finish at once (nothing to change), inside pump:
+// finished makes sure done runs once.
 func (p *repairer) act(chunks []*rchunk, done func()) {
-	next, running := 0, 0
+	next, running, finished := 0, 0, false
 	var pump func()
 	pump = func() {
 		for running < p.s.cfg.RepairCopiesMax && next < len(chunks) {
@@ -232,26 +234,35 @@ func (p *repairer) act(chunks []*rchunk, done func()) {
 				pump()
 			})
 		}
-		if running == 0 && next == len(chunks) {
+		if running == 0 && next == len(chunks) && !finished {
+			finished = true
 			done()
 		}
 	}
 	pump()
 }
 
-// repair brings one chunk's record to R good replicas.
+// repair brings one chunk's record to R good replicas. A replica is good
+// when its machine is up (membership) and its probe did not say it lacks
+// the generation or holds it bad; one that did not answer the probe is
+// given the benefit of the doubt (a slow or briefly unreachable machine
+// must not cause a storm of copies: membership declares the dead ones),
+// but only those that answered serve as sources.
 func (p *repairer) repair(c *rchunk, done func()) {
 	s := p.s
-	var good, keepIfShort []uint64
+	var answered, silent, down []uint64
 	for _, m := range c.rec.replicas {
 		switch {
 		case c.bad[m]:
-		case s.isUp(m) && c.answered[m]:
-			good = append(good, m)
+		case !s.isUp(m):
+			down = append(down, m) // may come back: kept while short
+		case c.answered[m]:
+			answered = append(answered, m)
 		default:
-			keepIfShort = append(keepIfShort, m) // down or silent: may come back
+			silent = append(silent, m)
 		}
 	}
+	good := append(slices.Clone(answered), silent...)
 	r := int(c.redundancy)
 	switch {
 	case len(good) >= r:
@@ -261,17 +272,20 @@ func (p *repairer) repair(c *rchunk, done func()) {
 		}
 		p.commit(c, good[:r], done)
 	case len(good) == 0:
-		if len(keepIfShort) == 0 {
+		if len(down) == 0 {
 			s.stats.RepairLostChunks++
 		}
-		p.commit(c, keepIfShort, done)
+		p.commit(c, down, done)
+	case len(answered) == 0:
+		done() // no source answered this pass
 	default:
-		p.copy(c, good, keepIfShort, r-len(good), done)
+		p.copy(c, answered, append(silent, down...), r-len(good), done)
 	}
 }
 
-// copy makes need new copies of a chunk from its good replicas.
-func (p *repairer) copy(c *rchunk, good, keepIfShort []uint64, need int, done func()) {
+// copy makes need new copies of a chunk from the replicas that answered
+// (good); others keeps the replicas that did not answer or are down.
+func (p *repairer) copy(c *rchunk, good, others []uint64, need int, done func()) {
 	s := p.s
 	exclude := map[uint64]bool{}
 	for _, m := range c.rec.replicas {
@@ -279,7 +293,7 @@ func (p *repairer) copy(c *rchunk, good, keepIfShort []uint64, need int, done fu
 	}
 	targets := s.choose(need, nil, exclude, chunkFileBytes(c.rec.length))
 	if len(targets) == 0 {
-		p.commit(c, append(good, keepIfShort...), done)
+		p.commit(c, append(good, others...), done)
 		return
 	}
 	copied := slices.Clone(good)
@@ -297,8 +311,9 @@ func (p *repairer) copy(c *rchunk, good, keepIfShort []uint64, need int, done fu
 			if waiting > 0 {
 				return
 			}
-			if len(copied) < int(c.redundancy) {
-				copied = append(copied, keepIfShort...)
+			copied = append(copied, others...) // the silent ones count as good; the trim drops extras later
+			if len(copied) > int(c.redundancy) {
+				copied = dropDown(s, copied, int(c.redundancy))
 			}
 			p.commit(c, copied, done)
 		})
@@ -325,4 +340,18 @@ func (p *repairer) commit(c *rchunk, replicas []uint64, done func()) {
 		}
 		done()
 	})
+}
+
+// dropDown removes replicas that are down from ms while more than r remain.
+func dropDown(s *Service, ms []uint64, r int) []uint64 {
+	var out []uint64
+	extra := len(ms) - r
+	for _, m := range ms {
+		if extra > 0 && !s.isUp(m) {
+			extra--
+			continue
+		}
+		out = append(out, m)
+	}
+	return out
 }
