@@ -53,8 +53,6 @@ type Agent struct {
 	holding     []*peer // peers with requests held until they answer (or the next tick)
 }
 
-type pageKey struct{ pid, vpn uint64 }
-
 func byPage(a, b *page) bool {
 	if a.proc.pid != b.proc.pid {
 		return a.proc.pid < b.proc.pid
@@ -291,15 +289,6 @@ func (a *Agent) Poll() {
 	a.begin()
 	defer a.end()
 	a.pollGrace()
-}
-
-func (a *Agent) sortedPeers() []*peer {
-	out := make([]*peer, 0, len(a.peers))
-	for _, pr := range a.peers {
-		out = append(out, pr)
-	}
-	slices.SortFunc(out, func(x, y *peer) int { return cmp.Compare(x.id, y.id) })
-	return out
 }
 
 func (a *Agent) sortedProcs() []*process {

@@ -35,11 +35,6 @@ type doneSet struct {
 	max int
 }
 
-func (s *doneSet) has(seq uint64) bool {
-	_, ok := s.t.Get(doneEntry{seq: seq})
-	return ok
-}
-
 func (s *doneSet) get(seq uint64) (*msg, bool) {
 	e, ok := s.t.Get(doneEntry{seq: seq})
 	return e.reply, ok

@@ -24,12 +24,19 @@
 // every operation on such a page answers sys.TrapLost naming the machine.
 //
 // The hot path: a process's pages held on this machine are reachable without
-// the Agent through its Table (Agent.Table), whose Load64, Store64,
-// CompareAndSwap and FetchAdd cost a few dependent loads and an atomic
-// instruction when the page is held, and report a miss otherwise. Several
-// interpreter cores may use one Table at once; each registers a Core and
-// brackets its quanta with Enter and Exit, which lets the Agent revoke access
-// without a core missing it. Everything else (every method of Agent and of
-// the sys.Global it returns) runs on the one goroutine that drives the
-// Agent.
+// the Agent through its Table (ProcessMemory.Table, Agent.Table) and a
+// per-core TLB, whose Load64, Store64, CompareAndSwap and FetchAdd are
+// small enough to be inlined into the interpreter's dispatch loop: a few
+// dependent loads and an atomic instruction when the page is held, a miss
+// otherwise (the slow path is sys.Global). Several interpreter cores may use
+// one Table at once; cores on goroutines of their own each register a Core
+// and bracket their quanta with Enter and Exit, which lets the Agent revoke
+// access without a core missing it. Everything else (every method of Agent
+// and of ProcessMemory) runs on the one goroutine that drives the Agent.
+//
+// Proof: golden protocol traces (testdata/interaction, one per race of
+// docs/memory.md), rapid cross-checks against one plain memory and for
+// linearizability under loss, duplication, reordering, eviction and
+// crashes, fuzz targets for every decoder, the planted Bugs, and the
+// simulator's mem scenario.
 package coherence

@@ -58,15 +58,6 @@ func (f *Frame) fill(words []uint64) {
 	}
 }
 
-func (f *Frame) isZero() bool {
-	for i := range f.w {
-		if f.w[i].Load() != 0 {
-			return false
-		}
-	}
-	return true
-}
-
 const (
 	dirFramesShift = 9
 	dirFrames      = 1 << dirFramesShift
