@@ -10,6 +10,7 @@ import (
 	"github.com/flockvm/flock/probe"
 	"github.com/flockvm/flock/vm/isa"
 	"github.com/flockvm/flock/vm/kernel"
+	"github.com/flockvm/flock/vm/raftkv"
 )
 
 // The client service (docs/client.md): clients of the VM (flock run --vm,
@@ -56,6 +57,9 @@ type ClientConfig struct {
 	OutputChunkBytes   int    // bytes per output message
 	OutputWindowBytes  int    // output sent and not yet acknowledged
 	OutputKeptBytesMax int    // output kept for a client; beyond it the program's output fails
+	MetaOpsMax         int    // clients' metadata operations queued at once
+	FanoutsMax         int    // ps/status/kill fan-outs at once
+	StartingMax        int    // runs starting at once
 }
 
 // Defaults of ClientConfig.
@@ -72,6 +76,9 @@ const (
 	ClientOutputChunkBytesDefault  = 64 << 10
 	ClientOutputWindowBytesDefault = 4 << 20
 	ClientOutputKeptBytesDefault   = 16 << 20
+	ClientMetaOpsMaxDefault        = 256
+	ClientFanoutsMaxDefault        = 256
+	ClientStartingMaxDefault       = 256
 )
 
 func (c ClientConfig) withDefaults() ClientConfig {
@@ -97,6 +104,9 @@ func (c ClientConfig) withDefaults() ClientConfig {
 	seti(&c.OutputChunkBytes, ClientOutputChunkBytesDefault)
 	seti(&c.OutputWindowBytes, ClientOutputWindowBytesDefault)
 	seti(&c.OutputKeptBytesMax, ClientOutputKeptBytesDefault)
+	seti(&c.MetaOpsMax, ClientMetaOpsMaxDefault)
+	seti(&c.FanoutsMax, ClientFanoutsMaxDefault)
+	seti(&c.StartingMax, ClientStartingMaxDefault)
 	c.OutputWindowBytes = max(c.OutputWindowBytes, c.OutputChunkBytes)
 	c.OutputKeptBytesMax = max(c.OutputKeptBytesMax, c.OutputWindowBytes)
 	return c
@@ -109,6 +119,7 @@ type ClientStats struct {
 	SessionsExpired, SessionsRefused int64
 	OutputBytes, OutputResentBytes   int64
 	OutputOverruns                   int64 // writes refused: the client fell too far behind
+	Busy                             int64 // requests refused: too much clients' work in progress
 	Queries, QueriesUnanswered       int64 // fan-out queries sent, and peers that did not answer in time
 }
 
@@ -123,6 +134,11 @@ type clientState struct {
 	fanouts  map[uint64]*fanout    // by query id
 	nextQID  uint64
 	leaving  bool
+	// Work clients have started that is not done yet, bounded so that no
+	// client can crowd out the node's own metadata operations: it is
+	// counted for one incarnation (a rebirth drops the work it counts).
+	loadInc              uint64
+	metaOps, startingRun int
 
 	advertisedInc uint64 // the incarnation whose address is recorded
 	addrs         map[netmodel.NodeID]string
@@ -329,6 +345,8 @@ func (n *Node) clientRun(s *clientSession, m *ClientMsg) {
 	case len(s.runs) >= cs.cfg.RunsMax:
 		n.answer(s, m.Seq, &ClientMsg{Code: CodeUnavailable, Text: fmt.Sprintf("%d processes attached to this client, the limit", len(s.runs))})
 		return
+	case n.busy(s, m.Seq, &cs.startingRun, cs.cfg.StartingMax, "runs starting"):
+		return
 	}
 	prog, err := isa.Decode(m.Data)
 	if err != nil {
@@ -336,9 +354,13 @@ func (n *Node) clientRun(s *clientSession, m *ClientMsg) {
 		return
 	}
 	r := &clientRun{client: s.id}
-	seq := m.Seq
+	seq, inc := m.Seq, n.inc
+	cs.startingRun++
 	n.Start(Run{Program: prog, Args: m.Args, User: s.user, Out: &clientOutput{n: n, r: r}},
 		func(pid uint64, err error) {
+			if inc == cs.loadInc {
+				cs.startingRun--
+			}
 			if err != nil {
 				n.answer(s, seq, &ClientMsg{Code: CodeRefused, Text: err.Error()})
 				return
@@ -451,6 +473,7 @@ func (n *Node) dropRun(r *clientRun) {
 func (n *Node) tickClients() {
 	cs := &n.clients
 	cs.init()
+	n.clientLoad()
 	n.expireSessions()
 	for _, pid := range sortedKeys(cs.runs) {
 		n.tickRun(cs.runs[pid])
@@ -502,4 +525,41 @@ func (n *Node) expireSessions() {
 			}
 		}
 	}
+}
+
+// clientLoad resets the counts of clients' work in progress when the node
+// is a new incarnation: what the old one had queued is gone with it.
+func (n *Node) clientLoad() {
+	cs := &n.clients
+	if cs.loadInc != n.inc {
+		cs.loadInc, cs.metaOps, cs.startingRun = n.inc, 0, 0
+	}
+}
+
+// busy answers the request unavailable if *count has reached max.
+func (n *Node) busy(s *clientSession, seq uint64, count *int, max int, what string) bool {
+	n.clientLoad()
+	if *count < max {
+		return false
+	}
+	n.clients.stats.Busy++
+	n.answer(s, seq, &ClientMsg{Code: CodeUnavailable, Text: fmt.Sprintf("machine %v has %d %s, its limit: try again", n.cfg.ID, *count, what)})
+	return true
+}
+
+// pushClientMeta queues a client's metadata operation, within
+// MetaOpsMax; with no room it answers the request unavailable.
+func (n *Node) pushClientMeta(s *clientSession, seq uint64, name string, start func(*raftkv.Client, func(raftkv.Result)) error, done func(raftkv.Result)) {
+	cs := &n.clients
+	if n.busy(s, seq, &cs.metaOps, cs.cfg.MetaOpsMax, "clients' metadata operations queued") {
+		return
+	}
+	cs.metaOps++
+	inc := n.inc
+	n.pushMeta(name, false, start, func(res raftkv.Result) {
+		if inc == cs.loadInc {
+			cs.metaOps--
+		}
+		done(res)
+	})
 }

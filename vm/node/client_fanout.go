@@ -30,9 +30,15 @@ type fanout struct {
 }
 
 // startFanout asks every machine of to its part; done runs once, from a
-// later event, when all answered or the deadline passed.
-func (n *Node) startFanout(f *fanout, to []netmodel.NodeID) {
+// later event, when all answered or the deadline passed. With too many
+// fan-outs under way, request seq of s is answered unavailable instead.
+func (n *Node) startFanout(s *clientSession, seq uint64, f *fanout, to []netmodel.NodeID) {
 	cs := &n.clients
+	if len(cs.fanouts) >= cs.cfg.FanoutsMax {
+		cs.stats.Busy++
+		n.answer(s, seq, &ClientMsg{Code: CodeUnavailable, Text: fmt.Sprintf("machine %v has %d queries of its peers under way, its limit: try again", n.cfg.ID, len(cs.fanouts))})
+		return
+	}
 	cs.nextQID++
 	f.qid = cs.nextQID
 	f.waiting, f.answers = map[netmodel.NodeID]bool{}, map[netmodel.NodeID]*ClientMsg{}
@@ -165,7 +171,7 @@ func (n *Node) processEntries(all bool) []ProcessEntry {
 func (n *Node) clientPS(s *clientSession, m *ClientMsg) {
 	seq := m.Seq
 	own := n.processEntries(m.Flag)
-	n.startFanout(&fanout{what: queryPS, all: m.Flag, done: func(f *fanout, silent []netmodel.NodeID) {
+	n.startFanout(s, seq, &fanout{what: queryPS, all: m.Flag, done: func(f *fanout, silent []netmodel.NodeID) {
 		procs := own
 		for _, id := range sortedIDs(f.answers) {
 			procs = append(procs, f.answers[id].Procs...)
@@ -196,7 +202,7 @@ func silentText(silent []netmodel.NodeID) string {
 // machine's own report.
 func (n *Node) clientStatus(s *clientSession, m *ClientMsg) {
 	seq := m.Seq
-	n.startFanout(&fanout{what: queryStatus, done: func(f *fanout, silent []netmodel.NodeID) {
+	n.startFanout(s, seq, &fanout{what: queryStatus, done: func(f *fanout, silent []netmodel.NodeID) {
 		reports := map[netmodel.NodeID]MachineStatus{n.cfg.ID: n.ownStatus()}
 		for id, a := range f.answers {
 			if len(a.Nodes) == 1 && a.Nodes[0].ID == id {
@@ -307,7 +313,7 @@ func (n *Node) clientKill(s *clientSession, m *ClientMsg) {
 		return
 	}
 	key := keyProcPrefix + strconv.FormatUint(pid, 10)
-	n.pushMeta("client-kill", false, func(c *raftkv.Client, done func(raftkv.Result)) error { return c.Get(key, done) },
+	n.pushClientMeta(s, seq, "client-kill", func(c *raftkv.Client, done func(raftkv.Result)) error { return c.Get(key, done) },
 		func(res raftkv.Result) {
 			switch {
 			case res.Err != nil:
@@ -340,7 +346,7 @@ func (n *Node) killAt(s *clientSession, seq, pid uint64, record string) {
 		n.answer(s, seq, &ClientMsg{Code: CodeNoProcess, Text: fmt.Sprintf("process %d was lost with its home, machine %v, which is down", pid, home)})
 		return
 	}
-	n.startFanout(&fanout{what: queryKill, pid: pid, user: s.user, done: func(f *fanout, silent []netmodel.NodeID) {
+	n.startFanout(s, seq, &fanout{what: queryKill, pid: pid, user: s.user, done: func(f *fanout, silent []netmodel.NodeID) {
 		if a := f.answers[home]; a != nil {
 			n.answer(s, seq, &ClientMsg{Code: a.Code, Text: a.Text})
 			return

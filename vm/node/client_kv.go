@@ -73,7 +73,7 @@ func (n *Node) clientKV(s *clientSession, m *ClientMsg) {
 		return
 	}
 	op, prefix := m.Op, userKey(s.user, "")
-	n.pushMeta("client-kv", false, start, func(res raftkv.Result) {
+	n.pushClientMeta(s, seq, "client-kv", start, func(res raftkv.Result) {
 		n.answer(s, seq, kvReply(op, prefix, res))
 	})
 }

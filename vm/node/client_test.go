@@ -23,7 +23,7 @@ import (
 //
 // and read the diff. Commands:
 //
-//	start machines=N voters=V [cores=C] [idle=T] [seed=S]   a VM, run until every node joined
+//	start machines=N voters=V [cores=C] [idle=T] [metaops=M] [seed=S]   a VM, run until every node joined
 //	run client=C on=N prog=P [user=U] [args=a,b]  C asks machine N to run program P
 //	kill client=C on=N pid=P | ps client=C on=N [all] | status client=C on=N
 //	token client=C on=N uses=U ttl=S | leave client=C on=N
@@ -254,8 +254,10 @@ func newClientHarness(t *testing.T, d *datadriven.TestData) *clientHarness {
 	d.MaybeScanArgs(t, "cores", &cores)
 	d.MaybeScanArgs(t, "seed", &seed)
 	d.MaybeScanArgs(t, "idle", &idle)
+	var metaOps int
+	d.MaybeScanArgs(t, "metaops", &metaOps)
 	c := newClusterCores(t, machines, voters, cores, seed)
-	h := &clientHarness{t: t, c: c, cfg: ClientConfig{IdleTicks: idle}, clients: map[string]*testClient{}, admin: &fakeAdmin{}}
+	h := &clientHarness{t: t, c: c, cfg: ClientConfig{IdleTicks: idle, MetaOpsMax: metaOps}, clients: map[string]*testClient{}, admin: &fakeAdmin{}}
 	for _, id := range c.ids {
 		h.configure(id)
 	}
