@@ -55,9 +55,9 @@ var opHandlers = [isa.NumOps]opHandler{
 	isa.WRITE:  (*Machine).opWrite,
 	isa.LIST:   (*Machine).opList,
 
-	isa.RENAME:  (*Machine).opRename,
-	isa.GETATTR: (*Machine).opGetAttr,
-	isa.SETATTR: (*Machine).opSetAttr,
+	isa.RENAME:  (*Machine).opTwoStrings,
+	isa.GETATTR: (*Machine).opList,
+	isa.SETATTR: (*Machine).opTwoStrings,
 }
 
 // Stages of an operation that makes one request and pushes its answer.
@@ -524,7 +524,8 @@ func (m *Machine) opWrite(t *Thread, r sys.Reply) action {
 	panic(fmt.Sprintf("interp: WRITE at stage %d", sc.stage))
 }
 
-// Stages of LIST: read the path, list, copy the names, push their length.
+// Stages of LIST and GETATTR: read the path, ask, copy the answer's text
+// (the names; the attributes), push its length.
 const (
 	listReadPath uint8 = iota
 	listCall
@@ -539,8 +540,13 @@ func (m *Machine) opList(t *Thread, r sys.Reply) action {
 	case listReadPath:
 		return m.memRead(t, listCall, a[0], a[1])
 	case listCall:
-		s, path := t.p.Storage, string(r.Data)
-		return m.request(t, listCopy, func(c sys.Caller) (sys.Reply, bool) { return s.List(c, path) })
+		s, op, path := t.p.Storage, sc.op, string(r.Data)
+		return m.request(t, listCopy, func(c sys.Caller) (sys.Reply, bool) {
+			if op == isa.GETATTR {
+				return s.GetAttr(c, path)
+			}
+			return s.List(c, path)
+		})
 	case listCopy:
 		if int64(r.Val) < 0 {
 			return m.finishWith(t, r.Val)
@@ -550,90 +556,49 @@ func (m *Machine) opList(t *Thread, r sys.Reply) action {
 	case listDone:
 		return m.finishWith(t, a[1])
 	}
-	panic(fmt.Sprintf("interp: LIST at stage %d", sc.stage))
+	panic(fmt.Sprintf("interp: %s at stage %d", sc.op, sc.stage))
 }
 
-// Stages of RENAME: read the old path, then the new one, rename, push.
+// Stages of an operation on two byte strings (RENAME: two paths;
+// SETATTR: a path and a text): read the first, read the second, call,
+// push.
 const (
-	renameReadOld uint8 = iota
-	renameReadNew
-	renameCall
-	renameDone
+	twoReadFirst uint8 = iota
+	twoReadSecond
+	twoCall
+	twoDone
 )
 
-func (m *Machine) opRename(t *Thread, r sys.Reply) action {
+// opTwoStrings runs RENAME and SETATTR.
+func (m *Machine) opTwoStrings(t *Thread, r sys.Reply) action {
 	sc := &t.sc
 	a := sc.args
 	switch sc.stage {
-	case renameReadOld:
-		return m.memRead(t, renameReadNew, a[0], a[1])
-	case renameReadNew:
+	case twoReadFirst:
+		return m.memRead(t, twoReadSecond, a[0], a[1])
+	case twoReadSecond:
 		sc.buf = r.Data
-		return m.memRead(t, renameCall, a[2], a[3])
-	case renameCall:
-		s, from, to := t.p.Storage, string(sc.buf), string(r.Data)
-		return m.request(t, renameDone, func(c sys.Caller) (sys.Reply, bool) { return s.Rename(c, from, to) })
-	case renameDone:
+		return m.memRead(t, twoCall, a[2], a[3])
+	case twoCall:
+		return m.twoStringsCall(t, string(sc.buf), r.Data)
+	case twoDone:
 		return m.finishWith(t, r.Val)
 	}
-	panic(fmt.Sprintf("interp: RENAME at stage %d", sc.stage))
+	panic(fmt.Sprintf("interp: %s at stage %d", sc.op, sc.stage))
 }
 
-// Stages of GETATTR: read the path, ask, copy the text, push its length.
-const (
-	getAttrReadPath uint8 = iota
-	getAttrCall
-	getAttrCopy
-	getAttrDone
-)
-
-func (m *Machine) opGetAttr(t *Thread, r sys.Reply) action {
-	sc := &t.sc
-	a := sc.args
-	switch sc.stage {
-	case getAttrReadPath:
-		return m.memRead(t, getAttrCall, a[0], a[1])
-	case getAttrCall:
-		s, path := t.p.Storage, string(r.Data)
-		return m.request(t, getAttrCopy, func(c sys.Caller) (sys.Reply, bool) { return s.GetAttr(c, path) })
-	case getAttrCopy:
-		if int64(r.Val) < 0 {
-			return m.finishWith(t, r.Val)
-		}
-		sc.args[1] = uint64(len(r.Data))
-		return m.memWrite(t, getAttrDone, a[2], r.Data[:min(uint64(len(r.Data)), a[3])])
-	case getAttrDone:
-		return m.finishWith(t, a[1])
-	}
-	panic(fmt.Sprintf("interp: GETATTR at stage %d", sc.stage))
-}
-
-// Stages of SETATTR: read the path, read the text, change, push.
-const (
-	setAttrReadPath uint8 = iota
-	setAttrReadText
-	setAttrCall
-	setAttrDone
-)
-
-func (m *Machine) opSetAttr(t *Thread, r sys.Reply) action {
-	sc := &t.sc
-	a := sc.args
-	switch sc.stage {
-	case setAttrReadPath:
-		return m.memRead(t, setAttrReadText, a[0], a[1])
-	case setAttrReadText:
-		sc.buf = r.Data
-		return m.memRead(t, setAttrCall, a[2], a[3])
-	case setAttrCall:
-		change, err := sys.ParseAttrChange(r.Data)
+func (m *Machine) twoStringsCall(t *Thread, first string, second []byte) action {
+	s := t.p.Storage
+	switch t.sc.op {
+	case isa.RENAME:
+		to := string(second)
+		return m.request(t, twoDone, func(c sys.Caller) (sys.Reply, bool) { return s.Rename(c, first, to) })
+	case isa.SETATTR:
+		change, err := sys.ParseAttrChange(second)
 		if err != nil {
-			return m.answer(t, setAttrDone, sys.ErrReply(sys.EINVAL))
+			return m.answer(t, twoDone, sys.ErrReply(sys.EINVAL))
 		}
-		s, path := t.p.Storage, string(sc.buf)
-		return m.request(t, setAttrDone, func(c sys.Caller) (sys.Reply, bool) { return s.SetAttr(c, path, change) })
-	case setAttrDone:
-		return m.finishWith(t, r.Val)
+		return m.request(t, twoDone, func(c sys.Caller) (sys.Reply, bool) { return s.SetAttr(c, first, change) })
 	}
-	panic(fmt.Sprintf("interp: SETATTR at stage %d", sc.stage))
+	panic(fmt.Sprintf("interp: opTwoStrings reached with %s", t.sc.op))
 }
