@@ -55,6 +55,7 @@ func (m *NodeMachine) Export(emit func(Metric)) {
 		{"client_output_bytes_total", "output bytes of clients' processes", cs.OutputBytes},
 		{"client_output_resent_bytes_total", "output bytes sent again", cs.OutputResentBytes},
 		{"client_output_overruns_total", "writes refused: a client too far behind", cs.OutputOverruns},
+		{"client_busy_total", "requests refused: too much clients' work in progress", cs.Busy},
 		{"client_queries_total", "ps/status/kill queries sent to peers", cs.Queries},
 		{"client_queries_unanswered_total", "peers that did not answer a query in time", cs.QueriesUnanswered},
 	} {

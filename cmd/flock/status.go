@@ -75,10 +75,11 @@ func printStatus(w io.Writer, st host.Status) {
 	}
 	fmt.Fprintf(w, "asked machine %d; metadata voters %s; leader %s\n", st.Via, strings.Join(voters, ","), leader)
 	tw := tabwriter.NewWriter(w, 2, 8, 2, ' ', 0)
-	fmt.Fprintln(tw, "MACHINE\tSTATE\tINCARNATION\tHEALTH\tADDRESS\tPROVIDES\tCORES\tTHREADS\tPROCESSES\tRAFT")
+	fmt.Fprintln(tw, "MACHINE\tSTATE\tINCARNATION\tHEALTH\tADDRESS\tPROVIDES\tCORES\tTHREADS\tPROCESSES\tMEMORY\tRAFT")
 	for _, m := range st.Machines {
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%s\t%d\t%d\t%d\t%s\n", m.ID, orDash(m.State), m.Incarnation, health(m),
-			orDash(m.Address), orDash(m.Provide.String()), m.Cores, m.Threads, m.Processes, raftText(m, slices.Contains(st.Voters, m.ID)))
+		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%s\t%s\t%d\t%d\t%d\t%s\t%s\n", m.ID, orDash(m.State), m.Incarnation, health(m),
+			orDash(m.Address), orDash(m.Provide.String()), m.Cores, m.Threads, m.Processes, sizeText(m.MemoryBytes),
+			raftText(m, slices.Contains(st.Voters, m.ID)))
 	}
 	tw.Flush()
 	if st.Silent != "" {
@@ -124,4 +125,18 @@ func raftText(m node.MachineStatus, voter bool) string {
 		return "voter (replica down)"
 	}
 	return fmt.Sprintf("%s term %d commit %d", m.Raft.State, m.Raft.Term, m.Raft.Commit)
+}
+
+// sizeText is a byte count in the largest binary unit that keeps it at or
+// above 1.
+func sizeText(b uint64) string {
+	for _, u := range []struct {
+		name string
+		size uint64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}} {
+		if b >= u.size {
+			return fmt.Sprintf("%.1f%s", float64(b)/float64(u.size), u.name)
+		}
+	}
+	return fmt.Sprintf("%dB", b)
 }

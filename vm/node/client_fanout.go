@@ -229,6 +229,11 @@ func (n *Node) ownStatus() MachineStatus {
 		Joined: n.joined, Cores: uint64(n.cores.Len()), Threads: uint64(n.Threads()), Processes: uint64(running),
 		ThreadsStarted: uint64(n.stats.ThreadsStarted), ThreadsPlacedRemote: uint64(n.stats.ThreadsPlacedRemote),
 		ProcessesStarted: uint64(n.stats.ProcessesStarted), ProcessesLost: uint64(n.stats.ProcessesLost)}
+	for _, pid := range sortedKeys(n.procs) {
+		if p := n.procs[pid]; p.committed && p.acct != nil {
+			st.MemoryBytes += p.acct.UsedBytes()
+		}
+	}
 	if n.failure != nil {
 		st.Failure = n.failure.Error()
 	}

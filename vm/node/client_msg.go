@@ -187,6 +187,7 @@ type MachineStatus struct {
 	ThreadsPlacedRemote uint64
 	ProcessesStarted    uint64
 	ProcessesLost       uint64
+	MemoryBytes         uint64 // thread memory of processes on this machine
 }
 
 const clientMsgVersion = 1
@@ -284,7 +285,7 @@ func appendMachineStatus(b []byte, s *MachineStatus) []byte {
 	b = appendResources(b, s.Provide)
 	for _, v := range []uint64{s.LeaseAgeTicks, b2u(s.Reported), s.ReportedIncarnation, b2u(s.Joined), b2u(s.Voter),
 		s.Cores, s.Threads, s.Processes, s.Raft.Term, s.Raft.Leader, s.Raft.Commit, s.Raft.Applied,
-		s.ThreadsStarted, s.ThreadsPlacedRemote, s.ProcessesStarted, s.ProcessesLost} {
+		s.ThreadsStarted, s.ThreadsPlacedRemote, s.ProcessesStarted, s.ProcessesLost, s.MemoryBytes} {
 		b = binary.AppendUvarint(b, v)
 	}
 	for _, str := range []string{s.Address, s.Raft.State, s.Failure, s.MetaFailure} {
@@ -417,6 +418,7 @@ func (d *msgDecoder) machineStatus() MachineStatus {
 	s.Raft.Term, s.Raft.Leader, s.Raft.Commit, s.Raft.Applied = d.uvarint("term"), d.uvarint("leader"), d.uvarint("commit"), d.uvarint("applied")
 	s.ThreadsStarted, s.ThreadsPlacedRemote = d.uvarint("threads started"), d.uvarint("threads placed remote")
 	s.ProcessesStarted, s.ProcessesLost = d.uvarint("processes started"), d.uvarint("processes lost")
+	s.MemoryBytes = d.uvarint("memory bytes")
 	s.Address, s.Raft.State, s.Failure, s.MetaFailure = d.str("address"), d.str("raft state"), d.str("failure"), d.str("meta failure")
 	return s
 }

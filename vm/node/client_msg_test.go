@@ -25,7 +25,7 @@ func sampleClientMsgs() []*ClientMsg {
 			Nodes: []MachineStatus{{ID: 1, State: "alive", Incarnation: 2, Provide: Resources{Cores: 3, RAMBytes: 1 << 30, DiskPercent: 50},
 				LeaseAgeTicks: 4, Reported: true, Address: "127.0.0.1:7070", ReportedIncarnation: 2, Joined: true, Voter: true, Cores: 3,
 				Threads: 5, Processes: 1, Raft: RaftStatus{State: "leader", Term: 3, Leader: 1, Commit: 40, Applied: 40},
-				ThreadsStarted: 10, ThreadsPlacedRemote: 4, ProcessesStarted: 2, ProcessesLost: 1, Failure: "f", MetaFailure: "m"}}},
+				ThreadsStarted: 10, ThreadsPlacedRemote: 4, ProcessesStarted: 2, ProcessesLost: 1, MemoryBytes: 1 << 20, Failure: "f", MetaFailure: "m"}}},
 		{Kind: clientQuery, Seq: 5, Query: queryKill, PID: 8, Text: "bob"},
 	}
 }
