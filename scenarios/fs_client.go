@@ -28,7 +28,6 @@ type fsProc struct {
 	view    *dfs.Storage
 	seq     uint64
 	req     sys.ReqID
-	op      *fsOp
 	onReply func(sys.Reply)
 	fds     []fsFD
 	opened  *fsFD // what the last open opened, nil if it failed
