@@ -169,6 +169,7 @@ type fsRun struct {
 	rottedChunks int
 	audit        dfs.AuditReport
 	audited      bool
+	faults       sim.FaultConfig
 	// finalDeadline: final operations that failed with EAGAIN are retried
 	// until then.
 	finalDeadline sim.Time
@@ -200,6 +201,7 @@ func runFS(opts Options) (rep Report) {
 		panic(fmt.Sprintf("scenarios: pinned faults invalid: %v", err))
 	}
 	rep.Config = r.shape.String() + " | " + faults.String()
+	r.faults = faults
 	r.world = sim.NewWorld(sim.Config{Seed: opts.Seed, Faults: faults, Trace: opts.Trace})
 	r.start()
 
@@ -523,11 +525,7 @@ func (r *fsRun) fillCounters(rep *Report) {
 	if r.world == nil {
 		return
 	}
-	rep.TraceHash = fmt.Sprintf("%016x", r.world.TraceHash())
-	rep.Events = r.world.Events()
-	rep.SimNs = int64(r.world.Now())
-	rep.Faults = r.world.FaultCounts()
-	rep.Outcomes = r.world.Outcomes()
+	FillWorld(rep, r.world, r.faults)
 	rep.Faults["chunk_lost"] = int64(r.lostChunks)
 	rep.Faults["chunk_rotted"] = int64(r.rottedChunks)
 	for _, n := range r.nodes {
