@@ -8,7 +8,7 @@ SEEDS        ?= 0:200
 FUZZTIME     ?= 10s
 export RAPID_CHECKS
 
-.PHONY: all build test test-go sim bench bench-compare fuzz lint vet fmt-check staticcheck clean mutate
+.PHONY: all build test test-go sim bench bench-compare bench-etcd cluster-test fuzz lint vet fmt-check staticcheck clean mutate
 
 all: build
 
@@ -40,6 +40,16 @@ bench: build
 # (bench/compare is its own module, so the main module does not depend on the peers).
 bench-compare:
 	cd bench/compare && $(GO) run . -n 100000000 -reps 3
+
+# bench-etcd: metadata puts of raftkv over TCP+TLS beside etcd 3.x, 3 machines on loopback
+# (bench/etcd is its own module, so the main module does not depend on etcd).
+bench-etcd:
+	cd bench/etcd && $(GO) run . -clients 1,64 -duration 5s
+
+# cluster-test: longer randomized rounds with real flock processes on loopback (SIGKILL,
+# restarts, cut links through in-test proxies, porcupine-checked histories).
+cluster-test:
+	FLOCK_CLUSTER_TEST=1 $(GO) test -count=1 -timeout 20m -run TestClusterChaos -v ./cmd/flock/
 
 # fuzz: every fuzz target for FUZZTIME each (seed corpora also run in `make test`).
 fuzz:
