@@ -34,7 +34,7 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 	var remote clientFlags // --vm: run on a VM (run_vm.go)
 	cmd := &cobra.Command{
 		Use:   "run [flags] prog.fl|prog.flasm|prog.flb [args...]",
-		Short: "Run a program on an embedded local VM",
+		Short: "Run a program on an embedded local VM, or on a VM with --vm",
 		Long: `Run a program on an embedded local VM: a .fl program (the Flock language)
 is compiled, a .flasm program (assembly) assembled, .flb bytecode decoded.
 Arguments after the program file are the program's; flags must come before
