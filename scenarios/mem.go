@@ -43,18 +43,18 @@ func init() {
 	// Seed budgets: measured over seeds 0:500 (flock-sim -scenario mem
 	// -seeds 0:500 -bug NAME -json), each at least twice the longest run
 	// of seeds without a catch.
-	// accept-stale-data: 103/500, first at 1, longest gap 21.
-	// apply-retry-twice: 285/500, first at 1, longest gap 8.
-	// evict-without-writeback: 137/500, first at 4, longest gap 21.
-	// grant-before-acks: 234/500, first at 1, longest gap 7.
-	// resurrect-lost-page: 105/500, first at 5, longest gap 26.
-	// skip-invalidation: 489/500, first at 0, longest gap 1.
+	// accept-stale-data: 106/500, first at 6, longest gap 30.
+	// apply-retry-twice: 264/500, first at 1, longest gap 9.
+	// evict-without-writeback: 144/500, first at 4, longest gap 21.
+	// grant-before-acks: 244/500, first at 1, longest gap 8.
+	// resurrect-lost-page: 98/500, first at 7, longest gap 35.
+	// skip-invalidation: 487/500, first at 0, longest gap 1.
 	budgets := map[string]int{
-		"accept-stale-data":       45,
+		"accept-stale-data":       60,
 		"apply-retry-twice":       20,
 		"evict-without-writeback": 45,
 		"grant-before-acks":       20,
-		"resurrect-lost-page":     55,
+		"resurrect-lost-page":     70,
 		"skip-invalidation":       10,
 	}
 	var bugs []Bug
