@@ -68,8 +68,15 @@ type vmShape struct {
 	// placeLocal is the nodes' PlaceLocalPerCore: small values spread
 	// threads over more machines.
 	placeLocal int
-	jobs       []vmJobSpec
-	safety     time.Duration
+	// attrition: once, at attritionAt, crash a machine that runs threads
+	// of a program, and restart it after attritionDown (FoundationDB's
+	// attrition: the machine-loss paths run in many seeds, not only when
+	// the nemesis happens to hit a busy machine).
+	attrition     bool
+	attritionAt   time.Duration
+	attritionDown time.Duration
+	jobs          []vmJobSpec
+	safety        time.Duration
 }
 
 // vmJobSpec is one program to run: when, on which machine (its home).
@@ -90,6 +97,8 @@ func drawVMShape(seed uint64, programs []*vmProgram) vmShape {
 		s.cores = append(s.cores, 1+rng.IntN(3))
 	}
 	s.placeLocal = 1 + rng.IntN(4)
+	s.attrition = rng.IntN(10) < 4
+	s.attritionDown = time.Duration(300+rng.IntN(1700)) * time.Millisecond
 	n := min(len(programs), 2+rng.IntN(3))
 	perm := rng.Perm(len(programs))
 	for i := range n {
@@ -100,6 +109,9 @@ func drawVMShape(seed uint64, programs []*vmProgram) vmShape {
 		})
 	}
 	slices.SortStableFunc(s.jobs, func(a, b vmJobSpec) int { return int(a.at - b.at) })
+	if len(s.jobs) > 0 {
+		s.attritionAt = s.jobs[0].at + time.Duration(100+rng.IntN(900))*time.Millisecond
+	}
 	return s
 }
 
@@ -125,7 +137,11 @@ func (s vmShape) String() string {
 	for _, j := range s.jobs {
 		jobs = append(jobs, fmt.Sprintf("%s@n%d", j.prog.name, vmMachineIDBase+j.where))
 	}
-	return fmt.Sprintf("machines=%d voters=%d cores=%v place-local=%d safety=%v jobs=%s", s.machines, s.voters, s.cores, s.placeLocal, s.safety, strings.Join(jobs, ","))
+	attrition := ""
+	if s.attrition {
+		attrition = fmt.Sprintf(" attrition=%v/%v", s.attritionAt, s.attritionDown)
+	}
+	return fmt.Sprintf("machines=%d voters=%d cores=%v place-local=%d safety=%v%s jobs=%s", s.machines, s.voters, s.cores, s.placeLocal, s.safety, attrition, strings.Join(jobs, ","))
 }
 
 // vmRun is one run of the scenario.
@@ -247,6 +263,48 @@ func (r *vmRun) start() {
 		r.jobs = append(r.jobs, j)
 		r.world.At(sim.Time(spec.at), "vm.job "+spec.prog.name, func() { r.startJob(j) })
 	}
+	if r.shape.attrition && r.shape.attritionAt < r.shape.safety {
+		r.world.At(sim.Time(r.shape.attritionAt), "vm.attrition", func() { r.attrition(vmAttritionTries) })
+	}
+}
+
+// vmAttritionTries bounds how often attrition looks again for a machine
+// running threads (every 50 ms).
+const vmAttritionTries = 40
+
+// attrition crashes a machine running threads of a program, when no other
+// machine is down (so the metadata store keeps its quorum), and restarts it
+// later; else it looks again a little later.
+func (r *vmRun) attrition(tries int) {
+	if r.world.Healed() || tries == 0 {
+		return
+	}
+	var victim *vmMachine
+	down := 0
+	for _, vm := range r.machines {
+		if !vm.m.Up() || vm.m.Paused() {
+			down++
+		} else if victim == nil && vm.n != nil && vm.n.Threads() > 0 && !r.isHome(vm) {
+			victim = vm
+		}
+	}
+	if victim == nil || down > 0 {
+		r.world.After(50*time.Millisecond, "vm.attrition", func() { r.attrition(tries - 1) })
+		return
+	}
+	r.world.Crash(victim.id)
+	r.world.After(r.shape.attritionDown, "vm.attrition.restart", func() { r.world.Restart(victim.id) })
+}
+
+// isHome reports whether a program runs with vm as its home (crashing it
+// would lose the program's client too, and test nothing more).
+func (r *vmRun) isHome(vm *vmMachine) bool {
+	for _, j := range r.jobs {
+		if j.home == vm && j.started && !j.ended {
+			return true
+		}
+	}
+	return false
 }
 
 func (vm *vmMachine) boot(m *sim.Machine) netmodel.Receiver {

@@ -18,10 +18,10 @@ type vmBugSet struct {
 // planted bug (measured over seeds 0:500 with flock-sim -scenario vm -bug
 // NAME; each at least twice the longest run of seeds without a catch).
 var vmBugBudgets = map[string]int{
-	"apply-output-twice":  100,
-	"forget-join-answers": 100,
-	"ignore-lost-threads": 100,
-	"place-on-dead":       100,
+	"apply-output-twice":   100,
+	"forget-join-answers":  100,
+	"ignore-lost-threads":  100,
+	"launch-before-commit": 100,
 }
 
 func vmBugs() []Bug {

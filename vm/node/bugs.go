@@ -12,10 +12,9 @@ type Bugs struct {
 	// IgnoreLostThreads: a machine's death ends nothing; the home counts
 	// the threads that were there as finished with value 0.
 	IgnoreLostThreads bool
-	// PlaceOnDead: placement does not skip machines declared dead, and a
-	// thread whose start request finds its machine dead is reported
-	// started.
-	PlaceOnDead bool
+	// LaunchBeforeCommit: a process's main thread starts as soon as the
+	// commits of its span are sent, before the members have installed it.
+	LaunchBeforeCommit bool
 	// ForgetJoinAnswers: the home keeps no answer of a JOIN it answered, so
 	// a retransmitted JOIN is applied again (and finds the thread already
 	// joined).
@@ -32,7 +31,7 @@ var bugTable = []struct {
 	{"apply-output-twice", func(b *Bugs) *bool { return &b.ApplyOutputTwice }},
 	{"forget-join-answers", func(b *Bugs) *bool { return &b.ForgetJoinAnswers }},
 	{"ignore-lost-threads", func(b *Bugs) *bool { return &b.IgnoreLostThreads }},
-	{"place-on-dead", func(b *Bugs) *bool { return &b.PlaceOnDead }},
+	{"launch-before-commit", func(b *Bugs) *bool { return &b.LaunchBeforeCommit }},
 }
 
 // BugNames lists the planted bugs by name, sorted.

@@ -205,6 +205,9 @@ func (n *Node) commit(sp *startingProc) {
 }
 
 func (n *Node) checkCommitted(sp *startingProc) {
+	if n.cfg.Bugs.LaunchBeforeCommit && n.starting[sp.pid] == sp {
+		sp.commits = 0 // the planted bug: do not wait for the members
+	}
 	if sp.commits > 0 || n.starting[sp.pid] != sp {
 		return
 	}
@@ -314,10 +317,10 @@ func (n *Node) place(p *procHere) netmodel.NodeID {
 		if id == n.cfg.ID || m == nil || m.lease.Cores == 0 {
 			continue
 		}
-		if !n.cfg.Bugs.PlaceOnDead && n.spanMemberGone(p, i) {
+		if n.spanMemberGone(p, i) {
 			continue // it restarted: the incarnation of the span is gone
 		}
-		if !n.cfg.Bugs.PlaceOnDead && (m.rec.State != stateAlive || n.ms.dead[id] >= m.rec.Incarnation) {
+		if m.rec.State != stateAlive || n.ms.dead[id] >= m.rec.Incarnation {
 			continue
 		}
 		load := float64(m.lease.Threads+m.sentThreads) / float64(m.lease.Cores)
@@ -372,10 +375,6 @@ func (n *Node) startThread(p *procHere, img *interp.ThreadImage, target netmodel
 		func() {
 			n.cfg.Record("start of thread %d of process %d: %v lost", img.TID, p.pid, target)
 			p.startLost = target
-			if n.cfg.Bugs.PlaceOnDead {
-				started() // the planted bug: a start that never happened reported as done
-				return
-			}
 			fail(sys.TrapLost)
 		})
 }
