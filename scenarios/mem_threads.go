@@ -141,7 +141,7 @@ func (mm *memMachine) boot(m *sim.Machine) netmodel.Receiver {
 		transport = memTracer{mm: mm}
 	}
 	cfg.Self, cfg.Incarnation, cfg.Transport, cfg.Completer, cfg.Rand = mm.id, mm.inc, transport, memCompleter{mm}, m.Rand()
-	cfg.Atomics, cfg.Bugs, cfg.Record = r.shape.policy, r.bugs, m.Record
+	cfg.Atomics, cfg.Bugs, cfg.Record, cfg.Buggify = r.shape.policy, r.bugs, m.Record, m.Buggify
 	cfg.OnApply = r.noteApply
 	a, err := coherence.New(cfg)
 	if err != nil {

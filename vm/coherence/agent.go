@@ -114,7 +114,7 @@ func (a *Agent) end() {
 	if a.depth > 0 {
 		return
 	}
-	a.flush()
+	a.flush(a.buggify("coherence.hold"))
 	for len(a.completions) > 0 {
 		c := a.completions[0]
 		a.completions = a.completions[1:]
@@ -270,6 +270,9 @@ func (a *Agent) Tick() {
 	defer a.end()
 	a.tick++
 	a.pollGrace()
+	if a.buggify("coherence.evict") {
+		a.evictOne()
+	}
 	a.spaceFreed()
 	a.retransmit()
 	// A tick releases every held batch, and what retransmit queued.
@@ -339,6 +342,8 @@ func (a *Agent) finish(o *op, r sys.Reply) {
 		a.completions = append(a.completions, completion{id: o.caller.Req, r: r})
 	}
 }
+
+func (a *Agent) buggify(site string) bool { return a.cfg.Buggify != nil && a.cfg.Buggify(site) }
 
 func (a *Agent) record(format string, args ...any) {
 	if a.cfg.Record != nil {

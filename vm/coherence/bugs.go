@@ -35,7 +35,7 @@ var bugTable = []struct {
 	flag func(*Bugs) *bool
 }{
 	{"accept-stale-data", func(b *Bugs) *bool { return &b.AcceptStaleData }},
-	{"apply-retry-twice", func(b *Bugs) *bool { return &b.ApplyRetryTwice }},
+	{"apply-retried-op-twice", func(b *Bugs) *bool { return &b.ApplyRetryTwice }},
 	{"evict-without-writeback", func(b *Bugs) *bool { return &b.EvictWithoutWriteback }},
 	{"grant-before-acks", func(b *Bugs) *bool { return &b.GrantBeforeAcks }},
 	{"resurrect-lost-page", func(b *Bugs) *bool { return &b.ResurrectLostPage }},

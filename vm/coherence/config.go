@@ -134,6 +134,12 @@ type Config struct {
 	// Record, if set, receives rare protocol events (a page lost, a peer
 	// restarted) for the trace.
 	Record func(format string, args ...any)
+	// Buggify, if set, is asked at code sites that may misbehave on purpose
+	// (FoundationDB's BUGGIFY; the simulator's Machine.Buggify) in ways that
+	// stay correct but rarely happen otherwise: "coherence.evict" (a tick
+	// evicts the oldest unpinned cached copy) and "coherence.hold" (a call's
+	// requests wait for the next tick).
+	Buggify func(site string) bool
 
 	Bugs Bugs // planted defects, all false in production
 }

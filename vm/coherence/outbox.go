@@ -67,13 +67,14 @@ func (a *Agent) request(to netmodel.NodeID, m msg) {
 }
 
 // flush sends what the call produced: every peer's replies, and its
-// requests if it has answered our last batch (or a tick released them).
-func (a *Agent) flush() {
+// requests unless BatchesInFlightMax of its batches are unanswered (or
+// hold: requests wait for the next tick).
+func (a *Agent) flush(hold bool) {
 	for _, pr := range a.dirty {
 		pr.dirty = false
 		out := pr.replies
 		pr.replies = pr.replies[:0:0]
-		if len(pr.open) < a.cfg.BatchesInFlightMax && len(pr.requests) > 0 {
+		if !hold && len(pr.open) < a.cfg.BatchesInFlightMax && len(pr.requests) > 0 {
 			a.openBatch(pr)
 			out = append(out, pr.requests...)
 			pr.requests = pr.requests[:0]
