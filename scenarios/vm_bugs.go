@@ -18,7 +18,7 @@ type vmBugSet struct {
 // planted bug (measured over seeds 0:500 with flock-sim -scenario vm -bug
 // NAME; each at least twice the longest run of seeds without a catch).
 var vmBugBudgets = map[string]int{
-	"apply-output-twice":   100,
+	"rerun-lost-threads":   100,
 	"forget-join-answers":  100,
 	"ignore-lost-threads":  100,
 	"launch-before-commit": 100,

@@ -19,16 +19,18 @@ type Bugs struct {
 	// a retransmitted JOIN is applied again (and finds the thread already
 	// joined).
 	ForgetJoinAnswers bool
-	// ApplyOutputTwice: the home does not deduplicate output requests, so a
-	// duplicated or retransmitted one prints twice.
-	ApplyOutputTwice bool
+	// RerunLostThreads: a node keeps the image of every thread it started
+	// on another machine, and when that machine dies it starts the thread
+	// again elsewhere (and the home does not end the process): a thread
+	// that had already run there runs twice.
+	RerunLostThreads bool
 }
 
 var bugTable = []struct {
 	name string
 	flag func(*Bugs) *bool
 }{
-	{"apply-output-twice", func(b *Bugs) *bool { return &b.ApplyOutputTwice }},
+	{"rerun-lost-threads", func(b *Bugs) *bool { return &b.RerunLostThreads }},
 	{"forget-join-answers", func(b *Bugs) *bool { return &b.ForgetJoinAnswers }},
 	{"ignore-lost-threads", func(b *Bugs) *bool { return &b.IgnoreLostThreads }},
 	{"launch-before-commit", func(b *Bugs) *bool { return &b.LaunchBeforeCommit }},

@@ -114,7 +114,7 @@ func (n *Node) threadRequest(to netmodel.NodeID, c sys.Caller, m *procMsg) {
 		n.Complete(c.Req, replyOf(r))
 	}, func() {
 		n.cfg.Record("%s of process %d: %v lost", m.kind, m.pid, to)
-		n.Complete(c.Req, sys.Reply{Trap: sys.TrapLost})
+		n.Complete(c.Req, sys.Reply{Trap: sys.TrapLost, Val: uint64(to)})
 	})
 }
 

@@ -210,19 +210,20 @@ type Node struct {
 	pidNext, pidEnd uint64 // the pid block in hand: [pidNext, pidEnd)
 	pidWaiters      []func(uint64, error)
 
-	table     *kernel.Table        // processes homed here
-	procs     map[uint64]*procHere // processes installed here
-	starting  map[uint64]*startingProc
-	jobs      map[uint64]*job
-	out       *outbox
-	in        *inbox
-	nextSeq   uint64 // node-originated requests
-	selfMsgs  [][]byte
-	deferred  []func()
-	misses    map[threadKey]*missWindow
-	migrating map[threadKey]*migration
-	stats     Stats
-	clients   clientState // the client service (client*.go)
+	table      *kernel.Table        // processes homed here
+	procs      map[uint64]*procHere // processes installed here
+	starting   map[uint64]*startingProc
+	jobs       map[uint64]*job
+	out        *outbox
+	in         *inbox
+	nextSeq    uint64 // node-originated requests
+	selfMsgs   [][]byte
+	deferred   []func()
+	misses     map[threadKey]*missWindow
+	migrating  map[threadKey]*migration
+	keptImages map[threadKey]keptImage // the planted bug RerunLostThreads only
+	stats      Stats
+	clients    clientState // the client service (client*.go)
 }
 
 // Stats counts what a node did.
@@ -280,7 +281,7 @@ func (n *Node) boot() error {
 	n.jobs = map[uint64]*job{}
 	n.out = newOutbox(n.cfg.OutboxMax)
 	n.in = newInbox(n.cfg.InboxMax)
-	n.misses, n.migrating = map[threadKey]*missWindow{}, map[threadKey]*migration{}
+	n.misses, n.migrating, n.keptImages = map[threadKey]*missWindow{}, map[threadKey]*migration{}, map[threadKey]keptImage{}
 	n.joined, n.pidNext, n.pidEnd, n.pidWaiters = false, 0, 0, nil
 	if n.cores != nil && n.cores.Parallel() {
 		n.cores.Stop()

@@ -23,6 +23,7 @@ type outbox struct {
 type outReq struct {
 	id      sys.ReqID
 	to      netmodel.NodeID
+	toInc   uint64 // the incarnation of to it is meant for (as known when sent)
 	msg     *procMsg
 	dueTick uint64
 	backoff uint64

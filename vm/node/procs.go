@@ -355,6 +355,9 @@ func (n *Node) startThread(p *procHere, img *interp.ThreadImage, target netmodel
 	n.stats.ThreadsPlacedRemote++
 	data := interp.EncodeImage(img)
 	img.Local.Release()
+	if n.cfg.Bugs.RerunLostThreads {
+		n.keptImages[threadKey{p.pid, img.TID}] = keptImage{to: target, data: data}
+	}
 	n.request(target, &procMsg{kind: msgStartThread, pid: p.pid, tid: img.TID, data: data},
 		func(m *procMsg) {
 			switch m.errno {
@@ -377,6 +380,28 @@ func (n *Node) startThread(p *procHere, img *interp.ThreadImage, target netmodel
 			p.startLost = target
 			fail(sys.TrapLost)
 		})
+}
+
+// keptImage is a thread image kept by the planted bug RerunLostThreads.
+type keptImage struct {
+	to   netmodel.NodeID
+	data []byte
+}
+
+// rerunLostThreads is the planted bug RerunLostThreads: the threads this
+// node started on a dead machine start again, here.
+func (n *Node) rerunLostThreads(dead netmodel.NodeID) {
+	for _, k := range sortedThreadKeys(n.keptImages) {
+		ki := n.keptImages[k]
+		p, ok := n.procs[k.pid]
+		if ki.to != dead || !ok || p.ending {
+			continue
+		}
+		delete(n.keptImages, k)
+		if img, err := interp.DecodeImage(ki.data, p.acct); err == nil {
+			n.addLocalThread(p, img)
+		}
+	}
 }
 
 // ignoreLostThreads is the planted bug IgnoreLostThreads: the threads of
@@ -484,11 +509,20 @@ func (n *Node) machineDown(id netmodel.NodeID, inc uint64) {
 	n.mem.MachineDown(id, inc)
 	n.in.forgetMachine(uint64(id), inc)
 	for _, r := range n.out.to(id) {
+		if r.toInc > inc {
+			continue // meant for a later incarnation, which is alive
+		}
 		if _, ok := n.out.take(r.id); ok {
 			r.onLost()
 		}
 	}
+	if n.cfg.Bugs.RerunLostThreads {
+		n.rerunLostThreads(id)
+	}
 	for _, ref := range n.table.ThreadsOn(uint64(id)) {
+		if n.cfg.Bugs.RerunLostThreads {
+			continue // the planted bug: the threads are "recovered" instead
+		}
 		if n.cfg.Bugs.IgnoreLostThreads {
 			n.ignoreLostThreads(ref.PID, uint64(id))
 			continue

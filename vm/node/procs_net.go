@@ -37,7 +37,7 @@ func (n *Node) requestAs(to netmodel.NodeID, m *procMsg, onReply func(*procMsg),
 			return
 		}
 	}
-	r := &outReq{id: m.req, to: to, msg: m, dueTick: n.ticks + retryTicksFirst, backoff: retryTicksFirst, onReply: onReply, onLost: onLost}
+	r := &outReq{id: m.req, to: to, toInc: n.incarnationOf(to), msg: m, dueTick: n.ticks + retryTicksFirst, backoff: retryTicksFirst, onReply: onReply, onLost: onLost}
 	n.out.add(r)
 	n.sendRequest(r)
 }
@@ -91,9 +91,6 @@ func (n *Node) receiveProcs(from netmodel.NodeID, body []byte) {
 		return
 	}
 	verdict, ans := n.in.admit(m)
-	if verdict != verdictApply && m.kind == msgOutput && n.cfg.Bugs.ApplyOutputTwice {
-		verdict = verdictApply // the planted bug: output is not deduplicated
-	}
 	switch verdict {
 	case verdictDrop:
 		n.stats.Duplicates++
