@@ -7,10 +7,11 @@ import (
 
 // directTable is the hot path to a process's global memory: the Table of
 // its pages held on this machine, when its sys.Global is a coherence
-// agent's (coherence.ProcessMemory); nil otherwise, and every global
-// access takes the slow path. A Global wrapped for another purpose (locked
-// for parallel cores, recorded by a checker) has no hot path: the wrapper
-// must see every operation.
+// agent's (coherence.ProcessMemory) or a wrapper that needs to see only the
+// misses and says so by forwarding the Table (DirectTabler); nil otherwise,
+// and every global access takes the slow path. A Global wrapped to see
+// every operation (locked for parallel cores, recorded by a checker) has
+// no hot path.
 //
 // exec reaches held pages through a coherence.TLB on its stack (cleared at
 // every entry, refilled from the Table on a miss): a LOAD, STORE, FAA or CAS
@@ -19,8 +20,15 @@ import (
 // own must each register with the agent and bracket their quanta with
 // Core.Enter and Exit before they may use a Table (see coherence.Core).
 func directTable(g sys.Global) *coherence.Table {
-	if pm, ok := g.(*coherence.ProcessMemory); ok {
-		return pm.Table()
+	if d, ok := g.(DirectTabler); ok {
+		return d.Table()
 	}
 	return nil
+}
+
+// DirectTabler is a sys.Global whose held pages the interpreter may reach
+// directly (hits never call it; misses do).
+type DirectTabler interface {
+	sys.Global
+	Table() *coherence.Table
 }

@@ -217,11 +217,20 @@ func (n *Node) threadMoved(p *procHere, k threadKey, to netmodel.NodeID) {
 	n.request(p.home, &procMsg{kind: msgMoved, pid: k.pid, tid: k.tid, where: uint64(to)}, func(*procMsg) {}, func() {})
 }
 
-// migratingGlobal counts the misses of each thread for migration.
+// migratingGlobal counts the misses of each thread for migration. Hits
+// need not be seen: it lets the interpreter reach held pages directly.
 type migratingGlobal struct {
 	sys.Global
 	n   *Node
 	pid uint64
+}
+
+// Table forwards the hot path of the memory it wraps, if it has one.
+func (g *migratingGlobal) Table() *coherence.Table {
+	if d, ok := g.Global.(interface{ Table() *coherence.Table }); ok {
+		return d.Table()
+	}
+	return nil
 }
 
 func (g *migratingGlobal) note(c sys.Caller, addr uint64, now bool) {
