@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/flockvm/flock/checker"
+	"github.com/flockvm/flock/netmodel"
 )
 
 // refModel is a reference implementation of the replicated state machine,
@@ -17,6 +18,7 @@ type refModel struct {
 	kv       map[string]string
 	size     int64
 	sessions map[uint64]*refSession
+	conf     *refConf
 }
 
 type refSession struct {
@@ -24,14 +26,30 @@ type refSession struct {
 	last               Result
 }
 
-func newRefModel(lim limits) *refModel {
-	return &refModel{lim: lim, kv: make(map[string]string), sessions: make(map[uint64]*refSession)}
+func newRefModel(lim limits, voters []netmodel.NodeID) *refModel {
+	return &refModel{lim: lim, kv: make(map[string]string), sessions: make(map[uint64]*refSession), conf: newRefConf(voters)}
 }
 
 func (m *refModel) apply(ev ApplyEvent) (ApplyKind, Result) {
+	if ev.LeaveJoint {
+		next, err := m.conf.leaveJoint(ev.Index)
+		if err != nil {
+			return ApplyRejected, Result{Members: m.conf.membership()}
+		}
+		m.conf = next
+		return ApplyNoop, Result{Members: m.conf.membership()}
+	}
 	if ev.Op == 0 {
 		return ApplyNoop, Result{}
 	}
+	kind, res := m.applyRequest(ev)
+	if ev.Op == OpChangeMembers {
+		res.Members = m.conf.membership()
+	}
+	return kind, res
+}
+
+func (m *refModel) applyRequest(ev ApplyEvent) (ApplyKind, Result) {
 	res := Result{Session: ev.Session, Seq: ev.Seq, Index: ev.Index}
 	if ev.Op == OpRegister {
 		if len(m.sessions) >= m.lim.sessionsMax {
@@ -52,7 +70,7 @@ func (m *refModel) apply(ev ApplyEvent) (ApplyKind, Result) {
 		return ApplyRejected, res
 	}
 	s.lastIndex = ev.Index
-	isWrite := ev.Op == OpPut || ev.Op == OpDelete || ev.Op == OpCAS
+	isWrite := ev.Op == OpPut || ev.Op == OpDelete || ev.Op == OpCAS || ev.Op == OpChangeMembers
 	switch {
 	case ev.Seq < s.lastSeq:
 		res.Err = ErrStaleRequest
@@ -84,6 +102,9 @@ func (m *refModel) apply(ev ApplyEvent) (ApplyKind, Result) {
 			kind = m.set(ev.Key, ev.Value, &res)
 			res.Swapped = kind == ApplyExecuted
 		}
+	case OpChangeMembers:
+		res.Found = false
+		kind = m.applyChange(ev, &res)
 	}
 	s.last = res
 	return kind, res
@@ -103,6 +124,10 @@ func (m *refModel) set(key, value string, res *Result) ApplyKind {
 }
 
 func (m *refModel) read(ev ApplyEvent, res *Result) {
+	if ev.Op == OpMembers {
+		res.Members = m.conf.membership()
+		return
+	}
 	if ev.Op == OpGet {
 		res.Value, res.Found = m.kv[ev.Key]
 		return
@@ -135,7 +160,7 @@ type requestID struct{ session, seq uint64 }
 // index a server reported).
 func (h *harness) check() {
 	h.t.Helper()
-	model := newRefModel(h.lim)
+	model := newRefModel(h.lim, h.peers)
 	executed := make(map[requestID]uint64) // write -> index it took effect at
 	last := uint64(0)
 	for idx := range h.canon {
@@ -155,12 +180,12 @@ func (h *harness) check() {
 			executed[id] = idx
 		}
 		kind, res := model.apply(ev)
-		if kind != ev.Kind || (ev.Op != 0 && !sameResult(res, ev.Result)) {
+		if kind != ev.Kind || ((ev.Op != 0 || ev.LeaveJoint) && !sameResult(res, ev.Result)) {
 			h.t.Fatalf("index %d: replicas applied %s; the model says %v -> %s",
 				idx, describeApply(ev), kind, describeResult(ev.Op, res))
 		}
 		if _, ok := states[idx]; ok {
-			states[idx] = maps.Clone(model.kv)
+			states[idx] = modelState{kv: maps.Clone(model.kv), conf: model.conf.membership()}
 		}
 	}
 	h.checkSessionlessReads(states)
@@ -172,11 +197,17 @@ func (h *harness) check() {
 // sessionless: a read served by ReadIndex, outside the log.
 func (o *opRecord) sessionless() bool { return o.op.isRead() && o.res.Session == 0 }
 
+// modelState is the model's state after an index.
+type modelState struct {
+	kv   map[string]string
+	conf Membership
+}
+
 // readStates lists the indexes that reads without a log entry say they
 // read; check fills in the model's state after each.
-func (h *harness) readStates(last uint64) map[uint64]map[string]string {
+func (h *harness) readStates(last uint64) map[uint64]modelState {
 	h.t.Helper()
-	states := make(map[uint64]map[string]string)
+	states := make(map[uint64]modelState)
 	for _, o := range h.ops {
 		if !o.done || o.res.Err != nil || !o.sessionless() {
 			continue
@@ -184,20 +215,26 @@ func (h *harness) readStates(last uint64) map[uint64]map[string]string {
 		if o.res.Index > last {
 			h.t.Fatalf("%v: %s read at index %d, beyond the agreed log's last %d", o.client, o, o.res.Index, last)
 		}
-		states[o.res.Index] = map[string]string{} // indexes 0 and 1 (bootstrap): empty
+		// Indexes 0 and 1 (bootstrap): empty.
+		states[o.res.Index] = modelState{kv: map[string]string{}, conf: newRefConf(h.peers).membership()}
 	}
 	return states
 }
 
-func (h *harness) checkSessionlessReads(states map[uint64]map[string]string) {
+func (h *harness) checkSessionlessReads(states map[uint64]modelState) {
 	h.t.Helper()
 	for _, o := range h.ops {
 		if !o.done || o.res.Err != nil || !o.sessionless() {
 			continue
 		}
-		m := &refModel{lim: h.lim, kv: states[o.res.Index]}
+		st := states[o.res.Index]
+		m := &refModel{lim: h.lim, kv: st.kv}
 		want := Result{Index: o.res.Index}
-		m.read(ApplyEvent{Op: o.op, Key: o.key, Limit: o.limit}, &want)
+		if o.op == OpMembers {
+			want.Members = st.conf
+		} else {
+			m.read(ApplyEvent{Op: o.op, Key: o.key, Limit: o.limit}, &want)
+		}
 		if !sameResult(want, o.res) {
 			h.t.Fatalf("%v: %s got %s; the state at index %d says %s",
 				o.client, o, describeResult(o.op, o.res), o.res.Index, describeResult(o.op, want))
@@ -294,16 +331,20 @@ func (h *harness) checkLinearizable() {
 
 func (h *harness) checkServers(model *refModel, last uint64) {
 	h.t.Helper()
+	final := model.conf.membership()
 	for _, id := range h.ids {
 		s := h.servers[id]
-		if s == nil {
-			continue
+		if s == nil || !final.IsMember(id) {
+			continue // a removed server, or a spare never added, has stopped following
 		}
 		if s.sm.applied < last {
 			h.t.Fatalf("%v applied up to %d, but index %d was applied before: committed entries were lost", id, s.sm.applied, last)
 		}
 		if s.sm.applied != last {
 			continue
+		}
+		if !sameMembership(s.Status().Members, final) {
+			h.t.Fatalf("%v holds configuration %v, the model %v", id, s.Status().Members, final)
 		}
 		got := make(map[string]string)
 		s.sm.kv.Ascend(func(kv KV) bool {
@@ -363,7 +404,7 @@ func (h *harness) settled() bool {
 		return false
 	}
 	var applied uint64
-	for i, id := range h.ids {
+	for i, id := range h.members() {
 		st := h.servers[id].Status()
 		if st.Applied != st.Commit || st.Applied != st.LastIndex || (i > 0 && st.Applied != applied) {
 			return false

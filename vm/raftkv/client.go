@@ -153,6 +153,48 @@ func (c *Client) Ranges(ranges []Range, done func(Result)) error {
 	return c.start(request{op: OpRanges, value: encodeRanges(ranges)}, done)
 }
 
+// ChangeMembers changes the group's configuration (members.go): one step
+// is a simple change, several enter a joint configuration that the leader
+// leaves by itself. Like a write it runs in the session, at most once. If
+// ifIndex is not zero the change applies only if the configuration is
+// still the one made at that index (Membership.Index), else it ends with
+// ErrMembersChanged. A leader still applying an earlier change refuses it
+// with ErrConfChangePending; raft's rules refuse it with
+// ErrConfChangeRefused. Result.Members is the configuration after it.
+func (c *Client) ChangeMembers(changes []MemberChange, ifIndex uint64, done func(Result)) error {
+	if err := validateMemberChanges(changes); err != nil {
+		return fmt.Errorf("%w: %v", ErrInvalid, err)
+	}
+	return c.start(request{op: OpChangeMembers, value: encodeMemberChanges(memberChanges{ifIndex: ifIndex, changes: changes})}, done)
+}
+
+// Members reads the group's configuration (linearizable, no log entry,
+// like Get): Result.Members.
+func (c *Client) Members(done func(Result)) error {
+	return c.start(request{op: OpMembers}, done)
+}
+
+// SetServers replaces the replicas the client sends to (after a change of
+// the configuration) and the one it reads from first (0: none). The
+// operation in flight, if any, goes on with its current attempt.
+func (c *Client) SetServers(servers []netmodel.NodeID, readFrom netmodel.NodeID) error {
+	cfg := c.cfg
+	cfg.Servers, cfg.ReadFrom = slices.Clone(servers), readFrom
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return err
+	}
+	c.cfg = cfg
+	if !slices.Contains(servers, c.leader) {
+		c.leader = 0
+	}
+	c.next %= len(servers)
+	return nil
+}
+
+// Servers lists the replicas the client sends to.
+func (c *Client) Servers() []netmodel.NodeID { return slices.Clone(c.cfg.Servers) }
+
 // RetryUnknown sends again, with the same session and sequence number, the
 // request of the last operation, which ended with ErrUnknownOutcome: the
 // session table then answers it with its first result if it was applied,
@@ -328,6 +370,13 @@ func (c *Client) Receive(from netmodel.NodeID, payload []byte) {
 	switch rep.status {
 	case statusNotLeader, statusOverloaded:
 		c.refused(from, rep)
+	case statusConfPending:
+		if op.maybeApplied || rep.attempt != uint32(op.attempts) {
+			// An earlier attempt may be in the log: its outcome decides.
+			c.refused(from, rep)
+			return
+		}
+		c.finish(resultFromReply(rep))
 	case statusOK:
 		if op.sessionless {
 			res := resultFromReply(rep)
@@ -349,7 +398,7 @@ func (c *Client) Receive(from netmodel.NodeID, payload []byte) {
 			res.Err = fmt.Errorf("%w: %w", ErrUnknownOutcome, ErrSessionExpired)
 		}
 		c.finish(res)
-	case statusStale, statusStateFull:
+	case statusStale, statusStateFull, statusConfRefused, statusMembersChanged:
 		c.fence = false // it reached the session table: earlier requests can no longer apply
 		c.finish(resultFromReply(rep))
 	default:

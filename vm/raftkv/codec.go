@@ -119,7 +119,8 @@ type Op uint8
 
 // The operations. OpRegister opens a session; a Client sends it by itself.
 // OpTxn and OpRanges carry their transaction or ranges in the request's
-// value (txn.go).
+// value (txn.go), OpChangeMembers its changes (members.go). OpMembers reads
+// the configuration.
 const (
 	OpGet Op = iota + 1
 	OpPut
@@ -129,10 +130,12 @@ const (
 	OpRegister
 	OpTxn
 	OpRanges
+	OpChangeMembers
+	OpMembers
 	opEnd
 )
 
-var opNames = [...]string{"", "get", "put", "delete", "cas", "scan", "register", "txn", "ranges"}
+var opNames = [...]string{"", "get", "put", "delete", "cas", "scan", "register", "txn", "ranges", "change-members", "members"}
 
 func (o Op) String() string {
 	if o == 0 || o >= opEnd {
@@ -141,9 +144,11 @@ func (o Op) String() string {
 	return opNames[o]
 }
 
-func (o Op) isWrite() bool { return o == OpPut || o == OpDelete || o == OpCAS || o == OpTxn }
+func (o Op) isWrite() bool {
+	return o == OpPut || o == OpDelete || o == OpCAS || o == OpTxn || o == OpChangeMembers
+}
 
-func (o Op) isRead() bool { return o == OpGet || o == OpScan || o == OpRanges }
+func (o Op) isRead() bool { return o == OpGet || o == OpScan || o == OpRanges || o == OpMembers }
 
 // request is what a Client sends and, with the Client's address filled in
 // by the accepting server, what a log entry holds. A read without a session
@@ -240,10 +245,13 @@ const (
 	statusOverloaded                   // not proposed: too many pending requests
 	statusInvalid                      // not applied: malformed
 	statusStateFull                    // not applied: the store is full
+	statusConfPending                  // not proposed: a configuration change is in progress
+	statusConfRefused                  // not applied: raft's rules refuse the configuration change
+	statusMembersChanged               // not applied: the configuration is no longer the one the change expected
 	statusEnd
 )
 
-var statusNames = [...]string{"ok", "not-leader", "session-expired", "stale", "overloaded", "invalid", "state-full"}
+var statusNames = [...]string{"ok", "not-leader", "session-expired", "stale", "overloaded", "invalid", "state-full", "conf-pending", "conf-refused", "members-changed"}
 
 func (s status) String() string {
 	if s < statusEnd {
@@ -264,6 +272,7 @@ type reply struct {
 	index        uint64 // log index of the entry; for OpRegister the new session id; a session-less read: the applied index it read
 	value        string
 	pairs        []KV
+	members      *Membership // OpChangeMembers, OpMembers: the configuration
 }
 
 func appendReplyBody(dst []byte, r *reply) []byte {
@@ -277,6 +286,9 @@ func appendReplyBody(dst []byte, r *reply) []byte {
 	if r.more {
 		flags |= 4
 	}
+	if r.members != nil {
+		flags |= 8
+	}
 	dst = append(dst, byte(r.status), flags)
 	dst = binary.AppendUvarint(dst, r.session)
 	dst = binary.AppendUvarint(dst, r.seq)
@@ -288,6 +300,9 @@ func appendReplyBody(dst []byte, r *reply) []byte {
 	for _, p := range r.pairs {
 		dst = appendString(dst, p.Key)
 		dst = appendString(dst, p.Value)
+	}
+	if r.members != nil {
+		dst = appendMembership(dst, r.members)
 	}
 	return dst
 }
@@ -309,12 +324,15 @@ func decodeReplyBody(d *decoder) reply {
 	for i := 0; i < n && d.err == nil; i++ {
 		r.pairs[i] = KV{Key: d.str("pair key"), Value: d.str("pair value")}
 	}
+	if flags&8 != 0 {
+		r.members = decodeMembership(d)
+	}
 	switch {
 	case d.err != nil:
 		return reply{}
 	case r.status >= statusEnd:
 		d.fail("unknown status %d", r.status)
-	case flags > 7:
+	case flags > 15:
 		d.fail("unknown reply flags %#x", flags)
 	case attempt > math.MaxUint32:
 		d.fail("attempt %d overflows", attempt)

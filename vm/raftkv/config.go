@@ -40,8 +40,13 @@ const (
 
 // Config configures a Server. Zero limits take their defaults.
 type Config struct {
-	ID    netmodel.NodeID
-	Peers []netmodel.NodeID // bootstrap voters, ID included; fixed (no membership change yet)
+	ID netmodel.NodeID
+	// Peers are the voters of a new group, ID included: they bootstrap an
+	// empty disk. Empty: the server is a new member of an existing group
+	// (added as a learner by Client.ChangeMembers), whose empty disk waits
+	// for the leader's snapshot. Once the disk holds state, Peers is
+	// ignored: the configuration is the one the log made.
+	Peers []netmodel.NodeID
 
 	Disk diskmodel.FS
 	Dir  string // the WAL lives in Dir/wal, snapshots in Dir/snap
@@ -149,7 +154,8 @@ func (c Config) validate() error {
 		}
 	}
 	check(c.ID != 0, "ID is zero")
-	check(slices.Contains(c.Peers, c.ID), "Peers %v do not include ID %v", c.Peers, c.ID)
+	check(len(c.Peers) == 0 || slices.Contains(c.Peers, c.ID), "Peers %v do not include ID %v", c.Peers, c.ID)
+	check(len(c.Peers) <= MembersMax, "%d Peers exceed %d", len(c.Peers), MembersMax)
 	check(!hasDuplicates(c.Peers), "Peers %v has a duplicate", c.Peers)
 	check(!slices.Contains(c.Peers, 0), "Peers %v include the zero NodeID", c.Peers)
 	check(c.Disk != nil, "Disk is nil")

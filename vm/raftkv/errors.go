@@ -43,4 +43,16 @@ var (
 	// ErrStateFull: the store holds Config.StateSizeMax bytes; the write was
 	// rejected, not applied.
 	ErrStateFull = errors.New("raftkv: store is full")
+	// ErrConfChangePending: the leader refused a configuration change
+	// because an earlier one is not applied yet (or the configuration is
+	// joint); it was not applied. Try again later.
+	ErrConfChangePending = errors.New("raftkv: a configuration change is in progress")
+	// ErrConfChangeRefused: raft's rules refuse the change in the current
+	// configuration (it would remove every voter, change two voters
+	// without a joint configuration, ...). It was not applied.
+	ErrConfChangeRefused = errors.New("raftkv: configuration change refused")
+	// ErrMembersChanged: the change was made against a configuration
+	// (ChangeMembers' ifIndex) that another change replaced. It was not
+	// applied.
+	ErrMembersChanged = errors.New("raftkv: the configuration changed since")
 )

@@ -105,20 +105,25 @@ func FuzzDecodeState(f *testing.F) {
 	f.Add(newStateMachine(Config{}.testLimits()).encode())
 	f.Add([]byte("FLKV"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		sm, err := decodeState(data, Config{}.testLimits())
+		sm, err := decodeState(data, seedConf(), Config{}.testLimits())
 		if err != nil {
 			return
 		}
-		again, err := decodeState(sm.encode(), Config{}.testLimits())
+		again, err := decodeState(sm.encode(), seedConf(), Config{}.testLimits())
 		if err != nil || !bytes.Equal(again.encode(), sm.encode()) {
 			t.Fatalf("decodeState(encode(decodeState(x))) = %v, want the same state", err)
 		}
 	})
 }
 
+// seedConf is the configuration of the seed states: three voters.
+func seedConf() *pb.ConfState { return &pb.ConfState{Voters: []uint64{1, 2, 3}} }
+
 func FuzzDecodeSnapFile(f *testing.F) {
-	f.Add(encodeSnapFile(snapFile{index: 9, term: 2, voters: []uint64{1, 2, 3}, data: seedState().encode()}))
-	f.Add(encodeSnapFile(snapFile{index: 1, term: 1, voters: []uint64{7}}))
+	f.Add(encodeSnapFile(snapFile{index: 9, term: 2, conf: seedConf(), data: seedState().encode()}))
+	f.Add(encodeSnapFile(snapFile{index: 1, term: 1, conf: &pb.ConfState{Voters: []uint64{7}}}))
+	f.Add(encodeSnapFile(snapFile{index: 12, term: 3, conf: &pb.ConfState{Voters: []uint64{1, 2, 4}, Learners: []uint64{5},
+		VotersOutgoing: []uint64{1, 2, 3}, LearnersNext: []uint64{3}, AutoLeave: new(true)}, data: seedState().encode()}))
 	f.Add([]byte{})
 	f.Fuzz(func(t *testing.T, data []byte) {
 		sf, err := decodeSnapFile(data)
@@ -126,7 +131,7 @@ func FuzzDecodeSnapFile(f *testing.F) {
 			return
 		}
 		sf2, err := decodeSnapFile(encodeSnapFile(sf))
-		if err != nil || sf2.index != sf.index || sf2.term != sf.term || !reflect.DeepEqual(sf2.voters, sf.voters) ||
+		if err != nil || sf2.index != sf.index || sf2.term != sf.term || sf2.conf.Equivalent(sf.conf) != nil ||
 			!bytes.Equal(sf2.data, sf.data) {
 			t.Fatalf("decodeSnapFile(encodeSnapFile(%+v)) = (%+v, %v)", sf, sf2, err)
 		}

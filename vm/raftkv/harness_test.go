@@ -2,6 +2,7 @@ package raftkv
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -42,7 +43,8 @@ type heldKind struct {
 type harness struct {
 	t       fataler
 	seed    uint64
-	ids     []netmodel.NodeID
+	ids     []netmodel.NodeID // every server, spares included
+	peers   []netmodel.NodeID // the bootstrap voters; the others are spares: new members when added
 	base    Config // template: per-node fields are filled in
 	disks   map[netmodel.NodeID]*simdisk.Disk
 	servers map[netmodel.NodeID]*Server // nil while down
@@ -70,6 +72,8 @@ type opRecord struct {
 	expected      string
 	expectedFound bool
 	limit         int
+	changes       []MemberChange // OpChangeMembers
+	ifIndex       uint64         // OpChangeMembers
 	start, end    int
 	done          bool
 	res           Result
@@ -87,12 +91,17 @@ func (o *opRecord) String() string {
 		return fmt.Sprintf("cas %s %s->%s", o.key, exp, o.value)
 	case OpScan:
 		return fmt.Sprintf("scan %q limit=%d", o.key, o.limit)
+	case OpChangeMembers:
+		return fmt.Sprintf("change %v if=%d", o.changes, o.ifIndex)
+	case OpMembers:
+		return "members"
 	}
 	return fmt.Sprintf("%v %s", o.op, o.key)
 }
 
 type harnessOptions struct {
 	n               int
+	spares          int // servers beyond the n bootstrap voters, opened as new members
 	seed            uint64
 	bugs            Bugs
 	snapshotEntries uint64
@@ -119,11 +128,12 @@ func newHarness(t fataler, o harnessOptions) *harness {
 		canon:   make(map[uint64]ApplyEvent),
 		applied: make(map[netmodel.NodeID]int),
 	}
-	for i := 1; i <= o.n; i++ {
+	for i := 1; i <= o.n+o.spares; i++ {
 		h.ids = append(h.ids, netmodel.NodeID(i))
 	}
+	h.peers = h.ids[:o.n]
 	h.base = Config{
-		Peers: h.ids, Dir: "raftkv",
+		Peers: h.peers, Dir: "raftkv",
 		ElectionTicks: 10, HeartbeatTicks: 2,
 		SnapshotEntries: o.snapshotEntries, SessionsMax: o.sessionsMax,
 		Bugs: o.bugs, WALSegmentSizeBytes: o.segmentBytes,
@@ -159,6 +169,9 @@ func (h *harness) open(id netmodel.NodeID) {
 	h.t.Helper()
 	cfg := h.base
 	cfg.ID, cfg.Disk = id, h.disks[id]
+	if !slices.Contains(h.peers, id) {
+		cfg.Peers = nil
+	}
 	cfg.Transport = harnessTransport{h: h, from: id}
 	h.opens++
 	cfg.Rand = rand.New(rand.NewPCG(h.seed, uint64(id)<<16|uint64(h.opens)))
@@ -233,12 +246,26 @@ func sameApply(a, b ApplyEvent) bool {
 func sameResult(a, b Result) bool {
 	return a.Err == b.Err && a.Found == b.Found && a.Value == b.Value && a.Swapped == b.Swapped &&
 		slices.Equal(a.Pairs, b.Pairs) && a.More == b.More && a.Index == b.Index &&
-		a.Session == b.Session && a.Seq == b.Seq
+		a.Session == b.Session && a.Seq == b.Seq && sameMembership(a.Members, b.Members)
+}
+
+func sameMembership(a, b Membership) bool {
+	return slices.Equal(a.Voters, b.Voters) && slices.Equal(a.Learners, b.Learners) &&
+		slices.Equal(a.VotersOutgoing, b.VotersOutgoing) && slices.Equal(a.LearnersNext, b.LearnersNext) &&
+		a.AutoLeave == b.AutoLeave && a.Index == b.Index
 }
 
 func describeApply(ev ApplyEvent) string {
+	if ev.LeaveJoint {
+		return fmt.Sprintf("term %d digest %x %v leave-joint -> %v", ev.Term, ev.Digest, ev.Kind, ev.Result.Members)
+	}
 	if ev.Op == 0 {
 		return fmt.Sprintf("term %d digest %x %v", ev.Term, ev.Digest, ev.Kind)
+	}
+	if ev.Op == OpChangeMembers {
+		mc, _ := decodeMemberChanges(ev.Value)
+		return fmt.Sprintf("term %d digest %x %v %v s%d#%d %v if=%d -> %s",
+			ev.Term, ev.Digest, ev.Kind, ev.Op, ev.Session, ev.Seq, mc.changes, mc.ifIndex, describeResult(ev.Op, ev.Result))
 	}
 	return fmt.Sprintf("term %d digest %x %v %v s%d#%d key %q value %q -> %s",
 		ev.Term, ev.Digest, ev.Kind, ev.Op, ev.Session, ev.Seq, ev.Key, ev.Value, describeResult(ev.Op, ev.Result))
@@ -247,6 +274,9 @@ func describeApply(ev ApplyEvent) string {
 // describeResult renders a result the way interaction tests print it.
 func describeResult(op Op, r Result) string {
 	if r.Err != nil {
+		if op == OpChangeMembers && !errors.Is(r.Err, ErrUnknownOutcome) && !errors.Is(r.Err, ErrUnavailable) && !errors.Is(r.Err, ErrConfChangePending) {
+			return fmt.Sprintf("error: %v (%v)", r.Err, r.Members)
+		}
 		return "error: " + r.Err.Error()
 	}
 	var b strings.Builder
@@ -269,6 +299,8 @@ func describeResult(op Op, r Result) string {
 		if r.More {
 			b.WriteString(" more")
 		}
+	case OpChangeMembers, OpMembers:
+		fmt.Fprintf(&b, " %v", r.Members)
 	}
 	fmt.Fprintf(&b, " (index %d, session %d seq %d)", r.Index, r.Session, r.Seq)
 	return b.String()
@@ -298,6 +330,10 @@ func (h *harness) startOp(c int, o *opRecord) bool {
 		err = cl.CAS(o.key, o.expected, o.expectedFound, o.value, done)
 	case OpScan:
 		err = cl.Scan(o.key, o.limit, done)
+	case OpChangeMembers:
+		err = cl.ChangeMembers(o.changes, o.ifIndex, done)
+	case OpMembers:
+		err = cl.Members(done)
 	}
 	if err != nil {
 		h.t.Fatalf("%v: %s: error = %v", o.client, o, err)
@@ -422,13 +458,25 @@ func (h *harness) setCut(from, to netmodel.NodeID, cut bool) {
 	}
 }
 
+// leader is the server that leads in the highest term (a removed or cut
+// off one may still think it leads an older one).
 func (h *harness) leader() netmodel.NodeID {
+	leader, term := netmodel.NodeID(0), uint64(0)
 	for _, id := range h.ids {
-		if s := h.servers[id]; s != nil && s.Status().State == StateLeader {
-			return id
+		if s := h.servers[id]; s != nil && s.Status().State == StateLeader && s.Status().Term > term {
+			leader, term = id, s.Status().Term
 		}
 	}
-	return 0
+	return leader
+}
+
+// members are the servers of the leader's configuration; every server
+// when there is no leader.
+func (h *harness) members() []netmodel.NodeID {
+	if l := h.leader(); l != 0 {
+		return h.servers[l].Status().Members.Members()
+	}
+	return h.ids
 }
 
 func (h *harness) statusLine(id netmodel.NodeID) string {

@@ -19,7 +19,8 @@ import (
 //
 // and read the diff. Commands:
 //
-//	start n=3 [seed=1] [snapshot=N] [sessions=N] [lose=P] [bug=name]
+//	start n=3 [spares=N] [seed=1] [snapshot=N] [sessions=N] [lose=P] [bug=name]
+//	                              spares: servers n+1.. opened as new members (no Peers)
 //	tick [n=1] [deliver=true]     tick every node n times, delivering after each
 //	deliver [n=N] [verbose]       deliver the first N queued messages, or all until quiet
 //	stall n=N                     tick n times delivering nothing
@@ -27,6 +28,9 @@ import (
 //	readfrom client=C id=A        client C sends reads to server A first (0: none)
 //	cas client=C key=K [expected=V | absent] value=V
 //	scan client=C [prefix=P] limit=N
+//	change client=C steps=(l4,v4,r2) [if=I]   ChangeMembers: l add learner, v add voter, r remove
+//	members client=C              read the configuration
+//	conf                          every server's applied configuration (and a leader's progress)
 //	cut from=A to=B | connect from=A to=B | isolate id=A | heal
 //	hold from=A to=B type=MsgApp  keep such raft messages queued (deliver skips them)
 //	release                       stop holding messages
@@ -58,6 +62,7 @@ func TestInteraction(t *testing.T) {
 func startFromScript(t *testing.T, d *datadriven.TestData) *harness {
 	o := harnessOptions{n: 3, seed: 1}
 	d.MaybeScanArgs(t, "n", &o.n)
+	d.MaybeScanArgs(t, "spares", &o.spares)
 	d.MaybeScanArgs(t, "seed", &o.seed)
 	d.MaybeScanArgs(t, "snapshot", &o.snapshotEntries)
 	d.MaybeScanArgs(t, "sessions", &o.sessionsMax)
@@ -112,8 +117,12 @@ func runCommand(t *testing.T, h *harness, d *datadriven.TestData) {
 			h.deliverAll()
 		}
 		h.verbose = false
-	case "put", "get", "delete", "cas", "scan":
+	case "put", "get", "delete", "cas", "scan", "change", "members":
 		startScriptOp(t, h, d)
+	case "conf":
+		for _, id := range h.ids {
+			h.logf("%s", h.confLine(id))
+		}
 	case "readfrom":
 		var c int
 		d.ScanArgs(t, "client", &c)
@@ -205,13 +214,56 @@ func startScriptOp(t *testing.T, h *harness, d *datadriven.TestData) {
 		o.op = OpScan
 		d.MaybeScanArgs(t, "prefix", &o.key)
 		d.ScanArgs(t, "limit", &o.limit)
+	case "change":
+		o.op = OpChangeMembers
+		o.changes = scanChanges(t, d)
+		d.MaybeScanArgs(t, "if", &o.ifIndex)
+	case "members":
+		o.op = OpMembers
 	}
-	if o.op != OpScan {
+	if o.op != OpScan && o.op != OpChangeMembers && o.op != OpMembers {
 		d.ScanArgs(t, "key", &o.key)
 	}
 	if !h.startOp(c, o) {
 		h.logf("%v busy", netmodel.NodeID(clientBase+c))
 	}
+}
+
+// scanChanges reads steps=(l4,v4,r2): add learner 4, add voter 4, remove 2.
+func scanChanges(t *testing.T, d *datadriven.TestData) []MemberChange {
+	kinds := map[byte]MemberChangeKind{'l': MemberAddLearner, 'v': MemberAddVoter, 'r': MemberRemove}
+	var out []MemberChange
+	for _, arg := range d.CmdArgs {
+		if arg.Key != "steps" {
+			continue
+		}
+		for _, v := range arg.Vals {
+			var id uint64
+			kind, ok := kinds[v[0]]
+			if _, err := fmt.Sscan(v[1:], &id); err != nil || !ok {
+				t.Fatalf("%s: step %q: want l<id>, v<id> or r<id>", d.Pos, v)
+			}
+			out = append(out, MemberChange{Kind: kind, ID: netmodel.NodeID(id)})
+		}
+	}
+	return out
+}
+
+func (h *harness) confLine(id netmodel.NodeID) string {
+	s := h.servers[id]
+	if s == nil {
+		return fmt.Sprintf("%v: down", id)
+	}
+	st := s.Status()
+	line := fmt.Sprintf("%v: %v", id, st.Members)
+	for _, p := range st.Progress {
+		kind := "voter"
+		if p.Learner {
+			kind = "learner"
+		}
+		line += fmt.Sprintf(" %v:%s@%d", p.ID, kind, p.Match)
+	}
+	return line
 }
 
 func printKV(h *harness, id netmodel.NodeID) {

@@ -27,6 +27,10 @@ import (
 // every entry before it, since raft replaces the whole log with it. After a
 // marker is durable, WAL segments wholly before the first entry still needed
 // are removed.
+//
+// A new member (no Peers) bootstraps with a marker at index 0 and no file:
+// an empty state and an empty configuration, until the leader's snapshot
+// is installed.
 
 // WAL record types.
 const (
@@ -158,7 +162,7 @@ func (st *replayState) apply(rec wal.Record) error {
 			e.Data = d.buf
 		}
 		d.buf = nil
-		if d.err == nil && typ != byte(pb.EntryNormal) {
+		if d.err == nil && typ != byte(pb.EntryNormal) && typ != byte(pb.EntryConfChangeV2) {
 			d.fail("entry type %d", typ)
 		}
 		if d.err == nil {
@@ -221,19 +225,38 @@ func (st *replayState) dropThrough(index uint64, all bool) {
 	}
 }
 
-// bootstrap persists the initial state of a new cluster member: a snapshot
-// at index 1, term 1 that carries only the voters (LIBRARIES.md).
+// bootstrap persists the initial state of a replica on an empty disk. A
+// member of a new group (Peers) gets a snapshot at index 1, term 1 that
+// carries only the voters (LIBRARIES.md); a new member of an existing
+// group gets an empty one at index 0, replaced by the leader's.
 func (p *persister) bootstrap(cfg Config) (recovered, error) {
-	voters := sortedVoters(cfg.Peers)
+	if len(cfg.Peers) == 0 {
+		p.startBatch(0, 0)
+		p.addMarker(recSnapLocal, 0, 0)
+		if _, err := p.wal.Append(p.poss[:0], p.recs); err != nil {
+			return recovered{}, fmt.Errorf("raftkv: append to WAL: %w", err)
+		}
+		if err := p.wal.Sync(); err != nil {
+			return recovered{}, fmt.Errorf("raftkv: sync WAL: %w", err)
+		}
+		p.entryFirst = 1
+		return recovered{snap: emptySnapshot(), hs: &pb.HardState{}}, nil
+	}
+	conf := &pb.ConfState{Voters: sortedVoters(cfg.Peers), AutoLeave: new(false)}
 	sm := newStateMachine(cfg.limits())
-	sm.applied, sm.appliedTerm = 1, 1
+	sm.applied, sm.appliedTerm, sm.conf, sm.confIndex = 1, 1, conf, 1
 	snap := &pb.Snapshot{Data: sm.encode(), Metadata: &pb.SnapshotMetadata{
-		Index: new(uint64(1)), Term: new(uint64(1)), ConfState: &pb.ConfState{Voters: voters},
+		Index: new(uint64(1)), Term: new(uint64(1)), ConfState: conf,
 	}}
 	if err := p.save(snap, nil, nil, true); err != nil {
 		return recovered{}, err
 	}
 	return recovered{snap: snap, hs: &pb.HardState{}}, nil
+}
+
+// emptySnapshot is a new member's state before the leader's snapshot.
+func emptySnapshot() *pb.Snapshot {
+	return &pb.Snapshot{Metadata: &pb.SnapshotMetadata{Index: new(uint64(0)), Term: new(uint64(0)), ConfState: pb.EnsureConfState(nil)}}
 }
 
 func sortedVoters(peers []netmodel.NodeID) []uint64 {
@@ -247,8 +270,15 @@ func sortedVoters(peers []netmodel.NodeID) []uint64 {
 
 func snapName(index uint64) string { return fmt.Sprintf("%016x%s", index, snapSuffix) }
 
-// loadSnapshot reads the snapshot the latest marker names.
+// loadSnapshot reads the snapshot the latest marker names (none for a new
+// member's marker at index 0).
 func (p *persister) loadSnapshot(index, term uint64, cfg Config) (*pb.Snapshot, error) {
+	if index == 0 {
+		if term != 0 {
+			return nil, corrupt("snapshot marker at index 0 with term %d", term)
+		}
+		return emptySnapshot(), nil
+	}
 	name := path.Join(p.snapDir, snapName(index))
 	b, err := diskmodel.ReadFile(p.fsys, name)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -264,14 +294,15 @@ func (p *persister) loadSnapshot(index, term uint64, cfg Config) (*pb.Snapshot, 
 	if sf.index != index || sf.term != term {
 		return nil, corrupt("snapshot %s holds (index %d, term %d), the WAL names (%d, %d)", name, sf.index, sf.term, index, term)
 	}
-	if _, err := decodeState(sf.data, cfg.limits()); err != nil {
+	sm, err := decodeState(sf.data, sf.conf, cfg.limits())
+	if err != nil {
 		return nil, corrupt("snapshot %s: %v", name, err)
 	}
-	if want := sortedVoters(cfg.Peers); !slices.Equal(sf.voters, want) {
-		return nil, fmt.Errorf("raftkv: Config.Peers %v differ from the persisted voters %v (membership change is not supported)", want, sf.voters)
+	if sm.applied != sf.index {
+		return nil, corrupt("snapshot %s holds a state applied to %d", name, sm.applied)
 	}
 	return &pb.Snapshot{Data: sf.data, Metadata: &pb.SnapshotMetadata{
-		Index: new(sf.index), Term: new(sf.term), ConfState: &pb.ConfState{Voters: sf.voters},
+		Index: new(sf.index), Term: new(sf.term), ConfState: sf.conf,
 	}}, nil
 }
 
@@ -301,7 +332,7 @@ func (p *persister) removeSnapshotsExcept(keep uint64) error {
 
 func (p *persister) writeSnapshotFile(snap *pb.Snapshot) error {
 	md := snap.GetMetadata()
-	b := encodeSnapFile(snapFile{index: md.GetIndex(), term: md.GetTerm(), voters: md.GetConfState().GetVoters(), data: snap.GetData()})
+	b := encodeSnapFile(snapFile{index: md.GetIndex(), term: md.GetTerm(), conf: md.GetConfState(), data: snap.GetData()})
 	name := path.Join(p.snapDir, snapName(md.GetIndex()))
 	if err := diskmodel.WriteFileAtomic(p.fsys, name, b); err != nil {
 		return fmt.Errorf("raftkv: write %s: %w", name, err)

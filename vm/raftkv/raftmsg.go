@@ -32,10 +32,17 @@ var remoteTypes = map[pb.MessageType]bool{
 // decodes an echoed one without checking its length.
 const heartbeatCtxBytes = 8
 
+// leaderTypes are the messages only a leader sends: the ones a new member,
+// whose configuration is still empty, takes from a sender it cannot know.
+var leaderTypes = map[pb.MessageType]bool{pb.MsgApp: true, pb.MsgHeartbeat: true, pb.MsgSnap: true}
+
 // decodeRaftMessage unmarshals and checks a raft message from a peer. raft
 // trusts its peers to send well-formed messages (some malformed ones make
-// it panic), so what a correct peer never sends is refused here.
-func decodeRaftMessage(b []byte, from, self netmodel.NodeID, voters []uint64, lim limits) (*pb.Message, error) {
+// it panic), so what a correct peer never sends is refused here. members
+// is the configuration this server applied (every voter and learner): a
+// sender outside it is no member (one removed, or not added yet), except
+// the leader of a new member whose configuration is still empty.
+func decodeRaftMessage(b []byte, from, self netmodel.NodeID, members []uint64, lim limits) (*pb.Message, error) {
 	m := &pb.Message{}
 	if err := proto.Unmarshal(b, m); err != nil {
 		return nil, fmt.Errorf("%w: raft message: %v", errDecode, err)
@@ -48,8 +55,10 @@ func decodeRaftMessage(b []byte, from, self netmodel.NodeID, voters []uint64, li
 		return bad("not a peer message")
 	case m.GetFrom() != uint64(from) || m.GetTo() != uint64(self) || from == self:
 		return bad("addressed %d -> %d", m.GetFrom(), m.GetTo()) // raft panics on answering itself
-	case !slices.Contains(voters, m.GetFrom()):
-		return bad("sender is not a voter")
+	case len(members) == 0 && !leaderTypes[m.GetType()]:
+		return bad("not a leader's message, to a member with no configuration yet")
+	case len(members) > 0 && !slices.Contains(members, m.GetFrom()):
+		return bad("sender is not a member")
 	case m.GetType() == pb.MsgReadIndex && m.GetTerm() != 0:
 		return bad("term %d (raft forwards it without one)", m.GetTerm())
 	case m.GetTerm() == 0 && m.GetType() != pb.MsgPreVoteResp && m.GetType() != pb.MsgReadIndex:
@@ -77,7 +86,7 @@ func decodeRaftMessage(b []byte, from, self netmodel.NodeID, voters []uint64, li
 		return bad("heartbeat context of %d bytes", len(m.GetContext()))
 	}
 	if m.GetType() == pb.MsgSnap {
-		if err := checkSnapshotMessage(m.GetSnapshot(), voters, lim); err != nil {
+		if err := checkSnapshotMessage(m.GetSnapshot(), lim); err != nil {
 			return bad("%v", err)
 		}
 	} else if m.Snapshot != nil {
@@ -95,25 +104,34 @@ func checkAppendEntries(m *pb.Message) error {
 			return fmt.Errorf("entry %d (index %d, term %d) out of place after (index %d, log term %d)",
 				i, e.GetIndex(), e.GetTerm(), m.GetIndex(), m.GetLogTerm())
 		}
-		if e.GetType() != pb.EntryNormal {
-			return fmt.Errorf("entry %d has type %v (membership change is not supported)", i, e.GetType())
+		switch e.GetType() {
+		case pb.EntryNormal:
+		case pb.EntryConfChangeV2:
+			// Decoded at apply; raft itself never looks inside a follower's.
+			if err := proto.Unmarshal(e.GetData(), &pb.ConfChangeV2{}); err != nil {
+				return fmt.Errorf("entry %d: configuration change: %v", i, err)
+			}
+		default:
+			return fmt.Errorf("entry %d has type %v", i, e.GetType())
 		}
 		prevTerm = e.GetTerm()
 	}
 	return nil
 }
 
-func checkSnapshotMessage(s *pb.Snapshot, voters []uint64, lim limits) error {
+// checkSnapshotMessage checks a leader's snapshot: a configuration raft
+// can restore (it panics on one it cannot), a state that decodes, at the
+// snapshot's index.
+func checkSnapshotMessage(s *pb.Snapshot, lim limits) error {
 	md := s.GetMetadata()
 	if md.GetIndex() == 0 || md.GetTerm() == 0 {
 		return fmt.Errorf("snapshot at index %d term %d", md.GetIndex(), md.GetTerm())
 	}
 	cs := md.GetConfState()
-	if !slices.Equal(cs.GetVoters(), voters) || len(cs.GetLearners()) > 0 || len(cs.GetVotersOutgoing()) > 0 ||
-		len(cs.GetLearnersNext()) > 0 || cs.GetAutoLeave() {
-		return fmt.Errorf("snapshot configuration differs from voters %v", voters)
+	if err := checkConfState(cs); err != nil {
+		return err
 	}
-	sm, err := decodeState(s.GetData(), lim)
+	sm, err := decodeState(s.GetData(), cs, lim)
 	if err != nil {
 		return err
 	}

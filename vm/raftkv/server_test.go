@@ -345,18 +345,6 @@ func TestOpenDetectsCorruption(t *testing.T) {
 	}
 }
 
-func TestPeersMustMatchPersistedVoters(t *testing.T) {
-	h := newHarness(t, harnessOptions{seed: 10})
-	h.run(25)
-	h.crash(2)
-	cfg := h.base
-	cfg.ID, cfg.Disk, cfg.Transport, cfg.Rand = 2, h.disks[2], harnessTransport{h: h, from: 2}, rand.New(rand.NewPCG(1, 1))
-	cfg.Peers = []netmodel.NodeID{1, 2, 3, 4}
-	if _, err := Open(cfg); err == nil || errors.Is(err, ErrCorrupt) || !strings.Contains(err.Error(), "membership") {
-		t.Errorf("Open with different Peers error = %v, want a membership mismatch (not corruption)", err)
-	}
-}
-
 func TestSingleServer(t *testing.T) {
 	h := newHarness(t, harnessOptions{n: 1, seed: 11, snapshotEntries: 3})
 	h.run(25)

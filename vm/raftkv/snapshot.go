@@ -4,17 +4,23 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
+	"slices"
+
+	pb "go.etcd.io/raft/v3/raftpb"
 )
 
 // A state snapshot (the Data of a raft snapshot), all checksummed:
 //
-//	"FLKV" version(1) applied(u64) appliedTerm(u64)
+//	"FLKV" version(1) applied(u64) appliedTerm(u64) confIndex(u64)
 //	pairs(uvarint) {key value}*        keys strictly ascending
 //	sessions(uvarint) {id lastSeq lastIndex status flags index}*   by lastIndex ascending
 //	CRC-32C(u32) of everything before it
+//
+// The configuration itself is in the snapshot's raft metadata; confIndex
+// is the index of the entry that made it.
 var stateMagic = [4]byte{'F', 'L', 'K', 'V'}
 
-const stateVersion = 1
+const stateVersion = 2
 
 func (sm *stateMachine) encode() []byte {
 	out := make([]byte, 0, 64+sm.sizeBytes+int64(sm.kv.Len())*4+int64(len(sm.sessions))*24)
@@ -22,6 +28,7 @@ func (sm *stateMachine) encode() []byte {
 	out = append(out, stateVersion)
 	out = binary.LittleEndian.AppendUint64(out, sm.applied)
 	out = binary.LittleEndian.AppendUint64(out, sm.appliedTerm)
+	out = binary.LittleEndian.AppendUint64(out, sm.confIndex)
 	out = binary.AppendUvarint(out, uint64(sm.kv.Len()))
 	sm.kv.Ascend(func(item KV) bool {
 		out = appendString(out, item.Key)
@@ -48,9 +55,10 @@ func (sm *stateMachine) encode() []byte {
 	return binary.LittleEndian.AppendUint32(out, crc32.Checksum(out, castagnoli))
 }
 
-// decodeState rebuilds a state machine from a snapshot. It rejects any
-// damage (checksum) and any content a state machine cannot have.
-func decodeState(data []byte, lim limits) (*stateMachine, error) {
+// decodeState rebuilds a state machine from a snapshot's data and its
+// configuration. It rejects any damage (checksum) and any content a state
+// machine cannot have.
+func decodeState(data []byte, conf *pb.ConfState, lim limits) (*stateMachine, error) {
 	if len(data) < 4 {
 		return nil, fmt.Errorf("%w: state snapshot of %d bytes", errDecode, len(data))
 	}
@@ -69,6 +77,17 @@ func decodeState(data []byte, lim limits) (*stateMachine, error) {
 	sm := newStateMachine(lim)
 	sm.applied = d.u64("applied")
 	sm.appliedTerm = d.u64("applied term")
+	sm.confIndex = d.u64("configuration index")
+	if d.err == nil && sm.confIndex > sm.applied {
+		d.fail("configuration made at %d, after the applied index %d", sm.confIndex, sm.applied)
+	}
+	if d.err == nil {
+		trk, err := restoreTracker(pb.EnsureConfState(conf))
+		if err != nil {
+			return nil, fmt.Errorf("%w: state snapshot: %v", errDecode, err)
+		}
+		sm.conf = trk.ConfState() // sorted
+	}
 	decodePairs(&d, sm)
 	decodeSessions(&d, sm)
 	if err := d.finish("state snapshot"); err != nil {
@@ -128,28 +147,42 @@ func decodeSessions(d *decoder, sm *stateMachine) {
 
 // A snapshot file (snap/<index>.snap), written atomically:
 //
-//	"FLSN" version(1) index(u64) term(u64) voters(uvarint) {voter(uvarint)}* data(bytes)
+//	"FLSN" version(1) index(u64) term(u64)
+//	{count(uvarint) {id(uvarint)}*} for voters, learners, voters outgoing, learners next
+//	autoLeave(u8) data(bytes)
 //	CRC-32C(u32) of everything before it
 var snapFileMagic = [4]byte{'F', 'L', 'S', 'N'}
 
-const snapFileVersion = 1
+const snapFileVersion = 2
 
 // snapFile is a snapshot as stored: raft metadata and the state's bytes.
 type snapFile struct {
 	index, term uint64
-	voters      []uint64 // ascending
+	conf        *pb.ConfState // id lists ascending
 	data        []byte
 }
 
+func confLists(cs *pb.ConfState) [4][]uint64 {
+	return [4][]uint64{cs.GetVoters(), cs.GetLearners(), cs.GetVotersOutgoing(), cs.GetLearnersNext()}
+}
+
 func encodeSnapFile(s snapFile) []byte {
-	out := make([]byte, 0, 64+len(s.voters)*10+len(s.data))
+	lists := confLists(s.conf)
+	out := make([]byte, 0, 64+len(confMembers(s.conf))*10+len(s.data))
 	out = append(out, snapFileMagic[:]...)
 	out = append(out, snapFileVersion)
 	out = binary.LittleEndian.AppendUint64(out, s.index)
 	out = binary.LittleEndian.AppendUint64(out, s.term)
-	out = binary.AppendUvarint(out, uint64(len(s.voters)))
-	for _, v := range s.voters {
-		out = binary.AppendUvarint(out, v)
+	for _, ids := range lists {
+		out = binary.AppendUvarint(out, uint64(len(ids)))
+		for _, v := range ids {
+			out = binary.AppendUvarint(out, v)
+		}
+	}
+	if s.conf.GetAutoLeave() {
+		out = append(out, 1)
+	} else {
+		out = append(out, 0)
 	}
 	out = appendBytes(out, s.data)
 	return binary.LittleEndian.AppendUint32(out, crc32.Checksum(out, castagnoli))
@@ -170,16 +203,27 @@ func decodeSnapFile(b []byte) (snapFile, error) {
 	var s snapFile
 	s.index = d.u64("index")
 	s.term = d.u64("term")
-	n := d.count("voters", 1)
-	for i := 0; i < n && d.err == nil; i++ {
-		s.voters = append(s.voters, d.uvarint("voter"))
+	var lists [4][]uint64
+	for l := range lists {
+		n := d.count("members", 1)
+		for i := 0; i < n && d.err == nil; i++ {
+			lists[l] = append(lists[l], d.uvarint("member"))
+		}
+		if d.err == nil && (!strictlyAscending(lists[l]) || slices.Contains(lists[l], 0)) {
+			d.fail("members %v not ascending non-zero ids", lists[l])
+		}
 	}
+	auto := d.u8("auto leave")
 	s.data = d.bytes("data")
 	if err := d.finish("snapshot file"); err != nil {
 		return snapFile{}, err
 	}
-	if s.index == 0 || s.term == 0 || len(s.voters) == 0 || !strictlyAscending(s.voters) || s.voters[0] == 0 {
-		return snapFile{}, fmt.Errorf("%w: snapshot file index %d term %d voters %v", errDecode, s.index, s.term, s.voters)
+	s.conf = &pb.ConfState{Voters: lists[0], Learners: lists[1], VotersOutgoing: lists[2], LearnersNext: lists[3], AutoLeave: new(auto == 1)}
+	if s.index == 0 || s.term == 0 || auto > 1 {
+		return snapFile{}, fmt.Errorf("%w: snapshot file index %d term %d auto leave %d", errDecode, s.index, s.term, auto)
+	}
+	if err := checkConfState(s.conf); err != nil {
+		return snapFile{}, fmt.Errorf("%w: snapshot file: %v", errDecode, err)
 	}
 	return s, nil
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/google/btree"
+	pb "go.etcd.io/raft/v3/raftpb"
 )
 
 // KV is one key and its value.
@@ -71,9 +72,10 @@ const pairOverheadBytes = 16
 
 func pairSize(key, value string) int64 { return int64(len(key) + len(value) + pairOverheadBytes) }
 
-// stateMachine is the replicated state: the key-value map and the session
-// table. Every replica applies the same entries to it in the same order
-// with the same limits, and must end in the same state.
+// stateMachine is the replicated state: the key-value map, the session
+// table and the configuration. Every replica applies the same entries to
+// it in the same order with the same limits, and must end in the same
+// state.
 type stateMachine struct {
 	lim         limits
 	kv          *btree.BTreeG[KV]
@@ -82,6 +84,10 @@ type stateMachine struct {
 	lru         *btree.BTreeG[lruItem]
 	applied     uint64
 	appliedTerm uint64
+	// conf is the configuration as of applied (raft's ConfState, sorted;
+	// never mutated, replaced), made by the entry at confIndex.
+	conf      *pb.ConfState
+	confIndex uint64
 }
 
 func newStateMachine(lim limits) *stateMachine {
@@ -90,7 +96,13 @@ func newStateMachine(lim limits) *stateMachine {
 		kv:       btree.NewG(btreeDegree, kvLess),
 		sessions: make(map[uint64]*session),
 		lru:      btree.NewG(btreeDegree, lruLess),
+		conf:     pb.EnsureConfState(nil),
 	}
+}
+
+func (sm *stateMachine) membership() *Membership {
+	m := membershipOf(sm.conf, sm.confIndex)
+	return &m
 }
 
 // advance moves the applied index to index, which must be the next one.
@@ -108,8 +120,18 @@ func (sm *stateMachine) advance(index, term uint64) {
 func (sm *stateMachine) applyNoop(index, term uint64) { sm.advance(index, term) }
 
 // apply applies the request of entry index. bypassSessions is the
-// apply-retry-twice bug: the session table no longer filters retries.
+// apply-retry-twice bug: the session table no longer filters retries. The
+// answer to a configuration change names the configuration it left (for a
+// duplicate, the current one).
 func (sm *stateMachine) apply(index, term uint64, r *request, bypassSessions bool) (ApplyKind, reply) {
+	kind, rep := sm.applyRequest(index, term, r, bypassSessions)
+	if r.op == OpChangeMembers {
+		rep.members = sm.membership()
+	}
+	return kind, rep
+}
+
+func (sm *stateMachine) applyRequest(index, term uint64, r *request, bypassSessions bool) (ApplyKind, reply) {
 	sm.advance(index, term)
 	rep := reply{session: r.session, seq: r.seq, attempt: r.attempt, index: index}
 	if err := validateRequest(r, sm.lim); err != nil {
@@ -189,6 +211,8 @@ func (sm *stateMachine) read(r *request, rep *reply) {
 			panic(fmt.Sprintf("raftkv: ranges passed validation, then: %v", err))
 		}
 		sm.readRanges(rs, rep)
+	case OpMembers:
+		rep.members = sm.membership()
 	default:
 		panic(fmt.Sprintf("raftkv: read of a %v request", r.op))
 	}
@@ -240,6 +264,9 @@ func (sm *stateMachine) write(r *request, rep *reply) {
 		}
 		rep.found = false
 		sm.applyTxn(&t, rep)
+	case OpChangeMembers:
+		rep.found = false
+		sm.changeMembers(rep.index, r, rep)
 	default:
 		panic(fmt.Sprintf("raftkv: write of a %v request", r.op))
 	}
@@ -274,11 +301,12 @@ func validateRequest(r *request, lim limits) error {
 		return bad("value of %d or expected value of %d bytes exceeds %d", len(r.value), len(r.expected), lim.valueSizeMax)
 	}
 	needsKey := r.op == OpGet || r.op == OpPut || r.op == OpDelete || r.op == OpCAS
-	carriesValue := r.op == OpPut || r.op == OpCAS || r.op == OpTxn || r.op == OpRanges
+	carriesValue := r.op == OpPut || r.op == OpCAS || r.op == OpTxn || r.op == OpRanges || r.op == OpChangeMembers
+	keyless := r.op == OpRegister || r.op == OpTxn || r.op == OpRanges || r.op == OpChangeMembers || r.op == OpMembers
 	switch {
 	case needsKey && r.key == "":
 		return bad("empty key")
-	case (r.op == OpRegister || r.op == OpTxn || r.op == OpRanges) && r.key != "":
+	case keyless && r.key != "":
 		return bad("unexpected key")
 	case !carriesValue && r.value != "":
 		return bad("unexpected value")
@@ -300,6 +328,45 @@ func validateRequest(r *request, lim limits) error {
 		if _, err := decodeRanges(r.value, lim); err != nil {
 			return bad("%v", err)
 		}
+	case r.op == OpChangeMembers:
+		if _, err := decodeMemberChanges(r.value); err != nil {
+			return bad("%v", err)
+		}
 	}
 	return nil
+}
+
+// changeMembers applies a configuration change at index: the next
+// configuration by raft's rules, unless the change was made against
+// another configuration or raft would refuse it. The server then hands
+// the change to raft (Server.applyConf).
+func (sm *stateMachine) changeMembers(index uint64, r *request, rep *reply) {
+	mc, err := decodeMemberChanges(r.value)
+	if err != nil {
+		panic(fmt.Sprintf("raftkv: member changes passed validation, then: %v", err))
+	}
+	if mc.ifIndex != 0 && mc.ifIndex != sm.confIndex {
+		rep.status = statusMembersChanged
+		return
+	}
+	next, err := nextConfState(sm.conf, confChangeOf(mc, r))
+	if err != nil {
+		rep.status = statusConfRefused
+		return
+	}
+	sm.conf, sm.confIndex = next, index
+}
+
+// leaveJoint applies raft's own entry that leaves a joint configuration
+// (empty, no request). It reports whether the configuration changed: an
+// entry that finds no joint configuration to leave (raft proposes one
+// only when it holds one) changes nothing.
+func (sm *stateMachine) leaveJoint(index, term uint64) bool {
+	sm.advance(index, term)
+	next, err := nextConfState(sm.conf, &pb.ConfChangeV2{})
+	if err != nil {
+		return false
+	}
+	sm.conf, sm.confIndex = next, index
+	return true
 }

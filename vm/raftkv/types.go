@@ -23,12 +23,19 @@ type Result struct {
 	Index   uint64 // the log index the operation applied at; 0 if unknown. A read without a session: the applied index whose state it read
 	Session uint64 // the session the operation ran in; 0 for a read served by ReadIndex
 	Seq     uint64 // its sequence number in the session
+	// Members: the configuration, for Members and ChangeMembers (after the
+	// change; for a change refused, or a retry answered from the session
+	// table, the configuration then).
+	Members Membership
 }
 
 func resultFromReply(r *reply) Result {
 	res := Result{
 		Found: r.found, Value: r.value, Swapped: r.swapped, Pairs: r.pairs, More: r.more,
 		Index: r.index, Session: r.session, Seq: r.seq,
+	}
+	if r.members != nil {
+		res.Members = *r.members
 	}
 	switch r.status {
 	case statusOK:
@@ -40,6 +47,12 @@ func resultFromReply(r *reply) Result {
 		res.Err = ErrInvalid
 	case statusStateFull:
 		res.Err = ErrStateFull
+	case statusConfRefused:
+		res.Err = ErrConfChangeRefused
+	case statusMembersChanged:
+		res.Err = ErrMembersChanged
+	case statusConfPending:
+		res.Err = ErrConfChangePending
 	default:
 		panic(fmt.Sprintf("raftkv: no result for reply status %d", r.status))
 	}
@@ -69,6 +82,10 @@ type ApplyEvent struct {
 	ExpectedFound bool   // CAS
 	Limit         int    // Scan
 	Result        Result // what the client is told
+	// LeaveJoint: raft's own entry leaving a joint configuration (Op 0;
+	// ApplyNoop, or ApplyRejected if there was none to leave);
+	// Result.Members is the configuration after it.
+	LeaveJoint bool
 }
 
 // State is a server's raft role.
@@ -116,6 +133,11 @@ type Status struct {
 	LastIndex     uint64          // last index in the log
 	SnapshotIndex uint64          // index of the latest persisted snapshot
 	Err           error           // non-nil once the server failed (see Server.Err)
+	// Members is the configuration this replica has applied (a new
+	// member's is empty until the leader's snapshot arrives).
+	Members Membership
+	// Progress is a leader's view of every member's log; nil elsewhere.
+	Progress []MemberProgress
 }
 
 // Stats counts what a server did since Open.
@@ -155,6 +177,8 @@ type Stats struct {
 	SnapshotsInstalled uint64
 	SnapshotsSent      uint64
 	ReadyLoops         uint64 // times the Ready loop hit its bound
+	ConfChanges        uint64 // configuration changes applied
+	ConfChangesPending uint64 // changes refused as a leader: an earlier one was not applied yet
 
 	WAL wal.Stats
 }
