@@ -45,7 +45,7 @@ type harness struct {
 	seed    uint64
 	ids     []netmodel.NodeID // every server, spares included
 	peers   []netmodel.NodeID // the bootstrap voters; the others are spares: new members when added
-	base    Config // template: per-node fields are filled in
+	base    Config            // template: per-node fields are filled in
 	disks   map[netmodel.NodeID]*simdisk.Disk
 	servers map[netmodel.NodeID]*Server // nil while down
 	clients map[netmodel.NodeID]*Client
