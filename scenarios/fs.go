@@ -38,7 +38,7 @@ const (
 	fsLivenessBound  = 60 * time.Second
 	fsRepairBound    = 30 * time.Second
 	fsRepairPoll     = 500 * time.Millisecond
-	fsCheckStepsMax  = 5_000_000
+	fsCheckStepsMax  = 1_000_000
 	fsSetupPID       = 1000
 )
 
@@ -104,7 +104,7 @@ func drawFSShape(seed uint64) fsShape {
 		chunkSizeBytes: []int{64, 128, 256, 1024}[rng.IntN(4)],
 		safety:         3*time.Second + time.Duration(rng.Int64N(4000))*time.Millisecond,
 		thinkMax:       time.Duration(1+rng.IntN(20)) * time.Millisecond,
-		deathDelay:     time.Duration(200+rng.IntN(2000)) * time.Millisecond,
+		deathDelay:     time.Duration(100+rng.IntN(700)) * time.Millisecond,
 	}
 	if rng.IntN(3) != 0 {
 		s.loseEvery = time.Duration(100+rng.IntN(2000)) * time.Millisecond

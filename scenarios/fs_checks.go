@@ -2,6 +2,7 @@ package scenarios
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
@@ -166,46 +167,55 @@ func (r *fsRun) safetyViolations(rep *Report) []string {
 	return out
 }
 
-// checkHistories checks every directory's and every file's history.
+// checkHistories checks every directory's and every file's history, one
+// at a time, directories first, and stops at the first that fails: an
+// illegal history costs a search up to its bound, and one is proof enough.
 func (r *fsRun) checkHistories(rep *Report) []string {
 	dirs, files := r.histories()
-	var out []string
-	for _, c := range []struct {
-		name string
-		res  checker.Result
-	}{
-		{"dirs", checker.CheckDirs(dirs, r.checkOptions("dirs"))},
-		{"files", checker.CheckFiles(files, r.checkOptions("files"))},
-	} {
-		if c.res.VizPath != "" {
-			rep.VizPath = c.res.VizPath
-		}
+	type part struct {
+		family, key string
+		check       func(checker.Options) checker.Result
+	}
+	var parts []part
+	for _, k := range slices.Sorted(maps.Keys(dirs)) {
+		h := dirs[k]
+		parts = append(parts, part{"dirs", k, func(o checker.Options) checker.Result { return checker.CheckDirs(h, o) }})
+	}
+	for _, k := range slices.Sorted(maps.Keys(files)) {
+		h := files[k]
+		parts = append(parts, part{"files", k, func(o checker.Options) checker.Result { return checker.CheckFiles(h, o) }})
+	}
+	for _, p := range parts {
+		res := p.check(r.checkOptions(p.family))
+		rep.VizPath = res.VizPath
 		switch {
-		case c.res.TimedOut:
-			out = append(out, fmt.Sprintf("linearizability of %s: no verdict within %d search steps (%d ops)", c.name, fsCheckStepsMax, c.res.Ops))
-		case !c.res.OK:
-			out = append(out, "linearizability: "+c.res.Violation)
+		case res.TimedOut:
+			return []string{fmt.Sprintf("linearizability of %s %s: no verdict within %d search steps (%d ops)", p.family, p.key, fsCheckStepsMax, res.Ops)}
+		case !res.OK:
+			return []string{"linearizability: " + res.Violation}
 		}
 	}
-	return out
+	return nil
 }
 
 func (r *fsRun) checkOptions(family string) checker.Options {
 	return checker.Options{MaxSteps: fsCheckStepsMax, VizDir: r.opts.VizDir, VizName: fmt.Sprintf("%s-%s-seed%d", fsScenarioName, family, r.opts.Seed)}
 }
 
-// histories builds the checker's histories: every directory starts with
-// its attributes after setup, every file with its directory's lists, and
-// each change of a directory's lists is added to the history of every
-// file seen in it (synthetic clients: one per copy).
-func (r *fsRun) histories() (*checker.DirHistory, *checker.FileHistory) {
-	dirs, files := &checker.DirHistory{}, &checker.FileHistory{}
+// histories builds the checker's histories, one per directory and one per
+// file: every directory starts with its attributes after setup, every file
+// with its directory's lists, and each change of a directory's lists is
+// added to the history of every file seen in it (synthetic clients: one
+// per copy).
+func (r *fsRun) histories() (map[string]*checker.DirHistory, map[string]*checker.FileHistory) {
+	dirs, files := map[string]*checker.DirHistory{}, map[string]*checker.FileHistory{}
 	synthetic := len(r.procs)
 	for i, a := range r.shape.attrs {
-		id := dirs.Call(synthetic, checker.DirInput{Kind: checker.DirInit, Dir: fmt.Sprintf("/d%d", i), Owner: a.Owner,
+		path := fmt.Sprintf("/d%d", i)
+		dirs[path] = &checker.DirHistory{}
+		id := dirs[path].Call(synthetic, checker.DirInput{Kind: checker.DirInit, Dir: path, Owner: a.Owner,
 			Redundancy: int(a.Redundancy), Readers: a.Readers, Writers: a.Writers}, 0)
-		dirs.Return(id, checker.DirOutput{}, 0)
-		synthetic++
+		dirs[path].Return(id, checker.DirOutput{}, 0)
 	}
 	fileDirs := map[string]string{}
 	for _, op := range r.ops {
@@ -215,28 +225,30 @@ func (r *fsRun) histories() (*checker.DirHistory, *checker.FileHistory) {
 	}
 	for _, f := range sortedKeys(fileDirs) {
 		a := r.shape.attrs[dirIndex(fileDirs[f])]
-		id := files.Call(synthetic, checker.FileInput{Kind: checker.FileDirAttr, File: f, Readers: a.Readers, Writers: a.Writers,
+		files[f] = &checker.FileHistory{}
+		id := files[f].Call(synthetic, checker.FileInput{Kind: checker.FileDirAttr, File: f, Readers: a.Readers, Writers: a.Writers,
 			SetReaders: true, SetWriters: true}, 0)
-		files.Return(id, checker.FileOutput{}, 0)
-		synthetic++
+		files[f].Return(id, checker.FileOutput{}, 0)
 	}
+	synthetic++
 	for _, op := range r.ops {
-		if op.dir != nil {
-			recordDirOp(dirs, op.client, *op.dir, op.dirOut, op)
-			if op.dir.Kind == checker.DirSetAttr && (op.dir.SetReaders || op.dir.SetWriters) && op.status != checker.StatusFailed &&
-				op.dirOut.Result == checker.ResultOK {
-				for _, f := range sortedKeys(fileDirs) {
-					if fileDirs[f] == op.dir.Dir {
-						in := checker.FileInput{Kind: checker.FileDirAttr, File: f, Readers: op.dir.Readers, Writers: op.dir.Writers,
-							SetReaders: op.dir.SetReaders, SetWriters: op.dir.SetWriters}
-						recordFileOp(files, synthetic, in, checker.FileOutput{}, op)
-						synthetic++
-					}
-				}
-			}
+		if op.file != nil {
+			recordFileOp(files[op.file.File], op.client, *op.file, op.fileOut, op)
 			continue
 		}
-		recordFileOp(files, op.client, *op.file, op.fileOut, op)
+		recordDirOp(dirs[op.dir.Dir], op.client, *op.dir, op.dirOut, op)
+		if op.dir.Kind != checker.DirSetAttr || !(op.dir.SetReaders || op.dir.SetWriters) ||
+			op.status == checker.StatusFailed || op.dirOut.Result != checker.ResultOK {
+			continue
+		}
+		for _, f := range sortedKeys(fileDirs) {
+			if fileDirs[f] == op.dir.Dir {
+				in := checker.FileInput{Kind: checker.FileDirAttr, File: f, Readers: op.dir.Readers, Writers: op.dir.Writers,
+					SetReaders: op.dir.SetReaders, SetWriters: op.dir.SetWriters}
+				recordFileOp(files[f], synthetic, in, checker.FileOutput{}, op)
+			}
+		}
+		synthetic++
 	}
 	return dirs, files
 }
