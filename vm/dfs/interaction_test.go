@@ -331,6 +331,11 @@ func (h *harness) printChunks(path string) {
 		}
 	}
 	h.logf("chunk files: %s", strings.Join(others, " "))
+	for _, kv := range h.scan(keyTombs(ino)) {
+		k, _ := parseFileKey(kv.Key)
+		t, _ := decodeTomb(kv.Value)
+		h.logf("tombstone %s: chunk %d version %d", short(k.gen), t.idx, t.version)
+	}
 }
 
 // damage flips a bit in, or deletes, machine m's copy of a chunk (bit
