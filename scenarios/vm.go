@@ -31,10 +31,12 @@ const vmScenarioName = "vm"
 const vmTick = 10 * time.Millisecond
 
 // The simulated CPU: a core runs vmTicksPerSlice interpreter ticks per
-// vmSlice of virtual time (100 million ticks a second, about a real core's
-// instruction rate on this interpreter).
+// vmSlice of virtual time: 20 million ticks a second, a fifth of a real
+// core's rate on this interpreter, so that a thread spinning in virtual
+// time (a spinlock, a seed whose program hangs) costs the simulator a
+// fifth of real time rather than all of it.
 const (
-	vmSlice         = 100 * time.Microsecond
+	vmSlice         = 500 * time.Microsecond
 	vmTicksPerSlice = 10_000
 )
 
