@@ -308,6 +308,11 @@ func describeResult(op Op, r Result) string {
 
 // startOp starts an operation on client c; false if the client is busy.
 func (h *harness) startOp(c int, o *opRecord) bool {
+	return h.startOpThen(c, o, func(Result) {})
+}
+
+// startOpThen is startOp with a function told the result.
+func (h *harness) startOpThen(c int, o *opRecord, then func(Result)) bool {
 	h.t.Helper()
 	cl := h.client(c)
 	if cl.Busy() {
@@ -317,6 +322,7 @@ func (h *harness) startOp(c int, o *opRecord) bool {
 	done := func(r Result) {
 		o.done, o.res, o.end = true, r, h.step
 		h.logf("%v: %s -> %s", o.client, o, describeResult(o.op, r))
+		then(r)
 	}
 	var err error
 	switch o.op {

@@ -31,6 +31,7 @@ import (
 //	change client=C steps=(l4,v4,r2) [if=I]   ChangeMembers: l add learner, v add voter, r remove
 //	members client=C              read the configuration
 //	conf                          every server's applied configuration (and a leader's progress)
+//	stats id=A                    some of A's counters
 //	cut from=A to=B | connect from=A to=B | isolate id=A | heal
 //	hold from=A to=B type=MsgApp  keep such raft messages queued (deliver skips them)
 //	release                       stop holding messages
@@ -122,6 +123,13 @@ func runCommand(t *testing.T, h *harness, d *datadriven.TestData) {
 	case "conf":
 		for _, id := range h.ids {
 			h.logf("%s", h.confLine(id))
+		}
+	case "stats":
+		id := nodeArg(t, d, "id")
+		if s := h.servers[id]; s != nil {
+			st := s.Stats()
+			h.logf("%v: from-non-members=%d campaigns=%d conf-changes=%d conf-pending=%d snapshots-installed=%d",
+				id, st.FromNonMembers, st.Campaigns, st.ConfChanges, st.ConfChangesPending, st.SnapshotsInstalled)
 		}
 	case "readfrom":
 		var c int

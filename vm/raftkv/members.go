@@ -43,8 +43,11 @@ import (
 // bootstrap an empty disk). A server opened with no Peers on an empty disk
 // is a new member: it has an empty configuration until the leader, which
 // added it (as a learner first), sends it a snapshot. A replica that has
-// applied its own removal stops campaigning; the leader stops sending to
-// it; members drop what it still sends (its sender is no member).
+// applied its own removal stops campaigning, and the leader stops sending
+// to it. One that never learns of its removal (it was cut off) still
+// campaigns in its old configuration: raft keeps it harmless (see
+// decodeRaftMessage), and the node that runs it closes it once the
+// metadata says it is no member.
 
 // MemberChangeKind is what a MemberChange does.
 type MemberChangeKind uint8

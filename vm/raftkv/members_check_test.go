@@ -34,10 +34,6 @@ func (c *refConf) clone() *refConf {
 
 func (c *refConf) joint() bool { return len(c.outgoing) > 0 }
 
-func (c *refConf) tracked(id netmodel.NodeID) bool {
-	return c.voters[id] || c.outgoing[id] || c.learners[id] || c.learnersNext[id]
-}
-
 var errRefConf = errors.New("refused")
 
 // change applies the steps of one ChangeMembers: one step is a simple

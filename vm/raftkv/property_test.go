@@ -52,7 +52,7 @@ func TestClusterProperty(t *testing.T) {
 			buggify:         rapid.Bool().Draw(t, "buggify"),
 		})
 		drawReadFrom(t, h)
-		runRandomWorld(t, h)
+		runRandomWorld(t, h, worldActions, nil)
 		h.settle(3000)
 		h.check()
 	})
@@ -73,15 +73,16 @@ var worldActions = []string{
 	"restart", "heal", "op", "drop", "duplicate", "isolate", "crash",
 }
 
-// runRandomWorld runs 300 drawn actions, each drawn apart so
-// rapid can shrink a failure to the actions that matter.
-func runRandomWorld(t *rapid.T, h *harness) {
+// runRandomWorld runs 300 actions drawn from actions, each drawn apart so
+// rapid can shrink a failure to the actions that matter; an action it does
+// not know goes to extra.
+func runRandomWorld(t *rapid.T, h *harness, actions []string, extra func(action string)) {
 	server := func() netmodel.NodeID { return rapid.SampledFrom(h.ids).Draw(t, "server") }
 	pick := func() int { return rapid.IntRange(0, len(h.queue)-1).Draw(t, "message") }
 	ops := 0
 	steps := 300
 	for i := 0; i < steps; i++ {
-		switch rapid.SampledFrom(worldActions).Draw(t, "action") {
+		switch action := rapid.SampledFrom(actions).Draw(t, "action"); action {
 		case "op":
 			c := rapid.IntRange(1, propertyClients).Draw(t, "client")
 			if h.startOp(c, drawOp(t, ops)) {
@@ -119,6 +120,8 @@ func runRandomWorld(t *rapid.T, h *harness) {
 			h.isolate(server(), true)
 		case "heal":
 			clear(h.cut)
+		default:
+			extra(action)
 		}
 	}
 }

@@ -2,7 +2,6 @@ package raftkv
 
 import (
 	"fmt"
-	"slices"
 
 	"github.com/flockvm/flock/netmodel"
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -32,17 +31,19 @@ var remoteTypes = map[pb.MessageType]bool{
 // decodes an echoed one without checking its length.
 const heartbeatCtxBytes = 8
 
-// leaderTypes are the messages only a leader sends: the ones a new member,
-// whose configuration is still empty, takes from a sender it cannot know.
-var leaderTypes = map[pb.MessageType]bool{pb.MsgApp: true, pb.MsgHeartbeat: true, pb.MsgSnap: true}
-
 // decodeRaftMessage unmarshals and checks a raft message from a peer. raft
 // trusts its peers to send well-formed messages (some malformed ones make
-// it panic), so what a correct peer never sends is refused here. members
-// is the configuration this server applied (every voter and learner): a
-// sender outside it is no member (one removed, or not added yet), except
-// the leader of a new member whose configuration is still empty.
-func decodeRaftMessage(b []byte, from, self netmodel.NodeID, members []uint64, lim limits) (*pb.Message, error) {
+// it panic), so what a correct peer never sends is refused here.
+//
+// The sender need not be a member of the configuration this server has
+// applied: that configuration may be older than the sender's (this server
+// lags), and a lagging member that refused the current leader, or a
+// candidate added after what it applied, could never catch up, or leave a
+// group unable to elect anyone. raft's own rules keep a removed member
+// harmless (a leader ignores answers from members it does not track; a
+// removed member's log lacks its removal, so it cannot win an election,
+// and its pre-votes are ignored while a leader is heard).
+func decodeRaftMessage(b []byte, from, self netmodel.NodeID, lim limits) (*pb.Message, error) {
 	m := &pb.Message{}
 	if err := proto.Unmarshal(b, m); err != nil {
 		return nil, fmt.Errorf("%w: raft message: %v", errDecode, err)
@@ -55,10 +56,6 @@ func decodeRaftMessage(b []byte, from, self netmodel.NodeID, members []uint64, l
 		return bad("not a peer message")
 	case m.GetFrom() != uint64(from) || m.GetTo() != uint64(self) || from == self:
 		return bad("addressed %d -> %d", m.GetFrom(), m.GetTo()) // raft panics on answering itself
-	case len(members) == 0 && !leaderTypes[m.GetType()]:
-		return bad("not a leader's message, to a member with no configuration yet")
-	case len(members) > 0 && !slices.Contains(members, m.GetFrom()):
-		return bad("sender is not a member")
 	case m.GetType() == pb.MsgReadIndex && m.GetTerm() != 0:
 		return bad("term %d (raft forwards it without one)", m.GetTerm())
 	case m.GetTerm() == 0 && m.GetType() != pb.MsgPreVoteResp && m.GetType() != pb.MsgReadIndex:

@@ -138,7 +138,6 @@ func TestReadsBounded(t *testing.T) {
 // peer never sends, are refused before they reach raft.
 func TestReadMessagesChecked(t *testing.T) {
 	ctx := encodeReadCtx(7, 3)
-	voters := []uint64{1, 2, 3}
 	lim := Config{}.testLimits()
 	ent := func(data []byte) []*pb.Entry { return []*pb.Entry{{Data: data}} }
 	tests := []struct {
@@ -163,7 +162,7 @@ func TestReadMessagesChecked(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, err = decodeRaftMessage(b, 2, 1, voters, lim)
+		_, err = decodeRaftMessage(b, 2, 1, lim)
 		if (err == nil) != tt.ok {
 			t.Errorf("decodeRaftMessage(%s) error = %v, want ok %v", tt.name, err, tt.ok)
 		}

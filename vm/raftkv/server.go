@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/flockvm/flock/netmodel"
 	"github.com/flockvm/flock/probe"
@@ -77,7 +78,7 @@ type pendingDeadline struct {
 type Server struct {
 	cfg     Config
 	lim     limits
-	members []uint64 // of the applied configuration: whose raft messages are taken
+	members []uint64 // of the applied configuration
 	rn      *raft.RawNode
 	storage *raft.MemoryStorage
 	p       *persister
@@ -276,10 +277,13 @@ func (s *Server) Receive(from netmodel.NodeID, payload []byte) {
 }
 
 func (s *Server) stepRaft(from netmodel.NodeID, b []byte) {
-	m, err := decodeRaftMessage(b, from, s.cfg.ID, s.members, s.lim)
+	m, err := decodeRaftMessage(b, from, s.cfg.ID, s.lim)
 	if err != nil {
 		s.stats.Garbage++
 		return
+	}
+	if !slices.Contains(s.members, m.GetFrom()) {
+		s.stats.FromNonMembers++
 	}
 	if s.inLease(m) {
 		s.stats.VotesIgnoredInLease++

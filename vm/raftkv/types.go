@@ -145,6 +145,7 @@ type Stats struct {
 	MessagesReceived    uint64
 	MessagesSent        uint64
 	Garbage             uint64 // undecodable or refused messages
+	FromNonMembers      uint64 // raft messages from outside the applied configuration (removed, or added since)
 	DroppedWhileFailed  uint64
 	RaftStepErrors      uint64 // messages raft refused (stale peers, ...)
 	VotesIgnoredInLease uint64 // (pre-)votes ignored while a leader is heard
