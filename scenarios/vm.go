@@ -459,7 +459,15 @@ func (r *vmRun) writePrograms(disk diskmodel.FS) error {
 	if err := diskmodel.MkdirAll(disk, "files"); err != nil {
 		return err
 	}
-	for _, f := range vmStorageFiles() {
+	files := vmStorageFiles()
+	seen := map[*vmProgram]bool{}
+	for _, j := range r.shape.jobs {
+		if !seen[j.prog] {
+			seen[j.prog] = true
+			files = append(files, j.prog.files...)
+		}
+	}
+	for _, f := range files {
 		if err := diskmodel.WriteFileAtomic(disk, "files/"+f.name, f.data); err != nil {
 			return err
 		}
@@ -636,6 +644,9 @@ type vmProgram struct {
 	code      uint64
 	sortLines bool // concurrent processes print whole lines in any order
 	storage   bool // uses files (see vmProgramSpecs)
+	// files are put in every machine's storage beside the examples (a
+	// user's program directory: what its PSTARTs and opens find).
+	files []storageFile
 }
 
 // recordWriter puts what a node tells its user (a child's trap, a PSTART

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -47,6 +48,12 @@ type config struct {
 	worker      bool
 	pins        faultPins
 	limits      limitPins
+	// programPath, machines and programArgs select a user's program
+	// (-program); program is it loaded, with its reference answer.
+	programPath string
+	programArgs []string
+	machines    int
+	program     *userProgram
 }
 
 func main() {
@@ -62,6 +69,14 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "flock-sim: %v\n", err)
 		fmt.Fprintln(stderr, "run 'flock-sim -h' for usage")
 		return exitUsage
+	}
+	if cfg.programPath != "" && !cfg.list {
+		p, err := loadUserProgram(cfg.programPath, cfg.programArgs)
+		if err != nil {
+			fmt.Fprintf(stderr, "flock-sim: %v\n", err)
+			return exitUsage
+		}
+		cfg.program, cfg.scenario = p, "program:"+filepath.Base(p.path)
 	}
 	switch {
 	case cfg.list:
@@ -94,16 +109,19 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&cfg.worker, "worker", false, "internal: read seeds from stdin, write JSON reports to stdout")
 	cfg.pins = registerFaultPins(fs)
 	fs.Var(&cfg.limits, "limit", "fix a limit the scenario draws for its system, `name=value` (repeatable; see -list)")
+	fs.StringVar(&cfg.programPath, "program", "", "run your own program `file` (.fl, .flasm, .flb) on a simulated VM with faults; the arguments after the flags are its own")
+	fs.IntVar(&cfg.machines, "machines", 0, "with -program: the simulated VM's machines (0: drawn, 3 to 7)")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: flock-sim [-seed N | -seeds A:B] [flags]\n\n")
+		fmt.Fprintf(stderr, "usage: flock-sim [-seed N | -seeds A:B] [flags]\n")
+		fmt.Fprintf(stderr, "       flock-sim -program FILE [-machines N] [-seed N | -seeds A:B] [flags] [-- program arguments]\n\n")
 		fs.PrintDefaults()
 		fmt.Fprintf(stderr, "\nexit status: 0 pass, 1 safety violation, 2 usage, 3 liveness failure, 4 nondeterminism\n")
 	}
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
-	if fs.NArg() > 0 {
-		return cfg, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	if err := parseProgramFlags(&cfg, fs); err != nil {
+		return cfg, err
 	}
 	if *seed != "" && *seeds != "" {
 		return cfg, errors.New("-seed and -seeds are exclusive")
@@ -134,8 +152,10 @@ func parseArgs(args []string, stderr io.Writer) (config, error) {
 	if cfg.trace && cfg.sweep {
 		return cfg, errors.New("-trace needs a single -seed")
 	}
-	if err := validateNames(cfg.scenario, cfg.bug); err != nil {
-		return cfg, err
+	if cfg.programPath == "" {
+		if err := validateNames(cfg.scenario, cfg.bug); err != nil {
+			return cfg, err
+		}
 	}
 	if err := cfg.limits.validate(cfg.scenario); err != nil {
 		return cfg, err

@@ -24,12 +24,12 @@ func runSeed(cfg config, seed uint64, trace io.Writer) scenarios.Report {
 	opts := scenarios.Options{Seed: seed, Bug: cfg.bug, VizDir: cfg.vizDir, Trace: trace, Pin: cfg.pins.apply, Coverage: cfg.coverage,
 		LimitPins: cfg.limits}
 	start := time.Now()
-	r := runGuarded(cfg.scenario, opts)
+	r := runGuarded(cfg, opts)
 	r.WallNs = time.Since(start).Nanoseconds()
 	r.Repro = reproCommand(cfg, seed)
 	if cfg.determinism && r.Failure != failureNondeterminism {
 		opts.Trace, opts.VizDir, opts.Coverage = nil, "", false
-		again := runGuarded(cfg.scenario, opts)
+		again := runGuarded(cfg, opts)
 		if again.TraceHash != r.TraceHash || again.Events != r.Events {
 			r.Result, r.Failure = scenarios.ResultFail, failureNondeterminism
 			r.Violation = fmt.Sprintf("seed %d run twice gave different traces: hash %s after %d events, then hash %s after %d events",
@@ -39,11 +39,11 @@ func runSeed(cfg config, seed uint64, trace io.Writer) scenarios.Report {
 	return r
 }
 
-func runGuarded(scenario string, opts scenarios.Options) (r scenarios.Report) {
+func runGuarded(cfg config, opts scenarios.Options) (r scenarios.Report) {
 	defer func() {
 		if p := recover(); p != nil {
 			r = scenarios.Report{
-				Seed: opts.Seed, Scenario: scenario, Bug: opts.Bug,
+				Seed: opts.Seed, Scenario: cfg.scenario, Bug: opts.Bug,
 				Result: scenarios.ResultFail, Failure: scenarios.FailureSafety,
 				Violation: fmt.Sprintf("panic: %v\n%s", p, stackHead(debug.Stack(), 40)),
 				Faults:    map[string]int64{},
@@ -51,7 +51,10 @@ func runGuarded(scenario string, opts scenarios.Options) (r scenarios.Report) {
 			}
 		}
 	}()
-	r, err := scenarios.Run(scenario, opts)
+	if cfg.program != nil {
+		return runProgramSeed(cfg, opts)
+	}
+	r, err := scenarios.Run(cfg.scenario, opts)
 	if err != nil {
 		// Names were validated when the flags were parsed.
 		panic(fmt.Sprintf("flock-sim: %v", err))
@@ -69,13 +72,18 @@ func stackHead(stack []byte, lines int) string {
 
 // reproCommand is the exact command that runs the same seed again.
 func reproCommand(cfg config, seed uint64) string {
-	args := []string{"flock-sim", "-seed", strconv.FormatUint(seed, 10), "-scenario", cfg.scenario}
+	args := []string{"flock-sim", "-seed", strconv.FormatUint(seed, 10)}
+	if cfg.program != nil {
+		args = append(args, programArgs(cfg)...)
+	} else {
+		args = append(args, "-scenario", cfg.scenario)
+	}
 	if cfg.bug != "" {
 		args = append(args, "-bug", cfg.bug)
 	}
 	args = append(args, cfg.pins.args()...)
 	args = append(args, cfg.limits.args()...)
-	return strings.Join(args, " ")
+	return strings.Join(append(args, programTail(cfg)...), " ")
 }
 
 // single runs one seed and prints its report.

@@ -53,7 +53,12 @@ func work(cfg config, stdin io.Reader, stdout io.Writer) int {
 // workerArgs are the flags a worker process gets: everything that shapes a
 // run, nothing that selects seeds or output.
 func workerArgs(cfg config) []string {
-	args := []string{"-worker", "-scenario", cfg.scenario}
+	args := []string{"-worker"}
+	if cfg.program != nil {
+		args = append(args, programArgs(cfg)...)
+	} else {
+		args = append(args, "-scenario", cfg.scenario)
+	}
 	if cfg.bug != "" {
 		args = append(args, "-bug", cfg.bug)
 	}
@@ -67,7 +72,8 @@ func workerArgs(cfg config) []string {
 		args = append(args, "-coverage")
 	}
 	args = append(args, cfg.pins.args()...)
-	return append(args, cfg.limits.args()...)
+	args = append(args, cfg.limits.args()...)
+	return append(args, programTail(cfg)...)
 }
 
 // worker is one child process and the pipes to it.

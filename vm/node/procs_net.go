@@ -8,10 +8,10 @@ import (
 
 	"github.com/flockvm/flock/diskmodel"
 	"github.com/flockvm/flock/netmodel"
-	"github.com/flockvm/flock/vm/asm"
 	"github.com/flockvm/flock/vm/interp"
 	"github.com/flockvm/flock/vm/isa"
 	"github.com/flockvm/flock/vm/kernel"
+	"github.com/flockvm/flock/vm/proc"
 	"github.com/flockvm/flock/vm/storage"
 	"github.com/flockvm/flock/vm/sys"
 )
@@ -284,16 +284,20 @@ func (n *Node) loadProgram(path string) (*isa.Program, error) {
 	if err != nil {
 		return nil, err
 	}
-	if isa.IsBytecode(src) {
-		return isa.Decode(src)
-	}
-	return asm.Assemble(path, src, asm.Options{})
+	// By extension, as flock run does: a .fl program's imports are read
+	// from the same storage.
+	return proc.Compile(path, src, func(p string) ([]byte, error) {
+		name, valid := storage.Clean(p)
+		if !valid || name == "." {
+			return nil, fmt.Errorf("%s: %w", p, diskmodel.ErrInvalidName)
+		}
+		return n.storage.ReadFile(name)
+	}, proc.LoadOptions{})
 }
 
 func loadErrno(err error) sys.Errno {
-	var list asm.ErrorList
 	switch {
-	case errors.As(err, &list):
+	case proc.IsProgramError(err):
 		return sys.ENOEXEC
 	case errors.Is(err, fs.ErrNotExist):
 		return sys.ENOENT
