@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 
@@ -56,7 +57,22 @@ type config struct {
 	program     *userProgram
 }
 
+// The simulator trades memory for speed: a run allocates messages, pages
+// and histories at a high rate and keeps little, so the collector runs at
+// gcPercent (8x the live heap) within a soft limit of gcMemoryLimitBytes per
+// process. GOGC or GOMEMLIMIT in the environment take precedence.
+const (
+	gcPercent          = 800
+	gcMemoryLimitBytes = 4 << 30
+)
+
 func main() {
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(gcPercent)
+	}
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(gcMemoryLimitBytes)
+	}
 	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
