@@ -58,6 +58,16 @@ type Reply struct {
 }
 
 // Completer receives answers that come later.
+//
+// The liveness rule: no parked request waits forever. An implementation
+// of Global, Storage or Kernel that answers later (returns ok = false)
+// must call Complete exactly once for that request, with its answer, or,
+// when the machine that had to answer was declared dead, with TrapLost
+// naming that machine, unless the calling process ended first (then the
+// thread is gone and the answer is ignored). A bound on retransmission
+// never ends in silence: it ends in an answer or a declared loss. The vm
+// scenario of flock-sim enforces the rule: after healing, every process
+// must end within a bound of virtual time.
 type Completer interface {
 	// Complete delivers the reply to the operation id. Unknown ids (the
 	// thread's process ended meanwhile) are ignored.
