@@ -171,19 +171,25 @@ func Run(name string, opts Options) (Report, error) {
 		}
 		return Report{}, fmt.Errorf("scenario %q has no planted bug %q (known: %s)", name, opts.Bug, strings.Join(known, ", "))
 	}
+	return withCoverage(opts, s.Run), nil
+}
+
+// withCoverage runs run, counting the probe marks it hits into the report
+// when opts.Coverage asks for them.
+func withCoverage(opts Options, run func(Options) Report) Report {
 	if !opts.Coverage {
-		return s.Run(opts), nil
+		return run(opts)
 	}
 	probe.Start()
 	defer probe.Stop()
-	rep := s.Run(opts)
+	rep := run(opts)
 	rep.Marks = map[string]int64{}
 	for name, n := range probe.Counts() {
 		if n > 0 {
 			rep.Marks[name] = n
 		}
 	}
-	return rep, nil
+	return rep
 }
 
 // limitNamesOf lists the limits a drawer drew, in draw order.

@@ -119,7 +119,7 @@ func RunProgram(opts Options, name string, prog *isa.Program, args []string, ref
 	for _, f := range ref.Files {
 		p.files = append(p.files, storageFile{name: f.Name, data: f.Data})
 	}
-	rep := runVMShape(opts, []*vmProgram{p}, machines)
+	rep := withCoverage(opts, func(opts Options) Report { return runVMShape(opts, []*vmProgram{p}, machines) })
 	rep.Scenario = "program:" + p.name
 	return rep
 }

@@ -198,13 +198,9 @@ func (m *Machine) checkImage(p *procState, img *ThreadImage) error {
 // instructions can move; its local memory goes with the image. Stack words
 // above the top (stale slots of popped frames) are not carried.
 func (m *Machine) Detach(pid, tid uint64) (*ThreadImage, error) {
-	p, ok := m.procs[pid]
-	if !ok {
-		return nil, fmt.Errorf("interp: process %d not on this machine", pid)
-	}
-	t, ok := p.threads[tid]
-	if !ok {
-		return nil, fmt.Errorf("interp: thread %d of process %d not on this machine", tid, pid)
+	t, err := m.thread(pid, tid)
+	if err != nil {
+		return nil, err
 	}
 	if t.state != stateRunnable || t.resume {
 		return nil, fmt.Errorf("interp: thread %d of process %d is waiting for an answer", tid, pid)
@@ -216,6 +212,45 @@ func (m *Machine) Detach(pid, tid uint64) (*ThreadImage, error) {
 	t.local = nil // the image owns it now
 	m.dropThread(t)
 	return img, nil
+}
+
+// Hold sets a thread aside for Detach: one waiting for an answer finishes
+// that operation when the answer comes and then stops, between two
+// instructions, as a runnable thread that no core runs until Unhold (or
+// Detach takes it). A thread that waits on the network most of the time,
+// which Detach alone would almost never find between two instructions, can
+// so be moved.
+func (m *Machine) Hold(pid, tid uint64) error {
+	t, err := m.thread(pid, tid)
+	if err != nil {
+		return err
+	}
+	t.held = true
+	return nil
+}
+
+// Unhold lets a held thread run again; a thread not here is ignored.
+func (m *Machine) Unhold(pid, tid uint64) {
+	t, err := m.thread(pid, tid)
+	if err != nil || !t.held {
+		return
+	}
+	t.held = false
+	if t.state == stateRunnable {
+		m.makeRunnable(t)
+	}
+}
+
+func (m *Machine) thread(pid, tid uint64) (*Thread, error) {
+	p, ok := m.procs[pid]
+	if !ok {
+		return nil, fmt.Errorf("interp: process %d not on this machine", pid)
+	}
+	t, ok := p.threads[tid]
+	if !ok {
+		return nil, fmt.Errorf("interp: thread %d of process %d not on this machine", tid, pid)
+	}
+	return t, nil
 }
 
 // Complete delivers the answer to a parked operation and makes its thread
@@ -270,7 +305,7 @@ func (m *Machine) Step() StepResult {
 
 func (m *Machine) step(quantum int) StepResult {
 	t := m.queue.pop()
-	for t != nil && t.state != stateRunnable {
+	for t != nil && (t.state != stateRunnable || (t.held && !t.resume)) {
 		t.queued = false
 		t = m.queue.pop()
 	}
@@ -294,7 +329,7 @@ func (m *Machine) step(quantum int) StepResult {
 			return res
 		}
 	}
-	if t.state == stateRunnable {
+	if t.state == stateRunnable && !t.held {
 		m.makeRunnable(t)
 	}
 	return res
@@ -317,7 +352,7 @@ func (m *Machine) Run(ticksMax int) int {
 // Runnable reports whether some thread can run.
 func (m *Machine) Runnable() bool {
 	for _, t := range m.queue.items[m.queue.head:] {
-		if t.state == stateRunnable {
+		if t.state == stateRunnable && (!t.held || t.resume) {
 			return true
 		}
 	}

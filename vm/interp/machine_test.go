@@ -307,6 +307,57 @@ func TestDetachMovesAThread(t *testing.T) {
 	}
 }
 
+// TestHoldStopsAfterTheAnswer: a thread parked on an operation cannot be
+// detached; held, it finishes that operation when its answer comes, runs
+// no further instruction (its next PRINT is not reached) and can then be
+// detached; Unhold instead lets it run on.
+func TestHoldStopsAfterTheAnswer(t *testing.T) {
+	src := "main:\n PUSH 6\n PRINT\n PUSH 7\n PRINT\n PUSH 0\n EXIT\n"
+	for _, detach := range []bool{true, false} {
+		prog, err := asm.Assemble("hold.flasm", []byte(src), asm.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		k := &printKernel{}
+		m := interp.NewMachine(interp.Config{})
+		acct := &mem.Account{}
+		m.AddProcess(&interp.Process{PID: 1, Program: prog, Global: mem.NewLocalGlobal(acct, m), Kernel: k, Account: acct})
+		local, _ := mem.NewLocal(prog, acct)
+		m.AddThread(&interp.ThreadImage{PID: 1, TID: 1, PC: prog.Entry, Local: local})
+		m.Step() // parks on the first PRINT
+		if _, err := m.Detach(1, 1); err == nil {
+			t.Fatal("Detach of a parked thread succeeded")
+		}
+		if err := m.Hold(1, 1); err != nil {
+			t.Fatal(err)
+		}
+		m.Complete(k.pending, sys.Reply{})
+		m.Step()
+		if k.out != "6" || m.Runnable() {
+			t.Fatalf("held thread after its answer: output %q, runnable %v; want \"6\", false", k.out, m.Runnable())
+		}
+		if !detach {
+			m.Unhold(1, 1)
+			m.Step() // the second PRINT parks
+			if p := m.Parked(); len(p) != 1 || p[0].Op != isa.PRINT || k.out != "67" {
+				t.Fatalf("after Unhold: parked %+v, want the second PRINT", m.Parked())
+			}
+			continue
+		}
+		img, err := m.Detach(1, 1)
+		if err != nil {
+			t.Fatalf("Detach of a held thread after its answer: %v", err)
+		}
+		if m.Threads() != 0 || len(img.Stack) != 0 {
+			t.Errorf("after Detach: %d threads, stack %v; want 0 threads, empty stack", m.Threads(), img.Stack)
+		}
+		img.Local.Release()
+	}
+	if err := interp.NewMachine(interp.Config{}).Hold(1, 1); err == nil {
+		t.Error("Hold of a thread not on the machine succeeded")
+	}
+}
+
 // ExampleMachine drives a machine by hand: Step runs a quantum; an
 // operation that answers later parks its thread until Complete.
 func ExampleMachine() {

@@ -42,6 +42,9 @@ type Thread struct {
 	local    *mem.Local
 	state    threadState
 	queued   bool
+	// held: set aside for Detach (Hold): it finishes the operation it
+	// waits for, if any, and then runs no further instruction.
+	held bool
 	// resume: reply holds the answer to the operation sc describes.
 	resume bool
 	reqSeq uint64 // the parked request's sequence number
@@ -64,6 +67,7 @@ const (
 	stopYield                     // YIELD
 	stopPark                      // waiting for an answer
 	stopGone                      // ended, trapped, or its process ended
+	stopHeld                      // held for Detach, between two instructions
 )
 
 // runThread resumes an operation whose answer arrived, then executes.
@@ -80,6 +84,9 @@ func (m *Machine) runThread(t *Thread, ticks int) (int, stopReason) {
 		case actYield:
 			return 0, stopYield
 		}
+	}
+	if t.held {
+		return 0, stopHeld
 	}
 	return m.execLoop(t, ticks)
 }

@@ -118,13 +118,15 @@ func (n *Node) aliveMember(id netmodel.NodeID) bool {
 }
 
 // tryMigrations detaches each marked thread that is between two
-// instructions and not waiting for an answer, and moves it.
+// instructions and not waiting for an answer, and moves it; one that is
+// not is held (interp.Machine.Hold) for the next try.
 func (n *Node) tryMigrations() {
 	for _, k := range sortedThreadKeys(n.migrating) {
 		mg := n.migrating[k]
 		mg.tries++
 		if mg.tries > migrateTriesMax {
 			delete(n.migrating, k)
+			n.unhold(k)
 			continue
 		}
 		core := n.coreOf(k)
@@ -135,12 +137,25 @@ func (n *Node) tryMigrations() {
 		n.cores.Do(core, func(m *interp.Machine) {
 			img, err := m.Detach(k.pid, k.tid)
 			if err != nil {
-				return // parked or mid-operation: try again at the next tick
+				// Parked or mid-operation (a scanner waits on the network
+				// nearly all the time): held, it stops after its
+				// operation, and the next tick finds it between two
+				// instructions.
+				_ = m.Hold(k.pid, k.tid)
+				return
 			}
 			unlock := n.enterFromCore()
 			defer unlock()
 			n.moveThread(k, img, mg, m)
 		})
+	}
+}
+
+// unhold lets a thread whose migration was given up run again, on
+// whichever core holds it.
+func (n *Node) unhold(k threadKey) {
+	for i := range n.cores.Len() {
+		n.cores.Do(i, func(m *interp.Machine) { m.Unhold(k.pid, k.tid) })
 	}
 }
 
