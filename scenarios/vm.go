@@ -10,9 +10,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/flockvm/flock/diskmodel"
 	"github.com/flockvm/flock/netmodel"
 	"github.com/flockvm/flock/sim"
+	"github.com/flockvm/flock/vm/dfs"
 	"github.com/flockvm/flock/vm/isa"
 	"github.com/flockvm/flock/vm/kernel"
 	"github.com/flockvm/flock/vm/node"
@@ -163,10 +163,15 @@ type vmRun struct {
 	downs     map[uint64]bool
 	surprises []string
 	faults    sim.FaultConfig
-	// storageFailures counts programs that failed on a home whose disk
-	// failed or rotted: local storage has one copy (the replicated
-	// filesystem is scenario fs).
+	// storageFailures counts programs using files that failed where the
+	// filesystem may fail them (see storageMayFail).
 	storageFailures int
+	// redundancy is the root directory's R; filePuts the program files
+	// being written (vm_files.go), filesReady once all are.
+	redundancy uint8
+	filePuts   []*vmFilePut
+	filesLeft  int
+	filesReady bool
 }
 
 // vmMachine drives one node on a simulated machine: it opens the node at
@@ -208,7 +213,8 @@ func runVMShape(opts Options, programs []*vmProgram, machines int) (rep Report) 
 	if machines > 0 {
 		shape = pinVMMachines(shape, machines)
 	}
-	r := &vmRun{opts: opts, shape: shape, started: map[[2]uint64]int{}, downs: map[uint64]bool{}}
+	r := &vmRun{opts: opts, shape: shape, started: map[[2]uint64]int{}, downs: map[uint64]bool{},
+		redundancy: drawVMRedundancy(opts.Seed, shape.machines)}
 	rep = Report{Seed: opts.Seed, Scenario: vmScenarioName, Bug: opts.Bug, Faults: map[string]int64{}}
 	defer func() {
 		if p := recover(); p != nil {
@@ -227,7 +233,7 @@ func runVMShape(opts Options, programs []*vmProgram, machines int) (rep Report) 
 	if err := faults.Validate(); err != nil {
 		panic(fmt.Sprintf("scenarios: pinned faults invalid: %v", err))
 	}
-	rep.Config = r.shape.String() + " | " + faults.String()
+	rep.Config = fmt.Sprintf("%v R=%d | %v", r.shape, r.redundancy, faults)
 	r.faults = faults
 	r.world = sim.NewWorld(sim.Config{Seed: opts.Seed, Faults: faults, Trace: opts.Trace})
 	r.memory = newVMMemoryLog(r)
@@ -260,6 +266,8 @@ func (r *vmRun) start() {
 	for _, vm := range r.machines {
 		r.world.AddMachine(vm.id, vm.boot)
 	}
+	r.filesLeft = len(vmStorageFiles())
+	r.startFiles()
 	for _, spec := range r.shape.jobs {
 		j := &vmJob{spec: spec, home: r.machines[spec.where]}
 		r.jobs = append(r.jobs, j)
@@ -318,17 +326,16 @@ func (vm *vmMachine) boot(m *sim.Machine) netmodel.Receiver {
 	return netmodel.ReceiverFunc(vm.receive)
 }
 
-// open starts the node over the machine's disk, with the programs that
-// PSTART loads in its storage.
+// vmDiskBytes is the disk each machine lends the VM's filesystem.
+const vmDiskBytes = 64 << 20
+
+// open starts the node over the machine's disk.
 func (vm *vmMachine) open() {
 	r := vm.run
-	if err := r.writePrograms(vm.m.Disk()); err != nil {
-		vm.m.Record("vm: writing programs: %v", err)
-		return
-	}
 	n, err := node.Open(node.Config{
 		ID: vm.id, Transport: vm.m, Disk: vm.m.Disk(), Rand: vm.m.Rand(),
-		Provide: node.Resources{Cores: vm.cores, RAMBytes: 256 << 20}, Voters: r.voters,
+		Provide: node.Resources{Cores: vm.cores, RAMBytes: 256 << 20, DiskBytes: vmDiskBytes}, Voters: r.voters,
+		Storage: dfs.Config{RootRedundancy: r.redundancy},
 		Memory: r.memory.factory, Record: vm.m.Record, PlaceLocalPerCore: r.shape.placeLocal,
 		Diag:          recordWriter{vm.m},
 		OnThreadStart: func(pid, tid uint64) { r.threadStarted(vm, pid, tid) },
@@ -410,6 +417,11 @@ func (r *vmRun) threadStarted(vm *vmMachine, pid, tid uint64) {
 }
 
 func (r *vmRun) startJob(j *vmJob) {
+	if j.spec.prog.storage && !r.filesReady {
+		// Its programs and files are not all in the filesystem yet.
+		r.world.After(vmFilesRetry, "vm.job.wait "+j.spec.prog.name, func() { r.startJob(j) })
+		return
+	}
 	vm := j.home
 	if vm.n == nil || !vm.m.Up() {
 		j.startErr = fmt.Errorf("home %v down at the start", vm.id)
@@ -452,19 +464,6 @@ func (j *vmJob) settled() bool {
 		return true
 	}
 	return j.homeInc != 0 && j.home.m.Incarnation() != j.homeInc
-}
-
-// writePrograms puts the programs PSTART loads into a machine's storage.
-func (r *vmRun) writePrograms(disk diskmodel.FS) error {
-	if err := diskmodel.MkdirAll(disk, "files"); err != nil {
-		return err
-	}
-	for _, f := range vmStorageFiles() {
-		if err := diskmodel.WriteFileAtomic(disk, "files/"+f.name, f.data); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func (r *vmRun) check(rep *Report, finished bool) {

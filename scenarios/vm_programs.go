@@ -47,6 +47,7 @@ var vmProgramSpecs = []struct {
 	{name: "files", golden: "files.out", storage: true},
 	{name: "tree", want: "500500\n"},
 	{name: "msgpass", want: "40820\n"},
+	{name: "fileshare", want: "line 0\nline 1\nline 2\nline 3\n", sorted: true, storage: true},
 	{name: "talk", want: "w00\nw01\nw02\nw03\nw04\nw05\nw06\nw07\nw08\nw09\nw10\nw11\ndone\n", sorted: true},
 }
 

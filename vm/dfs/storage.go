@@ -58,6 +58,9 @@ func (v *Storage) FileID(fd uint64) (string, bool) {
 	return f.ino.String(), true
 }
 
+// OpenFiles is how many descriptors the view has open.
+func (v *Storage) OpenFiles() int { return len(v.files) }
+
 // enter checks the caller and counts the call; leave undoes it.
 func (v *Storage) enter(c sys.Caller) {
 	if c.PID != v.pid || (c.User != "" && c.User != v.user) {

@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"github.com/flockvm/flock/netmodel"
 	"github.com/flockvm/flock/vm/asm"
 	"github.com/flockvm/flock/vm/kernel"
+	"github.com/flockvm/flock/vm/sys"
 )
 
 // cluster is a deterministic test world for nodes: a FIFO network that can
@@ -120,7 +122,7 @@ func (l *lockedBuffer) String() string {
 func (c *cluster) boot(id netmodel.NodeID) {
 	cfg := Config{
 		ID: id, Transport: clusterTransport{c: c, from: id}, Disk: c.disks[id], Rand: rand.New(rand.NewPCG(uint64(id), c.rng.Uint64())),
-		Provide: Resources{Cores: c.cores, RAMBytes: 1 << 30}, Voters: c.voters, Memory: c.memory,
+		Provide: Resources{Cores: c.cores, RAMBytes: 1 << 30, DiskBytes: 1 << 30}, Voters: c.voters, Memory: c.memory,
 		OnThreadStart: func(pid, tid uint64) {
 			c.mu.Lock()
 			defer c.mu.Unlock()
@@ -235,6 +237,40 @@ func (c *cluster) start(on netmodel.NodeID, src string, args ...string) *runResu
 		func(pid uint64, err error) { r.pid, r.started, r.err = pid, true, err },
 		func(pid uint64, st kernel.Status) { r.ended, r.status = true, st })
 	return r
+}
+
+// putFile stores a file through node on's filesystem, as user, and waits
+// for the answer; EAGAIN (the filesystem still starting) is tried again.
+func (c *cluster) putFile(on netmodel.NodeID, user, path, content string) {
+	c.t.Helper()
+	var err error
+	for range 50 {
+		var done bool
+		c.nodes[on].PutFile(user, path, []byte(content), func(e error) { done, err = true, e })
+		if !c.runUntil(func() bool { return done }, 100000) {
+			c.t.Fatalf("PutFile(%s) on %v did not answer\n%s", path, on, c.dump())
+		}
+		if fe := (*FileError)(nil); !errors.As(err, &fe) || fe.Errno != sys.EAGAIN {
+			break
+		}
+		c.run(100, 4)
+	}
+	if err != nil {
+		c.t.Fatalf("PutFile(%s) on %v = %v", path, on, err)
+	}
+}
+
+// readFile reads a file through node on's filesystem as user.
+func (c *cluster) readFile(on netmodel.NodeID, user, path string) (string, error) {
+	c.t.Helper()
+	var done bool
+	var got []byte
+	var err error
+	c.nodes[on].ReadFile(user, path, func(b []byte, e error) { done, got, err = true, b, e })
+	if !c.runUntil(func() bool { return done }, 100000) {
+		c.t.Fatalf("ReadFile(%s) on %v did not answer\n%s", path, on, c.dump())
+	}
+	return string(got), err
 }
 
 func (c *cluster) threadsRanTwice() []string {

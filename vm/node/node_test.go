@@ -221,7 +221,7 @@ func TestChildProcessesAcrossMachines(t *testing.T) {
 	if !c.runUntil(c.allJoined, 40000) {
 		t.Fatalf("nodes did not join")
 	}
-	writeFile(t, c.disks[1], "files/kid.flasm", kidProgram)
+	c.putFile(2, "root", "kid.flasm", kidProgram)
 	r := c.start(1, parentProgram)
 	if !c.runUntil(func() bool { return r.ended }, 400000) {
 		t.Fatalf("parent did not end\n%s", c.dump())

@@ -38,6 +38,7 @@ type procHere struct {
 	args      []string
 	user      string
 	acct      *mem.Account
+	storage   sys.Storage // its files as threads here see them (storage.go)
 	ip        *interp.Process
 	committed bool
 	ending    bool // an EXIT or trap ran here; the home has been told
@@ -266,14 +267,16 @@ func (n *Node) install(p *procHere) error {
 	if n.cfg.MigrateMissesMin >= 0 {
 		g = &migratingGlobal{Global: g, n: n, pid: p.pid}
 	}
+	p.storage = n.processStorage(p.pid, p.user)
 	p.ip = &interp.Process{PID: p.pid, User: p.user, Program: p.prog, Args: p.args, Global: g,
-		Storage: n.storage, Kernel: n, Account: p.acct, BudgetTicks: n.cfg.BudgetTicks}
+		Storage: p.storage, Kernel: n, Account: p.acct, BudgetTicks: n.cfg.BudgetTicks}
 	if n.cfg.ParallelCores {
 		ip := p.ip
 		ip.Global, ip.Storage, ip.Kernel = cores.LockedGlobal(ip.Global, &n.mu), cores.LockedStorage(ip.Storage, &n.mu), cores.LockedKernel(ip.Kernel, &n.mu)
 	}
 	if err := p.prog.Validate(); err != nil {
 		n.mem.RemoveProcess(p.pid)
+		p.storage.Release(p.pid)
 		return fmt.Errorf("node %v: process %d: %w", n.cfg.ID, p.pid, err)
 	}
 	ip, pid := p.ip, p.pid
@@ -299,7 +302,7 @@ func (n *Node) uninstall(pid uint64) {
 	if p.committed {
 		n.cores.DoAll(func(m *interp.Machine) { m.RemoveProcess(pid) })
 		n.mem.RemoveProcess(pid)
-		n.storage.Release(pid)
+		p.storage.Release(pid)
 	}
 	n.cancelRequests(func(r *outReq) bool { return r.msg.pid == pid && r.msg.kind != msgEnded })
 }
@@ -507,6 +510,7 @@ func (n *Node) endProcess(pid uint64, st kernel.Status) {
 func (n *Node) machineDown(id netmodel.NodeID, inc uint64) {
 	n.cfg.Record("machine %v incarnation %d down", id, inc)
 	n.mem.MachineDown(id, inc)
+	n.storageMachineDown(id)
 	n.in.forgetMachine(uint64(id), inc)
 	for _, r := range n.out.to(id) {
 		if r.toInc > inc {

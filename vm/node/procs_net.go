@@ -3,16 +3,13 @@ package node
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"slices"
 
-	"github.com/flockvm/flock/diskmodel"
 	"github.com/flockvm/flock/netmodel"
 	"github.com/flockvm/flock/vm/asm"
 	"github.com/flockvm/flock/vm/interp"
 	"github.com/flockvm/flock/vm/isa"
 	"github.com/flockvm/flock/vm/kernel"
-	"github.com/flockvm/flock/vm/storage"
 	"github.com/flockvm/flock/vm/sys"
 )
 
@@ -274,31 +271,40 @@ func (n *Node) handleStartThread(m *procMsg, migrated bool) *procMsg {
 	return okMsg()
 }
 
-// loadProgram reads a program file from this node's storage.
-func (n *Node) loadProgram(path string) (*isa.Program, error) {
-	name, valid := storage.Clean(path)
-	if !valid || name == "." {
-		return nil, fmt.Errorf("%s: %w", path, diskmodel.ErrInvalidName)
-	}
-	src, err := n.storage.ReadFile(name)
-	if err != nil {
-		return nil, err
-	}
-	if isa.IsBytecode(src) {
-		return isa.Decode(src)
-	}
-	return asm.Assemble(path, src, asm.Options{})
+// loadProgram reads a program file from the filesystem as user (bytecode,
+// or assembly it assembles); done runs later, once.
+func (n *Node) loadProgram(user, path string, done func(*isa.Program, error)) {
+	n.readFile(user, path, FileBytesMax, func(src []byte, err error) {
+		if err != nil {
+			done(nil, err)
+			return
+		}
+		if isa.IsBytecode(src) {
+			prog, err := isa.Decode(src)
+			if err != nil {
+				err = fmt.Errorf("%s: %w: %w", path, errNotProgram, err)
+			}
+			done(prog, err)
+			return
+		}
+		prog, err := asm.Assemble(path, src, asm.Options{})
+		if err != nil {
+			err = fmt.Errorf("%w: %w", errNotProgram, err)
+		}
+		done(prog, err)
+	})
 }
 
+// errNotProgram: PSTART's file is neither bytecode nor valid assembly.
+var errNotProgram = errors.New("not a program")
+
 func loadErrno(err error) sys.Errno {
-	var list asm.ErrorList
+	var fe *FileError
 	switch {
-	case errors.As(err, &list):
+	case errors.Is(err, errNotProgram):
 		return sys.ENOEXEC
-	case errors.Is(err, fs.ErrNotExist):
-		return sys.ENOENT
-	case errors.Is(err, diskmodel.ErrInvalidName):
-		return sys.EINVAL
+	case errors.As(err, &fe):
+		return fe.Errno
 	}
 	return sys.EIO
 }

@@ -1,0 +1,163 @@
+package node
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/flockvm/flock/netmodel"
+	"github.com/flockvm/flock/vm/sys"
+)
+
+// sharedFileProgram writes a file on its home, then a thread placed on
+// another machine tries the home's descriptor (descriptors belong to the
+// machine a thread runs on: EBADF there), opens the file by its path and
+// prints what it reads; back on the home, the main thread reads it through
+// its own descriptor.
+const sharedFileProgram = `
+.string dir "shared"
+.string path "shared/note.txt"
+.string text "written on the home\n"
+.zero fd 8
+.zero buf 64
+main:
+    PUSH dir
+    PUSH len(dir)
+    MKDIR
+    DROP
+    PUSH path
+    PUSH len(path)
+    PUSH 2
+    OPEN
+    PUSH fd
+    STORE
+    PUSH fd
+    LOAD
+    PUSH 0
+    PUSH text
+    PUSH len(text)
+    WRITE
+    DROP
+    PUSH 0
+    SPAWN reader
+    JOIN
+    DROP
+    PUSH fd
+    LOAD
+    PUSH 0
+    PUSH buf
+    PUSH 64
+    READ
+    PUSH buf
+    SWAP
+    PRINTS
+    PUSH 0
+    EXIT
+reader:
+    DROP
+    PUSH fd
+    LOAD
+    PUSH 0
+    PUSH buf
+    PUSH 64
+    READ
+    PRINT
+    PUSH ' '
+    PUTC
+    PUSH path
+    PUSH len(path)
+    PUSH 0
+    OPEN
+    PUSH fd
+    STORE
+    PUSH fd
+    LOAD
+    PUSH 0
+    PUSH buf
+    PUSH 64
+    READ
+    PUSH buf
+    SWAP
+    PRINTS
+    PUSH 0
+    TEXIT
+`
+
+func TestFileWrittenHereReadThere(t *testing.T) {
+	c := newCluster(t, 0, 0, 7)
+	c.cores = 1
+	c.tweak = func(cfg *Config) { cfg.PlaceLocalPerCore = 1 }
+	for i := 1; i <= 3; i++ {
+		c.ids = append(c.ids, netmodel.NodeID(i))
+	}
+	c.voters = c.ids
+	for _, id := range c.ids {
+		c.disks[id] = c.newDisk(t)
+		c.boot(id)
+	}
+	if !c.runUntil(c.allJoined, 40000) {
+		t.Fatalf("nodes did not join")
+	}
+	c.putFile(1, "root", "warmup", "") // the filesystem is up
+	r := c.start(1, sharedFileProgram)
+	if !c.runUntil(func() bool { return r.ended }, 400000) {
+		t.Fatalf("program did not end\n%s", c.dump())
+	}
+	want := "-9 written on the home\nwritten on the home\n"
+	if got := r.out.String(); r.status.Err() != nil || got != want {
+		t.Fatalf("program: status %v output %q, want output %q", r.status.Err(), got, want)
+	}
+	if got := c.nodes[1].Stats().ThreadsPlacedRemote; got == 0 {
+		t.Errorf("ThreadsPlacedRemote = 0, want the reader away from the home")
+	}
+	if got, err := c.readFile(3, "root", "shared/note.txt"); err != nil || got != "written on the home\n" {
+		t.Errorf("ReadFile on n3 = %q, %v, want the program's text", got, err)
+	}
+}
+
+func TestFilePermissionsAcrossMachines(t *testing.T) {
+	c := newCluster(t, 3, 3, 11)
+	if !c.runUntil(c.allJoined, 40000) {
+		t.Fatalf("nodes did not join")
+	}
+	c.putFile(1, "root", "warmup", "")
+	c.await(t, "mkdir", func(done func(error)) { c.nodes[1].Mkdir("root", "alice", done) })
+	change := sys.AttrChange{Readers: []string{"alice"}, Writers: []string{"alice"}, SetReaders: true, SetWriters: true, Redundancy: 2}
+	c.await(t, "setattr", func(done func(error)) { c.nodes[2].SetAttr("root", "alice", change, done) })
+	c.putFile(3, "alice", "alice/diary", "dear diary\n")
+	tests := []struct {
+		on    netmodel.NodeID
+		user  string
+		want  string
+		errno sys.Errno
+	}{
+		{1, "alice", "dear diary\n", 0},
+		{2, "root", "dear diary\n", 0},
+		{2, "bob", "", sys.EACCES},
+		{3, "bob", "", sys.EACCES},
+	}
+	for _, tc := range tests {
+		got, err := c.readFile(tc.on, tc.user, "alice/diary")
+		var fe *FileError
+		switch {
+		case tc.errno == 0 && (err != nil || got != tc.want):
+			t.Errorf("ReadFile(%v as %s) = %q, %v, want %q", tc.on, tc.user, got, err, tc.want)
+		case tc.errno != 0 && (!errors.As(err, &fe) || fe.Errno != tc.errno):
+			t.Errorf("ReadFile(%v as %s) = %q, %v, want errno %d", tc.on, tc.user, got, err, tc.errno)
+		}
+	}
+}
+
+// await runs an operation that answers through done and fails the test on
+// an error.
+func (c *cluster) await(t *testing.T, what string, op func(done func(error))) {
+	t.Helper()
+	var done bool
+	var err error
+	op(func(e error) { done, err = true, e })
+	if !c.runUntil(func() bool { return done }, 100000) {
+		t.Fatalf("%s did not answer\n%s", what, c.dump())
+	}
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
