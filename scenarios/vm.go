@@ -336,7 +336,7 @@ func (vm *vmMachine) open() {
 		ID: vm.id, Transport: vm.m, Disk: vm.m.Disk(), Rand: vm.m.Rand(),
 		Provide: node.Resources{Cores: vm.cores, RAMBytes: 256 << 20, DiskBytes: vmDiskBytes}, Voters: r.voters,
 		Storage: dfs.Config{RootRedundancy: r.redundancy},
-		Memory: r.memory.factory, Record: vm.m.Record, PlaceLocalPerCore: r.shape.placeLocal,
+		Memory:  r.memory.factory, Record: vm.m.Record, PlaceLocalPerCore: r.shape.placeLocal,
 		Diag:          recordWriter{vm.m},
 		OnThreadStart: func(pid, tid uint64) { r.threadStarted(vm, pid, tid) },
 		Bugs:          r.bugs.node,

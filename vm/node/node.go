@@ -274,6 +274,7 @@ func (n *Node) boot() error {
 	}
 	n.inc = inc
 	n.cfg.Record("node %v incarnation %d", n.cfg.ID, inc)
+	n.failStarts(inc)
 	n.ms = newMembership()
 	n.table = kernel.NewTable(kernel.Config{ThreadsMax: n.cfg.ThreadsMax}, n)
 	n.procs = map[uint64]*procHere{}

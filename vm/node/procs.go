@@ -99,6 +99,20 @@ func (n *Node) startProcess(r startReq, done func(uint64, error)) {
 	})
 }
 
+// failStarts answers the process starts a previous incarnation left
+// waiting (for a pid, or for its span), as boot replaces everything: they
+// are lost with it, and whoever asked must hear so.
+func (n *Node) failStarts(inc uint64) {
+	err := fmt.Errorf("node %v: restarted as incarnation %d while the process was starting", n.cfg.ID, inc)
+	for _, cb := range n.pidWaiters {
+		n.later(func() { cb(0, err) })
+	}
+	for _, pid := range sortedKeys(n.starting) {
+		done := n.starting[pid].done
+		n.later(func() { done(0, err) })
+	}
+}
+
 // allocPID hands out the next pid of the node's block, reserving a new
 // block in the metadata store when it runs out.
 func (n *Node) allocPID(cb func(uint64, error)) {
