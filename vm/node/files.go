@@ -319,51 +319,54 @@ func (n *Node) pathFile(op, user, path string, start func(s *fileSession, c sys.
 	})
 }
 
-// The node's file operations, for its drivers and its client service.
-// Each answers later, once, through done (from a Tick or Receive).
+// fileOp runs one file operation as user: data is what FilePut writes,
+// change what FileSetAttr makes; done receives what the operation reads
+// (a file, a listing, attributes).
+func (n *Node) fileOp(op FileOp, user, path string, data []byte, change sys.AttrChange, done func([]byte, error)) {
+	one := func(start func(v *dfs.Storage, c sys.Caller) (sys.Reply, bool)) {
+		n.pathFile(op.String(), user, path, func(f *fileSession, c sys.Caller) (sys.Reply, bool) { return start(f.v, c) }, done)
+	}
+	switch op {
+	case FileRead:
+		n.readFile(user, path, FileBytesMax, done)
+	case FilePut:
+		n.putFile(user, path, data, func(err error) { done(nil, err) })
+	case FileList:
+		one(func(v *dfs.Storage, c sys.Caller) (sys.Reply, bool) { return v.List(c, path) })
+	case FileMkdir:
+		one(func(v *dfs.Storage, c sys.Caller) (sys.Reply, bool) { return v.Mkdir(c, path) })
+	case FileRemove:
+		one(func(v *dfs.Storage, c sys.Caller) (sys.Reply, bool) { return v.Remove(c, path) })
+	case FileGetAttr:
+		one(func(v *dfs.Storage, c sys.Caller) (sys.Reply, bool) { return v.GetAttr(c, path) })
+	case FileSetAttr:
+		one(func(v *dfs.Storage, c sys.Caller) (sys.Reply, bool) { return v.SetAttr(c, path, change) })
+	default:
+		panic(fmt.Sprintf("node: file operation %v", op))
+	}
+}
 
-// ReadFile reads the file at path as user (at most FileBytesMax).
-func (n *Node) ReadFile(user, path string, done func([]byte, error)) {
+// File runs a file operation as user through this node's filesystem
+// service, for the node's drivers (a simulator writing the programs PSTART
+// loads, a test); it answers later, once, through done, from a Tick or
+// Receive. FileRead reads at most FileBytesMax.
+func (n *Node) File(op FileOp, user, path string, data []byte, change sys.AttrChange, done func([]byte, error)) {
 	defer n.enter()()
-	n.readFile(user, path, FileBytesMax, done)
+	if op == 0 || op >= numFileOps {
+		n.later(func() { done(nil, &FileError{Op: op.String(), Path: path, Errno: sys.EINVAL}) })
+		return
+	}
+	n.fileOp(op, user, path, data, change, done)
 }
 
 // PutFile stores data at path as user, replacing a file there atomically.
 func (n *Node) PutFile(user, path string, data []byte, done func(error)) {
-	defer n.enter()()
-	n.putFile(user, path, data, done)
+	n.File(FilePut, user, path, data, sys.AttrChange{}, dropData(done))
 }
 
-// ListDir lists the directory at path as user: names, '\n'-terminated,
-// directories ending in '/'.
-func (n *Node) ListDir(user, path string, done func([]byte, error)) {
-	defer n.enter()()
-	n.pathFile("list", user, path, func(s *fileSession, c sys.Caller) (sys.Reply, bool) { return s.v.List(c, path) }, done)
-}
-
-// Mkdir makes the directory at path as user.
-func (n *Node) Mkdir(user, path string, done func(error)) {
-	defer n.enter()()
-	n.pathFile("mkdir", user, path, func(s *fileSession, c sys.Caller) (sys.Reply, bool) { return s.v.Mkdir(c, path) }, dropData(done))
-}
-
-// Remove removes the file or empty directory at path as user.
-func (n *Node) Remove(user, path string, done func(error)) {
-	defer n.enter()()
-	n.pathFile("remove", user, path, func(s *fileSession, c sys.Caller) (sys.Reply, bool) { return s.v.Remove(c, path) }, dropData(done))
-}
-
-// GetAttr reads the attributes of the directory at path as user (the
-// text sys.Attr.Format writes).
-func (n *Node) GetAttr(user, path string, done func([]byte, error)) {
-	defer n.enter()()
-	n.pathFile("getattr", user, path, func(s *fileSession, c sys.Caller) (sys.Reply, bool) { return s.v.GetAttr(c, path) }, done)
-}
-
-// SetAttr changes the attributes of the directory at path as user.
-func (n *Node) SetAttr(user, path string, change sys.AttrChange, done func(error)) {
-	defer n.enter()()
-	n.pathFile("setattr", user, path, func(s *fileSession, c sys.Caller) (sys.Reply, bool) { return s.v.SetAttr(c, path, change) }, dropData(done))
+// ReadFile reads the file at path as user.
+func (n *Node) ReadFile(user, path string, done func([]byte, error)) {
+	n.File(FileRead, user, path, nil, sys.AttrChange{}, done)
 }
 
 func dropData(done func(error)) func([]byte, error) { return func(_ []byte, err error) { done(err) } }

@@ -120,9 +120,11 @@ func TestFilePermissionsAcrossMachines(t *testing.T) {
 		t.Fatalf("nodes did not join")
 	}
 	c.putFile(1, "root", "warmup", "")
-	c.await(t, "mkdir", func(done func(error)) { c.nodes[1].Mkdir("root", "alice", done) })
+	c.await(t, "mkdir", func(done func(error)) {
+		c.nodes[1].File(FileMkdir, "root", "alice", nil, sys.AttrChange{}, dropData(done))
+	})
 	change := sys.AttrChange{Readers: []string{"alice"}, Writers: []string{"alice"}, SetReaders: true, SetWriters: true, Redundancy: 2}
-	c.await(t, "setattr", func(done func(error)) { c.nodes[2].SetAttr("root", "alice", change, done) })
+	c.await(t, "setattr", func(done func(error)) { c.nodes[2].File(FileSetAttr, "root", "alice", nil, change, dropData(done)) })
 	c.putFile(3, "alice", "alice/diary", "dear diary\n")
 	tests := []struct {
 		on    netmodel.NodeID
@@ -160,4 +162,22 @@ func (c *cluster) await(t *testing.T, what string, op func(done func(error))) {
 	if err != nil {
 		t.Fatalf("%s: %v", what, err)
 	}
+}
+
+// FuzzReceiveStorage: whatever arrives under the filesystem's services
+// (chunk messages, metadata sessions' requests and replies) is dropped or
+// handled, never a panic.
+func FuzzReceiveStorage(f *testing.F) {
+	c := newCluster(f, 1, 1, 3)
+	for _, s := range []Service{ServiceStorage, ServiceStorageMeta, ServiceStorageMetaReply} {
+		h := AppendHeader(nil, Header{Service: s, Incarnation: 1})
+		f.Add(h)
+		f.Add(append(h, 0))
+		f.Add(append(h, 1, 2, 3))
+		f.Add(append(h, storageMetaSlots+1, 1))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		c.nodes[1].Receive(2, b)
+		c.run(2, 1)
+	})
 }
