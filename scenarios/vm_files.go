@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/flockvm/flock/sim"
+	"github.com/flockvm/flock/vm/node"
 )
 
 // The vm scenario's files: every process's storage is the VM's replicated
@@ -18,11 +19,11 @@ import (
 // Bounds of writing the files.
 const (
 	vmFilesRetry = 50 * time.Millisecond
-	// vmFilesAttemptTimeout: a put not answered by then (its node crashed
-	// meanwhile) is tried again.
-	vmFilesAttemptTimeout = 3 * time.Second
-	vmFilesAttemptsMax    = 2000
-	vmFilesStartAt        = 200 * time.Millisecond
+	// vmFilesWatchEvery: how often a put in flight is checked for a node
+	// that went.
+	vmFilesWatchEvery  = 500 * time.Millisecond
+	vmFilesAttemptsMax = 2000
+	vmFilesStartAt     = 200 * time.Millisecond
 )
 
 // drawVMRedundancy draws R from a stream of its own (the shape's draws
@@ -92,8 +93,20 @@ func (r *vmRun) putFile(p *vmFilePut) {
 		}
 	})
 	vm.arm()
-	r.world.After(vmFilesAttemptTimeout, "vm.files.timeout", func() {
-		if !p.done && p.attempt == attempt {
+	r.watchPut(p, vm, vm.n, vm.n.Incarnation(), attempt)
+}
+
+// watchPut tries p again if the node running its attempt went (crashed,
+// or reopened): that attempt can never answer. An attempt on a node that
+// lives on is left to answer, however slow (abandoning slow attempts only
+// piles more work on a loaded filesystem).
+func (r *vmRun) watchPut(p *vmFilePut, vm *vmMachine, n *node.Node, inc uint64, attempt int) {
+	r.world.After(vmFilesWatchEvery, "vm.files.watch", func() {
+		switch {
+		case p.done || p.attempt != attempt:
+		case vm.n == n && n.Incarnation() == inc && vm.m.Up():
+			r.watchPut(p, vm, n, inc, attempt)
+		default:
 			p.attempt = 0
 			r.putFile(p)
 		}

@@ -41,7 +41,7 @@ var vmProgramSpecs = []struct {
 	{name: "counter_faa", golden: "counter_faa.out"},
 	{name: "counter_cas", consts: map[string]string{"K": "100"}, want: "800\n"},
 	{name: "spinlock", consts: map[string]string{"K": "50"}, want: "400\n"},
-	{name: "prodcons", golden: "prodcons.out"},
+	{name: "prodcons", consts: map[string]string{"N": "300"}, want: "45150\n"},
 	{name: "parsum", golden: "parsum.out"},
 	{name: "procs", golden: "procs.out", sorted: true, storage: true},
 	{name: "files", golden: "files.out", storage: true},

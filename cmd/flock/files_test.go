@@ -10,7 +10,8 @@ import (
 // TestClusterFiles: on a VM of three flock processes, the admin makes a
 // directory for alice and gives it to her alone; alice puts a file through
 // one machine and cats it back through another; bob is refused (EACCES:
-// exit 77, naming the path); usage errors exit 64.
+// exit 77, naming the path) while the admin reads everything; usage
+// errors exit 64.
 func TestClusterFiles(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts real processes")
@@ -49,6 +50,13 @@ func TestClusterFiles(t *testing.T) {
 	}
 	if out, errs, code := as("alice", 1, "cat", "alice/diary.txt"); out != text || code != 0 {
 		t.Errorf("alice: flock cat on another machine = %q, exit %d (%s), want %q", out, code, errs, text)
+	}
+	// The admin is the filesystem's superuser; no user may take its name.
+	if out, errs, code := c.flock(2, "cat", "alice/diary.txt"); out != text || code != 0 {
+		t.Errorf("admin: flock cat alice/diary.txt = %q, exit %d (%s), want %q", out, code, errs, text)
+	}
+	if _, _, code := c.flock(0, "user", "add", "root", "--out", filepath.Join(c.home, "root.pem")); code == 0 {
+		t.Errorf("flock user add root: exit 0, want a refusal (the admin is the filesystem's root)")
 	}
 	if out, _, code := as("alice", 2, "ls", "alice"); out != "diary.txt\n" || code != 0 {
 		t.Errorf("alice: flock ls alice = %q, exit %d, want \"diary.txt\\n\"", out, code)

@@ -42,6 +42,9 @@ type fileOps struct {
 	nextSeq uint64
 	open    int
 	waiting map[sys.ReqID]func(sys.Reply)
+	// abort answers each open session with an errno: the incarnation that
+	// runs it is being replaced (abortFileSessions).
+	abort map[uint64]func(sys.Errno)
 }
 
 // fileCompleter delivers the filesystem's answers to file sessions.
@@ -123,6 +126,7 @@ func errnoOf(r sys.Reply) sys.Errno {
 // newFileSession opens a session as user, or says why it cannot.
 func (n *Node) newFileSession(user string) (*fileSession, sys.Errno) {
 	ops := &n.fs.files
+	user = fsUser(user)
 	switch {
 	case !sys.ValidUser(user):
 		return nil, sys.EACCES
@@ -167,6 +171,7 @@ func (s *fileSession) end() {
 	s.ended = true
 	s.v.Release(s.pid)
 	s.n.fs.files.open--
+	delete(s.n.fs.files.abort, s.pid)
 }
 
 // runFile runs body in a new session as user; body calls finish exactly
@@ -177,7 +182,7 @@ func (n *Node) runFile(op, path, user string, done func(error), body func(s *fil
 		n.later(func() { done(&FileError{Op: op, Path: path, Errno: e}) })
 		return
 	}
-	body(s, func(e sys.Errno) {
+	finish := func(e sys.Errno) {
 		s.end()
 		var err error
 		if e != 0 {
@@ -185,7 +190,22 @@ func (n *Node) runFile(op, path, user string, done func(error), body func(s *fil
 		}
 		// Never inside the call that asked: an answer at once comes later.
 		n.later(func() { done(err) })
-	})
+	}
+	n.fs.files.abort[s.pid] = func(e sys.Errno) {
+		s.ended = true
+		n.later(func() { done(&FileError{Op: op, Path: path, Errno: e}) })
+	}
+	body(s, finish)
+}
+
+// abortFileSessions answers every file session of the storage being
+// replaced (a new incarnation boots): EIO, as what it did may or may not
+// have taken effect.
+func (n *Node) abortFileSessions(old *nodeStorage) {
+	for _, pid := range sortedKeys(old.files.abort) {
+		old.files.abort[pid](sys.EIO)
+	}
+	old.files.abort = nil
 }
 
 // readFile reads the whole file at path (at most limitBytes) as user.

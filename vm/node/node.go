@@ -716,6 +716,6 @@ func (n *Node) Summary() string {
 		st := n.meta.srv.Status()
 		meta = fmt.Sprintf("%v term %d leader %v commit %d applied %d", st.State, st.Term, st.Leader, st.Commit, st.Applied)
 	}
-	return fmt.Sprintf("inc=%d joined=%v alive=%d threads=%d parked=%d%s procs=%d starting=%d outbox=%d meta-queue=%d meta=[%s] failure=%v",
-		n.inc, n.joined, len(n.ms.alive()), n.Threads(), parked, waits, len(n.procs), len(n.starting), n.out.len(), n.mq.len(), meta, n.failure)
+	return fmt.Sprintf("inc=%d joined=%v alive=%d threads=%d parked=%d%s procs=%d starting=%d outbox=%d meta-queue=%d meta=[%s] fs=[%s] failure=%v",
+		n.inc, n.joined, len(n.ms.alive()), n.Threads(), parked, waits, len(n.procs), len(n.starting), n.out.len(), n.mq.len(), meta, n.storageSummary(), n.failure)
 }

@@ -282,7 +282,9 @@ func (n *Node) install(p *procHere) error {
 		g = &migratingGlobal{Global: g, n: n, pid: p.pid}
 	}
 	p.storage = n.processStorage(p.pid, p.user)
-	p.ip = &interp.Process{PID: p.pid, User: p.user, Program: p.prog, Args: p.args, Global: g,
+	// Callers carry the filesystem's name of the user (the storage
+	// checks it; nothing else reads it).
+	p.ip = &interp.Process{PID: p.pid, User: fsUser(p.user), Program: p.prog, Args: p.args, Global: g,
 		Storage: p.storage, Kernel: n, Account: p.acct, BudgetTicks: n.cfg.BudgetTicks}
 	if n.cfg.ParallelCores {
 		ip := p.ip

@@ -41,8 +41,11 @@ type nodeStorage struct {
 // openStorage makes the metadata sessions of a fresh incarnation and tries
 // to open its Service.
 func (n *Node) openStorage() error {
+	if n.fs != nil {
+		n.abortFileSessions(n.fs)
+	}
 	st := &nodeStorage{up: map[netmodel.NodeID]bool{}}
-	st.files.waiting = map[sys.ReqID]func(sys.Reply){}
+	st.files.waiting, st.files.abort = map[sys.ReqID]func(sys.Reply){}, map[uint64]func(sys.Errno){}
 	n.fs = st
 	for slot := 1; slot <= storageMetaSlots; slot++ {
 		cc := n.cfg.MetaClient
@@ -193,18 +196,35 @@ func (n *Node) sendMetaReply(to netmodel.NodeID, payload []byte) bool {
 	return true
 }
 
+// fsUser is who a VM user is to the filesystem: the admin is its
+// superuser (root), every other user itself.
+func fsUser(user string) string {
+	if user == AdminUser {
+		return sys.UserRoot
+	}
+	return user
+}
+
 // processStorage is the storage a process installed here sees: its view
 // of the filesystem on this machine (descriptors belong to the machine
 // the thread runs on: docs/node.md, "Storage").
 func (n *Node) processStorage(pid uint64, user string) sys.Storage {
+	user = fsUser(user)
 	switch {
 	case !sys.ValidUser(user):
 		return refusedStorage{sys.EACCES}
 	case n.fs.svc == nil:
 		return refusedStorage{sys.EIO}
 	}
-	return n.fs.svc.Storage(pid, user, n)
+	v := n.fs.svc.Storage(pid, user, n)
+	v.SetFDBase(fdBase(n.cfg.ID))
+	return v
 }
+
+// fdBase is where this machine's descriptors start: machine << 40, so
+// that descriptors of different machines never collide and stay positive
+// words (machine ids below 2^22 are distinct here).
+func fdBase(id netmodel.NodeID) uint64 { return (uint64(id) & (1<<22 - 1)) << 40 }
 
 // openFilesHere is how many files process pid has open on this machine.
 func (n *Node) openFilesHere(pid uint64) int {
@@ -235,6 +255,24 @@ func (n *Node) StorageUsedBytes() uint64 {
 		return 0
 	}
 	return n.fs.svc.UsedBytes()
+}
+
+// storageSummary is one line about the filesystem service, for failure
+// reports.
+func (n *Node) storageSummary() string {
+	st := n.fs
+	if st == nil || st.svc == nil {
+		return fmt.Sprintf("closed: %v", st.openErr)
+	}
+	s := st.svc.Stats()
+	busy := 0
+	for _, c := range st.sessions {
+		if c.Busy() {
+			busy++
+		}
+	}
+	return fmt.Sprintf("ops=%d writes=%d reads=%d conflicts=%d unknown=%d sessions-busy=%d file-sessions=%d waiting=%d",
+		s.Ops, s.Writes, s.Reads, s.Conflicts, s.Unknown, busy, st.files.open, len(st.files.waiting))
 }
 
 // refusedStorage answers every call with one error: the storage of a
