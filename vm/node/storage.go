@@ -121,18 +121,37 @@ func (n *Node) tickStorage() {
 }
 
 // syncStorageMembers tells the Service every alive member it was not told
-// of yet (a machine that joined, or came back as a new incarnation).
+// of yet (a machine that joined, or came back as a new incarnation), and
+// every machine it was told up that is no longer alive (it left, or its
+// death was read some other way than machineDown).
 func (n *Node) syncStorageMembers() {
 	st := n.fs
 	if st.svc == nil {
 		return
 	}
+	alive := map[netmodel.NodeID]bool{n.cfg.ID: true}
 	for _, m := range n.ms.alive() {
+		alive[m.id] = true
 		if !st.up[m.id] {
 			st.up[m.id] = true
 			st.svc.MachineUp(m.id)
 		}
 	}
+	for _, id := range sortedNodeIDs(st.up) {
+		if st.up[id] && !alive[id] {
+			st.up[id] = false
+			st.svc.MachineDown(id)
+		}
+	}
+}
+
+func sortedNodeIDs(m map[netmodel.NodeID]bool) []netmodel.NodeID {
+	ids := make([]netmodel.NodeID, 0, len(m))
+	for id := range m {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 // storageMachineDown tells the Service an incarnation of a machine died:
