@@ -3,6 +3,7 @@ package main
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -88,4 +89,30 @@ func TestClusterFiles(t *testing.T) {
 	if out, _, code := as("alice", 0, "ls", "alice"); out != "" || code != 0 {
 		t.Errorf("alice: flock ls after rm = %q, exit %d, want nothing", out, code)
 	}
+	// Programs on the VM: their files and the programs PSTART loads are
+	// the same filesystem.
+	examples, err := filepath.Abs(filepath.Join("..", "..", "examples"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden := func(name string) string {
+		b, err := os.ReadFile(filepath.Join(examples, "golden", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	if out, errs, code := c.flock(0, "run", filepath.Join(examples, "files.flasm")); out != golden("files.out") || code != 0 {
+		t.Errorf("flock run files.flasm --vm = %q, exit %d (%s), want %q", out, code, errs, golden("files.out"))
+	}
+	mustAdmin("put", filepath.Join(examples, "child.flasm"), "child.flasm")
+	if out, errs, code := c.flock(1, "run", filepath.Join(examples, "procs.flasm")); sortLines(out) != sortLines(golden("procs.out")) || code != 0 {
+		t.Errorf("flock run procs.flasm --vm (PSTART from the filesystem) = %q, exit %d (%s), want %q", out, code, errs, golden("procs.out"))
+	}
+}
+
+func sortLines(s string) string {
+	lines := strings.SplitAfter(s, "\n")
+	slices.Sort(lines)
+	return strings.Join(lines, "")
 }
