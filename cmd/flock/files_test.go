@@ -89,6 +89,9 @@ func TestClusterFiles(t *testing.T) {
 	if out, _, code := as("alice", 0, "ls", "alice"); out != "" || code != 0 {
 		t.Errorf("alice: flock ls after rm = %q, exit %d, want nothing", out, code)
 	}
+	if body := httpGet(t, "http://"+c.metrics+"/metrics"); !strings.Contains(body, "flock_storage_writes_total") || !strings.Contains(body, "flock_storage_used_bytes") {
+		t.Errorf("machine 1's metrics lack the storage series")
+	}
 	// Programs on the VM: their files and the programs PSTART loads are
 	// the same filesystem.
 	examples, err := filepath.Abs(filepath.Join("..", "..", "examples"))
