@@ -239,23 +239,52 @@ func (c *cluster) start(on netmodel.NodeID, src string, args ...string) *runResu
 	return r
 }
 
-// putFile stores a file through node on's filesystem, as user, and waits
-// for the answer; EAGAIN (the filesystem still starting) is tried again.
-func (c *cluster) putFile(on netmodel.NodeID, user, path, content string) {
+// answer is what a node's callback delivers, safe to read from the test
+// while parallel cores run the callback on their goroutines.
+type answer struct {
+	mu   sync.Mutex
+	done bool
+	data []byte
+	err  error
+}
+
+func (a *answer) set(data []byte, err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.done, a.data, a.err = true, data, err
+}
+
+func (a *answer) get() (bool, []byte, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.done, a.data, a.err
+}
+
+// file runs a file operation through node on and waits for its answer;
+// EAGAIN (the filesystem still starting) is tried again.
+func (c *cluster) file(on netmodel.NodeID, op FileOp, user, path string, data []byte, change sys.AttrChange) ([]byte, error) {
 	c.t.Helper()
+	var got []byte
 	var err error
 	for range 50 {
-		var done bool
-		c.nodes[on].PutFile(user, path, []byte(content), func(e error) { done, err = true, e })
-		if !c.runUntil(func() bool { return done }, 100000) {
-			c.t.Fatalf("PutFile(%s) on %v did not answer\n%s", path, on, c.dump())
+		a := &answer{}
+		c.nodes[on].File(op, user, path, data, change, a.set)
+		if !c.runUntil(func() bool { done, _, _ := a.get(); return done }, 100000) {
+			c.t.Fatalf("%v %s on %v did not answer\n%s", op, path, on, c.dump())
 		}
+		_, got, err = a.get()
 		if fe := (*FileError)(nil); !errors.As(err, &fe) || fe.Errno != sys.EAGAIN {
 			break
 		}
 		c.run(100, 4)
 	}
-	if err != nil {
+	return got, err
+}
+
+// putFile stores a file through node on's filesystem, as user.
+func (c *cluster) putFile(on netmodel.NodeID, user, path, content string) {
+	c.t.Helper()
+	if _, err := c.file(on, FilePut, user, path, []byte(content), sys.AttrChange{}); err != nil {
 		c.t.Fatalf("PutFile(%s) on %v = %v", path, on, err)
 	}
 }
@@ -263,13 +292,7 @@ func (c *cluster) putFile(on netmodel.NodeID, user, path, content string) {
 // readFile reads a file through node on's filesystem as user.
 func (c *cluster) readFile(on netmodel.NodeID, user, path string) (string, error) {
 	c.t.Helper()
-	var done bool
-	var got []byte
-	var err error
-	c.nodes[on].ReadFile(user, path, func(b []byte, e error) { done, got, err = true, b, e })
-	if !c.runUntil(func() bool { return done }, 100000) {
-		c.t.Fatalf("ReadFile(%s) on %v did not answer\n%s", path, on, c.dump())
-	}
+	got, err := c.file(on, FileRead, user, path, nil, sys.AttrChange{})
 	return string(got), err
 }
 

@@ -2,9 +2,12 @@ package node
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/flockvm/flock/netmodel"
+	"github.com/flockvm/flock/vm/asm"
+	"github.com/flockvm/flock/vm/kernel"
 	"github.com/flockvm/flock/vm/sys"
 )
 
@@ -83,8 +86,14 @@ reader:
 `
 
 func TestFileWrittenHereReadThere(t *testing.T) {
+	for _, parallel := range []bool{false, true} {
+		t.Run(fmt.Sprintf("parallel=%v", parallel), func(t *testing.T) { testFileWrittenHereReadThere(t, parallel) })
+	}
+}
+
+func testFileWrittenHereReadThere(t *testing.T, parallel bool) {
 	c := newCluster(t, 0, 0, 7)
-	c.cores = 1
+	c.cores, c.parallel = 1, parallel
 	c.tweak = func(cfg *Config) { cfg.PlaceLocalPerCore = 1 }
 	for i := 1; i <= 3; i++ {
 		c.ids = append(c.ids, netmodel.NodeID(i))
@@ -94,17 +103,24 @@ func TestFileWrittenHereReadThere(t *testing.T) {
 		c.disks[id] = c.newDisk(t)
 		c.boot(id)
 	}
-	if !c.runUntil(c.allJoined, 40000) {
+	if !c.runUntil(c.allJoinedLocked, 40000) {
 		t.Fatalf("nodes did not join")
 	}
 	c.putFile(1, "root", "warmup", "") // the filesystem is up
-	r := c.start(1, sharedFileProgram)
-	if !c.runUntil(func() bool { return r.ended }, 400000) {
+	prog, err := asm.Assemble("t.flasm", []byte(sharedFileProgram), asm.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, end := &lockedBuffer{}, &answer{}
+	c.nodes[1].Start(Run{Program: prog, User: "root", Out: out}, func(uint64, error) {},
+		func(_ uint64, st kernel.Status) { end.set(nil, st.Err()) })
+	if !c.runUntil(func() bool { done, _, _ := end.get(); return done }, 400000) {
 		t.Fatalf("program did not end\n%s", c.dump())
 	}
+	_, _, perr := end.get()
 	want := "-9 written on the home\nwritten on the home\n"
-	if got := r.out.String(); r.status.Err() != nil || got != want {
-		t.Fatalf("program: status %v output %q, want output %q", r.status.Err(), got, want)
+	if got := out.String(); perr != nil || got != want {
+		t.Fatalf("program: error %v output %q, want output %q", perr, got, want)
 	}
 	if got := c.nodes[1].Stats().ThreadsPlacedRemote; got == 0 {
 		t.Errorf("ThreadsPlacedRemote = 0, want the reader away from the home")
@@ -120,11 +136,13 @@ func TestFilePermissionsAcrossMachines(t *testing.T) {
 		t.Fatalf("nodes did not join")
 	}
 	c.putFile(1, "root", "warmup", "")
-	c.await(t, "mkdir", func(done func(error)) {
-		c.nodes[1].File(FileMkdir, "root", "alice", nil, sys.AttrChange{}, dropData(done))
-	})
+	if _, err := c.file(1, FileMkdir, "root", "alice", nil, sys.AttrChange{}); err != nil {
+		t.Fatalf("mkdir alice: %v", err)
+	}
 	change := sys.AttrChange{Readers: []string{"alice"}, Writers: []string{"alice"}, SetReaders: true, SetWriters: true, Redundancy: 2}
-	c.await(t, "setattr", func(done func(error)) { c.nodes[2].File(FileSetAttr, "root", "alice", nil, change, dropData(done)) })
+	if _, err := c.file(2, FileSetAttr, "root", "alice", nil, change); err != nil {
+		t.Fatalf("setattr alice: %v", err)
+	}
 	c.putFile(3, "alice", "alice/diary", "dear diary\n")
 	tests := []struct {
 		on    netmodel.NodeID
@@ -146,21 +164,6 @@ func TestFilePermissionsAcrossMachines(t *testing.T) {
 		case tc.errno != 0 && (!errors.As(err, &fe) || fe.Errno != tc.errno):
 			t.Errorf("ReadFile(%v as %s) = %q, %v, want errno %d", tc.on, tc.user, got, err, tc.errno)
 		}
-	}
-}
-
-// await runs an operation that answers through done and fails the test on
-// an error.
-func (c *cluster) await(t *testing.T, what string, op func(done func(error))) {
-	t.Helper()
-	var done bool
-	var err error
-	op(func(e error) { done, err = true, e })
-	if !c.runUntil(func() bool { return done }, 100000) {
-		t.Fatalf("%s did not answer\n%s", what, c.dump())
-	}
-	if err != nil {
-		t.Fatalf("%s: %v", what, err)
 	}
 }
 
