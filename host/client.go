@@ -239,10 +239,14 @@ func (c *Client) send(m *node.ClientMsg) {
 
 // idempotent reports whether a request of kind k may be applied twice
 // without harm, and so be sent again when its outcome is unknown.
-func idempotent(k node.ClientKind) bool {
-	switch k {
+func idempotent(m *node.ClientMsg) bool {
+	switch m.Kind {
 	case node.ClientPS, node.ClientStatus, node.ClientKill, node.ClientUserAdd, node.ClientHello:
 		return true
+	case node.ClientFile:
+		// A put replaces the file whole and a setattr sets values: done
+		// twice, they leave what done once does. Not so mkdir and remove.
+		return m.FileOp != node.FileMkdir && m.FileOp != node.FileRemove
 	}
 	return false
 }
@@ -262,7 +266,7 @@ func (c *Client) request(ctx context.Context, m *node.ClientMsg) (received, erro
 			err = fmt.Errorf("%w: %s", ErrUnknown, r.m.Text)
 		}
 		switch {
-		case errors.Is(err, ErrUnknown) && idempotent(m.Kind) && ctx.Err() == nil:
+		case errors.Is(err, ErrUnknown) && idempotent(m) && ctx.Err() == nil:
 			continue
 		case err != nil && last != nil:
 			// An attempt that got no answer may have been applied.
@@ -552,6 +556,19 @@ func (c *Client) KV(ctx context.Context, op node.KVOp, key, value, expect string
 		return KVResult{}, err
 	}
 	return KVResult{Found: r.m.Flag, Value: r.m.Value, Swapped: r.m.Swapped, Keys: r.m.Keys, Values: r.m.Args}, nil
+}
+
+// File runs a file operation on the VM's filesystem as the client's user
+// (flock ls, cat, put, mkdir, rm, chmod, redundancy) and returns what it
+// read: a file, a listing, attributes. attrs is a setattr's change
+// (sys.ParseAttrChange's text). A refusal is a *RequestError whose text
+// names the path and the reason.
+func (c *Client) File(ctx context.Context, op node.FileOp, path string, data []byte, attrs string) ([]byte, error) {
+	r, err := c.request(ctx, &node.ClientMsg{Kind: node.ClientFile, FileOp: op, Key: path, Data: data, Text: attrs})
+	if err != nil {
+		return nil, err
+	}
+	return r.m.Data, nil
 }
 
 // Leave makes the machine leave the VM (admin).

@@ -61,6 +61,28 @@ func (m *NodeMachine) Export(emit func(Metric)) {
 	} {
 		counter(c.name, c.help, c.v)
 	}
+	if fs, ok := n.StorageStats(); ok {
+		for _, c := range []struct {
+			name, help string
+			v          uint64
+		}{
+			{"storage_ops_total", "filesystem operations of processes and clients started here", fs.Ops},
+			{"storage_writes_total", "writes committed", fs.Writes},
+			{"storage_write_bytes_total", "bytes of the writes committed", fs.WriteBytes},
+			{"storage_reads_total", "reads answered with data", fs.Reads},
+			{"storage_read_bytes_total", "bytes of those reads", fs.ReadBytes},
+			{"storage_denied_total", "operations refused for permissions", fs.Denied},
+			{"storage_unknown_total", "commits whose outcome stayed unknown", fs.Unknown},
+			{"storage_repair_copies_total", "chunk copies made here to restore redundancy", fs.RepairCopies},
+			{"storage_repair_bytes_total", "bytes those copies moved", fs.RepairBytes},
+			{"storage_repair_lost_chunks_total", "chunks repair found with no good copy left (per pass)", fs.RepairLostChunks},
+			{"storage_bad_copies_total", "local chunk copies found bad and dropped", fs.BadCopies},
+			{"storage_collected_total", "orphaned chunk files deleted", fs.Collected},
+		} {
+			counter(c.name, c.help, int64(c.v))
+		}
+		gauge("storage_used_bytes", "disk the chunk files take on this machine", float64(n.StorageUsedBytes()))
+	}
 	gauge("client_sessions", "clients known now", float64(cs.Sessions))
 	gauge("client_runs", "processes attached to clients now", float64(cs.Runs))
 	if rs, ok := n.MetaStatus(); ok {

@@ -10,9 +10,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/flockvm/flock/diskmodel"
 	"github.com/flockvm/flock/netmodel"
 	"github.com/flockvm/flock/sim"
+	"github.com/flockvm/flock/vm/dfs"
 	"github.com/flockvm/flock/vm/isa"
 	"github.com/flockvm/flock/vm/kernel"
 	"github.com/flockvm/flock/vm/node"
@@ -169,10 +169,15 @@ type vmRun struct {
 	downs     map[uint64]bool
 	surprises []string
 	faults    sim.FaultConfig
-	// storageFailures counts programs that failed on a home whose disk
-	// failed or rotted: local storage has one copy (the replicated
-	// filesystem is scenario fs).
+	// storageFailures counts programs using files that failed where the
+	// filesystem may fail them (see storageMayFail).
 	storageFailures int
+	// redundancy is the root directory's R; filePuts the program files
+	// being written (vm_files.go), filesReady once all are.
+	redundancy uint8
+	filePuts   []*vmFilePut
+	filesLeft  int
+	filesReady bool
 }
 
 // vmMachine drives one node on a simulated machine: it opens the node at
@@ -214,7 +219,8 @@ func runVMShape(opts Options, programs []*vmProgram, machines int) (rep Report) 
 	if machines > 0 {
 		shape = pinVMMachines(shape, machines)
 	}
-	r := &vmRun{opts: opts, shape: shape, started: map[[2]uint64]int{}, downs: map[uint64]bool{}}
+	r := &vmRun{opts: opts, shape: shape, started: map[[2]uint64]int{}, downs: map[uint64]bool{},
+		redundancy: drawVMRedundancy(opts.Seed, shape.machines)}
 	rep = Report{Seed: opts.Seed, Scenario: vmScenarioName, Bug: opts.Bug, Faults: map[string]int64{}}
 	defer func() {
 		if p := recover(); p != nil {
@@ -233,7 +239,7 @@ func runVMShape(opts Options, programs []*vmProgram, machines int) (rep Report) 
 	if err := faults.Validate(); err != nil {
 		panic(fmt.Sprintf("scenarios: pinned faults invalid: %v", err))
 	}
-	rep.Config = r.shape.String() + " | " + faults.String()
+	rep.Config = fmt.Sprintf("%v R=%d | %v", r.shape, r.redundancy, faults)
 	r.faults = faults
 	r.world = sim.NewWorld(sim.Config{Seed: opts.Seed, Faults: faults, Trace: opts.Trace})
 	r.memory = newVMMemoryLog(r)
@@ -266,6 +272,8 @@ func (r *vmRun) start() {
 	for _, vm := range r.machines {
 		r.world.AddMachine(vm.id, vm.boot)
 	}
+	r.filesLeft = len(r.storageFiles())
+	r.startFiles()
 	for _, spec := range r.shape.jobs {
 		j := &vmJob{spec: spec, home: r.machines[spec.where]}
 		r.jobs = append(r.jobs, j)
@@ -324,18 +332,17 @@ func (vm *vmMachine) boot(m *sim.Machine) netmodel.Receiver {
 	return netmodel.ReceiverFunc(vm.receive)
 }
 
-// open starts the node over the machine's disk, with the programs that
-// PSTART loads in its storage.
+// vmDiskBytes is the disk each machine lends the VM's filesystem.
+const vmDiskBytes = 64 << 20
+
+// open starts the node over the machine's disk.
 func (vm *vmMachine) open() {
 	r := vm.run
-	if err := r.writePrograms(vm.m.Disk()); err != nil {
-		vm.m.Record("vm: writing programs: %v", err)
-		return
-	}
 	n, err := node.Open(node.Config{
 		ID: vm.id, Transport: vm.m, Disk: vm.m.Disk(), Rand: vm.m.Rand(),
-		Provide: node.Resources{Cores: vm.cores, RAMBytes: 256 << 20}, Voters: r.voters,
-		Memory: r.memory.factory, Record: vm.m.Record, PlaceLocalPerCore: r.shape.placeLocal,
+		Provide: node.Resources{Cores: vm.cores, RAMBytes: 256 << 20, DiskBytes: vmDiskBytes}, Voters: r.voters,
+		Storage: dfs.Config{RootRedundancy: r.redundancy},
+		Memory:  r.memory.factory, Record: vm.m.Record, PlaceLocalPerCore: r.shape.placeLocal,
 		Diag:          recordWriter{vm.m},
 		OnThreadStart: func(pid, tid uint64) { r.threadStarted(vm, pid, tid) },
 		Bugs:          r.bugs.node,
@@ -416,6 +423,11 @@ func (r *vmRun) threadStarted(vm *vmMachine, pid, tid uint64) {
 }
 
 func (r *vmRun) startJob(j *vmJob) {
+	if j.spec.prog.storage && !r.filesReady {
+		// Its programs and files are not all in the filesystem yet.
+		r.world.After(vmFilesRetry, "vm.job.wait "+j.spec.prog.name, func() { r.startJob(j) })
+		return
+	}
 	vm := j.home
 	if vm.n == nil || !vm.m.Up() {
 		j.startErr = fmt.Errorf("home %v down at the start", vm.id)
@@ -458,27 +470,6 @@ func (j *vmJob) settled() bool {
 		return true
 	}
 	return j.homeInc != 0 && j.home.m.Incarnation() != j.homeInc
-}
-
-// writePrograms puts the programs PSTART loads into a machine's storage.
-func (r *vmRun) writePrograms(disk diskmodel.FS) error {
-	if err := diskmodel.MkdirAll(disk, "files"); err != nil {
-		return err
-	}
-	files := vmStorageFiles()
-	seen := map[*vmProgram]bool{}
-	for _, j := range r.shape.jobs {
-		if !seen[j.prog] {
-			seen[j.prog] = true
-			files = append(files, j.prog.files...)
-		}
-	}
-	for _, f := range files {
-		if err := diskmodel.WriteFileAtomic(disk, "files/"+f.name, f.data); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 func (r *vmRun) check(rep *Report, finished bool) {
@@ -545,7 +536,7 @@ func (r *vmRun) judge(j *vmJob) string {
 	if j.spec.prog.sortLines {
 		got, want = sortedLines(got), sortedLines(want)
 	}
-	if (got != want || st.Code != j.spec.prog.code) && j.spec.prog.storage && st.Code != 0 && r.diskMayFail(j.home) {
+	if (got != want || st.Code != j.spec.prog.code) && j.spec.prog.storage && st.Code != 0 && r.storageMayFail() {
 		r.storageFailures++
 		return ""
 	}
@@ -627,18 +618,31 @@ func (r *vmRun) fillCounters(rep *Report) {
 	}
 	rep.Ops = r.memory.ops()
 	if r.storageFailures > 0 {
-		rep.Faults["program_failed_on_disk_fault"] = int64(r.storageFailures)
+		rep.Faults["program_failed_on_storage_fault"] = int64(r.storageFailures)
 	}
 	if r.memory.unchecked > 0 {
 		rep.Faults["history_unchecked"] = int64(r.memory.unchecked)
 	}
 }
 
-// diskMayFail: the seed may make the machine's disk fail an operation or
-// corrupt a file.
-func (r *vmRun) diskMayFail(vm *vmMachine) bool {
-	f := r.faults
-	return vm.m.Rotted() || f.DiskWriteErrorProb > 0 || f.DiskReadErrorProb > 0 || f.DiskCapacityBytes > 0
+// storageMayFail: the filesystem may refuse a program's file operation
+// without a bug, so a program using files may exit nonzero: a disk may
+// fill (ENOSPC is an answer, not a loss), or as many machines as the
+// redundancy failed (crashed, were declared dead, or had bit rot), which
+// can take every copy of a chunk. Otherwise (disks that never fill, fewer
+// than R machines failed) every file operation must succeed and the
+// program must give its exact output.
+func (r *vmRun) storageMayFail() bool {
+	if r.faults.DiskCapacityBytes > 0 {
+		return true
+	}
+	failed := 0
+	for _, vm := range r.machines {
+		if vm.m.Incarnation() > 1 || vm.m.Rotted() || r.downs[uint64(vm.id)] {
+			failed++
+		}
+	}
+	return failed >= int(r.redundancy)
 }
 
 // vmProgram is a program of the workload and its expected result.

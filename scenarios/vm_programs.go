@@ -41,13 +41,14 @@ var vmProgramSpecs = []struct {
 	{name: "counter_faa", golden: "counter_faa.out"},
 	{name: "counter_cas", consts: map[string]string{"K": "100"}, want: "800\n"},
 	{name: "spinlock", consts: map[string]string{"K": "50"}, want: "400\n"},
-	{name: "prodcons", golden: "prodcons.out"},
+	{name: "prodcons", consts: map[string]string{"N": "300"}, want: "45150\n"},
 	{name: "parsum", golden: "parsum.out"},
 	{name: "procs", golden: "procs.out", sorted: true, storage: true},
 	{name: "files", golden: "files.out", storage: true},
 	{name: "tree", want: "500500\n"},
 	{name: "msgpass", want: "40820\n"},
 	{name: "scan", want: "784896\n"},
+	{name: "fileshare", want: "line 0\nline 1\nline 2\nline 3\n", sorted: true, storage: true},
 	{name: "talk", want: "w00\nw01\nw02\nw03\nw04\nw05\nw06\nw07\nw08\nw09\nw10\nw11\ndone\n", sorted: true},
 }
 

@@ -58,6 +58,23 @@ func (v *Storage) FileID(fd uint64) (string, bool) {
 	return f.ino.String(), true
 }
 
+// SetFDBase makes the view number its descriptors from base on, before
+// it opens any: views of one process on several machines then never give
+// the same number (a descriptor used on the wrong machine is EBADF, never
+// another file).
+func (v *Storage) SetFDBase(base uint64) {
+	if v.nextFD == base && len(v.files) == 0 {
+		return
+	}
+	if v.nextFD != 0 || len(v.files) != 0 {
+		panic(fmt.Sprintf("dfs: SetFDBase(%d) on the view of pid %d after it opened files", base, v.pid))
+	}
+	v.nextFD = base
+}
+
+// OpenFiles is how many descriptors the view has open.
+func (v *Storage) OpenFiles() int { return len(v.files) }
+
 // enter checks the caller and counts the call; leave undoes it.
 func (v *Storage) enter(c sys.Caller) {
 	if c.PID != v.pid || (c.User != "" && c.User != v.user) {

@@ -303,6 +303,8 @@ func (n *Node) clientRequest(s *clientSession, m *ClientMsg) {
 		n.clientLeave(s, m)
 	case ClientKV:
 		n.clientKV(s, m)
+	case ClientFile:
+		n.clientFile(s, m)
 	case ClientHello:
 		n.answer(s, m.Seq, &ClientMsg{})
 	default:

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/flockvm/flock/vm/raftkv"
+	"github.com/flockvm/flock/vm/sys"
 )
 
 // Admin requests: join tokens, users, a machine's departure. Only the
@@ -59,6 +60,12 @@ func (n *Node) clientToken(s *clientSession, m *ClientMsg) {
 
 func (n *Node) clientUserAdd(s *clientSession, m *ClientMsg) {
 	if n.denyUnlessAdmin(s, m.Seq, "adding a user") {
+		return
+	}
+	if m.Text == sys.UserRoot {
+		// The filesystem's superuser is the admin (fsUser): a user of
+		// that name would hold every file.
+		n.answer(s, m.Seq, &ClientMsg{Code: CodeBadRequest, Text: fmt.Sprintf("user name %q is reserved: the admin acts as the filesystem's %s", m.Text, sys.UserRoot)})
 		return
 	}
 	if n.clients.cfg.Admin == nil {

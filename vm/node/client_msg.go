@@ -34,11 +34,12 @@ const (
 	ClientUnknown                       // pid
 	clientQuery                         // qid (Seq), what (Query), pid, user (Text), all (Flag)
 	clientAnswer                        // qid (Seq), code, text, processes, machines
+	ClientFile                          // seq, file op, path (Key), data, attributes (Text): the filesystem (client_files.go)
 	numClientKinds
 )
 
 var clientKindNames = [numClientKinds]string{"", "run", "kill", "ps", "status", "token", "user-add", "leave", "kv", "hello",
-	"ack", "reply", "output", "ended", "alive", "unknown", "query", "answer"}
+	"ack", "reply", "output", "ended", "alive", "unknown", "query", "answer", "file"}
 
 func (k ClientKind) String() string {
 	if k > 0 && k < numClientKinds {
@@ -48,7 +49,7 @@ func (k ClientKind) String() string {
 }
 
 // IsRequest reports whether a client sends k to a node.
-func (k ClientKind) IsRequest() bool { return k >= ClientRun && k <= ClientAck }
+func (k ClientKind) IsRequest() bool { return k >= ClientRun && k <= ClientAck || k == ClientFile }
 
 // ReplyCode is the outcome a reply carries.
 type ReplyCode uint8
@@ -87,6 +88,30 @@ func (o KVOp) String() string {
 		return kvOpNames[o]
 	}
 	return fmt.Sprintf("KVOp(%d)", uint8(o))
+}
+
+// FileOp is the operation of a ClientFile request.
+type FileOp uint8
+
+// File operations, each executed as the client's user.
+const (
+	FileList    FileOp = iota + 1 // Data: the names in directory Key, '\n'-terminated, directories ending in '/'
+	FileRead                      // Data: the file Key
+	FilePut                       // the file Key holds Data, replacing it atomically
+	FileMkdir                     // make the directory Key
+	FileRemove                    // remove the file or empty directory Key
+	FileGetAttr                   // Data: directory Key's attributes (sys.Attr.Format)
+	FileSetAttr                   // change directory Key's attributes: Text as sys.ParseAttrChange reads it
+	numFileOps
+)
+
+var fileOpNames = [numFileOps]string{"", "list", "read", "put", "mkdir", "remove", "getattr", "setattr"}
+
+func (o FileOp) String() string {
+	if o > 0 && o < numFileOps {
+		return fileOpNames[o]
+	}
+	return fmt.Sprintf("FileOp(%d)", uint8(o))
 }
 
 func (c ReplyCode) String() string {
@@ -145,6 +170,8 @@ type ClientMsg struct {
 	Status  kernel.Status
 	Procs   []ProcessEntry
 	Nodes   []MachineStatus
+	FileOp  FileOp // file: the operation
+	Errno   uint64 // file reply: the filesystem's errno (sys.Errno) when it failed
 }
 
 // ProcessEntry is one process in a ps reply.
@@ -199,6 +226,7 @@ const (
 	clientDataMax   = 16 << 20
 	clientVotersMax = 16
 	clientValueMax  = 1 << 20 // a kv value or a program argument
+	errnoMax        = 4095    // Linux's largest errno
 )
 
 // appendBytesStr appends a string that may be longer than msgStringMax.
@@ -245,7 +273,8 @@ func AppendClientMsg(dst []byte, m *ClientMsg) []byte {
 	for i := range m.Nodes {
 		b = appendMachineStatus(b, &m.Nodes[i])
 	}
-	return b
+	b = binary.AppendUvarint(b, uint64(m.FileOp))
+	return binary.AppendUvarint(b, m.Errno)
 }
 
 // AppendClientPayload appends a whole client-service payload: the node
@@ -351,6 +380,14 @@ func DecodeClientMsg(b []byte) (*ClientMsg, error) {
 	n = d.count(clientListMax, "machines")
 	for i := 0; i < n && d.err == nil; i++ {
 		m.Nodes = append(m.Nodes, d.machineStatus())
+	}
+	if op := d.uvarint("file op"); op >= uint64(numFileOps) {
+		d.fail("file op")
+	} else {
+		m.FileOp = FileOp(op)
+	}
+	if m.Errno = d.uvarint("errno"); m.Errno > errnoMax {
+		d.fail("errno")
 	}
 	if d.err == nil && len(d.b) != 0 {
 		d.fail("trailing bytes")

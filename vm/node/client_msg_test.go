@@ -27,6 +27,9 @@ func sampleClientMsgs() []*ClientMsg {
 				Threads: 5, Processes: 1, Raft: RaftStatus{State: "leader", Term: 3, Leader: 1, Commit: 40, Applied: 40},
 				ThreadsStarted: 10, ThreadsPlacedRemote: 4, ProcessesStarted: 2, ProcessesLost: 1, MemoryBytes: 1 << 20, Failure: "f", MetaFailure: "m"}}},
 		{Kind: clientQuery, Seq: 5, Query: queryKill, PID: 8, Text: "bob"},
+		{Kind: ClientFile, Seq: 6, FileOp: FilePut, Key: "alice/notes.txt", Data: []byte("hello\n")},
+		{Kind: ClientFile, Seq: 7, FileOp: FileSetAttr, Key: "alice", Text: "readers=alice,bob\nredundancy=3"},
+		{Kind: ClientReply, Seq: 8, Code: CodeDenied, Errno: 13, Text: "read alice/notes.txt: permission denied"},
 	}
 }
 
@@ -56,12 +59,19 @@ func TestDecodeClientMsgRejects(t *testing.T) {
 		{"truncated", good[:len(good)-1]},
 		{"trailing", append(bytes.Clone(good), 0)},
 		{"flag 2", flagTwo()},
+		{"file op unknown", withTail(good, byte(numFileOps), 0)},
+		{"errno too large", withTail(good, 0, 0xff, 0x7f)},
 	}
 	for _, tc := range tests {
 		if _, err := DecodeClientMsg(tc.b); !errors.Is(err, errClientMsg) {
 			t.Errorf("DecodeClientMsg(%s) error = %v, want errClientMsg", tc.name, err)
 		}
 	}
+}
+
+// withTail replaces the last two bytes of b (file op 0, errno 0) with tail.
+func withTail(b []byte, tail ...byte) []byte {
+	return append(bytes.Clone(b[:len(b)-2]), tail...)
 }
 
 // flagTwo is an ack whose flag is 2 (version, kind, seq, pid, offset, flag).

@@ -28,6 +28,7 @@ import (
 //	kill client=C on=N pid=P | ps client=C on=N [all] | status client=C on=N
 //	token client=C on=N uses=U ttl=S | leave client=C on=N
 //	kv client=C on=N op=get|put|delete|cas|list key=K [value=V] [expect=X | absent]
+//	file client=C on=N op=list|read|put|mkdir|remove|getattr|setattr path=P [data=D] [attr=a=v;b=w]
 //	resend client=C                C sends its last request again
 //	deliver [steps=N] [until=reply|ended|unknown|quiet] [client=C] [verbose]
 //	                               run the VM (N steps, or until a client got a reply, saw
@@ -383,6 +384,25 @@ func (h *clientHarness) command(d *datadriven.TestData) {
 		d.MaybeScanArgs(t, "value", &m.Value)
 		d.MaybeScanArgs(t, "expect", &m.Expect)
 		h.request(cl, on, m)
+	case "file":
+		cl, on := h.client(d), h.machine(d, "on")
+		var op string
+		d.ScanArgs(t, "op", &op)
+		m := &ClientMsg{Kind: ClientFile}
+		for o := FileList; o < numFileOps; o++ {
+			if o.String() == op {
+				m.FileOp = o
+			}
+		}
+		d.MaybeScanArgs(t, "path", &m.Key)
+		var data string
+		if d.MaybeScanArgs(t, "data", &data) {
+			m.Data = []byte(data)
+		}
+		if d.MaybeScanArgs(t, "attr", &m.Text) {
+			m.Text = strings.ReplaceAll(m.Text, ";", "\n")
+		}
+		h.request(cl, on, m)
 	case "resend":
 		cl := h.client(d)
 		cl.outbox = append(cl.outbox, clientEnvelope{to: cl.lastTo, payload: cl.last})
@@ -617,6 +637,9 @@ func (h *clientHarness) print(cl *testClient, from netmodel.NodeID, m *ClientMsg
 		}
 		if m.Text != "" {
 			fmt.Fprintf(w, " %q", m.Text)
+		}
+		if m.Errno != 0 {
+			fmt.Fprintf(w, " errno=%d", m.Errno)
 		}
 		if len(m.Data) > 0 {
 			fmt.Fprintf(w, " data=%q", m.Data)

@@ -2,6 +2,7 @@ package node
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -14,6 +15,7 @@ import (
 	"github.com/flockvm/flock/netmodel"
 	"github.com/flockvm/flock/vm/asm"
 	"github.com/flockvm/flock/vm/kernel"
+	"github.com/flockvm/flock/vm/sys"
 )
 
 // cluster is a deterministic test world for nodes: a FIFO network that can
@@ -120,7 +122,7 @@ func (l *lockedBuffer) String() string {
 func (c *cluster) boot(id netmodel.NodeID) {
 	cfg := Config{
 		ID: id, Transport: clusterTransport{c: c, from: id}, Disk: c.disks[id], Rand: rand.New(rand.NewPCG(uint64(id), c.rng.Uint64())),
-		Provide: Resources{Cores: c.cores, RAMBytes: 1 << 30}, Voters: c.voters, Memory: c.memory,
+		Provide: Resources{Cores: c.cores, RAMBytes: 1 << 30, DiskBytes: 1 << 30}, Voters: c.voters, Memory: c.memory,
 		OnThreadStart: func(pid, tid uint64) {
 			c.mu.Lock()
 			defer c.mu.Unlock()
@@ -235,6 +237,63 @@ func (c *cluster) start(on netmodel.NodeID, src string, args ...string) *runResu
 		func(pid uint64, err error) { r.pid, r.started, r.err = pid, true, err },
 		func(pid uint64, st kernel.Status) { r.ended, r.status = true, st })
 	return r
+}
+
+// answer is what a node's callback delivers, safe to read from the test
+// while parallel cores run the callback on their goroutines.
+type answer struct {
+	mu   sync.Mutex
+	done bool
+	data []byte
+	err  error
+}
+
+func (a *answer) set(data []byte, err error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.done, a.data, a.err = true, data, err
+}
+
+func (a *answer) get() (bool, []byte, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.done, a.data, a.err
+}
+
+// file runs a file operation through node on and waits for its answer;
+// EAGAIN (the filesystem still starting) is tried again.
+func (c *cluster) file(on netmodel.NodeID, op FileOp, user, path string, data []byte, change sys.AttrChange) ([]byte, error) {
+	c.t.Helper()
+	var got []byte
+	var err error
+	for range 50 {
+		a := &answer{}
+		c.nodes[on].File(op, user, path, data, change, a.set)
+		if !c.runUntil(func() bool { done, _, _ := a.get(); return done }, 100000) {
+			c.t.Fatalf("%v %s on %v did not answer\n%s", op, path, on, c.dump())
+		}
+		_, got, err = a.get()
+		if fe := (*FileError)(nil); !errors.As(err, &fe) || fe.Errno != sys.EAGAIN {
+			break
+		}
+		c.run(100, 4)
+	}
+	return got, err
+}
+
+// putFile stores a file through node on's filesystem, as user.
+func (c *cluster) putFile(on netmodel.NodeID, user, path, content string) {
+	c.t.Helper()
+	if _, err := c.file(on, FilePut, user, path, []byte(content), sys.AttrChange{}); err != nil {
+		c.t.Fatalf("PutFile(%s) on %v = %v", path, on, err)
+	}
+}
+
+// readFile reads a file through node on's filesystem as user.
+func (c *cluster) readFile(on netmodel.NodeID, user, path string) (string, error) {
+	c.t.Helper()
+	got, err := c.file(on, FileRead, user, path, nil, sys.AttrChange{})
+	return string(got), err
 }
 
 func (c *cluster) threadsRanTwice() []string {

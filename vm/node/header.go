@@ -11,16 +11,18 @@ import (
 type Service uint8
 
 const (
-	ServiceMetaServer Service = iota + 1 // raft and client requests to a metadata replica
-	ServiceMetaClient                    // replies to a metadata client
-	ServiceMemory                        // the memory agents (global memory)
-	ServiceStorage                       // the storage service
-	ServiceProcs                         // the process managers (the vproc switch)
-	ServiceClient                        // clients of the VM, and the fan-out of their queries (client*.go)
+	ServiceMetaServer       Service = iota + 1 // raft and client requests to a metadata replica
+	ServiceMetaClient                          // replies to a metadata client
+	ServiceMemory                              // the memory agents (global memory)
+	ServiceStorage                             // the storage service
+	ServiceProcs                               // the process managers (the vproc switch)
+	ServiceClient                              // clients of the VM, and the fan-out of their queries (client*.go)
+	ServiceStorageMeta                         // the filesystem's metadata sessions to a metadata replica (storage.go)
+	ServiceStorageMetaReply                    // a metadata replica's replies to a filesystem session
 	numServices
 )
 
-var serviceNames = [numServices]string{"", "meta-server", "meta-client", "memory", "storage", "procs", "client"}
+var serviceNames = [numServices]string{"", "meta-server", "meta-client", "memory", "storage", "procs", "client", "storage-meta", "storage-meta-reply"}
 
 func (s Service) String() string {
 	if s > 0 && s < numServices {

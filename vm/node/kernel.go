@@ -5,6 +5,7 @@ import (
 
 	"github.com/flockvm/flock/netmodel"
 	"github.com/flockvm/flock/vm/interp"
+	"github.com/flockvm/flock/vm/isa"
 	"github.com/flockvm/flock/vm/kernel"
 	"github.com/flockvm/flock/vm/sys"
 )
@@ -258,20 +259,30 @@ func (n *Node) StartProcess(c sys.Caller, path string, args []string) (sys.Reply
 	return sys.Reply{}, false
 }
 
-// startChild loads path from this node's storage and starts it with
-// parent's output.
+// startChild loads path from the filesystem, as the parent's user, and
+// starts it with parent's output.
 func (n *Node) startChild(parent uint64, path string, args []string, done func(sys.Reply)) {
 	rec, ok := n.table.Process(parent)
 	if !ok {
 		n.later(func() { done(sys.Reply{Trap: sys.TrapLost}) })
 		return
 	}
-	prog, err := n.loadProgram(path)
-	if err != nil {
-		fmt.Fprintf(n.cfg.Diag, "flock: PSTART %s: %v\n", path, err)
-		n.later(func() { done(sys.ErrReply(loadErrno(err))) })
-		return
-	}
+	n.loadProgram(rec.User, path, func(prog *isa.Program, err error) {
+		if err != nil {
+			fmt.Fprintf(n.cfg.Diag, "flock: PSTART %s: %v\n", path, err)
+			done(sys.ErrReply(loadErrno(err)))
+			return
+		}
+		if !n.isRunning(parent) {
+			done(sys.Reply{Trap: sys.TrapLost}) // the parent ended while its child loaded
+			return
+		}
+		n.startLoaded(rec, prog, path, args, parent, done)
+	})
+}
+
+// startLoaded starts a loaded child program.
+func (n *Node) startLoaded(rec *kernel.Process, prog *isa.Program, path string, args []string, parent uint64, done func(sys.Reply)) {
 	n.startProcess(startReq{prog: prog, args: args, user: rec.User, out: rec.Out, parent: parent}, func(pid uint64, err error) {
 		if err != nil {
 			fmt.Fprintf(n.cfg.Diag, "flock: PSTART %s: %v\n", path, err)

@@ -26,9 +26,10 @@ import (
 // request to h with the image; the thread's home hears where it went.
 
 var (
-	markMigrated      = probe.Declare("node/thread-migrated", "a thread moved to the machine holding the data it missed on")
-	markMigrateKeep   = probe.Declare("node/migration-not-worth-it", "a thread detached for migration was worth less than its image and stayed")
-	markMigrateFailed = probe.Declare("node/migration-target-lost", "the machine a thread was moving to died before it started there")
+	markMigrated            = probe.Declare("node/thread-migrated", "a thread moved to the machine holding the data it missed on")
+	markMigrateKeep         = probe.Declare("node/migration-not-worth-it", "a thread detached for migration was worth less than its image and stayed")
+	markMigrateKeptForFiles = probe.Declare("node/migration-kept-for-files", "a thread detached for migration stayed: its process has files open on this machine")
+	markMigrateFailed       = probe.Declare("node/migration-target-lost", "the machine a thread was moving to died before it started there")
 )
 
 // Migration defaults.
@@ -196,8 +197,14 @@ func (n *Node) moveThread(k threadKey, img *interp.ThreadImage, mg *migration, m
 		return
 	}
 	data := interp.EncodeImage(img)
-	if uint64(len(data))*2 > mg.missBytes {
-		markMigrateKeep.Hit()
+	// Descriptors belong to the machine a thread runs on (docs/node.md,
+	// "Storage"): a process with files open here keeps its threads here.
+	if files := n.openFilesHere(k.pid); uint64(len(data))*2 > mg.missBytes || files > 0 {
+		if files > 0 {
+			markMigrateKeptForFiles.Hit()
+		} else {
+			markMigrateKeep.Hit()
+		}
 		if err := m.AddThread(img); err != nil {
 			panic(fmt.Sprintf("node %v: putting back thread %d of process %d: %v", n.cfg.ID, k.tid, k.pid, err))
 		}

@@ -11,12 +11,12 @@ import (
 	"github.com/flockvm/flock/diskmodel"
 	"github.com/flockvm/flock/netmodel"
 	"github.com/flockvm/flock/vm/cores"
+	"github.com/flockvm/flock/vm/dfs"
 	"github.com/flockvm/flock/vm/interp"
 	"github.com/flockvm/flock/vm/isa"
 	"github.com/flockvm/flock/vm/kernel"
 	"github.com/flockvm/flock/vm/mem"
 	"github.com/flockvm/flock/vm/raftkv"
-	"github.com/flockvm/flock/vm/storage"
 	"github.com/flockvm/flock/vm/sys"
 )
 
@@ -117,6 +117,10 @@ type Config struct {
 	// Dir, Transport and Rand are set by the node).
 	Meta       raftkv.Config
 	MetaClient raftkv.ClientConfig
+	// Storage configures the filesystem service (storage.go); Machine,
+	// Incarnation, Machines, Disk, Dir, QuotaBytes (Provide.DiskBytes),
+	// Transport, Meta and Rand are set by the node.
+	Storage dfs.Config
 }
 
 // Defaults of Config.
@@ -199,7 +203,7 @@ type Node struct {
 	machines []*interp.Machine
 	cores    *cores.Set
 	mem      Memory
-	storage  *storage.Local
+	fs       *nodeStorage // the filesystem (storage.go)
 	meta     *metaReplica // nil unless this node is a voter
 	client   *raftkv.Client
 	mq       *metaQueue
@@ -270,10 +274,7 @@ func (n *Node) boot() error {
 	}
 	n.inc = inc
 	n.cfg.Record("node %v incarnation %d", n.cfg.ID, inc)
-	if err := diskmodel.MkdirAll(n.cfg.Disk, "files"); err != nil {
-		return fmt.Errorf("node: %w", err)
-	}
-	n.storage = storage.NewLocal(diskmodel.Sub(n.cfg.Disk, "files"))
+	n.failStarts(inc)
 	n.ms = newMembership()
 	n.table = kernel.NewTable(kernel.Config{ThreadsMax: n.cfg.ThreadsMax}, n)
 	n.procs = map[uint64]*procHere{}
@@ -301,6 +302,9 @@ func (n *Node) boot() error {
 		return fmt.Errorf("node: memory agent: %w", err)
 	}
 	if err := n.openMeta(); err != nil {
+		return err
+	}
+	if err := n.openStorage(); err != nil {
 		return err
 	}
 	n.join()
@@ -369,6 +373,7 @@ func (n *Node) Tick() {
 	n.client.Tick()
 	n.mq.next()
 	n.mem.Tick()
+	n.tickStorage()
 	n.tickMembership()
 	n.tickPIDs()
 	n.tickStarts()
@@ -397,7 +402,8 @@ func (n *Node) receive(from netmodel.NodeID, payload []byte) {
 	// safe. Filtering it by membership could deadlock the store that
 	// membership lives in (a voter declared dead could never be heard again
 	// to learn so). Every other service drops dead incarnations.
-	meta := h.Service == ServiceMetaServer || h.Service == ServiceMetaClient
+	meta := h.Service == ServiceMetaServer || h.Service == ServiceMetaClient ||
+		h.Service == ServiceStorageMeta || h.Service == ServiceStorageMetaReply
 	if !n.ms.admits(from, h.Incarnation) && !meta {
 		n.stats.StaleDropped++
 		return
@@ -417,6 +423,8 @@ func (n *Node) receive(from netmodel.NodeID, payload []byte) {
 		n.receiveProcs(from, body)
 	case ServiceClient:
 		n.receiveClientPeer(from, body)
+	case ServiceStorage, ServiceStorageMeta, ServiceStorageMetaReply:
+		n.receiveStorage(from, h.Service, body)
 	default:
 		n.stats.Garbage++
 	}
@@ -500,6 +508,9 @@ func (t serviceTransport) Send(to netmodel.NodeID, payload []byte) {
 type metaServerTransport struct{ n *Node }
 
 func (t metaServerTransport) Send(to netmodel.NodeID, payload []byte) {
+	if t.n.sendMetaReply(to, payload) {
+		return // to a filesystem session
+	}
 	s := ServiceMetaServer
 	if raftkv.IsReply(payload) {
 		s = ServiceMetaClient
@@ -705,6 +716,6 @@ func (n *Node) Summary() string {
 		st := n.meta.srv.Status()
 		meta = fmt.Sprintf("%v term %d leader %v commit %d applied %d", st.State, st.Term, st.Leader, st.Commit, st.Applied)
 	}
-	return fmt.Sprintf("inc=%d joined=%v alive=%d threads=%d parked=%d%s procs=%d starting=%d outbox=%d meta-queue=%d meta=[%s] failure=%v",
-		n.inc, n.joined, len(n.ms.alive()), n.Threads(), parked, waits, len(n.procs), len(n.starting), n.out.len(), n.mq.len(), meta, n.failure)
+	return fmt.Sprintf("inc=%d joined=%v alive=%d threads=%d parked=%d%s procs=%d starting=%d outbox=%d meta-queue=%d meta=[%s] fs=[%s] failure=%v",
+		n.inc, n.joined, len(n.ms.alive()), n.Threads(), parked, waits, len(n.procs), len(n.starting), n.out.len(), n.mq.len(), meta, n.storageSummary(), n.failure)
 }

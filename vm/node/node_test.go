@@ -5,7 +5,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/flockvm/flock/diskmodel"
 	"github.com/flockvm/flock/netmodel"
 	"github.com/flockvm/flock/vm/sys"
 )
@@ -221,7 +220,7 @@ func TestChildProcessesAcrossMachines(t *testing.T) {
 	if !c.runUntil(c.allJoined, 40000) {
 		t.Fatalf("nodes did not join")
 	}
-	writeFile(t, c.disks[1], "files/kid.flasm", kidProgram)
+	c.putFile(2, "root", "kid.flasm", kidProgram)
 	r := c.start(1, parentProgram)
 	if !c.runUntil(func() bool { return r.ended }, 400000) {
 		t.Fatalf("parent did not end\n%s", c.dump())
@@ -232,13 +231,6 @@ func TestChildProcessesAcrossMachines(t *testing.T) {
 	// PWAIT writes each child's exit status over its pid.
 	if got := r.out.String(); got != "10 20 30 " {
 		t.Errorf("parent printed %q, want the children's statuses 10 20 30", got)
-	}
-}
-
-func writeFile(t *testing.T, fsys diskmodel.FS, name, content string) {
-	t.Helper()
-	if err := diskmodel.WriteFileAtomic(fsys, name, []byte(content)); err != nil {
-		t.Fatal(err)
 	}
 }
 

@@ -38,6 +38,7 @@ type procHere struct {
 	args      []string
 	user      string
 	acct      *mem.Account
+	storage   sys.Storage // its files as threads here see them (storage.go)
 	ip        *interp.Process
 	committed bool
 	ending    bool // an EXIT or trap ran here; the home has been told
@@ -96,6 +97,20 @@ func (n *Node) startProcess(r startReq, done func(uint64, error)) {
 		}
 		n.prepare(pid, r, done)
 	})
+}
+
+// failStarts answers the process starts a previous incarnation left
+// waiting (for a pid, or for its span), as boot replaces everything: they
+// are lost with it, and whoever asked must hear so.
+func (n *Node) failStarts(inc uint64) {
+	err := fmt.Errorf("node %v: restarted as incarnation %d while the process was starting", n.cfg.ID, inc)
+	for _, cb := range n.pidWaiters {
+		n.later(func() { cb(0, err) })
+	}
+	for _, pid := range sortedKeys(n.starting) {
+		done := n.starting[pid].done
+		n.later(func() { done(0, err) })
+	}
 }
 
 // allocPID hands out the next pid of the node's block, reserving a new
@@ -266,14 +281,18 @@ func (n *Node) install(p *procHere) error {
 	if n.cfg.MigrateMissesMin >= 0 {
 		g = &migratingGlobal{Global: g, n: n, pid: p.pid}
 	}
-	p.ip = &interp.Process{PID: p.pid, User: p.user, Program: p.prog, Args: p.args, Global: g,
-		Storage: n.storage, Kernel: n, Account: p.acct, BudgetTicks: n.cfg.BudgetTicks}
+	p.storage = n.processStorage(p.pid, p.user)
+	// Callers carry the filesystem's name of the user (the storage
+	// checks it; nothing else reads it).
+	p.ip = &interp.Process{PID: p.pid, User: fsUser(p.user), Program: p.prog, Args: p.args, Global: g,
+		Storage: p.storage, Kernel: n, Account: p.acct, BudgetTicks: n.cfg.BudgetTicks}
 	if n.cfg.ParallelCores {
 		ip := p.ip
 		ip.Global, ip.Storage, ip.Kernel = cores.LockedGlobal(ip.Global, &n.mu), cores.LockedStorage(ip.Storage, &n.mu), cores.LockedKernel(ip.Kernel, &n.mu)
 	}
 	if err := p.prog.Validate(); err != nil {
 		n.mem.RemoveProcess(p.pid)
+		p.storage.Release(p.pid)
 		return fmt.Errorf("node %v: process %d: %w", n.cfg.ID, p.pid, err)
 	}
 	ip, pid := p.ip, p.pid
@@ -299,7 +318,7 @@ func (n *Node) uninstall(pid uint64) {
 	if p.committed {
 		n.cores.DoAll(func(m *interp.Machine) { m.RemoveProcess(pid) })
 		n.mem.RemoveProcess(pid)
-		n.storage.Release(pid)
+		p.storage.Release(pid)
 	}
 	n.cancelRequests(func(r *outReq) bool { return r.msg.pid == pid && r.msg.kind != msgEnded })
 }
@@ -507,6 +526,7 @@ func (n *Node) endProcess(pid uint64, st kernel.Status) {
 func (n *Node) machineDown(id netmodel.NodeID, inc uint64) {
 	n.cfg.Record("machine %v incarnation %d down", id, inc)
 	n.mem.MachineDown(id, inc)
+	n.storageMachineDown(id)
 	n.in.forgetMachine(uint64(id), inc)
 	for _, r := range n.out.to(id) {
 		if r.toInc > inc {

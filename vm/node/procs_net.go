@@ -3,16 +3,13 @@ package node
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"slices"
 
-	"github.com/flockvm/flock/diskmodel"
 	"github.com/flockvm/flock/netmodel"
 	"github.com/flockvm/flock/vm/interp"
 	"github.com/flockvm/flock/vm/isa"
 	"github.com/flockvm/flock/vm/kernel"
 	"github.com/flockvm/flock/vm/proc"
-	"github.com/flockvm/flock/vm/storage"
 	"github.com/flockvm/flock/vm/sys"
 )
 
@@ -274,35 +271,34 @@ func (n *Node) handleStartThread(m *procMsg, migrated bool) *procMsg {
 	return okMsg()
 }
 
-// loadProgram reads a program file from this node's storage.
-func (n *Node) loadProgram(path string) (*isa.Program, error) {
-	name, valid := storage.Clean(path)
-	if !valid || name == "." {
-		return nil, fmt.Errorf("%s: %w", path, diskmodel.ErrInvalidName)
-	}
-	src, err := n.storage.ReadFile(name)
-	if err != nil {
-		return nil, err
-	}
-	// By extension, as flock run does: a .fl program's imports are read
-	// from the same storage.
-	return proc.Compile(path, src, func(p string) ([]byte, error) {
-		name, valid := storage.Clean(p)
-		if !valid || name == "." {
-			return nil, fmt.Errorf("%s: %w", p, diskmodel.ErrInvalidName)
+// loadProgram reads a program file from the filesystem as user and
+// compiles it by its extension, as flock run does (bytecode, assembly or
+// the language; a .fl program's own imports are not read from the
+// filesystem: the standard library's are); done runs later, once.
+func (n *Node) loadProgram(user, path string, done func(*isa.Program, error)) {
+	n.readFile(user, path, FileBytesMax, func(src []byte, err error) {
+		if err != nil {
+			done(nil, err)
+			return
 		}
-		return n.storage.ReadFile(name)
-	}, proc.LoadOptions{})
+		prog, err := proc.Compile(path, src, nil, proc.LoadOptions{})
+		if err != nil {
+			err = fmt.Errorf("%w: %w", errNotProgram, err)
+		}
+		done(prog, err)
+	})
 }
 
+// errNotProgram: PSTART's file is neither bytecode nor valid assembly.
+var errNotProgram = errors.New("not a program")
+
 func loadErrno(err error) sys.Errno {
+	var fe *FileError
 	switch {
-	case proc.IsProgramError(err):
+	case errors.Is(err, errNotProgram):
 		return sys.ENOEXEC
-	case errors.Is(err, fs.ErrNotExist):
-		return sys.ENOENT
-	case errors.Is(err, diskmodel.ErrInvalidName):
-		return sys.EINVAL
+	case errors.As(err, &fe):
+		return fe.Errno
 	}
 	return sys.EIO
 }
