@@ -558,10 +558,10 @@ func (n *Node) pushClientMeta(s *clientSession, seq uint64, name string, start f
 	}
 	cs.metaOps++
 	inc := n.inc
-	n.pushMeta(name, false, start, func(res raftkv.Result) {
+	n.clientMeta.push(&metaOp{name: name, start: start, done: func(res raftkv.Result) {
 		if inc == cs.loadInc {
 			cs.metaOps--
 		}
 		done(res)
-	})
+	}})
 }

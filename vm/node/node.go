@@ -207,8 +207,10 @@ type Node struct {
 	meta     *metaReplica // nil unless this node is a voter
 	client   *raftkv.Client
 	mq       *metaQueue
-	ms       *membership
-	joined   bool
+	// clientMeta runs the client service's metadata operations (client_sessions.go).
+	clientMeta *clientSessions
+	ms         *membership
+	joined     bool
 
 	leaseCount      uint64
 	pidNext, pidEnd uint64 // the pid block in hand: [pidNext, pidEnd)
@@ -304,6 +306,9 @@ func (n *Node) boot() error {
 	if err := n.openMeta(); err != nil {
 		return err
 	}
+	if err := n.openClientSessions(); err != nil {
+		return err
+	}
 	if err := n.openStorage(); err != nil {
 		return err
 	}
@@ -374,6 +379,7 @@ func (n *Node) Tick() {
 	n.mq.next()
 	n.mem.Tick()
 	n.tickStorage()
+	n.clientMeta.tick()
 	n.tickMembership()
 	n.tickPIDs()
 	n.tickStarts()

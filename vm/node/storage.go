@@ -174,7 +174,7 @@ func (n *Node) receiveStorage(from netmodel.NodeID, s Service, body []byte) {
 			st.svc.Receive(from, body)
 		}
 	case ServiceStorageMeta:
-		if len(body) < 1 || body[0] == 0 || int(body[0]) > storageMetaSlots {
+		if len(body) < 1 || body[0] == 0 || int(body[0]) > sessionSlotsMax {
 			n.stats.Garbage++
 			return
 		}
@@ -182,11 +182,14 @@ func (n *Node) receiveStorage(from netmodel.NodeID, s Service, body []byte) {
 			n.meta.receive(uint64(storageSessionAddr(from, int(body[0]))), body[1:])
 		}
 	case ServiceStorageMetaReply:
-		if len(body) < 1 || body[0] == 0 || int(body[0]) > len(st.sessions) {
+		switch {
+		case len(body) < 1 || body[0] == 0:
 			n.stats.Garbage++
-			return
+		case int(body[0]) <= len(st.sessions):
+			st.sessions[body[0]-1].Receive(from, body[1:])
+		case !n.clientMeta.receive(int(body[0]), from, body[1:]):
+			n.stats.Garbage++
 		}
-		st.sessions[body[0]-1].Receive(from, body[1:])
 	}
 }
 
@@ -208,7 +211,7 @@ func (n *Node) sendMetaReply(to netmodel.NodeID, payload []byte) bool {
 	if slot == 0 {
 		return false
 	}
-	if slot > storageMetaSlots {
+	if slot > sessionSlotsMax {
 		return true // no such session: dropped, as a lost message
 	}
 	n.send(to&0xffffffff, ServiceStorageMetaReply, append([]byte{byte(slot)}, payload...))
