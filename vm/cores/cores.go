@@ -28,7 +28,11 @@ type core struct {
 	queue []func(*interp.Machine)
 	wake  chan struct{}
 	// Published by the core after each round, read by anyone.
-	threads  atomic.Int64
+	threads atomic.Int64
+	// incoming counts threads placed here (Place) whose addition is still
+	// queued: without it, threads spawned in a burst, before the core has
+	// run and published, would all go to the same core.
+	incoming atomic.Int64
 	runnable atomic.Bool
 	idle     atomic.Bool
 }
@@ -106,13 +110,44 @@ func (s *Set) Threads() int {
 	return n
 }
 
-// CoreThreads is how many threads live on core i.
+// CoreThreads is how many threads live on core i (in parallel mode: as
+// last published, plus those placed there and still queued).
 func (s *Set) CoreThreads(i int) int {
 	c := s.cores[i]
 	if !s.parallel {
 		return c.m.Threads()
 	}
-	return int(c.threads.Load())
+	return int(c.threads.Load() + c.incoming.Load())
+}
+
+// LeastLoaded is the core with the fewest threads (the first of those).
+func (s *Set) LeastLoaded() int {
+	best, bestN := 0, s.CoreThreads(0)
+	for i := 1; i < len(s.cores); i++ {
+		if n := s.CoreThreads(i); n < bestN {
+			best, bestN = i, n
+		}
+	}
+	return best
+}
+
+// Place runs add, which adds one thread, on the least loaded core (see Do)
+// and returns that core. In parallel mode the core counts as holding the
+// thread from now on, so that a burst of placements spreads over the cores.
+func (s *Set) Place(add func(*interp.Machine)) int {
+	i := s.LeastLoaded()
+	if !s.parallel {
+		s.Do(i, add)
+		return i
+	}
+	c := s.cores[i]
+	c.incoming.Add(1)
+	s.Do(i, func(m *interp.Machine) {
+		add(m)
+		c.publish()
+		c.incoming.Add(-1)
+	})
+	return i
 }
 
 // Runnable reports whether some core has a runnable thread or queued work.

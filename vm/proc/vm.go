@@ -148,22 +148,11 @@ func (vm *VM) start(prog *isa.Program, args []string, out io.Writer, parent uint
 	return pid, nil
 }
 
-func (vm *VM) leastLoadedCore() int {
-	best := 0
-	for i := 1; i < vm.cores.Len(); i++ {
-		if vm.cores.CoreThreads(i) < vm.cores.CoreThreads(best) {
-			best = i
-		}
-	}
-	return best
-}
-
 // addThread starts a thread on the core with the fewest threads. A thread
 // whose stack does not fit in its process's memory ends the process.
 func (vm *VM) addThread(img *interp.ThreadImage) {
-	best := vm.leastLoadedCore()
 	pid := img.PID
-	vm.cores.Do(best, func(m *interp.Machine) {
+	vm.cores.Place(func(m *interp.Machine) {
 		err := m.AddThread(img)
 		if err == nil {
 			return
@@ -327,7 +316,7 @@ func (vm *VM) Spawn(c sys.Caller, img *interp.ThreadImage) (sys.Reply, bool) {
 	img.TID = tid
 	if vm.cfg.Parallel {
 		vm.addThread(img)
-	} else if err := vm.machines[vm.leastLoadedCore()].AddThread(img); err != nil {
+	} else if err := vm.machines[vm.cores.LeastLoaded()].AddThread(img); err != nil {
 		img.Local.Release()
 		if errors.Is(err, interp.ErrOutOfMemory) {
 			return sys.Reply{Trap: sys.TrapOutOfMemory}, true
