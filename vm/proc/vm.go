@@ -128,7 +128,14 @@ func (vm *VM) start(prog *isa.Program, args []string, out io.Writer, parent uint
 		vm.WrapProcess(ip)
 	}
 	if vm.cfg.Parallel {
-		ip.Global, ip.Storage, ip.Kernel = cores.LockedGlobal(ip.Global, &vm.mu), cores.LockedStorage(ip.Storage, &vm.mu), cores.LockedKernel(ip.Kernel, &vm.mu)
+		// The global memory is safe for concurrent use and reached without
+		// a lock (its words are atomic); kernel calls and storage take the
+		// VM's lock. A wrapper WrapProcess put around the memory may not be
+		// safe: it takes the lock too.
+		if ip.Global != sys.Global(g) {
+			ip.Global = cores.LockedGlobal(ip.Global, &vm.mu)
+		}
+		ip.Storage, ip.Kernel = cores.LockedStorage(ip.Storage, &vm.mu), cores.LockedKernel(ip.Kernel, &vm.mu)
 	}
 	if err := ip.Program.Validate(); err != nil {
 		local.Release()
@@ -286,7 +293,7 @@ func (vm *VM) end(pid uint64, st Status) {
 		// the user, as the main process's does.
 		fmt.Fprintf(vm.diag, "flock: %v (process %d, started by process %d)\n", st.Trap, pid, p.rec.Parent)
 	}
-	p.global.Release(pid) // not through a locked wrapper: the lock is held
+	p.global.Release(pid) // safe while cores still run its threads: they trap, unheard
 	vm.cores.Notify()
 	vm.storage.Release(pid)
 }
