@@ -134,23 +134,36 @@ func benchParsumCores(b *testing.B, cores int) {
 
 // BenchmarkParsumSpeedup runs each workload on one and on two cores
 // alternately, b.N times each, and reports the ratio of their fastest wall
-// times (1 core / 2 cores): interleaving and the minimum keep the ratio
-// meaningful on a machine other work shares.
+// times (speedup: 1 core / 2 cores): interleaving and the minimum keep the
+// ratio meaningful on a machine other work shares. It also reports, from
+// the fastest runs, the CPU time two cores spend over what one spends
+// (cpu-2/1: the cost of running in parallel; 1.0 is free) and how many
+// cores the two-core run kept busy (busy-cores: its CPU time over its wall
+// time; below 2 when the workload is serial somewhere or the machine is
+// busy with other work).
 func BenchmarkParsumSpeedup(b *testing.B) {
 	for _, c := range parsumCases() {
 		b.Run(c.name, func(b *testing.B) {
 			prog := compileSource(b, c.name+".fl", c.src)
 			best := [2]time.Duration{1 << 62, 1 << 62}
+			bestCPU := [2]time.Duration{1 << 62, 1 << 62}
+			var busy float64
 			for range b.N {
 				for k, cores := range []int{1, 2} {
-					start := time.Now()
+					start, startCPU := time.Now(), cpuTime(b)
 					if out := runOnCores(b, prog, cores); out != c.want {
 						b.Fatalf("%s on %d cores printed %q, want %q", c.name, cores, out, c.want)
 					}
-					best[k] = min(best[k], time.Since(start))
+					wall, cpu := time.Since(start), cpuTime(b)-startCPU
+					if wall < best[k] && k == 1 {
+						busy = float64(cpu) / float64(wall)
+					}
+					best[k], bestCPU[k] = min(best[k], wall), min(bestCPU[k], cpu)
 				}
 			}
 			b.ReportMetric(float64(best[0])/float64(best[1]), "speedup")
+			b.ReportMetric(float64(bestCPU[1])/float64(bestCPU[0]), "cpu-2/1")
+			b.ReportMetric(busy, "busy-cores")
 			b.ReportMetric(float64(best[0].Milliseconds()), "1core-ms")
 			b.ReportMetric(float64(best[1].Milliseconds()), "2cores-ms")
 		})
