@@ -1,6 +1,7 @@
 package proc
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -43,5 +44,20 @@ func TestParallelDeadlockIsBroken(t *testing.T) {
 	r := runProgram(t, "stuck.flasm", []byte(src), runOpts{cfg: Config{Cores: 2, Parallel: true}})
 	if r.status.Trap == nil || r.status.Trap.Kind.String() != "deadlock: every thread is waiting" {
 		t.Errorf("status %+v, want a deadlock trap", r.status)
+	}
+}
+
+// TestParallelSumsMatchOneCore runs the benchmark's workloads, scaled
+// down, on 1, 2 and 4 cores: threads on different cores fill and sum
+// disjoint slices of one global array through the lock-free page store,
+// and every count prints the same sum. (CI runs this under -race.)
+func TestParallelSumsMatchOneCore(t *testing.T) {
+	const n, threads = 20000, 6
+	prog := compileSource(t, "parsum.fl", fmt.Sprintf(bigParsum, n, threads))
+	want := fmt.Sprintf("%d\n", uint64(n)*(n+1)/2)
+	for _, cores := range []int{1, 2, 4} {
+		if got := runOnCores(t, prog, cores); got != want {
+			t.Errorf("parallel sum on %d cores printed %q, want %q", cores, got, want)
+		}
 	}
 }
