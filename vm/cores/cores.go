@@ -33,6 +33,8 @@ type core struct {
 	// queued: without it, threads spawned in a burst, before the core has
 	// run and published, would all go to the same core.
 	incoming atomic.Int64
+	// ticks the core has run, in all (published after each slice).
+	ticks    atomic.Int64
 	runnable atomic.Bool
 	idle     atomic.Bool
 }
@@ -119,6 +121,10 @@ func (s *Set) CoreThreads(i int) int {
 	}
 	return int(c.threads.Load() + c.incoming.Load())
 }
+
+// CoreTicks is how many ticks core i has run since the Set was made (as
+// last published, in parallel mode): how evenly work spread over the cores.
+func (s *Set) CoreTicks(i int) int64 { return s.cores[i].ticks.Load() }
 
 // LeastLoaded is the core with the fewest threads (the first of those).
 func (s *Set) LeastLoaded() int {
@@ -215,6 +221,7 @@ func (s *Set) Run(ticksMax int) int {
 			if u := c.m.Run(min(c.m.Config().QuantumTicks, ticksMax-used)); u > 0 {
 				used += u
 				ran = true
+				c.ticks.Add(int64(u))
 			}
 			c.publish()
 			if used >= ticksMax {
@@ -279,6 +286,7 @@ func (s *Set) loop(c *core, after func()) {
 			fn(c.m)
 		}
 		used := c.m.Run(s.slice)
+		c.ticks.Add(int64(used))
 		c.publish()
 		if after != nil && used > 0 {
 			s.lock.Lock()

@@ -100,6 +100,15 @@ func compileSource(b testing.TB, name, src string) *isa.Program {
 // runOnCores runs prog to its end on cores cores (in parallel if more than
 // one) and returns its output.
 func runOnCores(b testing.TB, prog *isa.Program, cores int) string {
+	out, _ := runOnCoresBalance(b, prog, cores)
+	return out
+}
+
+// runOnCoresBalance is runOnCores that also reports how evenly the work
+// spread: the ticks run on all cores over the ticks of the busiest one
+// (cores: perfectly even; 1: all on one core). It bounds the speedup
+// whatever the machine's load.
+func runOnCoresBalance(b testing.TB, prog *isa.Program, cores int) (string, float64) {
 	var out strings.Builder
 	vm := New(Config{Cores: cores, Parallel: cores > 1}, nullStorage{}, nil, io.Discard)
 	pid, err := vm.Start(prog, nil, &out)
@@ -110,7 +119,12 @@ func runOnCores(b testing.TB, prog *isa.Program, cores int) string {
 	if s, _ := vm.Status(pid); s.Trap != nil {
 		b.Fatal(s.Trap)
 	}
-	return out.String()
+	var total, busiest int64
+	for i := range cores {
+		n := vm.cores.CoreTicks(i)
+		total, busiest = total+n, max(busiest, n)
+	}
+	return out.String(), float64(total) / float64(max(busiest, 1))
 }
 
 // BenchmarkParsumCores1 and BenchmarkParsumCores2 run each parallel
@@ -140,19 +154,24 @@ func benchParsumCores(b *testing.B, cores int) {
 // (cpu-2/1: the cost of running in parallel; 1.0 is free) and how many
 // cores the two-core run kept busy (busy-cores: its CPU time over its wall
 // time; below 2 when the workload is serial somewhere or the machine is
-// busy with other work).
+// busy with other work), and how evenly the ticks of the last two-core run
+// spread over the cores (tick-balance: 2 is even), which no load changes.
 func BenchmarkParsumSpeedup(b *testing.B) {
 	for _, c := range parsumCases() {
 		b.Run(c.name, func(b *testing.B) {
 			prog := compileSource(b, c.name+".fl", c.src)
 			best := [2]time.Duration{1 << 62, 1 << 62}
 			bestCPU := [2]time.Duration{1 << 62, 1 << 62}
-			var busy float64
+			var busy, balance float64
 			for range b.N {
 				for k, cores := range []int{1, 2} {
 					start, startCPU := time.Now(), cpuTime(b)
-					if out := runOnCores(b, prog, cores); out != c.want {
+					out, bal := runOnCoresBalance(b, prog, cores)
+					if out != c.want {
 						b.Fatalf("%s on %d cores printed %q, want %q", c.name, cores, out, c.want)
+					}
+					if k == 1 {
+						balance = bal
 					}
 					wall, cpu := time.Since(start), cpuTime(b)-startCPU
 					if wall < best[k] && k == 1 {
@@ -164,6 +183,7 @@ func BenchmarkParsumSpeedup(b *testing.B) {
 			b.ReportMetric(float64(best[0])/float64(best[1]), "speedup")
 			b.ReportMetric(float64(bestCPU[1])/float64(bestCPU[0]), "cpu-2/1")
 			b.ReportMetric(busy, "busy-cores")
+			b.ReportMetric(balance, "tick-balance")
 			b.ReportMetric(float64(best[0].Milliseconds()), "1core-ms")
 			b.ReportMetric(float64(best[1].Milliseconds()), "2cores-ms")
 		})
