@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/flockvm/flock/vm/sys"
 )
 
 // TestExamplesOnParallelCores runs the examples with several cores on
@@ -58,6 +60,31 @@ func TestParallelSumsMatchOneCore(t *testing.T) {
 	for _, cores := range []int{1, 2, 4} {
 		if got := runOnCores(t, prog, cores); got != want {
 			t.Errorf("parallel sum on %d cores printed %q, want %q", cores, got, want)
+		}
+	}
+}
+
+// TestGlobalTrapsOnEveryPath: what the global memory's direct path cannot
+// do (a misaligned word, an address past every mapped page) traps as the
+// slow path says, with one core and with parallel cores.
+func TestGlobalTrapsOnEveryPath(t *testing.T) {
+	for _, tc := range []struct {
+		name, ops string
+		want      sys.Trap
+	}{
+		{"misaligned LOAD", "PUSH 1\n ADD\n LOAD", sys.TrapMisaligned},
+		{"misaligned STORE", "PUSH 1\n ADD\n PUSH 5\n SWAP\n STORE", sys.TrapMisaligned},
+		{"unmapped LOAD", "PUSH 1073741824\n ADD\n LOAD", sys.TrapUnmapped},
+		{"unmapped STORE", "PUSH 1073741824\n ADD\n PUSH 5\n SWAP\n STORE", sys.TrapUnmapped},
+		{"unmapped FAA", "PUSH 1073741824\n ADD\n PUSH 1\n FAA", sys.TrapUnmapped},
+		{"misaligned CAS", "PUSH 4\n ADD\n PUSH 0\n PUSH 1\n CAS", sys.TrapMisaligned},
+	} {
+		src := "main:\n PUSH 64\n GALLOC\n " + tc.ops + "\n PUSH 0\n EXIT\n"
+		for _, cfg := range []Config{{}, {Cores: 2, Parallel: true}} {
+			r := runProgram(t, "trap.flasm", []byte(src), runOpts{cfg: cfg})
+			if r.status.Trap == nil || r.status.Trap.Kind != tc.want {
+				t.Errorf("%s on %d cores (parallel %v): status %+v, want trap %v", tc.name, max(cfg.Cores, 1), cfg.Parallel, r.status, tc.want)
+			}
 		}
 	}
 }
