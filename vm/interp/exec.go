@@ -27,7 +27,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 	st := t.stack
 	pc, sp, fp, fl := t.pc, t.sp, t.fp, t.fl
 	gt := directTable(t.p.Global) // global pages held here (global_direct.go)
-	gp := directPages(t.p.Global) // or all of them, in one store
+	gp := t.p.pages               // or all of them, in one store
 	var tlb coherence.TLB
 	start := budget
 	var why exitReason
