@@ -25,7 +25,7 @@ type core struct {
 	m *interp.Machine
 	// In parallel mode, work for the core's goroutine; under mu.
 	mu    sync.Mutex
-	queue []func(*interp.Machine)
+	queue []work
 	wake  chan struct{}
 	// Published by the core after each round, read by anyone.
 	threads atomic.Int64
@@ -37,6 +37,13 @@ type core struct {
 	ticks    atomic.Int64
 	runnable atomic.Bool
 	idle     atomic.Bool
+}
+
+// work is something asked of a core; placed: it adds a thread counted in
+// incoming until it has run.
+type work struct {
+	fn     func(*interp.Machine)
+	placed bool
 }
 
 // SliceTicks is how many ticks a parallel core runs between two looks at
@@ -74,8 +81,12 @@ func (s *Set) Do(i int, fn func(*interp.Machine)) {
 		c.publish()
 		return
 	}
+	c.enqueue(work{fn: fn})
+}
+
+func (c *core) enqueue(w work) {
 	c.mu.Lock()
-	c.queue = append(c.queue, fn)
+	c.queue = append(c.queue, w)
 	c.mu.Unlock()
 	c.signal()
 }
@@ -148,11 +159,7 @@ func (s *Set) Place(add func(*interp.Machine)) int {
 	}
 	c := s.cores[i]
 	c.incoming.Add(1)
-	s.Do(i, func(m *interp.Machine) {
-		add(m)
-		c.publish()
-		c.incoming.Add(-1)
-	})
+	c.enqueue(work{fn: add, placed: true})
 	return i
 }
 
@@ -279,11 +286,19 @@ func (s *Set) loop(c *core, after func()) {
 	defer s.wg.Done()
 	for {
 		c.mu.Lock()
-		work := c.queue
+		todo := c.queue
 		c.queue = nil
 		c.mu.Unlock()
-		for _, fn := range work {
-			fn(c.m)
+		placed := int64(0)
+		for _, w := range todo {
+			w.fn(c.m)
+			if w.placed {
+				placed++
+			}
+		}
+		if placed > 0 {
+			c.publish() // before incoming drops: a placed thread is always counted somewhere
+			c.incoming.Add(-placed)
 		}
 		used := c.m.Run(s.slice)
 		c.ticks.Add(int64(used))
@@ -293,7 +308,7 @@ func (s *Set) loop(c *core, after func()) {
 			after()
 			s.lock.Unlock()
 		}
-		if used > 0 || len(work) > 0 {
+		if used > 0 || len(todo) > 0 {
 			select {
 			case <-s.stop:
 				return

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flockvm/flock/vm/asm"
 	"github.com/flockvm/flock/vm/isa"
 )
 
@@ -192,4 +193,17 @@ func BenchmarkParsumSpeedup(b *testing.B) {
 			b.ReportMetric(float64(best[1])/1e6, "2cores-ms")
 		})
 	}
+}
+
+// BenchmarkSpawnJoinParallel is BenchmarkSpawnJoin on two parallel cores:
+// the cost of SPAWN + the thread's life + JOIN when the child may run on
+// the other core (its wake-up included).
+func BenchmarkSpawnJoinParallel(b *testing.B) {
+	prog, err := asm.Assemble("spawn.flasm", []byte(fmt.Sprintf(spawnJoin, b.N)), asm.Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	runOnCores(b, prog, 2)
 }
