@@ -8,7 +8,7 @@ SEEDS        ?= 0:200
 FUZZTIME     ?= 10s
 export RAPID_CHECKS
 
-.PHONY: all build test test-go sim bench bench-compare bench-etcd cluster-test fuzz lint vet fmt-check staticcheck clean mutate
+.PHONY: all build test test-go test-race sim bench bench-compare bench-etcd cluster-test fuzz lint vet fmt-check staticcheck clean mutate
 
 all: build
 
@@ -18,10 +18,16 @@ build:
 
 # test: lint, then every package's tests (unit, golden, property, fuzz seed corpora,
 # determinism, the seed sweep and the planted bugs live in scenarios/ and cmd/flock-sim/).
-test: lint test-go
+test: lint test-go test-race
 
 test-go:
 	$(GO) test -count=1 -timeout 12m ./...
+
+# test-race: the parallel cores' paths (cores on OS threads sharing a process's global memory
+# through atomic words) under the race detector; focused on the packages involved, so CI stays
+# within its time (about 30 s on 2 cores).
+test-race:
+	$(GO) test -count=1 -race -timeout 5m -run Parallel ./vm/mem/ ./vm/cores/ ./vm/proc/
 
 # sim: a short flock-sim sweep with a visible result.
 sim: build

@@ -25,12 +25,25 @@ type core struct {
 	m *interp.Machine
 	// In parallel mode, work for the core's goroutine; under mu.
 	mu    sync.Mutex
-	queue []func(*interp.Machine)
+	queue []work
 	wake  chan struct{}
 	// Published by the core after each round, read by anyone.
-	threads  atomic.Int64
+	threads atomic.Int64
+	// incoming counts threads placed here (Place) whose addition is still
+	// queued: without it, threads spawned in a burst, before the core has
+	// run and published, would all go to the same core.
+	incoming atomic.Int64
+	// ticks the core has run, in all (published after each slice).
+	ticks    atomic.Int64
 	runnable atomic.Bool
 	idle     atomic.Bool
+}
+
+// work is something asked of a core; placed: it adds a thread counted in
+// incoming until it has run.
+type work struct {
+	fn     func(*interp.Machine)
+	placed bool
 }
 
 // SliceTicks is how many ticks a parallel core runs between two looks at
@@ -68,8 +81,12 @@ func (s *Set) Do(i int, fn func(*interp.Machine)) {
 		c.publish()
 		return
 	}
+	c.enqueue(work{fn: fn})
+}
+
+func (c *core) enqueue(w work) {
 	c.mu.Lock()
-	c.queue = append(c.queue, fn)
+	c.queue = append(c.queue, w)
 	c.mu.Unlock()
 	c.signal()
 }
@@ -106,13 +123,44 @@ func (s *Set) Threads() int {
 	return n
 }
 
-// CoreThreads is how many threads live on core i.
+// CoreThreads is how many threads live on core i (in parallel mode: as
+// last published, plus those placed there and still queued).
 func (s *Set) CoreThreads(i int) int {
 	c := s.cores[i]
 	if !s.parallel {
 		return c.m.Threads()
 	}
-	return int(c.threads.Load())
+	return int(c.threads.Load() + c.incoming.Load())
+}
+
+// CoreTicks is how many ticks core i has run since the Set was made (as
+// last published, in parallel mode): how evenly work spread over the cores.
+func (s *Set) CoreTicks(i int) int64 { return s.cores[i].ticks.Load() }
+
+// LeastLoaded is the core with the fewest threads (the first of those).
+func (s *Set) LeastLoaded() int {
+	best, bestN := 0, s.CoreThreads(0)
+	for i := 1; i < len(s.cores); i++ {
+		if n := s.CoreThreads(i); n < bestN {
+			best, bestN = i, n
+		}
+	}
+	return best
+}
+
+// Place runs add, which adds one thread, on the least loaded core (see Do)
+// and returns that core. In parallel mode the core counts as holding the
+// thread from now on, so that a burst of placements spreads over the cores.
+func (s *Set) Place(add func(*interp.Machine)) int {
+	i := s.LeastLoaded()
+	if !s.parallel {
+		s.Do(i, add)
+		return i
+	}
+	c := s.cores[i]
+	c.incoming.Add(1)
+	c.enqueue(work{fn: add, placed: true})
+	return i
 }
 
 // Runnable reports whether some core has a runnable thread or queued work.
@@ -180,6 +228,7 @@ func (s *Set) Run(ticksMax int) int {
 			if u := c.m.Run(min(c.m.Config().QuantumTicks, ticksMax-used)); u > 0 {
 				used += u
 				ran = true
+				c.ticks.Add(int64(u))
 			}
 			c.publish()
 			if used >= ticksMax {
@@ -237,20 +286,29 @@ func (s *Set) loop(c *core, after func()) {
 	defer s.wg.Done()
 	for {
 		c.mu.Lock()
-		work := c.queue
+		todo := c.queue
 		c.queue = nil
 		c.mu.Unlock()
-		for _, fn := range work {
-			fn(c.m)
+		placed := int64(0)
+		for _, w := range todo {
+			w.fn(c.m)
+			if w.placed {
+				placed++
+			}
+		}
+		if placed > 0 {
+			c.publish() // before incoming drops: a placed thread is always counted somewhere
+			c.incoming.Add(-placed)
 		}
 		used := c.m.Run(s.slice)
+		c.ticks.Add(int64(used))
 		c.publish()
 		if after != nil && used > 0 {
 			s.lock.Lock()
 			after()
 			s.lock.Unlock()
 		}
-		if used > 0 || len(work) > 0 {
+		if used > 0 || len(todo) > 0 {
 			select {
 			case <-s.stop:
 				return

@@ -76,3 +76,42 @@ func TestStartTwicePanics(t *testing.T) {
 	}()
 	s.Start(nil)
 }
+
+// TestParallelPlaceSpreadsABurst: threads placed before their cores have
+// run (a burst of spawns) go round the cores, not all to the one whose
+// published count is lowest; once the cores have run the additions, the
+// counts are what the cores hold.
+func TestParallelPlaceSpreadsABurst(t *testing.T) {
+	ms := machines(3)
+	var mu sync.Mutex
+	s := New(ms, true, &mu)
+	var got []int
+	for range 7 {
+		got = append(got, s.Place(func(*interp.Machine) {}))
+	}
+	want := []int{0, 1, 2, 0, 1, 2, 0}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("Place x7 chose cores %v, want %v", got, want)
+		}
+	}
+	if n := s.Threads(); n != 7 {
+		t.Errorf("Threads() = %d with 7 placements queued, want 7", n)
+	}
+	s.Start(nil)
+	defer s.Stop()
+	s.WaitIdleOr(func() bool { return false })
+	if n := s.Threads(); n != 0 {
+		t.Errorf("Threads() = %d after additions that added nothing ran, want 0", n)
+	}
+}
+
+// In sequential mode Place runs at once on the least loaded core.
+func TestSequentialPlaceRunsAtOnce(t *testing.T) {
+	ms := machines(2)
+	s := New(ms, false, nil)
+	var ran *interp.Machine
+	if i := s.Place(func(m *interp.Machine) { ran = m }); i != 0 || ran != ms[0] {
+		t.Errorf("Place on an empty Set chose core %d (ran on %p), want 0 (%p)", i, ran, ms[0])
+	}
+}

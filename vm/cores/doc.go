@@ -6,11 +6,15 @@
 //
 // The owner's state is single-threaded: it is guarded by one lock that the
 // owner holds while it handles events, and that a core takes around every
-// call out of the interpreter (the sys.Global, sys.Storage and
-// interp.Kernel of its processes, wrapped by Locked*). Interpreter state is
-// only ever touched by its own core: everything the owner asks of a core
-// (add a thread or a process, deliver an answer) goes through Do or
-// Complete, which in parallel mode queue it for the core's goroutine and
-// wake it. Nothing blocks on another core; a core waits only when it has
-// nothing to run and nothing queued.
+// call out of the interpreter into that state (the interp.Kernel and
+// sys.Storage of its processes, and a sys.Global that is not safe for
+// concurrent use, wrapped by Locked*). A global memory that is safe for
+// concurrent use (mem.LocalGlobal: atomic words) is handed to the cores
+// unwrapped, so memory operations, the hot path of a parallel program,
+// take no shared lock. Interpreter state is only ever touched by its own
+// core: everything the owner asks of a core (add a thread or a process,
+// deliver an answer) goes through Do, Place or Complete, which in parallel
+// mode queue it for the core's goroutine and wake it. Nothing blocks on
+// another core; a core waits only when it has nothing to run and nothing
+// queued.
 package cores

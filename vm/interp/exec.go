@@ -27,6 +27,7 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 	st := t.stack
 	pc, sp, fp, fl := t.pc, t.sp, t.fp, t.fl
 	gt := directTable(t.p.Global) // global pages held here (global_direct.go)
+	gp := t.p.pages               // or all of them, in one store
 	var tlb coherence.TLB
 	start := budget
 	var why exitReason
@@ -406,6 +407,12 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 					pc++
 					break
 				}
+			} else if gp != nil {
+				if v, ok := gp.Load64(a); ok {
+					st[sp-1] = v
+					pc++
+					break
+				}
 			}
 			why = exitSlow
 			goto save
@@ -429,14 +436,24 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 					pc++
 					break
 				}
+			} else if gp != nil && gp.Store64(a, st[sp-2]) {
+				sp -= 2
+				pc++
+				break
 			}
 			why = exitSlow
 			goto save
 		case isa.FAA:
-			if gt != nil && sp >= 2 {
-				old, ok := tlb.FetchAdd(gt, st[sp-2], st[sp-1])
-				if !ok && tlb.Fill(gt, st[sp-2]) {
+			if sp >= 2 && (gt != nil || gp != nil) {
+				var old uint64
+				var ok bool
+				if gt != nil {
 					old, ok = tlb.FetchAdd(gt, st[sp-2], st[sp-1])
+					if !ok && tlb.Fill(gt, st[sp-2]) {
+						old, ok = tlb.FetchAdd(gt, st[sp-2], st[sp-1])
+					}
+				} else {
+					old, ok = gp.FetchAdd(st[sp-2], st[sp-1])
 				}
 				if ok {
 					sp--
@@ -448,10 +465,15 @@ func exec(t *Thread, code []isa.Instr, budget int) (int, exitReason) {
 			why = exitSlow
 			goto save
 		case isa.CAS:
-			if gt != nil && sp >= 3 {
-				swapped, ok := tlb.CompareAndSwap(gt, st[sp-3], st[sp-2], st[sp-1])
-				if !ok && tlb.Fill(gt, st[sp-3]) {
+			if sp >= 3 && (gt != nil || gp != nil) {
+				var swapped, ok bool
+				if gt != nil {
 					swapped, ok = tlb.CompareAndSwap(gt, st[sp-3], st[sp-2], st[sp-1])
+					if !ok && tlb.Fill(gt, st[sp-3]) {
+						swapped, ok = tlb.CompareAndSwap(gt, st[sp-3], st[sp-2], st[sp-1])
+					}
+				} else {
+					swapped, ok = gp.CompareAndSwap(st[sp-3], st[sp-2], st[sp-1])
 				}
 				if ok {
 					var r uint64

@@ -40,8 +40,10 @@ const branchTaken = `				tgt := int(in.A)
 
 // memoryCases is the dispatch code for word accesses to memory: the
 // thread-local fast path, then global memory held on this machine through
-// the TLB (refilled once from the process's Table on a miss), else the slow
-// path (exitSlow: slowOp asks sys.Global, or the local memory, and traps).
+// the TLB (refilled once from the process's Table on a miss) or, for a
+// process whose global memory is all on this machine (mem.LocalGlobal),
+// through its page store, else the slow path (exitSlow: slowOp asks
+// sys.Global, or the local memory, and traps).
 const memoryCases = `		case isa.LOAD:
 			if sp < 1 {
 				goto underflow
@@ -58,6 +60,12 @@ const memoryCases = `		case isa.LOAD:
 					v, ok = tlb.Load64(gt, a)
 				}
 				if ok {
+					st[sp-1] = v
+					pc++
+					break
+				}
+			} else if gp != nil {
+				if v, ok := gp.Load64(a); ok {
 					st[sp-1] = v
 					pc++
 					break
@@ -85,14 +93,24 @@ const memoryCases = `		case isa.LOAD:
 					pc++
 					break
 				}
+			} else if gp != nil && gp.Store64(a, st[sp-2]) {
+				sp -= 2
+				pc++
+				break
 			}
 			why = exitSlow
 			goto save
 		case isa.FAA:
-			if gt != nil && sp >= 2 {
-				old, ok := tlb.FetchAdd(gt, st[sp-2], st[sp-1])
-				if !ok && tlb.Fill(gt, st[sp-2]) {
+			if sp >= 2 && (gt != nil || gp != nil) {
+				var old uint64
+				var ok bool
+				if gt != nil {
 					old, ok = tlb.FetchAdd(gt, st[sp-2], st[sp-1])
+					if !ok && tlb.Fill(gt, st[sp-2]) {
+						old, ok = tlb.FetchAdd(gt, st[sp-2], st[sp-1])
+					}
+				} else {
+					old, ok = gp.FetchAdd(st[sp-2], st[sp-1])
 				}
 				if ok {
 					sp--
@@ -104,10 +122,15 @@ const memoryCases = `		case isa.LOAD:
 			why = exitSlow
 			goto save
 		case isa.CAS:
-			if gt != nil && sp >= 3 {
-				swapped, ok := tlb.CompareAndSwap(gt, st[sp-3], st[sp-2], st[sp-1])
-				if !ok && tlb.Fill(gt, st[sp-3]) {
+			if sp >= 3 && (gt != nil || gp != nil) {
+				var swapped, ok bool
+				if gt != nil {
 					swapped, ok = tlb.CompareAndSwap(gt, st[sp-3], st[sp-2], st[sp-1])
+					if !ok && tlb.Fill(gt, st[sp-3]) {
+						swapped, ok = tlb.CompareAndSwap(gt, st[sp-3], st[sp-2], st[sp-1])
+					}
+				} else {
+					swapped, ok = gp.CompareAndSwap(st[sp-3], st[sp-2], st[sp-1])
 				}
 				if ok {
 					var r uint64

@@ -2,6 +2,7 @@ package interp
 
 import (
 	"github.com/flockvm/flock/vm/coherence"
+	"github.com/flockvm/flock/vm/mem"
 	"github.com/flockvm/flock/vm/sys"
 )
 
@@ -31,4 +32,24 @@ func directTable(g sys.Global) *coherence.Table {
 type DirectTabler interface {
 	sys.Global
 	Table() *coherence.Table
+}
+
+// directPages is the other hot path: the page store of a process whose
+// global memory is all on this machine (mem.LocalGlobal, the embedded VM's),
+// reached with atomic word operations and no lock, so parallel cores share
+// it at the speed of local memory; nil when g is anything else (or wraps a
+// LocalGlobal without forwarding DirectPager).
+func directPages(g sys.Global) *mem.GlobalPages {
+	if d, ok := g.(DirectPager); ok {
+		return d.Pages()
+	}
+	return nil
+}
+
+// DirectPager is a sys.Global whose words the interpreter may reach
+// directly in a mem.GlobalPages; what the store does not hold (unmapped,
+// misaligned) goes to the sys.Global's methods.
+type DirectPager interface {
+	sys.Global
+	Pages() *mem.GlobalPages
 }

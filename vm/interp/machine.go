@@ -6,6 +6,7 @@ import (
 	"sort"
 
 	"github.com/flockvm/flock/vm/isa"
+	"github.com/flockvm/flock/vm/mem"
 	"github.com/flockvm/flock/vm/sys"
 )
 
@@ -45,6 +46,10 @@ type procState struct {
 	threads   map[uint64]*Thread
 	ticksLeft int64 // budget left; only used when BudgetTicks > 0
 	removed   bool
+	// pages is the global memory's page store when exec may reach it
+	// directly (global_direct.go); found once here, not at every entry to
+	// exec: a process's Global does not change while it runs.
+	pages *mem.GlobalPages
 }
 
 // opEnd is the sentinel after the last instruction: falling off the end of
@@ -79,7 +84,7 @@ func (m *Machine) AddProcess(p *Process) error {
 	code := make([]isa.Instr, len(p.Program.Code)+1)
 	copy(code, p.Program.Code)
 	code[len(code)-1] = isa.Instr{Op: opEnd}
-	m.procs[p.PID] = &procState{Process: p, code: code, threads: map[uint64]*Thread{}, ticksLeft: p.BudgetTicks}
+	m.procs[p.PID] = &procState{Process: p, code: code, threads: map[uint64]*Thread{}, ticksLeft: p.BudgetTicks, pages: directPages(p.Global)}
 	return nil
 }
 

@@ -128,7 +128,14 @@ func (vm *VM) start(prog *isa.Program, args []string, out io.Writer, parent uint
 		vm.WrapProcess(ip)
 	}
 	if vm.cfg.Parallel {
-		ip.Global, ip.Storage, ip.Kernel = cores.LockedGlobal(ip.Global, &vm.mu), cores.LockedStorage(ip.Storage, &vm.mu), cores.LockedKernel(ip.Kernel, &vm.mu)
+		// The global memory is safe for concurrent use and reached without
+		// a lock (its words are atomic); kernel calls and storage take the
+		// VM's lock. A wrapper WrapProcess put around the memory may not be
+		// safe: it takes the lock too.
+		if ip.Global != sys.Global(g) {
+			ip.Global = cores.LockedGlobal(ip.Global, &vm.mu)
+		}
+		ip.Storage, ip.Kernel = cores.LockedStorage(ip.Storage, &vm.mu), cores.LockedKernel(ip.Kernel, &vm.mu)
 	}
 	if err := ip.Program.Validate(); err != nil {
 		local.Release()
@@ -148,22 +155,11 @@ func (vm *VM) start(prog *isa.Program, args []string, out io.Writer, parent uint
 	return pid, nil
 }
 
-func (vm *VM) leastLoadedCore() int {
-	best := 0
-	for i := 1; i < vm.cores.Len(); i++ {
-		if vm.cores.CoreThreads(i) < vm.cores.CoreThreads(best) {
-			best = i
-		}
-	}
-	return best
-}
-
 // addThread starts a thread on the core with the fewest threads. A thread
 // whose stack does not fit in its process's memory ends the process.
 func (vm *VM) addThread(img *interp.ThreadImage) {
-	best := vm.leastLoadedCore()
 	pid := img.PID
-	vm.cores.Do(best, func(m *interp.Machine) {
+	vm.cores.Place(func(m *interp.Machine) {
 		err := m.AddThread(img)
 		if err == nil {
 			return
@@ -297,7 +293,7 @@ func (vm *VM) end(pid uint64, st Status) {
 		// the user, as the main process's does.
 		fmt.Fprintf(vm.diag, "flock: %v (process %d, started by process %d)\n", st.Trap, pid, p.rec.Parent)
 	}
-	p.global.Release(pid) // not through a locked wrapper: the lock is held
+	p.global.Release(pid) // safe while cores still run its threads: they trap, unheard
 	vm.cores.Notify()
 	vm.storage.Release(pid)
 }
@@ -327,7 +323,7 @@ func (vm *VM) Spawn(c sys.Caller, img *interp.ThreadImage) (sys.Reply, bool) {
 	img.TID = tid
 	if vm.cfg.Parallel {
 		vm.addThread(img)
-	} else if err := vm.machines[vm.leastLoadedCore()].AddThread(img); err != nil {
+	} else if err := vm.machines[vm.cores.LeastLoaded()].AddThread(img); err != nil {
 		img.Local.Release()
 		if errors.Is(err, interp.ErrOutOfMemory) {
 			return sys.Reply{Trap: sys.TrapOutOfMemory}, true
