@@ -104,8 +104,10 @@ func (n *Node) tickMembership() {
 					return
 				}
 				n.applyMembership(res.Pairs)
+				n.readConf()
 			})
 	}
+	n.tickVoterLeave()
 	n.expireUncommitted()
 }
 

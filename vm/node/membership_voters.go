@@ -1,0 +1,360 @@
+package node
+
+import (
+	"fmt"
+	"slices"
+
+	"github.com/flockvm/flock/netmodel"
+	"github.com/flockvm/flock/probe"
+	"github.com/flockvm/flock/vm/raftkv"
+)
+
+// The metadata group's configuration follows the VM's membership
+// (docs/node.md, "Metadata voters"): joining machines become learners, the
+// oldest caught-up learner is promoted while the group has fewer voters
+// than it should, voters declared dead or left are removed, a voter that
+// leaves is replaced first. One node decides at a time, the one whose
+// replica leads, and every decision is a ChangeMembers conditional on the
+// configuration it was made against, so it applies at most once whoever
+// else decides meanwhile.
+
+var (
+	markLearnerAdded   = probe.Declare("node/meta-learner-added", "the deciding node added a joined machine to the metadata group as a learner")
+	markVoterPromoted  = probe.Declare("node/meta-voter-promoted", "the deciding node promoted a caught-up learner to metadata voter")
+	markVoterRemoved   = probe.Declare("node/meta-voter-removed", "the deciding node removed a metadata voter declared dead or left")
+	markLearnerRemoved = probe.Declare("node/meta-learner-removed", "the deciding node removed a metadata learner declared dead or left")
+	markVoterReplaced  = probe.Declare("node/meta-leaving-voter-removed", "a voter that asked to leave was removed once replaced")
+	markReplicaOpened  = probe.Declare("node/meta-replica-opened-as-member", "a node found itself a member of the metadata group and opened its replica")
+	markReplicaClosed  = probe.Declare("node/meta-replica-closed-removed", "a node found itself no member of the metadata group and closed its replica")
+	markChangeLost     = probe.Declare("node/meta-change-superseded", "a configuration change was refused: another decision applied first, or one was in flight")
+)
+
+// Targets of the metadata group.
+const (
+	votersSmall = 3 // voters wanted while fewer than votersLargeAt machines are alive
+	votersLarge = 5
+	// votersLargeAt: alive machines from which the group wants votersLarge
+	// voters.
+	votersLargeAt = 5
+	// metaMembersMax bounds voters plus learners: beyond it, machines reach
+	// the store as clients only (every member receives the whole log).
+	metaMembersMax = 16
+	// catchUpSlackEntries: a learner whose log is within this many entries
+	// of the leader's commit is caught up, and may be promoted.
+	catchUpSlackEntries = 64
+)
+
+// voterState is what the node knows of the metadata group's
+// configuration. It survives a rebirth (the group does not change when
+// this machine's incarnation does).
+type voterState struct {
+	conf raftkv.Membership // the latest configuration read; Index 0: none yet
+	// servers is what the client was last told, and persisted: the
+	// members of conf.
+	servers []netmodel.NodeID
+	// persisted is what metaServersFile holds (nil: not written yet).
+	persisted []netmodel.NodeID
+	leave     *voterLeave
+}
+
+// machineView is what the decision needs of one machine.
+type machineView struct {
+	state   machineState // "" when it has no record (a bootstrap voter not joined yet)
+	leaving bool         // its alive incarnation asked to leave (m/leave/<id>)
+}
+
+// voterView is everything one decision is made from: the leader's applied
+// configuration and its view of every member's log, and the membership.
+type voterView struct {
+	conf     raftkv.Membership
+	progress []raftkv.MemberProgress
+	commit   uint64
+	machines map[netmodel.NodeID]machineView
+}
+
+// voterDecision is one configuration change and why.
+type voterDecision struct {
+	change raftkv.MemberChange
+	why    string
+	mark   *probe.Mark
+}
+
+// decideVoters is the next change the group needs, if any (rules in
+// docs/node.md). It is a pure function of the view, so that any node that
+// leads makes the same decision from the same facts.
+func decideVoters(v voterView) (voterDecision, bool) {
+	if v.conf.Index == 0 || v.conf.Joint() {
+		return voterDecision{}, false // nothing applied yet, or raft is leaving a joint configuration
+	}
+	gone := func(id netmodel.NodeID) bool {
+		st := v.machines[id].state
+		return st == stateDead || st == stateLeft
+	}
+	for _, id := range v.conf.Learners {
+		if gone(id) {
+			return voterDecision{raftkv.MemberChange{Kind: raftkv.MemberRemove, ID: id}, "learner " + string(v.machines[id].state), markLearnerRemoved}, true
+		}
+	}
+	for _, id := range v.conf.Voters {
+		if gone(id) && len(v.conf.Voters) > 1 {
+			return voterDecision{raftkv.MemberChange{Kind: raftkv.MemberRemove, ID: id}, "voter " + string(v.machines[id].state), markVoterRemoved}, true
+		}
+	}
+	staying := 0 // voters not leaving
+	for _, id := range v.conf.Voters {
+		if !v.machines[id].leaving {
+			staying++
+		}
+	}
+	want := v.votersWanted()
+	candidate, anyLearner := v.promotable()
+	if staying < want && candidate != 0 {
+		return voterDecision{raftkv.MemberChange{Kind: raftkv.MemberAddVoter, ID: candidate}, fmt.Sprintf("%d voters staying, want %d", staying, want), markVoterPromoted}, true
+	}
+	for _, id := range v.conf.Voters {
+		// Replaced first: removed once enough voters stay, or when no
+		// learner could ever replace it; never the last voter.
+		if v.machines[id].leaving && staying >= 1 && (staying >= want || !anyLearner) {
+			return voterDecision{raftkv.MemberChange{Kind: raftkv.MemberRemove, ID: id}, "voter leaving", markVoterReplaced}, true
+		}
+	}
+	if len(v.conf.Members()) < metaMembersMax {
+		for _, id := range sortedMachineIDs(v.machines) {
+			if m := v.machines[id]; m.state == stateAlive && !m.leaving && !v.conf.IsMember(id) {
+				return voterDecision{raftkv.MemberChange{Kind: raftkv.MemberAddLearner, ID: id}, "joined", markLearnerAdded}, true
+			}
+		}
+	}
+	return voterDecision{}, false
+}
+
+// votersWanted: 3, or 5 once 5 machines are alive (and not leaving); never
+// more than the machines that could vote.
+func (v voterView) votersWanted() int {
+	alive := 0
+	for _, m := range v.machines {
+		if m.state == stateAlive && !m.leaving {
+			alive++
+		}
+	}
+	if alive >= votersLargeAt {
+		return votersLarge
+	}
+	return votersSmall
+}
+
+// promotable is the oldest alive learner whose log is caught up (0: none),
+// and whether any alive learner not leaving exists. Machine ids grow with
+// joins, so the lowest id is the oldest.
+func (v voterView) promotable() (netmodel.NodeID, bool) {
+	any := false
+	for _, id := range v.conf.Learners {
+		if m := v.machines[id]; m.state != stateAlive || m.leaving {
+			continue
+		}
+		any = true
+		for _, p := range v.progress {
+			if p.ID == id && p.Match+catchUpSlackEntries >= v.commit {
+				return id, true
+			}
+		}
+	}
+	return 0, any
+}
+
+func sortedMachineIDs(ms map[netmodel.NodeID]machineView) []netmodel.NodeID {
+	ids := make([]netmodel.NodeID, 0, len(ms))
+	for id := range ms {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	return ids
+}
+
+// voterView gathers the facts of a decision on the node whose replica
+// leads; ok is false elsewhere.
+func (n *Node) voterView() (voterView, bool) {
+	if n.meta == nil || n.meta.srv == nil || n.meta.failStop != nil {
+		return voterView{}, false
+	}
+	st := n.meta.srv.Status()
+	if st.State != raftkv.StateLeader || st.Err != nil {
+		return voterView{}, false
+	}
+	v := voterView{conf: st.Members, progress: st.Progress, commit: st.Commit, machines: map[netmodel.NodeID]machineView{}}
+	for _, id := range n.ms.sortedIDs() {
+		m := n.ms.members[id]
+		state := m.rec.State
+		if n.ms.dead[id] >= m.rec.Incarnation {
+			state = stateDead // this node knows the incarnation over
+		}
+		v.machines[id] = machineView{state: state, leaving: state == stateAlive && m.leaveInc == m.rec.Incarnation}
+	}
+	return v, true
+}
+
+// decideVoterChange runs one decision if this node leads the group and
+// none of its own is in flight.
+func (n *Node) decideVoterChange() {
+	const name = "voters-change"
+	if n.mq.pendingNamed(name) {
+		return
+	}
+	v, ok := n.voterView()
+	if !ok {
+		return
+	}
+	d, ok := decideVoters(v)
+	if !ok {
+		return
+	}
+	ifIndex := v.conf.Index
+	n.pushMeta(name, true, func(c *raftkv.Client, done func(raftkv.Result)) error {
+		return c.ChangeMembers([]raftkv.MemberChange{d.change}, ifIndex, done)
+	}, func(res raftkv.Result) {
+		if res.Err != nil {
+			markChangeLost.Hit()
+			n.metaFailed(name, res.Err)
+			return
+		}
+		d.mark.Hit()
+		n.stats.VoterChanges++
+		n.cfg.Record("metadata group: %v (%s): %v", d.change, d.why, res.Members)
+		n.learnConf(res.Members)
+	})
+}
+
+// readConf reads the group's configuration (after every membership poll):
+// every node follows it, and the leading one decides the next change.
+func (n *Node) readConf() {
+	const name = "members"
+	if n.mq.pendingNamed(name) {
+		return
+	}
+	n.pushMeta(name, true, func(c *raftkv.Client, done func(raftkv.Result)) error { return c.Members(done) },
+		func(res raftkv.Result) {
+			if res.Err != nil {
+				n.metaFailed(name, res.Err)
+				return
+			}
+			n.learnConf(res.Members)
+			n.decideVoterChange()
+		})
+}
+
+// learnConf follows a configuration read from the store (linearizable):
+// open the replica on becoming a member, close it on being removed, send
+// to the members, and go on with a voter's departure once it is replaced.
+func (n *Node) learnConf(m raftkv.Membership) {
+	if m.Index < n.vs.conf.Index || m.Index == 0 {
+		return // an older answer overtaken by a newer one
+	}
+	n.vs.conf = m
+	self := n.cfg.ID
+	switch member := m.IsMember(self); {
+	case member && n.meta == nil:
+		markReplicaOpened.Hit()
+		n.cfg.Record("metadata group: member (%v): opening the replica", m)
+		n.openReplica()
+	case !member && n.meta != nil:
+		markReplicaClosed.Hit()
+		n.cfg.Record("metadata group: no member (%v): closing the replica", m)
+		n.meta.close()
+		n.meta = nil
+	}
+	n.followServers(m.Members())
+	n.tickVoterLeave()
+}
+
+// openReplica opens this node's metadata replica: a bootstrap voter with
+// the bootstrap configuration (ignored once its disk holds state), any
+// other as a new member that the leader catches up by snapshot.
+func (n *Node) openReplica() {
+	mc := n.cfg.Meta
+	mc.ID, mc.Peers, mc.Disk, mc.Dir = n.cfg.ID, nil, n.cfg.Disk, metaDir
+	if slices.Contains(n.cfg.Voters, n.cfg.ID) {
+		mc.Peers = n.cfg.Voters
+	}
+	mc.Transport, mc.Rand = metaServerTransport{n}, n.cfg.Rand
+	n.meta = newMetaReplica(mc, n.cfg.Record)
+}
+
+// metaDir holds the replica's WAL and snapshots.
+const metaDir = "meta"
+
+// replicaAtBoot reports whether a starting node opens its replica before
+// it can read the configuration: a bootstrap voter, or a machine that was
+// a member (its replica may be needed for the group's quorum).
+func (n *Node) replicaAtBoot() bool {
+	if n.vs.conf.Index > 0 {
+		return n.vs.conf.IsMember(n.cfg.ID)
+	}
+	if slices.Contains(n.cfg.Voters, n.cfg.ID) {
+		return true
+	}
+	_, err := n.cfg.Disk.Stat(metaDir)
+	return err == nil
+}
+
+// followServers points the client at the group's members (a learner
+// redirects to the leader it follows) and persists them, so that a
+// restarted node reaches the store after the bootstrap voters are gone.
+func (n *Node) followServers(servers []netmodel.NodeID) {
+	if len(servers) == 0 {
+		return
+	}
+	if !slices.Equal(servers, n.vs.servers) {
+		readFrom := netmodel.NodeID(0)
+		if n.vs.conf.IsVoter(n.cfg.ID) && n.meta != nil {
+			readFrom = n.cfg.ID
+		}
+		if err := n.client.SetServers(servers, readFrom); err != nil {
+			panic(fmt.Sprintf("node %v: metadata servers %v from the configuration: %v", n.cfg.ID, servers, err))
+		}
+		n.vs.servers = slices.Clone(servers)
+	}
+	if !slices.Equal(servers, n.vs.persisted) {
+		if err := writeMetaServers(n.cfg.Disk, servers); err != nil {
+			n.cfg.Record("meta: persisting the servers: %v", err) // tried again at the next read
+			return
+		}
+		n.vs.persisted = slices.Clone(servers)
+	}
+}
+
+// serversAtBoot are the replicas a starting client sends to: the ones
+// known last (in memory after a rebirth, on disk after a restart), else
+// the bootstrap voters.
+func (n *Node) serversAtBoot() []netmodel.NodeID {
+	if len(n.vs.servers) > 0 {
+		return n.vs.servers
+	}
+	if ids, err := readMetaServers(n.cfg.Disk); err == nil && len(ids) > 0 {
+		n.vs.servers, n.vs.persisted = ids, slices.Clone(ids)
+		return ids
+	} else if err != nil {
+		n.cfg.Record("meta: %v: starting from the bootstrap voters", err)
+	}
+	return n.cfg.Voters
+}
+
+// MetaMembers is the metadata group's configuration as this node last
+// read it (Index 0: not read yet).
+func (n *Node) MetaMembers() raftkv.Membership {
+	defer n.enter()()
+	return n.vs.conf
+}
+
+// voters lists the group's voters as known here: the configuration read,
+// else the bootstrap voters.
+func (n *Node) voters() []netmodel.NodeID {
+	if n.vs.conf.Index > 0 {
+		ids := slices.Concat(n.vs.conf.Voters, n.vs.conf.VotersOutgoing)
+		slices.Sort(ids)
+		return slices.Compact(ids)
+	}
+	return n.cfg.Voters
+}
+
+// isVoter reports whether this machine votes, as known here.
+func (n *Node) isVoter() bool { return slices.Contains(n.voters(), n.cfg.ID) }
