@@ -3,9 +3,11 @@ package node
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
+	"github.com/flockvm/flock/netmodel"
 	"github.com/flockvm/flock/vm/raftkv"
 )
 
@@ -103,9 +105,8 @@ func (n *Node) clientLeave(s *clientSession, m *ClientMsg) {
 		n.recordLeft(s, seq)
 		return
 	}
-	if conf := n.vs.conf; conf.Index > 0 && len(conf.Members()) == 1 {
-		n.answer(s, seq, &ClientMsg{Code: CodeRefused, Text: fmt.Sprintf(
-			"machine %v is the metadata group's only member (%v): add a machine first", n.cfg.ID, conf)})
+	if n.onlyMember() {
+		n.answer(s, seq, n.onlyMemberText())
 		return
 	}
 	cs.leaving = true
@@ -157,6 +158,8 @@ func (n *Node) tickVoterLeave() {
 	case l == nil:
 	case l.inc != n.inc:
 		n.endVoterLeave(&ClientMsg{Code: CodeUnavailable, Text: fmt.Sprintf("machine %v restarted as a new incarnation meanwhile: try again", n.cfg.ID)})
+	case n.onlyMember():
+		n.endVoterLeave(n.onlyMemberText())
 	case l.asked && !n.isVoter():
 		n.vs.leave = nil
 		n.cfg.Record("leaving: replaced as metadata voter (%v)", n.vs.conf)
@@ -165,6 +168,18 @@ func (n *Node) tickVoterLeave() {
 		n.endVoterLeave(&ClientMsg{Code: CodeUnavailable, Text: fmt.Sprintf(
 			"machine %v is still a metadata voter (%v): no replacement yet; try again", n.cfg.ID, n.vs.conf)})
 	}
+}
+
+// onlyMember reports whether this machine is the metadata group's only
+// member as last read: nothing could replace it.
+func (n *Node) onlyMember() bool {
+	conf := n.vs.conf
+	return conf.Index > 0 && slices.Equal(conf.Members(), []netmodel.NodeID{n.cfg.ID})
+}
+
+func (n *Node) onlyMemberText() *ClientMsg {
+	return &ClientMsg{Code: CodeRefused, Text: fmt.Sprintf(
+		"machine %v is the metadata group's only member (%v): another machine must join first", n.cfg.ID, n.vs.conf)}
 }
 
 func (n *Node) endVoterLeave(m *ClientMsg) {

@@ -3,8 +3,8 @@ package node
 import (
 	"errors"
 	"fmt"
-	"io/fs"
 	"hash/crc32"
+	"io/fs"
 	"slices"
 	"strconv"
 	"strings"
@@ -48,6 +48,9 @@ func parseMetaServers(data []byte) ([]netmodel.NodeID, error) {
 			return nil, fmt.Errorf("node: %s: id %q", metaServersFile, s)
 		}
 		ids = append(ids, netmodel.NodeID(v))
+	}
+	if string(formatMetaServers(ids)) != line+"\n" {
+		return nil, fmt.Errorf("node: %s: not in canonical form: %q", metaServersFile, data)
 	}
 	return ids, nil
 }

@@ -55,6 +55,7 @@ type voterState struct {
 	// persisted is what metaServersFile holds (nil: not written yet).
 	persisted []netmodel.NodeID
 	leave     *voterLeave
+	deciding  *voterDecision // the change in flight, if any
 }
 
 // machineView is what the decision needs of one machine.
@@ -77,6 +78,12 @@ type voterDecision struct {
 	change raftkv.MemberChange
 	why    string
 	mark   *probe.Mark
+	// ifIndex is the configuration it was decided against.
+	ifIndex uint64
+}
+
+func decision(kind raftkv.MemberChangeKind, id netmodel.NodeID, why string, mark *probe.Mark) voterDecision {
+	return voterDecision{change: raftkv.MemberChange{Kind: kind, ID: id}, why: why, mark: mark}
 }
 
 // decideVoters is the next change the group needs, if any (rules in
@@ -92,12 +99,12 @@ func decideVoters(v voterView) (voterDecision, bool) {
 	}
 	for _, id := range v.conf.Learners {
 		if gone(id) {
-			return voterDecision{raftkv.MemberChange{Kind: raftkv.MemberRemove, ID: id}, "learner " + string(v.machines[id].state), markLearnerRemoved}, true
+			return decision(raftkv.MemberRemove, id, "learner "+string(v.machines[id].state), markLearnerRemoved), true
 		}
 	}
 	for _, id := range v.conf.Voters {
 		if gone(id) && len(v.conf.Voters) > 1 {
-			return voterDecision{raftkv.MemberChange{Kind: raftkv.MemberRemove, ID: id}, "voter " + string(v.machines[id].state), markVoterRemoved}, true
+			return decision(raftkv.MemberRemove, id, "voter "+string(v.machines[id].state), markVoterRemoved), true
 		}
 	}
 	staying := 0 // voters not leaving
@@ -109,19 +116,19 @@ func decideVoters(v voterView) (voterDecision, bool) {
 	want := v.votersWanted()
 	candidate, anyLearner := v.promotable()
 	if staying < want && candidate != 0 {
-		return voterDecision{raftkv.MemberChange{Kind: raftkv.MemberAddVoter, ID: candidate}, fmt.Sprintf("%d voters staying, want %d", staying, want), markVoterPromoted}, true
+		return decision(raftkv.MemberAddVoter, candidate, fmt.Sprintf("%d voters staying, want %d", staying, want), markVoterPromoted), true
 	}
 	for _, id := range v.conf.Voters {
 		// Replaced first: removed once enough voters stay, or when no
 		// learner could ever replace it; never the last voter.
 		if v.machines[id].leaving && staying >= 1 && (staying >= want || !anyLearner) {
-			return voterDecision{raftkv.MemberChange{Kind: raftkv.MemberRemove, ID: id}, "voter leaving", markVoterReplaced}, true
+			return decision(raftkv.MemberRemove, id, "voter leaving", markVoterReplaced), true
 		}
 	}
 	if len(v.conf.Members()) < metaMembersMax {
 		for _, id := range sortedMachineIDs(v.machines) {
 			if m := v.machines[id]; m.state == stateAlive && !m.leaving && !v.conf.IsMember(id) {
-				return voterDecision{raftkv.MemberChange{Kind: raftkv.MemberAddLearner, ID: id}, "joined", markLearnerAdded}, true
+				return decision(raftkv.MemberAddLearner, id, "joined", markLearnerAdded), true
 			}
 		}
 	}
@@ -208,11 +215,15 @@ func (n *Node) decideVoterChange() {
 	if !ok {
 		return
 	}
-	ifIndex := v.conf.Index
+	d.ifIndex = v.conf.Index
+	ifIndex := d.ifIndex
+	n.vs.deciding = &d
 	n.pushMeta(name, true, func(c *raftkv.Client, done func(raftkv.Result)) error {
 		return c.ChangeMembers([]raftkv.MemberChange{d.change}, ifIndex, done)
 	}, func(res raftkv.Result) {
+		n.vs.deciding = nil
 		if res.Err != nil {
+			n.cfg.Record("metadata group: %v against index %d not applied: %v", d.change, ifIndex, res.Err)
 			markChangeLost.Hit()
 			n.metaFailed(name, res.Err)
 			return
