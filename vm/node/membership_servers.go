@@ -14,7 +14,7 @@ import (
 	"github.com/flockvm/flock/vm/raftkv"
 )
 
-// metaServersFile holds the metadata group's members as this node last
+// metaServersFile holds the metadata group's voters as this node last
 // read them: "<id> <id> ... <crc32c of the ids>\n". It is a hint (the
 // client finds the leader through any member), so a file that does not
 // parse is ignored, not a corruption to stop for.
@@ -65,7 +65,7 @@ func writeMetaServers(disk diskmodel.FS, ids []netmodel.NodeID) error {
 	return diskmodel.WriteFileAtomic(disk, metaServersFile, formatMetaServers(ids))
 }
 
-// readMetaServers returns the persisted members; none (nil, nil) if the
+// readMetaServers returns the persisted voters; none (nil, nil) if the
 // file does not exist.
 func readMetaServers(disk diskmodel.FS) ([]netmodel.NodeID, error) {
 	data, err := diskmodel.ReadFile(disk, metaServersFile)

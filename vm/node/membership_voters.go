@@ -50,7 +50,7 @@ const (
 type voterState struct {
 	conf raftkv.Membership // the latest configuration read; Index 0: none yet
 	// servers is what the client was last told, and persisted: the
-	// members of conf.
+	// voters of conf.
 	servers []netmodel.NodeID
 	// persisted is what metaServersFile holds (nil: not written yet).
 	persisted []netmodel.NodeID
@@ -273,7 +273,7 @@ func (n *Node) learnConf(m raftkv.Membership) {
 		n.meta.close()
 		n.meta = nil
 	}
-	n.followServers(m.Members())
+	n.followServers(n.voters())
 	n.tickVoterLeave()
 }
 
@@ -307,9 +307,10 @@ func (n *Node) replicaAtBoot() bool {
 	return err == nil
 }
 
-// followServers points the client at the group's members (a learner
-// redirects to the leader it follows) and persists them, so that a
-// restarted node reaches the store after the bootstrap voters are gone.
+// followServers points the client at the group's voters (a learner may
+// be far behind, or unable to catch up at all on a full disk: it is no
+// server to wait for) and persists them, so that a restarted node reaches
+// the store after the bootstrap voters are gone.
 func (n *Node) followServers(servers []netmodel.NodeID) {
 	if len(servers) == 0 {
 		return
