@@ -16,6 +16,7 @@ import (
 	"github.com/flockvm/flock/vm/isa"
 	"github.com/flockvm/flock/vm/kernel"
 	"github.com/flockvm/flock/vm/node"
+	"github.com/flockvm/flock/vm/raftkv"
 )
 
 // The vm scenario: 3 to 7 machines, each a node of one VM with drawn cores,
@@ -59,6 +60,10 @@ func init() {
 		Run:         func(opts Options) Report { return runVM(opts, nil) },
 		SweepSeeds:  150,
 		Bugs:        vmBugs(),
+		RequiredMarks: []string{
+			"node/meta-learner-added", "node/meta-voter-promoted", "node/meta-voter-removed",
+			"node/meta-replica-opened-as-member",
+		},
 	})
 }
 
@@ -77,8 +82,14 @@ type vmShape struct {
 	attrition     bool
 	attritionAt   time.Duration
 	attritionDown time.Duration
-	jobs          []vmJobSpec
-	safety        time.Duration
+	// voterCrash: once, at voterCrashAt, crash a metadata voter (of the
+	// configuration then) for voterDown, longer than a lease, so that it
+	// is declared dead and replaced.
+	voterCrash   bool
+	voterCrashAt time.Duration
+	voterDown    time.Duration
+	jobs         []vmJobSpec
+	safety       time.Duration
 }
 
 // vmJobSpec is one program to run: when, on which machine (its home).
@@ -114,7 +125,22 @@ func drawVMShape(seed uint64, programs []*vmProgram) vmShape {
 	if len(s.jobs) > 0 {
 		s.attritionAt = s.jobs[0].at + time.Duration(100+rng.IntN(900))*time.Millisecond
 	}
+	drawVMVoters(seed, &s)
 	return s
+}
+
+// drawVMVoters draws the metadata group's shape from a stream of its own
+// (the rest of the draw stays as it was): a quarter of the seeds start
+// with one voter, so promotion brings the group to 3 (or 5); a third crash
+// a voter for longer than a lease, so that it is replaced.
+func drawVMVoters(seed uint64, s *vmShape) {
+	rng := sim.Stream(seed, "vm.voters", 0)
+	if rng.IntN(4) == 0 {
+		s.voters = 1
+	}
+	s.voterCrash = rng.IntN(3) == 0
+	s.voterCrashAt = vmJobsStartAt + time.Duration(rng.Int64N(int64(time.Second)))
+	s.voterDown = vmVoterDownMin + time.Duration(rng.Int64N(int64(2*time.Second)))
 }
 
 // pinVMMachines sets the number of machines, keeping the rest of the draw.
@@ -125,7 +151,7 @@ func pinVMMachines(s vmShape, machines int) vmShape {
 	}
 	s.machines, s.cores = machines, s.cores[:machines]
 	s.voters = min(s.voters, machines)
-	if s.voters > 3 && machines < 5 {
+	if s.voters == 2 || (s.voters > 3 && machines < 5) {
 		s.voters = 3
 	}
 	for i := range s.jobs {
@@ -142,6 +168,9 @@ func (s vmShape) String() string {
 	attrition := ""
 	if s.attrition {
 		attrition = fmt.Sprintf(" attrition=%v/%v", s.attritionAt, s.attritionDown)
+	}
+	if s.voterCrash {
+		attrition += fmt.Sprintf(" voter-crash=%v/%v", s.voterCrashAt, s.voterDown)
 	}
 	return fmt.Sprintf("machines=%d voters=%d cores=%v place-local=%d safety=%v%s jobs=%s", s.machines, s.voters, s.cores, s.placeLocal, s.safety, attrition, strings.Join(jobs, ","))
 }
@@ -268,6 +297,55 @@ func (r *vmRun) start() {
 	if r.shape.attrition && r.shape.attritionAt < r.shape.safety {
 		r.world.At(sim.Time(r.shape.attritionAt), "vm.attrition", func() { r.attrition(vmAttritionTries) })
 	}
+	if r.shape.voterCrash {
+		r.world.At(sim.Time(r.shape.voterCrashAt), "vm.voter-crash", func() { r.crashVoter(vmAttritionTries) })
+	}
+}
+
+// vmVoterDownMin keeps a crashed voter down longer than a lease
+// (node.LeaseExpireTicksDefault ticks of vmTick), so that it is declared
+// dead and replaced before it comes back.
+const vmVoterDownMin = time.Duration(node.LeaseExpireTicksDefault)*vmTick + 500*time.Millisecond
+
+// crashVoter crashes a voter of the metadata group's configuration (as an
+// up node last read it) when it has at least 3 voters, no machine is down
+// and the voter is no running program's home, and restarts it after
+// voterDown; else it looks again a little later.
+func (r *vmRun) crashVoter(tries int) {
+	if r.world.Healed() || tries == 0 {
+		return
+	}
+	victim := r.voterToCrash()
+	if victim == nil {
+		r.world.After(50*time.Millisecond, "vm.voter-crash", func() { r.crashVoter(tries - 1) })
+		return
+	}
+	victim.m.Record("vm: crashing metadata voter %v", victim.id)
+	r.world.Crash(victim.id)
+	r.world.After(r.shape.voterDown, "vm.voter-crash.restart", func() { r.world.Restart(victim.id) })
+}
+
+func (r *vmRun) voterToCrash() *vmMachine {
+	var conf raftkv.Membership
+	for _, vm := range r.machines {
+		if !vm.m.Up() || vm.m.Paused() {
+			return nil
+		}
+		if vm.n != nil {
+			if c := vm.n.MetaMembers(); c.Index > conf.Index {
+				conf = c
+			}
+		}
+	}
+	if len(conf.Voters) < 3 || conf.Joint() {
+		return nil
+	}
+	for _, vm := range r.machines {
+		if conf.IsVoter(vm.id) && !r.isHome(vm) {
+			return vm
+		}
+	}
+	return nil
 }
 
 // vmAttritionTries bounds how often attrition looks again for a machine

@@ -150,7 +150,9 @@ func (v voterView) votersWanted() int {
 	return votersSmall
 }
 
-// promotable is the oldest alive learner whose log is caught up (0: none),
+// promotable is the oldest alive learner whose log is caught up: it holds
+// the configuration's entry and is within catchUpSlackEntries of the
+// commit (0: none),
 // and whether any alive learner not leaving exists. Machine ids grow with
 // joins, so the lowest id is the oldest.
 func (v voterView) promotable() (netmodel.NodeID, bool) {
@@ -161,7 +163,9 @@ func (v voterView) promotable() (netmodel.NodeID, bool) {
 		}
 		any = true
 		for _, p := range v.progress {
-			if p.ID == id && p.Match+catchUpSlackEntries >= v.commit {
+			// It holds the entry that added it (so it opened its replica
+			// and answers), and is near the commit.
+			if p.ID == id && p.Match >= v.conf.Index && p.Match+catchUpSlackEntries >= v.commit {
 				return id, true
 			}
 		}
