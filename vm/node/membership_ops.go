@@ -108,6 +108,7 @@ func (n *Node) tickMembership() {
 			})
 	}
 	n.tickVoterLeave()
+	n.tickReplicaHealth()
 	n.expireUncommitted()
 }
 

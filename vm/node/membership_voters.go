@@ -3,7 +3,9 @@ package node
 import (
 	"fmt"
 	"slices"
+	"strconv"
 
+	"github.com/flockvm/flock/diskmodel"
 	"github.com/flockvm/flock/netmodel"
 	"github.com/flockvm/flock/probe"
 	"github.com/flockvm/flock/vm/raftkv"
@@ -26,6 +28,7 @@ var (
 	markVoterReplaced  = probe.Declare("node/meta-leaving-voter-removed", "a voter that asked to leave was removed once replaced")
 	markReplicaOpened  = probe.Declare("node/meta-replica-opened-as-member", "a node found itself a member of the metadata group and opened its replica")
 	markReplicaClosed  = probe.Declare("node/meta-replica-closed-removed", "a node found itself no member of the metadata group and closed its replica")
+	markReplaceAsked   = probe.Declare("node/meta-replica-replacement-asked", "a member whose replica stopped for good asked to be replaced")
 	markChangeLost     = probe.Declare("node/meta-change-superseded", "a configuration change was refused: another decision applied first, or one was in flight")
 )
 
@@ -56,6 +59,10 @@ type voterState struct {
 	persisted []netmodel.NodeID
 	leave     *voterLeave
 	deciding  *voterDecision // the change in flight, if any
+	// replaceAsked is the incarnation that asked, its replica stopped for
+	// good, to be replaced.
+	replaceAsked uint64
+	memberMarked bool // metaMemberFile is written
 }
 
 // machineView is what the decision needs of one machine.
@@ -98,7 +105,7 @@ func decideVoters(v voterView) (voterDecision, bool) {
 		return st == stateDead || st == stateLeft
 	}
 	for _, id := range v.conf.Learners {
-		if gone(id) {
+		if gone(id) || v.machines[id].leaving {
 			return decision(raftkv.MemberRemove, id, "learner "+string(v.machines[id].state), markLearnerRemoved), true
 		}
 	}
@@ -287,11 +294,57 @@ func (n *Node) learnConf(m raftkv.Membership) {
 func (n *Node) openReplica() {
 	mc := n.cfg.Meta
 	mc.ID, mc.Peers, mc.Disk, mc.Dir = n.cfg.ID, nil, n.cfg.Disk, metaDir
-	if slices.Contains(n.cfg.Voters, n.cfg.ID) {
+	if slices.Contains(n.cfg.Voters, n.cfg.ID) && !n.wasMember() {
 		mc.Peers = n.cfg.Voters
 	}
 	mc.Transport, mc.Rand = metaServerTransport{n}, n.cfg.Rand
-	n.meta = newMetaReplica(mc, n.cfg.Record)
+	n.meta = newMetaReplica(mc, n.cfg.Record, n.markMember)
+}
+
+// metaMemberFile records that this disk held a replica of the group: a
+// bootstrap voter whose replica directory is then found empty (lost, or
+// moved away) opens as a new member to be caught up, never as the
+// bootstrap of a second, empty group.
+const metaMemberFile = "node/meta-member"
+
+func (n *Node) wasMember() bool {
+	_, err := n.cfg.Disk.Stat(metaMemberFile)
+	return err == nil
+}
+
+// markMember writes metaMemberFile after a replica opened (tried again at
+// every open until it is written).
+func (n *Node) markMember() {
+	if n.vs.memberMarked || n.wasMember() {
+		n.vs.memberMarked = true
+		return
+	}
+	if err := diskmodel.WriteFileAtomic(n.cfg.Disk, metaMemberFile, []byte("member\n")); err != nil {
+		n.cfg.Record("meta: writing %s: %v", metaMemberFile, err)
+		return
+	}
+	n.vs.memberMarked = true
+}
+
+// tickReplicaHealth: a member whose replica stopped for good (its state
+// is corrupt) asks to be replaced, as a leaving voter does; the group
+// then removes it once enough voters stay without it.
+func (n *Node) tickReplicaHealth() {
+	if n.meta == nil || n.meta.failStop == nil || !n.joined || n.vs.replaceAsked == n.inc ||
+		!n.vs.conf.IsMember(n.cfg.ID) || n.mq.pendingNamed("replace-request") {
+		return
+	}
+	key, val, inc := leaveKey(n.cfg.ID), strconv.FormatUint(n.inc, 10), n.inc
+	n.pushMeta("replace-request", true, func(c *raftkv.Client, done func(raftkv.Result)) error { return c.Put(key, val, done) },
+		func(res raftkv.Result) {
+			if res.Err != nil {
+				n.metaFailed("replace-request", res.Err)
+				return
+			}
+			markReplaceAsked.Hit()
+			n.vs.replaceAsked = inc
+			n.cfg.Record("metadata group: replica stopped for good: asked to be replaced")
+		})
 }
 
 // metaDir holds the replica's WAL and snapshots.

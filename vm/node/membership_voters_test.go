@@ -57,6 +57,7 @@ func TestDecideVoters(t *testing.T) {
 		{"a dead voter is removed", ids(1, 2, 3), ids(4), caughtUp(4), machines(alive, dead, alive, alive), "remove n2"},
 		{"a left voter is removed", ids(1, 2, 3), nil, nil, machines(alive, alive, left), "remove n3"},
 		{"never the last voter", ids(1), nil, nil, machines(dead), ""},
+		{"a learner asking to leave (its replica stopped for good) is removed", ids(1, 2, 3), ids(4), nil, machines(alive, alive, alive, leaving), "remove n4"},
 		{"a dead learner is removed first", ids(1, 2, 3), ids(4), nil, machines(dead, alive, alive, dead), "remove n4"},
 		{"a leaving voter is replaced first", ids(1, 2, 3), ids(4), caughtUp(4), machines(leaving, alive, alive, alive), "add-voter n4"},
 		{"then removed", ids(1, 2, 3, 4), nil, nil, machines(leaving, alive, alive, alive), "remove n1"},
