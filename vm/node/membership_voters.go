@@ -100,13 +100,27 @@ func decideVoters(v voterView) (voterDecision, bool) {
 	if v.conf.Index == 0 || v.conf.Joint() {
 		return voterDecision{}, false // nothing applied yet, or raft is leaving a joint configuration
 	}
+	if d, ok := v.removeGone(); ok {
+		return d, true
+	}
+	if d, ok := v.replaceLeaving(); ok {
+		return d, true
+	}
+	return v.addLearner()
+}
+
+// removeGone: rules 1 and 2, members whose machines are over.
+func (v voterView) removeGone() (voterDecision, bool) {
 	gone := func(id netmodel.NodeID) bool {
 		st := v.machines[id].state
 		return st == stateDead || st == stateLeft
 	}
 	for _, id := range v.conf.Learners {
-		if gone(id) || v.machines[id].leaving {
+		if gone(id) {
 			return decision(raftkv.MemberRemove, id, "learner "+string(v.machines[id].state), markLearnerRemoved), true
+		}
+		if v.machines[id].leaving {
+			return decision(raftkv.MemberRemove, id, "learner leaving", markLearnerRemoved), true
 		}
 	}
 	for _, id := range v.conf.Voters {
@@ -114,6 +128,12 @@ func decideVoters(v voterView) (voterDecision, bool) {
 			return decision(raftkv.MemberRemove, id, "voter "+string(v.machines[id].state), markVoterRemoved), true
 		}
 	}
+	return voterDecision{}, false
+}
+
+// replaceLeaving: rules 3 and 4, promotion while too few voters stay,
+// then the removal of voters that asked to leave.
+func (v voterView) replaceLeaving() (voterDecision, bool) {
 	staying := 0 // voters not leaving
 	for _, id := range v.conf.Voters {
 		if !v.machines[id].leaving {
@@ -132,18 +152,24 @@ func decideVoters(v voterView) (voterDecision, bool) {
 			return decision(raftkv.MemberRemove, id, "voter leaving", markVoterReplaced), true
 		}
 	}
-	if len(v.conf.Members()) < metaMembersMax {
-		for _, id := range sortedMachineIDs(v.machines) {
-			if m := v.machines[id]; m.state == stateAlive && !m.leaving && !v.conf.IsMember(id) {
-				return decision(raftkv.MemberAddLearner, id, "joined", markLearnerAdded), true
-			}
+	return voterDecision{}, false
+}
+
+// addLearner: rule 5, the lowest-id alive machine that is no member.
+func (v voterView) addLearner() (voterDecision, bool) {
+	if len(v.conf.Members()) >= metaMembersMax {
+		return voterDecision{}, false
+	}
+	for _, id := range sortedMachineIDs(v.machines) {
+		if m := v.machines[id]; m.state == stateAlive && !m.leaving && !v.conf.IsMember(id) {
+			return decision(raftkv.MemberAddLearner, id, "joined", markLearnerAdded), true
 		}
 	}
 	return voterDecision{}, false
 }
 
-// votersWanted: 3, or 5 once 5 machines are alive (and not leaving); never
-// more than the machines that could vote.
+// votersWanted: 3, or 5 once 5 machines are alive (and not leaving).
+// Fewer machines than that simply leave no learner to promote.
 func (v voterView) votersWanted() int {
 	alive := 0
 	for _, m := range v.machines {
