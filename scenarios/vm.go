@@ -189,7 +189,9 @@ type vmRun struct {
 	started  map[[2]uint64]int // (pid, tid) → times started
 	// downs are the machines some node learned were dead (declared or
 	// restarted) at some incarnation: the only machines a loss may name.
-	downs     map[uint64]bool
+	downs map[uint64]bool
+	// confs holds the metadata configurations nodes read, by index.
+	confs     map[uint64]string
 	surprises []string
 	faults    sim.FaultConfig
 	// storageFailures counts programs that failed on a home whose disk
@@ -209,6 +211,9 @@ type vmMachine struct {
 	n        *node.Node
 	cpuArmed bool
 	failStop string
+	// confIndex is the index of the metadata configuration the node read
+	// last (checkConf).
+	confIndex uint64
 }
 
 // vmJob is one program run on the VM and what became of it.
@@ -237,7 +242,7 @@ func runVMShape(opts Options, programs []*vmProgram, machines int) (rep Report) 
 	if machines > 0 {
 		shape = pinVMMachines(shape, machines)
 	}
-	r := &vmRun{opts: opts, shape: shape, started: map[[2]uint64]int{}, downs: map[uint64]bool{}}
+	r := &vmRun{opts: opts, shape: shape, started: map[[2]uint64]int{}, downs: map[uint64]bool{}, confs: map[uint64]string{}}
 	rep = Report{Seed: opts.Seed, Scenario: vmScenarioName, Bug: opts.Bug, Faults: map[string]int64{}}
 	defer func() {
 		if p := recover(); p != nil {
@@ -437,12 +442,30 @@ func (vm *vmMachine) tick() {
 		for _, line := range vm.downsSeen() {
 			r.downs[line] = true
 		}
+		vm.checkConf()
 		if err := vm.n.Err(); err != nil && errors.Is(err, node.ErrCorrupt) {
 			vm.failStop = err.Error()
 		}
 		vm.arm()
 	}
 	vm.m.After(vmTick, "vm.tick", vm.tick)
+}
+
+// checkConf: the configurations of the metadata group that nodes read
+// form one history: the same index, the same configuration (each node
+// checked when what it read changes).
+func (vm *vmMachine) checkConf() {
+	conf := vm.n.MetaMembers()
+	if conf.Index == 0 || conf.Index == vm.confIndex {
+		return
+	}
+	vm.confIndex = conf.Index
+	r, text := vm.run, conf.String()
+	if first, ok := r.confs[conf.Index]; !ok {
+		r.confs[conf.Index] = text
+	} else if first != text {
+		r.surprises = append(r.surprises, fmt.Sprintf("metadata group: %v read %s, another node %s at the same index", vm.id, text, first))
+	}
 }
 
 // downsSeen lists the machines this node has learned are dead.
