@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/flockvm/flock/diskmodel"
 	"github.com/flockvm/flock/netmodel"
@@ -23,9 +24,9 @@ import (
 var (
 	markLearnerAdded   = probe.Declare("node/meta-learner-added", "the deciding node added a joined machine to the metadata group as a learner")
 	markVoterPromoted  = probe.Declare("node/meta-voter-promoted", "the deciding node promoted a caught-up learner to metadata voter")
-	markVoterRemoved   = probe.Declare("node/meta-voter-removed", "the deciding node removed a metadata voter declared dead or left")
+	markVoterRemoved   = probe.Declare("node/meta-voter-removed", "the deciding node removed a voter alone (no learner to replace it) where that does not weaken the group")
 	markLearnerRemoved = probe.Declare("node/meta-learner-removed", "the deciding node removed a metadata learner declared dead or left")
-	markVoterReplaced  = probe.Declare("node/meta-leaving-voter-removed", "a voter that asked to leave was removed once replaced")
+	markVoterReplaced  = probe.Declare("node/meta-voter-replaced", "a voter dead, left or leaving was replaced by a learner in one joint change")
 	markReplicaOpened  = probe.Declare("node/meta-replica-opened-as-member", "a node found itself a member of the metadata group and opened its replica")
 	markReplicaClosed  = probe.Declare("node/meta-replica-closed-removed", "a node found itself no member of the metadata group and closed its replica")
 	markReplaceAsked   = probe.Declare("node/meta-replica-replacement-asked", "a member whose replica stopped for good asked to be replaced")
@@ -80,17 +81,27 @@ type voterView struct {
 	machines map[netmodel.NodeID]machineView
 }
 
-// voterDecision is one configuration change and why.
+// voterDecision is one configuration change and why: one step, or two
+// (a replacement: remove a voter and promote a learner at once, through
+// raft's joint configuration).
 type voterDecision struct {
-	change raftkv.MemberChange
-	why    string
-	mark   *probe.Mark
+	changes []raftkv.MemberChange
+	why     string
+	mark    *probe.Mark
 	// ifIndex is the configuration it was decided against.
 	ifIndex uint64
 }
 
+func (d voterDecision) String() string {
+	parts := make([]string, len(d.changes))
+	for i, c := range d.changes {
+		parts[i] = c.String()
+	}
+	return strings.Join(parts, " + ")
+}
+
 func decision(kind raftkv.MemberChangeKind, id netmodel.NodeID, why string, mark *probe.Mark) voterDecision {
-	return voterDecision{change: raftkv.MemberChange{Kind: kind, ID: id}, why: why, mark: mark}
+	return voterDecision{changes: []raftkv.MemberChange{{Kind: kind, ID: id}}, why: why, mark: mark}
 }
 
 // decideVoters is the next change the group needs, if any (rules in
@@ -100,40 +111,70 @@ func decideVoters(v voterView) (voterDecision, bool) {
 	if v.conf.Index == 0 || v.conf.Joint() {
 		return voterDecision{}, false // nothing applied yet, or raft is leaving a joint configuration
 	}
-	if d, ok := v.removeGone(); ok {
+	if d, ok := v.removeLearner(); ok {
 		return d, true
 	}
-	if d, ok := v.replaceLeaving(); ok {
+	if d, ok := v.replaceVoter(); ok {
+		return d, true
+	}
+	if d, ok := v.promote(); ok {
 		return d, true
 	}
 	return v.addLearner()
 }
 
-// removeGone: rules 1 and 2, members whose machines are over.
-func (v voterView) removeGone() (voterDecision, bool) {
-	gone := func(id netmodel.NodeID) bool {
-		st := v.machines[id].state
-		return st == stateDead || st == stateLeft
-	}
+// over reports whether a machine's record says it is over (declared dead,
+// or left).
+func (v voterView) over(id netmodel.NodeID) bool {
+	st := v.machines[id].state
+	return st == stateDead || st == stateLeft
+}
+
+// removeLearner: rule 1, learners over or leaving.
+func (v voterView) removeLearner() (voterDecision, bool) {
 	for _, id := range v.conf.Learners {
-		if gone(id) {
+		if v.over(id) {
 			return decision(raftkv.MemberRemove, id, "learner "+string(v.machines[id].state), markLearnerRemoved), true
 		}
 		if v.machines[id].leaving {
 			return decision(raftkv.MemberRemove, id, "learner leaving", markLearnerRemoved), true
 		}
 	}
+	return voterDecision{}, false
+}
+
+// replaceVoter: rule 2, a voter over or leaving is replaced by the oldest
+// caught-up learner in one joint change. Without one, it is removed alone
+// only where that does not weaken the group: a voter that left (it never
+// comes back), a dead one from an even number of voters (the quorum
+// shrinks), a leaving one when no learner could ever replace it. Never
+// the last voter.
+func (v voterView) replaceVoter() (voterDecision, bool) {
+	candidate, anyLearner := v.promotable()
 	for _, id := range v.conf.Voters {
-		if gone(id) && len(v.conf.Voters) > 1 {
-			return decision(raftkv.MemberRemove, id, "voter "+string(v.machines[id].state), markVoterRemoved), true
+		m := v.machines[id]
+		if !v.over(id) && !m.leaving {
+			continue
+		}
+		why := "voter " + string(m.state)
+		if m.leaving {
+			why = "voter leaving"
+		}
+		if candidate != 0 {
+			d := decision(raftkv.MemberRemove, id, why+": replaced by "+candidate.String(), markVoterReplaced)
+			d.changes = append(d.changes, raftkv.MemberChange{Kind: raftkv.MemberAddVoter, ID: candidate})
+			return d, true
+		}
+		alone := m.state == stateLeft || (m.state == stateDead && len(v.conf.Voters)%2 == 0) || (m.leaving && !anyLearner)
+		if alone && len(v.conf.Voters) > 1 {
+			return decision(raftkv.MemberRemove, id, why, markVoterRemoved), true
 		}
 	}
 	return voterDecision{}, false
 }
 
-// replaceLeaving: rules 3 and 4, promotion while too few voters stay,
-// then the removal of voters that asked to leave.
-func (v voterView) replaceLeaving() (voterDecision, bool) {
+// promote: rule 3, the oldest caught-up learner while too few voters stay.
+func (v voterView) promote() (voterDecision, bool) {
 	staying := 0 // voters not leaving
 	for _, id := range v.conf.Voters {
 		if !v.machines[id].leaving {
@@ -141,21 +182,13 @@ func (v voterView) replaceLeaving() (voterDecision, bool) {
 		}
 	}
 	want := v.votersWanted()
-	candidate, anyLearner := v.promotable()
-	if staying < want && candidate != 0 {
+	if candidate, _ := v.promotable(); staying < want && candidate != 0 {
 		return decision(raftkv.MemberAddVoter, candidate, fmt.Sprintf("%d voters staying, want %d", staying, want), markVoterPromoted), true
-	}
-	for _, id := range v.conf.Voters {
-		// Replaced first: removed once enough voters stay, or when no
-		// learner could ever replace it; never the last voter.
-		if v.machines[id].leaving && staying >= 1 && (staying >= want || !anyLearner) {
-			return decision(raftkv.MemberRemove, id, "voter leaving", markVoterReplaced), true
-		}
 	}
 	return voterDecision{}, false
 }
 
-// addLearner: rule 5, the lowest-id alive machine that is no member.
+// addLearner: rule 4, the lowest-id alive machine that is no member.
 func (v voterView) addLearner() (voterDecision, bool) {
 	if len(v.conf.Members()) >= metaMembersMax {
 		return voterDecision{}, false
@@ -256,18 +289,18 @@ func (n *Node) decideVoterChange() {
 	ifIndex := d.ifIndex
 	n.vs.deciding = &d
 	n.pushMeta(name, true, func(c *raftkv.Client, done func(raftkv.Result)) error {
-		return c.ChangeMembers([]raftkv.MemberChange{d.change}, ifIndex, done)
+		return c.ChangeMembers(d.changes, ifIndex, done)
 	}, func(res raftkv.Result) {
 		n.vs.deciding = nil
 		if res.Err != nil {
-			n.cfg.Record("metadata group: %v against index %d not applied: %v", d.change, ifIndex, res.Err)
+			n.cfg.Record("metadata group: %v against index %d not applied: %v", d, ifIndex, res.Err)
 			markChangeLost.Hit()
 			n.metaFailed(name, res.Err)
 			return
 		}
 		d.mark.Hit()
 		n.stats.VoterChanges++
-		n.cfg.Record("metadata group: %v (%s): %v", d.change, d.why, res.Members)
+		n.cfg.Record("metadata group: %v (%s): %v", d, d.why, res.Members)
 		n.learnConf(res.Members)
 	})
 }

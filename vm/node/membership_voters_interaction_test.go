@@ -115,7 +115,7 @@ func (h *votersHarness) command(t *testing.T, d *datadriven.TestData) {
 		var dec *voterDecision
 		ok := c.runUntil(func() bool {
 			for _, n := range c.ids {
-				if node := c.nodes[n]; node != nil && node.vs.deciding != nil && (kind == "" || node.vs.deciding.change.Kind.String() == kind) {
+				if node := c.nodes[n]; node != nil && node.vs.deciding != nil && (kind == "" || node.vs.deciding.changes[len(node.vs.deciding.changes)-1].Kind.String() == kind) {
 					decider, dec = n, node.vs.deciding
 					return true
 				}
@@ -125,7 +125,7 @@ func (h *votersHarness) command(t *testing.T, d *datadriven.TestData) {
 		if !ok {
 			t.Fatalf("%s: no node decided:\n%s", d.Pos, c.dump())
 		}
-		fmt.Fprintf(&h.out, "%v is deciding %v against index %d\n", decider, dec.change, dec.ifIndex)
+		fmt.Fprintf(&h.out, "%v is deciding %v against index %d\n", decider, dec, dec.ifIndex)
 	case "meta":
 		h.printMeta()
 	case "crash":

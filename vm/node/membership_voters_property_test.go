@@ -51,29 +51,48 @@ func drawVoterView(t *rapid.T) voterView {
 
 // checkDecision: a change is one raft accepts and the rules allow.
 func checkDecision(t *rapid.T, v voterView, d voterDecision) {
-	id, m := d.change.ID, v.machines[d.change.ID]
-	switch d.change.Kind {
+	if len(d.changes) == 2 {
+		rm, add := d.changes[0], d.changes[1]
+		m := v.machines[rm.ID]
+		if rm.Kind != raftkv.MemberRemove || add.Kind != raftkv.MemberAddVoter || !v.conf.IsVoter(rm.ID) || (m.state == stateAlive && !m.leaving) {
+			t.Fatalf("%v: a replacement must remove a voter over or leaving and promote (%+v in %v)", d, m, v.conf)
+		}
+		checkChange(t, v, add, d)
+		return
+	}
+	if len(d.changes) != 1 {
+		t.Fatalf("%v: %d changes", d, len(d.changes))
+	}
+	checkChange(t, v, d.changes[0], d)
+}
+
+func checkChange(t *rapid.T, v voterView, c raftkv.MemberChange, d voterDecision) {
+	id, m := c.ID, v.machines[c.ID]
+	switch c.Kind {
 	case raftkv.MemberRemove:
 		if !v.conf.IsMember(id) {
-			t.Fatalf("%v: removes a non-member from %v", d.change, v.conf)
+			t.Fatalf("%v: removes a non-member from %v", d, v.conf)
 		}
 		if v.conf.IsVoter(id) && len(v.conf.Voters) == 1 {
-			t.Fatalf("%v: removes the last voter of %v", d.change, v.conf)
+			t.Fatalf("%v: removes the last voter of %v", d, v.conf)
 		}
 		if m.state == stateAlive && !m.leaving {
-			t.Fatalf("%v: removes an alive member that did not ask to leave (%+v)", d.change, m)
+			t.Fatalf("%v: removes an alive member that did not ask to leave (%+v)", d, m)
+		}
+		if v.conf.IsVoter(id) && m.state == stateDead && len(v.conf.Voters)%2 == 1 {
+			t.Fatalf("%v: removes a dead voter alone from an odd group %v (the quorum stays, the voter may come back)", d, v.conf)
 		}
 	case raftkv.MemberAddVoter:
 		caught := slices.ContainsFunc(v.progress, func(p raftkv.MemberProgress) bool { return p.ID == id && p.Match >= v.conf.Index })
 		if !slices.Contains(v.conf.Learners, id) || m.state != stateAlive || m.leaving || !caught {
-			t.Fatalf("%v: promotes %+v (caught up %v) in %v", d.change, m, caught, v.conf)
+			t.Fatalf("%v: promotes %+v (caught up %v) in %v", d, m, caught, v.conf)
 		}
 	case raftkv.MemberAddLearner:
 		if v.conf.IsMember(id) || m.state != stateAlive || m.leaving || len(v.conf.Members()) >= metaMembersMax {
-			t.Fatalf("%v: adds %+v as a learner to %v", d.change, m, v.conf)
+			t.Fatalf("%v: adds %+v as a learner to %v", d, m, v.conf)
 		}
 	default:
-		t.Fatalf("unknown change %v", d.change)
+		t.Fatalf("unknown change %v", d)
 	}
 }
 
@@ -94,9 +113,17 @@ func (v voterView) caughtUp() voterView {
 	return v
 }
 
-// apply is the configuration after a change (what raft makes of it), with
-// every member caught up afterwards.
-func apply(v voterView, c raftkv.MemberChange) voterView {
+// apply is the configuration after a decision (what raft makes of it,
+// once it left the joint configuration), with every member caught up
+// afterwards.
+func apply(v voterView, d voterDecision) voterView {
+	for _, c := range d.changes {
+		v = applyChange(v, c)
+	}
+	return v
+}
+
+func applyChange(v voterView, c raftkv.MemberChange) voterView {
 	conf := v.conf
 	conf.Voters = slices.DeleteFunc(slices.Clone(conf.Voters), func(id netmodel.NodeID) bool { return id == c.ID })
 	conf.Learners = slices.DeleteFunc(slices.Clone(conf.Learners), func(id netmodel.NodeID) bool { return id == c.ID })
@@ -133,7 +160,7 @@ func TestDecideVotersProperty(t *testing.T) {
 				break
 			}
 			checkDecision(t, v, d)
-			v = apply(v, d.change)
+			v = apply(v, d)
 		}
 		if steps == stepsMax {
 			t.Fatalf("no fixpoint after %d changes: %v", stepsMax, v.conf)
@@ -144,19 +171,32 @@ func TestDecideVotersProperty(t *testing.T) {
 
 func checkFixpoint(t *rapid.T, v voterView) {
 	usable := 0 // alive machines not leaving
+	learnerUsable := false
 	for _, id := range sortedMachineIDs(v.machines) {
 		m := v.machines[id]
-		over := m.state == stateDead || m.state == stateLeft
 		switch {
-		case slices.Contains(v.conf.Learners, id) && (over || m.leaving):
+		case slices.Contains(v.conf.Learners, id) && (v.over(id) || m.leaving):
 			t.Fatalf("fixpoint %v keeps learner %v (%+v)", v.conf, id, m)
-		case v.conf.IsVoter(id) && over && len(v.conf.Voters) > 1:
-			t.Fatalf("fixpoint %v keeps voter %v (%+v)", v.conf, id, m)
 		case m.state == stateAlive && !m.leaving && !v.conf.IsMember(id):
 			t.Fatalf("fixpoint %v leaves alive machine %v out", v.conf, id)
 		}
 		if m.state == stateAlive && !m.leaving {
 			usable++
+			learnerUsable = learnerUsable || slices.Contains(v.conf.Learners, id)
+		}
+	}
+	for _, id := range v.conf.Voters {
+		m := v.machines[id]
+		if !v.over(id) && !m.leaving || len(v.conf.Voters) == 1 {
+			continue
+		}
+		switch {
+		case learnerUsable:
+			t.Fatalf("fixpoint %v keeps voter %v (%+v) though a learner could replace it", v.conf, id, m)
+		case m.state == stateLeft || m.leaving:
+			t.Fatalf("fixpoint %v keeps voter %v (%+v)", v.conf, id, m)
+		case m.state == stateDead && len(v.conf.Voters)%2 == 0:
+			t.Fatalf("fixpoint %v keeps dead voter %v in an even group", v.conf, id)
 		}
 	}
 	staying := 0

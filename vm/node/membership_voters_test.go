@@ -54,12 +54,14 @@ func TestDecideVoters(t *testing.T) {
 		{"lagging oldest: the next caught-up one", ids(1), ids(2, 3), []raftkv.MemberProgress{{ID: 2, Match: 10}, {ID: 3, Match: 1000}}, machines(alive, alive, alive), "add-voter n3"},
 		{"three voters below five alive: enough", ids(1, 2, 3), ids(4), caughtUp(4), machines(alive, alive, alive, alive), ""},
 		{"five alive: five voters", ids(1, 2, 3), ids(4, 5), caughtUp(4, 5), machines(alive, alive, alive, alive, alive), "add-voter n4"},
-		{"a dead voter is removed", ids(1, 2, 3), ids(4), caughtUp(4), machines(alive, dead, alive, alive), "remove n2"},
+		{"a dead voter is replaced by a caught-up learner in one change", ids(1, 2, 3), ids(4), caughtUp(4), machines(alive, dead, alive, alive), "remove n2 + add-voter n4"},
+		{"a dead voter of an odd group stays without a learner (it may come back)", ids(1, 2, 3), nil, nil, machines(alive, dead, alive), ""},
+		{"a dead voter of an even group is removed alone (the quorum shrinks)", ids(1, 2, 3, 4), nil, nil, machines(alive, dead, alive, alive), "remove n2"},
 		{"a left voter is removed", ids(1, 2, 3), nil, nil, machines(alive, alive, left), "remove n3"},
 		{"never the last voter", ids(1), nil, nil, machines(dead), ""},
 		{"a learner asking to leave (its replica stopped for good) is removed", ids(1, 2, 3), ids(4), nil, machines(alive, alive, alive, leaving), "remove n4"},
 		{"a dead learner is removed first", ids(1, 2, 3), ids(4), nil, machines(dead, alive, alive, dead), "remove n4"},
-		{"a leaving voter is replaced first", ids(1, 2, 3), ids(4), caughtUp(4), machines(leaving, alive, alive, alive), "add-voter n4"},
+		{"a leaving voter is replaced in one change", ids(1, 2, 3), ids(4), caughtUp(4), machines(leaving, alive, alive, alive), "remove n1 + add-voter n4"},
 		{"then removed", ids(1, 2, 3, 4), nil, nil, machines(leaving, alive, alive, alive), "remove n1"},
 		{"waits for its replacement to catch up", ids(1, 2, 3), ids(4), nil, machines(leaving, alive, alive, alive), ""},
 		{"no learner at all: removed", ids(1, 2, 3), nil, nil, machines(leaving, alive, alive), "remove n1"},
@@ -71,7 +73,7 @@ func TestDecideVoters(t *testing.T) {
 		d, ok := decideVoters(voterView{conf: conf, progress: tc.progress, commit: commitOf(tc.name), machines: tc.machines})
 		got := ""
 		if ok {
-			got = d.change.String()
+			got = d.String()
 		}
 		if got != tc.want {
 			t.Errorf("%s: decideVoters(%v, %v) = %q, want %q", tc.name, conf, tc.machines, got, tc.want)
@@ -88,7 +90,7 @@ func TestDecideVotersWaits(t *testing.T) {
 		{Voters: ids(1, 2), VotersOutgoing: ids(1), Index: 9},
 	} {
 		if d, ok := decideVoters(voterView{conf: conf, machines: ms}); ok {
-			t.Errorf("decideVoters(%v) = %v, want none", conf, d.change)
+			t.Errorf("decideVoters(%v) = %v, want none", conf, d)
 		}
 	}
 }
