@@ -61,7 +61,7 @@ func init() {
 		SweepSeeds:  150,
 		Bugs:        vmBugs(),
 		RequiredMarks: []string{
-			"node/meta-learner-added", "node/meta-voter-promoted", "node/meta-voter-removed",
+			"node/meta-learner-added", "node/meta-voter-promoted", "node/meta-voter-replaced",
 			"node/meta-replica-opened-as-member",
 		},
 	})
