@@ -2,11 +2,14 @@ package node
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"strings"
 	"testing"
 
 	"github.com/cockroachdb/datadriven"
+	"github.com/flockvm/flock/diskmodel"
 	"github.com/flockvm/flock/netmodel"
+	"github.com/flockvm/flock/sim/simdisk"
 	"github.com/flockvm/flock/vm/raftkv"
 )
 
@@ -62,7 +65,7 @@ func newVotersHarness(t *testing.T, d *datadriven.TestData) *votersHarness {
 	}
 	c.voters = c.ids[:voters]
 	for _, id := range c.ids {
-		c.disks[id] = c.newDisk(t)
+		c.disks[id] = memDisk(id)
 		c.boot(id)
 	}
 	h.c = c
@@ -72,6 +75,13 @@ func newVotersHarness(t *testing.T, d *datadriven.TestData) *votersHarness {
 	h.out.Reset() // the bootstrap's own lines are in the scripts' first run
 	fmt.Fprintf(&h.out, "%d machines joined, bootstrap voters %v\n", machines, c.voters)
 	return h
+}
+
+// memDisk is a fault-free simulated disk: the scripts test the protocol,
+// and a real disk's syncs would make them slow (every member syncs its
+// log).
+func memDisk(id netmodel.NodeID) diskmodel.FS {
+	return simdisk.New(rand.New(rand.NewPCG(uint64(id), 7)), simdisk.Faults{})
 }
 
 // tweak records the nodes' lines about the metadata group.
@@ -102,7 +112,7 @@ func (h *votersHarness) command(t *testing.T, d *datadriven.TestData) {
 	case "join":
 		n := id("id")
 		c.ids = append(c.ids, n)
-		c.disks[n] = c.newDisk(t)
+		c.disks[n] = memDisk(n)
 		c.boot(n)
 	case "run":
 		steps := 4000
