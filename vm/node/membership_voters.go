@@ -173,7 +173,10 @@ func (v voterView) replaceVoter() (voterDecision, bool) {
 	return voterDecision{}, false
 }
 
-// promote: rule 3, the oldest caught-up learner while too few voters stay.
+// promote: rule 3, the oldest caught-up learners while too few voters
+// stay: from an odd number of voters two at once (one joint change), so
+// that growth skips the even sizes, which need more voters up for no more
+// failures tolerated; from an even number one.
 func (v voterView) promote() (voterDecision, bool) {
 	staying := 0 // voters not leaving
 	for _, id := range v.conf.Voters {
@@ -182,10 +185,20 @@ func (v voterView) promote() (voterDecision, bool) {
 		}
 	}
 	want := v.votersWanted()
-	if candidate, _ := v.promotable(); staying < want && candidate != 0 {
-		return decision(raftkv.MemberAddVoter, candidate, fmt.Sprintf("%d voters staying, want %d", staying, want), markVoterPromoted), true
+	cands, _ := v.caughtUpLearners()
+	if staying >= want || len(cands) == 0 {
+		return voterDecision{}, false
 	}
-	return voterDecision{}, false
+	why := fmt.Sprintf("%d voters staying, want %d", staying, want)
+	if len(v.conf.Voters)%2 == 0 {
+		return decision(raftkv.MemberAddVoter, cands[0], why, markVoterPromoted), true
+	}
+	if len(cands) < 2 || staying+2 > want {
+		return voterDecision{}, false // wait for a second learner rather than grow to an even size
+	}
+	d := decision(raftkv.MemberAddVoter, cands[0], why, markVoterPromoted)
+	d.changes = append(d.changes, raftkv.MemberChange{Kind: raftkv.MemberAddVoter, ID: cands[1]})
+	return d, true
 }
 
 // addLearner: rule 4, the lowest-id alive machine that is no member.
@@ -216,27 +229,35 @@ func (v voterView) votersWanted() int {
 	return votersSmall
 }
 
-// promotable is the oldest alive learner whose log is caught up: it holds
-// the configuration's entry and is within catchUpSlackEntries of the
-// commit (0: none),
-// and whether any alive learner not leaving exists. Machine ids grow with
-// joins, so the lowest id is the oldest.
-func (v voterView) promotable() (netmodel.NodeID, bool) {
-	any := false
+// caughtUpLearners lists, oldest first, the alive learners whose log is
+// caught up: it holds the configuration's entry (so the learner opened
+// its replica and answers) and is within catchUpSlackEntries of the
+// commit. any says whether an alive learner not leaving exists at all.
+// Machine ids grow with joins, so the lowest id is the oldest.
+func (v voterView) caughtUpLearners() (ids []netmodel.NodeID, any bool) {
 	for _, id := range v.conf.Learners {
 		if m := v.machines[id]; m.state != stateAlive || m.leaving {
 			continue
 		}
 		any = true
 		for _, p := range v.progress {
-			// It holds the entry that added it (so it opened its replica
-			// and answers), and is near the commit.
 			if p.ID == id && p.Match >= v.conf.Index && p.Match+catchUpSlackEntries >= v.commit {
-				return id, true
+				ids = append(ids, id)
+				break
 			}
 		}
 	}
-	return 0, any
+	return ids, any
+}
+
+// promotable is the oldest caught-up learner (0: none), and whether any
+// alive learner not leaving exists.
+func (v voterView) promotable() (netmodel.NodeID, bool) {
+	ids, any := v.caughtUpLearners()
+	if len(ids) == 0 {
+		return 0, any
+	}
+	return ids[0], any
 }
 
 func sortedMachineIDs(ms map[netmodel.NodeID]machineView) []netmodel.NodeID {
