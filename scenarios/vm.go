@@ -443,8 +443,19 @@ func (vm *vmMachine) tick() {
 			r.downs[line] = true
 		}
 		vm.checkConf()
-		if err := vm.n.Err(); err != nil && errors.Is(err, node.ErrCorrupt) {
+		switch err := vm.n.Err(); {
+		case err == nil, errors.Is(err, node.ErrLeft):
+		case errors.Is(err, node.ErrCorrupt):
 			vm.failStop = err.Error()
+		default:
+			// A node that stopped on an operating error (a disk error
+			// while it started a new incarnation) is restarted over the
+			// same disk, as the production host's supervisor would.
+			vm.m.Record("vm: node failed: %v: restarting it", err)
+			vm.n.Close()
+			vm.n = nil
+			vm.m.After(vmTick, "vm.tick", vm.tick)
+			return
 		}
 		vm.arm()
 	}
