@@ -105,6 +105,13 @@ var ErrUnknown = errors.New("host: no answer: the request may or may not have ta
 // reaches a machine that forgot the first send and would apply it again.
 const attemptMax = 5 * time.Second
 
+// leaveAttemptMax bounds one attempt of a leave instead: a metadata voter
+// answers its leave only once it has been replaced, or after
+// voterLeavePollsMax membership polls (about 10 s) with "try again". The
+// client resends every RetryEvery meanwhile, so the machine's session
+// never idles and it cannot forget the request.
+const leaveAttemptMax = 30 * time.Second
+
 // DialClient connects to the machine at cfg.Addr: it learns the machine's
 // id (tcpnet.Identify), checks the VM is cfg.VM, and opens a client
 // transport to it.
@@ -311,7 +318,11 @@ func (c *Client) attempt(ctx context.Context, m *node.ClientMsg) (received, erro
 	req.Seq, req.NodeInc = seq, c.nodeInc.Load()
 	t := time.NewTicker(c.cfg.RetryEvery)
 	defer t.Stop()
-	giveUp := time.Now().Add(attemptMax)
+	bound := attemptMax
+	if m.Kind == node.ClientLeave {
+		bound = leaveAttemptMax
+	}
+	giveUp := time.Now().Add(bound)
 	inc := c.machineIncarnation()
 	for {
 		if now := c.machineIncarnation(); inc == 0 {
@@ -320,7 +331,7 @@ func (c *Client) attempt(ctx context.Context, m *node.ClientMsg) (received, erro
 			return received{}, fmt.Errorf("%w (the machine restarted)", ErrUnknown)
 		}
 		if time.Now().After(giveUp) {
-			return received{}, fmt.Errorf("%w (for %v)", ErrUnknown, attemptMax)
+			return received{}, fmt.Errorf("%w (for %v)", ErrUnknown, bound)
 		}
 		c.send(&req)
 		select {

@@ -307,17 +307,14 @@ func (w testWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// TestVMLeave: a machine that is not a voter leaves: Serve returns
-// ErrLeft, the data dir is marked left and refuses to serve, and the VM
-// lists it as left.
+// TestVMLeave: a machine leaves (machine 3: by then a metadata voter, as
+// the group grows from its one bootstrap voter to 3, so it is replaced
+// first): Serve returns ErrLeft, the data dir is marked left and refuses
+// to serve, and the VM lists it as left.
 func TestVMLeave(t *testing.T) {
 	v := newTestVM(t, "leavevm", 3, 1)
 	c := v.client(0, v.admin)
 	v.waitJoined(c, 3)
-	var re *RequestError
-	if _, err := v.client(0, v.admin).Leave(context.Background()); !errors.As(err, &re) || re.Code != node.CodeRefused {
-		t.Errorf("Leave of the voter = %v, want refused", err)
-	}
 	m := v.machines[2]
 	text, err := v.client(2, v.admin).Leave(context.Background())
 	if err != nil || !strings.Contains(text, "left") {

@@ -16,6 +16,7 @@ import (
 	"github.com/flockvm/flock/vm/isa"
 	"github.com/flockvm/flock/vm/kernel"
 	"github.com/flockvm/flock/vm/node"
+	"github.com/flockvm/flock/vm/raftkv"
 )
 
 // The vm scenario: 3 to 7 machines, each a node of one VM with drawn cores,
@@ -64,6 +65,8 @@ func init() {
 			"node/spawn-remote", "node/thread-migrated", "node/process-lost", "node/machine-declared-dead",
 			"node/rejoined-new-incarnation", "node/span-shrunk", "node/late-message-for-ended-process",
 			"coherence/page-lost", "coherence/forwarded", "coherence/retransmit", "coherence/wake-remote",
+			"node/meta-learner-added", "node/meta-voter-promoted", "node/meta-voter-replaced",
+			"node/meta-replica-opened-as-member",
 		},
 	})
 }
@@ -83,8 +86,14 @@ type vmShape struct {
 	attrition     bool
 	attritionAt   time.Duration
 	attritionDown time.Duration
-	jobs          []vmJobSpec
-	safety        time.Duration
+	// voterCrash: once, at voterCrashAt, crash a metadata voter (of the
+	// configuration then) for voterDown, longer than a lease, so that it
+	// is declared dead and replaced.
+	voterCrash   bool
+	voterCrashAt time.Duration
+	voterDown    time.Duration
+	jobs         []vmJobSpec
+	safety       time.Duration
 }
 
 // vmJobSpec is one program to run: when, on which machine (its home).
@@ -120,7 +129,22 @@ func drawVMShape(seed uint64, programs []*vmProgram) vmShape {
 	if len(s.jobs) > 0 {
 		s.attritionAt = s.jobs[0].at + time.Duration(100+rng.IntN(900))*time.Millisecond
 	}
+	drawVMVoters(seed, &s)
 	return s
+}
+
+// drawVMVoters draws the metadata group's shape from a stream of its own
+// (the rest of the draw stays as it was): a quarter of the seeds start
+// with one voter, so promotion brings the group to 3 (or 5); a third crash
+// a voter for longer than a lease, so that it is replaced.
+func drawVMVoters(seed uint64, s *vmShape) {
+	rng := sim.Stream(seed, "vm.voters", 0)
+	if rng.IntN(4) == 0 {
+		s.voters = 1
+	}
+	s.voterCrash = rng.IntN(3) == 0
+	s.voterCrashAt = vmJobsStartAt + time.Duration(rng.Int64N(int64(time.Second)))
+	s.voterDown = vmVoterDownMin + time.Duration(rng.Int64N(int64(2*time.Second)))
 }
 
 // pinVMMachines sets the number of machines, keeping the rest of the draw.
@@ -131,7 +155,7 @@ func pinVMMachines(s vmShape, machines int) vmShape {
 	}
 	s.machines, s.cores = machines, s.cores[:machines]
 	s.voters = min(s.voters, machines)
-	if s.voters > 3 && machines < 5 {
+	if s.voters == 2 || (s.voters > 3 && machines < 5) {
 		s.voters = 3
 	}
 	for i := range s.jobs {
@@ -148,6 +172,9 @@ func (s vmShape) String() string {
 	attrition := ""
 	if s.attrition {
 		attrition = fmt.Sprintf(" attrition=%v/%v", s.attritionAt, s.attritionDown)
+	}
+	if s.voterCrash {
+		attrition += fmt.Sprintf(" voter-crash=%v/%v", s.voterCrashAt, s.voterDown)
 	}
 	return fmt.Sprintf("machines=%d voters=%d cores=%v place-local=%d safety=%v%s jobs=%s", s.machines, s.voters, s.cores, s.placeLocal, s.safety, attrition, strings.Join(jobs, ","))
 }
@@ -166,7 +193,9 @@ type vmRun struct {
 	started  map[[2]uint64]int // (pid, tid) → times started
 	// downs are the machines some node learned were dead (declared or
 	// restarted) at some incarnation: the only machines a loss may name.
-	downs     map[uint64]bool
+	downs map[uint64]bool
+	// confs holds the metadata configurations nodes read, by index.
+	confs     map[uint64]string
 	surprises []string
 	faults    sim.FaultConfig
 	// storageFailures counts programs using files that failed where the
@@ -191,6 +220,9 @@ type vmMachine struct {
 	n        *node.Node
 	cpuArmed bool
 	failStop string
+	// confIndex is the index of the metadata configuration the node read
+	// last (checkConf).
+	confIndex uint64
 }
 
 // vmJob is one program run on the VM and what became of it.
@@ -219,7 +251,7 @@ func runVMShape(opts Options, programs []*vmProgram, machines int) (rep Report) 
 	if machines > 0 {
 		shape = pinVMMachines(shape, machines)
 	}
-	r := &vmRun{opts: opts, shape: shape, started: map[[2]uint64]int{}, downs: map[uint64]bool{},
+	r := &vmRun{opts: opts, shape: shape, started: map[[2]uint64]int{}, downs: map[uint64]bool{}, confs: map[uint64]string{},
 		redundancy: drawVMRedundancy(opts.Seed, shape.machines)}
 	rep = Report{Seed: opts.Seed, Scenario: vmScenarioName, Bug: opts.Bug, Faults: map[string]int64{}}
 	defer func() {
@@ -282,6 +314,55 @@ func (r *vmRun) start() {
 	if r.shape.attrition && r.shape.attritionAt < r.shape.safety {
 		r.world.At(sim.Time(r.shape.attritionAt), "vm.attrition", func() { r.attrition(vmAttritionTries) })
 	}
+	if r.shape.voterCrash {
+		r.world.At(sim.Time(r.shape.voterCrashAt), "vm.voter-crash", func() { r.crashVoter(vmAttritionTries) })
+	}
+}
+
+// vmVoterDownMin keeps a crashed voter down longer than a lease
+// (node.LeaseExpireTicksDefault ticks of vmTick), so that it is declared
+// dead and replaced before it comes back.
+const vmVoterDownMin = time.Duration(node.LeaseExpireTicksDefault)*vmTick + 500*time.Millisecond
+
+// crashVoter crashes a voter of the metadata group's configuration (as an
+// up node last read it) when it has at least 3 voters, no machine is down
+// and the voter is no running program's home, and restarts it after
+// voterDown; else it looks again a little later.
+func (r *vmRun) crashVoter(tries int) {
+	if r.world.Healed() || tries == 0 {
+		return
+	}
+	victim := r.voterToCrash()
+	if victim == nil {
+		r.world.After(50*time.Millisecond, "vm.voter-crash", func() { r.crashVoter(tries - 1) })
+		return
+	}
+	victim.m.Record("vm: crashing metadata voter %v", victim.id)
+	r.world.Crash(victim.id)
+	r.world.After(r.shape.voterDown, "vm.voter-crash.restart", func() { r.world.Restart(victim.id) })
+}
+
+func (r *vmRun) voterToCrash() *vmMachine {
+	var conf raftkv.Membership
+	for _, vm := range r.machines {
+		if !vm.m.Up() || vm.m.Paused() {
+			return nil
+		}
+		if vm.n != nil {
+			if c := vm.n.MetaMembers(); c.Index > conf.Index {
+				conf = c
+			}
+		}
+	}
+	if len(conf.Voters) < 3 || conf.Joint() {
+		return nil
+	}
+	for _, vm := range r.machines {
+		if conf.IsVoter(vm.id) && !r.isHome(vm) {
+			return vm
+		}
+	}
+	return nil
 }
 
 // vmAttritionTries bounds how often attrition looks again for a machine
@@ -372,12 +453,41 @@ func (vm *vmMachine) tick() {
 		for _, line := range vm.downsSeen() {
 			r.downs[line] = true
 		}
-		if err := vm.n.Err(); err != nil && errors.Is(err, node.ErrCorrupt) {
+		vm.checkConf()
+		switch err := vm.n.Err(); {
+		case err == nil, errors.Is(err, node.ErrLeft):
+		case errors.Is(err, node.ErrCorrupt):
 			vm.failStop = err.Error()
+		default:
+			// A node that stopped on an operating error (a disk error
+			// while it started a new incarnation) is restarted over the
+			// same disk, as the production host's supervisor would.
+			vm.m.Record("vm: node failed: %v: restarting it", err)
+			vm.n.Close()
+			vm.n = nil
+			vm.m.After(vmTick, "vm.tick", vm.tick)
+			return
 		}
 		vm.arm()
 	}
 	vm.m.After(vmTick, "vm.tick", vm.tick)
+}
+
+// checkConf: the configurations of the metadata group that nodes read
+// form one history: the same index, the same configuration (each node
+// checked when what it read changes).
+func (vm *vmMachine) checkConf() {
+	conf := vm.n.MetaMembers()
+	if conf.Index == 0 || conf.Index == vm.confIndex {
+		return
+	}
+	vm.confIndex = conf.Index
+	r, text := vm.run, conf.String()
+	if first, ok := r.confs[conf.Index]; !ok {
+		r.confs[conf.Index] = text
+	} else if first != text {
+		r.surprises = append(r.surprises, fmt.Sprintf("metadata group: %v read %s, another node %s at the same index", vm.id, text, first))
+	}
 }
 
 // downsSeen lists the machines this node has learned are dead.

@@ -19,9 +19,10 @@ func newLeaveCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short: "Take the machine at ADDR out of the VM (admin)",
 		Long: `Take the machine at ADDR out of the VM: its membership record says it left, the
 other machines stop using it, and it stops for good (its data dir must not
-serve again; join with a new one). A metadata voter cannot leave (the voters
-are fixed for the VM's life), nor a machine that runs threads or is home to
-running processes: kill them first.`,
+serve again; join with a new one). A metadata voter is replaced first (a
+learner is promoted, then the voter removed from the group), which takes a
+few membership polls; the group's only member cannot leave, nor a machine
+that runs threads or is home to running processes: kill them first.`,
 		Example: "  flock leave --vm myvm@10.0.0.4:7070",
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 0 {

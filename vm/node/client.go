@@ -331,7 +331,7 @@ func (n *Node) sendClient(to netmodel.NodeID, m *ClientMsg) {
 func (n *Node) notJoined() *ClientMsg {
 	return &ClientMsg{Code: CodeUnavailable, Text: fmt.Sprintf(
 		"machine %v has not joined the VM yet (its metadata store has no leader until a quorum of the voters %v is up)",
-		n.cfg.ID, n.cfg.Voters)}
+		n.cfg.ID, n.voters())}
 }
 
 // clientRun starts the program as a process homed here, attached to s.

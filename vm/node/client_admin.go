@@ -3,8 +3,11 @@ package node
 import (
 	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"time"
 
+	"github.com/flockvm/flock/netmodel"
 	"github.com/flockvm/flock/vm/raftkv"
 	"github.com/flockvm/flock/vm/sys"
 )
@@ -80,23 +83,18 @@ func (n *Node) clientUserAdd(s *clientSession, m *ClientMsg) {
 	n.answer(s, m.Seq, &ClientMsg{Data: cert})
 }
 
-// clientLeave takes this machine out of the VM: its membership record
-// moves from alive to left (a CAS at this incarnation), then the node
-// stops for good (Err is ErrLeft). A voter cannot leave (the voters are
-// fixed), nor a machine with processes or threads.
+// clientLeave takes this machine out of the VM: a voter of the metadata
+// group first asks to be replaced (m/leave/<id>) and waits until the
+// configuration no longer counts it as a voter; then its membership record
+// moves from alive to left (a CAS at this incarnation), and the node stops
+// for good (Err is ErrLeft). A machine with processes or threads cannot
+// leave, nor the group's only member.
 func (n *Node) clientLeave(s *clientSession, m *ClientMsg) {
 	seq := m.Seq
 	if n.denyUnlessAdmin(s, seq, "making a machine leave") {
 		return
 	}
 	cs := &n.clients
-	for _, v := range n.cfg.Voters {
-		if v == n.cfg.ID {
-			n.answer(s, seq, &ClientMsg{Code: CodeRefused, Text: fmt.Sprintf(
-				"machine %v is a metadata voter (%v): voters cannot leave until voter changes exist", n.cfg.ID, n.cfg.Voters)})
-			return
-		}
-	}
 	if busy := n.busyText(); busy != "" {
 		n.answer(s, seq, &ClientMsg{Code: CodeRefused, Text: fmt.Sprintf("machine %v %s: kill them first", n.cfg.ID, busy)})
 		return
@@ -109,7 +107,98 @@ func (n *Node) clientLeave(s *clientSession, m *ClientMsg) {
 		n.answer(s, seq, &ClientMsg{Code: CodeUnavailable, Text: fmt.Sprintf("machine %v is already leaving", n.cfg.ID)})
 		return
 	}
+	if !n.isVoter() {
+		cs.leaving = true
+		n.recordLeft(s, seq)
+		return
+	}
+	if n.onlyMember() {
+		n.answer(s, seq, n.onlyMemberText())
+		return
+	}
 	cs.leaving = true
+	n.requestVoterLeave(s, seq)
+}
+
+// Bounds of a voter's departure.
+const (
+	// voterLeavePollsMax: membership polls a voter waits to be replaced
+	// before its leave is answered "try again".
+	voterLeavePollsMax = 100
+)
+
+// voterLeave is a voter's departure waiting for its replacement.
+type voterLeave struct {
+	s        *clientSession
+	seq      uint64
+	inc      uint64
+	deadline uint64 // in ticks
+	asked    bool   // m/leave/<id> is written
+}
+
+// requestVoterLeave writes the departure request the deciding node acts
+// on, then waits for the configuration (tickVoterLeave).
+func (n *Node) requestVoterLeave(s *clientSession, seq uint64) {
+	l := &voterLeave{s: s, seq: seq, inc: n.inc, deadline: n.ticks + voterLeavePollsMax*n.cfg.MembershipPollTicks}
+	n.vs.leave = l
+	key, val := leaveKey(n.cfg.ID), strconv.FormatUint(n.inc, 10)
+	n.cfg.Record("leaving: asking for a replacement as metadata voter")
+	n.pushMeta("leave-request", true, func(c *raftkv.Client, done func(raftkv.Result)) error { return c.Put(key, val, done) },
+		func(res raftkv.Result) {
+			if n.vs.leave != l {
+				return
+			}
+			if res.Err != nil {
+				n.endVoterLeave(&ClientMsg{Code: CodeUnavailable, Text: fmt.Sprintf("asking for a replacement: %v", res.Err)})
+				return
+			}
+			l.asked = true
+		})
+}
+
+// tickVoterLeave goes on with a voter's departure once the configuration
+// read last no longer counts it as a voter, or gives up at its deadline
+// (the request stays: a later leave finds the machine replaced).
+func (n *Node) tickVoterLeave() {
+	l := n.vs.leave
+	switch {
+	case l == nil:
+	case l.inc != n.inc:
+		n.endVoterLeave(&ClientMsg{Code: CodeUnavailable, Text: fmt.Sprintf("machine %v restarted as a new incarnation meanwhile: try again", n.cfg.ID)})
+	case n.onlyMember():
+		n.endVoterLeave(n.onlyMemberText())
+	case l.asked && !n.isVoter():
+		n.vs.leave = nil
+		n.cfg.Record("leaving: replaced as metadata voter (%v)", n.vs.conf)
+		n.recordLeft(l.s, l.seq)
+	case n.ticks >= l.deadline:
+		n.endVoterLeave(&ClientMsg{Code: CodeUnavailable, Text: fmt.Sprintf(
+			"machine %v is still a metadata voter (%v): no replacement yet; try again", n.cfg.ID, n.vs.conf)})
+	}
+}
+
+// onlyMember reports whether this machine is the metadata group's only
+// member as last read: nothing could replace it.
+func (n *Node) onlyMember() bool {
+	conf := n.vs.conf
+	return conf.Index > 0 && slices.Equal(conf.Members(), []netmodel.NodeID{n.cfg.ID})
+}
+
+func (n *Node) onlyMemberText() *ClientMsg {
+	return &ClientMsg{Code: CodeRefused, Text: fmt.Sprintf(
+		"machine %v is the metadata group's only member (%v): another machine must join first", n.cfg.ID, n.vs.conf)}
+}
+
+func (n *Node) endVoterLeave(m *ClientMsg) {
+	l := n.vs.leave
+	n.vs.leave, n.clients.leaving = nil, false
+	n.answer(l.s, l.seq, m)
+}
+
+// recordLeft moves this incarnation's record from alive to left, answers,
+// and stops the node.
+func (n *Node) recordLeft(s *clientSession, seq uint64) {
+	cs := &n.clients
 	alive := machineRecord{Incarnation: n.inc, State: stateAlive, Provide: n.cfg.Provide}
 	left := alive
 	left.State = stateLeft

@@ -210,7 +210,7 @@ func (n *Node) clientStatus(s *clientSession, m *ClientMsg) {
 			}
 		}
 		rep := &ClientMsg{Nodes: n.mergeStatus(reports), Text: silentText(silent), Leader: uint64(leaderOf(reports))}
-		for _, v := range n.cfg.Voters {
+		for _, v := range n.voters() {
 			rep.Voters = append(rep.Voters, uint64(v))
 		}
 		n.answer(s, seq, rep)
@@ -237,9 +237,7 @@ func (n *Node) ownStatus() MachineStatus {
 	if n.failure != nil {
 		st.Failure = n.failure.Error()
 	}
-	for _, v := range n.cfg.Voters {
-		st.Voter = st.Voter || v == n.cfg.ID
-	}
+	st.Voter = n.isVoter()
 	if rs, ok := n.MetaStatus(); ok {
 		st.Raft = RaftStatus{State: rs.State.String(), Term: rs.Term, Leader: uint64(rs.Leader), Commit: rs.Commit, Applied: rs.Applied}
 	}

@@ -37,11 +37,9 @@ func (n *Node) openClientSessions() error {
 		slot := storageMetaSlots + 1 + i
 		cc := n.cfg.MetaClient
 		cc.Self = storageSessionAddr(n.cfg.ID, slot)
-		cc.Servers, cc.Rand = n.cfg.Voters, n.cfg.Rand
+		cc.Servers, cc.ReadFrom = n.sessionServers()
+		cc.Rand = n.cfg.Rand
 		cc.Transport = storageMetaTransport{n: n, slot: byte(slot)}
-		if slices.Contains(n.cfg.Voters, n.cfg.ID) {
-			cc.ReadFrom = n.cfg.ID
-		}
 		c, err := raftkv.NewClient(cc)
 		if err != nil {
 			return fmt.Errorf("node: client metadata session %d: %w", slot, err)

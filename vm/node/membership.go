@@ -23,6 +23,7 @@ var (
 const (
 	keyMachinePrefix = "m/machine/"
 	keyLeasePrefix   = "m/lease/"
+	keyLeavePrefix   = "m/leave/"
 	keyPIDNext       = "m/pid-next"
 	keyProcPrefix    = "p/"
 )
@@ -31,6 +32,7 @@ func machineKey(id netmodel.NodeID) string {
 	return keyMachinePrefix + strconv.FormatUint(uint64(id), 10)
 }
 func leaseKey(id netmodel.NodeID) string { return keyLeasePrefix + strconv.FormatUint(uint64(id), 10) }
+func leaveKey(id netmodel.NodeID) string { return keyLeavePrefix + strconv.FormatUint(uint64(id), 10) }
 
 // machineState is a member's state in its record.
 type machineState string
@@ -113,6 +115,9 @@ type member struct {
 	// sentThreads counts threads this node placed there since the last
 	// lease it saw, so that placement between polls does not pile up.
 	sentThreads uint64
+	// leaveInc is the incarnation that asked to leave (m/leave/<id>), a
+	// voter waiting to be replaced; 0: none.
+	leaveInc uint64
 }
 
 // membership is this node's view of the VM's machines, read from the
@@ -182,6 +187,7 @@ func (ms *membership) update(pairs []raftkv.KV, nowTick uint64) ([]deadMachine, 
 			ms.setRecord(netmodel.NodeID(id), rec, nowTick)
 		}
 	}
+	ms.updateLeaves(pairs, &errs)
 	for _, kv := range pairs {
 		if strings.HasPrefix(kv.Key, keyLeasePrefix) {
 			id, err := strconv.ParseUint(kv.Key[len(keyLeasePrefix):], 10, 64)
@@ -196,6 +202,28 @@ func (ms *membership) update(pairs []raftkv.KV, nowTick uint64) ([]deadMachine, 
 		}
 	}
 	return ms.newlyDead(), errors.Join(errs...)
+}
+
+// updateLeaves applies the departure requests of voters (m/leave/<id> =
+// the incarnation leaving): a request of an earlier incarnation is over.
+func (ms *membership) updateLeaves(pairs []raftkv.KV, errs *[]error) {
+	for _, m := range ms.members {
+		m.leaveInc = 0
+	}
+	for _, kv := range pairs {
+		if !strings.HasPrefix(kv.Key, keyLeavePrefix) {
+			continue
+		}
+		id, err := strconv.ParseUint(kv.Key[len(keyLeavePrefix):], 10, 64)
+		inc, err2 := strconv.ParseUint(kv.Value, 10, 64)
+		if err != nil || err2 != nil || id == 0 || inc == 0 {
+			*errs = append(*errs, fmt.Errorf("%w: %s = %q", errMembership, kv.Key, kv.Value))
+			continue
+		}
+		if m := ms.members[netmodel.NodeID(id)]; m != nil {
+			m.leaveInc = inc
+		}
+	}
 }
 
 func (ms *membership) setRecord(id netmodel.NodeID, rec machineRecord, nowTick uint64) {
@@ -245,5 +273,6 @@ func (ms *membership) expired(self netmodel.NodeID, nowTick, expireTicks uint64)
 }
 
 // membershipScanMax bounds one read of the membership: two keys per
-// machine, so a VM of up to 500 machines (the store's default scan limit).
+// machine (three while a voter leaves), so a VM of up to 330 machines (the
+// store's default scan limit).
 const membershipScanMax = 1000

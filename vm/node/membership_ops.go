@@ -104,8 +104,11 @@ func (n *Node) tickMembership() {
 					return
 				}
 				n.applyMembership(res.Pairs)
+				n.readConf()
 			})
 	}
+	n.tickVoterLeave()
+	n.tickReplicaHealth()
 	n.expireUncommitted()
 }
 
@@ -171,6 +174,16 @@ func (n *Node) rebirth() {
 			st := lostHere(pid, n.cfg.ID, n.inc)
 			n.later(func() { j.done(pid, st) })
 		}
+	}
+	// Starts still waiting for a pid or for the span's answers fail: the
+	// new incarnation knows nothing of them, and their callers must hear.
+	lost := fmt.Errorf("node %v: incarnation %d declared dead before the process started", n.cfg.ID, n.inc)
+	for _, cb := range n.pidWaiters {
+		n.later(func() { cb(0, lost) })
+	}
+	for _, pid := range sortedKeys(n.starting) {
+		sp := n.starting[pid]
+		n.later(func() { sp.done(0, lost) })
 	}
 	if n.meta != nil {
 		n.meta.close()

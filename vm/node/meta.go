@@ -23,10 +23,11 @@ type metaReplica struct {
 	reopens  int
 	failStop error
 	record   func(format string, args ...any)
+	opened   func() // after every successful open
 }
 
-func newMetaReplica(cfg raftkv.Config, record func(string, ...any)) *metaReplica {
-	r := &metaReplica{cfg: cfg, record: record}
+func newMetaReplica(cfg raftkv.Config, record func(string, ...any), opened func()) *metaReplica {
+	r := &metaReplica{cfg: cfg, record: record, opened: opened}
 	r.open()
 	return r
 }
@@ -36,6 +37,7 @@ func (r *metaReplica) open() {
 	switch {
 	case err == nil:
 		r.srv = srv
+		r.opened()
 	case errors.Is(err, raftkv.ErrCorrupt):
 		r.stop(err)
 	default:

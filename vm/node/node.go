@@ -65,8 +65,10 @@ type Config struct {
 	Rand      *rand.Rand
 	// Provide is what the machine lends the VM; Cores ≥ 1.
 	Provide Resources
-	// Voters are the metadata replicas, fixed when the VM was created; a
-	// node whose ID is among them hosts one.
+	// Voters are the metadata voters the VM was created with: they
+	// bootstrap the group. Later the group's configuration follows the
+	// membership (joining machines become learners, then voters as
+	// needed); a node hosts a replica while it is a member.
 	Voters []netmodel.NodeID
 	// Memory makes the node's memory agent (at every start of an
 	// incarnation).
@@ -211,6 +213,7 @@ type Node struct {
 	clientMeta *clientSessions
 	ms         *membership
 	joined     bool
+	vs         voterState // the metadata group's configuration (membership_voters.go)
 
 	leaseCount      uint64
 	pidNext, pidEnd uint64 // the pid block in hand: [pidNext, pidEnd)
@@ -250,6 +253,7 @@ type Stats struct {
 	MetaErrors, MetaRetries   int64
 	OutboxFull, InboxFull     int64
 	MembershipRecordsRejected int64
+	VoterChanges              int64 // configuration changes this node decided that applied
 }
 
 // Open starts a node: a new incarnation (durable before it speaks), the
@@ -316,16 +320,16 @@ func (n *Node) boot() error {
 	return nil
 }
 
+// openMeta opens the metadata replica if this machine is (or may be) a
+// member, and the client, pointed at the members known last
+// (membership_voters.go).
 func (n *Node) openMeta() error {
-	if slices.Contains(n.cfg.Voters, n.cfg.ID) {
-		mc := n.cfg.Meta
-		mc.ID, mc.Peers, mc.Disk, mc.Dir = n.cfg.ID, n.cfg.Voters, n.cfg.Disk, "meta"
-		mc.Transport, mc.Rand = metaServerTransport{n}, n.cfg.Rand
-		n.meta = newMetaReplica(mc, n.cfg.Record)
+	if n.replicaAtBoot() {
+		n.openReplica()
 	}
 	cc := n.cfg.MetaClient
-	cc.Self, cc.Servers, cc.Transport, cc.Rand = n.cfg.ID, n.cfg.Voters, n.transport(ServiceMetaServer), n.cfg.Rand
-	if n.meta != nil {
+	cc.Self, cc.Servers, cc.Transport, cc.Rand = n.cfg.ID, n.serversAtBoot(), n.transport(ServiceMetaServer), n.cfg.Rand
+	if n.meta != nil && n.isVoter() && slices.Contains(cc.Servers, n.cfg.ID) {
 		cc.ReadFrom = n.cfg.ID
 	}
 	c, err := raftkv.NewClient(cc)

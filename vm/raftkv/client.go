@@ -23,6 +23,7 @@ type ClientStats struct {
 	UnknownRetries uint64 // RetryUnknown calls
 	StaleReplies   uint64 // replies to earlier operations or attempts
 	Garbage        uint64 // undecodable messages
+	ServersLearned uint64 // leaders named by a server, not among Servers, added to them
 }
 
 // readFromSuspectTimeouts: a ReadFrom that left a read unanswered is
@@ -426,8 +427,11 @@ func (c *Client) refused(from netmodel.NodeID, rep *reply) {
 	if from == c.leader {
 		c.leader = 0
 	}
-	if rep.status == statusNotLeader && rep.leader != from && slices.Contains(c.cfg.Servers, rep.leader) {
-		c.leader = rep.leader
+	if rep.status == statusNotLeader && rep.leader != 0 && rep.leader != from {
+		c.learnServer(rep.leader)
+		if slices.Contains(c.cfg.Servers, rep.leader) {
+			c.leader = rep.leader
+		}
 	}
 	// Go at once to the leader, if another server is known to lead and
 	// this one refused as a follower (or, for a read, was merely busy).
@@ -438,6 +442,18 @@ func (c *Client) refused(from netmodel.NodeID, rep *reply) {
 		return
 	}
 	op.wait = min(op.wait, op.elapsed+max(1, c.cfg.RequestTimeoutTicks/2))
+}
+
+// learnServer adds a leader a server named that the client was not told
+// of: one elected in a configuration changed since its Servers were set
+// (a client whose every server was replaced could otherwise never reach
+// the group). Bounded by MembersMax; SetServers replaces the list.
+func (c *Client) learnServer(id netmodel.NodeID) {
+	if slices.Contains(c.cfg.Servers, id) || len(c.cfg.Servers) >= MembersMax {
+		return
+	}
+	c.cfg.Servers = append(slices.Clone(c.cfg.Servers), id)
+	c.stats.ServersLearned++
 }
 
 func (c *Client) registered(rep *reply) {
