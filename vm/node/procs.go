@@ -22,6 +22,7 @@ var (
 	markSpawnRemote        = probe.Declare("node/spawn-remote", "a thread was spawned onto another machine")
 	markLateForEnded       = probe.Declare("node/late-message-for-ended-process", "a request for a process that had ended was refused")
 	markSpanShrunk         = probe.Declare("node/span-shrunk", "a process started without a machine that did not answer its prepare in time")
+	markStartAgain         = probe.Declare("node/start-again", "a member refused a process's commit (it restarted since the prepare) and the start was made again")
 )
 
 // procHere is a process installed on this node: its home, its span, its
@@ -67,7 +68,16 @@ type startReq struct {
 	user   string
 	out    io.Writer
 	parent uint64
+	// attempt counts the starts of this request: a start whose commit a
+	// member refused is made again, at most startAttemptsMax times.
+	attempt int
 }
+
+// startAttemptsMax bounds the starts of one process: a member that
+// restarted between prepare and commit refuses the commit (its new
+// incarnation never prepared it), and a fresh start with the membership
+// of then usually succeeds.
+const startAttemptsMax = 3
 
 // startingProc is a process being started here: its span is being prepared
 // and committed (docs/node.md, "Processes and threads anywhere").
@@ -232,6 +242,13 @@ func (n *Node) checkCommitted(sp *startingProc) {
 		// with that span. The members that did install it drop it.
 		for _, to := range sp.committed {
 			n.request(to, &procMsg{kind: msgEnded, pid: sp.pid}, func(*procMsg) {}, func() {})
+		}
+		if r := sp.req; r.attempt+1 < startAttemptsMax {
+			markStartAgain.Hit()
+			n.cfg.Record("process %d: %v refused the commit; starting again", sp.pid, sp.refusedBy)
+			r.attempt++
+			n.startProcess(r, sp.done)
+			return
 		}
 		sp.done(0, fmt.Errorf("node %v could not install process %d", sp.refusedBy, sp.pid))
 		return
