@@ -2,6 +2,7 @@ package node
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/flockvm/flock/netmodel"
 	"github.com/flockvm/flock/vm/interp"
@@ -164,8 +165,14 @@ func (n *Node) lostWhat(pid uint64, trap *interp.TrapError) *kernel.LostError {
 	if trap.Detail != "" {
 		l.What += " (" + trap.Detail + ")"
 	}
-	if id := nodeID(trap.LostMachine); id != 0 {
-		l.Machine, l.Incarnation = uint64(id), n.lostIncarnation(pid, id)
+	// The machine the trap names, unless it is alive here while another
+	// member of the span is known gone: a live member refuses a thread
+	// of a process it already dropped because that other one died (vm
+	// seed 368: the home died, a member dropped the process, and a
+	// spawn onto that member was refused).
+	named := nodeID(trap.LostMachine)
+	if named != 0 && (n.namedGone(pid, named) || n.goneMember(pid) < 0) {
+		l.Machine, l.Incarnation = uint64(named), n.lostIncarnation(pid, named)
 		return l
 	}
 	if id, ok := n.mem.LostMachine(pid); ok {
@@ -186,6 +193,31 @@ func (n *Node) lostWhat(pid uint64, trap *interp.TrapError) *kernel.LostError {
 		}
 	}
 	return l
+}
+
+// namedGone reports whether id, as a member of pid's span, is gone (dead
+// or restarted since the start), or, if not one, known dead at all.
+func (n *Node) namedGone(pid uint64, id netmodel.NodeID) bool {
+	if p, ok := n.procs[pid]; ok {
+		if i := slices.Index(p.span, id); i >= 0 {
+			return n.spanMemberGone(p, i)
+		}
+	}
+	return n.ms.dead[id] > 0
+}
+
+// goneMember is the index of a member of pid's span known gone, or -1.
+func (n *Node) goneMember(pid uint64) int {
+	p, ok := n.procs[pid]
+	if !ok {
+		return -1
+	}
+	for i := range p.span {
+		if n.spanMemberGone(p, i) {
+			return i
+		}
+	}
+	return -1
 }
 
 // lostIncarnation is the incarnation of id that pid lost: the one of its

@@ -214,6 +214,10 @@ type Node struct {
 	ms         *membership
 	joined     bool
 	vs         voterState // the metadata group's configuration (membership_voters.go)
+	// uninstalled: committed processes dropped here, the last
+	// uninstalledMax of them, in uninstalledOrder (procs.go).
+	uninstalled      map[uint64]bool
+	uninstalledOrder []uint64
 
 	leaseCount      uint64
 	pidNext, pidEnd uint64 // the pid block in hand: [pidNext, pidEnd)

@@ -333,11 +333,31 @@ func (n *Node) uninstall(pid uint64) {
 	n.cfg.Record("process %d uninstalled", pid)
 	delete(n.procs, pid)
 	if p.committed {
+		n.noteUninstalled(pid)
 		n.cores.DoAll(func(m *interp.Machine) { m.RemoveProcess(pid) })
 		n.mem.RemoveProcess(pid)
 		p.storage.Release(pid)
 	}
 	n.cancelRequests(func(r *outReq) bool { return r.msg.pid == pid && r.msg.kind != msgEnded })
+}
+
+// uninstalledMax bounds the pids a node remembers it dropped.
+const uninstalledMax = 4096
+
+// noteUninstalled remembers that a committed process was dropped here, so
+// that a late start of one of its threads hears "ending" (the asking
+// thread goes with the process, whose end names what was lost) rather
+// than "not here", which would blame this live machine.
+func (n *Node) noteUninstalled(pid uint64) {
+	if n.uninstalled == nil {
+		n.uninstalled = map[uint64]bool{}
+	}
+	if len(n.uninstalledOrder) >= uninstalledMax {
+		delete(n.uninstalled, n.uninstalledOrder[0])
+		n.uninstalledOrder = n.uninstalledOrder[1:]
+	}
+	n.uninstalled[pid] = true
+	n.uninstalledOrder = append(n.uninstalledOrder, pid)
 }
 
 // place picks the machine of the span for a new thread of p: this node

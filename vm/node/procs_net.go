@@ -255,6 +255,9 @@ func (n *Node) handleCommit(m *procMsg) *procMsg {
 func (n *Node) handleStartThread(m *procMsg, migrated bool) *procMsg {
 	p, installed := n.procs[m.pid]
 	switch {
+	case !installed && n.uninstalled[m.pid]:
+		markLateForEnded.Hit()
+		return refused(replyEnded)
 	case !installed || !p.committed:
 		return refused(replyNotHere)
 	case p.ending:
