@@ -25,7 +25,23 @@ const (
 	vmFilesWatchEvery  = 500 * time.Millisecond
 	vmFilesAttemptsMax = 2000
 	vmFilesStartAt     = 200 * time.Millisecond
+	// vmFilesBackoffMax: a put refused again and again (too few machines
+	// up for R copies) is retried at most this far apart: retrying every
+	// vmFilesRetry, fifty files flood a one-voter store with requests
+	// whose local answers starve the joins of the machines that would
+	// make room (vm seeds 238, 276, 385).
+	vmFilesBackoffMax = 2 * time.Second
 )
+
+// putBackoff is the wait before a put's next attempt after failures
+// refusals: doubling from vmFilesRetry up to vmFilesBackoffMax.
+func putBackoff(failures int) time.Duration {
+	d := vmFilesRetry
+	for i := 1; i < failures && d < vmFilesBackoffMax; i++ {
+		d *= 2
+	}
+	return min(d, vmFilesBackoffMax)
+}
 
 // drawVMRedundancy draws R from a stream of its own (the shape's draws
 // stay as they were).
@@ -40,6 +56,7 @@ type vmFilePut struct {
 	data     []byte
 	attempts int
 	attempt  int // the attempt in flight (its answer is ignored once timed out)
+	failures int // attempts refused so far
 	done     bool
 }
 
@@ -111,7 +128,8 @@ func (r *vmRun) putFile(p *vmFilePut) {
 		p.attempt = 0
 		if err != nil {
 			vm.m.Record("vm: put %s: %v", p.name, err)
-			r.world.After(vmFilesRetry, "vm.files.retry", func() { r.putFile(p) })
+			p.failures++
+			r.world.After(putBackoff(p.failures), "vm.files.retry", func() { r.putFile(p) })
 			return
 		}
 		p.done = true
