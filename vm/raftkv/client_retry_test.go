@@ -3,6 +3,7 @@ package raftkv
 import (
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/flockvm/flock/netmodel"
@@ -126,20 +127,26 @@ func TestClientTimedOutWriteIsUnknownReadIsNot(t *testing.T) {
 	}
 }
 
-// A refusal naming a leader outside the configuration is not followed:
-// the next attempt goes to a server.
-func TestClientIgnoresForeignLeaderHint(t *testing.T) {
+// A refusal naming a leader outside the client's servers is followed, and
+// the leader learned (a configuration changed since the servers were set:
+// a client whose every server was replaced must still reach the group);
+// a refusal naming no leader, or the refusing server itself, is not.
+func TestClientLearnsLeaderHint(t *testing.T) {
 	c, tr := scriptedClient(t, 5)
 	c.Put("k", "v", func(Result) {})
-	answerLast(c, tr, reply{status: statusNotLeader, leader: 99})
-	tickUntilSent(c, tr, 2)
-	for _, s := range tr.sent {
-		if s.to == 99 {
-			t.Fatalf("the client sent %v to n99, a leader hint outside its servers %v", s.req.op, scriptServers)
-		}
+	first := tr.last().to
+	answerLast(c, tr, reply{status: statusNotLeader, leader: first})
+	answerLast(c, tr, reply{status: statusNotLeader})
+	if len(tr.sent) != 1 {
+		t.Fatalf("after refusals naming no other leader the client sent %d requests at once, want none (it waits)", len(tr.sent)-1)
 	}
-	if st := c.Stats(); st.Redirects != 0 || st.Refusals != 1 {
-		t.Errorf("Stats = %+v, want 1 refusal and no redirect", st)
+	tickUntilSent(c, tr, 2)
+	answerLast(c, tr, reply{status: statusNotLeader, leader: 99})
+	if got := tr.last().to; len(tr.sent) != 3 || got != 99 {
+		t.Fatalf("after a hint naming n99 the client sent to %v (%d requests), want n99 at once", got, len(tr.sent))
+	}
+	if st := c.Stats(); st.ServersLearned != 1 || st.Redirects != 1 || !slices.Contains(c.Servers(), 99) {
+		t.Errorf("Stats = %+v, Servers = %v; want n99 learned once, one redirect", st, c.Servers())
 	}
 }
 
