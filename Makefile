@@ -8,7 +8,7 @@ SEEDS        ?= 0:200
 FUZZTIME     ?= 10s
 export RAPID_CHECKS
 
-.PHONY: all build test test-go test-race sim bench bench-compare bench-etcd cluster-test fuzz lint vet fmt-check staticcheck clean mutate
+.PHONY: all build test test-go test-race sim bench bench-compare bench-etcd cluster-test fuzz lint vet fmt-check staticcheck tidy-check clean mutate
 
 all: build
 
@@ -75,10 +75,14 @@ MUTATE_SEEDS ?= 0:200
 mutate:
 	$(GO) run ./cmd/flock-sim/mutate -seeds $(MUTATE_SEEDS) $(MUTATE_PKGS)
 
-lint: vet fmt-check staticcheck
+lint: vet fmt-check staticcheck tidy-check
 
 vet:
 	$(GO) vet ./...
+
+# tidy-check: go.mod and go.sum are what go mod tidy makes.
+tidy-check:
+	$(GO) mod tidy -diff
 
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
