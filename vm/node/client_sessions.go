@@ -34,20 +34,29 @@ type clientSessions struct {
 func (n *Node) openClientSessions() error {
 	p := &clientSessions{}
 	for i := range clientMetaSlots {
-		slot := storageMetaSlots + 1 + i
-		cc := n.cfg.MetaClient
-		cc.Self = storageSessionAddr(n.cfg.ID, slot)
-		cc.Servers, cc.ReadFrom = n.sessionServers()
-		cc.Rand = n.cfg.Rand
-		cc.Transport = storageMetaTransport{n: n, slot: byte(slot)}
-		c, err := raftkv.NewClient(cc)
+		c, err := n.newSlotSession(storageMetaSlots+1+i, "client")
 		if err != nil {
-			return fmt.Errorf("node: client metadata session %d: %w", slot, err)
+			return err
 		}
 		p.sessions = append(p.sessions, c)
 	}
 	n.clientMeta = p
 	return nil
+}
+
+// newSlotSession makes the metadata session of slot (what names its user
+// in errors): addressed machine | slot<<32, sending to the group's voters.
+func (n *Node) newSlotSession(slot int, what string) (*raftkv.Client, error) {
+	cc := n.cfg.MetaClient
+	cc.Self = storageSessionAddr(n.cfg.ID, slot)
+	cc.Servers, cc.ReadFrom = n.sessionServers()
+	cc.Rand = n.cfg.Rand
+	cc.Transport = storageMetaTransport{n: n, slot: byte(slot)}
+	c, err := raftkv.NewClient(cc)
+	if err != nil {
+		return nil, fmt.Errorf("node: %s metadata session %d: %w", what, slot, err)
+	}
+	return c, nil
 }
 
 // push runs op on an idle session, or queues it for the next one free.

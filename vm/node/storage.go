@@ -48,14 +48,9 @@ func (n *Node) openStorage() error {
 	st.files.waiting, st.files.abort = map[sys.ReqID]func(sys.Reply){}, map[uint64]func(sys.Errno){}
 	n.fs = st
 	for slot := 1; slot <= storageMetaSlots; slot++ {
-		cc := n.cfg.MetaClient
-		cc.Self = storageSessionAddr(n.cfg.ID, slot)
-		cc.Servers, cc.ReadFrom = n.sessionServers()
-		cc.Rand = n.cfg.Rand
-		cc.Transport = storageMetaTransport{n: n, slot: byte(slot)}
-		c, err := raftkv.NewClient(cc)
+		c, err := n.newSlotSession(slot, "filesystem")
 		if err != nil {
-			return fmt.Errorf("node: filesystem metadata session %d: %w", slot, err)
+			return err
 		}
 		st.sessions = append(st.sessions, c)
 	}
