@@ -29,6 +29,7 @@ test-go:
 test-race:
 	$(GO) test -count=1 -race -timeout 5m -run Parallel ./vm/mem/ ./vm/cores/ ./vm/proc/
 	$(GO) test -count=1 -race -timeout 5m -run 'Parallel|TestFileWrittenHereReadThere/parallel=true' ./vm/node/
+	$(GO) test -count=1 -race -timeout 5m -run 'TestVMParallelCores' ./host/
 
 # sim: a short flock-sim sweep with a visible result.
 sim: build

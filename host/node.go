@@ -71,12 +71,18 @@ func Node(cfg NodeConfig) OpenFunc {
 				}
 			}
 		}
+		// A machine of several cores runs them on OS threads of their
+		// own; the host's goroutine keeps the node's inputs.
+		nc.ParallelCores = nc.Provide.Cores > 1
 		n, err := node.Open(nc)
 		if err != nil {
 			return nil, err
 		}
+		if nc.ParallelCores {
+			n.StartCores()
+		}
 		n.ConfigureClients(cfg.Clients)
-		m := &NodeMachine{n: n, tr: tr, book: cfg.Book, coreTicks: cfg.CoreTicks, log: log, inc: n.Incarnation()}
+		m := &NodeMachine{n: n, tr: tr, book: cfg.Book, coreTicks: cfg.CoreTicks, log: log, inc: n.Incarnation(), parallel: nc.ParallelCores}
 		if m.coreTicks <= 0 {
 			m.coreTicks = CoreTicksDefault
 		}
@@ -101,6 +107,7 @@ type NodeMachine struct {
 	inc            uint64 // the node's incarnation as last logged
 	log            *slog.Logger
 	clientsRefused uint64
+	parallel       bool // the node's cores run on goroutines of their own
 }
 
 var (
@@ -163,6 +170,11 @@ func (m *NodeMachine) EndBatch() { m.n.FlushClients() }
 // Work runs the cores for a slice while they have work. This is the one
 // place the cores run: parallel cores on OS threads replace this call.
 func (m *NodeMachine) Work() bool {
+	if m.parallel {
+		m.n.Drain() // the cores run on their own
+		m.n.FlushClients()
+		return false
+	}
 	if !m.n.HasWork() {
 		return false
 	}

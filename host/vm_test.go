@@ -372,3 +372,25 @@ func TestVMKV(t *testing.T) {
 		t.Errorf("KV list = %+v, %v; want cfg=v2", r, err)
 	}
 }
+
+// TestVMParallelCores: machines of two cores run them on OS threads of
+// their own (as a machine of cpu:N does in production) while the host's
+// goroutine keeps the node's inputs: a program spread over three such
+// machines gives its exact output and status, twice. make test runs it
+// under -race.
+func TestVMParallelCores(t *testing.T) {
+	v := newTestVMWith(t, "parvm", 3, 3, func(c *node.Config) { c.Provide.Cores = 2 })
+	c := v.client(0, v.admin)
+	st := v.waitJoined(c, 3)
+	for _, m := range st.Machines {
+		if m.Cores != 2 {
+			t.Fatalf("machine %v runs %d cores, want 2: %+v", m.ID, m.Cores, st.Machines)
+		}
+	}
+	for range 2 {
+		var out bytes.Buffer
+		if status, err := c.Run(context.Background(), testdataProgram(t, "spread"), nil, &out, nil); err != nil || out.String() != "4324\n" || status.Code != 3 {
+			t.Fatalf("Run on parallel cores = %q, %+v, %v; want \"4324\\n\", exit 3", out.String(), status, err)
+		}
+	}
+}

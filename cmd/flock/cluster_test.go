@@ -235,7 +235,7 @@ func newProcCluster(t *testing.T, name string, machines, voters int) *procCluste
 // start runs machine i with the join command flock new printed (a restart
 // runs the very same command).
 func (c *procCluster) start(i int) {
-	args := append(strings.Fields(c.joinLine)[1:], "--data", c.dirs[i], "--listen", c.addrs[i], "--provide", "cpu:1,ram:256MiB,disk:1GiB")
+	args := append(strings.Fields(c.joinLine)[1:], "--data", c.dirs[i], "--listen", c.addrs[i], "--provide", "cpu:2,ram:256MiB,disk:1GiB") // two cores: on OS threads of their own
 	p := startFlock(c.t, c.home, fmt.Sprintf("m%d", i+1), args...)
 	c.procs[i] = p
 	p.waitLine("")

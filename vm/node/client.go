@@ -191,6 +191,7 @@ func (cs *clientState) init() {
 
 // ClientStats returns the client service's counters.
 func (n *Node) ClientStats() ClientStats {
+	defer n.enter()()
 	n.clients.init()
 	st := n.clients.stats
 	st.Sessions, st.Runs = len(n.clients.sessions), len(n.clients.runs)
@@ -201,6 +202,7 @@ func (n *Node) ClientStats() ClientStats {
 // user (the transport knows who; the node takes its word). Garbage is
 // counted and dropped.
 func (n *Node) ReceiveClient(from netmodel.NodeID, user string, payload []byte) {
+	defer n.enter()()
 	cs := &n.clients
 	cs.init()
 	h, body, err := DecodeHeader(payload)
@@ -358,7 +360,7 @@ func (n *Node) clientRun(s *clientSession, m *ClientMsg) {
 	r := &clientRun{client: s.id}
 	seq, inc := m.Seq, n.inc
 	cs.startingRun++
-	n.Start(Run{Program: prog, Args: m.Args, User: s.user, Out: &clientOutput{n: n, r: r}},
+	n.start(Run{Program: prog, Args: m.Args, User: s.user, Out: &clientOutput{n: n, r: r}},
 		func(pid uint64, err error) {
 			if inc == cs.loadInc {
 				cs.startingRun--
@@ -371,7 +373,7 @@ func (n *Node) clientRun(s *clientSession, m *ClientMsg) {
 			cs.runs[pid] = r
 			if cs.sessions[s.id] != s {
 				// The client went silent before its process started.
-				_ = n.Kill(pid)
+				_ = n.kill(pid)
 				return
 			}
 			s.runs = append(s.runs, pid)
@@ -409,6 +411,7 @@ func (o *clientOutput) Write(p []byte) (int, error) {
 // (Tick does it too; a host calls it after each burst of work so output
 // streams as it is produced).
 func (n *Node) FlushClients() {
+	defer n.enter()()
 	cs := &n.clients
 	if !cs.ready || n.failure != nil {
 		return
@@ -523,7 +526,7 @@ func (n *Node) expireSessions() {
 			if !r.ended {
 				markClientExpired.Hit()
 				n.cfg.Record("client %v silent: killing process %d", id, pid)
-				_ = n.Kill(pid)
+				_ = n.kill(pid)
 			}
 		}
 	}

@@ -21,6 +21,7 @@ const addressLenMax = 256
 // Addresses is the address book as last read: machine → address. The map
 // is the caller's.
 func (n *Node) Addresses() map[netmodel.NodeID]string {
+	defer n.enter()()
 	out := make(map[netmodel.NodeID]string, len(n.clients.addrs))
 	for id, a := range n.clients.addrs {
 		out[id] = a
@@ -78,6 +79,7 @@ func parseAddresses(pairs []raftkv.KV) map[netmodel.NodeID]string {
 // metadata store: past the lease's expiry the others may have declared it
 // dead and drop everything it sends, so it can never read that it was.
 func (n *Node) OwnLeaseAgeTicks() (age uint64, ok bool) {
+	defer n.enter()()
 	me := n.ms.members[n.cfg.ID]
 	if !n.joined || me == nil || me.rec.Incarnation != n.inc {
 		return 0, false

@@ -157,7 +157,7 @@ func (n *Node) answerQuery(m *ClientMsg) *ClientMsg {
 // processEntries lists the processes homed here (ended ones too if all).
 func (n *Node) processEntries(all bool) []ProcessEntry {
 	var out []ProcessEntry
-	for _, p := range n.Processes() {
+	for _, p := range n.processes() {
 		if p.Done && !all {
 			continue
 		}
@@ -238,10 +238,10 @@ func (n *Node) ownStatus() MachineStatus {
 		st.Failure = n.failure.Error()
 	}
 	st.Voter = n.isVoter()
-	if rs, ok := n.MetaStatus(); ok {
+	if rs, ok := n.metaStatus(); ok {
 		st.Raft = RaftStatus{State: rs.State.String(), Term: rs.Term, Leader: uint64(rs.Leader), Commit: rs.Commit, Applied: rs.Applied}
 	}
-	if err := n.MetaFailure(); err != nil {
+	if err := n.metaFailure(); err != nil {
 		st.MetaFailure = err.Error()
 	}
 	return st
@@ -250,6 +250,11 @@ func (n *Node) ownStatus() MachineStatus {
 // MetaStatus is the raft view of this node's metadata replica; ok is false
 // on a machine that is not a voter, or whose replica is down.
 func (n *Node) MetaStatus() (raftkv.Status, bool) {
+	defer n.enter()()
+	return n.metaStatus()
+}
+
+func (n *Node) metaStatus() (raftkv.Status, bool) {
 	if n.meta == nil || n.meta.srv == nil {
 		return raftkv.Status{}, false
 	}
@@ -391,7 +396,7 @@ func (n *Node) killHere(pid uint64, user string) *ClientMsg {
 		}
 		return &ClientMsg{Code: CodeNoProcess, Text: fmt.Sprintf("process %d has ended (%s)", pid, how)}
 	}
-	if err := n.Kill(pid); err != nil {
+	if err := n.kill(pid); err != nil {
 		return &ClientMsg{Code: CodeNoProcess, Text: err.Error()}
 	}
 	return &ClientMsg{}

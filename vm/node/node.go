@@ -349,14 +349,25 @@ func (n *Node) openMeta() error {
 func (n *Node) ID() netmodel.NodeID { return n.cfg.ID }
 
 // Incarnation is the node's current incarnation.
-func (n *Node) Incarnation() uint64 { return n.inc }
+func (n *Node) Incarnation() uint64 {
+	defer n.enter()()
+	return n.inc
+}
 
 // Err is why the node stopped for good (fail-stop), or nil.
-func (n *Node) Err() error { return n.failure }
+func (n *Node) Err() error {
+	defer n.enter()()
+	return n.failure
+}
 
 // MetaFailure is why this node's metadata replica stopped for good
 // (its persisted state is corrupt), or nil.
 func (n *Node) MetaFailure() error {
+	defer n.enter()()
+	return n.metaFailure()
+}
+
+func (n *Node) metaFailure() error {
 	if n.meta == nil {
 		return nil
 	}
@@ -364,10 +375,16 @@ func (n *Node) MetaFailure() error {
 }
 
 // Joined reports whether the node's membership record is committed.
-func (n *Node) Joined() bool { return n.joined }
+func (n *Node) Joined() bool {
+	defer n.enter()()
+	return n.joined
+}
 
 // Stats returns the node's counters.
-func (n *Node) Stats() Stats { return n.stats }
+func (n *Node) Stats() Stats {
+	defer n.enter()()
+	return n.stats
+}
 
 // Tick advances the node's clock by one tick: timers of every part,
 // retransmissions, leases and membership.
@@ -466,8 +483,25 @@ func (n *Node) StartCores() {
 	})
 }
 
-// StopCores stops parallel cores and waits for them.
-func (n *Node) StopCores() { n.cores.Stop() }
+// StopCores stops parallel cores and waits for them. The caller must not
+// hold the node's lock (a core may be waiting for it).
+func (n *Node) StopCores() {
+	if n.cores != nil && n.cores.Parallel() {
+		n.cores.Stop()
+	}
+}
+
+// Drain runs what the node queued for itself (answers, messages to
+// itself) and polls the memory agent: with parallel cores, the driver's
+// part of RunCores, called between its other inputs.
+func (n *Node) Drain() {
+	defer n.enter()()
+	if n.failure != nil {
+		return
+	}
+	n.drain()
+	n.mem.Poll()
+}
 
 // enter takes the node's lock when its cores run in parallel; the caller
 // defers the returned unlock.
@@ -482,6 +516,7 @@ func (n *Node) enter() func() {
 // HasWork reports whether RunCores has something to do: a runnable thread,
 // or messages and answers the node queued for itself.
 func (n *Node) HasWork() bool {
+	defer n.enter()()
 	return n.failure == nil && (len(n.selfMsgs) > 0 || len(n.deferred) > 0 || n.Runnable())
 }
 
@@ -597,6 +632,10 @@ type job struct {
 // ended once it has ended, with its status.
 func (n *Node) Start(r Run, started func(pid uint64, err error), ended func(pid uint64, st kernel.Status)) {
 	defer n.enter()()
+	n.start(r, started, ended)
+}
+
+func (n *Node) start(r Run, started func(pid uint64, err error), ended func(pid uint64, st kernel.Status)) {
 	if n.failure != nil {
 		started(0, fmt.Errorf("node %v: %w", n.cfg.ID, n.failure))
 		return
@@ -612,6 +651,7 @@ func (n *Node) Start(r Run, started func(pid uint64, err error), ended func(pid 
 // Status reports how a process homed here ended; ok is false while it
 // runs or if it is not known here.
 func (n *Node) Status(pid uint64) (kernel.Status, bool) {
+	defer n.enter()()
 	p, ok := n.table.Process(pid)
 	if !ok {
 		return kernel.Status{}, false
@@ -621,6 +661,7 @@ func (n *Node) Status(pid uint64) (kernel.Status, bool) {
 
 // Close releases the node's files. The node must not be used afterwards.
 func (n *Node) Close() {
+	n.StopCores() // parallel cores first: they call into the node
 	if n.meta != nil {
 		n.meta.close()
 	}
@@ -641,6 +682,10 @@ var ErrNoSuchProcess = errors.New("node: no such process running here")
 // they run, and whoever waits for it sees a kill trap.
 func (n *Node) Kill(pid uint64) error {
 	defer n.enter()()
+	return n.kill(pid)
+}
+
+func (n *Node) kill(pid uint64) error {
 	if !n.isRunning(pid) {
 		return fmt.Errorf("process %d: %w", pid, ErrNoSuchProcess)
 	}
@@ -662,6 +707,10 @@ type ProcessInfo struct {
 // pid order (flock ps gathers them from every node).
 func (n *Node) Processes() []ProcessInfo {
 	defer n.enter()()
+	return n.processes()
+}
+
+func (n *Node) processes() []ProcessInfo {
 	var out []ProcessInfo
 	for _, pid := range n.table.PIDs() {
 		p, _ := n.table.Process(pid)
@@ -678,6 +727,7 @@ func (n *Node) Processes() []ProcessInfo {
 // DeadMachines lists, in id order, the machines this node knows had an
 // incarnation die (declared dead, or replaced by a restart).
 func (n *Node) DeadMachines() []uint64 {
+	defer n.enter()()
 	var out []uint64
 	for _, id := range n.ms.sortedIDs() {
 		if n.ms.dead[id] > 0 {
