@@ -3,8 +3,8 @@
 //
 // A Server is one replica, a Client is one session of a user of the store.
 // Both are pure state machines in the style of etcd raft's RawNode: the
-// driver (the simulator, or later a thin loop over sockets, timers and OS
-// disks) feeds them ticks and received messages; they answer by sending
+// driver (the simulator, or the production host over sockets, timers and
+// OS disks) feeds them ticks and received messages; they answer by sending
 // through the netmodel.Transport they were given and, for a Server, by
 // persisting through the diskmodel.FS they were given. Nothing here starts a
 // goroutine, reads a clock or draws randomness other than from the
@@ -21,6 +21,11 @@
 // twice. Sessions are assigned by the log (a session's id is the index of
 // its registration entry), which is what lets a server tell an evicted
 // session from a new one.
+//
+// Membership changes go through the log (Client.ChangeMembers, raft's
+// ConfChangeV2, members.go): learners first, promotion, removal, joint
+// changes of several steps, each conditional on the configuration index;
+// the configuration is in snapshots and recovered at Open.
 //
 // Reads (Get, Scan) take no log entry and need no session: any replica,
 // leader or follower, serves them by raft's ReadIndex with ReadOnlySafe
@@ -72,8 +77,7 @@
 //
 // # Not yet
 //
-// Membership change (the voters are fixed at bootstrap), lease reads
-// (reads cost a heartbeat round to a quorum), stale-but-bounded reads,
+// Lease reads (reads cost a heartbeat round to a quorum), stale-but-bounded reads,
 // proposal batching across requests beyond what raft does, leadership
 // transfer, and snapshots streamed in chunks (a snapshot is one message,
 // which bounds the state to StateSizeMaxLimit).
