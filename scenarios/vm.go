@@ -58,9 +58,9 @@ func init() {
 		Name:        vmScenarioName,
 		Description: "Flock programs on a simulated VM of 3-7 machines (node, coherent memory, membership): exact output or the machine-loss error, linearizable words, no thread run twice",
 		Run:         func(opts Options) Report { return runVM(opts, nil) },
-		SweepSeeds:  150,
+		SweepSeeds:  300,
 		Bugs:        vmBugs(),
-		// Each reached in 15% to 94% of seeds 0:150.
+		// Each reached in 15% to 94% of seeds 0:150 (the sweep runs 0:300).
 		RequiredMarks: []string{
 			"node/spawn-remote", "node/thread-migrated", "node/process-lost", "node/machine-declared-dead",
 			"node/rejoined-new-incarnation", "node/span-shrunk", "node/late-message-for-ended-process",
