@@ -2,7 +2,6 @@ package scenarios
 
 import (
 	"math/rand/v2"
-	"syscall"
 	"testing"
 	"time"
 
@@ -17,38 +16,7 @@ import (
 // wall time, and per CPU time of the process, which a loaded machine does
 // not distort), simulated events and checked operations per wall second,
 // and seeds per minute on one core.
-func BenchmarkMemScenario(b *testing.B) {
-	var simNs, events, ops int64
-	start, cpu0 := time.Now(), cpuTime()
-	for i := range b.N {
-		r, err := Run(memScenarioName, Options{Seed: uint64(i)})
-		if err != nil {
-			b.Fatal(err)
-		}
-		if r.Result != ResultPass {
-			b.Fatalf("seed %d: %s: %s", i, r.Failure, r.Violation)
-		}
-		simNs += r.SimNs
-		events += int64(r.Events)
-		ops += int64(r.Ops)
-	}
-	wall, cpu := time.Since(start), cpuTime()-cpu0
-	b.ReportMetric(float64(simNs)/float64(wall.Nanoseconds()), "x-compression")
-	b.ReportMetric(float64(simNs)/float64(cpu.Nanoseconds()), "x-compression-cpu")
-	b.ReportMetric(float64(events)/wall.Seconds(), "events/s")
-	b.ReportMetric(float64(ops)/wall.Seconds(), "ops/s")
-	b.ReportMetric(float64(b.N)/wall.Minutes(), "seeds/min")
-	b.ReportMetric(float64(b.N)/cpu.Minutes(), "seeds/cpu-min")
-}
-
-// cpuTime is the CPU time the process used so far.
-func cpuTime() time.Duration {
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
-		return 0
-	}
-	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
-}
+func BenchmarkMemScenario(b *testing.B) { benchScenario(b, memScenarioName) }
 
 // memBench is a fault-free cluster of agents whose threads issue
 // fetch-adds back to back, for the contention benchmarks. Each machine has
