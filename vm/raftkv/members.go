@@ -32,6 +32,12 @@ import (
 // is joint (raft leaves it by itself), before it reaches the log, so that
 // raft never silently replaces it with an empty entry.
 //
+// A leader whose log holds a change that removes it or makes it a learner
+// proposes nothing more until the change applies (Server.leaving): it
+// steps down when it applies the change, before the others hear that it
+// committed, and must not hold a longer log than the voters that elect
+// its successor.
+//
 // A change of one member is raft's simple change; several at once enter a
 // joint configuration, which the leader leaves by itself once it applied
 // it (ConfChangeTransitionAuto).

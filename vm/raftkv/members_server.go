@@ -2,6 +2,7 @@ package raftkv
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/flockvm/flock/netmodel"
 	"github.com/flockvm/flock/probe"
@@ -18,6 +19,7 @@ var (
 	markConfPending = probe.Declare("raftkv/configuration-change-pending", "a leader refused a configuration change while an earlier one was not applied yet")
 	markConfRefused = probe.Declare("raftkv/configuration-change-refused", "a configuration change reached the log and was refused at apply (raft's rules, or made against an older configuration)")
 	markJointLeft   = probe.Declare("raftkv/joint-configuration-left", "raft's own entry left a joint configuration")
+	markLeaving     = probe.Declare("raftkv/leader-leaving", "a leader refused a proposal while a change that removes or demotes it was in its log")
 )
 
 // confChangeAllowed mirrors raft's rule of one configuration change at a
@@ -53,11 +55,92 @@ func (s *Server) propose(req *request) error {
 		panic(fmt.Sprintf("raftkv: %v: member changes passed validation, then: %v", s.cfg.ID, err))
 	}
 	last, _ := s.storage.LastIndex()
-	if err := s.rn.ProposeConfChange(confChangeOf(mc, req)); err != nil {
+	cc := confChangeOf(mc, req)
+	if err := s.rn.ProposeConfChange(cc); err != nil {
 		return err
 	}
 	s.confPendingIndex = last + 1
+	if s.demotesSelf(cc) {
+		s.leaveIndex = last + 1
+	}
 	return nil
+}
+
+// leaving reports whether this leader must propose nothing more because
+// its log holds, not applied yet, a configuration change that removes it
+// or makes it a learner (or the joint configuration such a change
+// entered, which raft leaves by itself).
+//
+// Why: raft applies a configuration when its entry applies, and a leader
+// that applies its own removal steps down at once (StepDownOnRemoval),
+// before the others learn that the entry committed. They then elect a
+// leader in the configuration they applied, which may still need the old
+// leader's vote, and the old leader, now no voter, grants it only to a log
+// as long as its own. Had it appended anything after the change, no one
+// could be elected: the group would stay without a leader for good (found
+// by TestMembershipProperty: {n1 n2} demoting the leader n1 while it
+// appended a write). Proposing nothing after the change keeps the old
+// leader's log no longer than the new voters'.
+//
+// The first call in a term scans the unapplied log for such a change made
+// in an earlier term (a leader re-elected with its own removal pending).
+func (s *Server) leaving(term uint64) bool {
+	if term != s.leaveTerm {
+		if s.rn.HasReady() {
+			return true // scan once raft's entries are in storage
+		}
+		s.leaveTerm, s.leaveIndex = term, s.lastSelfDemotion()
+	}
+	if s.leaveIndex == 0 {
+		return false
+	}
+	if s.sm.applied < s.leaveIndex || confJoint(s.sm.conf) {
+		markLeaving.Hit()
+		return true
+	}
+	s.leaveIndex = 0 // applied and refused, or this server is still a voter
+	return false
+}
+
+// lastSelfDemotion is the index of the last unapplied change in the log
+// that removes or demotes this server, the applied one if the applied
+// configuration is joint without it among the incoming voters, or 0.
+func (s *Server) lastSelfDemotion() uint64 {
+	var index uint64
+	self := uint64(s.cfg.ID)
+	if confJoint(s.sm.conf) && !slices.Contains(s.sm.conf.GetVoters(), self) {
+		index = s.sm.applied
+	}
+	first, _ := s.storage.FirstIndex()
+	last, _ := s.storage.LastIndex()
+	for lo := max(s.sm.applied+1, first); lo <= last; {
+		ents, err := s.storage.Entries(lo, last+1, s.cfg.MsgSizeMax)
+		if err != nil || len(ents) == 0 {
+			panic(fmt.Sprintf("raftkv: %v: unapplied entries [%d, %d] not in storage: %v", s.cfg.ID, lo, last, err))
+		}
+		for _, e := range ents {
+			if e.GetType() != pb.EntryConfChangeV2 {
+				continue
+			}
+			if cc, _, err := decodeConfEntry(e.GetData()); err == nil && s.demotesSelf(cc) {
+				index = e.GetIndex()
+			}
+		}
+		lo = ents[len(ents)-1].GetIndex() + 1
+	}
+	return index
+}
+
+// demotesSelf reports whether a change removes this server or makes it a
+// learner.
+func (s *Server) demotesSelf(cc *pb.ConfChangeV2) bool {
+	for _, c := range cc.GetChanges() {
+		if c.GetNodeId() == uint64(s.cfg.ID) &&
+			(c.GetType() == pb.ConfChangeRemoveNode || c.GetType() == pb.ConfChangeAddLearnerNode) {
+			return true
+		}
+	}
+	return false
 }
 
 // decodeConfEntry decodes a committed EntryConfChangeV2: raft's own

@@ -94,6 +94,10 @@ type Server struct {
 	// confTerm and confPendingIndex mirror raft's rule of one
 	// configuration change at a time (members_server.go).
 	confTerm, confPendingIndex uint64
+	// leaveTerm and leaveIndex: in term leaveTerm, the log holds at
+	// leaveIndex a change that removes or demotes this leader, which then
+	// proposes nothing more (leaving, members_server.go).
+	leaveTerm, leaveIndex uint64
 
 	pending      map[pendingKey]*pendingReq
 	pendingQueue []pendingDeadline // by deadline
@@ -364,6 +368,10 @@ func (s *Server) handleRequest(from netmodel.NodeID, req *request) {
 	if p := s.pending[key]; p != nil && p.term == st.GetTerm() {
 		p.attempt = req.attempt // a retry of what is already in the log
 		markRetryPending.Hit()
+		return
+	}
+	if s.leaving(st.GetTerm()) {
+		s.refuse(from, &rep, statusNotLeader, 0)
 		return
 	}
 	if s.pendingFull() || s.buggify("raftkv.refuse-request") {
