@@ -53,6 +53,9 @@ type Result struct {
 	// VizPath is the HTML visualisation written when the check failed and
 	// Options.VizDir was set.
 	VizPath string
+	// Claimed is the number of partitions (keys, addresses) proven
+	// linearizable by the order History.Claim recorded, without a search.
+	Claimed int
 	// TimedOut: a search hit Options.Timeout or Options.MaxSteps before
 	// reaching a verdict, and no partition was proven illegal. OK is false
 	// and the history may or may not be linearizable: callers must treat it
@@ -84,6 +87,7 @@ type result[O any] struct {
 type opMeta struct {
 	client int
 	id     OpID
+	claim  int64 // History.Claim: claimNone, claimMany or the moment
 }
 
 func (m opMeta) String() string { return fmt.Sprintf("client %d op %d", m.client, m.id) }
@@ -158,7 +162,7 @@ func (sp *spec[I, O, S, K]) operations(h *History[I, O]) []porcupine.Operation {
 			Call:     op.Call,
 			Output:   result[O]{out: op.Output, unknown: unknown},
 			Return:   op.Return,
-			Metadata: opMeta{client: op.Client, id: OpID(i)},
+			Metadata: opMeta{client: op.Client, id: OpID(i), claim: h.claimAt(OpID(i))},
 		})
 	}
 	return ops
@@ -186,10 +190,19 @@ func (sp *spec[I, O, S, K]) partition(ops []porcupine.Operation) ([]K, [][]porcu
 
 // check is the whole pipeline behind CheckKV and CheckWords.
 func check[I any, O outcome, S comparable, K cmp.Ordered](sp *spec[I, O, S, K], h *History[I, O], opts Options) Result {
-	ops := sp.reduceUnknowns(sp.operations(h))
 	res := Result{Ops: h.Len() - h.failed()}
+	ops := sp.operations(h)
+	if h.claimed {
+		ops, res.Claimed = sp.dropClaimed(ops)
+		if len(ops) == 0 {
+			res.OK = true
+			return res
+		}
+	}
+	ops = sp.reduceUnknowns(ops)
 	keys, parts := sp.partition(ops)
 	v := sp.judge(keys, parts, opts)
+	res.Claimed += v.claimed
 	switch {
 	case v.first < 0 && len(v.undecided) == 0:
 		res.OK = true
@@ -225,6 +238,7 @@ type verdicts struct {
 	first              int   // index of the first failing partition; -1 for none
 	firstSteps         int64 // steps of its search (0 for a static witness)
 	firstStatic        []porcupine.Operation
+	claimed            int // partitions proven by their claims after reduction
 }
 
 // judge searches each partition on its own, in key order: explaining a
@@ -238,6 +252,10 @@ func (sp *spec[I, O, S, K]) judge(keys []K, parts [][]porcupine.Operation, opts 
 			if v.first < 0 {
 				v.first, v.firstStatic = i, w
 			}
+			continue
+		}
+		if sp.claimedLegal(part) { // the reduction may have fixed what failed before
+			v.claimed++
 			continue
 		}
 		switch verdict, steps := sp.search(part, opts); verdict {

@@ -83,6 +83,40 @@ type History[I any, O outcome] struct {
 	slots     []int // porcupine client id of each op
 	clients   map[int]*clientState
 	slotsNext int
+	// claims[id] is when the system says op id took effect (Claim), or
+	// claimNone or claimMany; nil until the first claim.
+	claims  []int64
+	claimed bool
+}
+
+// Claim records that the system under test says op id took effect at
+// virtual time at (on the clock of Call and Return). A check uses the
+// claims as a candidate linearization and proves a partition with them in
+// linear time when they hold (claims.go); otherwise, and for any operation
+// claimed twice, it searches as without claims. A claim may come after the
+// client gave up (Unknown): the operation still took effect then. It
+// panics if id was not returned by Call or at is negative.
+func (h *History[I, O]) Claim(id OpID, at int64) {
+	h.mustExist("Claim", id)
+	if at < 0 {
+		panic(fmt.Sprintf("checker: Claim: op %d claimed at %d", id, at))
+	}
+	for len(h.claims) < len(h.ops) {
+		h.claims = append(h.claims, claimNone)
+	}
+	h.claimed = true
+	if h.claims[id] != claimNone {
+		h.claims[id] = claimMany
+		return
+	}
+	h.claims[id] = at
+}
+
+func (h *History[I, O]) claimAt(id OpID) int64 {
+	if int(id) >= len(h.claims) {
+		return claimNone
+	}
+	return h.claims[id]
 }
 
 // Call records that client invoked in at virtual time at and returns the

@@ -231,6 +231,14 @@ func describeRecs(recs []kvRec) string {
 // drawConcurrentWords is drawConcurrentKV for words: few values, so they
 // repeat, and fetch-adds in some histories.
 func drawConcurrentWords(t *rapid.T) []wordRec {
+	recs, _, _ := drawConcurrentWordsWithPoints(t)
+	return recs
+}
+
+// drawConcurrentWordsWithPoints is drawConcurrentWords with the moment
+// each operation took effect in the drawn run, and whether it did (an
+// unknown one may not have).
+func drawConcurrentWordsWithPoints(t *rapid.T) ([]wordRec, []int64, []bool) {
 	n := rapid.IntRange(1, 10).Draw(t, "n")
 	kinds := []WordKind{WordRead, WordWrite, WordCAS}
 	if rapid.Bool().Draw(t, "fetchAdds") {
@@ -280,7 +288,7 @@ func drawConcurrentWords(t *rapid.T) []wordRec {
 			recs[i].out = WordOutput{Value: rapid.Uint64Range(0, 5).Draw(t, "corruptValue"), Swapped: rapid.Bool().Draw(t, "corruptSwapped")}
 		}
 	}
-	return recs
+	return recs, lins, applies
 }
 
 func TestPropertyWordReductionIsExact(t *testing.T) {

@@ -355,7 +355,10 @@ func (r *memRun) statusLine() string {
 type memObservations struct {
 	hist    checker.WordHistory
 	applies map[memApplyKey]coherence.Apply // where each (request, address) took effect
-	twice   []string
+	// issued holds every thread request by id, to the end of the run: an
+	// agent may run it after its thread gave up (noteExecute).
+	issued map[sys.ReqID]*memOp
+	twice  []string
 	// written are the unique values stored to words that never see a
 	// fetch-add; reads there must return one of them or 0.
 	written map[uint64]map[uint64]bool
@@ -369,6 +372,7 @@ type memObservations struct {
 
 func (o *memObservations) init() {
 	o.applies = map[memApplyKey]coherence.Apply{}
+	o.issued = map[sys.ReqID]*memOp{}
 	o.written = map[uint64]map[uint64]bool{}
 	o.counter = map[uint64]*memCounter{}
 	o.waits = map[uint64]*memWaitCount{}
@@ -419,6 +423,23 @@ func (r *memRun) noteApply(ap coherence.Apply) {
 		return
 	}
 	r.obs.applies[key] = ap
+}
+
+// noteExecute claims, for the history operations of a request, the moment
+// an agent ran them: the check tries that order before searching
+// (checker.History.Claim).
+func (r *memRun) noteExecute(ex coherence.Execute) {
+	op := r.obs.issued[ex.Req]
+	if op == nil {
+		return
+	}
+	at := r.now()
+	for i, in := range op.ins {
+		if in.Addr >= ex.Addr && in.Addr < ex.End {
+			r.obs.hist.Claim(op.ids[i], at)
+			op.claimed = true
+		}
+	}
 }
 
 func lostBy(rep sys.Reply) netmodel.NodeID { return netmodel.NodeID(rep.Val) }

@@ -142,7 +142,7 @@ func (mm *memMachine) boot(m *sim.Machine) netmodel.Receiver {
 	}
 	cfg.Self, cfg.Incarnation, cfg.Transport, cfg.Completer, cfg.Rand = mm.id, mm.inc, transport, memCompleter{mm}, m.Rand()
 	cfg.Atomics, cfg.Bugs, cfg.Record, cfg.Buggify = r.shape.policy, r.bugs, m.Record, m.Buggify
-	cfg.OnApply = r.noteApply
+	cfg.OnApply, cfg.OnExecute = r.noteApply, r.noteExecute
 	a, err := coherence.New(cfg)
 	if err != nil {
 		panic(fmt.Sprintf("scenarios: mem: %v: %v", mm.id, err))
@@ -253,6 +253,7 @@ type memOp struct {
 	// waitOn, wakeOn: the word of a WAIT or WAKE (for the wait check),
 	// wakeN the WAKE's count.
 	waitOn, wakeOn, wakeN uint64
+	claimed               bool // an agent said when it ran (noteExecute)
 }
 
 func (t *memThread) think() time.Duration {
@@ -299,11 +300,19 @@ func (t *memThread) issue(d memDesc, ins []checker.WordInput, f func(g sys.Globa
 		}
 	}
 	t.op = op
+	if len(ins) > 0 {
+		r.obs.issued[c.Req] = op
+	}
 	if r.opts.Trace != nil {
 		mm.trace("%s: %v as %v", t.who(), d, c.Req)
 	}
 	rep, now := f(mm.agent.Global(memPID), c)
 	if now {
+		if !op.claimed { // a held word, read inside the call
+			for _, id := range op.ids {
+				r.obs.hist.Claim(id, at)
+			}
+		}
 		t.answer(rep)
 		return
 	}

@@ -131,6 +131,11 @@ type Config struct {
 	// (store, CAS that swapped or not, fetch-add, bulk write, ALLOC, FREE)
 	// where it took effect, once: the simulator checks at-most-once with it.
 	OnApply func(Apply)
+	// OnExecute, if set, observes every part of a thread request that ran
+	// on a page (loads too), where and when it ran: the simulator takes the
+	// moments as a candidate linearization (checker.History.Claim). A held
+	// word read through the page table runs inside the call, unobserved.
+	OnExecute func(Execute)
 	// Record, if set, receives rare protocol events (a page lost, a peer
 	// restarted) for the trace.
 	Record func(format string, args ...any)
@@ -142,6 +147,14 @@ type Config struct {
 	Buggify func(site string) bool
 
 	Bugs Bugs // planted defects, all false in production
+}
+
+// Execute is one part of a thread request running on a page: the bytes
+// [Addr, End) of global memory.
+type Execute struct {
+	Machine   netmodel.NodeID // where it ran
+	Req       sys.ReqID
+	Addr, End uint64
 }
 
 // Apply is one thread request taking effect.

@@ -205,10 +205,25 @@ func (a *Agent) tryExec(o *op, pg *page) bool {
 	at := o.cursor()
 	done, r := a.execAt(o, f, pg.base())
 	a.applied(o, at)
+	if a.cfg.OnExecute != nil {
+		a.executed(o, at)
+	}
 	if done {
 		a.finish(o, r)
 	}
 	return true
+}
+
+// executed reports the part of o that ran from global address at on.
+func (a *Agent) executed(o *op, at uint64) {
+	end := at + 8
+	switch {
+	case o.kind == opRead || o.kind == opWrite:
+		end = o.cursor()
+	case (o.kind == opLoad || o.kind == opStore) && o.a == 1:
+		end = at + 1
+	}
+	a.cfg.OnExecute(Execute{Machine: a.cfg.Self, Req: o.caller.Req, Addr: at, End: end})
 }
 
 // park queues o on pg until its access changes; false if o could not park
