@@ -6,7 +6,10 @@ import (
 
 // TestSameSeedSameTrace runs several seeds twice each: a seed must replay
 // event for event (same trace hash and event count), and different seeds
-// must explore different runs.
+// must explore different runs. A run that depends on Go's map order
+// differs only in some seeds, and only sometimes (the mem scenario told a
+// rebooted agent of dead peers in map order, seen in 2 of 20 seeds): hence
+// a range of seeds, not a handful.
 func TestSameSeedSameTrace(t *testing.T) {
 	for _, sc := range All() {
 		t.Run(sc.Name, func(t *testing.T) { sameSeedSameTrace(t, sc.Name) })
@@ -14,7 +17,11 @@ func TestSameSeedSameTrace(t *testing.T) {
 }
 
 func sameSeedSameTrace(t *testing.T, scenario string) {
-	seeds := []uint64{1, 7, 42, 1000, 123456789}
+	var seeds []uint64
+	for seed := range uint64(sameTraceSeeds) {
+		seeds = append(seeds, seed)
+	}
+	seeds = append(seeds, 1000, 123456789)
 	hashes := map[string]uint64{}
 	for _, seed := range seeds {
 		first := mustRun(t, scenario, Options{Seed: seed})
@@ -41,3 +48,6 @@ func mustRun(t *testing.T, scenario string, opts Options) Report {
 	}
 	return r
 }
+
+// sameTraceSeeds: seeds 0 to sameTraceSeeds-1 run twice in every scenario.
+const sameTraceSeeds = 24

@@ -3,7 +3,9 @@ package scenarios
 import (
 	"encoding/binary"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"time"
 
 	"github.com/flockvm/flock/checker"
@@ -155,9 +157,9 @@ func (mm *memMachine) boot(m *sim.Machine) netmodel.Receiver {
 		panic(fmt.Sprintf("scenarios: mem: %v: %v", mm.id, err))
 	}
 	mm.agent = a
-	for id, inc := range r.downs {
+	for _, id := range slices.Sorted(maps.Keys(r.downs)) { // in id order: the run must replay exactly
 		if id != mm.id {
-			a.MachineDown(id, inc)
+			a.MachineDown(id, r.downs[id])
 		}
 	}
 	if mm.inc == 1 {

@@ -372,6 +372,9 @@ func decodeEnvelope(payload []byte, pageBytes int) (envelope, error) {
 	if d.err == nil && env.fromInc == 0 {
 		d.fail("sender incarnation 0")
 	}
+	if d.err == nil {
+		env.msgs = make([]msg, 0, n)
+	}
 	for i := uint64(0); i < n && d.err == nil; i++ {
 		env.msgs = append(env.msgs, d.msg())
 	}

@@ -85,9 +85,17 @@ func (a *Agent) flush(hold bool) {
 		if len(out) > 0 {
 			a.sendPayloads(pr, out)
 		}
+		if len(pr.replies) == 0 && cap(out) <= repliesKeepMax {
+			clear(out) // encoded: drop the page data and bytes they hold
+			pr.replies = out[:0]
+		}
 	}
 	a.dirty = a.dirty[:0]
 }
+
+// repliesKeepMax bounds the reply buffer a peer keeps between flushes
+// (messages), so that one burst does not pin a large buffer for good.
+const repliesKeepMax = 256
 
 // openBatch numbers the requests about to leave for pr as one batch.
 func (a *Agent) openBatch(pr *peer) {
