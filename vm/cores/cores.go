@@ -37,6 +37,8 @@ type core struct {
 	ticks    atomic.Int64
 	runnable atomic.Bool
 	idle     atomic.Bool
+	// enter and exit bracket each slice the core runs (Bracket).
+	enter, exit func()
 }
 
 // work is something asked of a core; placed: it adds a thread counted in
@@ -254,6 +256,17 @@ func (c *core) signal() {
 	}
 }
 
+// Bracket makes core i call enter before and exit after each slice it
+// runs on its goroutine (parallel mode): a memory whose pages the
+// interpreter reaches directly needs to know when a core may be touching
+// them (coherence.Core). Call it before Start.
+func (s *Set) Bracket(i int, enter, exit func()) {
+	if s.running.Load() {
+		panic("cores: Bracket after Start")
+	}
+	s.cores[i].enter, s.cores[i].exit = enter, exit
+}
+
 // Start starts the cores' goroutines (parallel mode). after, if set, runs
 // on a core's goroutine after each of its slices, under the owner's lock
 // (the memory agent's poll, say).
@@ -300,7 +313,13 @@ func (s *Set) loop(c *core, after func()) {
 			c.publish() // before incoming drops: a placed thread is always counted somewhere
 			c.incoming.Add(-placed)
 		}
+		if c.enter != nil {
+			c.enter()
+		}
 		used := c.m.Run(s.slice)
+		if c.exit != nil {
+			c.exit()
+		}
 		c.ticks.Add(int64(used))
 		c.publish()
 		if after != nil && used > 0 {

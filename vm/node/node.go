@@ -205,10 +205,13 @@ type Node struct {
 	machines []*interp.Machine
 	cores    *cores.Set
 	mem      Memory
-	fs       *nodeStorage // the filesystem (storage.go)
-	meta     *metaReplica // nil unless this node is a voter
-	client   *raftkv.Client
-	mq       *metaQueue
+	// directCores: parallel cores reach held global pages without the
+	// node's lock (memory_direct.go).
+	directCores bool
+	fs          *nodeStorage // the filesystem (storage.go)
+	meta        *metaReplica // nil unless this node is a voter
+	client      *raftkv.Client
+	mq          *metaQueue
 	// clientMeta runs the client service's metadata operations (client_sessions.go).
 	clientMeta *clientSessions
 	ms         *membership
@@ -311,6 +314,7 @@ func (n *Node) boot() error {
 	if err != nil {
 		return fmt.Errorf("node: memory agent: %w", err)
 	}
+	n.registerDirectCores()
 	if err := n.openMeta(); err != nil {
 		return err
 	}

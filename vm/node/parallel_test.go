@@ -1,12 +1,14 @@
 package node
 
 import (
+	"fmt"
 	"runtime"
 	"sync/atomic"
 	"testing"
 
 	"github.com/flockvm/flock/netmodel"
 	"github.com/flockvm/flock/vm/asm"
+	"github.com/flockvm/flock/vm/coherence"
 	"github.com/flockvm/flock/vm/kernel"
 )
 
@@ -14,11 +16,75 @@ import (
 // their own (as in production) run a program across three machines to its
 // exact answer. CI runs it under -race.
 func TestParallelCoresAcrossMachines(t *testing.T) {
-	c := newClusterParallel(t, 3, 1)
-	if !c.runUntil(c.allJoinedLocked, 40000) {
-		t.Fatalf("nodes did not join: %s / %s / %s", c.nodes[1].Summary(), c.nodes[2].Summary(), c.nodes[3].Summary())
+	c := newClusterParallel(t, 3, 1, nil)
+	if got := runCounterParallel(t, c, 16, 50); got != "800\n" {
+		t.Errorf("output %q, want 800", got)
 	}
-	prog, err := asm.Assemble("t.flasm", []byte(readCounterProgram(t, 16, 50)), asm.Options{})
+}
+
+// TestParallelCoresShareHeldPagesDirectly: with coherent memory across
+// three machines, cores on goroutines of their own reach the pages their
+// machine holds through the agent's table, without the node's lock; the
+// agents revoke access only after the cores' grace periods, so the
+// counter's fetch-adds from every machine give the exact answer (CI runs
+// it under -race).
+func TestParallelCoresShareHeldPagesDirectly(t *testing.T) {
+	c := newClusterParallel(t, 3, 2, func(cfg *Config) {
+		coherentMemory(cfg)
+		cfg.PlaceLocalPerCore = 1 // spread the threads over the machines
+	})
+	if got := runCounterParallel(t, c, 12, 200); got != "2400\n" {
+		t.Errorf("output %q, want 2400", got)
+	}
+	remote, transfers := int64(0), uint64(0)
+	for _, id := range c.ids {
+		n := c.nodes[id]
+		remote += n.Stats().ThreadsPlacedRemote
+		unlock := n.enter()
+		st := n.mem.(*coherenceMemory).Stats()
+		transfers += st.Forwarded + st.Invalidated + st.DelegatedServed
+		direct := n.directCores
+		unlock()
+		if !direct {
+			t.Errorf("%v: directCores = false, want the cores registered with the memory agent", id)
+		}
+	}
+	if remote == 0 || transfers == 0 {
+		t.Errorf("threads placed remotely %d, pages handed over or invalidated or delegated %d: want both, or the test shares nothing across machines", remote, transfers)
+	}
+}
+
+// TestParallelCoresHitsSkipTheAgent: on one machine, fetch-adds on a held
+// page are served by the cores themselves: the agent sees a small part of
+// them (first touches), where the locked path would see every one.
+func TestParallelCoresHitsSkipTheAgent(t *testing.T) {
+	const threads, adds = 8, 500
+	c := newClusterParallel(t, 1, 3, coherentMemory)
+	if got := runCounterParallel(t, c, threads, adds); got != fmt.Sprintf("%d\n", threads*adds) {
+		t.Fatalf("output %q, want %d", got, threads*adds)
+	}
+	n := c.nodes[c.ids[0]]
+	unlock := n.enter()
+	st := n.mem.(*coherenceMemory).Stats()
+	unlock()
+	slow := st.Hits + st.ReadMisses + st.WriteMisses + st.DelegatedSent
+	if slow*10 > threads*adds {
+		t.Errorf("the agent served %d of %d fetch-adds (hits %d, misses %d/%d), want under a tenth: the cores should reach the page directly",
+			slow, threads*adds, st.Hits, st.ReadMisses, st.WriteMisses)
+	}
+}
+
+// coherentMemory makes the nodes' memory the coherence agent.
+func coherentMemory(cfg *Config) { cfg.Memory = CoherenceMemory(coherence.Config{}) }
+
+// runCounterParallel runs the counter program on machine 1 of c, whose
+// nodes run their cores in parallel, and returns its output.
+func runCounterParallel(t *testing.T, c *cluster, threads, adds int) string {
+	t.Helper()
+	if !c.runUntil(c.allJoinedLocked, 40000) {
+		t.Fatalf("nodes did not join")
+	}
+	prog, err := asm.Assemble("t.flasm", []byte(readCounterProgram(t, threads, adds)), asm.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -26,7 +92,7 @@ func TestParallelCoresAcrossMachines(t *testing.T) {
 	var code atomic.Uint64
 	var failed atomic.Value
 	out := &lockedBuffer{}
-	c.nodes[1].Start(Run{Program: prog, User: "root", Out: out},
+	c.nodes[c.ids[0]].Start(Run{Program: prog, User: "root", Out: out},
 		func(_ uint64, err error) {
 			if err != nil {
 				failed.Store(err.Error())
@@ -49,14 +115,15 @@ func TestParallelCoresAcrossMachines(t *testing.T) {
 	if f := failed.Load(); f != nil {
 		t.Fatalf("program failed: %v", f)
 	}
-	if got := out.String(); got != "800\n" || code.Load() != 0 {
-		t.Errorf("output %q exit %d, want 800 and 0", got, code.Load())
+	if code.Load() != 0 {
+		t.Fatalf("program exit %d, want 0", code.Load())
 	}
+	return out.String()
 }
 
-func newClusterParallel(t *testing.T, machines int, seed uint64) *cluster {
+func newClusterParallel(t *testing.T, machines int, seed uint64, tweak func(*Config)) *cluster {
 	c := newCluster(t, 0, 0, seed)
-	c.parallel = true
+	c.parallel, c.tweak = true, tweak
 	for i := 1; i <= machines; i++ {
 		c.ids = append(c.ids, netmodel.NodeID(i))
 	}

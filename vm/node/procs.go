@@ -305,7 +305,7 @@ func (n *Node) install(p *procHere) error {
 		Storage: p.storage, Kernel: n, Account: p.acct, BudgetTicks: n.cfg.BudgetTicks}
 	if n.cfg.ParallelCores {
 		ip := p.ip
-		ip.Global, ip.Storage, ip.Kernel = cores.LockedGlobal(ip.Global, &n.mu), cores.LockedStorage(ip.Storage, &n.mu), cores.LockedKernel(ip.Kernel, &n.mu)
+		ip.Global, ip.Storage, ip.Kernel = n.lockedGlobal(ip.Global), cores.LockedStorage(ip.Storage, &n.mu), cores.LockedKernel(ip.Kernel, &n.mu)
 	}
 	if err := p.prog.Validate(); err != nil {
 		n.mem.RemoveProcess(p.pid)
@@ -509,8 +509,10 @@ func (n *Node) addThreadHere(p *procHere, img *interp.ThreadImage, fresh bool) s
 		}
 		return sys.TrapNone
 	}
+	// Place, not Do: the core counts the thread at once, so a burst of
+	// spawns within one slice sees this machine fill up and spreads.
 	pid, tid := p.pid, img.TID
-	n.cores.Do(best, func(m *interp.Machine) {
+	n.cores.Place(func(m *interp.Machine) {
 		if err := m.AddThread(img); err != nil {
 			img.Local.Release()
 			n.mu.Lock()
