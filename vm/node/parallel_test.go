@@ -121,7 +121,7 @@ func runCounterParallel(t *testing.T, c *cluster, threads, adds int) string {
 	return out.String()
 }
 
-func newClusterParallel(t *testing.T, machines int, seed uint64, tweak func(*Config)) *cluster {
+func newClusterParallel(t testing.TB, machines int, seed uint64, tweak func(*Config)) *cluster {
 	c := newCluster(t, 0, 0, seed)
 	c.parallel, c.tweak = true, tweak
 	for i := 1; i <= machines; i++ {
