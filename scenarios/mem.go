@@ -176,6 +176,8 @@ type memRun struct {
 	clock    memClock
 	// downs are the incarnations membership has reported dead, by machine.
 	downs map[netmodel.NodeID]uint64
+	// pattern: what ALLOC cycles write (allocPattern).
+	pattern []byte
 	// crashedAt are the times each machine's incarnations ended.
 	crashedAt map[netmodel.NodeID][]sim.Time
 	final     memFinal
@@ -355,9 +357,6 @@ func (r *memRun) statusLine() string {
 type memObservations struct {
 	hist    checker.WordHistory
 	applies map[memApplyKey]coherence.Apply // where each (request, address) took effect
-	// issued holds every thread request by id, to the end of the run: an
-	// agent may run it after its thread gave up (noteExecute).
-	issued map[sys.ReqID]*memOp
 	twice  []string
 	// written are the unique values stored to words that never see a
 	// fetch-add; reads there must return one of them or 0.
@@ -372,7 +371,6 @@ type memObservations struct {
 
 func (o *memObservations) init() {
 	o.applies = map[memApplyKey]coherence.Apply{}
-	o.issued = map[sys.ReqID]*memOp{}
 	o.written = map[uint64]map[uint64]bool{}
 	o.counter = map[uint64]*memCounter{}
 	o.waits = map[uint64]*memWaitCount{}
@@ -415,21 +413,54 @@ type memApplyKey struct {
 }
 
 func (r *memRun) noteApply(ap coherence.Apply) {
-	key := memApplyKey{ap.Req, ap.Addr}
-	if prev, dup := r.obs.applies[key]; dup {
-		if len(r.obs.twice) < 10 {
-			r.obs.twice = append(r.obs.twice, fmt.Sprintf("request %v (%s at %#x) applied on %v and again on %v", ap.Req, ap.Kind, ap.Addr, prev.Machine, ap.Machine))
+	if op := r.issuedOp(ap.Req); op != nil {
+		for _, prev := range op.applied {
+			if prev.Addr == ap.Addr {
+				r.appliedTwice(prev, ap)
+				return
+			}
 		}
+		op.applied = append(op.applied, ap)
+		return
+	}
+	key := memApplyKey{ap.Req, ap.Addr} // not a thread's request
+	if prev, dup := r.obs.applies[key]; dup {
+		r.appliedTwice(prev, ap)
 		return
 	}
 	r.obs.applies[key] = ap
+}
+
+func (r *memRun) appliedTwice(prev, ap coherence.Apply) {
+	if len(r.obs.twice) < 10 {
+		r.obs.twice = append(r.obs.twice, fmt.Sprintf("request %v (%s at %#x) applied on %v and again on %v", ap.Req, ap.Kind, ap.Addr, prev.Machine, ap.Machine))
+	}
+}
+
+// issuedOp is the thread request id names, or nil: every machine keeps
+// its requests by incarnation and sequence number, to the end of the run
+// (an agent may run one after its thread gave up).
+func (r *memRun) issuedOp(req sys.ReqID) *memOp {
+	i := int(req.Machine) - memIDFirst
+	if i < 0 || i >= len(r.machines) {
+		return nil
+	}
+	mm := r.machines[i]
+	if int(req.Incarnation) >= len(mm.issued) {
+		return nil
+	}
+	ops := mm.issued[req.Incarnation]
+	if req.Seq == 0 || req.Seq > uint64(len(ops)) {
+		return nil
+	}
+	return ops[req.Seq-1]
 }
 
 // noteExecute claims, for the history operations of a request, the moment
 // an agent ran them: the check tries that order before searching
 // (checker.History.Claim).
 func (r *memRun) noteExecute(ex coherence.Execute) {
-	op := r.obs.issued[ex.Req]
+	op := r.issuedOp(ex.Req)
 	if op == nil {
 		return
 	}

@@ -106,8 +106,9 @@ type memMachine struct {
 	waker        *memThread // the liveness phase's waker
 	pending      map[sys.ReqID]*memThread
 	seq          uint64
-	reporting    uint64 // the last incarnation membership is reporting
-	crashesNoted uint64 // incarnations whose end noteCrash recorded
+	issued       [][]*memOp // the threads' requests of every incarnation, by seq (memRun.issuedOp)
+	reporting    uint64     // the last incarnation membership is reporting
+	crashesNoted uint64     // incarnations whose end noteCrash recorded
 	rngs         *rand.Rand
 }
 
@@ -255,7 +256,8 @@ type memOp struct {
 	// waitOn, wakeOn: the word of a WAIT or WAKE (for the wait check),
 	// wakeN the WAKE's count.
 	waitOn, wakeOn, wakeN uint64
-	claimed               bool // an agent said when it ran (noteExecute)
+	claimed               bool              // an agent said when it ran (noteExecute)
+	applied               []coherence.Apply // where it took effect (noteApply)
 }
 
 func (t *memThread) think() time.Duration {
@@ -302,9 +304,16 @@ func (t *memThread) issue(d memDesc, ins []checker.WordInput, f func(g sys.Globa
 		}
 	}
 	t.op = op
-	if len(ins) > 0 {
-		r.obs.issued[c.Req] = op
+	for uint64(len(mm.issued)) <= mm.inc {
+		mm.issued = append(mm.issued, nil)
 	}
+	for uint64(len(mm.issued[mm.inc])) < c.Req.Seq-1 { // fences and the first ALLOC issue requests of their own
+		mm.issued[mm.inc] = append(mm.issued[mm.inc], nil)
+	}
+	if uint64(len(mm.issued[mm.inc])) != c.Req.Seq-1 {
+		panic(fmt.Sprintf("scenarios: mem: %v: request %v issued after request %d", mm.id, c.Req, len(mm.issued[mm.inc])))
+	}
+	mm.issued[mm.inc] = append(mm.issued[mm.inc], op)
 	if r.opts.Trace != nil {
 		mm.trace("%s: %v as %v", t.who(), d, c.Req)
 	}
@@ -677,10 +686,7 @@ func (t *memThread) allocCycle() {
 							}
 						}
 					}
-					pattern := make([]byte, size)
-					for i := range pattern {
-						pattern[i] = byte(i*7 + 1)
-					}
+					pattern := r.allocPattern(int(size))
 					t.issue(desc("write-bytes %#x+%d", addr, uint64(size)), nil,
 						func(g sys.Global, c sys.Caller) (sys.Reply, bool) { return g.WriteBytes(c, addr, pattern) },
 						func(sys.Reply) {
@@ -690,6 +696,16 @@ func (t *memThread) allocCycle() {
 						})
 				})
 		})
+}
+
+// allocPattern is the bytes an ALLOC cycle writes into its new block of
+// size bytes: byte i is i*7+1. One shared slice, never written (the agent
+// copies what it is given), so a cycle allocates none.
+func (r *memRun) allocPattern(size int) []byte {
+	for i := len(r.pattern); i < size; i++ {
+		r.pattern = append(r.pattern, byte(i*7+1))
+	}
+	return r.pattern[:size:size]
 }
 
 // finalRead: after Heal, one read of a word, which must get an answer.

@@ -1,6 +1,7 @@
 package coherence
 
 import (
+	"encoding/binary"
 	"github.com/flockvm/flock/netmodel"
 	"github.com/flockvm/flock/vm/sys"
 )
@@ -199,10 +200,10 @@ func (a *Agent) sendXfer(pg *page) {
 }
 
 // pageWords is how page data travels: nil for a page of zeros.
-func pageWords(w []uint64) []uint64 {
-	for _, v := range w {
-		if v != 0 {
-			return w
+func pageWords(data pageData) pageData {
+	for i := 0; i+8 <= len(data); i += 8 {
+		if binary.LittleEndian.Uint64(data[i:]) != 0 {
+			return data
 		}
 	}
 	return nil

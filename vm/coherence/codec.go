@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"strings"
 
 	"github.com/flockvm/flock/netmodel"
@@ -93,7 +92,7 @@ type msg struct {
 	val        uint64 // OpReply
 	trap       sys.Trap
 	hasPage    bool
-	page       []uint64 // nil with hasPage: zeros
+	page       pageData // nil with hasPage: zeros
 	bytes      []byte
 	hasBytes   bool
 }
@@ -118,19 +117,15 @@ func appendUvarints(b []byte, vs ...uint64) []byte {
 	return b
 }
 
-func appendPage(b []byte, has bool, words []uint64) []byte {
+func appendPage(b []byte, has bool, data pageData) []byte {
 	switch {
 	case !has:
 		return append(b, dataNone)
-	case words == nil:
+	case data == nil:
 		return append(b, dataZero)
 	}
 	b = append(b, dataPage)
-	b = slices.Grow(b, 8*len(words))
-	for _, w := range words {
-		b = binary.LittleEndian.AppendUint64(b, w)
-	}
-	return b
+	return append(b, data...)
 }
 
 func appendBytes(b []byte, has bool, data []byte) []byte {
@@ -249,7 +244,7 @@ func (d *decoder) u32() uint32 {
 	return uint32(v)
 }
 
-func (d *decoder) page() (has bool, words []uint64) {
+func (d *decoder) page() (has bool, data pageData) {
 	switch tag := d.byte1(); tag {
 	case dataNone:
 		return false, nil
@@ -260,12 +255,11 @@ func (d *decoder) page() (has bool, words []uint64) {
 			d.fail("page truncated")
 			return false, nil
 		}
-		words = make([]uint64, d.pageBytes/8)
-		for i := range words {
-			words[i] = binary.LittleEndian.Uint64(d.b[8*i:])
-		}
+		// The receiver owns the payload (netmodel.Receiver): the page
+		// stays in it, not copied.
+		data = pageData(d.b[:d.pageBytes:d.pageBytes])
 		d.b = d.b[d.pageBytes:]
-		return true, words
+		return true, data
 	default:
 		d.fail("page tag %d", tag)
 		return false, nil

@@ -1,6 +1,7 @@
 package coherence
 
 import (
+	"encoding/binary"
 	"reflect"
 	"testing"
 
@@ -12,8 +13,8 @@ const fuzzPage = 512
 
 // sampleMsgs is one message of every kind, with every field set.
 func sampleMsgs() []msg {
-	words := make([]uint64, fuzzPage/8)
-	words[3] = 0xdeadbeef
+	words := make(pageData, fuzzPage)
+	binary.LittleEndian.PutUint64(words[24:], 0xdeadbeef)
 	req := sys.ReqID{Machine: 2, Incarnation: 3, Core: 1, Seq: 99}
 	return []msg{
 		{kind: kGetS, pid: 1, vpn: 8, seq: 5},
@@ -75,7 +76,7 @@ func TestDecodeRejects(t *testing.T) {
 		{"trailing byte", append(append([]byte(nil), good...), 0)},
 		{"truncated", good[:len(good)-1]},
 		{"unknown kind", append(appendHeader(nil, 2, 1, 3, 1), 200)},
-		{"page of the wrong size", samplePayload(msg{kind: kData, hasPage: true, page: make([]uint64, fuzzPage/16)})},
+		{"page of the wrong size", samplePayload(msg{kind: kData, hasPage: true, page: make(pageData, fuzzPage/2)})},
 		{"xfer without data", samplePayload(msg{kind: kXfer})},
 		{"bad flags", append(appendHeader(nil, 2, 1, 3, 1), byte(kData), 1, 1, 1, 1, 0x80)},
 	}

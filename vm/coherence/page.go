@@ -69,7 +69,7 @@ type transfer struct {
 	ownerEpoch uint64 // the grant the data was owned under
 	ownerSeq   uint64
 	kept       bool
-	data       []uint64
+	data       pageData
 	// The forward's target, to resend its Data when the forward is
 	// retransmitted.
 	target    netmodel.NodeID

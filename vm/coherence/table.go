@@ -1,6 +1,7 @@
 package coherence
 
 import (
+	"encoding/binary"
 	"fmt"
 	"sync/atomic"
 
@@ -35,26 +36,32 @@ type Frame struct {
 
 func newFrame(words int) *Frame { return &Frame{w: make([]atomic.Uint64, words)} }
 
+// pageData is a page's words as they travel: little-endian, 8 bytes a
+// word; nil stands for a page of zeros.
+type pageData []byte
+
 // snapshot copies the words out.
-func (f *Frame) snapshot() []uint64 {
-	out := make([]uint64, len(f.w))
+func (f *Frame) snapshot() pageData {
+	out := make(pageData, 8*len(f.w))
 	for i := range f.w {
-		out[i] = f.w[i].Load()
+		binary.LittleEndian.PutUint64(out[8*i:], f.w[i].Load())
 	}
 	return out
 }
 
-// fill copies words in (nil: zeros).
-func (f *Frame) fill(words []uint64) {
-	if words != nil && len(words) != len(f.w) {
-		panic(fmt.Sprintf("coherence: fill %d words into a frame of %d", len(words), len(f.w)))
+// fill copies a page's words in (nil: zeros).
+func (f *Frame) fill(data pageData) {
+	if data == nil {
+		for i := range f.w {
+			f.w[i].Store(0)
+		}
+		return
+	}
+	if len(data) != 8*len(f.w) {
+		panic(fmt.Sprintf("coherence: fill %d bytes into a frame of %d words", len(data), len(f.w)))
 	}
 	for i := range f.w {
-		var v uint64
-		if words != nil {
-			v = words[i]
-		}
-		f.w[i].Store(v)
+		f.w[i].Store(binary.LittleEndian.Uint64(data[8*i:]))
 	}
 }
 
