@@ -357,7 +357,7 @@ func (r *memRun) statusLine() string {
 type memObservations struct {
 	hist    checker.WordHistory
 	applies map[memApplyKey]coherence.Apply // where each (request, address) took effect
-	twice  []string
+	twice   []string
 	// written are the unique values stored to words that never see a
 	// fetch-add; reads there must return one of them or 0.
 	written map[uint64]map[uint64]bool
