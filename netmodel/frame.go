@@ -53,6 +53,13 @@ type Frame struct {
 // It panics if the payload exceeds FramePayloadMax: that is a bug in the
 // sender, which must split or refuse such a message.
 func AppendFrame(dst []byte, from, to NodeID, payload []byte) []byte {
+	return append(AppendFrameHeader(dst, from, to, payload), payload...)
+}
+
+// AppendFrameHeader appends the FrameHeaderSize bytes AppendFrame writes
+// before payload (its checksum covers payload), for a sender that keeps
+// the payload apart (see DecodeFrameParts).
+func AppendFrameHeader(dst []byte, from, to NodeID, payload []byte) []byte {
 	if len(payload) > FramePayloadMax {
 		panic(fmt.Sprintf("netmodel: payload of %d bytes exceeds FramePayloadMax", len(payload)))
 	}
@@ -63,8 +70,50 @@ func AppendFrame(dst []byte, from, to NodeID, payload []byte) []byte {
 	dst = binary.LittleEndian.AppendUint32(dst, uint32(len(payload)))
 	crc := crc32.Update(0, castagnoli, dst[start:start+24])
 	crc = crc32.Update(crc, castagnoli, payload)
-	dst = binary.LittleEndian.AppendUint32(dst, crc)
-	return append(dst, payload...)
+	return binary.LittleEndian.AppendUint32(dst, crc)
+}
+
+// DecodeFrameParts is DecodeFrame of a frame held in two parts, its
+// header and its payload (the simulator keeps a message's payload where
+// its sender put it): the same checks, the same errors, and the payload
+// returned is payload itself. A header that announces another length
+// than len(payload) is garbage.
+func DecodeFrameParts(header, payload []byte) (Frame, error) {
+	if len(header) != FrameHeaderSize {
+		return Frame{}, fmt.Errorf("%w: header of %d bytes", ErrFrameShort, len(header))
+	}
+	n, err := checkHeader(header)
+	if err != nil {
+		return Frame{}, err
+	}
+	if int(n) != len(payload) {
+		return Frame{}, fmt.Errorf("%w: header says %d payload bytes, %d there", ErrFrameChecksum, n, len(payload))
+	}
+	crc := crc32.Update(0, castagnoli, header[:24])
+	if crc32.Update(crc, castagnoli, payload) != binary.LittleEndian.Uint32(header[24:28]) {
+		return Frame{}, ErrFrameChecksum
+	}
+	return Frame{
+		From:    NodeID(binary.LittleEndian.Uint64(header[4:12])),
+		To:      NodeID(binary.LittleEndian.Uint64(header[12:20])),
+		Payload: payload[:len(payload):len(payload)],
+	}, nil
+}
+
+// checkHeader checks a whole header's magic, version and length field
+// (not its checksum) and returns the payload length it announces.
+func checkHeader(h []byte) (uint32, error) {
+	if h[0] != frameMagic[0] || h[1] != frameMagic[1] {
+		return 0, ErrFrameMagic
+	}
+	if h[2] != frameVersion || h[3] != 0 {
+		return 0, fmt.Errorf("%w: version %d flags %#x", ErrFrameVersion, h[2], h[3])
+	}
+	n := binary.LittleEndian.Uint32(h[20:24])
+	if n > FramePayloadMax {
+		return 0, fmt.Errorf("%w: %d bytes", ErrFrameTooLarge, n)
+	}
+	return n, nil
 }
 
 // DecodeFrame decodes the frame at the start of buf and returns it with the
@@ -78,15 +127,9 @@ func DecodeFrame(buf []byte) (Frame, int, error) {
 		}
 		return Frame{}, 0, ErrFrameShort
 	}
-	if buf[0] != frameMagic[0] || buf[1] != frameMagic[1] {
-		return Frame{}, 0, ErrFrameMagic
-	}
-	if buf[2] != frameVersion || buf[3] != 0 {
-		return Frame{}, 0, fmt.Errorf("%w: version %d flags %#x", ErrFrameVersion, buf[2], buf[3])
-	}
-	n := binary.LittleEndian.Uint32(buf[20:24])
-	if n > FramePayloadMax {
-		return Frame{}, 0, fmt.Errorf("%w: %d bytes", ErrFrameTooLarge, n)
+	n, err := checkHeader(buf[:FrameHeaderSize])
+	if err != nil {
+		return Frame{}, 0, err
 	}
 	total := FrameHeaderSize + int(n)
 	if len(buf) < total {

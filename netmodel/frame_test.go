@@ -76,3 +76,31 @@ func FuzzDecodeFrame(f *testing.F) {
 		}
 	})
 }
+
+// FuzzDecodeFrameParts: a frame cut into header and payload decodes as
+// the whole does, and garbage in either part is refused as it would be.
+func FuzzDecodeFrameParts(f *testing.F) {
+	f.Add(AppendFrame(nil, 1, 2, []byte("seed")), 28)
+	f.Add(AppendFrame(nil, 9, 1, nil), 28)
+	f.Add(AppendFrame(nil, 3, 4, []byte("cut elsewhere")), 20)
+	f.Add([]byte("FL"), 1)
+	f.Fuzz(func(t *testing.T, data []byte, cut int) {
+		if cut < 0 || cut > len(data) {
+			return
+		}
+		whole, n, errWhole := DecodeFrame(data)
+		parts, errParts := DecodeFrameParts(data[:cut], data[cut:])
+		if errParts != nil {
+			if cut == FrameHeaderSize && errWhole == nil && n == len(data) {
+				t.Fatalf("DecodeFrameParts = %v, want the frame DecodeFrame decodes", errParts)
+			}
+			return
+		}
+		if cut != FrameHeaderSize || errWhole != nil || n != len(data) {
+			t.Fatalf("DecodeFrameParts accepted a frame DecodeFrame refuses (%v) or cut at %d", errWhole, cut)
+		}
+		if parts.From != whole.From || parts.To != whole.To || !bytes.Equal(parts.Payload, whole.Payload) {
+			t.Fatalf("DecodeFrameParts = %+v, DecodeFrame = %+v", parts, whole)
+		}
+	})
+}

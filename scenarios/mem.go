@@ -176,8 +176,9 @@ type memRun struct {
 	clock    memClock
 	// downs are the incarnations membership has reported dead, by machine.
 	downs map[netmodel.NodeID]uint64
-	// pattern: what ALLOC cycles write (allocPattern).
-	pattern []byte
+	// pattern: what ALLOC cycles write (allocPattern); zeros: what a new
+	// block reads (allZero).
+	pattern, zeros []byte
 	// crashedAt are the times each machine's incarnations ended.
 	crashedAt map[netmodel.NodeID][]sim.Time
 	final     memFinal

@@ -1,6 +1,7 @@
 package scenarios
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"maps"
@@ -678,7 +679,7 @@ func (t *memThread) allocCycle() {
 			t.issue(desc("read-bytes %#x+%d (new)", addr, uint64(size)), nil,
 				func(g sys.Global, c sys.Caller) (sys.Reply, bool) { return g.ReadBytes(c, addr, size) },
 				func(rep sys.Reply) {
-					if rep.Trap == sys.TrapNone {
+					if rep.Trap == sys.TrapNone && !r.allZero(rep.Data) {
 						for i, b := range rep.Data {
 							if b != 0 {
 								r.obs.zeros = append(r.obs.zeros, fmt.Sprintf("%s: new block %#x+%d reads %#x at byte %d", t.who(), addr, size, b, i))
@@ -706,6 +707,15 @@ func (r *memRun) allocPattern(size int) []byte {
 		r.pattern = append(r.pattern, byte(i*7+1))
 	}
 	return r.pattern[:size:size]
+}
+
+// allZero reports whether b holds only zeros (compared with a shared
+// buffer of zeros: the vectorised comparison, not a loop of bytes).
+func (r *memRun) allZero(b []byte) bool {
+	if len(r.zeros) < len(b) {
+		r.zeros = make([]byte, len(b))
+	}
+	return bytes.Equal(b, r.zeros[:len(b)])
 }
 
 // finalRead: after Heal, one read of a word, which must get an answer.

@@ -224,21 +224,23 @@ func (n *network) send(src *Machine, to NodeID, payload []byte) {
 	src.settleDisk()
 	depart := max(w.now, src.diskBusy())
 	lk.sends++
-	frame := netmodel.AppendFrame(make([]byte, 0, netmodel.FrameHeaderSize+size), src.id, to, payload)
+	var hdr [netmodel.FrameHeaderSize]byte
+	netmodel.AppendFrameHeader(hdr[:0], src.id, to, payload)
 	var dup []byte
 	if f.DupProb > 0 && n.rng.Float64() < f.DupProb {
 		w.counts["net_dup"]++
 		n.add(kind, outDuplicated, size)
-		dup = bytes.Clone(frame)
+		dup = bytes.Clone(payload)
 	}
-	n.launch(src, dst, lk, frame, depart, size, kind)
+	n.launch(src, dst, lk, hdr, payload, depart, size, kind)
 	if dup != nil {
-		n.launch(src, dst, lk, dup, depart, size, kind)
+		n.launch(src, dst, lk, hdr, dup, depart, size, kind)
 	}
 }
 
-// launch schedules the arrival of one copy of a frame.
-func (n *network) launch(src, dst *Machine, lk *link, frame []byte, depart Time, size int, kind uint16) {
+// launch schedules the arrival of one copy of a frame (header and
+// payload).
+func (n *network) launch(src, dst *Machine, lk *link, hdr [netmodel.FrameHeaderSize]byte, payload []byte, depart Time, size int, kind uint16) {
 	w := n.w
 	if lk.inflight >= n.queueMax() {
 		n.add(kind, outOverflow, size)
@@ -246,14 +248,18 @@ func (n *network) launch(src, dst *Machine, lk *link, frame []byte, depart Time,
 	}
 	if p := w.faults.GarbleProb; p > 0 && n.rng.Float64() < p {
 		w.counts["net_garble"]++
-		bit := n.rng.IntN(len(frame) * 8)
-		frame[bit/8] ^= 1 << (bit % 8)
+		bit := n.rng.IntN((len(hdr) + len(payload)) * 8)
+		if i := bit / 8; i < len(hdr) {
+			hdr[i] ^= 1 << (bit % 8)
+		} else {
+			payload[i-len(hdr)] ^= 1 << (bit % 8)
+		}
 	}
 	ev := w.q.alloc()
 	ev.kind, ev.node, ev.name = evDeliver, dst.id, "deliver"
 	ev.m, ev.inc = dst, dst.inc
 	ev.from, ev.fromInc = src, src.inc
-	ev.departAt, ev.frame, ev.link, ev.msgKind, ev.sendSeq = depart, frame, lk, kind, lk.sends
+	ev.departAt, ev.hdr, ev.payload, ev.link, ev.msgKind, ev.sendSeq = depart, hdr, payload, lk, kind, lk.sends
 	lk.inflight++
 	w.q.push(ev, depart.Add(n.latency(lk)))
 }
@@ -282,7 +288,7 @@ func (n *network) deliver(ev *event) bool {
 		dst.deferEvent(ev)
 		return false
 	}
-	size := len(ev.frame) - netmodel.FrameHeaderSize
+	size := len(ev.payload)
 	switch {
 	case uint64(len(src.crashTimes)) >= ev.fromInc && ev.departAt > src.crashTimes[ev.fromInc-1]:
 		n.settle(ev, "lost: sender crashed", outSenderDown, size)
@@ -291,7 +297,7 @@ func (n *network) deliver(ev *event) bool {
 	case ev.link.blocked > 0:
 		n.settle(ev, "lost: partition", outPartitioned, size)
 	default:
-		f, _, err := netmodel.DecodeFrame(ev.frame)
+		f, err := netmodel.DecodeFrameParts(ev.hdr[:], ev.payload)
 		if err != nil || f.From != src.id || f.To != dst.id {
 			n.settle(ev, "lost: garbled", outGarbled, size)
 			return true
@@ -344,7 +350,7 @@ func (n *network) settle(ev *event, name string, o outcome, size int) {
 // lose settles a message that never reaches the queue's head again (its
 // paused destination crashed) without counting an event.
 func (n *network) lose(ev *event, o outcome) {
-	n.add(ev.msgKind, o, len(ev.frame)-netmodel.FrameHeaderSize)
+	n.add(ev.msgKind, o, len(ev.payload))
 	ev.link.inflight--
 	n.w.q.release(ev)
 }

@@ -49,7 +49,10 @@ type event struct {
 	from     *Machine
 	fromInc  uint64
 	departAt Time
-	frame    []byte
+	// The frame in two parts: its header, and the payload where the
+	// sender put it (the transport owns it once sent).
+	hdr      [netmodel.FrameHeaderSize]byte
+	payload  []byte
 	link     *link
 	msgKind  uint16
 	sendSeq  uint64 // order of the Send on its link, from 1; a duplicate shares it
