@@ -51,11 +51,11 @@ type event struct {
 	departAt Time
 	// The frame in two parts: its header, and the payload where the
 	// sender put it (the transport owns it once sent).
-	hdr      [netmodel.FrameHeaderSize]byte
-	payload  []byte
-	link     *link
-	msgKind  uint16
-	sendSeq  uint64 // order of the Send on its link, from 1; a duplicate shares it
+	hdr     [netmodel.FrameHeaderSize]byte
+	payload []byte
+	link    *link
+	msgKind uint16
+	sendSeq uint64 // order of the Send on its link, from 1; a duplicate shares it
 }
 
 // qitem is what the btree holds: the ordering key inline so comparisons do
