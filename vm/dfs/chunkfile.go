@@ -113,7 +113,10 @@ func decodeChunkHeader(b []byte) (chunkHeader, error) {
 
 // chunkFileName is the file name of a generation within the chunk directory.
 func chunkFileName(r chunkRef) string {
-	return fmt.Sprintf("%s-%016x-%s", r.ino, r.idx, r.gen)
+	b := make([]byte, 0, 2*idHexLen+16+2)
+	b = append(r.ino.appendHex(b), '-')
+	b = append(appendHexFixed(b, r.idx, 16), '-')
+	return string(r.gen.appendHex(b))
 }
 
 // parseChunkFileName parses chunkFileName.

@@ -2,10 +2,12 @@ package dfs
 
 import (
 	"bytes"
+	"fmt"
 	"reflect"
 	"testing"
 
 	"github.com/flockvm/flock/vm/sys"
+	"pgregory.net/rapid"
 )
 
 var (
@@ -215,6 +217,34 @@ func FuzzParseNames(f *testing.F) {
 					t.Fatalf("splitPath(%q) = %q", s, comps)
 				}
 			}
+		}
+	})
+}
+
+// TestHexFormsMatchFmt: the hand-written hex forms of ids and chunk file
+// names are fmt's, for edge values and drawn ones.
+func TestHexFormsMatchFmt(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		word := rapid.SampledFrom([]uint64{0, 1, 0xf, 1 << 63, ^uint64(0)})
+		draw := func(name string) uint64 {
+			if rapid.Bool().Draw(t, name+"Edge") {
+				return word.Draw(t, name)
+			}
+			return rapid.Uint64().Draw(t, name)
+		}
+		id := ID{Machine: draw("machine"), Inc: uint32(draw("inc")), N: draw("n")}
+		if got, want := id.String(), fmt.Sprintf("%016x%08x%016x", id.Machine, id.Inc, id.N); got != want {
+			t.Fatalf("ID%+v.String() = %q, want %q", id, got, want)
+		}
+		r := chunkRef{ino: id, idx: draw("idx"), gen: ID{Machine: draw("genMachine"), N: draw("genN")}}
+		if got, want := chunkFileName(r), fmt.Sprintf("%s-%016x-%s", r.ino, r.idx, r.gen); got != want {
+			t.Fatalf("chunkFileName(%v) = %q, want %q", r, got, want)
+		}
+		if got, want := keyChunk(id, r.idx), fmt.Sprintf("%s%016x", keyChunks(id), r.idx); got != want {
+			t.Fatalf("keyChunk(%v, %d) = %q, want %q", id, r.idx, got, want)
+		}
+		if got, want := keyMachine(r.idx), fmt.Sprintf("%s%016x", keyMachinePrefix, r.idx); got != want {
+			t.Fatalf("keyMachine(%d) = %q, want %q", r.idx, got, want)
 		}
 	})
 }

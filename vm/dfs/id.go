@@ -31,7 +31,25 @@ func (id ID) IsZero() bool { return id == ID{} }
 // String is the fixed-width hex form used in keys and file names, so that
 // key order is id order and no id is a prefix of another.
 func (id ID) String() string {
-	return fmt.Sprintf("%016x%08x%016x", id.Machine, id.Inc, id.N)
+	return string(id.appendHex(make([]byte, 0, idHexLen)))
+}
+
+// appendHex appends the String form (keys and file names are built on the
+// hot path: no fmt).
+func (id ID) appendHex(b []byte) []byte {
+	b = appendHexFixed(b, id.Machine, 16)
+	b = appendHexFixed(b, uint64(id.Inc), 8)
+	return appendHexFixed(b, id.N, 16)
+}
+
+// appendHexFixed appends the low digits hex digits of v, zero-padded
+// (fmt's %0Nx for a v that fits).
+func appendHexFixed(b []byte, v uint64, digits int) []byte {
+	const hex = "0123456789abcdef"
+	for i := digits - 1; i >= 0; i-- {
+		b = append(b, hex[(v>>(4*uint(i)))&0xf])
+	}
+	return b
 }
 
 // parseID parses the String form.
@@ -73,11 +91,13 @@ func keyEntries(dir ID) string            { return keyEntryPrefix + dir.String()
 func keyEntry(dir ID, name string) string { return keyEntries(dir) + name }
 func keyFile(ino ID) string               { return keyFilePrefix + ino.String() }
 func keyChunks(ino ID) string             { return keyFile(ino) + "/k/" }
-func keyChunk(ino ID, idx uint64) string  { return fmt.Sprintf("%s%016x", keyChunks(ino), idx) }
-func keySize(ino ID) string               { return keyFile(ino) + "/s" }
-func keyTombs(ino ID) string              { return keyFile(ino) + "/t/" }
-func keyTomb(ino ID, gen ID) string       { return keyTombs(ino) + gen.String() }
-func keyMachine(m uint64) string          { return fmt.Sprintf("%s%016x", keyMachinePrefix, m) }
+func keyChunk(ino ID, idx uint64) string {
+	return string(appendHexFixed([]byte(keyChunks(ino)), idx, 16))
+}
+func keySize(ino ID) string         { return keyFile(ino) + "/s" }
+func keyTombs(ino ID) string        { return keyFile(ino) + "/t/" }
+func keyTomb(ino ID, gen ID) string { return keyTombs(ino) + gen.String() }
+func keyMachine(m uint64) string    { return string(appendHexFixed([]byte(keyMachinePrefix), m, 16)) }
 
 // exactRange is the range holding exactly key.
 func exactRange(key string) rangeSpec { return rangeSpec{start: key, end: key + "\x00", limit: 1} }
