@@ -1,0 +1,294 @@
+package node
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// lazyLeftovers describes pins and held references still kept anywhere
+// (after a process ended there must be none).
+func (c *cluster) lazyLeftovers() string {
+	var b strings.Builder
+	for _, id := range c.ids {
+		if n := c.nodes[id]; n != nil && (len(n.lazy.pins) > 0 || len(n.lazy.held) > 0) {
+			fmt.Fprintf(&b, "%v: %d pins, %d held; ", id, len(n.lazy.pins), len(n.lazy.held))
+		}
+	}
+	return b.String()
+}
+
+func (c *cluster) stat(f func(Stats) int64) int64 {
+	k := int64(0)
+	for _, n := range c.nodes {
+		k += f(n.Stats())
+	}
+	return k
+}
+
+// TestSpawnRemoteLocalIsLazy: a thread spawned on another machine from a
+// 1 MiB local memory carries a reference, fetches the one page it reads
+// (its argument's page comes with it), and once it ends the source lets
+// the snapshot go.
+func TestSpawnRemoteLocalIsLazy(t *testing.T) {
+	const size = 1 << 20
+	bytes, c := spawnRemoteBytes(t, size, nil)
+	if bytes*10 > size {
+		t.Errorf("the network carried %d bytes for a %d-byte local memory, want under a tenth", bytes, size)
+	}
+	if lazy := c.stat(func(s Stats) int64 { return s.ThreadsSpawnedLazy }); lazy != 1 {
+		t.Errorf("%d threads spawned lazily, want 1", lazy)
+	}
+	if got := c.stat(func(s Stats) int64 { return s.LocalPagesFetched }); got != 1 {
+		t.Errorf("%d local pages fetched, want 1 (the page the thread read)", got)
+	}
+	c.run(100, 4)
+	if left := c.lazyLeftovers(); left != "" {
+		t.Errorf("after the process ended: %s want nothing pinned or held", left)
+	}
+}
+
+// TestSpawnRemoteLocalSmallIsEager: a local memory of a few pages travels
+// in the image: nothing is pinned, nothing fetched.
+func TestSpawnRemoteLocalSmallIsEager(t *testing.T) {
+	_, c := spawnRemoteBytes(t, 16<<10, nil)
+	if lazy, got := c.stat(func(s Stats) int64 { return s.ThreadsSpawnedLazy }), c.stat(func(s Stats) int64 { return s.LocalPagesFetched }); lazy != 0 || got != 0 {
+		t.Errorf("a 16 KiB local memory: %d lazy spawns, %d pages fetched; want 0, 0", lazy, got)
+	}
+}
+
+// TestSpawnRemoteLocalPinsFull: with no room to pin, a thread with a big
+// local memory stays on its machine rather than copying it.
+func TestSpawnRemoteLocalPinsFull(t *testing.T) {
+	c := newClusterWith(t, 2, func(cfg *Config) {
+		cfg.Provide.Cores = 1
+		cfg.PlaceLocalPerCore = 1
+		cfg.MigrateMissesMin = -1
+		cfg.LazyPinsMax = 1
+	})
+	if !c.runUntil(c.allJoined, 40000) {
+		t.Fatalf("nodes did not join")
+	}
+	c.nodes[1].lazy.pins[999] = &pin{pid: 999, snap: nil} // the only pin is taken
+	r := c.start(1, spawnBigProgram(1<<20, 0))
+	if !c.runUntil(func() bool { return r.ended }, 400000) {
+		t.Fatalf("program did not end\n%s", c.dump())
+	}
+	if r.status.Err() != nil || r.out.String() != "3" {
+		t.Fatalf("status %v output %q, want 3", r.status.Err(), r.out.String())
+	}
+	if remote := c.stat(func(s Stats) int64 { return s.ThreadsPlacedRemote }); remote != 0 {
+		t.Errorf("%d threads placed remotely with the pins full, want 0 (it stays with its memory)", remote)
+	}
+	delete(c.nodes[1].lazy.pins, 999)
+}
+
+// TestSpawnRemoteLocalUnderMessageFaults: drops and duplicates; page
+// fetches retransmit, duplicate answers are dropped, the result is the
+// same and nothing stays pinned.
+func TestSpawnRemoteLocalUnderMessageFaults(t *testing.T) {
+	for seed := uint64(1); seed <= 4; seed++ {
+		c := newClusterWith(t, 2, func(cfg *Config) {
+			cfg.Provide.Cores = 1
+			cfg.PlaceLocalPerCore = 1
+			cfg.MigrateMissesMin = -1
+		})
+		c.rng.Uint64N(seed + 1) // a different fault pattern per seed
+		if !c.runUntil(c.allJoined, 40000) {
+			t.Fatalf("seed %d: nodes did not join", seed)
+		}
+		c.dropProb, c.dupProb = 0.2, 0.2
+		r := c.start(1, spawnBigProgram(256<<10, 0))
+		if !c.runUntil(func() bool { return r.ended }, 400000) {
+			t.Fatalf("seed %d: program did not end\n%s", seed, c.dump())
+		}
+		if r.status.Err() != nil || r.out.String() != "3" {
+			t.Errorf("seed %d: status %v output %q, want 3", seed, r.status.Err(), r.out.String())
+		}
+		c.dropProb, c.dupProb = 0, 0
+		c.run(400, 4)
+		if left := c.lazyLeftovers(); left != "" {
+			t.Errorf("seed %d: after the process ended: %s want nothing pinned or held", seed, left)
+		}
+		if twice := c.threadsRanTwice(); len(twice) > 0 {
+			t.Errorf("seed %d: threads ran twice: %v", seed, twice)
+		}
+	}
+}
+
+// nestedSpawnProgram: main spawns mid (on machine 2); mid fills a big
+// local block and spawns leaf (on machine 3) with it, then ends, returning
+// leaf's tid; leaf spins, then reads a page of the block; main joins both.
+func nestedSpawnProgram(size, spin int) string {
+	return fmt.Sprintf(`
+.const BIG %d
+.const SPIN %d
+main:
+    ENTER 0, 0
+    PUSH 0
+    SPAWN mid
+    JOIN
+    JOIN
+    PRINT
+    PUSH 0
+    EXIT
+mid:
+    ENTER 1, 2              ; 0 = arg, 1 = block, 2 = i
+    PUSH BIG
+    ALLOC
+    SET 1
+fill:
+    GET 2
+    PUSH BIG/4096
+    LT
+    JZ filled
+    GET 2
+    PUSH 1
+    ADD
+    GET 2
+    PUSH 4096
+    MUL
+    GET 1
+    ADD
+    STORE
+    INCL 2, 1
+    JMP fill
+filled:
+    GET 1
+    SPAWN leaf
+    RET
+leaf:
+    ENTER 1, 1              ; 0 = block, 1 = i
+spin:
+    GET 1
+    PUSH SPIN
+    LT
+    JZ touch
+    INCL 1, 1
+    JMP spin
+touch:
+    GET 0
+    PUSH 8192
+    ADD
+    LOAD
+    RET
+`, size, spin)
+}
+
+// TestLazySourceDiesBeforeFetch: the machine a thread's local memory is
+// pinned on dies (the thread that spawned it is gone; nothing else of the
+// process is there) before the thread touched its pages: the process ends
+// with the error naming that machine and the memory lost, never zeros.
+func TestLazySourceDiesBeforeFetch(t *testing.T) {
+	c := newClusterWith(t, 3, func(cfg *Config) {
+		cfg.Provide.Cores = 1
+		cfg.PlaceLocalPerCore = 1
+		cfg.MigrateMissesMin = -1
+		cfg.LeaseRenewTicks, cfg.MembershipPollTicks, cfg.LeaseExpireTicks = 5, 5, 40
+	})
+	if !c.runUntil(c.allJoined, 40000) {
+		t.Fatalf("nodes did not join")
+	}
+	r := c.start(1, nestedSpawnProgram(1<<20, 3_000_000))
+	// Wait for the pin, then for the spawner to end.
+	var source *Node
+	if !c.runUntil(func() bool {
+		for _, id := range c.ids {
+			if n := c.nodes[id]; len(n.lazy.pins) > 0 && id != 1 {
+				source = n
+			}
+		}
+		return source != nil && source.Threads() == 0
+	}, 400000) {
+		t.Fatalf("no thread was spawned lazily from a machine other than the home\n%s", c.dump())
+	}
+	victim := source.ID()
+	c.crash(victim)
+	if !c.runUntil(func() bool { return r.ended }, 400000) {
+		t.Fatalf("program did not end after %v died\n%s", victim, c.dump())
+	}
+	err := r.status.Err()
+	if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("machine %d", victim)) || !strings.Contains(err.Error(), "local memory") {
+		t.Fatalf("status %v, output %q; want the loss of machine %d's local memory", err, r.out.String(), victim)
+	}
+	if r.out.String() != "" {
+		t.Errorf("output %q: the thread ran on without its memory", r.out.String())
+	}
+	t.Logf("status: %v", err)
+}
+
+// TestLazyThreadSpawnsOnward: a thread whose local memory is still on its
+// source spawns onto a third machine: it fetches the rest first, and the
+// grandchild reads the right data.
+func TestLazyThreadSpawnsOnward(t *testing.T) {
+	c := newClusterWith(t, 3, func(cfg *Config) {
+		cfg.Provide.Cores = 1
+		cfg.PlaceLocalPerCore = 1
+		cfg.MigrateMissesMin = -1
+	})
+	if !c.runUntil(c.allJoined, 40000) {
+		t.Fatalf("nodes did not join")
+	}
+	r := c.start(1, onwardProgram)
+	if !c.runUntil(func() bool { return r.ended }, 400000) {
+		t.Fatalf("program did not end\n%s", c.dump())
+	}
+	if r.status.Err() != nil || r.out.String() != "3" {
+		t.Fatalf("status %v output %q, want 3", r.status.Err(), r.out.String())
+	}
+	if lazy, remote := c.stat(func(s Stats) int64 { return s.ThreadsSpawnedLazy }), c.stat(func(s Stats) int64 { return s.ThreadsPlacedRemote }); lazy != 2 || remote != 2 {
+		t.Errorf("%d lazy spawns of %d remote ones, want 2 of 2 (the onward one pinned again after fetching)", lazy, remote)
+	}
+	c.run(100, 4)
+	if left := c.lazyLeftovers(); left != "" {
+		t.Errorf("after the process ended: %s want nothing pinned or held", left)
+	}
+}
+
+// onwardProgram: main fills 256 KiB and spawns mid with it (lazy); mid
+// spawns leaf with the same block (mid's memory is still partly remote),
+// leaf reads page 2.
+const onwardProgram = `
+.const BIG 262144
+main:
+    ENTER 0, 2
+    PUSH BIG
+    ALLOC
+    SET 0
+fill:
+    GET 1
+    PUSH BIG/4096
+    LT
+    JZ filled
+    GET 1
+    PUSH 1
+    ADD
+    GET 1
+    PUSH 4096
+    MUL
+    GET 0
+    ADD
+    STORE
+    INCL 1, 1
+    JMP fill
+filled:
+    GET 0
+    SPAWN mid
+    JOIN
+    PRINT
+    PUSH 0
+    EXIT
+mid:
+    ENTER 1, 0
+    GET 0
+    SPAWN leaf
+    JOIN
+    RET
+leaf:
+    ENTER 1, 0
+    GET 0
+    PUSH 8192
+    ADD
+    LOAD
+    RET
+`
