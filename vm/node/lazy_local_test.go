@@ -2,8 +2,15 @@ package node
 
 import (
 	"fmt"
+	"runtime"
 	"strings"
+	"sync/atomic"
 	"testing"
+
+	"github.com/flockvm/flock/netmodel"
+	"github.com/flockvm/flock/vm/asm"
+	"github.com/flockvm/flock/vm/coherence"
+	"github.com/flockvm/flock/vm/kernel"
 )
 
 // lazyLeftovers describes pins and held references still kept anywhere
@@ -292,3 +299,151 @@ leaf:
     LOAD
     RET
 `
+
+// TestParallelCoresLazyLocal: with cores on OS threads, a lazily spawned
+// thread's faults, fetches and release run under the node's lock (run
+// under -race by make test-race).
+func TestParallelCoresLazyLocal(t *testing.T) {
+	c := newCluster(t, 0, 0, 1)
+	c.parallel = true
+	c.tweak = func(cfg *Config) {
+		cfg.Provide.Cores = 1
+		cfg.PlaceLocalPerCore = 1
+		cfg.MigrateMissesMin = -1
+	}
+	for i := 1; i <= 2; i++ {
+		c.ids = append(c.ids, netmodel.NodeID(i))
+	}
+	c.voters = c.ids
+	for _, id := range c.ids {
+		c.disks[id] = c.newDisk(t)
+		c.boot(id)
+	}
+	if !c.runUntil(c.allJoinedLocked, 40000) {
+		t.Fatalf("nodes did not join")
+	}
+	// Parallel cores publish their thread counts between quanta, so
+	// the load rule keeps a burst of spawns here; the data hint (the
+	// argument is homed on machine 2) sends them there.
+	src := dataHomedProgram(256<<10, 6, 1)
+	prog, err := asm.Assemble("t.flasm", []byte(src), asm.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ended atomic.Bool
+	var failed atomic.Value
+	out := &lockedBuffer{}
+	c.nodes[1].Start(Run{Program: prog, User: "root", Out: out},
+		func(_ uint64, err error) {
+			if err != nil {
+				failed.Store(err.Error())
+			}
+		},
+		func(_ uint64, st kernel.Status) {
+			if err := st.Err(); err != nil {
+				failed.Store(err.Error())
+			}
+			ended.Store(true)
+		})
+	for i := 0; i < 2_000_000 && !ended.Load(); i++ {
+		c.run(1, 4)
+		runtime.Gosched()
+	}
+	if !ended.Load() {
+		t.Fatalf("program did not end")
+	}
+	if f := failed.Load(); f != nil {
+		t.Fatalf("program failed: %v", f)
+	}
+	if got := out.String(); got != "18" {
+		t.Errorf("output %q, want 18", got)
+	}
+	if lazy, got := c.stat(func(s Stats) int64 { return s.ThreadsSpawnedLazy }), c.stat(func(s Stats) int64 { return s.LocalPagesFetched }); lazy == 0 || got == 0 {
+		t.Errorf("%d lazy spawns, %d pages fetched; want some of each\n%s", lazy, got, c.dump())
+	}
+}
+
+// dataHomedProgram: main fills a local block of size bytes (its address
+// kept in the data word blk) and spawns k readers whose argument is a
+// global address in the region of span member region (never dereferenced:
+// only a placement hint); each reader finds the block through blk and
+// reads page 2 (3). Prints 3k.
+func dataHomedProgram(size, k, region int) string {
+	spawns := strings.Repeat("    PUSH HINT\n    SPAWN leaf\n    YIELD\n", k) + "    JOIN\n" + strings.Repeat("    SWAP\n    JOIN\n    ADD\n", k-1)
+	return fmt.Sprintf(`
+.const BIG %d
+.const HINT %d
+.zero blk 8
+main:
+    ENTER 0, 2              ; 0 = block, 1 = i
+    PUSH BIG
+    ALLOC
+    SET 0
+    GET 0
+    PUSH blk
+    STORE
+fill:
+    GET 1
+    PUSH BIG/4096
+    LT
+    JZ filled
+    GET 1
+    PUSH 1
+    ADD
+    GET 1
+    PUSH 4096
+    MUL
+    GET 0
+    ADD
+    STORE
+    INCL 1, 1
+    JMP fill
+filled:
+%s    PRINT
+    PUSH 0
+    EXIT
+leaf:
+    ENTER 1, 0
+    PUSH blk
+    LOAD
+    PUSH 8192
+    ADD
+    LOAD
+    RET
+`, size, uint64(1)<<63|uint64(region)<<coherence.RegionShift, spawns)
+}
+
+// TestPlacementPrefersTheDataHome: a thread spawned with a global address
+// homed on machine 3 runs there, though the spawner's own machine and
+// machine 2 have room; a full machine is skipped.
+func TestPlacementPrefersTheDataHome(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		placeLocal int
+		wantOn3    int64
+	}{{"room", 4, 2}, {"full", 1, 1}} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newClusterWith(t, 3, func(cfg *Config) {
+				cfg.Provide.Cores = 1
+				cfg.PlaceLocalPerCore = tc.placeLocal
+				cfg.MigrateMissesMin = -1
+			})
+			if !c.runUntil(c.allJoined, 40000) {
+				t.Fatalf("nodes did not join")
+			}
+			r := c.start(1, strings.Replace(dataHomedProgram(16<<10, 2, 2), "    YIELD\n", "", -1))
+			if !c.runUntil(func() bool { return r.ended }, 400000) {
+				t.Fatalf("program did not end\n%s", c.dump())
+			}
+			if r.status.Err() != nil || r.out.String() != "6" {
+				t.Fatalf("status %v output %q, want 6", r.status.Err(), r.out.String())
+			}
+			if got := c.nodes[3].Stats().ThreadsStarted; got < tc.wantOn3 {
+				t.Errorf("%d threads ran on machine 3, the data's home; want at least %d", got, tc.wantOn3)
+			}
+			if tc.placeLocal == 4 && c.nodes[1].Stats().ThreadsStarted != 1 {
+				t.Errorf("%d threads ran on the spawner's machine, want only main", c.nodes[1].Stats().ThreadsStarted)
+			}
+		})
+	}
+}

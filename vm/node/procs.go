@@ -442,7 +442,7 @@ func (n *Node) startThread(p *procHere, img *interp.ThreadImage, target netmodel
 	}
 	n.request(target, &procMsg{kind: msgStartThread, pid: p.pid, tid: img.TID, data: data},
 		func(m *procMsg) {
-			if m.errno != replyOK {
+			if m.errno != replyOK || n.cfg.Bugs.ReleasePinAtSpawn {
 				n.releasePin(pinID)
 			}
 			switch m.errno {
