@@ -10,7 +10,10 @@ import (
 	"github.com/flockvm/flock/netmodel"
 	"github.com/flockvm/flock/vm/asm"
 	"github.com/flockvm/flock/vm/coherence"
+	"github.com/flockvm/flock/vm/isa"
 	"github.com/flockvm/flock/vm/kernel"
+	"github.com/flockvm/flock/vm/mem"
+	"github.com/flockvm/flock/vm/sys"
 )
 
 // lazyLeftovers describes pins and held references still kept anywhere
@@ -445,5 +448,46 @@ func TestPlacementPrefersTheDataHome(t *testing.T) {
 				t.Errorf("%d threads ran on the spawner's machine, want only main", c.nodes[1].Stats().ThreadsStarted)
 			}
 		})
+	}
+}
+
+// TestHandleFetchPagesRefusals: the source answers only for a pin of this
+// incarnation and that process, with at most fetchPagesMax mapped pages.
+func TestHandleFetchPagesRefusals(t *testing.T) {
+	c := newClusterWith(t, 1, nil)
+	if !c.runUntil(c.allJoined, 40000) {
+		t.Fatalf("node did not join")
+	}
+	n := c.nodes[1]
+	acct := &mem.Account{}
+	prog := &isa.Program{Data: []byte("data")}
+	snap, trap := mem.NewLocal(prog, acct)
+	if trap != sys.TrapNone {
+		t.Fatal(trap)
+	}
+	n.procs[7] = &procHere{pid: 7}
+	n.lazy.pins[1] = &pin{pid: 7, snap: snap, holder: 2}
+	defer func() { delete(n.procs, 7); n.releasePin(1) }()
+	dataPage := prog.DataBase() / mem.PageBytes
+	many := make([]uint64, fetchPagesMax+1)
+	for _, tc := range []struct {
+		name  string
+		m     procMsg
+		errno uint64
+	}{
+		{"ok", procMsg{pid: 7, value: 1, where: n.inc, span: []uint64{dataPage}}, replyOK},
+		{"another incarnation", procMsg{pid: 7, value: 1, where: n.inc + 1, span: []uint64{dataPage}}, replyNotHere},
+		{"unknown pin", procMsg{pid: 7, value: 2, where: n.inc, span: []uint64{dataPage}}, replyNoPin},
+		{"pin of another process, ended here", procMsg{pid: 8, value: 1, where: n.inc, span: []uint64{dataPage}}, replyEnded},
+		{"no pages", procMsg{pid: 7, value: 1, where: n.inc}, replyBadImage},
+		{"too many pages", procMsg{pid: 7, value: 1, where: n.inc, span: many}, replyBadImage},
+		{"unmapped page", procMsg{pid: 7, value: 1, where: n.inc, span: []uint64{1 << 20}}, replyBadImage},
+		{"page past the limit", procMsg{pid: 7, value: 1, where: n.inc, span: []uint64{^uint64(0)}}, replyBadImage},
+	} {
+		m := tc.m
+		m.kind = msgFetchPages
+		if got := n.handleFetchPages(&m); got.errno != tc.errno {
+			t.Errorf("%s: handleFetchPages = errno %d, want %d", tc.name, got.errno, tc.errno)
+		}
 	}
 }
