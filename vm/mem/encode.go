@@ -26,7 +26,7 @@ const (
 // that would silently drop them.
 func (l *Local) Encode() []byte {
 	if l.lazy != nil {
-		panic(fmt.Sprintf("mem: Encode of a local memory with %d pages still on machine %d", len(l.lazy.absent), l.lazy.remote.Ref.Machine))
+		panic(fmt.Sprintf("mem: Encode of a local memory with %d pages still on machine %d", l.lazy.absent.count, l.lazy.remote.Ref.Machine))
 	}
 	b := l.appendHeap([]byte(localMagic))
 	var n uint64
@@ -164,9 +164,7 @@ func (l *Local) finishDecode(d *reader) (*Local, error) {
 	// Pages below mappedTop may hold old data that ALLOC must zero.
 	l.forPages(func(index uint64, _ *page) { l.mappedTop = max(l.mappedTop, (index+1)<<pageShift) })
 	if l.lazy != nil {
-		for index := range l.lazy.absent {
-			l.mappedTop = max(l.mappedTop, (index+1)<<pageShift)
-		}
+		l.mappedTop = max(l.mappedTop, l.lazy.absent.top()<<pageShift)
 	}
 	return l, nil
 }

@@ -4,7 +4,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
-	"slices"
 	"sync/atomic"
 
 	"github.com/flockvm/flock/vm/sys"
@@ -24,8 +23,13 @@ import (
 // lazyMagic starts EncodeLazy's bytes.
 const lazyMagic = "FLKR\x01"
 
-// pageFlagAbsent marks, in EncodeLazy's bytes, a page left on the source.
+// pageFlagAbsent marks, in EncodeLazy's bytes, a run of pages left on the
+// source (a count follows).
 const pageFlagAbsent = 4
+
+// lazyAbsentPagesMax bounds the absent pages of one lazy Local (16 GiB):
+// what a decoder builds from a few bytes stays bounded.
+const lazyAbsentPagesMax = 1 << 22
 
 // SnapshotRef names a pinned snapshot on its source machine: the machine,
 // the incarnation that pinned it (a restarted machine has lost it), and
@@ -68,8 +72,8 @@ func (r *Remote) drop() {
 // lazyPart is a Local's absent pages.
 type lazyPart struct {
 	remote *Remote
-	absent map[uint64]struct{} // page indexes
-	fault  uint64              // 1 + the absent page the last failed access needed; 0: none
+	absent absentSet
+	fault  uint64 // 1 + the absent page the last failed access needed; 0: none
 }
 
 // share is the lazy part of a snapshot: the same absent pages.
@@ -78,11 +82,7 @@ func (z *lazyPart) share() *lazyPart {
 		return nil
 	}
 	z.remote.users.Add(1)
-	absent := make(map[uint64]struct{}, len(z.absent))
-	for i := range z.absent {
-		absent[i] = struct{}{}
-	}
-	return &lazyPart{remote: z.remote, absent: absent}
+	return &lazyPart{remote: z.remote, absent: z.absent.clone()}
 }
 
 func (l *Local) dropLazy() {
@@ -104,7 +104,7 @@ func (l *Local) noteFault(trap sys.Trap, addr, n uint64) sys.Trap {
 		last = ^uint64(0)
 	}
 	for i := addr >> pageShift; i <= last>>pageShift && i < LocalLimitBytes>>pageShift; i++ {
-		if _, ok := z.absent[i]; ok {
+		if z.absent.has(i) {
 			z.fault = i + 1
 			break
 		}
@@ -132,8 +132,7 @@ func (l *Local) Fault() (index uint64, ok bool) {
 	}
 	index = z.fault - 1
 	z.fault = 0
-	_, ok = z.absent[index]
-	return index, ok
+	return index, z.absent.has(index)
 }
 
 // Absent lists the pages still on the source, in order.
@@ -141,12 +140,7 @@ func (l *Local) Absent() []uint64 {
 	if l.lazy == nil {
 		return nil
 	}
-	out := make([]uint64, 0, len(l.lazy.absent))
-	for i := range l.lazy.absent {
-		out = append(out, i)
-	}
-	slices.Sort(out)
-	return out
+	return l.lazy.absent.sorted()
 }
 
 // DataPages counts the mapped pages that are not all zero (what an eager
@@ -168,19 +162,23 @@ func (l *Local) DataPages() int {
 // many it left out.
 func (l *Local) EncodeLazy(ref SnapshotRef, eager func(index uint64) bool) (data []byte, absent int) {
 	if l.lazy != nil {
-		panic(fmt.Sprintf("mem: EncodeLazy of a local memory with %d pages still on machine %d", len(l.lazy.absent), l.lazy.remote.Ref.Machine))
+		panic(fmt.Sprintf("mem: EncodeLazy of a local memory with %d pages still on machine %d", l.lazy.absent.count, l.lazy.remote.Ref.Machine))
 	}
 	b := l.appendHeap([]byte(lazyMagic))
 	for _, v := range []uint64{ref.Machine, ref.Incarnation, ref.ID} {
 		b = binary.AppendUvarint(b, v)
 	}
-	var n uint64
-	l.forPages(func(uint64, *page) { n++ })
-	b = binary.AppendUvarint(b, n)
+	// Entries in address order: a page with its data (or zero flag), or a
+	// run of absent pages.
+	type entry struct {
+		index, run uint64
+		p          *page
+		flags      byte
+	}
+	var entries []entry
 	l.forPages(func(index uint64, p *page) {
-		b = binary.AppendUvarint(b, index)
 		if p.w == ([pageWords]uint64{}) || eager(index) {
-			b = appendPage(b, p, 0)
+			entries = append(entries, entry{index: index, p: p})
 			return
 		}
 		absent++
@@ -188,8 +186,22 @@ func (l *Local) EncodeLazy(ref SnapshotRef, eager func(index uint64) bool) (data
 		if p.ro {
 			flags |= pageFlagRO
 		}
-		b = append(b, flags)
+		if k := len(entries) - 1; k >= 0 && entries[k].p == nil && entries[k].flags == flags && entries[k].index+entries[k].run == index {
+			entries[k].run++
+			return
+		}
+		entries = append(entries, entry{index: index, run: 1, flags: flags})
 	})
+	b = binary.AppendUvarint(b, uint64(len(entries)))
+	for _, e := range entries {
+		b = binary.AppendUvarint(b, e.index)
+		if e.p != nil {
+			b = appendPage(b, e.p, 0)
+			continue
+		}
+		b = append(b, e.flags)
+		b = binary.AppendUvarint(b, e.run)
+	}
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli)), absent
 }
 
@@ -205,7 +217,7 @@ func decodeLazy(data []byte, acct *Account) (*Local, error) {
 		return nil, err
 	}
 	ref := SnapshotRef{Machine: d.uvarint(^uint64(0)), Incarnation: d.uvarint(^uint64(0)), ID: d.uvarint(^uint64(0))}
-	z := &lazyPart{remote: &Remote{Ref: ref}, absent: map[uint64]struct{}{}}
+	z := &lazyPart{remote: &Remote{Ref: ref}, absent: newAbsentSet()}
 	z.remote.users.Store(1)
 	l.lazy = z
 	n := d.count(2)
@@ -222,7 +234,18 @@ func decodeLazy(data []byte, acct *Account) (*Local, error) {
 		}
 		next = index + 1
 		if flags&pageFlagAbsent != 0 {
-			z.absent[index] = struct{}{}
+			run := d.uvarint(lazyAbsentPagesMax - uint64(z.absent.count))
+			if d.err == nil && (run == 0 || index+run > LocalLimitBytes>>pageShift) {
+				d.err = fmt.Errorf("%w: absent run of %d pages at %d", ErrCorrupt, run, index)
+			}
+			if d.err != nil {
+				l.Release()
+				return nil, d.err
+			}
+			for i := index; i < index+run; i++ {
+				z.absent.add(i)
+			}
+			next = index + run
 			continue
 		}
 		if err := l.decodePage(d, index, flags); err != nil {
@@ -230,7 +253,7 @@ func decodeLazy(data []byte, acct *Account) (*Local, error) {
 			return nil, err
 		}
 	}
-	if len(z.absent) == 0 {
+	if z.absent.count == 0 {
 		l.dropLazy()
 	}
 	return l.finishDecode(d)
@@ -268,7 +291,7 @@ func (l *Local) InstallPages(indexes []uint64, data []byte) error {
 			return fmt.Errorf("%w: fetched page %d has bad flags %#x", ErrCorrupt, index, flags)
 		}
 		z := l.lazy
-		if _, absent := z.absentPage(index); !absent {
+		if z == nil || !z.absent.has(index) {
 			if flags&pageFlagZero == 0 {
 				if len(d.b) < PageBytes {
 					return fmt.Errorf("%w: fetched page %d truncated", ErrCorrupt, index)
@@ -280,21 +303,13 @@ func (l *Local) InstallPages(indexes []uint64, data []byte) error {
 		if err := l.decodePage(d, index, flags); err != nil {
 			return err
 		}
-		delete(z.absent, index)
+		z.absent.remove(index)
 	}
 	if len(d.b) != 0 {
 		return fmt.Errorf("%w: %d bytes after the fetched pages", ErrCorrupt, len(d.b))
 	}
-	if l.lazy != nil && len(l.lazy.absent) == 0 {
+	if l.lazy != nil && l.lazy.absent.count == 0 {
 		l.dropLazy()
 	}
 	return nil
-}
-
-func (z *lazyPart) absentPage(index uint64) (struct{}, bool) {
-	if z == nil {
-		return struct{}{}, false
-	}
-	v, ok := z.absent[index]
-	return v, ok
 }
