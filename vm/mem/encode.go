@@ -41,7 +41,7 @@ func (l *Local) Encode() []byte {
 
 // appendHeap appends mappedTop and the allocator's state.
 func (l *Local) appendHeap(b []byte) []byte {
-	b = binary.AppendUvarint(b, l.mappedTop)
+	b = binary.AppendUvarint(b, l.heap.mappedTop)
 	b = binary.AppendUvarint(b, l.heap.top)
 	b = binary.AppendUvarint(b, l.heap.limit)
 	for _, tree := range []*btree.BTreeG[block]{l.heap.live, l.heap.freeAddr} {
@@ -130,9 +130,9 @@ func openSealed(data []byte, magic string) (*reader, error) {
 // decodeHeap reads appendHeap's fields into a new, empty Local.
 func decodeHeap(d *reader, acct *Account) (*Local, error) {
 	l := &Local{sp: space{acct: acct}}
-	l.mappedTop = d.uvarint(LocalLimitBytes)
+	mappedTop := d.uvarint(LocalLimitBytes)
 	top, limit := d.uvarint(LocalLimitBytes), d.uvarint(LocalLimitBytes)
-	l.heap = &Heap{top: top, limit: limit, live: btree.NewG(btreeDegree, byAddr), freeAddr: btree.NewG(btreeDegree, byAddr), freeSize: btree.NewG(btreeDegree, bySize)}
+	l.heap = &Heap{top: top, limit: limit, mappedTop: mappedTop, live: btree.NewG(btreeDegree, byAddr), freeAddr: btree.NewG(btreeDegree, byAddr), freeSize: btree.NewG(btreeDegree, bySize)}
 	l.heap.refs.Store(1)
 	for i, tree := range []*btree.BTreeG[block]{l.heap.live, l.heap.freeAddr} {
 		n := d.count(2)
@@ -162,9 +162,10 @@ func (l *Local) finishDecode(d *reader) (*Local, error) {
 		return nil, fmt.Errorf("%w: %d trailing bytes", ErrCorrupt, len(d.b))
 	}
 	// Pages below mappedTop may hold old data that ALLOC must zero.
-	l.forPages(func(index uint64, _ *page) { l.mappedTop = max(l.mappedTop, (index+1)<<pageShift) })
+	h := l.heap
+	l.forPages(func(index uint64, _ *page) { h.mappedTop = max(h.mappedTop, (index+1)<<pageShift) })
 	if l.lazy != nil {
-		l.mappedTop = max(l.mappedTop, l.lazy.absent.top()<<pageShift)
+		h.mappedTop = max(h.mappedTop, l.lazy.absent.top()<<pageShift)
 	}
 	return l, nil
 }

@@ -12,9 +12,8 @@ const LocalLimitBytes = uint64(1) << 40
 // leaves its thread, so its operations are plain method calls that answer at
 // once.
 type Local struct {
-	sp        space
-	heap      *Heap
-	mappedTop uint64 // pages below are mapped (maybe dirty); above, fresh
+	sp   space
+	heap *Heap // with mappedTop: below it pages are mapped (maybe dirty); above, fresh
 	// lazy: pages of a snapshot on another machine not fetched yet
 	// (local_remote.go); nil when every page is here.
 	lazy *lazyPart
@@ -39,7 +38,7 @@ func NewLocal(p *isa.Program, acct *Account) (*Local, sys.Trap) {
 		return nil, trap
 	}
 	l.sp.writeBytes(db, p.Data)
-	l.mappedTop = p.HeapBase()
+	l.heap.mappedTop = p.HeapBase()
 	return l, sys.TrapNone
 }
 
@@ -49,7 +48,7 @@ func NewLocal(p *isa.Program, acct *Account) (*Local, sys.Trap) {
 // until one side allocates or frees.
 func (l *Local) Snapshot() *Local {
 	l.heap.refs.Add(1)
-	return &Local{sp: l.sp.snapshot(), heap: l.heap, mappedTop: l.mappedTop, lazy: l.lazy.share()}
+	return &Local{sp: l.sp.snapshot(), heap: l.heap, lazy: l.lazy.share()}
 }
 
 // Release gives the memory back; the Local must not be used afterwards.
@@ -74,7 +73,7 @@ func (l *Local) Alloc(n uint64) (uint64, sys.Trap) {
 	if !ok {
 		return 0, sys.TrapOutOfMemory
 	}
-	if trap := prepare(&l.sp, &l.mappedTop, addr, size); trap != sys.TrapNone {
+	if trap := prepare(&l.sp, &l.heap.mappedTop, addr, size); trap != sys.TrapNone {
 		l.heap.Free(addr)
 		return 0, l.noteFault(trap, addr, size)
 	}
