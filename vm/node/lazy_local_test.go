@@ -491,3 +491,43 @@ func TestHandleFetchPagesRefusals(t *testing.T) {
 		}
 	}
 }
+
+// TestLazyHolderDiesReleasesPin: the machine running a lazily spawned
+// thread dies; the process ends naming it, and the source keeps nothing
+// pinned for it.
+func TestLazyHolderDiesReleasesPin(t *testing.T) {
+	c := newClusterWith(t, 3, func(cfg *Config) {
+		cfg.Provide.Cores = 1
+		cfg.PlaceLocalPerCore = 1
+		cfg.MigrateMissesMin = -1
+		cfg.LeaseRenewTicks, cfg.MembershipPollTicks, cfg.LeaseExpireTicks = 5, 5, 40
+	})
+	if !c.runUntil(c.allJoined, 40000) {
+		t.Fatalf("nodes did not join")
+	}
+	r := c.start(1, spawnBigProgram(256<<10, 3_000_000))
+	var holder netmodel.NodeID
+	if !c.runUntil(func() bool {
+		for _, id := range c.ids {
+			if n := c.nodes[id]; len(n.lazy.held) > 0 {
+				holder = id
+			}
+		}
+		return holder != 0
+	}, 400000) {
+		t.Fatalf("no thread was spawned lazily\n%s", c.dump())
+	}
+	if len(c.nodes[1].lazy.pins) != 1 {
+		t.Fatalf("the source pins %d snapshots, want 1", len(c.nodes[1].lazy.pins))
+	}
+	c.crash(holder)
+	if !c.runUntil(func() bool { return r.ended }, 400000) {
+		t.Fatalf("program did not end after %v died\n%s", holder, c.dump())
+	}
+	if err := r.status.Err(); err == nil || !strings.Contains(err.Error(), fmt.Sprintf("machine %d", holder)) {
+		t.Fatalf("status %v, want the loss of machine %d", err, holder)
+	}
+	if n := len(c.nodes[1].lazy.pins); n != 0 {
+		t.Errorf("the source still pins %d snapshots for a dead holder", n)
+	}
+}
