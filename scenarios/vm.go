@@ -67,6 +67,7 @@ func init() {
 			"coherence/page-lost", "coherence/forwarded", "coherence/retransmit",
 			"node/meta-learner-added", "node/meta-voter-promoted", "node/meta-voter-replaced",
 			"node/meta-replica-opened-as-member",
+			"node/spawn-lazy-local", "node/local-page-fetched", "node/local-fetch-retransmitted",
 		},
 	})
 }
@@ -145,6 +146,22 @@ func drawVMVoters(seed uint64, s *vmShape) {
 	s.voterCrash = rng.IntN(3) == 0
 	s.voterCrashAt = vmJobsStartAt + time.Duration(rng.Int64N(int64(time.Second)))
 	s.voterDown = vmVoterDownMin + time.Duration(rng.Int64N(int64(2*time.Second)))
+}
+
+// drawVMLazyLocal adds, in a third of the seeds, the lazy-local workload
+// (programs/lazylocal.flasm) as one more job, from a stream of its own so
+// that the rest of the draw stays as it was.
+func drawVMLazyLocal(seed uint64, s *vmShape) {
+	rng := sim.Stream(seed, "vm.lazy-local", 0)
+	if rng.IntN(3) != 0 {
+		return
+	}
+	s.jobs = append(s.jobs, vmJobSpec{
+		prog:  vmLazyLocalProgram(),
+		at:    vmJobsStartAt + time.Duration(rng.Int64N(int64(s.safety/2))),
+		where: rng.IntN(s.machines),
+	})
+	slices.SortStableFunc(s.jobs, func(a, b vmJobSpec) int { return int(a.at - b.at) })
 }
 
 // pinVMMachines sets the number of machines, keeping the rest of the draw.
@@ -244,10 +261,14 @@ func runVM(opts Options, programs []*vmProgram) (rep Report) {
 
 // runVMShape is runVM with the number of machines pinned (0: drawn).
 func runVMShape(opts Options, programs []*vmProgram, machines int) (rep Report) {
-	if programs == nil {
+	scenario := programs == nil
+	if scenario {
 		programs = vmPrograms()
 	}
 	shape := drawVMShape(opts.Seed, programs)
+	if scenario {
+		drawVMLazyLocal(opts.Seed, &shape)
+	}
 	if machines > 0 {
 		shape = pinVMMachines(shape, machines)
 	}

@@ -23,11 +23,16 @@ type vmBugSet struct {
 //	forget-join-answers   23, first 3, gap 47
 //	ignore-lost-threads   17, first 80, gap 91
 //	launch-before-commit 135, first 0, gap 11
+//
+// and over seeds 0:500:
+//
+//	release-pin-at-spawn  48, first 5, gap 34
 var vmBugBudgets = map[string]int{
 	"rerun-lost-threads":   120,
 	"forget-join-answers":  100,
 	"ignore-lost-threads":  190,
 	"launch-before-commit": 30,
+	"release-pin-at-spawn": 70,
 }
 
 func vmBugs() []Bug {

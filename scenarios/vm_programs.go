@@ -57,6 +57,7 @@ var (
 	vmProgramList  []*vmProgram
 	vmStorage      []storageFile
 	vmFinal        *vmProgram
+	vmLazyLocal    *vmProgram
 )
 
 type storageFile struct {
@@ -75,6 +76,13 @@ func vmPrograms() []*vmProgram {
 func vmStorageFiles() []storageFile {
 	vmProgramsOnce.Do(loadVMPrograms)
 	return vmStorage
+}
+
+// vmLazyLocalProgram is the workload of lazy local memory, drawn apart
+// (drawVMLazyLocal).
+func vmLazyLocalProgram() *vmProgram {
+	vmProgramsOnce.Do(loadVMPrograms)
+	return vmLazyLocal
 }
 
 // vmFinalProgram is the program run after healing.
@@ -111,6 +119,11 @@ func loadVMPrograms() {
 		panic(fmt.Sprintf("scenarios: vm final program: %v", err))
 	}
 	vmFinal = final
+	lazy, err := loadVMProgram("lazylocal", nil, "", "762\n1\n", nil)
+	if err != nil {
+		panic(fmt.Sprintf("scenarios: vm lazy-local program: %v", err))
+	}
+	vmLazyLocal = lazy
 }
 
 func isProgramFile(name string) bool {

@@ -33,7 +33,9 @@
 //
 // Threads move between machines with Detach and AddThread; EncodeImage and
 // DecodeImage turn a ThreadImage (registers, stack, frames, local memory)
-// into checksummed bytes and back.
+// into checksummed bytes and back; EncodeImageLazy leaves the local
+// memory's pages on a pinned snapshot, and a thread that touches one of
+// them parks while its Local's page source fetches it (local_fault.go).
 //
 // Ticks approximate instructions and are only counted where control can
 // loop: a taken backward jump costs the length of the code it jumps back

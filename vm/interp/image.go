@@ -17,7 +17,18 @@ const imageMagic = "FLKT\x01"
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // EncodeImage serialises a thread image (to move it to another machine).
-func EncodeImage(img *ThreadImage) []byte {
+func EncodeImage(img *ThreadImage) []byte { return encodeImage(img, img.Local.Encode()) }
+
+// EncodeImageLazy is EncodeImage with the local memory left, but for the
+// pages eager selects, on this machine's pinned snapshot ref (it must stay
+// pinned while the thread may fetch from it: mem.Local.EncodeLazy). absent
+// counts the pages left behind.
+func EncodeImageLazy(img *ThreadImage, ref mem.SnapshotRef, eager func(index uint64) bool) (data []byte, absent int) {
+	local, absent := img.Local.EncodeLazy(ref, eager)
+	return encodeImage(img, local), absent
+}
+
+func encodeImage(img *ThreadImage, local []byte) []byte {
 	b := []byte(imageMagic)
 	for _, v := range []uint64{img.PID, img.TID, uint64(img.PC), uint64(img.FP), uint64(img.FL), uint64(len(img.Stack))} {
 		b = binary.AppendUvarint(b, v)
@@ -31,7 +42,6 @@ func EncodeImage(img *ThreadImage) []byte {
 		b = binary.AppendUvarint(b, uint64(uint32(f.FP)))
 		b = binary.AppendUvarint(b, uint64(uint32(f.FL)))
 	}
-	local := img.Local.Encode()
 	b = binary.AppendUvarint(b, uint64(len(local)))
 	b = append(b, local...)
 	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))

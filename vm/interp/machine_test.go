@@ -30,6 +30,11 @@ type world struct {
 	done     bool
 	status   uint64
 	trap     *interp.TrapError
+	// lazy: spawned threads get their local memory lazily from pins
+	// (local_fault_test.go); sourceLost: every fetch answers TrapLost.
+	lazy, sourceLost bool
+	pins             []*mem.Local
+	fetches          int
 }
 
 type heldReply struct {
@@ -113,6 +118,9 @@ func (w *world) run(t *testing.T) {
 func (w *world) Spawn(c sys.Caller, img *interp.ThreadImage) (sys.Reply, bool) {
 	img.TID = w.nextTID
 	w.nextTID++
+	if w.lazy {
+		w.makeLazy(img)
+	}
 	// New threads go to the machines in turn: placement is the kernel's.
 	w.add(img, w.machines[int(img.TID)%len(w.machines)])
 	return w.answer(c, sys.Reply{Val: img.TID})

@@ -77,8 +77,15 @@ func (m *Machine) continueSys(t *Thread, r sys.Reply, resumed bool) action {
 			m.trapThread(t, r.Trap, m.trapDetail(t))
 			return actGone
 		}
+		// The stage's input stays in sc.reply while it runs: a local page
+		// still on another machine makes it run again, with the same
+		// input, once the page is here (local_fault.go).
+		t.sc.reply = r
 		act := m.stage(t, r)
 		if act != actAgain {
+			if t.pageWant == 0 {
+				t.sc.reply = sys.Reply{}
+			}
 			return act
 		}
 		r, resumed = t.sc.reply, true
@@ -126,6 +133,11 @@ func (m *Machine) push(t *Thread, v uint64) {
 }
 
 func (m *Machine) trap(t *Thread, kind sys.Trap, detail string) action {
+	if kind == sys.TrapUnmapped && t.local != nil && t.local.Lazy() {
+		if index, ok := t.local.Fault(); ok {
+			return m.pageIn(t, index)
+		}
+	}
 	m.trapThread(t, kind, detail)
 	return actGone
 }

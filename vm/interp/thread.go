@@ -48,9 +48,12 @@ type Thread struct {
 	// resume: reply holds the answer to the operation sc describes.
 	resume bool
 	reqSeq uint64 // the parked request's sequence number
-	reply  sys.Reply
-	sc     sysCall
-	opPC   int // pc of the operation in progress (for trap messages)
+	// pageWant: 1 + the local page being fetched for the operation in sc
+	// (local_fault.go); 0: none.
+	pageWant uint64
+	reply    sys.Reply
+	sc       sysCall
+	opPC     int // pc of the operation in progress (for trap messages)
 	// lostMachine: a TrapLost answer named this failed machine (0: none).
 	lostMachine uint64
 	// set by exec when it returns
@@ -76,7 +79,16 @@ func (m *Machine) runThread(t *Thread, ticks int) (int, stopReason) {
 		t.resume = false
 		r := t.reply
 		t.reply = sys.Reply{}
-		switch m.continueSys(t, r, true) {
+		var act action
+		if t.pageWant != 0 {
+			if act = m.pagedIn(t, r); act == actAgain {
+				in := t.sc.reply
+				act = m.continueSys(t, in, true)
+			}
+		} else {
+			act = m.continueSys(t, r, true)
+		}
+		switch act {
 		case actPark:
 			return 0, stopPark
 		case actGone:

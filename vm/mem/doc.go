@@ -13,4 +13,9 @@
 // GlobalPages store (atomic words, found without a lock), which the
 // interpreter reaches directly on its hot path; allocation and waiters take
 // fine locks of their own. The Account is atomic.
+//
+// A Local that came from another machine may be lazy (local_remote.go):
+// pages of its snapshot still on the source are absent, an access to one
+// traps with the page noted (Fault), and InstallPages puts a fetched page
+// in place.
 package mem

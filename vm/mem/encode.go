@@ -21,10 +21,27 @@ const (
 	pageFlagZero = 2
 )
 
-// Encode serialises the memory. The Local is unchanged.
+// Encode serialises the memory. The Local is unchanged. A Local with pages
+// still on another machine cannot be encoded whole (FetchAll them first):
+// that would silently drop them.
 func (l *Local) Encode() []byte {
-	b := []byte(localMagic)
-	b = binary.AppendUvarint(b, l.mappedTop)
+	if l.lazy != nil {
+		panic(fmt.Sprintf("mem: Encode of a local memory with %d pages still on machine %d", l.lazy.absent.count, l.lazy.remote.Ref.Machine))
+	}
+	b := l.appendHeap([]byte(localMagic))
+	var n uint64
+	l.forPages(func(uint64, *page) { n++ })
+	b = binary.AppendUvarint(b, n)
+	l.forPages(func(index uint64, p *page) {
+		b = binary.AppendUvarint(b, index)
+		b = appendPage(b, p, 0)
+	})
+	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+}
+
+// appendHeap appends mappedTop and the allocator's state.
+func (l *Local) appendHeap(b []byte) []byte {
+	b = binary.AppendUvarint(b, l.heap.mappedTop)
 	b = binary.AppendUvarint(b, l.heap.top)
 	b = binary.AppendUvarint(b, l.heap.limit)
 	for _, tree := range []*btree.BTreeG[block]{l.heap.live, l.heap.freeAddr} {
@@ -35,26 +52,26 @@ func (l *Local) Encode() []byte {
 			return true
 		})
 	}
-	var n uint64
-	l.forPages(func(uint64, *page) { n++ })
-	b = binary.AppendUvarint(b, n)
-	l.forPages(func(index uint64, p *page) {
-		b = binary.AppendUvarint(b, index)
-		var flags byte
-		if p.ro {
-			flags |= pageFlagRO
+	return b
+}
+
+// appendPage appends a page's flags (with extra ones) and, unless it is all
+// zero, its words.
+func appendPage(b []byte, p *page, extra byte) []byte {
+	flags := extra
+	if p.ro {
+		flags |= pageFlagRO
+	}
+	if p.w == ([pageWords]uint64{}) {
+		flags |= pageFlagZero
+	}
+	b = append(b, flags)
+	if flags&pageFlagZero == 0 {
+		for _, w := range p.w {
+			b = binary.LittleEndian.AppendUint64(b, w)
 		}
-		if p.w == ([pageWords]uint64{}) {
-			flags |= pageFlagZero
-		}
-		b = append(b, flags)
-		if flags&pageFlagZero == 0 {
-			for _, w := range p.w {
-				b = binary.LittleEndian.AppendUint64(b, w)
-			}
-		}
-	})
-	return binary.LittleEndian.AppendUint32(b, crc32.Checksum(b, castagnoli))
+	}
+	return b
 }
 
 // forPages visits the mapped pages in address order.
@@ -71,24 +88,51 @@ func (l *Local) forPages(f func(index uint64, p *page)) {
 	}
 }
 
+// ErrNoMemory: the pages do not fit in the account's limit.
+var ErrNoMemory = errors.New("out of memory")
+
 // ErrCorrupt: the bytes are not an encoded Local.
 var ErrCorrupt = errors.New("corrupt local memory image")
 
-// DecodeLocal rebuilds a Local from Encode's bytes, charging its pages to
-// acct. Garbage gives an error, never a panic.
+// DecodeLocal rebuilds a Local from Encode's (or EncodeLazy's) bytes,
+// charging its pages to acct. Garbage gives an error, never a panic.
 func DecodeLocal(data []byte, acct *Account) (*Local, error) {
-	if len(data) < len(localMagic)+4 || string(data[:len(localMagic)]) != localMagic {
+	if len(data) >= len(lazyMagic)+4 && string(data[:len(lazyMagic)]) == lazyMagic {
+		return decodeLazy(data, acct)
+	}
+	d, err := openSealed(data, localMagic)
+	if err != nil {
+		return nil, err
+	}
+	l, err := decodeHeap(d, acct)
+	if err != nil {
+		return nil, err
+	}
+	if err := l.decodePages(d); err != nil {
+		l.Release()
+		return nil, err
+	}
+	return l.finishDecode(d)
+}
+
+// openSealed checks magic and checksum and returns a reader of the body.
+func openSealed(data []byte, magic string) (*reader, error) {
+	if len(data) < len(magic)+4 || string(data[:len(magic)]) != magic {
 		return nil, fmt.Errorf("%w: bad magic", ErrCorrupt)
 	}
 	body := data[:len(data)-4]
 	if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(data[len(data)-4:]) {
 		return nil, fmt.Errorf("%w: checksum mismatch", ErrCorrupt)
 	}
-	d := &reader{b: body[len(localMagic):]}
+	return &reader{b: body[len(magic):]}, nil
+}
+
+// decodeHeap reads appendHeap's fields into a new, empty Local.
+func decodeHeap(d *reader, acct *Account) (*Local, error) {
 	l := &Local{sp: space{acct: acct}}
-	l.mappedTop = d.uvarint(LocalLimitBytes)
+	mappedTop := d.uvarint(LocalLimitBytes)
 	top, limit := d.uvarint(LocalLimitBytes), d.uvarint(LocalLimitBytes)
-	l.heap = &Heap{top: top, limit: limit, live: btree.NewG(btreeDegree, byAddr), freeAddr: btree.NewG(btreeDegree, byAddr), freeSize: btree.NewG(btreeDegree, bySize)}
+	l.heap = &Heap{top: top, limit: limit, mappedTop: mappedTop, live: btree.NewG(btreeDegree, byAddr), freeAddr: btree.NewG(btreeDegree, byAddr), freeSize: btree.NewG(btreeDegree, bySize)}
 	l.heap.refs.Store(1)
 	for i, tree := range []*btree.BTreeG[block]{l.heap.live, l.heap.freeAddr} {
 		n := d.count(2)
@@ -108,16 +152,21 @@ func DecodeLocal(data []byte, acct *Account) (*Local, error) {
 			}
 		}
 	}
-	if err := l.decodePages(d); err != nil {
-		l.Release()
-		return nil, err
-	}
+	return l, d.err
+}
+
+// finishDecode checks that nothing is left and fixes mappedTop.
+func (l *Local) finishDecode(d *reader) (*Local, error) {
 	if len(d.b) != 0 {
 		l.Release()
 		return nil, fmt.Errorf("%w: %d trailing bytes", ErrCorrupt, len(d.b))
 	}
 	// Pages below mappedTop may hold old data that ALLOC must zero.
-	l.forPages(func(index uint64, _ *page) { l.mappedTop = max(l.mappedTop, (index+1)<<pageShift) })
+	h := l.heap
+	l.forPages(func(index uint64, _ *page) { h.mappedTop = max(h.mappedTop, (index+1)<<pageShift) })
+	if l.lazy != nil {
+		h.mappedTop = max(h.mappedTop, l.lazy.absent.top()<<pageShift)
+	}
 	return l, nil
 }
 
@@ -134,23 +183,31 @@ func (l *Local) decodePages(d *reader) error {
 			return fmt.Errorf("%w: page %d out of order or bad flags %#x", ErrCorrupt, index, flags)
 		}
 		next = index + 1
-		off := index << pageShift
-		if trap := l.sp.mapRange(off, off+PageBytes, false); trap != 0 {
-			return fmt.Errorf("decoding local memory: %s", trap)
+		if err := l.decodePage(d, index, flags); err != nil {
+			return err
 		}
-		p := l.sp.lookup(off)
-		if flags&pageFlagZero == 0 {
-			if len(d.b) < PageBytes {
-				return fmt.Errorf("%w: page %d truncated", ErrCorrupt, index)
-			}
-			for i := range p.w {
-				p.w[i] = binary.LittleEndian.Uint64(d.b[8*i:])
-			}
-			d.b = d.b[PageBytes:]
-		}
-		p.ro = flags&pageFlagRO != 0
 	}
 	return d.err
+}
+
+// decodePage maps page index and fills it from d as flags say.
+func (l *Local) decodePage(d *reader, index uint64, flags byte) error {
+	off := index << pageShift
+	if trap := l.sp.mapRange(off, off+PageBytes, false); trap != 0 {
+		return fmt.Errorf("decoding local memory: %w", ErrNoMemory)
+	}
+	p := l.sp.lookup(off)
+	if flags&pageFlagZero == 0 {
+		if len(d.b) < PageBytes {
+			return fmt.Errorf("%w: page %d truncated", ErrCorrupt, index)
+		}
+		for i := range p.w {
+			p.w[i] = binary.LittleEndian.Uint64(d.b[8*i:])
+		}
+		d.b = d.b[PageBytes:]
+	}
+	p.ro = flags&pageFlagRO != 0
+	return nil
 }
 
 type reader struct {

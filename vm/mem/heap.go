@@ -32,6 +32,10 @@ type Heap struct {
 	live       *btree.BTreeG[block] // by address
 	freeAddr   *btree.BTreeG[block] // by address
 	freeSize   *btree.BTreeG[block] // by size, then address
+	// mappedTop is a Local's (the pages below are mapped, maybe dirty;
+	// above, fresh): kept here, where it changes only with the allocator,
+	// so that a Local stays small (it is one per thread).
+	mappedTop uint64
 }
 
 const btreeDegree = 16
@@ -51,7 +55,7 @@ func NewHeap(base, limit uint64) *Heap {
 
 // Clone is an independent copy sharing structure until either side changes.
 func (h *Heap) Clone() *Heap {
-	c := &Heap{top: h.top, limit: h.limit, live: h.live.Clone(), freeAddr: h.freeAddr.Clone(), freeSize: h.freeSize.Clone()}
+	c := &Heap{top: h.top, limit: h.limit, live: h.live.Clone(), freeAddr: h.freeAddr.Clone(), freeSize: h.freeSize.Clone(), mappedTop: h.mappedTop}
 	c.refs.Store(1)
 	return c
 }

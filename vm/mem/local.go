@@ -12,9 +12,11 @@ const LocalLimitBytes = uint64(1) << 40
 // leaves its thread, so its operations are plain method calls that answer at
 // once.
 type Local struct {
-	sp        space
-	heap      *Heap
-	mappedTop uint64 // pages below are mapped (maybe dirty); above, fresh
+	sp   space
+	heap *Heap // with mappedTop: below it pages are mapped (maybe dirty); above, fresh
+	// lazy: pages of a snapshot on another machine not fetched yet
+	// (local_remote.go); nil when every page is here.
+	lazy *lazyPart
 }
 
 // NewLocal is a main thread's memory: the program's read-only and writable
@@ -36,7 +38,7 @@ func NewLocal(p *isa.Program, acct *Account) (*Local, sys.Trap) {
 		return nil, trap
 	}
 	l.sp.writeBytes(db, p.Data)
-	l.mappedTop = p.HeapBase()
+	l.heap.mappedTop = p.HeapBase()
 	return l, sys.TrapNone
 }
 
@@ -46,13 +48,14 @@ func NewLocal(p *isa.Program, acct *Account) (*Local, sys.Trap) {
 // until one side allocates or frees.
 func (l *Local) Snapshot() *Local {
 	l.heap.refs.Add(1)
-	return &Local{sp: l.sp.snapshot(), heap: l.heap, mappedTop: l.mappedTop}
+	return &Local{sp: l.sp.snapshot(), heap: l.heap, lazy: l.lazy.share()}
 }
 
 // Release gives the memory back; the Local must not be used afterwards.
 func (l *Local) Release() {
 	l.sp.release()
 	l.heap.refs.Add(-1)
+	l.dropLazy()
 }
 
 // ownHeap makes the allocator's state private before it changes.
@@ -70,9 +73,9 @@ func (l *Local) Alloc(n uint64) (uint64, sys.Trap) {
 	if !ok {
 		return 0, sys.TrapOutOfMemory
 	}
-	if trap := prepare(&l.sp, &l.mappedTop, addr, size); trap != sys.TrapNone {
+	if trap := prepare(&l.sp, &l.heap.mappedTop, addr, size); trap != sys.TrapNone {
 		l.heap.Free(addr)
-		return 0, trap
+		return 0, l.noteFault(trap, addr, size)
 	}
 	return addr, sys.TrapNone
 }
@@ -102,23 +105,41 @@ func (l *Local) Free(addr uint64) sys.Trap {
 	return sys.TrapNone
 }
 
+// The slow-path accessors note, when they trap on a page not fetched yet,
+// which page it was (Fault).
+
 // Load64 reads the aligned word at addr.
-func (l *Local) Load64(addr uint64) (uint64, sys.Trap) { return l.sp.load64(addr) }
+func (l *Local) Load64(addr uint64) (uint64, sys.Trap) {
+	v, trap := l.sp.load64(addr)
+	return v, l.noteFault(trap, addr, 8)
+}
 
 // Store64 writes the aligned word at addr.
-func (l *Local) Store64(addr, v uint64) sys.Trap { return l.sp.store64(addr, v) }
+func (l *Local) Store64(addr, v uint64) sys.Trap {
+	return l.noteFault(l.sp.store64(addr, v), addr, 8)
+}
 
 // Load8 reads the byte at addr.
-func (l *Local) Load8(addr uint64) (uint64, sys.Trap) { return l.sp.load8(addr) }
+func (l *Local) Load8(addr uint64) (uint64, sys.Trap) {
+	v, trap := l.sp.load8(addr)
+	return v, l.noteFault(trap, addr, 1)
+}
 
 // Store8 writes the low byte of v at addr.
-func (l *Local) Store8(addr, v uint64) sys.Trap { return l.sp.store8(addr, v) }
+func (l *Local) Store8(addr, v uint64) sys.Trap {
+	return l.noteFault(l.sp.store8(addr, v), addr, 1)
+}
 
 // ReadBytes copies n bytes from addr.
-func (l *Local) ReadBytes(addr, n uint64) ([]byte, sys.Trap) { return l.sp.readBytes(addr, n) }
+func (l *Local) ReadBytes(addr, n uint64) ([]byte, sys.Trap) {
+	b, trap := l.sp.readBytes(addr, n)
+	return b, l.noteFault(trap, addr, n)
+}
 
 // WriteBytes copies data to addr.
-func (l *Local) WriteBytes(addr uint64, data []byte) sys.Trap { return l.sp.writeBytes(addr, data) }
+func (l *Local) WriteBytes(addr uint64, data []byte) sys.Trap {
+	return l.noteFault(l.sp.writeBytes(addr, data), addr, uint64(len(data)))
+}
 
 // Word is the fast path of LOAD: the aligned word at addr, ok false when
 // the caller must take the slow path (misaligned, unmapped).

@@ -24,6 +24,11 @@ type Bugs struct {
 	// again elsewhere (and the home does not end the process): a thread
 	// that had already run there runs twice.
 	RerunLostThreads bool
+	// ReleasePinAtSpawn: the source of a lazy local memory lets its pinned
+	// snapshot go as soon as the thread started elsewhere, before the
+	// thread fetched the pages it needs: its first fetch is refused, and
+	// the process ends blaming a machine that is alive.
+	ReleasePinAtSpawn bool
 }
 
 var bugTable = []struct {
@@ -34,6 +39,7 @@ var bugTable = []struct {
 	{"forget-join-answers", func(b *Bugs) *bool { return &b.ForgetJoinAnswers }},
 	{"ignore-lost-threads", func(b *Bugs) *bool { return &b.IgnoreLostThreads }},
 	{"launch-before-commit", func(b *Bugs) *bool { return &b.LaunchBeforeCommit }},
+	{"release-pin-at-spawn", func(b *Bugs) *bool { return &b.ReleasePinAtSpawn }},
 }
 
 // BugNames lists the planted bugs by name, sorted.

@@ -41,6 +41,9 @@ type cluster struct {
 	parallel bool
 	memory   func(MemoryConfig) (Memory, error)
 	step     int
+	// filter, if set, sees every message before delivery: deliver false
+	// drops it, dup delivers it twice (lazy_interaction_test.go).
+	filter func(e envelope) (deliver, dup bool)
 }
 
 type envelope struct {
@@ -166,7 +169,17 @@ func (c *cluster) run(steps int, tickEvery int) {
 			if n == nil || c.cut[[2]netmodel.NodeID{e.from, e.to}] || c.rng.Float64() < c.dropProb {
 				continue
 			}
+			dup := false
+			if c.filter != nil {
+				var deliver bool
+				if deliver, dup = c.filter(e); !deliver {
+					continue
+				}
+			}
 			n.Receive(e.from, e.payload)
+			if dup {
+				n.Receive(e.from, e.payload)
+			}
 			if c.rng.Float64() < c.dupProb {
 				n.Receive(e.from, e.payload)
 			}

@@ -37,7 +37,7 @@ func (n *Node) Spawn(c sys.Caller, img *interp.ThreadImage) (sys.Reply, bool) {
 		img.Local.Release()
 		return sys.Reply{}, false // the process is ending: this thread goes with it
 	}
-	target := n.place(p)
+	target := n.placeSpawn(p, c.TID, img)
 	img.TID = p.tidFor(n.homeHere(p))
 	tid := img.TID
 	answer := func() { n.Complete(c.Req, sys.Reply{Val: tid}) }

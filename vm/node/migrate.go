@@ -196,6 +196,34 @@ func (n *Node) moveThread(k threadKey, img *interp.ThreadImage, mg *migration, m
 		img.Local.Release()
 		return
 	}
+	putBack := func() {
+		if err := m.AddThread(img); err != nil {
+			panic(fmt.Sprintf("node %v: putting back thread %d of process %d: %v", n.cfg.ID, k.tid, k.pid, err))
+		}
+	}
+	if img.Local.Lazy() {
+		// Part of its local memory is still on the machine it was
+		// spawned from: fetched first, so that it moves whole (the
+		// thread waits off its core meanwhile).
+		n.fetchAll(p, k.tid, img.Local, func(ok bool) {
+			if q, live := n.procs[k.pid]; !ok || !live || q != p || p.ending {
+				img.Local.Release()
+				return
+			}
+			n.sendMigrant(p, k, img, mg, func() {
+				if tr := n.addThreadHere(p, img, false); tr != sys.TrapNone {
+					n.endFromHere(k.pid, kernel.Status{Trap: &interp.TrapError{PID: k.pid, TID: k.tid, PC: -1, Kind: tr, Detail: "putting back a thread that did not migrate"}})
+				}
+			})
+		})
+		return
+	}
+	n.sendMigrant(p, k, img, mg, putBack)
+}
+
+// sendMigrant sends a detached thread to mg.to, or puts it back when its
+// image outweighs the traffic it would save.
+func (n *Node) sendMigrant(p *procHere, k threadKey, img *interp.ThreadImage, mg *migration, putBack func()) {
 	data := interp.EncodeImage(img)
 	// Descriptors belong to the machine a thread runs on (docs/node.md,
 	// "Storage"): a process with files open here keeps its threads here.
@@ -205,9 +233,7 @@ func (n *Node) moveThread(k threadKey, img *interp.ThreadImage, mg *migration, m
 		} else {
 			markMigrateKeep.Hit()
 		}
-		if err := m.AddThread(img); err != nil {
-			panic(fmt.Sprintf("node %v: putting back thread %d of process %d: %v", n.cfg.ID, k.tid, k.pid, err))
-		}
+		putBack()
 		return
 	}
 	img.Local.Release()

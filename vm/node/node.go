@@ -105,6 +105,10 @@ type Config struct {
 	// moves there. MigrateMissesMin < 0 turns migration off.
 	MigrateCheckTicks uint64
 	MigrateMissesMin  int
+	// LazyPinsMax bounds the local-memory snapshots this node keeps
+	// pinned for threads it started elsewhere (lazy_local.go; default
+	// 1024).
+	LazyPinsMax int
 
 	// Periods and limits, in ticks and counts.
 	LeaseRenewTicks     uint64
@@ -159,6 +163,7 @@ func (c *Config) withDefaults() error {
 	seti(&c.MetaQueueMax, MetaQueueMaxDefault)
 	seti(&c.ThreadsMax, ThreadsMaxDefault)
 	seti(&c.PlaceLocalPerCore, placeLocalPerCoreDefault)
+	seti(&c.LazyPinsMax, LazyPinsMaxDefault)
 	set(&c.MigrateCheckTicks, MigrateCheckTicksDefault)
 	if c.MigrateMissesMin == 0 {
 		c.MigrateMissesMin = MigrateMissesMinDefault
@@ -238,6 +243,7 @@ type Node struct {
 	misses     map[threadKey]*missWindow
 	migrating  map[threadKey]*migration
 	keptImages map[threadKey]keptImage // the planted bug RerunLostThreads only
+	lazy       lazyState               // lazy local memory (lazy_local.go)
 	stats      Stats
 	clients    clientState // the client service (client*.go)
 }
@@ -253,6 +259,8 @@ type Stats struct {
 	ThreadsPlacedRemote       int64
 	ThreadsMigrated           int64
 	MigratedImageBytes        int64
+	ThreadsSpawnedLazy        int64 // started elsewhere with their local memory left pinned here
+	LocalPagesFetched         int64 // local-memory pages fetched from their source
 	ProcessesStarted          int64
 	ProcessesLost             int64
 	MachinesDeclaredDead      int64
@@ -296,6 +304,7 @@ func (n *Node) boot() error {
 	n.out = newOutbox(n.cfg.OutboxMax)
 	n.in = newInbox(n.cfg.InboxMax)
 	n.misses, n.migrating, n.keptImages = map[threadKey]*missWindow{}, map[threadKey]*migration{}, map[threadKey]keptImage{}
+	n.lazy.init()
 	n.joined, n.pidNext, n.pidEnd, n.pidWaiters = false, 0, 0, nil
 	if n.cores != nil && n.cores.Parallel() {
 		n.cores.Stop()
@@ -413,6 +422,7 @@ func (n *Node) Tick() {
 	n.tickPIDs()
 	n.tickStarts()
 	n.tickMigration()
+	n.tickLazy()
 	n.retransmit()
 	n.tickClients()
 }

@@ -332,6 +332,7 @@ func (n *Node) uninstall(pid uint64) {
 	}
 	n.cfg.Record("process %d uninstalled", pid)
 	delete(n.procs, pid)
+	n.releasePinsWhere(func(pn *pin) bool { return pn.pid == pid })
 	if p.committed {
 		n.noteUninstalled(pid)
 		n.cores.DoAll(func(m *interp.Machine) { m.RemoveProcess(pid) })
@@ -369,25 +370,38 @@ func (n *Node) place(p *procHere) netmodel.NodeID {
 	}
 	best, bestLoad := n.cfg.ID, float64(n.Threads())/float64(cores)
 	for i, id := range p.span {
-		m := n.ms.members[id]
-		if id == n.cfg.ID || m == nil || m.lease.Cores == 0 {
+		if id == n.cfg.ID {
 			continue
 		}
-		if n.spanMemberGone(p, i) {
-			continue // it restarted: the incarnation of the span is gone
-		}
-		if m.rec.State != stateAlive || n.ms.dead[id] >= m.rec.Incarnation {
-			continue
-		}
-		load := float64(m.lease.Threads+m.sentThreads) / float64(m.lease.Cores)
-		if load < bestLoad {
+		if load, ok := n.memberLoad(p, i); ok && load < bestLoad {
 			best, bestLoad = id, load
 		}
 	}
-	if m := n.ms.members[best]; best != n.cfg.ID && m != nil {
+	n.noteSent(best)
+	return best
+}
+
+// memberLoad is the threads per core of span member i as its lease last
+// said (plus those placed there since); ok is false for a member that
+// cannot take threads (no cores, dead, restarted since the start).
+func (n *Node) memberLoad(p *procHere, i int) (float64, bool) {
+	id := p.span[i]
+	m := n.ms.members[id]
+	if m == nil || m.lease.Cores == 0 || n.spanMemberGone(p, i) {
+		return 0, false
+	}
+	if m.rec.State != stateAlive || n.ms.dead[id] >= m.rec.Incarnation {
+		return 0, false
+	}
+	return float64(m.lease.Threads+m.sentThreads) / float64(m.lease.Cores), true
+}
+
+// noteSent counts a thread placed on another machine until its next lease
+// says how loaded it is.
+func (n *Node) noteSent(to netmodel.NodeID) {
+	if m := n.ms.members[to]; to != n.cfg.ID && m != nil {
 		m.sentThreads++
 	}
-	return best
 }
 
 // placeLocalPerCoreDefault: threads per core a node keeps before it
@@ -407,15 +421,30 @@ func (n *Node) startThread(p *procHere, img *interp.ThreadImage, target netmodel
 		started()
 		return
 	}
+	if img.Local.Lazy() {
+		// Its pages come from a third machine: fetched here first, so
+		// that the target fetches from one source only. A failed fetch
+		// ends the process (the spawning thread goes with it).
+		n.fetchAll(p, img.TID, img.Local, func(ok bool) {
+			if !ok {
+				img.Local.Release()
+				return
+			}
+			n.startThread(p, img, target, started, fail)
+		})
+		return
+	}
 	markSpawnRemote.Hit()
 	n.stats.ThreadsPlacedRemote++
-	data := interp.EncodeImage(img)
-	img.Local.Release()
+	data, pinID := n.encodeForStart(p, img, target)
 	if n.cfg.Bugs.RerunLostThreads {
 		n.keptImages[threadKey{p.pid, img.TID}] = keptImage{to: target, data: data}
 	}
 	n.request(target, &procMsg{kind: msgStartThread, pid: p.pid, tid: img.TID, data: data},
 		func(m *procMsg) {
+			if m.errno != replyOK || n.cfg.Bugs.ReleasePinAtSpawn {
+				n.releasePin(pinID)
+			}
 			switch m.errno {
 			case replyOK:
 			case replyEnded:
@@ -432,6 +461,7 @@ func (n *Node) startThread(p *procHere, img *interp.ThreadImage, target netmodel
 			started()
 		},
 		func() {
+			n.releasePin(pinID)
 			n.cfg.Record("start of thread %d of process %d: %v lost", img.TID, p.pid, target)
 			p.startLost = target
 			fail(sys.TrapLost)
@@ -454,7 +484,7 @@ func (n *Node) rerunLostThreads(dead netmodel.NodeID) {
 			continue
 		}
 		delete(n.keptImages, k)
-		if img, err := interp.DecodeImage(ki.data, p.acct); err == nil {
+		if img, err := n.decodeImage(p, ki.data); err == nil {
 			n.addLocalThread(p, img)
 		}
 	}
@@ -567,6 +597,7 @@ func (n *Node) machineDown(id netmodel.NodeID, inc uint64) {
 	n.mem.MachineDown(id, inc)
 	n.storageMachineDown(id)
 	n.in.forgetMachine(uint64(id), inc)
+	n.lazyMachineDown(id, inc)
 	for _, r := range n.out.to(id) {
 		if r.toInc > inc {
 			continue // meant for a later incarnation, which is alive

@@ -31,11 +31,13 @@ const (
 	msgReply                          // the answer to any request
 	msgMigrate                        // → target: run this thread image, which moved from the sender
 	msgMoved                          // → home: thread tid now runs at where
+	msgFetchPages                     // holder → source: pages span of pinned snapshot value (pinned by incarnation where)
+	msgReleasePin                     // holder → source: snapshot value (incarnation where) is no longer needed
 	numMsgKinds
 )
 
 var msgKindNames = [numMsgKinds]string{"", "prepare", "commit", "register", "start-thread", "join", "exited",
-	"end", "ended", "output", "wait", "start-child", "reply", "migrate", "moved"}
+	"end", "ended", "output", "wait", "start-child", "reply", "migrate", "moved", "fetch-pages", "release-pin"}
 
 func (k msgKind) String() string {
 	if k > 0 && k < numMsgKinds {
@@ -77,6 +79,7 @@ const (
 	replyLimit    = 2 // a limit refused it (threads, memory, waiters)
 	replyBadImage = 3 // the thread image or the program did not decode
 	replyNotHere  = 4 // the process is not installed here: this incarnation is not the one of its span
+	replyNoPin    = 5 // fetch-pages: no such snapshot is pinned here (released, or another incarnation's)
 )
 
 const procMsgVersion = 1

@@ -20,6 +20,8 @@ func sampleMsgs() []*procMsg {
 		{kind: msgEnded, req: req, pid: 7, status: kernel.Status{Lost: &kernel.LostError{PID: 7, Machine: 4, Incarnation: 1, What: "thread 9"}}},
 		{kind: msgReply, req: req, value: 42, hasTrap: true, trap: sys.TrapBadThread, data: []byte{1, 2}},
 		{kind: msgEnd, req: req, pid: 7, status: kernel.Status{Trap: &interp.TrapError{PID: 7, PC: -1, Kind: sys.TrapDeadlock}}},
+		{kind: msgFetchPages, req: req, pid: 7, value: 3, where: 2, span: []uint64{5, 6, 1 << 27}},
+		{kind: msgReleasePin, req: req, pid: 7, value: 3, where: 2},
 	}
 }
 

@@ -6,7 +6,6 @@ import (
 	"slices"
 
 	"github.com/flockvm/flock/netmodel"
-	"github.com/flockvm/flock/vm/interp"
 	"github.com/flockvm/flock/vm/isa"
 	"github.com/flockvm/flock/vm/kernel"
 	"github.com/flockvm/flock/vm/proc"
@@ -49,6 +48,9 @@ func (n *Node) sendRequest(r *outReq) {
 func (n *Node) retransmit() {
 	for _, r := range n.out.due(n.ticks) {
 		n.stats.Retransmits++
+		if r.msg.kind == msgFetchPages {
+			markLocalFetchResent.Hit()
+		}
 		n.sendRequest(r)
 	}
 }
@@ -143,6 +145,13 @@ func (n *Node) handle(from netmodel.NodeID, m *procMsg) (*procMsg, bool) {
 	case msgEnded:
 		if p, installed := n.procs[m.pid]; installed && p.home == from {
 			n.uninstall(m.pid)
+		}
+		return okMsg(), true
+	case msgFetchPages:
+		return n.handleFetchPages(m), true
+	case msgReleasePin:
+		if pn, ok := n.lazy.pins[m.value]; ok && m.where == n.inc && pn.pid == m.pid && pn.holder == from {
+			n.releasePin(m.value)
 		}
 		return okMsg(), true
 	}
@@ -264,8 +273,12 @@ func (n *Node) handleStartThread(m *procMsg, migrated bool) *procMsg {
 		markLateForEnded.Hit()
 		return refused(replyEnded)
 	}
-	img, err := interp.DecodeImage(m.data, p.acct)
-	if err != nil || img.PID != m.pid || img.TID != m.tid {
+	img, err := n.decodeImage(p, m.data)
+	if err != nil {
+		return refused(replyBadImage)
+	}
+	if img.PID != m.pid || img.TID != m.tid {
+		img.Local.Release()
 		return refused(replyBadImage)
 	}
 	if tr := n.addThreadHere(p, img, !migrated); tr != sys.TrapNone {
