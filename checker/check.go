@@ -144,8 +144,9 @@ func (sp *spec[I, O, S, K]) model() porcupine.Model {
 
 // operations converts a history to porcupine operations, leaving out failed
 // operations and read-only operations of unknown outcome, which constrain
-// nothing. Pending operations become unknown ones.
-func (sp *spec[I, O, S, K]) operations(h *History[I, O]) []porcupine.Operation {
+// nothing, and those of the keys skip holds (proven already). Pending
+// operations become unknown ones.
+func (sp *spec[I, O, S, K]) operations(h *History[I, O], skip map[K]bool) []porcupine.Operation {
 	ops := make([]porcupine.Operation, 0, len(h.ops))
 	for i := range h.ops {
 		op := &h.ops[i]
@@ -153,7 +154,7 @@ func (sp *spec[I, O, S, K]) operations(h *History[I, O]) []porcupine.Operation {
 			panic(fmt.Sprintf("checker: %s op %d of client %d has an invalid input %+v", sp.family, i, op.Client, op.Input))
 		}
 		unknown := op.Status == StatusUnknown || op.Status == StatusPending
-		if op.Status == StatusFailed || (unknown && sp.readOnly(op.Input)) {
+		if op.Status == StatusFailed || (unknown && sp.readOnly(op.Input)) || skip[sp.key(op.Input)] {
 			continue
 		}
 		ops = append(ops, porcupine.Operation{
@@ -191,13 +192,15 @@ func (sp *spec[I, O, S, K]) partition(ops []porcupine.Operation) ([]K, [][]porcu
 // check is the whole pipeline behind CheckKV and CheckWords.
 func check[I any, O outcome, S comparable, K cmp.Ordered](sp *spec[I, O, S, K], h *History[I, O], opts Options) Result {
 	res := Result{Ops: h.Len() - h.failed()}
-	ops := sp.operations(h)
+	var proven map[K]bool
 	if h.claimed {
-		ops, res.Claimed = sp.dropClaimed(ops)
-		if len(ops) == 0 {
-			res.OK = true
-			return res
-		}
+		proven = sp.provenByClaims(h)
+		res.Claimed = len(proven)
+	}
+	ops := sp.operations(h, proven)
+	if len(ops) == 0 && len(proven) > 0 {
+		res.OK = true
+		return res
 	}
 	ops = sp.reduceUnknowns(ops)
 	keys, parts := sp.partition(ops)
@@ -254,7 +257,7 @@ func (sp *spec[I, O, S, K]) judge(keys []K, parts [][]porcupine.Operation, opts 
 			}
 			continue
 		}
-		if sp.claimedLegal(part) { // the reduction may have fixed what failed before
+		if sp.claimedLegal(claimedOps[I, O](part)) { // the reduction may have fixed what failed before
 			v.claimed++
 			continue
 		}

@@ -204,7 +204,7 @@ func TestStaticWitness(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			ops := kvSpec.operations(build(tt.ops))
+			ops := kvSpec.operations(build(tt.ops), nil)
 			var got []string
 			for _, op := range kvSpec.staticWitness(ops) {
 				r := op.Output.(result[KVOutput])

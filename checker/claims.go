@@ -35,11 +35,20 @@ const claimMany = -2
 // claimNone: the operation has no claim.
 const claimNone = -1
 
+// claimed is one operation as the claims see it.
+type claimed[I, O any] struct {
+	in        I
+	out       O
+	unknown   bool
+	call, ret int64
+	at        int64 // the claim: claimNone, claimMany or a moment
+}
+
 // claimedLegal reports whether part's claims prove it linearizable: with
 // every claim, or else with the claims of unknown operations left out (an
 // unknown write that ran on a machine which then died may have been lost
 // with it: it then never took effect, which its claim cannot say).
-func (sp *spec[I, O, S, K]) claimedLegal(part []porcupine.Operation) bool {
+func (sp *spec[I, O, S, K]) claimedLegal(part []claimed[I, O]) bool {
 	legal, unknownClaims := sp.claimedReplay(part, true)
 	if !legal && unknownClaims {
 		legal, _ = sp.claimedReplay(part, false)
@@ -50,33 +59,29 @@ func (sp *spec[I, O, S, K]) claimedLegal(part []porcupine.Operation) bool {
 // claimedReplay replays part in claim order; unknownClaimed: whether the
 // claims of unknown operations count (else they all go last). It also
 // reports whether any unknown operation had a claim.
-func (sp *spec[I, O, S, K]) claimedReplay(part []porcupine.Operation, unknownClaimed bool) (legal, unknownClaims bool) {
-	order := make([]porcupine.Operation, 0, len(part))
-	for _, op := range part {
-		at := op.Metadata.(opMeta).claim
-		unknown := op.Output.(result[O]).unknown
-		if unknown && at != claimNone {
+func (sp *spec[I, O, S, K]) claimedReplay(part []claimed[I, O], unknownClaimed bool) (legal, unknownClaims bool) {
+	order := make([]*claimed[I, O], 0, len(part))
+	for i := range part {
+		op := &part[i]
+		if op.unknown && op.at != claimNone {
 			unknownClaims = true
 		}
 		switch {
-		case unknown && (at == claimNone || !unknownClaimed):
+		case op.unknown && (op.at == claimNone || !unknownClaimed):
 			continue // linearized last, whatever it does
-		case at == claimMany, at == claimNone, at < op.Call, at > op.Return:
+		case op.at == claimMany, op.at == claimNone, op.at < op.call, op.at > op.ret:
 			return false, unknownClaims
 		}
 		order = append(order, op)
 	}
-	slices.SortStableFunc(order, func(a, b porcupine.Operation) int {
-		return cmp.Compare(a.Metadata.(opMeta).claim, b.Metadata.(opMeta).claim)
-	})
+	slices.SortStableFunc(order, func(a, b *claimed[I, O]) int { return cmp.Compare(a.at, b.at) })
 	s := sp.init
 	for _, op := range order {
-		in, r := op.Input.(I), op.Output.(result[O])
-		if r.unknown {
-			s = sp.effect(s, in)
+		if op.unknown {
+			s = sp.effect(s, op.in)
 			continue
 		}
-		ok, next := sp.step(s, in, r.out)
+		ok, next := sp.step(s, op.in, op.out)
 		if !ok {
 			return false, unknownClaims
 		}
@@ -85,24 +90,36 @@ func (sp *spec[I, O, S, K]) claimedReplay(part []porcupine.Operation, unknownCla
 	return true, unknownClaims
 }
 
-// dropClaimed returns the operations of the partitions their claims do
-// not prove, in their original order, and how many partitions were proven.
-func (sp *spec[I, O, S, K]) dropClaimed(ops []porcupine.Operation) ([]porcupine.Operation, int) {
-	keys, parts := sp.partition(ops)
+// claimedOps is a partition of porcupine operations as the claims see it.
+func claimedOps[I, O any](part []porcupine.Operation) []claimed[I, O] {
+	out := make([]claimed[I, O], len(part))
+	for i, op := range part {
+		r := op.Output.(result[O])
+		out[i] = claimed[I, O]{in: op.Input.(I), out: r.out, unknown: r.unknown, call: op.Call, ret: op.Return, at: op.Metadata.(opMeta).claim}
+	}
+	return out
+}
+
+// provenByClaims returns the keys whose operations in h the claims prove
+// linearizable, straight from the typed history (no porcupine operations
+// are built for them). The operations are the ones operations() keeps.
+func (sp *spec[I, O, S, K]) provenByClaims(h *History[I, O]) map[K]bool {
+	groups := make(map[K][]claimed[I, O])
+	for i := range h.ops {
+		op := &h.ops[i]
+		unknown := op.Status == StatusUnknown || op.Status == StatusPending
+		if op.Status == StatusFailed || (unknown && sp.readOnly(op.Input)) {
+			continue
+		}
+		k := sp.key(op.Input)
+		groups[k] = append(groups[k], claimed[I, O]{in: op.Input, out: op.Output, unknown: unknown,
+			call: op.Call, ret: op.Return, at: h.claimAt(OpID(i))})
+	}
 	proven := make(map[K]bool)
-	for i, part := range parts {
+	for k, part := range groups {
 		if sp.claimedLegal(part) {
-			proven[keys[i]] = true
+			proven[k] = true
 		}
 	}
-	if len(proven) == 0 {
-		return ops, 0
-	}
-	rest := make([]porcupine.Operation, 0, len(ops))
-	for _, op := range ops {
-		if !proven[sp.key(op.Input.(I))] {
-			rest = append(rest, op)
-		}
-	}
-	return rest, len(proven)
+	return proven
 }

@@ -54,7 +54,7 @@ func TestHistoryUnknownMovesClientToNewSlot(t *testing.T) {
 	h.Unknown(b)
 	c := h.Call(7, put("a", "3"), 3)
 	h.Return(c, ok, 4)
-	ops := kvSpec.operations(&h)
+	ops := kvSpec.operations(&h, nil)
 	if ops[0].ClientId != ops[1].ClientId {
 		t.Errorf("slots before Unknown = %d, %d, want equal", ops[0].ClientId, ops[1].ClientId)
 	}
