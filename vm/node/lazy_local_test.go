@@ -2,16 +2,12 @@ package node
 
 import (
 	"fmt"
-	"runtime"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/flockvm/flock/netmodel"
-	"github.com/flockvm/flock/vm/asm"
 	"github.com/flockvm/flock/vm/coherence"
 	"github.com/flockvm/flock/vm/isa"
-	"github.com/flockvm/flock/vm/kernel"
 	"github.com/flockvm/flock/vm/mem"
 	"github.com/flockvm/flock/vm/sys"
 )
@@ -325,40 +321,9 @@ func TestParallelCoresLazyLocal(t *testing.T) {
 	if !c.runUntil(c.allJoinedLocked, 40000) {
 		t.Fatalf("nodes did not join")
 	}
-	// Parallel cores publish their thread counts between quanta, so
-	// the load rule keeps a burst of spawns here; the data hint (the
-	// argument is homed on machine 2) sends them there.
-	src := dataHomedProgram(256<<10, 6, 1)
-	prog, err := asm.Assemble("t.flasm", []byte(src), asm.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var ended atomic.Bool
-	var failed atomic.Value
-	out := &lockedBuffer{}
-	c.nodes[1].Start(Run{Program: prog, User: "root", Out: out},
-		func(_ uint64, err error) {
-			if err != nil {
-				failed.Store(err.Error())
-			}
-		},
-		func(_ uint64, st kernel.Status) {
-			if err := st.Err(); err != nil {
-				failed.Store(err.Error())
-			}
-			ended.Store(true)
-		})
-	for i := 0; i < 2_000_000 && !ended.Load(); i++ {
-		c.run(1, 4)
-		runtime.Gosched()
-	}
-	if !ended.Load() {
-		t.Fatalf("program did not end")
-	}
-	if f := failed.Load(); f != nil {
-		t.Fatalf("program failed: %v", f)
-	}
-	if got := out.String(); got != "18" {
+	// The data hint (the argument is homed on machine 2) sends the
+	// spawns there.
+	if got := runProgramParallel(t, c, dataHomedProgram(256<<10, 6, 1)); got != "18" {
 		t.Errorf("output %q, want 18", got)
 	}
 	if lazy, got := c.stat(func(s Stats) int64 { return s.ThreadsSpawnedLazy }), c.stat(func(s Stats) int64 { return s.LocalPagesFetched }); lazy == 0 || got == 0 {

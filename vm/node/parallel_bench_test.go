@@ -2,13 +2,8 @@ package node
 
 import (
 	"fmt"
-	"runtime"
-	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/flockvm/flock/vm/asm"
-	"github.com/flockvm/flock/vm/kernel"
 )
 
 // pagesProgram: T threads each increment a word of a page of their own
@@ -156,40 +151,4 @@ func BenchmarkNodeParallelHeldPages(b *testing.B) {
 	b.ReportMetric(float64(best[0])/float64(best[1]), "speedup")
 	b.ReportMetric(float64(best[0])/1e6, "1core-ms")
 	b.ReportMetric(float64(best[1])/1e6, "2cores-ms")
-}
-
-// runProgramParallel runs src on machine 1 of c (parallel cores) to its
-// end and returns its output.
-func runProgramParallel(tb testing.TB, c *cluster, src string) string {
-	tb.Helper()
-	prog, err := asm.Assemble("t.flasm", []byte(src), asm.Options{})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var ended atomic.Bool
-	var failed atomic.Value
-	out := &lockedBuffer{}
-	c.nodes[c.ids[0]].Start(Run{Program: prog, User: "root", Out: out},
-		func(_ uint64, err error) {
-			if err != nil {
-				failed.Store(err.Error())
-			}
-		},
-		func(_ uint64, st kernel.Status) {
-			if err := st.Err(); err != nil {
-				failed.Store(err.Error())
-			}
-			ended.Store(true)
-		})
-	for i := 0; i < 20_000_000 && !ended.Load(); i++ {
-		c.run(1, 4)
-		runtime.Gosched()
-	}
-	if !ended.Load() {
-		tb.Fatalf("program did not end")
-	}
-	if f := failed.Load(); f != nil {
-		tb.Fatalf("program failed: %v", f)
-	}
-	return out.String()
 }
