@@ -17,5 +17,6 @@ var (
 	markRemovedFile     = probe.Declare("dfs/removed-file-collected", "the collector deleted a chunk of a removed file")
 	markUnknownResolved = probe.Declare("dfs/unknown-outcome-resolved", "a metadata commit with an unknown outcome was resent and its outcome learned")
 	markTargetReplaced  = probe.Declare("dfs/write-target-replaced", "a write target failed and the write chose another machine")
+	markTargetRetried   = probe.Declare("dfs/write-target-retried", "every machine with room had failed a chunk of a write once, and one is tried again")
 	markPermDenied      = probe.Declare("dfs/permission-denied", "an operation was refused with EACCES")
 )

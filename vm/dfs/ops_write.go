@@ -263,6 +263,18 @@ func (w *writeOp) replace(c *wchunk, failed uint64) {
 		exclude[t] = true
 	}
 	next := w.s.choose(1, nil, exclude, chunkFileBytes(c.newLen))
+	if len(next) == 0 && !c.sawFull {
+		// Every machine with room failed this chunk once. A failure may
+		// pass (a write error, a lost message): try them again, within
+		// replacementsMax, rather than fail the write at once (the vm
+		// sweep's seed 607: two write errors on four machines at R = 3).
+		markTargetRetried.Hit()
+		clear(exclude)
+		for _, t := range c.targets {
+			exclude[t] = true
+		}
+		next = w.s.choose(1, nil, exclude, chunkFileBytes(c.newLen))
+	}
 	if len(next) == 0 {
 		w.fail(w.noRoomErrno(c, int(w.fv.dir.redundancy)))
 		return
