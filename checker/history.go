@@ -146,11 +146,22 @@ func (h *History[I, O]) Call(client int, in I, at int64) OpID {
 		panic(fmt.Sprintf("checker: Call: client %d calls at %d, before its previous event at %d", client, at, cs.lastAt))
 	}
 	id := OpID(len(h.ops))
+	if len(h.ops) == cap(h.ops) {
+		h.grow()
+	}
 	h.ops = append(h.ops, Op[I, O]{Client: client, Input: in, Call: at, Return: math.MaxInt64, Status: StatusPending})
 	h.slots = append(h.slots, cs.slot)
 	cs.pending = id
 	cs.lastAt = at
 	return id
+}
+
+// grow doubles the room for operations: append's growth slows to 1.25x
+// for long slices, and a run records hundreds of thousands of them.
+func (h *History[I, O]) grow() {
+	n := max(2*cap(h.ops), 1024)
+	h.ops = append(make([]Op[I, O], 0, n), h.ops...)
+	h.slots = append(make([]int, 0, n), h.slots...)
 }
 
 // Return records the result the client received for id at virtual time at.

@@ -448,6 +448,8 @@ func (vm *vmMachine) open() {
 		Diag:          recordWriter{vm.m},
 		OnThreadStart: func(pid, tid uint64) { r.threadStarted(vm, pid, tid) },
 		Bugs:          r.bugs.node,
+		// Answers to itself wait for the disk like everything else it says.
+		LoopbackThroughTransport: true,
 	})
 	switch {
 	case err == nil:

@@ -52,8 +52,11 @@
 // detects it and drops the frame). Partitions (symmetric, one-way, one
 // machine isolated) and clogs (latency multiplied) come and go. A message
 // to a crashed machine, or one in flight when its destination crashed, is
-// lost; one to a paused machine waits. NetStats counts every outcome, and
-// NetStatsByKind per message kind when Config.MessageKind names kinds.
+// lost; one to a paused machine waits. A machine's message to itself
+// crosses no network (no loss, duplication, garbling or latency) but, like
+// every message, leaves only after the disk work issued before it. NetStats
+// counts every outcome, and NetStatsByKind per message kind when
+// Config.MessageKind names kinds.
 //
 // # Phases and the nemesis
 //

@@ -216,6 +216,10 @@ func (n *network) send(src *Machine, to NodeID, payload []byte) {
 		n.add(kind, outPartitioned, size)
 		return
 	}
+	if to == src.id {
+		n.sendSelf(src, lk, payload, size, kind)
+		return
+	}
 	if f.DropProb > 0 && n.rng.Float64() < f.DropProb {
 		w.counts["net_drop"]++
 		n.add(kind, outDropped, size)
@@ -236,6 +240,31 @@ func (n *network) send(src *Machine, to NodeID, payload []byte) {
 	if dup != nil {
 		n.launch(src, dst, lk, hdr, dup, depart, size, kind)
 	}
+}
+
+// sendSelf delivers a machine's message to itself: it crosses no network
+// (no loss, duplication, garbling, latency or partition), but, like
+// everything the machine says, it leaves only after the disk work issued
+// before it has completed, so that nothing acknowledged to itself is acted
+// on before it is durable.
+func (n *network) sendSelf(src *Machine, lk *link, payload []byte, size int, kind uint16) {
+	w := n.w
+	src.settleDisk()
+	depart := max(w.now, src.diskBusy())
+	lk.sends++
+	if lk.inflight >= n.queueMax() {
+		n.add(kind, outOverflow, size)
+		return
+	}
+	var hdr [netmodel.FrameHeaderSize]byte
+	netmodel.AppendFrameHeader(hdr[:0], src.id, src.id, payload)
+	ev := w.q.alloc()
+	ev.kind, ev.node, ev.name = evDeliver, src.id, "deliver"
+	ev.m, ev.inc = src, src.inc
+	ev.from, ev.fromInc = src, src.inc
+	ev.departAt, ev.hdr, ev.payload, ev.link, ev.msgKind, ev.sendSeq = depart, hdr, payload, lk, kind, lk.sends
+	lk.inflight++
+	w.q.push(ev, depart)
 }
 
 // launch schedules the arrival of one copy of a frame (header and

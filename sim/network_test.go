@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"fmt"
+	"github.com/flockvm/flock/diskmodel"
 	"slices"
 	"testing"
 	"time"
@@ -272,5 +273,52 @@ func TestNetStatsByKind(t *testing.T) {
 	}
 	if NewWorld(Config{Seed: 1}).NetStatsByKind() != nil {
 		t.Errorf("NetStatsByKind() without MessageKind is not nil")
+	}
+}
+
+// TestSelfSendsWaitForTheDiskAndCrossNoNetwork: a machine's message to
+// itself is never lost, duplicated or delayed by the network (the link
+// faults are all on), but it arrives only after the disk work issued
+// before it: an answer to itself is never acted on before it is durable.
+func TestSelfSendsWaitForTheDiskAndCrossNoNetwork(t *testing.T) {
+	fc := NoFaults()
+	fc.DropProb, fc.DupProb, fc.GarbleProb = 0.5, 0.5, 0.5
+	fc.DiskLatencyMin, fc.DiskLatencyMax = 0, 0
+	fc.DiskSyncLatencyMin, fc.DiskSyncLatencyMax = 7*time.Millisecond, 7*time.Millisecond
+	w := NewWorld(Config{Seed: 9, Faults: fc})
+	type arrival struct {
+		at   Time
+		what string
+	}
+	var got []arrival
+	var m1 *Machine
+	m1 = w.AddMachine(1, func(m *Machine) Receiver {
+		return ReceiverFunc(func(_ NodeID, p []byte) { got = append(got, arrival{w.Now(), string(p)}) })
+	})
+	const sends = 50
+	var sentAt Time
+	m1.After(time.Millisecond, "work", func() {
+		sentAt = w.Now()
+		m1.Send(1, []byte("before"))
+		f, err := m1.Disk().OpenFile("log", diskmodel.OpenOrCreate)
+		if err != nil {
+			t.Fatalf("OpenFile: %v", err)
+		}
+		f.Sync()
+		for i := range sends {
+			m1.Send(1, []byte{byte('a' + i%26)})
+		}
+	})
+	w.RunFor(time.Second)
+	if len(got) != 1+sends {
+		t.Fatalf("machine 1 heard %d messages from itself, want %d (none lost or duplicated)", len(got), 1+sends)
+	}
+	if got[0].what != "before" || got[0].at != sentAt {
+		t.Errorf("first arrival = %q at %v, want %q at once (%v)", got[0].what, got[0].at, "before", sentAt)
+	}
+	for i, a := range got[1:] {
+		if want := string([]byte{byte('a' + i%26)}); a.what != want || a.at.Sub(sentAt) < 7*time.Millisecond {
+			t.Fatalf("arrival %d = %q %v after the send, want %q after the 7ms sync", i+1, a.what, a.at.Sub(sentAt), want)
+		}
 	}
 }

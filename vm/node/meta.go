@@ -106,7 +106,18 @@ type metaQueue struct {
 	normal  []*metaOp
 	max     int
 	running *metaOp
+	// urgentStreak counts urgent operations run in a row while others
+	// waited (metaUrgentStreakMax).
+	urgentStreak int
 }
+
+// metaUrgentStreakMax urgent operations in a row, then a waiting normal
+// one runs: membership's periodic work (leases, polls, reads of the
+// members) comes due faster than a slow store serves it, and a pid block
+// queued behind it waited for good (the vm sweep, a 1-voter store on
+// 3 ms links: a process never started). One normal operation delays a
+// lease by one round of the store.
+const metaUrgentStreakMax = 3
 
 // errMetaQueueFull: too many metadata operations wait; the caller fails
 // its request (it is retried by whoever asked, or reported).
@@ -144,10 +155,12 @@ func (q *metaQueue) next() {
 	for q.running == nil && !q.c.Busy() {
 		var op *metaOp
 		switch {
-		case len(q.urgent) > 0:
+		case len(q.urgent) > 0 && (len(q.normal) == 0 || q.urgentStreak < metaUrgentStreakMax):
 			op, q.urgent = q.urgent[0], q.urgent[1:]
+			q.urgentStreak++
 		case len(q.normal) > 0:
 			op, q.normal = q.normal[0], q.normal[1:]
+			q.urgentStreak = 0
 		default:
 			return
 		}

@@ -80,6 +80,18 @@ type Config struct {
 	// node then guards its state with a lock its public methods take.
 	// Otherwise (the simulator) RunCores runs them in turn.
 	ParallelCores bool
+	// LoopbackThroughTransport sends the node's messages to itself through
+	// Transport instead of holding them for its next Tick. The simulator
+	// sets it: there a disk sync returns at once and becomes durable later,
+	// and only what travels through the machine's transport waits for the
+	// disk work issued before it, so an answer to itself (a metadata or
+	// chunk write acknowledged by the local replica) must travel too, or
+	// it would be acted on before what it acknowledges is durable (the vm
+	// sweep: a pid block reserved from the machine's own voter, used, then
+	// lost with the voter's cut sync, and given out again). A production
+	// driver's sync blocks until durable, so an in-process loopback is safe
+	// there.
+	LoopbackThroughTransport bool
 	// MemoryBytesMax bounds each process's memory on this node; ThreadsMax
 	// the live threads of a process homed here; BudgetTicks each process's
 	// instruction budget per node (0: none).
@@ -582,7 +594,7 @@ func (t metaServerTransport) Send(to netmodel.NodeID, payload []byte) {
 }
 
 func (n *Node) send(to netmodel.NodeID, s Service, payload []byte) {
-	if to == n.cfg.ID {
+	if to == n.cfg.ID && !n.cfg.LoopbackThroughTransport {
 		// To itself: handled later, as if it came over the network, so
 		// that no answer is ever given from inside the call that asked.
 		n.loopback(s, payload)
