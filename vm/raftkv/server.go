@@ -257,8 +257,20 @@ func (s *Server) checkQuorum() {
 }
 
 // Receive handles one message: a raft message from a peer or a client
-// request. Garbage is counted and dropped.
+// request. Garbage is counted and dropped. It is Step and Flush at once.
 func (s *Server) Receive(from netmodel.NodeID, payload []byte) {
+	s.Step(from, payload)
+	s.Flush()
+}
+
+// Step handles one message as Receive does, but leaves raft's output (the
+// Ready: WAL append and sync, sends, apply) to the next Flush, Tick or
+// Receive. A driver that steps every message that has arrived, then
+// flushes once, makes one WAL append and one sync cover all the proposals
+// and acknowledgements among them (group commit). Messages raft is to send
+// wait in it meanwhile, so nothing leaves before what it vouches for is
+// durable.
+func (s *Server) Step(from netmodel.NodeID, payload []byte) {
 	if s.err != nil {
 		s.stats.DroppedWhileFailed++
 		return
@@ -277,8 +289,14 @@ func (s *Server) Receive(from netmodel.NodeID, payload []byte) {
 	default:
 		s.stats.Garbage++ // replies go to clients
 	}
-	s.process()
+	// Reads waiting for an index learn of a change of role at once, as
+	// when every message was followed by its Ready.
+	s.checkRole()
 }
+
+// Flush handles raft's output of what was stepped since the last Flush,
+// Tick or Receive.
+func (s *Server) Flush() { s.process() }
 
 func (s *Server) stepRaft(from netmodel.NodeID, b []byte) {
 	m, err := decodeRaftMessage(b, from, s.cfg.ID, s.lim)
@@ -474,6 +492,7 @@ func (s *Server) process() {
 // handleReady follows raft's order: persist (snapshot, entries, hard state,
 // sync), then send, then apply, then Advance.
 func (s *Server) handleReady(rd raft.Ready) {
+	s.stats.Readys++
 	s.checkReady(&rd)
 	if s.cfg.Bugs.SendBeforePersist {
 		s.sendAll(rd.Messages) // BUG: acks and votes leave before what they vouch for is durable

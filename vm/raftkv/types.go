@@ -177,6 +177,7 @@ type Stats struct {
 	SnapshotsTaken     uint64
 	SnapshotsInstalled uint64
 	SnapshotsSent      uint64
+	Readys             uint64 // Readys handled (each at most one WAL append and one sync)
 	ReadyLoops         uint64 // times the Ready loop hit its bound
 	ConfChanges        uint64 // configuration changes applied
 	ConfChangesPending uint64 // changes refused as a leader: an earlier one was not applied yet
