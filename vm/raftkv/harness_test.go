@@ -363,7 +363,24 @@ func (h *harness) tick() {
 
 // deliverAt delivers (or loses, if its link is cut or its target is down)
 // the i-th queued message.
-func (h *harness) deliverAt(i int) {
+func (h *harness) deliverAt(i int) { h.deliverMode(i, false) }
+
+// stepAt delivers the i-th queued message as deliverAt does, but a server
+// only steps it: its Ready waits for flush, its next tick or a Receive, as
+// when the host drives it a burst at a time (group commit).
+func (h *harness) stepAt(i int) { h.deliverMode(i, true) }
+
+// flush handles the Ready of every server that stepped messages.
+func (h *harness) flush() {
+	h.step++
+	for _, id := range h.ids {
+		if s := h.servers[id]; s != nil {
+			s.Flush()
+		}
+	}
+}
+
+func (h *harness) deliverMode(i int, stepOnly bool) {
 	h.step++
 	m := h.queue[i]
 	h.queue = slices.Delete(h.queue, i, i+1)
@@ -380,7 +397,10 @@ func (h *harness) deliverAt(i int) {
 		}
 	}
 	if isServer {
-		if s != nil {
+		switch {
+		case s != nil && stepOnly:
+			s.Step(m.from, m.payload)
+		case s != nil:
 			s.Receive(m.from, m.payload)
 		}
 		return

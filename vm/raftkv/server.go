@@ -490,15 +490,19 @@ func (s *Server) process() {
 }
 
 // handleReady follows raft's order: persist (snapshot, entries, hard state,
-// sync), then send, then apply, then Advance.
+// sync), then send, then apply, then Advance. A leader's appends and
+// heartbeats leave before the sync (sendEarly), so that the followers'
+// fsyncs run while the leader's does.
 func (s *Server) handleReady(rd raft.Ready) {
 	s.stats.Readys++
 	s.checkReady(&rd)
-	if s.cfg.Bugs.SendBeforePersist {
-		s.sendAll(rd.Messages) // BUG: acks and votes leave before what they vouch for is durable
-	}
 	prev := s.p.hs
 	hs := rd.HardState
+	if s.cfg.Bugs.SendBeforePersist {
+		s.sendAll(rd.Messages) // BUG: acks and votes leave before what they vouch for is durable
+	} else {
+		s.sendEarly(rd.Messages, hs, prev)
+	}
 	mustSync := !raft.IsEmptyHardState(hs) && raft.MustSync(hs, prev, len(rd.Entries)) || len(rd.Entries) > 0
 	if err := s.p.save(rd.Snapshot, rd.Entries, hs, mustSync); err != nil {
 		s.fail(err)
@@ -519,7 +523,7 @@ func (s *Server) handleReady(rd raft.Ready) {
 		s.commit = hs.GetCommit()
 	}
 	if !s.cfg.Bugs.SendBeforePersist {
-		s.sendAll(rd.Messages)
+		s.sendLate(rd.Messages, hs, prev)
 	}
 	if !raft.IsEmptySnap(rd.Snapshot) {
 		s.restoreSnapshot(rd.Snapshot)
@@ -558,6 +562,43 @@ func (s *Server) checkReady(rd *raft.Ready) {
 		commit := max(s.commit, rd.HardState.GetCommit())
 		if last := rd.CommittedEntries[n-1].GetIndex(); last > commit {
 			panic(fmt.Sprintf("raftkv: %v: entry %d handed out to apply beyond commit %d", s.cfg.ID, last, commit))
+		}
+	}
+}
+
+// earlyOK reports whether m may leave before this Ready's entries and
+// hard state hs are durable (durable is the hard state on disk before it). A leader's MsgApp and MsgHeartbeat vouch for
+// nothing on this server's disk: raft counts the leader's own entries
+// toward a quorum only at Advance, after the sync (as etcd's leader, which
+// sends its appends in parallel with its own fsync; raft thesis §10.2.1).
+// They must still be of a term already durable here, so the hard state may
+// change only its commit index, which raft never needs to read back.
+// Acknowledgements and votes (MsgAppResp, MsgVoteResp, ...) always wait.
+func earlyOK(m *pb.Message, hs, durable *pb.HardState) bool {
+	if t := m.GetType(); t != pb.MsgApp && t != pb.MsgHeartbeat {
+		return false
+	}
+	if !raft.IsEmptyHardState(hs) && (hs.GetTerm() != durable.GetTerm() || hs.GetVote() != durable.GetVote()) {
+		return false
+	}
+	return m.GetTerm() == durable.GetTerm()
+}
+
+// sendEarly sends the messages that may leave before the sync.
+func (s *Server) sendEarly(msgs []*pb.Message, hs, durable *pb.HardState) {
+	for _, m := range msgs {
+		if earlyOK(m, hs, durable) {
+			s.stats.SentBeforeSync++
+			s.send(m)
+		}
+	}
+}
+
+// sendLate sends the messages sendEarly left, now that the Ready is durable.
+func (s *Server) sendLate(msgs []*pb.Message, hs, durable *pb.HardState) {
+	for _, m := range msgs {
+		if !earlyOK(m, hs, durable) {
+			s.send(m)
 		}
 	}
 }

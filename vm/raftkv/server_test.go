@@ -13,6 +13,7 @@ import (
 	"github.com/flockvm/flock/netmodel"
 	"github.com/flockvm/flock/sim/simdisk"
 	"github.com/flockvm/flock/vm/wal"
+	pb "go.etcd.io/raft/v3/raftpb"
 )
 
 func TestConfigValidation(t *testing.T) {
@@ -362,4 +363,86 @@ func TestSingleServer(t *testing.T) {
 	}
 	h.settle(100)
 	h.check()
+}
+
+// TestStepFlushGroupCommits: proposals stepped one by one and flushed once
+// share one WAL sync, and nothing of raft's leaves before the flush.
+func TestStepFlushGroupCommits(t *testing.T) {
+	const clients = 5
+	h := newHarness(t, harnessOptions{seed: 11})
+	h.run(25)
+	for c := 1; c <= clients; c++ {
+		h.do(c, &opRecord{op: OpPut, key: "warm", value: fmt.Sprint(c)}) // each client learns the leader
+	}
+	leader := h.leader()
+	ops := make([]*opRecord, clients)
+	for c := 1; c <= clients; c++ {
+		ops[c-1] = &opRecord{op: OpPut, key: fmt.Sprint("k", c), value: fmt.Sprint(c)}
+		if !h.startOp(c, ops[c-1]) {
+			t.Fatalf("client %d busy", c)
+		}
+	}
+	if len(h.queue) != clients {
+		t.Fatalf("queued %d messages after %d puts, want one request each", len(h.queue), clients)
+	}
+	srv := h.servers[leader]
+	before := srv.Stats()
+	for len(h.queue) > 0 {
+		if m := h.queue[0]; m.to != leader {
+			t.Fatalf("request %s not to the leader %v", describeMessage(m), leader)
+		}
+		h.stepAt(0)
+	}
+	if got := srv.Stats(); len(h.queue) != 0 || got.WAL.Syncs != before.WAL.Syncs {
+		t.Fatalf("after Step: %d messages sent, %d syncs, want none before Flush", len(h.queue), got.WAL.Syncs-before.WAL.Syncs)
+	}
+	srv.Flush()
+	after := srv.Stats()
+	if syncs := after.WAL.Syncs - before.WAL.Syncs; syncs != 1 {
+		t.Errorf("Flush of %d stepped proposals made %d WAL syncs, want 1", clients, syncs)
+	}
+	if got := after.Proposals - before.Proposals; got != clients {
+		t.Errorf("Flush proposed %d, want %d", got, clients)
+	}
+	h.settle(200)
+	for _, o := range ops {
+		if !o.done || o.res.Err != nil {
+			t.Errorf("%s = (done %v, %v), want done", o, o.done, o.res.Err)
+		}
+	}
+	h.check()
+}
+
+// TestEarlySend: only a leader's appends and heartbeats of a durable term
+// may leave before the sync; acknowledgements and votes never do.
+func TestEarlySend(t *testing.T) {
+	hs := func(term, vote, commit uint64) *pb.HardState {
+		return &pb.HardState{Term: new(term), Vote: new(vote), Commit: new(commit)}
+	}
+	msg := func(typ pb.MessageType, term uint64) *pb.Message {
+		return &pb.Message{Type: typ.Enum(), Term: new(term)}
+	}
+	durable := hs(3, 1, 10)
+	tests := []struct {
+		name string
+		m    *pb.Message
+		hs   *pb.HardState
+		want bool
+	}{
+		{"append, no hard state", msg(pb.MsgApp, 3), &pb.HardState{}, true},
+		{"heartbeat, commit moves", msg(pb.MsgHeartbeat, 3), hs(3, 1, 12), true},
+		{"append of a term not durable", msg(pb.MsgApp, 4), hs(4, 1, 10), false},
+		{"append while the vote changes", msg(pb.MsgApp, 3), hs(3, 2, 10), false},
+		{"append of an older term", msg(pb.MsgApp, 2), &pb.HardState{}, false},
+		{"append response", msg(pb.MsgAppResp, 3), &pb.HardState{}, false},
+		{"vote response", msg(pb.MsgVoteResp, 3), &pb.HardState{}, false},
+		{"vote", msg(pb.MsgVote, 3), &pb.HardState{}, false},
+		{"snapshot", msg(pb.MsgSnap, 3), &pb.HardState{}, false},
+		{"heartbeat response", msg(pb.MsgHeartbeatResp, 3), &pb.HardState{}, false},
+	}
+	for _, tt := range tests {
+		if got := earlyOK(tt.m, tt.hs, durable); got != tt.want {
+			t.Errorf("%s: earlyOK(%v term %d) = %v, want %v", tt.name, tt.m.GetType(), tt.m.GetTerm(), got, tt.want)
+		}
+	}
 }
