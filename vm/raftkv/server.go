@@ -503,6 +503,13 @@ func (s *Server) handleReady(rd raft.Ready) {
 	} else {
 		s.sendEarly(rd.Messages, hs, prev)
 	}
+	// Entries that were committed and durable here before this Ready are
+	// applied, and their clients answered, before the sync of the new
+	// ones, which they do not depend on.
+	applyFirst := s.appliesBeforeSync(&rd)
+	if applyFirst {
+		s.apply(rd.CommittedEntries)
+	}
 	mustSync := !raft.IsEmptyHardState(hs) && raft.MustSync(hs, prev, len(rd.Entries)) || len(rd.Entries) > 0
 	if err := s.p.save(rd.Snapshot, rd.Entries, hs, mustSync); err != nil {
 		s.fail(err)
@@ -528,7 +535,9 @@ func (s *Server) handleReady(rd raft.Ready) {
 	if !raft.IsEmptySnap(rd.Snapshot) {
 		s.restoreSnapshot(rd.Snapshot)
 	}
-	s.apply(rd.CommittedEntries)
+	if !applyFirst {
+		s.apply(rd.CommittedEntries)
+	}
 	s.takeReadStates(rd.ReadStates)
 	s.serveReads()
 	s.rn.Advance(rd)
@@ -539,6 +548,21 @@ func (s *Server) handleReady(rd raft.Ready) {
 	}
 	s.snapsSent = s.snapsSent[:0]
 	s.maybeSnapshot()
+}
+
+// appliesBeforeSync reports whether rd's committed entries may be applied
+// before rd is persisted: there are some, no snapshot comes with them, and
+// every one lies in the log this server had already synced (its storage
+// holds only what a previous Ready made durable, and raft never replaces
+// committed entries). Applying them needs nothing of rd's entries or hard
+// state; answering their clients tells what a quorum holds durably.
+func (s *Server) appliesBeforeSync(rd *raft.Ready) bool {
+	n := len(rd.CommittedEntries)
+	if n == 0 || !raft.IsEmptySnap(rd.Snapshot) {
+		return false
+	}
+	last, err := s.storage.LastIndex()
+	return err == nil && rd.CommittedEntries[n-1].GetIndex() <= last
 }
 
 // checkReady asserts what raft promises about a Ready.
