@@ -110,6 +110,14 @@ type Server struct {
 	reads         readQueue
 	snapsSent     []uint64
 
+	// readying: a Ready is being handled (its sync may run with the
+	// driver's lock released, Config.SyncUnlocked); inputs that arrive
+	// meanwhile are stepped, and that call handles their output.
+	readying bool
+	// closeDeferred: Close was called during a sync; the WAL is closed once
+	// the Ready is done.
+	closeDeferred bool
+
 	err   error
 	stats Stats
 }
@@ -184,6 +192,7 @@ func newServer(cfg Config, p *persister, rec recovered) (*Server, error) {
 	}
 	s.electionTimeout = s.drawElectionTimeout()
 	s.lastTerm = rn.BasicStatus().GetTerm()
+	p.syncVia = cfg.SyncUnlocked
 	return s, nil
 }
 
@@ -474,9 +483,16 @@ func (s *Server) expirePending() {
 	}
 }
 
-// process handles raft's Ready output until there is none (bounded).
+// process handles raft's Ready output until there is none (bounded). A
+// call made while a Ready is being handled (during its sync) returns at
+// once: the call handling it takes the new output in its next round.
 func (s *Server) process() {
-	for i := 0; s.err == nil; i++ {
+	if s.readying {
+		return
+	}
+	s.readying = true
+	defer s.endReadying()
+	for i := 0; s.err == nil && !s.closeDeferred; i++ {
 		s.checkRole()
 		if !s.rn.HasReady() {
 			return
@@ -563,6 +579,14 @@ func (s *Server) appliesBeforeSync(rd *raft.Ready) bool {
 	}
 	last, err := s.storage.LastIndex()
 	return err == nil && rd.CommittedEntries[n-1].GetIndex() <= last
+}
+
+func (s *Server) endReadying() {
+	s.readying = false
+	if s.closeDeferred {
+		s.closeDeferred = false
+		s.closeWAL()
+	}
 }
 
 // checkReady asserts what raft promises about a Ready.
@@ -848,8 +872,17 @@ func (s *Server) fail(err error) {
 func (s *Server) Err() error { return s.err }
 
 // Close releases the server's files. It does not sync: what was not synced
-// is what a crash would lose.
-func (s *Server) Close() error { return s.p.wal.Close() }
+// is what a crash would lose. Called during a sync (Config.SyncUnlocked),
+// it takes effect when the Ready being handled is done.
+func (s *Server) Close() error {
+	if s.readying {
+		s.closeDeferred = true
+		return nil
+	}
+	return s.closeWAL()
+}
+
+func (s *Server) closeWAL() error { return s.p.wal.Close() }
 
 // Status reports the server's raft state and progress.
 func (s *Server) Status() Status {

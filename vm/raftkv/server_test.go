@@ -446,3 +446,49 @@ func TestEarlySend(t *testing.T) {
 		}
 	}
 }
+
+// TestCloseDuringSyncWaitsForTheReady: a Close made while the server syncs
+// with the driver's lock released (another goroutine's) takes effect only
+// once the Ready is done, which still finishes persisting it.
+func TestCloseDuringSyncWaitsForTheReady(t *testing.T) {
+	h := newHarness(t, harnessOptions{n: 1, seed: 5})
+	h.run(25)
+	id := h.ids[0]
+	srv := h.servers[id]
+	closed := 0
+	srv.p.syncVia = func(fsync func() error) error {
+		if closed > 0 {
+			t.Errorf("a sync after Close")
+			return fsync()
+		}
+		closed++
+		if err := srv.Close(); err != nil {
+			t.Errorf("Close during a sync error = %v, want nil (deferred)", err)
+		}
+		err := fsync()
+		if err != nil {
+			t.Errorf("fsync after a deferred Close error = %v, want nil", err)
+		}
+		return err
+	}
+	o := &opRecord{op: OpPut, key: "k", value: "v"}
+	h.startOp(1, o)
+	h.deliverAll()
+	if closed != 1 || srv.Err() != nil {
+		t.Fatalf("the sync hook closed %d times, server error %v, want 1 and nil", closed, srv.Err())
+	}
+	if _, err := srv.p.wal.Append(nil, []wal.Record{{Type: recEntry, Data: []byte{1}}}); !errors.Is(err, wal.ErrClosed) {
+		t.Errorf("WAL Append after the Ready error = %v, want ErrClosed", err)
+	}
+	h.servers[id] = nil
+	h.disks[id].Crash() // keeps only what was synced
+	h.open(id)
+	for i := 0; i < 200 && !o.done; i++ {
+		h.tick()
+		h.deliverAll()
+	}
+	if get := h.do(2, &opRecord{op: OpGet, key: "k"}); !o.done || o.res.Err != nil || get.res.Value != "v" {
+		t.Errorf("after reopening: put (done %v, %v), get k = %q, want the put durable and answered", o.done, o.res.Err, get.res.Value)
+	}
+	h.check()
+}
