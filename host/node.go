@@ -153,7 +153,7 @@ func (m *NodeMachine) syncAddresses() {
 // user its connection authenticated as.
 func (m *NodeMachine) Receive(from netmodel.NodeID, payload []byte) {
 	if !identity.IsClientID(from) {
-		m.n.Receive(from, payload)
+		m.n.ReceiveBurst(from, payload)
 		return
 	}
 	p, ok := m.tr.Principal(from)
@@ -164,8 +164,9 @@ func (m *NodeMachine) Receive(from netmodel.NodeID, payload []byte) {
 	m.n.ReceiveClient(from, p.User, payload)
 }
 
-// EndBatch sends the output the burst produced.
-func (m *NodeMachine) EndBatch() { m.n.FlushClients() }
+// EndBatch handles the metadata replica's raft output of the burst (one
+// WAL append and one fsync for all of it) and sends the clients' output.
+func (m *NodeMachine) EndBatch() { m.n.EndBurst() }
 
 // Work runs the cores for a slice while they have work. This is the one
 // place the cores run: parallel cores on OS threads replace this call.

@@ -83,6 +83,19 @@ func (r *metaReplica) receive(from uint64, payload []byte) {
 	}
 }
 
+// step takes a message whose raft output waits for flush (group commit).
+func (r *metaReplica) step(from uint64, payload []byte) {
+	if r.srv != nil {
+		r.srv.Step(nodeID(from), payload)
+	}
+}
+
+func (r *metaReplica) flush() {
+	if r.srv != nil {
+		r.srv.Flush()
+	}
+}
+
 func (r *metaReplica) close() {
 	if r.srv != nil {
 		_ = r.srv.Close()

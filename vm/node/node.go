@@ -202,6 +202,7 @@ type Node struct {
 	failure error // non-nil: the node stopped for good (fail-stop)
 
 	mu       sync.Mutex // the node's state, when cores run in parallel
+	inBurst  bool       // in ReceiveBurst: the metadata replica steps, EndBurst flushes
 	machines []*interp.Machine
 	cores    *cores.Set
 	mem      Memory
@@ -419,6 +420,43 @@ func (n *Node) Receive(from netmodel.NodeID, payload []byte) {
 	n.receive(from, payload)
 }
 
+// ReceiveBurst is Receive for a driver that ends every burst of messages
+// with EndBurst: the metadata replica only steps the burst's messages and
+// handles raft's output for all of them at EndBurst, so one WAL append and
+// one fsync cover every proposal and acknowledgement in it (group commit).
+func (n *Node) ReceiveBurst(from netmodel.NodeID, payload []byte) {
+	defer n.enter()()
+	n.inBurst = true
+	n.receive(from, payload)
+	n.inBurst = false
+}
+
+// EndBurst handles the metadata replica's output of the burst that
+// ReceiveBurst delivered, then sends the clients' output (FlushClients).
+func (n *Node) EndBurst() {
+	func() {
+		defer n.enter()()
+		if n.meta != nil && n.failure == nil {
+			n.meta.flush()
+		}
+	}()
+	n.FlushClients()
+}
+
+// syncUnlocked runs a metadata replica's WAL fsync with the node's lock
+// released when the cores run in parallel (every call into the replica
+// holds it then), so that the cores' calls into the node do not wait for
+// the disk; the replica takes what they bring meanwhile (raftkv's
+// Config.SyncUnlocked).
+func (n *Node) syncUnlocked(fsync func() error) error {
+	if !n.cfg.ParallelCores {
+		return fsync()
+	}
+	n.mu.Unlock()
+	defer n.mu.Lock()
+	return fsync()
+}
+
 func (n *Node) receive(from netmodel.NodeID, payload []byte) {
 	if n.failure != nil {
 		return
@@ -442,7 +480,10 @@ func (n *Node) receive(from netmodel.NodeID, payload []byte) {
 	n.stats.MessagesIn++
 	switch h.Service {
 	case ServiceMetaServer:
-		if n.meta != nil {
+		switch {
+		case n.meta != nil && n.inBurst:
+			n.meta.step(uint64(from), body)
+		case n.meta != nil:
 			n.meta.receive(uint64(from), body)
 		}
 	case ServiceMetaClient:
