@@ -65,6 +65,8 @@ func (k *KVServer) Export(emit func(Metric)) {
 		{"kv_overloaded_total", "requests refused: too many pending", Counter, float64(ss.Overloaded)},
 		{"kv_garbage_total", "undecodable or refused messages", Counter, float64(ss.Garbage)},
 		{"raft_campaigns_total", "elections this server started", Counter, float64(ss.Campaigns)},
+		{"raft_readys_total", "raft Readys handled (each at most one WAL append and fsync)", Counter, float64(ss.Readys)},
+		{"raft_wal_syncs_total", "fsyncs of the WAL", Counter, float64(ss.WAL.Syncs)},
 	} {
 		emit(Metric{Name: m.name, Help: m.help, Kind: m.kind, Value: m.v})
 	}
