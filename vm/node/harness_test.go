@@ -39,6 +39,7 @@ type cluster struct {
 	tweak    func(*Config)
 	cores    int
 	parallel bool
+	burst    bool // deliver each step's messages with ReceiveBurst, then EndBurst, as the host does
 	memory   func(MemoryConfig) (Memory, error)
 	step     int
 }
@@ -166,9 +167,16 @@ func (c *cluster) run(steps int, tickEvery int) {
 			if n == nil || c.cut[[2]netmodel.NodeID{e.from, e.to}] || c.rng.Float64() < c.dropProb {
 				continue
 			}
-			n.Receive(e.from, e.payload)
+			c.deliver(n, e)
 			if c.rng.Float64() < c.dupProb {
-				n.Receive(e.from, e.payload)
+				c.deliver(n, e)
+			}
+		}
+		if c.burst {
+			for _, id := range c.ids {
+				if n := c.nodes[id]; n != nil {
+					n.EndBurst()
+				}
 			}
 		}
 		for _, id := range c.ids {
@@ -183,6 +191,14 @@ func (c *cluster) run(steps int, tickEvery int) {
 				}
 			}
 		}
+	}
+}
+
+func (c *cluster) deliver(n *Node, e envelope) {
+	if c.burst {
+		n.ReceiveBurst(e.from, e.payload)
+	} else {
+		n.Receive(e.from, e.payload)
 	}
 }
 

@@ -80,6 +80,12 @@ type Config struct {
 	// node then guards its state with a lock its public methods take.
 	// Otherwise (the simulator) RunCores runs them in turn.
 	ParallelCores bool
+	// MetaGroupCommit: the metadata replica only steps the messages of one
+	// drain of the node's own queue (its sessions' requests to a local
+	// leader, say) and handles raft's output once at the drain's end: one
+	// WAL append and fsync for all of them, as for a ReceiveBurst. The
+	// production host sets it; the simulator hands each message its own.
+	MetaGroupCommit bool
 	// MemoryBytesMax bounds each process's memory on this node; ThreadsMax
 	// the live threads of a process homed here; BudgetTicks each process's
 	// instruction budget per node (0: none).
@@ -202,7 +208,7 @@ type Node struct {
 	failure error // non-nil: the node stopped for good (fail-stop)
 
 	mu       sync.Mutex // the node's state, when cores run in parallel
-	inBurst  bool       // in ReceiveBurst: the metadata replica steps, EndBurst flushes
+	inBurst  bool       // in ReceiveBurst or a group-committed drain: the metadata replica only steps
 	machines []*interp.Machine
 	cores    *cores.Set
 	mem      Memory
@@ -480,11 +486,8 @@ func (n *Node) receive(from netmodel.NodeID, payload []byte) {
 	n.stats.MessagesIn++
 	switch h.Service {
 	case ServiceMetaServer:
-		switch {
-		case n.meta != nil && n.inBurst:
-			n.meta.step(uint64(from), body)
-		case n.meta != nil:
-			n.meta.receive(uint64(from), body)
+		if n.meta != nil {
+			n.meta.receive(uint64(from), body, n.inBurst)
 		}
 	case ServiceMetaClient:
 		n.client.Receive(from, body)
@@ -648,8 +651,19 @@ func (n *Node) drain() {
 	for _, fn := range deferred {
 		fn()
 	}
+	if !n.cfg.MetaGroupCommit || n.inBurst {
+		for _, m := range msgs {
+			n.receive(n.cfg.ID, m)
+		}
+		return
+	}
+	n.inBurst = true
 	for _, m := range msgs {
 		n.receive(n.cfg.ID, m)
+	}
+	n.inBurst = false
+	if n.meta != nil && n.failure == nil {
+		n.meta.flush()
 	}
 }
 
