@@ -194,6 +194,24 @@ func (c *cluster) run(steps int, tickEvery int) {
 	}
 }
 
+// bootVoters boots machines 1..n, all voters with one core each, and
+// waits until they have joined.
+func (c *cluster) bootVoters(n int) {
+	c.t.Helper()
+	c.cores = 1
+	for i := 1; i <= n; i++ {
+		c.ids = append(c.ids, netmodel.NodeID(i))
+	}
+	c.voters = c.ids
+	for _, id := range c.ids {
+		c.disks[id] = c.newDisk(c.t)
+		c.boot(id)
+	}
+	if !c.runUntil(c.allJoinedLocked, 40000) {
+		c.t.Fatalf("nodes did not join")
+	}
+}
+
 func (c *cluster) deliver(n *Node, e envelope) {
 	if c.burst {
 		n.ReceiveBurst(e.from, e.payload)

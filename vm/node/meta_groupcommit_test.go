@@ -23,19 +23,9 @@ func TestMetaGroupCommitParallel(t *testing.T) {
 
 func testMetaGroupCommit(t *testing.T, parallel bool) {
 	c := newCluster(t, 0, 0, 9)
-	c.cores, c.parallel, c.burst = 1, parallel, true
+	c.parallel, c.burst = parallel, true
 	c.tweak = func(cfg *Config) { cfg.MetaGroupCommit = true }
-	for i := 1; i <= 3; i++ {
-		c.ids = append(c.ids, netmodel.NodeID(i))
-	}
-	c.voters = c.ids
-	for _, id := range c.ids {
-		c.disks[id] = c.newDisk(t)
-		c.boot(id)
-	}
-	if !c.runUntil(c.allJoinedLocked, 40000) {
-		t.Fatalf("nodes did not join")
-	}
+	c.bootVoters(3)
 	const files = 6
 	for i := range files {
 		c.putFile(netmodel.NodeID(1+i%3), "root", fmt.Sprintf("f%d", i), fmt.Sprintf("content %d", i))
