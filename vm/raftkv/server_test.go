@@ -492,3 +492,31 @@ func TestCloseDuringSyncWaitsForTheReady(t *testing.T) {
 	}
 	h.check()
 }
+
+// TestNoConfChangeDuringSync: while a Ready's entries are being synced
+// (Config.SyncUnlocked), they are not in storage yet, so the next entry's
+// index is unknown: a configuration change is refused then, and a leader
+// new to its term counts itself as leaving until it can scan its log.
+func TestNoConfChangeDuringSync(t *testing.T) {
+	h := newHarness(t, harnessOptions{n: 1, seed: 6})
+	h.run(25)
+	srv := h.servers[h.ids[0]]
+	if !srv.confChangeAllowed() {
+		t.Fatalf("confChangeAllowed() = false on an idle leader, want true")
+	}
+	syncs := 0
+	srv.p.syncVia = func(fsync func() error) error {
+		syncs++
+		if srv.confChangeAllowed() {
+			t.Errorf("confChangeAllowed() = true during a sync, want false")
+		}
+		if term := srv.rn.BasicStatus().GetTerm(); !srv.leaving(term + 1) {
+			t.Errorf("leaving(a new term) = false during a sync, want true")
+		}
+		return fsync()
+	}
+	h.do(1, &opRecord{op: OpPut, key: "k", value: "v"})
+	if syncs == 0 {
+		t.Fatalf("the put made no sync")
+	}
+}
