@@ -34,7 +34,7 @@ var (
 // no Ready being persisted: during its sync, Config.SyncUnlocked, its
 // entries are not in storage yet) the next entry's index is known.
 func (s *Server) confChangeAllowed() bool {
-	if s.rn.HasReady() || s.readying {
+	if !s.settled() {
 		return false
 	}
 	last, _ := s.storage.LastIndex()
@@ -87,7 +87,7 @@ func (s *Server) propose(req *request) error {
 // in an earlier term (a leader re-elected with its own removal pending).
 func (s *Server) leaving(term uint64) bool {
 	if term != s.leaveTerm {
-		if s.rn.HasReady() || s.readying {
+		if !s.settled() {
 			return true // scan once raft's entries are in storage
 		}
 		s.leaveTerm, s.leaveIndex = term, s.lastSelfDemotion()

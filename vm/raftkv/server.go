@@ -581,6 +581,21 @@ func (s *Server) appliesBeforeSync(rd *raft.Ready) bool {
 	return err == nil && rd.CommittedEntries[n-1].GetIndex() <= last
 }
 
+// settled makes raft's whole log be in storage, if it can, and reports
+// whether it is: the output of messages stepped since the last Flush is
+// handled now (a configuration change in a burst of proposals must know
+// the next entry's index), but not during a Ready's sync, whose entries
+// reach storage only after it.
+func (s *Server) settled() bool {
+	if s.readying {
+		return false
+	}
+	if s.rn.HasReady() {
+		s.process()
+	}
+	return !s.readying && !s.rn.HasReady()
+}
+
 func (s *Server) endReadying() {
 	s.readying = false
 	if s.closeDeferred {

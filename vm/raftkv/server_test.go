@@ -520,3 +520,38 @@ func TestNoConfChangeDuringSync(t *testing.T) {
 		t.Fatalf("the put made no sync")
 	}
 }
+
+// TestConfChangeInABurstOfProposals: a configuration change stepped after
+// other proposals of the same burst is proposed (the server handles their
+// Ready first, so the change's index is known), not refused as pending.
+func TestConfChangeInABurstOfProposals(t *testing.T) {
+	h := newHarness(t, harnessOptions{n: 3, spares: 1, seed: 12})
+	h.run(25)
+	h.do(1, &opRecord{op: OpPut, key: "warm", value: "1"})
+	// A first change of the term, applied: the next may follow at once.
+	if o := h.do(2, &opRecord{op: OpChangeMembers, changes: []MemberChange{{Kind: MemberAddLearner, ID: 4}}}); o.res.Err != nil {
+		t.Fatalf("%s = %v", o, o.res.Err)
+	}
+	h.settle(300)
+	leader := h.leader()
+	put := &opRecord{op: OpPut, key: "k", value: "v"}
+	change := &opRecord{op: OpChangeMembers, changes: []MemberChange{{Kind: MemberRemove, ID: 4}}}
+	h.startOp(1, put)
+	h.startOp(2, change)
+	if len(h.queue) != 2 {
+		t.Fatalf("queued %d messages after two operations, want their requests", len(h.queue))
+	}
+	for range 2 {
+		if m := h.queue[0]; m.to != leader {
+			t.Fatalf("request %s not to the leader %v", describeMessage(m), leader)
+		}
+		h.stepAt(0)
+	}
+	h.servers[leader].Flush()
+	h.settle(300)
+	if !put.done || put.res.Err != nil || !change.done || change.res.Err != nil {
+		t.Errorf("put (done %v, %v), change (done %v, %v) stepped in one burst, want both done",
+			put.done, put.res.Err, change.done, change.res.Err)
+	}
+	h.check()
+}
