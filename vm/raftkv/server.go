@@ -101,6 +101,7 @@ type Server struct {
 
 	pending      map[pendingKey]*pendingReq
 	pendingQueue []pendingDeadline // by deadline
+	proposals    []queuedProposal  // stepped, to be proposed together (proposeQueued)
 	// applyLate holds committed entries not applied yet (buggify
 	// raftkv.apply-late): raft counts them as applied, the state machine
 	// has not seen them, and reads must wait for them. applyLagTicks counts
@@ -409,25 +410,73 @@ func (s *Server) handleRequest(from netmodel.NodeID, req *request) {
 		s.refuse(from, &rep, statusConfPending, 0)
 		return
 	}
-	if err := s.propose(req); err != nil {
-		if errors.Is(err, raft.ErrProposalDropped) && s.rn.BasicStatus().RaftState == raft.StateLeader {
-			s.refuse(from, &rep, statusOverloaded, 0)
-		} else {
-			s.refuse(from, &rep, statusNotLeader, s.rn.BasicStatus().Lead)
+	if req.op == OpChangeMembers {
+		if err := s.propose(req); err != nil {
+			s.refuseProposal(from, &rep, err)
+			return
 		}
-		return
+		s.stats.Proposals++
 	}
-	s.stats.Proposals++
 	p := &pendingReq{attempt: req.attempt, term: st.GetTerm(), deadline: s.ticks + uint64(s.cfg.PendingTimeoutTicks)}
 	s.pending[key] = p
 	s.pendingQueue = append(s.pendingQueue, pendingDeadline{key: key, deadline: p.deadline})
 	s.stats.PendingHighWater = max(s.stats.PendingHighWater, len(s.pending))
+	if req.op != OpChangeMembers {
+		s.proposals = append(s.proposals, queuedProposal{key: key, p: p, data: encodeCommand(req)})
+	}
 	if s.cfg.Bugs.AckBeforeCommit && (req.op == OpPut || req.op == OpDelete) {
 		_, found := s.sm.kv.Get(KV{Key: req.key}) // BUG: answers before the entry commits
 		rep.found = found
 		p.acked = true
 		s.sendReply(from, &rep)
 	}
+}
+
+// refuseProposal answers a request raft did not take.
+func (s *Server) refuseProposal(to netmodel.NodeID, rep *reply, err error) {
+	if errors.Is(err, raft.ErrProposalDropped) && s.rn.BasicStatus().RaftState == raft.StateLeader {
+		s.refuse(to, rep, statusOverloaded, 0)
+	} else {
+		s.refuse(to, rep, statusNotLeader, s.rn.BasicStatus().Lead)
+	}
+}
+
+// queuedProposal is a client request (not a configuration change) waiting
+// to be proposed with the others stepped since the last Ready: one MsgProp
+// for all of them makes one append per follower, not one per request.
+type queuedProposal struct {
+	key  pendingKey
+	p    *pendingReq
+	data []byte
+}
+
+// proposeQueued hands raft the queued requests as one proposal. If raft
+// drops it, each is refused as a single one would have been.
+func (s *Server) proposeQueued() {
+	if len(s.proposals) == 0 {
+		return
+	}
+	ents := make([]*pb.Entry, len(s.proposals))
+	for i, q := range s.proposals {
+		ents[i] = &pb.Entry{Data: q.data}
+	}
+	err := s.rn.Step(&pb.Message{Type: pb.MsgProp.Enum(), From: new(uint64(s.cfg.ID)), Entries: ents})
+	term := s.rn.BasicStatus().GetTerm()
+	for i, q := range s.proposals {
+		s.proposals[i] = queuedProposal{}
+		if s.pending[q.key] != q.p {
+			continue // forgotten meanwhile (its timeout passed)
+		}
+		if err == nil {
+			s.stats.Proposals++
+			q.p.term = term
+			continue
+		}
+		delete(s.pending, q.key)
+		rep := reply{session: q.key.session, seq: q.key.seq, attempt: q.p.attempt}
+		s.refuseProposal(q.key.client, &rep, err)
+	}
+	s.proposals = s.proposals[:0]
 }
 
 func (s *Server) refuse(to netmodel.NodeID, rep *reply, st status, leader uint64) {
@@ -493,6 +542,7 @@ func (s *Server) process() {
 	s.readying = true
 	defer s.endReadying()
 	for i := 0; s.err == nil && !s.closeDeferred; i++ {
+		s.proposeQueued()
 		s.checkRole()
 		if !s.rn.HasReady() {
 			return
@@ -590,10 +640,10 @@ func (s *Server) settled() bool {
 	if s.readying {
 		return false
 	}
-	if s.rn.HasReady() {
+	if s.rn.HasReady() || len(s.proposals) > 0 {
 		s.process()
 	}
-	return !s.readying && !s.rn.HasReady()
+	return !s.readying && !s.rn.HasReady() && len(s.proposals) == 0
 }
 
 func (s *Server) endReadying() {

@@ -404,6 +404,16 @@ func TestStepFlushGroupCommits(t *testing.T) {
 	if got := after.Proposals - before.Proposals; got != clients {
 		t.Errorf("Flush proposed %d, want %d", got, clients)
 	}
+	// One proposal for the burst: one append to each follower.
+	var apps []string
+	for _, m := range h.queue {
+		if d := describeMessage(m); strings.Contains(d, "MsgApp ") {
+			apps = append(apps, d)
+		}
+	}
+	if len(apps) != 2 || !strings.Contains(apps[0], fmt.Sprintf("entries=%d", clients)) {
+		t.Errorf("appends after the Flush: %q, want one of %d entries to each follower", apps, clients)
+	}
 	h.settle(200)
 	for _, o := range ops {
 		if !o.done || o.res.Err != nil {
