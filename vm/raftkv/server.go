@@ -798,7 +798,10 @@ func (s *Server) applyHeld(keep int) {
 
 func (s *Server) applyEntry(e *pb.Entry) {
 	s.stats.EntriesApplied++
-	ev := ApplyEvent{Node: s.cfg.ID, Index: e.GetIndex(), Term: e.GetTerm(), Digest: entryDigest(e)}
+	ev := ApplyEvent{Node: s.cfg.ID, Index: e.GetIndex(), Term: e.GetTerm()}
+	if s.cfg.OnApply != nil {
+		ev.Digest = entryDigest(e) // only observers read it
+	}
 	var req request
 	var cc *pb.ConfChangeV2
 	var err error
