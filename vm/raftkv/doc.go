@@ -58,7 +58,8 @@
 // Receive is Step (take the message) then Flush (handle raft's Ready:
 // persist, send, apply). A driver that Steps every message of a burst and
 // Flushes once makes one WAL append and one fsync cover all of them: group
-// commit, what the production host does. Within a Ready, a leader's
+// commit, what the production host does; the requests among them go to
+// raft as one proposal (one append per follower). Within a Ready, a leader's
 // appends and heartbeats leave before its own fsync (raft counts the
 // leader's entries only once they are durable, so the followers' fsyncs
 // overlap the leader's, as in etcd); acknowledgements and votes leave only
