@@ -680,13 +680,14 @@ func (s *Server) checkReady(rd *raft.Ready) {
 }
 
 // earlyOK reports whether m may leave before this Ready's entries and
-// hard state hs are durable (durable is the hard state on disk before it). A leader's MsgApp and MsgHeartbeat vouch for
-// nothing on this server's disk: raft counts the leader's own entries
-// toward a quorum only at Advance, after the sync (as etcd's leader, which
-// sends its appends in parallel with its own fsync; raft thesis §10.2.1).
-// They must still be of a term already durable here, so the hard state may
-// change only its commit index, which raft never needs to read back.
-// Acknowledgements and votes (MsgAppResp, MsgVoteResp, ...) always wait.
+// hard state hs are durable (durable is the hard state on disk before
+// it). A leader's MsgApp and MsgHeartbeat vouch for nothing on this
+// server's disk: raft counts the leader's own entries toward a quorum only
+// at Advance, after the sync (as etcd's leader, which sends its appends in
+// parallel with its own fsync; raft thesis §10.2.1). They must still be of
+// a term already durable here, so the hard state may change only its
+// commit index, which raft never needs to read back. Acknowledgements and
+// votes (MsgAppResp, MsgVoteResp, ...) always wait.
 func earlyOK(m *pb.Message, hs, durable *pb.HardState) bool {
 	if t := m.GetType(); t != pb.MsgApp && t != pb.MsgHeartbeat {
 		return false
