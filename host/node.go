@@ -74,6 +74,8 @@ func Node(cfg NodeConfig) OpenFunc {
 		// A machine of several cores runs them on OS threads of their
 		// own; the host's goroutine keeps the node's inputs.
 		nc.ParallelCores = nc.Provide.Cores > 1
+		// Bursts and drains share one fsync of the metadata replica.
+		nc.MetaGroupCommit = true
 		n, err := node.Open(nc)
 		if err != nil {
 			return nil, err
@@ -153,7 +155,7 @@ func (m *NodeMachine) syncAddresses() {
 // user its connection authenticated as.
 func (m *NodeMachine) Receive(from netmodel.NodeID, payload []byte) {
 	if !identity.IsClientID(from) {
-		m.n.Receive(from, payload)
+		m.n.ReceiveBurst(from, payload)
 		return
 	}
 	p, ok := m.tr.Principal(from)
@@ -164,8 +166,9 @@ func (m *NodeMachine) Receive(from netmodel.NodeID, payload []byte) {
 	m.n.ReceiveClient(from, p.User, payload)
 }
 
-// EndBatch sends the output the burst produced.
-func (m *NodeMachine) EndBatch() { m.n.FlushClients() }
+// EndBatch handles the metadata replica's raft output of the burst (one
+// WAL append and one fsync for all of it) and sends the clients' output.
+func (m *NodeMachine) EndBatch() { m.n.EndBurst() }
 
 // Work runs the cores for a slice while they have work. This is the one
 // place the cores run: parallel cores on OS threads replace this call.

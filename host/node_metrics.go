@@ -92,6 +92,11 @@ func (m *NodeMachine) Export(emit func(Metric)) {
 		gauge("raft_commit_index", "highest index known committed", float64(rs.Commit))
 		gauge("raft_applied_index", "highest index applied", float64(rs.Applied))
 	}
+	if ks, ok := n.MetaStats(); ok {
+		counter("raft_proposals_total", "client requests this replica proposed as leader", int64(ks.Proposals))
+		counter("raft_readys_total", "raft Readys handled (each at most one WAL append and fsync)", int64(ks.Readys))
+		counter("raft_wal_syncs_total", "fsyncs of the replica's WAL", int64(ks.WAL.Syncs))
+	}
 }
 
 // logWriter turns the node's diagnostics (a child's trap, a PSTART that

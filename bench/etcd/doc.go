@@ -9,5 +9,11 @@
 //
 //	cd bench/etcd && go run . -clients 1,64 -duration 5s
 //
+// -only flock (or etcd) runs one side; -stats makes each Flock replica
+// print its proposals, Readys and WAL fsyncs at exit (proposals per fsync
+// is the group commit's batch); -cpuprofile DIR writes a CPU profile of
+// every server process and of the clients' process into DIR (each server's
+// file is overwritten by the next client count's cluster).
+//
 // It is its own module so the main module does not depend on etcd.
 package main

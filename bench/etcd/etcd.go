@@ -173,6 +173,12 @@ func serveEtcd(args []string) int {
 	if *useTLS {
 		cfg.ClientTLSInfo, cfg.PeerTLSInfo = etcdTLSInfo(*certs), etcdTLSInfo(*certs)
 	}
+	stopProfile, err := startCPUProfile("etcd-" + *name)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "etcd member %s: %v\n", *name, err)
+		return 1
+	}
+	defer stopProfile()
 	e, err := embed.StartEtcd(cfg)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "etcd member %s: %v\n", *name, err)

@@ -257,9 +257,42 @@ func runFlockServer(dir string, self netmodel.NodeID, peersArg string) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
-	defer stop()
+	stopProfile, err := startCPUProfile(fmt.Sprintf("flock-%d", self))
+	if err != nil {
+		return err
+	}
+	defer stopProfile()
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, syscall.SIGTERM, os.Interrupt)
+	defer signal.Stop(sig)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-sig
+		reportFlockStats(h, self)
+		cancel()
+	}()
 	return h.Run(ctx)
+}
+
+// reportFlockStats prints the replica's counters (with -stats): how many
+// proposals one WAL sync and one Ready covered.
+func reportFlockStats(h *host.Host, self netmodel.NodeID) {
+	if os.Getenv(statsEnv) == "" {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = h.Do(ctx, func(m host.Machine) {
+		kv, ok := m.(*host.KVServer)
+		if !ok {
+			return
+		}
+		st := kv.Stats()
+		fmt.Fprintf(os.Stderr, "flock server %v: requests %d proposals %d entries applied %d readys %d WAL appends %d syncs %d (%.2f proposals per sync) replies %d\n",
+			self, st.Requests, st.Proposals, st.EntriesApplied, st.Readys, st.WAL.RecordsAppended, st.WAL.Syncs,
+			float64(st.Proposals)/float64(max(st.WAL.Syncs, 1)), st.RepliesSent)
+	})
 }
 
 // serve runs a server child: "serve flock ..." or "serve etcd ...".

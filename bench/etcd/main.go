@@ -37,7 +37,15 @@ func main() {
 	flag.IntVar(&opt.keySpace, "keys", 10000, "distinct keys written")
 	flag.BoolVar(&opt.etcdTLS, "etcd-tls", true, "run etcd with mutual TLS, as Flock always is")
 	flag.StringVar(&opt.only, "only", "", "run only flock or only etcd")
+	cpuProfile := flag.String("cpuprofile", "", "directory for CPU profiles of every server process and of the clients")
+	stats := flag.Bool("stats", false, "each Flock replica prints its counters (proposals, Readys, WAL syncs) at exit")
 	flag.Parse()
+	if *cpuProfile != "" {
+		os.Setenv(cpuProfileEnv, *cpuProfile)
+	}
+	if *stats {
+		os.Setenv(statsEnv, "1")
+	}
 	for _, s := range strings.Split(*clients, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
 		if err != nil || n < 1 || n > 1024 {
@@ -46,7 +54,14 @@ func main() {
 		}
 		opt.clients = append(opt.clients, n)
 	}
-	if err := run(opt); err != nil {
+	stopProfile, err := startCPUProfile("clients")
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
+		os.Exit(1)
+	}
+	err = run(opt)
+	stopProfile()
+	if err != nil {
 		fmt.Fprintf(os.Stderr, "bench: %v\n", err)
 		os.Exit(1)
 	}

@@ -254,6 +254,15 @@ func (n *Node) MetaStatus() (raftkv.Status, bool) {
 	return n.metaStatus()
 }
 
+// MetaStats returns the metadata replica's counters, if this node runs one.
+func (n *Node) MetaStats() (raftkv.Stats, bool) {
+	defer n.enter()()
+	if n.meta == nil || n.meta.srv == nil {
+		return raftkv.Stats{}, false
+	}
+	return n.meta.srv.Stats(), true
+}
+
 func (n *Node) metaStatus() (raftkv.Status, bool) {
 	if n.meta == nil || n.meta.srv == nil {
 		return raftkv.Status{}, false

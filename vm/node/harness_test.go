@@ -39,6 +39,7 @@ type cluster struct {
 	tweak    func(*Config)
 	cores    int
 	parallel bool
+	burst    bool // deliver each step's messages with ReceiveBurst, then EndBurst, as the host does
 	memory   func(MemoryConfig) (Memory, error)
 	step     int
 	// filter, if set, sees every message before delivery: deliver false
@@ -176,12 +177,19 @@ func (c *cluster) run(steps int, tickEvery int) {
 					continue
 				}
 			}
-			n.Receive(e.from, e.payload)
+			c.deliver(n, e)
 			if dup {
-				n.Receive(e.from, e.payload)
+				c.deliver(n, e)
 			}
 			if c.rng.Float64() < c.dupProb {
-				n.Receive(e.from, e.payload)
+				c.deliver(n, e)
+			}
+		}
+		if c.burst {
+			for _, id := range c.ids {
+				if n := c.nodes[id]; n != nil {
+					n.EndBurst()
+				}
 			}
 		}
 		for _, id := range c.ids {
@@ -196,6 +204,32 @@ func (c *cluster) run(steps int, tickEvery int) {
 				}
 			}
 		}
+	}
+}
+
+// bootVoters boots machines 1..n, all voters with one core each, and
+// waits until they have joined.
+func (c *cluster) bootVoters(n int) {
+	c.t.Helper()
+	c.cores = 1
+	for i := 1; i <= n; i++ {
+		c.ids = append(c.ids, netmodel.NodeID(i))
+	}
+	c.voters = c.ids
+	for _, id := range c.ids {
+		c.disks[id] = c.newDisk(c.t)
+		c.boot(id)
+	}
+	if !c.runUntil(c.allJoinedLocked, 40000) {
+		c.t.Fatalf("nodes did not join")
+	}
+}
+
+func (c *cluster) deliver(n *Node, e envelope) {
+	if c.burst {
+		n.ReceiveBurst(e.from, e.payload)
+	} else {
+		n.Receive(e.from, e.payload)
 	}
 }
 

@@ -378,6 +378,7 @@ func (n *Node) openReplica() {
 		mc.Peers = n.cfg.Voters
 	}
 	mc.Transport, mc.Rand = metaServerTransport{n}, n.cfg.Rand
+	mc.SyncUnlocked = n.syncUnlocked
 	n.meta = newMetaReplica(mc, n.cfg.Record, n.markMember)
 }
 

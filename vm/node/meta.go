@@ -77,9 +77,21 @@ func (r *metaReplica) tick() {
 	}
 }
 
-func (r *metaReplica) receive(from uint64, payload []byte) {
-	if r.srv != nil {
+// receive hands the replica a message; if stepOnly, raft's output for it
+// waits for flush (group commit).
+func (r *metaReplica) receive(from uint64, payload []byte, stepOnly bool) {
+	switch {
+	case r.srv == nil:
+	case stepOnly:
+		r.srv.Step(nodeID(from), payload)
+	default:
 		r.srv.Receive(nodeID(from), payload)
+	}
+}
+
+func (r *metaReplica) flush() {
+	if r.srv != nil {
+		r.srv.Flush()
 	}
 }
 

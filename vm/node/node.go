@@ -92,6 +92,12 @@ type Config struct {
 	// driver's sync blocks until durable, so an in-process loopback is safe
 	// there.
 	LoopbackThroughTransport bool
+	// MetaGroupCommit: the metadata replica only steps the messages of one
+	// drain of the node's own queue (its sessions' requests to a local
+	// leader, say) and handles raft's output once at the drain's end: one
+	// WAL append and fsync for all of them, as for a ReceiveBurst. The
+	// production host sets it; the simulator hands each message its own.
+	MetaGroupCommit bool
 	// MemoryBytesMax bounds each process's memory on this node; ThreadsMax
 	// the live threads of a process homed here; BudgetTicks each process's
 	// instruction budget per node (0: none).
@@ -219,6 +225,7 @@ type Node struct {
 	failure error // non-nil: the node stopped for good (fail-stop)
 
 	mu       sync.Mutex // the node's state, when cores run in parallel
+	inBurst  bool       // in ReceiveBurst or a group-committed drain: the metadata replica only steps
 	machines []*interp.Machine
 	cores    *cores.Set
 	mem      Memory
@@ -445,6 +452,43 @@ func (n *Node) Receive(from netmodel.NodeID, payload []byte) {
 	n.receive(from, payload)
 }
 
+// ReceiveBurst is Receive for a driver that ends every burst of messages
+// with EndBurst: the metadata replica only steps the burst's messages and
+// handles raft's output for all of them at EndBurst, so one WAL append and
+// one fsync cover every proposal and acknowledgement in it (group commit).
+func (n *Node) ReceiveBurst(from netmodel.NodeID, payload []byte) {
+	defer n.enter()()
+	n.inBurst = true
+	n.receive(from, payload)
+	n.inBurst = false
+}
+
+// EndBurst handles the metadata replica's output of the burst that
+// ReceiveBurst delivered, then sends the clients' output (FlushClients).
+func (n *Node) EndBurst() {
+	func() {
+		defer n.enter()()
+		if n.meta != nil && n.failure == nil {
+			n.meta.flush()
+		}
+	}()
+	n.FlushClients()
+}
+
+// syncUnlocked runs a metadata replica's WAL fsync with the node's lock
+// released when the cores run in parallel (every call into the replica
+// holds it then), so that the cores' calls into the node do not wait for
+// the disk; the replica takes what they bring meanwhile (raftkv's
+// Config.SyncUnlocked).
+func (n *Node) syncUnlocked(fsync func() error) error {
+	if !n.cfg.ParallelCores {
+		return fsync()
+	}
+	n.mu.Unlock()
+	defer n.mu.Lock()
+	return fsync()
+}
+
 func (n *Node) receive(from netmodel.NodeID, payload []byte) {
 	if n.failure != nil {
 		return
@@ -469,7 +513,7 @@ func (n *Node) receive(from netmodel.NodeID, payload []byte) {
 	switch h.Service {
 	case ServiceMetaServer:
 		if n.meta != nil {
-			n.meta.receive(uint64(from), body)
+			n.meta.receive(uint64(from), body, n.inBurst)
 		}
 	case ServiceMetaClient:
 		n.client.Receive(from, body)
@@ -633,8 +677,19 @@ func (n *Node) drain() {
 	for _, fn := range deferred {
 		fn()
 	}
+	if !n.cfg.MetaGroupCommit || n.inBurst {
+		for _, m := range msgs {
+			n.receive(n.cfg.ID, m)
+		}
+		return
+	}
+	n.inBurst = true
 	for _, m := range msgs {
 		n.receive(n.cfg.ID, m)
+	}
+	n.inBurst = false
+	if n.meta != nil && n.failure == nil {
+		n.meta.flush()
 	}
 }
 

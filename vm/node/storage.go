@@ -172,7 +172,7 @@ func (n *Node) receiveStorage(from netmodel.NodeID, s Service, body []byte) {
 			return
 		}
 		if n.meta != nil {
-			n.meta.receive(uint64(storageSessionAddr(from, int(body[0]))), body[1:])
+			n.meta.receive(uint64(storageSessionAddr(from, int(body[0]))), body[1:], n.inBurst)
 		}
 	case ServiceStorageMetaReply:
 		switch {

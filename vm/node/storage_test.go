@@ -93,19 +93,9 @@ func TestFileWrittenHereReadThere(t *testing.T) {
 
 func testFileWrittenHereReadThere(t *testing.T, parallel bool) {
 	c := newCluster(t, 0, 0, 7)
-	c.cores, c.parallel = 1, parallel
+	c.parallel = parallel
 	c.tweak = func(cfg *Config) { cfg.PlaceLocalPerCore = 1 }
-	for i := 1; i <= 3; i++ {
-		c.ids = append(c.ids, netmodel.NodeID(i))
-	}
-	c.voters = c.ids
-	for _, id := range c.ids {
-		c.disks[id] = c.newDisk(t)
-		c.boot(id)
-	}
-	if !c.runUntil(c.allJoinedLocked, 40000) {
-		t.Fatalf("nodes did not join")
-	}
+	c.bootVoters(3)
 	c.putFile(1, "root", "warmup", "") // the filesystem is up
 	prog, err := asm.Assemble("t.flasm", []byte(sharedFileProgram), asm.Options{})
 	if err != nil {

@@ -76,6 +76,16 @@ type Config struct {
 
 	Bugs Bugs // planted defects, all false in production
 
+	// SyncUnlocked, if set, runs each WAL fsync the server makes while it
+	// handles raft's output (not those of Open): a driver that serializes
+	// its calls into the server with a lock releases the lock around
+	// fsync, so that a disk sync does not stall its other goroutines.
+	// While fsync runs, they may call Step, Receive, Tick, Flush, Status,
+	// Stats, Err and Close: inputs are taken, and raft's output for them is
+	// handled by the call that was syncing, once the sync is done (a Close
+	// then waits for it too). Nil runs fsync directly.
+	SyncUnlocked func(fsync func() error) error
+
 	// OnApply, if set, observes every committed entry as it is applied,
 	// synchronously, in log order.
 	OnApply func(ApplyEvent)

@@ -55,6 +55,19 @@
 // fails with ErrCorrupt the machine must stay down. If Err() turns non-nil
 // (a disk error) the Server ignores all input; Close and Open it again.
 //
+// Receive is Step (take the message) then Flush (handle raft's Ready:
+// persist, send, apply). A driver that Steps every message of a burst and
+// Flushes once makes one WAL append and one fsync cover all of them: group
+// commit, what the production host does; the requests among them go to
+// raft as one proposal (one append per follower). Within a Ready, a leader's
+// appends and heartbeats leave before its own fsync (raft counts the
+// leader's entries only once they are durable, so the followers' fsyncs
+// overlap the leader's, as in etcd); acknowledgements and votes leave only
+// after it; entries committed and already durable are applied, and their
+// clients answered, before the fsync of the new ones. Config.SyncUnlocked
+// lets a driver that guards the Server with a lock release it during the
+// fsync; the Server then takes inputs meanwhile and handles them after.
+//
 // # Driving a Client
 //
 // NewClient, then one operation at a time (Get, Put, Delete, CAS, Scan);

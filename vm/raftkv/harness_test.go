@@ -62,6 +62,7 @@ type harness struct {
 	verbose bool             // print every delivered message
 	lim     limits
 	opens   int
+	syncRng *rand.Rand // draws what happens during syncs; nil: nothing
 }
 
 // opRecord is one client operation as the harness saw it.
@@ -109,6 +110,10 @@ type harnessOptions struct {
 	faults          simdisk.Faults
 	segmentBytes    int64
 	buggify         bool // sites fire one time in eight
+	// interleaveSync: while a server syncs its WAL (Config.SyncUnlocked),
+	// it receives, steps or ticks now and then, as when the driver's
+	// other goroutines call it with the lock released.
+	interleaveSync bool
 }
 
 func newHarness(t fataler, o harnessOptions) *harness {
@@ -137,6 +142,9 @@ func newHarness(t fataler, o harnessOptions) *harness {
 		ElectionTicks: 10, HeartbeatTicks: 2,
 		SnapshotEntries: o.snapshotEntries, SessionsMax: o.sessionsMax,
 		Bugs: o.bugs, WALSegmentSizeBytes: o.segmentBytes,
+	}
+	if o.interleaveSync {
+		h.syncRng = rand.New(rand.NewPCG(o.seed, 0x5ca1ab1e))
 	}
 	if o.buggify {
 		rng := rand.New(rand.NewPCG(o.seed, 0xb0661f7))
@@ -176,6 +184,14 @@ func (h *harness) open(id netmodel.NodeID) {
 	h.opens++
 	cfg.Rand = rand.New(rand.NewPCG(h.seed, uint64(id)<<16|uint64(h.opens)))
 	cfg.OnApply = h.observe
+	if h.syncRng != nil {
+		cfg.SyncUnlocked = func(fsync func() error) error {
+			h.duringSync(id)
+			err := fsync()
+			h.duringSync(id)
+			return err
+		}
+	}
 	s, err := Open(cfg)
 	if err != nil {
 		h.t.Fatalf("Open(%v) error = %v", id, err)
@@ -363,7 +379,24 @@ func (h *harness) tick() {
 
 // deliverAt delivers (or loses, if its link is cut or its target is down)
 // the i-th queued message.
-func (h *harness) deliverAt(i int) {
+func (h *harness) deliverAt(i int) { h.deliverMode(i, false) }
+
+// stepAt delivers the i-th queued message as deliverAt does, but a server
+// only steps it: its Ready waits for flush, its next tick or a Receive, as
+// when the host drives it a burst at a time (group commit).
+func (h *harness) stepAt(i int) { h.deliverMode(i, true) }
+
+// flush handles the Ready of every server that stepped messages.
+func (h *harness) flush() {
+	h.step++
+	for _, id := range h.ids {
+		if s := h.servers[id]; s != nil {
+			s.Flush()
+		}
+	}
+}
+
+func (h *harness) deliverMode(i int, stepOnly bool) {
 	h.step++
 	m := h.queue[i]
 	h.queue = slices.Delete(h.queue, i, i+1)
@@ -380,7 +413,10 @@ func (h *harness) deliverAt(i int) {
 		}
 	}
 	if isServer {
-		if s != nil {
+		switch {
+		case s != nil && stepOnly:
+			s.Step(m.from, m.payload)
+		case s != nil:
 			s.Receive(m.from, m.payload)
 		}
 		return
@@ -429,6 +465,30 @@ func (h *harness) isHeld(m message) bool {
 		return false
 	}
 	return h.held[heldKind{link{m.from, m.to}, msg.GetType()}]
+}
+
+// duringSync is what other goroutines may do to server id while it syncs
+// with the driver's lock released: deliver it a few messages (Receive or
+// Step), or tick it.
+func (h *harness) duringSync(id netmodel.NodeID) {
+	s := h.servers[id]
+	if s == nil {
+		return
+	}
+	switch h.syncRng.IntN(4) {
+	case 0:
+	case 1:
+		s.Tick()
+	default:
+		stepOnly := h.syncRng.IntN(2) == 0
+		for n := 1 + h.syncRng.IntN(3); n > 0; n-- {
+			i := slices.IndexFunc(h.queue, func(m message) bool { return m.to == id && !h.isHeld(m) })
+			if i < 0 {
+				return
+			}
+			h.deliverMode(i, stepOnly)
+		}
+	}
 }
 
 func (h *harness) crash(id netmodel.NodeID) {

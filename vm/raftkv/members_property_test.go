@@ -31,6 +31,7 @@ func TestMembershipProperty(t *testing.T) {
 			faults:          simdisk.Faults{LoseUnsyncedProb: 0.5, TornWrites: true},
 			segmentBytes:    rapid.SampledFrom([]int64{512, 1 << 20}).Draw(t, "segmentBytes"),
 			buggify:         rapid.Bool().Draw(t, "buggify"),
+			interleaveSync:  rapid.Bool().Draw(t, "interleaveSync"),
 		})
 		drawReadFrom(t, h)
 		actions := append(slices.Clone(worldActions), "change", "change", "members")

@@ -30,10 +30,11 @@ var (
 // none but raft's own leaving entry while the configuration is joint. The
 // mirror is conservative: the last index when this leader first sees a
 // change of its term is at least raft's, the state machine's applied index
-// is at most raft's, and with raft's Ready handled (no unstable entry) the
-// next entry's index is known.
+// is at most raft's, and with raft's Ready handled (no unstable entry, and
+// no Ready being persisted: during its sync, Config.SyncUnlocked, its
+// entries are not in storage yet) the next entry's index is known.
 func (s *Server) confChangeAllowed() bool {
-	if s.rn.HasReady() {
+	if !s.settled() {
 		return false
 	}
 	last, _ := s.storage.LastIndex()
@@ -86,7 +87,7 @@ func (s *Server) propose(req *request) error {
 // in an earlier term (a leader re-elected with its own removal pending).
 func (s *Server) leaving(term uint64) bool {
 	if term != s.leaveTerm {
-		if s.rn.HasReady() {
+		if !s.settled() {
 			return true // scan once raft's entries are in storage
 		}
 		s.leaveTerm, s.leaveIndex = term, s.lastSelfDemotion()

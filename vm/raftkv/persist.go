@@ -55,6 +55,7 @@ type recovered struct {
 
 type persister struct {
 	fsys      diskmodel.FS
+	syncVia   func(fsync func() error) error // Config.SyncUnlocked, once Open is done
 	snapDir   string
 	wal       *wal.WAL
 	hs        *pb.HardState // last persisted, never nil
@@ -372,7 +373,7 @@ func (p *persister) save(snap *pb.Snapshot, ents []*pb.Entry, hs *pb.HardState, 
 	}
 	p.notePositions(ents, p.poss[len(p.poss)-len(p.recs):])
 	if mustSync || install {
-		if err := p.wal.Sync(); err != nil {
+		if err := p.wal.SyncVia(p.syncVia); err != nil {
 			return fmt.Errorf("raftkv: sync WAL: %w", err)
 		}
 	}
@@ -401,7 +402,7 @@ func (p *persister) saveLocalSnapshot(snap *pb.Snapshot) error {
 	if p.poss, err = p.wal.Append(p.poss[:0], p.recs); err != nil {
 		return fmt.Errorf("raftkv: append to WAL: %w", err)
 	}
-	if err := p.wal.Sync(); err != nil {
+	if err := p.wal.SyncVia(p.syncVia); err != nil {
 		return fmt.Errorf("raftkv: sync WAL: %w", err)
 	}
 	cut := p.poss[0]

@@ -50,6 +50,7 @@ func TestClusterProperty(t *testing.T) {
 			faults:          simdisk.Faults{LoseUnsyncedProb: 0.5, TornWrites: true},
 			segmentBytes:    rapid.SampledFrom([]int64{512, 1 << 20}).Draw(t, "segmentBytes"),
 			buggify:         rapid.Bool().Draw(t, "buggify"),
+			interleaveSync:  rapid.Bool().Draw(t, "interleaveSync"),
 		})
 		drawReadFrom(t, h)
 		runRandomWorld(t, h, worldActions, nil)
@@ -70,7 +71,7 @@ func drawReadFrom(t *rapid.T, h *harness) {
 // once so they are drawn more often.
 var worldActions = []string{
 	"tick", "deliver", "op", "tick", "deliver", "op", "tick", "deliver", "deliverAll", "stall",
-	"restart", "heal", "op", "drop", "duplicate", "isolate", "crash",
+	"restart", "heal", "op", "drop", "duplicate", "isolate", "crash", "step", "flush",
 }
 
 // runRandomWorld runs 300 actions drawn from actions, each drawn apart so
@@ -101,6 +102,12 @@ func runRandomWorld(t *rapid.T, h *harness, actions []string, extra func(action 
 			for n := rapid.IntRange(1, 20).Draw(t, "count"); n > 0 && len(h.queue) > 0; n-- {
 				h.deliverAt(pick())
 			}
+		case "step": // a burst stepped, its Readys left to a later flush or tick
+			for n := rapid.IntRange(1, 20).Draw(t, "count"); n > 0 && len(h.queue) > 0; n-- {
+				h.stepAt(pick())
+			}
+		case "flush":
+			h.flush()
 		case "deliverAll":
 			h.deliverAll()
 		case "drop":

@@ -101,6 +101,7 @@ type Server struct {
 
 	pending      map[pendingKey]*pendingReq
 	pendingQueue []pendingDeadline // by deadline
+	proposals    []queuedProposal  // stepped, to be proposed together (proposeQueued)
 	// applyLate holds committed entries not applied yet (buggify
 	// raftkv.apply-late): raft counts them as applied, the state machine
 	// has not seen them, and reads must wait for them. applyLagTicks counts
@@ -109,6 +110,14 @@ type Server struct {
 	applyLagTicks int
 	reads         readQueue
 	snapsSent     []uint64
+
+	// readying: a Ready is being handled (its sync may run with the
+	// driver's lock released, Config.SyncUnlocked); inputs that arrive
+	// meanwhile are stepped, and that call handles their output.
+	readying bool
+	// closeDeferred: Close was called during a sync; the WAL is closed once
+	// the Ready is done.
+	closeDeferred bool
 
 	err   error
 	stats Stats
@@ -184,6 +193,7 @@ func newServer(cfg Config, p *persister, rec recovered) (*Server, error) {
 	}
 	s.electionTimeout = s.drawElectionTimeout()
 	s.lastTerm = rn.BasicStatus().GetTerm()
+	p.syncVia = cfg.SyncUnlocked
 	return s, nil
 }
 
@@ -257,8 +267,20 @@ func (s *Server) checkQuorum() {
 }
 
 // Receive handles one message: a raft message from a peer or a client
-// request. Garbage is counted and dropped.
+// request. Garbage is counted and dropped. It is Step and Flush at once.
 func (s *Server) Receive(from netmodel.NodeID, payload []byte) {
+	s.Step(from, payload)
+	s.Flush()
+}
+
+// Step handles one message as Receive does, but leaves raft's output (the
+// Ready: WAL append and sync, sends, apply) to the next Flush, Tick or
+// Receive. A driver that steps every message that has arrived, then
+// flushes once, makes one WAL append and one sync cover all the proposals
+// and acknowledgements among them (group commit). Messages raft is to send
+// wait in it meanwhile, so nothing leaves before what it vouches for is
+// durable.
+func (s *Server) Step(from netmodel.NodeID, payload []byte) {
 	if s.err != nil {
 		s.stats.DroppedWhileFailed++
 		return
@@ -277,8 +299,14 @@ func (s *Server) Receive(from netmodel.NodeID, payload []byte) {
 	default:
 		s.stats.Garbage++ // replies go to clients
 	}
-	s.process()
+	// Reads waiting for an index learn of a change of role at once, as
+	// when every message was followed by its Ready.
+	s.checkRole()
 }
+
+// Flush handles raft's output of what was stepped since the last Flush,
+// Tick or Receive.
+func (s *Server) Flush() { s.process() }
 
 func (s *Server) stepRaft(from netmodel.NodeID, b []byte) {
 	m, err := decodeRaftMessage(b, from, s.cfg.ID, s.lim)
@@ -382,25 +410,73 @@ func (s *Server) handleRequest(from netmodel.NodeID, req *request) {
 		s.refuse(from, &rep, statusConfPending, 0)
 		return
 	}
-	if err := s.propose(req); err != nil {
-		if errors.Is(err, raft.ErrProposalDropped) && s.rn.BasicStatus().RaftState == raft.StateLeader {
-			s.refuse(from, &rep, statusOverloaded, 0)
-		} else {
-			s.refuse(from, &rep, statusNotLeader, s.rn.BasicStatus().Lead)
+	if req.op == OpChangeMembers {
+		if err := s.propose(req); err != nil {
+			s.refuseProposal(from, &rep, err)
+			return
 		}
-		return
+		s.stats.Proposals++
 	}
-	s.stats.Proposals++
 	p := &pendingReq{attempt: req.attempt, term: st.GetTerm(), deadline: s.ticks + uint64(s.cfg.PendingTimeoutTicks)}
 	s.pending[key] = p
 	s.pendingQueue = append(s.pendingQueue, pendingDeadline{key: key, deadline: p.deadline})
 	s.stats.PendingHighWater = max(s.stats.PendingHighWater, len(s.pending))
+	if req.op != OpChangeMembers {
+		s.proposals = append(s.proposals, queuedProposal{key: key, p: p, data: encodeCommand(req)})
+	}
 	if s.cfg.Bugs.AckBeforeCommit && (req.op == OpPut || req.op == OpDelete) {
 		_, found := s.sm.kv.Get(KV{Key: req.key}) // BUG: answers before the entry commits
 		rep.found = found
 		p.acked = true
 		s.sendReply(from, &rep)
 	}
+}
+
+// refuseProposal answers a request raft did not take.
+func (s *Server) refuseProposal(to netmodel.NodeID, rep *reply, err error) {
+	if errors.Is(err, raft.ErrProposalDropped) && s.rn.BasicStatus().RaftState == raft.StateLeader {
+		s.refuse(to, rep, statusOverloaded, 0)
+	} else {
+		s.refuse(to, rep, statusNotLeader, s.rn.BasicStatus().Lead)
+	}
+}
+
+// queuedProposal is a client request (not a configuration change) waiting
+// to be proposed with the others stepped since the last Ready: one MsgProp
+// for all of them makes one append per follower, not one per request.
+type queuedProposal struct {
+	key  pendingKey
+	p    *pendingReq
+	data []byte
+}
+
+// proposeQueued hands raft the queued requests as one proposal. If raft
+// drops it, each is refused as a single one would have been.
+func (s *Server) proposeQueued() {
+	if len(s.proposals) == 0 {
+		return
+	}
+	ents := make([]*pb.Entry, len(s.proposals))
+	for i, q := range s.proposals {
+		ents[i] = &pb.Entry{Data: q.data}
+	}
+	err := s.rn.Step(&pb.Message{Type: pb.MsgProp.Enum(), From: new(uint64(s.cfg.ID)), Entries: ents})
+	term := s.rn.BasicStatus().GetTerm()
+	for i, q := range s.proposals {
+		s.proposals[i] = queuedProposal{}
+		if s.pending[q.key] != q.p {
+			continue // forgotten meanwhile (its timeout passed)
+		}
+		if err == nil {
+			s.stats.Proposals++
+			q.p.term = term
+			continue
+		}
+		delete(s.pending, q.key)
+		rep := reply{session: q.key.session, seq: q.key.seq, attempt: q.p.attempt}
+		s.refuseProposal(q.key.client, &rep, err)
+	}
+	s.proposals = s.proposals[:0]
 }
 
 func (s *Server) refuse(to netmodel.NodeID, rep *reply, st status, leader uint64) {
@@ -456,9 +532,17 @@ func (s *Server) expirePending() {
 	}
 }
 
-// process handles raft's Ready output until there is none (bounded).
+// process handles raft's Ready output until there is none (bounded). A
+// call made while a Ready is being handled (during its sync) returns at
+// once: the call handling it takes the new output in its next round.
 func (s *Server) process() {
-	for i := 0; s.err == nil; i++ {
+	if s.readying {
+		return
+	}
+	s.readying = true
+	defer s.endReadying()
+	for i := 0; s.err == nil && !s.closeDeferred; i++ {
+		s.proposeQueued()
 		s.checkRole()
 		if !s.rn.HasReady() {
 			return
@@ -472,14 +556,26 @@ func (s *Server) process() {
 }
 
 // handleReady follows raft's order: persist (snapshot, entries, hard state,
-// sync), then send, then apply, then Advance.
+// sync), then send, then apply, then Advance. A leader's appends and
+// heartbeats leave before the sync (sendEarly), so that the followers'
+// fsyncs run while the leader's does.
 func (s *Server) handleReady(rd raft.Ready) {
+	s.stats.Readys++
 	s.checkReady(&rd)
-	if s.cfg.Bugs.SendBeforePersist {
-		s.sendAll(rd.Messages) // BUG: acks and votes leave before what they vouch for is durable
-	}
 	prev := s.p.hs
 	hs := rd.HardState
+	if s.cfg.Bugs.SendBeforePersist {
+		s.sendAll(rd.Messages) // BUG: acks and votes leave before what they vouch for is durable
+	} else {
+		s.sendEarly(rd.Messages, hs, prev)
+	}
+	// Entries that were committed and durable here before this Ready are
+	// applied, and their clients answered, before the sync of the new
+	// ones, which they do not depend on.
+	applyFirst := s.appliesBeforeSync(&rd)
+	if applyFirst {
+		s.apply(rd.CommittedEntries)
+	}
 	mustSync := !raft.IsEmptyHardState(hs) && raft.MustSync(hs, prev, len(rd.Entries)) || len(rd.Entries) > 0
 	if err := s.p.save(rd.Snapshot, rd.Entries, hs, mustSync); err != nil {
 		s.fail(err)
@@ -500,12 +596,14 @@ func (s *Server) handleReady(rd raft.Ready) {
 		s.commit = hs.GetCommit()
 	}
 	if !s.cfg.Bugs.SendBeforePersist {
-		s.sendAll(rd.Messages)
+		s.sendLate(rd.Messages, hs, prev)
 	}
 	if !raft.IsEmptySnap(rd.Snapshot) {
 		s.restoreSnapshot(rd.Snapshot)
 	}
-	s.apply(rd.CommittedEntries)
+	if !applyFirst {
+		s.apply(rd.CommittedEntries)
+	}
 	s.takeReadStates(rd.ReadStates)
 	s.serveReads()
 	s.rn.Advance(rd)
@@ -516,6 +614,44 @@ func (s *Server) handleReady(rd raft.Ready) {
 	}
 	s.snapsSent = s.snapsSent[:0]
 	s.maybeSnapshot()
+}
+
+// appliesBeforeSync reports whether rd's committed entries may be applied
+// before rd is persisted: there are some, no snapshot comes with them, and
+// every one lies in the log this server had already synced (its storage
+// holds only what a previous Ready made durable, and raft never replaces
+// committed entries). Applying them needs nothing of rd's entries or hard
+// state; answering their clients tells what a quorum holds durably.
+func (s *Server) appliesBeforeSync(rd *raft.Ready) bool {
+	n := len(rd.CommittedEntries)
+	if n == 0 || !raft.IsEmptySnap(rd.Snapshot) {
+		return false
+	}
+	last, err := s.storage.LastIndex()
+	return err == nil && rd.CommittedEntries[n-1].GetIndex() <= last
+}
+
+// settled makes raft's whole log be in storage, if it can, and reports
+// whether it is: the output of messages stepped since the last Flush is
+// handled now (a configuration change in a burst of proposals must know
+// the next entry's index), but not during a Ready's sync, whose entries
+// reach storage only after it.
+func (s *Server) settled() bool {
+	if s.readying {
+		return false
+	}
+	if s.rn.HasReady() || len(s.proposals) > 0 {
+		s.process()
+	}
+	return !s.readying && !s.rn.HasReady() && len(s.proposals) == 0
+}
+
+func (s *Server) endReadying() {
+	s.readying = false
+	if s.closeDeferred {
+		s.closeDeferred = false
+		s.closeWAL()
+	}
 }
 
 // checkReady asserts what raft promises about a Ready.
@@ -539,6 +675,44 @@ func (s *Server) checkReady(rd *raft.Ready) {
 		commit := max(s.commit, rd.HardState.GetCommit())
 		if last := rd.CommittedEntries[n-1].GetIndex(); last > commit {
 			panic(fmt.Sprintf("raftkv: %v: entry %d handed out to apply beyond commit %d", s.cfg.ID, last, commit))
+		}
+	}
+}
+
+// earlyOK reports whether m may leave before this Ready's entries and
+// hard state hs are durable (durable is the hard state on disk before
+// it). A leader's MsgApp and MsgHeartbeat vouch for nothing on this
+// server's disk: raft counts the leader's own entries toward a quorum only
+// at Advance, after the sync (as etcd's leader, which sends its appends in
+// parallel with its own fsync; raft thesis §10.2.1). They must still be of
+// a term already durable here, so the hard state may change only its
+// commit index, which raft never needs to read back. Acknowledgements and
+// votes (MsgAppResp, MsgVoteResp, ...) always wait.
+func earlyOK(m *pb.Message, hs, durable *pb.HardState) bool {
+	if t := m.GetType(); t != pb.MsgApp && t != pb.MsgHeartbeat {
+		return false
+	}
+	if !raft.IsEmptyHardState(hs) && (hs.GetTerm() != durable.GetTerm() || hs.GetVote() != durable.GetVote()) {
+		return false
+	}
+	return m.GetTerm() == durable.GetTerm()
+}
+
+// sendEarly sends the messages that may leave before the sync.
+func (s *Server) sendEarly(msgs []*pb.Message, hs, durable *pb.HardState) {
+	for _, m := range msgs {
+		if earlyOK(m, hs, durable) {
+			s.stats.SentBeforeSync++
+			s.send(m)
+		}
+	}
+}
+
+// sendLate sends the messages sendEarly left, now that the Ready is durable.
+func (s *Server) sendLate(msgs []*pb.Message, hs, durable *pb.HardState) {
+	for _, m := range msgs {
+		if !earlyOK(m, hs, durable) {
+			s.send(m)
 		}
 	}
 }
@@ -625,7 +799,10 @@ func (s *Server) applyHeld(keep int) {
 
 func (s *Server) applyEntry(e *pb.Entry) {
 	s.stats.EntriesApplied++
-	ev := ApplyEvent{Node: s.cfg.ID, Index: e.GetIndex(), Term: e.GetTerm(), Digest: entryDigest(e)}
+	ev := ApplyEvent{Node: s.cfg.ID, Index: e.GetIndex(), Term: e.GetTerm()}
+	if s.cfg.OnApply != nil {
+		ev.Digest = entryDigest(e) // only observers read it
+	}
 	var req request
 	var cc *pb.ConfChangeV2
 	var err error
@@ -764,8 +941,17 @@ func (s *Server) fail(err error) {
 func (s *Server) Err() error { return s.err }
 
 // Close releases the server's files. It does not sync: what was not synced
-// is what a crash would lose.
-func (s *Server) Close() error { return s.p.wal.Close() }
+// is what a crash would lose. Called during a sync (Config.SyncUnlocked),
+// it takes effect when the Ready being handled is done.
+func (s *Server) Close() error {
+	if s.readying {
+		s.closeDeferred = true
+		return nil
+	}
+	return s.closeWAL()
+}
+
+func (s *Server) closeWAL() error { return s.p.wal.Close() }
 
 // Status reports the server's raft state and progress.
 func (s *Server) Status() Status {

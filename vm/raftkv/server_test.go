@@ -13,6 +13,7 @@ import (
 	"github.com/flockvm/flock/netmodel"
 	"github.com/flockvm/flock/sim/simdisk"
 	"github.com/flockvm/flock/vm/wal"
+	pb "go.etcd.io/raft/v3/raftpb"
 )
 
 func TestConfigValidation(t *testing.T) {
@@ -361,5 +362,206 @@ func TestSingleServer(t *testing.T) {
 		t.Errorf("get after restart = (%q, %v), want 9", get.res.Value, get.res.Err)
 	}
 	h.settle(100)
+	h.check()
+}
+
+// TestStepFlushGroupCommits: proposals stepped one by one and flushed once
+// share one WAL sync, and nothing of raft's leaves before the flush.
+func TestStepFlushGroupCommits(t *testing.T) {
+	const clients = 5
+	h := newHarness(t, harnessOptions{seed: 11})
+	h.run(25)
+	for c := 1; c <= clients; c++ {
+		h.do(c, &opRecord{op: OpPut, key: "warm", value: fmt.Sprint(c)}) // each client learns the leader
+	}
+	leader := h.leader()
+	ops := make([]*opRecord, clients)
+	for c := 1; c <= clients; c++ {
+		ops[c-1] = &opRecord{op: OpPut, key: fmt.Sprint("k", c), value: fmt.Sprint(c)}
+		if !h.startOp(c, ops[c-1]) {
+			t.Fatalf("client %d busy", c)
+		}
+	}
+	if len(h.queue) != clients {
+		t.Fatalf("queued %d messages after %d puts, want one request each", len(h.queue), clients)
+	}
+	srv := h.servers[leader]
+	before := srv.Stats()
+	for len(h.queue) > 0 {
+		if m := h.queue[0]; m.to != leader {
+			t.Fatalf("request %s not to the leader %v", describeMessage(m), leader)
+		}
+		h.stepAt(0)
+	}
+	if got := srv.Stats(); len(h.queue) != 0 || got.WAL.Syncs != before.WAL.Syncs {
+		t.Fatalf("after Step: %d messages sent, %d syncs, want none before Flush", len(h.queue), got.WAL.Syncs-before.WAL.Syncs)
+	}
+	srv.Flush()
+	after := srv.Stats()
+	if syncs := after.WAL.Syncs - before.WAL.Syncs; syncs != 1 {
+		t.Errorf("Flush of %d stepped proposals made %d WAL syncs, want 1", clients, syncs)
+	}
+	if got := after.Proposals - before.Proposals; got != clients {
+		t.Errorf("Flush proposed %d, want %d", got, clients)
+	}
+	// One proposal for the burst: one append to each follower.
+	var apps []string
+	for _, m := range h.queue {
+		if d := describeMessage(m); strings.Contains(d, "MsgApp ") {
+			apps = append(apps, d)
+		}
+	}
+	if len(apps) != 2 || !strings.Contains(apps[0], fmt.Sprintf("entries=%d", clients)) {
+		t.Errorf("appends after the Flush: %q, want one of %d entries to each follower", apps, clients)
+	}
+	h.settle(200)
+	for _, o := range ops {
+		if !o.done || o.res.Err != nil {
+			t.Errorf("%s = (done %v, %v), want done", o, o.done, o.res.Err)
+		}
+	}
+	h.check()
+}
+
+// TestEarlySend: only a leader's appends and heartbeats of a durable term
+// may leave before the sync; acknowledgements and votes never do.
+func TestEarlySend(t *testing.T) {
+	hs := func(term, vote, commit uint64) *pb.HardState {
+		return &pb.HardState{Term: new(term), Vote: new(vote), Commit: new(commit)}
+	}
+	msg := func(typ pb.MessageType, term uint64) *pb.Message {
+		return &pb.Message{Type: typ.Enum(), Term: new(term)}
+	}
+	durable := hs(3, 1, 10)
+	tests := []struct {
+		name string
+		m    *pb.Message
+		hs   *pb.HardState
+		want bool
+	}{
+		{"append, no hard state", msg(pb.MsgApp, 3), &pb.HardState{}, true},
+		{"heartbeat, commit moves", msg(pb.MsgHeartbeat, 3), hs(3, 1, 12), true},
+		{"append of a term not durable", msg(pb.MsgApp, 4), hs(4, 1, 10), false},
+		{"append while the vote changes", msg(pb.MsgApp, 3), hs(3, 2, 10), false},
+		{"append of an older term", msg(pb.MsgApp, 2), &pb.HardState{}, false},
+		{"append response", msg(pb.MsgAppResp, 3), &pb.HardState{}, false},
+		{"vote response", msg(pb.MsgVoteResp, 3), &pb.HardState{}, false},
+		{"vote", msg(pb.MsgVote, 3), &pb.HardState{}, false},
+		{"snapshot", msg(pb.MsgSnap, 3), &pb.HardState{}, false},
+		{"heartbeat response", msg(pb.MsgHeartbeatResp, 3), &pb.HardState{}, false},
+	}
+	for _, tt := range tests {
+		if got := earlyOK(tt.m, tt.hs, durable); got != tt.want {
+			t.Errorf("%s: earlyOK(%v term %d) = %v, want %v", tt.name, tt.m.GetType(), tt.m.GetTerm(), got, tt.want)
+		}
+	}
+}
+
+// TestCloseDuringSyncWaitsForTheReady: a Close made while the server syncs
+// with the driver's lock released (another goroutine's) takes effect only
+// once the Ready is done, which still finishes persisting it.
+func TestCloseDuringSyncWaitsForTheReady(t *testing.T) {
+	h := newHarness(t, harnessOptions{n: 1, seed: 5})
+	h.run(25)
+	id := h.ids[0]
+	srv := h.servers[id]
+	closed := 0
+	srv.p.syncVia = func(fsync func() error) error {
+		if closed > 0 {
+			t.Errorf("a sync after Close")
+			return fsync()
+		}
+		closed++
+		if err := srv.Close(); err != nil {
+			t.Errorf("Close during a sync error = %v, want nil (deferred)", err)
+		}
+		err := fsync()
+		if err != nil {
+			t.Errorf("fsync after a deferred Close error = %v, want nil", err)
+		}
+		return err
+	}
+	o := &opRecord{op: OpPut, key: "k", value: "v"}
+	h.startOp(1, o)
+	h.deliverAll()
+	if closed != 1 || srv.Err() != nil {
+		t.Fatalf("the sync hook closed %d times, server error %v, want 1 and nil", closed, srv.Err())
+	}
+	if _, err := srv.p.wal.Append(nil, []wal.Record{{Type: recEntry, Data: []byte{1}}}); !errors.Is(err, wal.ErrClosed) {
+		t.Errorf("WAL Append after the Ready error = %v, want ErrClosed", err)
+	}
+	h.servers[id] = nil
+	h.disks[id].Crash() // keeps only what was synced
+	h.open(id)
+	for i := 0; i < 200 && !o.done; i++ {
+		h.tick()
+		h.deliverAll()
+	}
+	if get := h.do(2, &opRecord{op: OpGet, key: "k"}); !o.done || o.res.Err != nil || get.res.Value != "v" {
+		t.Errorf("after reopening: put (done %v, %v), get k = %q, want the put durable and answered", o.done, o.res.Err, get.res.Value)
+	}
+	h.check()
+}
+
+// TestNoConfChangeDuringSync: while a Ready's entries are being synced
+// (Config.SyncUnlocked), they are not in storage yet, so the next entry's
+// index is unknown: a configuration change is refused then, and a leader
+// new to its term counts itself as leaving until it can scan its log.
+func TestNoConfChangeDuringSync(t *testing.T) {
+	h := newHarness(t, harnessOptions{n: 1, seed: 6})
+	h.run(25)
+	srv := h.servers[h.ids[0]]
+	if !srv.confChangeAllowed() {
+		t.Fatalf("confChangeAllowed() = false on an idle leader, want true")
+	}
+	syncs := 0
+	srv.p.syncVia = func(fsync func() error) error {
+		syncs++
+		if srv.confChangeAllowed() {
+			t.Errorf("confChangeAllowed() = true during a sync, want false")
+		}
+		if term := srv.rn.BasicStatus().GetTerm(); !srv.leaving(term + 1) {
+			t.Errorf("leaving(a new term) = false during a sync, want true")
+		}
+		return fsync()
+	}
+	h.do(1, &opRecord{op: OpPut, key: "k", value: "v"})
+	if syncs == 0 {
+		t.Fatalf("the put made no sync")
+	}
+}
+
+// TestConfChangeInABurstOfProposals: a configuration change stepped after
+// other proposals of the same burst is proposed (the server handles their
+// Ready first, so the change's index is known), not refused as pending.
+func TestConfChangeInABurstOfProposals(t *testing.T) {
+	h := newHarness(t, harnessOptions{n: 3, spares: 1, seed: 12})
+	h.run(25)
+	h.do(1, &opRecord{op: OpPut, key: "warm", value: "1"})
+	// A first change of the term, applied: the next may follow at once.
+	if o := h.do(2, &opRecord{op: OpChangeMembers, changes: []MemberChange{{Kind: MemberAddLearner, ID: 4}}}); o.res.Err != nil {
+		t.Fatalf("%s = %v", o, o.res.Err)
+	}
+	h.settle(300)
+	leader := h.leader()
+	put := &opRecord{op: OpPut, key: "k", value: "v"}
+	change := &opRecord{op: OpChangeMembers, changes: []MemberChange{{Kind: MemberRemove, ID: 4}}}
+	h.startOp(1, put)
+	h.startOp(2, change)
+	if len(h.queue) != 2 {
+		t.Fatalf("queued %d messages after two operations, want their requests", len(h.queue))
+	}
+	for range 2 {
+		if m := h.queue[0]; m.to != leader {
+			t.Fatalf("request %s not to the leader %v", describeMessage(m), leader)
+		}
+		h.stepAt(0)
+	}
+	h.servers[leader].Flush()
+	h.settle(300)
+	if !put.done || put.res.Err != nil || !change.done || change.res.Err != nil {
+		t.Errorf("put (done %v, %v), change (done %v, %v) stepped in one burst, want both done",
+			put.done, put.res.Err, change.done, change.res.Err)
+	}
 	h.check()
 }

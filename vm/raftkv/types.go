@@ -177,6 +177,8 @@ type Stats struct {
 	SnapshotsTaken     uint64
 	SnapshotsInstalled uint64
 	SnapshotsSent      uint64
+	Readys             uint64 // Readys handled (each at most one WAL append and one sync)
+	SentBeforeSync     uint64 // a leader's appends and heartbeats sent while its own entries were being synced
 	ReadyLoops         uint64 // times the Ready loop hit its bound
 	ConfChanges        uint64 // configuration changes applied
 	ConfChangesPending uint64 // changes refused as a leader: an earlier one was not applied yet

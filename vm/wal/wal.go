@@ -352,14 +352,25 @@ func (w *WAL) rotate() error {
 // Sync makes every appended record durable. A failed fsync fails the WAL
 // for good: the kernel may have dropped the dirty data, so retrying could
 // report success over a hole.
-func (w *WAL) Sync() error {
+func (w *WAL) Sync() error { return w.SyncVia(nil) }
+
+// SyncVia is Sync with the fsync itself run by run (nil runs it directly):
+// a driver that serializes calls into its state with a lock releases the
+// lock there, so one fsync does not stall the other goroutines. Nothing
+// may use the WAL while run runs but run's fsync; every field is touched
+// before and after it, in the caller's goroutine.
+func (w *WAL) SyncVia(run func(fsync func() error) error) error {
 	if err := w.usable(); err != nil {
 		return err
 	}
 	if !w.dirty || w.opts.SkipSync {
 		return nil
 	}
-	if err := w.file.Sync(); err != nil {
+	f := w.file
+	if run == nil {
+		run = func(fsync func() error) error { return fsync() }
+	}
+	if err := run(f.Sync); err != nil {
 		return w.fail(fmt.Errorf("sync %s: %w", w.segmentPath(w.current()), err))
 	}
 	w.dirty = false

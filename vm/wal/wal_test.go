@@ -450,6 +450,53 @@ func TestFailedSyncIsSticky(t *testing.T) {
 	}
 }
 
+func TestSyncViaRunsTheFsync(t *testing.T) {
+	tests := []struct {
+		name      string
+		appends   int
+		runErr    error
+		wantRuns  int
+		wantSyncs uint64
+		wantErr   error
+	}{
+		{"dirty", 1, nil, 1, 1, nil},
+		{"clean: no fsync", 0, nil, 0, 0, nil},
+		{"run fails", 1, diskmodel.ErrIO, 1, 0, ErrFailed},
+	}
+	for _, tt := range tests {
+		disk := newDisk(17, simdisk.Faults{LoseUnsyncedProb: 1})
+		w, _ := mustOpen(t, disk, Options{})
+		for i := range tt.appends {
+			if _, err := w.Append(nil, []Record{testRecord(i)}); err != nil {
+				t.Fatalf("%s: Append error = %v", tt.name, err)
+			}
+		}
+		runs := 0
+		err := w.SyncVia(func(fsync func() error) error {
+			runs++
+			if tt.runErr != nil {
+				return tt.runErr
+			}
+			return fsync()
+		})
+		if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil && err != nil) {
+			t.Errorf("%s: SyncVia error = %v, want %v", tt.name, err, tt.wantErr)
+		}
+		if runs != tt.wantRuns || w.Stats().Syncs != tt.wantSyncs {
+			t.Errorf("%s: SyncVia ran %d times, %d syncs, want %d, %d", tt.name, runs, w.Stats().Syncs, tt.wantRuns, tt.wantSyncs)
+		}
+		if tt.wantErr != nil || tt.appends == 0 {
+			continue
+		}
+		w.Close()
+		disk.Crash()
+		_, recs := mustOpen(t, disk, Options{})
+		if len(recs) != tt.appends {
+			t.Errorf("%s: %d records after a crash, want %d synced through SyncVia", tt.name, len(recs), tt.appends)
+		}
+	}
+}
+
 func TestSkipSyncLosesDataAtCrash(t *testing.T) {
 	disk := newDisk(14, simdisk.Faults{LoseUnsyncedProb: 1})
 	w, _ := mustOpen(t, disk, Options{SkipSync: true})
