@@ -291,8 +291,7 @@ func TestSelfSendsWaitForTheDiskAndCrossNoNetwork(t *testing.T) {
 		what string
 	}
 	var got []arrival
-	var m1 *Machine
-	m1 = w.AddMachine(1, func(m *Machine) Receiver {
+	m1 := w.AddMachine(1, func(m *Machine) Receiver {
 		return ReceiverFunc(func(_ NodeID, p []byte) { got = append(got, arrival{w.Now(), string(p)}) })
 	})
 	const sends = 50
