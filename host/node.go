@@ -74,8 +74,11 @@ func Node(cfg NodeConfig) OpenFunc {
 		// A machine of several cores runs them on OS threads of their
 		// own; the host's goroutine keeps the node's inputs.
 		nc.ParallelCores = nc.Provide.Cores > 1
-		// Bursts and drains share one fsync of the metadata replica.
+		// Bursts and drains share one fsync of the metadata replica, and a
+		// leader's appends leave before its own (osdisk's Sync returns
+		// once durable).
 		nc.MetaGroupCommit = true
+		nc.Meta.SendBeforeSync = true
 		n, err := node.Open(nc)
 		if err != nil {
 			return nil, err

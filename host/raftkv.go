@@ -15,6 +15,7 @@ func RaftKV(cfg raftkv.Config) OpenFunc {
 	return func(env Env) (Machine, error) {
 		c := cfg
 		c.ID, c.Transport, c.Disk, c.Rand = env.ID, env.Transport, env.Disk, env.Rand
+		c.SendBeforeSync = true // osdisk's Sync returns once durable
 		srv, err := raftkv.Open(c)
 		if err != nil {
 			return nil, err

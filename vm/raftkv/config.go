@@ -86,6 +86,18 @@ type Config struct {
 	// then waits for it too). Nil runs fsync directly.
 	SyncUnlocked func(fsync func() error) error
 
+	// SendBeforeSync lets a leader's appends and heartbeats leave before
+	// its own WAL sync, so that the followers' fsyncs run while the
+	// leader's does (etcd's leader does so; raft thesis §10.2.1). It is
+	// safe only where Disk's Sync returns once the data is durable: raft
+	// counts the leader's own entries toward a quorum at Advance, right
+	// after the sync. The production driver sets it. The simulator's disk
+	// returns from Sync at once and makes it durable later (a crash may
+	// still cut it), so there a follower's ack could commit an entry whose
+	// only durable copy is the follower's (the kv and fs sweeps: committed
+	// entries applied, then replaced by a leader that never had them).
+	SendBeforeSync bool
+
 	// OnApply, if set, observes every committed entry as it is applied,
 	// synchronously, in log order.
 	OnApply func(ApplyEvent)

@@ -142,6 +142,9 @@ func newHarness(t fataler, o harnessOptions) *harness {
 		ElectionTicks: 10, HeartbeatTicks: 2,
 		SnapshotEntries: o.snapshotEntries, SessionsMax: o.sessionsMax,
 		Bugs: o.bugs, WALSegmentSizeBytes: o.segmentBytes,
+		// The harness's disks have no clock: Sync returns once durable,
+		// as osdisk's does, so a leader may send before its own sync.
+		SendBeforeSync: true,
 	}
 	if o.interleaveSync {
 		h.syncRng = rand.New(rand.NewPCG(o.seed, 0x5ca1ab1e))

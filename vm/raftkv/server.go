@@ -556,17 +556,18 @@ func (s *Server) process() {
 }
 
 // handleReady follows raft's order: persist (snapshot, entries, hard state,
-// sync), then send, then apply, then Advance. A leader's appends and
-// heartbeats leave before the sync (sendEarly), so that the followers'
-// fsyncs run while the leader's does.
+// sync), then send, then apply, then Advance. With Config.SendBeforeSync
+// a leader's appends and heartbeats leave before the sync (sendEarly), so
+// that the followers' fsyncs run while the leader's does.
 func (s *Server) handleReady(rd raft.Ready) {
 	s.stats.Readys++
 	s.checkReady(&rd)
 	prev := s.p.hs
 	hs := rd.HardState
-	if s.cfg.Bugs.SendBeforePersist {
+	switch {
+	case s.cfg.Bugs.SendBeforePersist:
 		s.sendAll(rd.Messages) // BUG: acks and votes leave before what they vouch for is durable
-	} else {
+	case s.cfg.SendBeforeSync:
 		s.sendEarly(rd.Messages, hs, prev)
 	}
 	// Entries that were committed and durable here before this Ready are
@@ -595,8 +596,12 @@ func (s *Server) handleReady(rd raft.Ready) {
 		}
 		s.commit = hs.GetCommit()
 	}
-	if !s.cfg.Bugs.SendBeforePersist {
+	switch {
+	case s.cfg.Bugs.SendBeforePersist:
+	case s.cfg.SendBeforeSync:
 		s.sendLate(rd.Messages, hs, prev)
+	default:
+		s.sendAll(rd.Messages)
 	}
 	if !raft.IsEmptySnap(rd.Snapshot) {
 		s.restoreSnapshot(rd.Snapshot)
