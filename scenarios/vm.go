@@ -713,8 +713,8 @@ func (r *vmRun) viewsAgree() bool {
 		want[vm.id] = vm.n.Incarnation()
 	}
 	for _, vm := range r.machines {
-		if vm.n == nil {
-			continue
+		if vm.n == nil || vm.failStop != "" {
+			continue // a stopped node's view is frozen: it does not count
 		}
 		view := vm.n.View()
 		for id, inc := range want {

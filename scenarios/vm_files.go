@@ -110,7 +110,7 @@ func (r *vmRun) putFile(p *vmFilePut) {
 	var vm *vmMachine
 	for i := range r.machines {
 		cand := r.machines[(p.attempts+i)%len(r.machines)]
-		if cand.n != nil && cand.m.Up() && !cand.m.Paused() && cand.n.Joined() {
+		if cand.n != nil && cand.failStop == "" && cand.m.Up() && !cand.m.Paused() && cand.n.Joined() {
 			vm = cand
 			break
 		}
@@ -144,14 +144,15 @@ func (r *vmRun) putFile(p *vmFilePut) {
 }
 
 // watchPut tries p again if the node running its attempt went (crashed,
-// or reopened): that attempt can never answer. An attempt on a node that
+// reopened, or stopped for good on corrupt state): that attempt can never
+// answer. An attempt on a node that
 // lives on is left to answer, however slow (abandoning slow attempts only
 // piles more work on a loaded filesystem).
 func (r *vmRun) watchPut(p *vmFilePut, vm *vmMachine, n *node.Node, inc uint64, attempt int) {
 	r.world.After(vmFilesWatchEvery, "vm.files.watch", func() {
 		switch {
 		case p.done || p.attempt != attempt:
-		case vm.n == n && n.Incarnation() == inc && vm.m.Up():
+		case vm.n == n && n.Incarnation() == inc && vm.m.Up() && vm.failStop == "":
 			r.watchPut(p, vm, n, inc, attempt)
 		default:
 			p.attempt = 0

@@ -228,6 +228,11 @@ func (n *network) send(src *Machine, to NodeID, payload []byte) {
 	src.settleDisk()
 	depart := max(w.now, src.diskBusy())
 	lk.sends++
+	// The wire holds a copy: the receiver owns what arrives, and neither
+	// side's later use of its buffer (a sender that keeps a message to
+	// send again, a receiver that keeps parts of one) reaches the other,
+	// nor does a garbled bit.
+	payload = bytes.Clone(payload)
 	var hdr [netmodel.FrameHeaderSize]byte
 	netmodel.AppendFrameHeader(hdr[:0], src.id, to, payload)
 	var dup []byte
@@ -256,6 +261,7 @@ func (n *network) sendSelf(src *Machine, lk *link, payload []byte, size int, kin
 		n.add(kind, outOverflow, size)
 		return
 	}
+	payload = bytes.Clone(payload) // as on the wire: see send
 	var hdr [netmodel.FrameHeaderSize]byte
 	netmodel.AppendFrameHeader(hdr[:0], src.id, src.id, payload)
 	ev := w.q.alloc()

@@ -190,7 +190,16 @@ func (n *Node) rebirth() {
 		n.meta = nil
 	}
 	if err := n.boot(); err != nil {
+		// The node stops for good (a corrupt incarnation file, say), and
+		// a stopped node drains nothing: the answers queued above are
+		// given now, or their callers would wait forever (the vm sweep:
+		// bit rot on the incarnation file, a job homed there never heard).
 		n.failure = err
+		deferred := n.deferred
+		n.deferred = nil
+		for _, fn := range deferred {
+			fn()
+		}
 	}
 }
 
