@@ -87,6 +87,7 @@ func (n *Node) renewLease() {
 // tickMembership keeps the node's membership: join until joined, renew the
 // lease, read everyone's records, declare lapsed machines dead.
 func (n *Node) tickMembership() {
+	n.followLocalReplica()
 	if !n.joined {
 		if !n.mq.pendingNamed("join") && n.ticks%n.cfg.MembershipPollTicks == 0 {
 			n.join()

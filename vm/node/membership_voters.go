@@ -22,15 +22,16 @@ import (
 // else decides meanwhile.
 
 var (
-	markLearnerAdded   = probe.Declare("node/meta-learner-added", "the deciding node added a joined machine to the metadata group as a learner")
-	markVoterPromoted  = probe.Declare("node/meta-voter-promoted", "the deciding node promoted a caught-up learner to metadata voter")
-	markVoterRemoved   = probe.Declare("node/meta-voter-removed", "the deciding node removed a voter alone (no learner to replace it) where that does not weaken the group")
-	markLearnerRemoved = probe.Declare("node/meta-learner-removed", "the deciding node removed a metadata learner declared dead or left")
-	markVoterReplaced  = probe.Declare("node/meta-voter-replaced", "a voter dead, left or leaving was replaced by a learner in one joint change")
-	markReplicaOpened  = probe.Declare("node/meta-replica-opened-as-member", "a node found itself a member of the metadata group and opened its replica")
-	markReplicaClosed  = probe.Declare("node/meta-replica-closed-removed", "a node found itself no member of the metadata group and closed its replica")
-	markReplaceAsked   = probe.Declare("node/meta-replica-replacement-asked", "a member whose replica stopped for good asked to be replaced")
-	markChangeLost     = probe.Declare("node/meta-change-superseded", "a configuration change was refused: another decision applied first, or one was in flight")
+	markLearnerAdded       = probe.Declare("node/meta-learner-added", "the deciding node added a joined machine to the metadata group as a learner")
+	markVoterPromoted      = probe.Declare("node/meta-voter-promoted", "the deciding node promoted a caught-up learner to metadata voter")
+	markVoterRemoved       = probe.Declare("node/meta-voter-removed", "the deciding node removed a voter alone (no learner to replace it) where that does not weaken the group")
+	markLearnerRemoved     = probe.Declare("node/meta-learner-removed", "the deciding node removed a metadata learner declared dead or left")
+	markVoterReplaced      = probe.Declare("node/meta-voter-replaced", "a voter dead, left or leaving was replaced by a learner in one joint change")
+	markReplicaOpened      = probe.Declare("node/meta-replica-opened-as-member", "a node found itself a member of the metadata group and opened its replica")
+	markReplicaClosed      = probe.Declare("node/meta-replica-closed-removed", "a node found itself no member of the metadata group and closed its replica")
+	markReplaceAsked       = probe.Declare("node/meta-replica-replacement-asked", "a member whose replica stopped for good asked to be replaced")
+	markServersFromReplica = probe.Declare("node/meta-servers-from-replica", "the sessions followed the voters this machine's own replica applied, newer than what the node had read")
+	markChangeLost         = probe.Declare("node/meta-change-superseded", "a configuration change was refused: another decision applied first, or one was in flight")
 )
 
 // Targets of the metadata group.
@@ -455,7 +456,7 @@ func (n *Node) followServers(servers []netmodel.NodeID) {
 	}
 	if !slices.Equal(servers, n.vs.servers) {
 		readFrom := netmodel.NodeID(0)
-		if n.vs.conf.IsVoter(n.cfg.ID) && n.meta != nil {
+		if n.meta != nil && slices.Contains(servers, n.cfg.ID) { // servers are the voters
 			readFrom = n.cfg.ID
 		}
 		for _, c := range n.metaClients() {
@@ -471,6 +472,32 @@ func (n *Node) followServers(servers []netmodel.NodeID) {
 			return
 		}
 		n.vs.persisted = slices.Clone(servers)
+	}
+}
+
+// followLocalReplica points the sessions at the voters this machine's
+// own replica has applied, when that configuration is newer than the one
+// the node read from the store. The node learns configurations through
+// its sessions; sessions pointed at voters that are gone (servers kept
+// from before a restart, while the group moved on) reach no one and read
+// nothing, and a node that hosts the group's only voter then could not
+// renew its lease or learn it was declared dead (the vm sweep, a 1-voter
+// store whose voter had moved). A configuration its replica applied is
+// committed: good enough to know whom to ask.
+func (n *Node) followLocalReplica() {
+	if n.meta == nil || n.meta.srv == nil {
+		return
+	}
+	m := n.meta.srv.Status().Members
+	if m.Index <= n.vs.conf.Index || len(m.Voters) == 0 {
+		return
+	}
+	voters := slices.Concat(m.Voters, m.VotersOutgoing)
+	slices.Sort(voters)
+	voters = slices.Compact(voters)
+	if !slices.Equal(voters, n.vs.servers) {
+		markServersFromReplica.Hit()
+		n.followServers(voters)
 	}
 }
 
