@@ -164,6 +164,11 @@ type request struct {
 	value         string
 	expected      string // OpCAS
 	expectedFound bool   // OpCAS
+	// txn and ranges: value decoded by validateRequest (OpTxn, OpRanges),
+	// kept so that applying the request does not decode it again. Never
+	// encoded.
+	txn    *Txn
+	ranges []Range
 }
 
 const (

@@ -70,7 +70,7 @@ func FuzzDecodeCommand(f *testing.F) {
 			return
 		}
 		r2, err := decodeCommand(encodeCommand(&r))
-		if err != nil || r2 != r {
+		if err != nil || !reflect.DeepEqual(r2, r) {
 			t.Fatalf("decodeCommand(encodeCommand(%+v)) = (%+v, %v)", r, r2, err)
 		}
 	})

@@ -206,9 +206,12 @@ func (sm *stateMachine) read(r *request, rep *reply) {
 	case OpScan:
 		rep.pairs, rep.more = sm.scan(r.key, int(r.limit))
 	case OpRanges:
-		rs, err := decodeRanges(r.value, sm.lim)
-		if err != nil {
-			panic(fmt.Sprintf("raftkv: ranges passed validation, then: %v", err))
+		rs := r.ranges
+		if rs == nil {
+			var err error
+			if rs, err = decodeRanges(r.value, sm.lim); err != nil {
+				panic(fmt.Sprintf("raftkv: ranges passed validation, then: %v", err))
+			}
 		}
 		sm.readRanges(rs, rep)
 	case OpMembers:
@@ -258,12 +261,16 @@ func (sm *stateMachine) write(r *request, rep *reply) {
 			rep.swapped = true
 		}
 	case OpTxn:
-		t, err := decodeTxn(r.value, sm.lim)
-		if err != nil {
-			panic(fmt.Sprintf("raftkv: txn passed validation, then: %v", err))
+		t := r.txn
+		if t == nil {
+			d, err := decodeTxn(r.value, sm.lim)
+			if err != nil {
+				panic(fmt.Sprintf("raftkv: txn passed validation, then: %v", err))
+			}
+			t = &d
 		}
 		rep.found = false
-		sm.applyTxn(&t, rep)
+		sm.applyTxn(t, rep)
 	case OpChangeMembers:
 		rep.found = false
 		sm.changeMembers(rep.index, r, rep)
@@ -321,13 +328,17 @@ func validateRequest(r *request, lim limits) error {
 	case r.op != OpRegister && r.session == 0 && !r.op.isRead():
 		return bad("no session")
 	case r.op == OpTxn:
-		if _, err := decodeTxn(r.value, lim); err != nil {
+		t, err := decodeTxn(r.value, lim)
+		if err != nil {
 			return bad("%v", err)
 		}
+		r.txn = &t
 	case r.op == OpRanges:
-		if _, err := decodeRanges(r.value, lim); err != nil {
+		rs, err := decodeRanges(r.value, lim)
+		if err != nil {
 			return bad("%v", err)
 		}
+		r.ranges = rs
 	case r.op == OpChangeMembers:
 		if _, err := decodeMemberChanges(r.value); err != nil {
 			return bad("%v", err)
