@@ -264,13 +264,7 @@ func (n *network) sendSelf(src *Machine, lk *link, payload []byte, size int, kin
 	payload = bytes.Clone(payload) // as on the wire: see send
 	var hdr [netmodel.FrameHeaderSize]byte
 	netmodel.AppendFrameHeader(hdr[:0], src.id, src.id, payload)
-	ev := w.q.alloc()
-	ev.kind, ev.node, ev.name = evDeliver, src.id, "deliver"
-	ev.m, ev.inc = src, src.inc
-	ev.from, ev.fromInc = src, src.inc
-	ev.departAt, ev.hdr, ev.payload, ev.link, ev.msgKind, ev.sendSeq = depart, hdr, payload, lk, kind, lk.sends
-	lk.inflight++
-	w.q.push(ev, depart)
+	n.schedule(src, src, lk, hdr, payload, depart, depart, kind)
 }
 
 // launch schedules the arrival of one copy of a frame (header and
@@ -290,13 +284,19 @@ func (n *network) launch(src, dst *Machine, lk *link, hdr [netmodel.FrameHeaderS
 			payload[i-len(hdr)] ^= 1 << (bit % 8)
 		}
 	}
-	ev := w.q.alloc()
+	n.schedule(src, dst, lk, hdr, payload, depart, depart.Add(n.latency(lk)), kind)
+}
+
+// schedule queues the delivery of a frame that leaves at depart and
+// arrives at arrive.
+func (n *network) schedule(src, dst *Machine, lk *link, hdr [netmodel.FrameHeaderSize]byte, payload []byte, depart, arrive Time, kind uint16) {
+	ev := n.w.q.alloc()
 	ev.kind, ev.node, ev.name = evDeliver, dst.id, "deliver"
 	ev.m, ev.inc = dst, dst.inc
 	ev.from, ev.fromInc = src, src.inc
 	ev.departAt, ev.hdr, ev.payload, ev.link, ev.msgKind, ev.sendSeq = depart, hdr, payload, lk, kind, lk.sends
 	lk.inflight++
-	w.q.push(ev, depart.Add(n.latency(lk)))
+	n.w.q.push(ev, arrive)
 }
 
 // latency draws one message's travel time on lk.

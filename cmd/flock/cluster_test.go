@@ -350,11 +350,18 @@ func TestClusterProcesses(t *testing.T) {
 	st = c.waitStatus(func(st host.Status) bool {
 		return aliveCount(st) == 3 && len(st.Machines) == 3 && st.Machines[2].Incarnation > inc3
 	}, "machine 3 rejoined as a new incarnation")
+	// The first run after the rejoin may start before every machine's
+	// view has the new incarnation in it (its span then leaves machine 3
+	// out); a few runs, bounded, must reach it.
 	before := st.Machines[2].ThreadsStarted
-	runSpread("after the restart")
-	st = c.waitStatus(func(host.Status) bool { return true }, "status")
-	if st.Machines[2].ThreadsStarted <= before {
-		t.Errorf("the restarted machine 3 ran no threads of the second run (%d started before, %d after)", before, st.Machines[2].ThreadsStarted)
+	after := before
+	for run := 0; run < 3 && after <= before; run++ {
+		runSpread("after the restart")
+		st = c.waitStatus(func(host.Status) bool { return true }, "status")
+		after = st.Machines[2].ThreadsStarted
+	}
+	if after <= before {
+		t.Errorf("the restarted machine 3 ran no threads of three runs after the restart (%d started before, %d after)", before, after)
 	}
 
 	// Ctrl-C kills the process: the run ends with the kill, exit 130, and
