@@ -87,7 +87,9 @@ func (n *Node) renewLease() {
 // tickMembership keeps the node's membership: join until joined, renew the
 // lease, read everyone's records, declare lapsed machines dead.
 func (n *Node) tickMembership() {
-	n.followLocalReplica()
+	if n.ticks%n.cfg.MembershipPollTicks == 0 {
+		n.followLocalReplica() // at the polls' pace: a Status is not free
+	}
 	if !n.joined {
 		if !n.mq.pendingNamed("join") && n.ticks%n.cfg.MembershipPollTicks == 0 {
 			n.join()
