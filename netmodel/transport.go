@@ -13,8 +13,10 @@ func (id NodeID) String() string { return fmt.Sprintf("n%d", uint64(id)) }
 // Send never blocks and reports nothing: the message may be lost, delayed,
 // duplicated, reordered or arrive garbled (a garbled frame is detected and
 // dropped by the receiving side, never delivered). A message to a machine that
-// is down is lost. The Transport owns payload once Send is called; the caller
-// must not modify it afterwards.
+// is down is lost. The Transport owns payload once Send is called: the caller
+// must neither modify it nor send it again afterwards (a caller that keeps a
+// message to resend it sends a copy each time), because the receiver may be
+// handed that very buffer, which it owns and may decode in place.
 //
 // A Transport is used from its machine's driver goroutine only.
 type Transport interface {

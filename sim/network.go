@@ -228,11 +228,9 @@ func (n *network) send(src *Machine, to NodeID, payload []byte) {
 	src.settleDisk()
 	depart := max(w.now, src.diskBusy())
 	lk.sends++
-	// The wire holds a copy: the receiver owns what arrives, and neither
-	// side's later use of its buffer (a sender that keeps a message to
-	// send again, a receiver that keeps parts of one) reaches the other,
-	// nor does a garbled bit.
-	payload = bytes.Clone(payload)
+	// The payload is the network's now (netmodel.Transport): the receiver
+	// is handed it, and a garbled bit lands in it. Only a duplicate needs a
+	// copy of its own, since each receiver owns what it is handed.
 	var hdr [netmodel.FrameHeaderSize]byte
 	netmodel.AppendFrameHeader(hdr[:0], src.id, to, payload)
 	var dup []byte
@@ -261,7 +259,6 @@ func (n *network) sendSelf(src *Machine, lk *link, payload []byte, size int, kin
 		n.add(kind, outOverflow, size)
 		return
 	}
-	payload = bytes.Clone(payload) // as on the wire: see send
 	var hdr [netmodel.FrameHeaderSize]byte
 	netmodel.AppendFrameHeader(hdr[:0], src.id, src.id, payload)
 	n.schedule(src, src, lk, hdr, payload, depart, depart, kind)

@@ -1,6 +1,7 @@
 package coherence
 
 import (
+	"bytes"
 	"fmt"
 	"slices"
 
@@ -110,25 +111,31 @@ func (a *Agent) openBatch(pr *peer) {
 }
 
 // sendPayloads encodes msgs into as few payloads as PayloadBytesMax allows.
+// The scratch body keeps payloadHeaderMax bytes in front of the messages,
+// where each payload's header goes once its count is known, so that a
+// payload is one copy of the scratch (the transport owns what it is sent).
 func (a *Agent) sendPayloads(pr *peer, msgs []msg) {
 	ackBelow := a.seq + 1
 	if m, ok := pr.outstanding.Min(); ok {
 		ackBelow = m
 	}
-	body := a.encBody[:0]
+	body := append(a.encBody[:0], make([]byte, payloadHeaderMax)...)
 	count := 0
 	emit := func() {
-		payload := appendHeader(make([]byte, 0, len(body)+payloadHeaderMax), a.cfg.Incarnation, pr.inc, ackBelow, count)
-		payload = append(payload, body...)
+		var h [payloadHeaderMax]byte
+		hdr := appendHeader(h[:0], a.cfg.Incarnation, pr.inc, ackBelow, count)
+		start := payloadHeaderMax - len(hdr)
+		copy(body[start:], hdr)
+		payload := bytes.Clone(body[start:])
 		a.cfg.Transport.Send(pr.id, payload)
 		a.stats.PayloadsSent++
 		a.stats.BytesSent += uint64(len(payload))
-		body, count = body[:0], 0
+		body, count = body[:payloadHeaderMax], 0
 	}
 	for i := range msgs {
 		start := len(body)
 		body = encodeMsg(body, &msgs[i])
-		if count > 0 && (len(body) > a.cfg.PayloadBytesMax-payloadHeaderMax || count == msgsPerPayloadMax) {
+		if count > 0 && (len(body)-payloadHeaderMax > a.cfg.PayloadBytesMax-payloadHeaderMax || count == msgsPerPayloadMax) {
 			one := append(a.encOne[:0], body[start:]...)
 			body = body[:start]
 			emit()

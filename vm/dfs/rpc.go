@@ -1,6 +1,10 @@
 package dfs
 
-import "github.com/flockvm/flock/netmodel"
+import (
+	"bytes"
+
+	"github.com/flockvm/flock/netmodel"
+)
 
 // outReq is a chunk request in flight, sent again until answered.
 type outReq struct {
@@ -50,7 +54,9 @@ func (s *Service) send(r *outReq) {
 	r.attempts++
 	r.sentAt = s.ticks
 	s.stats.RequestsSent++
-	s.cfg.Transport.Send(netmodel.NodeID(r.to), r.payload)
+	// The transport owns what it is sent, and the receiver may decode it
+	// in place: r.payload stays ours, to send again.
+	s.cfg.Transport.Send(netmodel.NodeID(r.to), bytes.Clone(r.payload))
 }
 
 // answered delivers an answer to the request it names, if it is still

@@ -644,9 +644,11 @@ func (n *Node) send(to netmodel.NodeID, s Service, payload []byte) {
 		n.loopback(s, payload)
 		return
 	}
-	buf := make([]byte, 0, HeaderSize+len(payload))
-	buf = AppendHeader(buf, Header{Service: s, Incarnation: n.inc})
-	buf = append(buf, payload...)
+	// The header's own buffer is full, so the append makes the one copy
+	// the transport gets, and clears no memory it then overwrites (a page
+	// of coherent memory travels this way).
+	buf := AppendHeader(make([]byte, 0, HeaderSize), Header{Service: s, Incarnation: n.inc})
+	buf = append(buf[:HeaderSize:HeaderSize], payload...)
 	n.stats.MessagesOut++
 	n.cfg.Transport.Send(to, buf)
 }

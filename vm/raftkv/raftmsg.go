@@ -12,6 +12,12 @@ import (
 // (LIBRARIES.md: never String()/%v of protobufs).
 var marshalOptions = proto.MarshalOptions{Deterministic: true}
 
+// appendRaftEnvelope marshals m straight behind the envelope's bytes: one
+// buffer, sized once.
+func appendRaftEnvelope(m *pb.Message) ([]byte, error) {
+	return marshalOptions.MarshalAppend([]byte{wireVersion, kindRaft}, m)
+}
+
 // remoteTypes are the raft messages one peer may send another here.
 // Proposals are never forwarded (followers answer clients "not leader");
 // read index requests are (a follower's MsgReadIndex goes to the leader,
