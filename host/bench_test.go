@@ -4,93 +4,316 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
+	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/flockvm/flock/vm/asm"
+	"github.com/flockvm/flock/vm/isa"
 	"github.com/flockvm/flock/vm/node"
 )
 
 // BenchmarkRemoteHandoff: two threads on two machines of a VM on loopback
 // (TCP, TLS, separate data dirs, one process) take turns on one global
 // word; each turn moves the word's page between the machines, a remote
-// load and store. Reported per turn, beside BenchmarkTCPPingPong's round
-// trip of a small message on loopback.
+// load and store. Both threads spin while they wait, so each machine's
+// one core is busy the whole time: on this 2-core host the two spinning
+// drivers and the transports' goroutines share two cores. Reported per turn,
+// with the messages and bytes that crossed per turn.
 //
 //	go test ./host -run '^$' -bench RemoteHandoff -benchtime 5x
-//	go test ./host -run '^$' -bench TCPPingPong -benchtime 20000x
 func BenchmarkRemoteHandoff(b *testing.B) {
 	if v := os.Getenv("FLOCK_CORE_TICKS"); v != "" {
 		benchCoreTicks, _ = strconv.Atoi(v)
 	}
-	// One thread per core at home: the spawned player goes to machine 2.
-	v := newTestVMWith(b, "benchvm", 2, 1, func(c *node.Config) { c.PlaceLocalPerCore = 1 })
-	c := v.client(0, v.admin)
-	v.waitJoined(c, 2)
-	prog := testdataProgram(b, "pingpong")
 	const turns = 2000
-	b.ResetTimer()
+	v, c := newRemoteBenchVM(b)
+	prog := testdataProgram(b, "pingpong")
+	var elapsed time.Duration
+	var msgs, sent float64
 	for range b.N {
 		var out bytes.Buffer
-		start := time.Now()
-		st, err := c.Run(context.Background(), prog, nil, &out, nil)
-		if err != nil || out.String() != "2000\n" || st.Err() != nil {
-			b.Fatalf("pingpong = %q, %+v, %v", out.String(), st, err)
+		d, m, by := v.runRemote(c, prog, nil, &out)
+		if out.String() != "2000\n" {
+			b.Fatalf("pingpong printed %q, want 2000", out.String())
 		}
-		b.ReportMetric(float64(time.Since(start).Microseconds())/turns, "µs/turn")
+		elapsed, msgs, sent = elapsed+d, msgs+m, sent+by
 	}
-	b.StopTimer()
-	if st := v.waitJoined(c, 2); st.Machines[1].ThreadsStarted == 0 {
-		b.Fatalf("the player did not run on machine 2: %+v", st.Machines)
-	}
+	n := float64(turns * b.N)
+	b.ReportMetric(float64(elapsed.Microseconds())/n, "µs/turn")
+	b.ReportMetric(msgs/n, "msgs/turn")
+	b.ReportMetric(sent/n, "bytes/turn")
 }
 
-// BenchmarkTCPPingPong is a round trip of 64 bytes on one loopback TCP
-// connection (no TLS): the floor under any remote operation.
-func BenchmarkTCPPingPong(b *testing.B) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+// BenchmarkRemoteLoad: a thread on machine 2 loads one word from each of N
+// pages that machine 1 homes and wrote (machine 1's thread waits in JOIN,
+// its core idle): every load is a miss answered by the home with the page,
+// one round trip of a small request and a 4 KiB answer over TCP and TLS on
+// loopback. Two runs of different N, so that the program's start and the
+// writes cancel out: reported per load, with messages and bytes per load;
+// compare with BenchmarkTCPPingPong/4KiB (the same sizes, no TLS) and
+// BenchmarkTLSPingPong/4KiB.
+//
+//	go test ./host -run '^$' -bench RemoteLoad -benchtime 5x
+func BenchmarkRemoteLoad(b *testing.B) {
+	const small, large = 200, 1200
+	v, c := newRemoteBenchVM(b)
+	progSmall, progLarge := remoteLoadProgram(b, small), remoteLoadProgram(b, large)
+	var elapsed time.Duration
+	var msgs, sent float64
+	for range b.N {
+		run := func(prog *isa.Program, n int) (time.Duration, float64, float64) {
+			var out bytes.Buffer
+			d, m, by := v.runRemote(c, prog, nil, &out)
+			if want := fmt.Sprintf("%d\n", n*(n+1)/2); out.String() != want {
+				b.Fatalf("remote load of %d pages printed %q, want %q", n, out.String(), want)
+			}
+			return d, m, by
+		}
+		d1, m1, by1 := run(progSmall, small)
+		d2, m2, by2 := run(progLarge, large)
+		elapsed, msgs, sent = elapsed+d2-d1, msgs+m2-m1, sent+by2-by1
+	}
+	n := float64((large - small) * b.N)
+	b.ReportMetric(float64(elapsed.Nanoseconds())/n/1e3, "µs/load")
+	b.ReportMetric(msgs/n, "msgs/load")
+	b.ReportMetric(sent/n, "bytes/load")
+}
+
+// remoteLoadProgram: the main thread writes word 0 of each of n fresh
+// global pages (value i+1), then spawns a reader that sums them; it
+// prints the sum.
+func remoteLoadProgram(b *testing.B, n int) *isa.Program {
+	b.Helper()
+	src := fmt.Sprintf(remoteLoadSource, n)
+	p, err := asm.Assemble("remoteload.flasm", []byte(src), asm.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer ln.Close()
+	return p
+}
+
+const remoteLoadSource = `
+.const N %d
+.const PAGE 4096
+.zero basep 8
+main:
+    ENTER 0, 1
+    PUSH N*PAGE
+    GALLOC
+    PUSH basep
+    STORE
+    PUSH 0
+    SET 0
+fill:
+    GET 0
+    PUSH N
+    LT
+    JZ filled
+    GET 0
+    PUSH 1
+    ADD
+    GET 0
+    PUSH PAGE
+    MUL
+    PUSH basep
+    LOAD
+    ADD
+    STORE
+    GET 0
+    PUSH 1
+    ADD
+    SET 0
+    JMP fill
+filled:
+    PUSH 0
+    SPAWN reader
+    JOIN
+    PRINT
+    PUSH '\n'
+    PUTC
+    PUSH 0
+    EXIT
+reader:
+    ENTER 1, 2
+    PUSH 0
+    SET 1
+    PUSH 0
+    SET 2
+loop:
+    GET 1
+    PUSH N
+    LT
+    JZ done
+    GET 1
+    PUSH PAGE
+    MUL
+    PUSH basep
+    LOAD
+    ADD
+    LOAD
+    GET 2
+    ADD
+    SET 2
+    GET 1
+    PUSH 1
+    ADD
+    SET 1
+    JMP loop
+done:
+    GET 2
+    TEXIT
+`
+
+// newRemoteBenchVM starts a VM of two one-core machines that keeps one
+// thread per core at home (so a spawn from a busy machine 1 goes to
+// machine 2) and never migrates threads (a thread missing on machine 1's
+// pages would otherwise move there, and nothing would cross the network).
+func newRemoteBenchVM(b *testing.B) (*testVM, *Client) {
+	b.Helper()
+	v := newTestVMWith(b, "benchvm", 2, 1, func(c *node.Config) { c.PlaceLocalPerCore, c.MigrateMissesMin = 1, -1 })
+	c := v.client(0, v.admin)
+	v.waitJoined(c, 2)
+	b.ResetTimer()
+	return v, c
+}
+
+// runRemote runs prog until its spawned thread runs on machine 2 (machine
+// 1 places it by the loads the leases report, which lag a run that just
+// ended: a run whose thread stayed on machine 1 is run again once the
+// leases have caught up), outside the benchmark's timer but for the run
+// itself. It returns the run's wall time and the messages and bytes the
+// machines sent each other meanwhile.
+func (v *testVM) runRemote(c *Client, prog *isa.Program, args []string, out *bytes.Buffer) (time.Duration, float64, float64) {
+	b := v.t.(*testing.B)
+	for range 20 {
+		b.StopTimer()
+		st := v.waitJoined(c, 2)
+		remote0 := st.Machines[0].ThreadsPlacedRemote
+		msgs0, bytes0 := v.peerTraffic()
+		out.Reset()
+		b.StartTimer()
+		start := time.Now()
+		st2, err := c.Run(context.Background(), prog, args, out, nil)
+		d := time.Since(start)
+		b.StopTimer()
+		if err != nil || st2.Err() != nil {
+			b.Fatalf("run = %+v, %v (output %q)", st2, err, out.String())
+		}
+		msgs1, bytes1 := v.peerTraffic()
+		if st = v.waitJoined(c, 2); st.Machines[0].ThreadsPlacedRemote > remote0 {
+			b.StartTimer()
+			return d, msgs1 - msgs0, bytes1 - bytes0
+		}
+		time.Sleep(300 * time.Millisecond) // a few lease renewals
+	}
+	b.Fatalf("the spawned thread never ran on machine 2")
+	return 0, 0, 0
+}
+
+// BenchmarkTCPPingPong is a round trip on one loopback TCP connection (no
+// TLS) of a 64-byte request and an answer of 64 bytes or 4 KiB plus a
+// frame (a page's answer): the floor under any remote operation.
+func BenchmarkTCPPingPong(b *testing.B) {
+	for _, size := range pingPongSizes {
+		b.Run(size.name, func(b *testing.B) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ln.Close()
+			pingPong(b, ln, func() (net.Conn, error) { return net.Dial("tcp", ln.Addr().String()) }, size.answer)
+		})
+	}
+}
+
+// BenchmarkTLSPingPong is BenchmarkTCPPingPong over TLS 1.3 (the
+// transport's security, without its framing and queues).
+func BenchmarkTLSPingPong(b *testing.B) {
+	cert := selfSignedCert(b)
+	for _, size := range pingPongSizes {
+		b.Run(size.name, func(b *testing.B) {
+			ln, err := tls.Listen("tcp", "127.0.0.1:0", &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS13})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer ln.Close()
+			pingPong(b, ln, func() (net.Conn, error) {
+				return tls.Dial("tcp", ln.Addr().String(), &tls.Config{InsecureSkipVerify: true, MinVersion: tls.VersionTLS13})
+			}, size.answer)
+		})
+	}
+}
+
+var pingPongSizes = []struct {
+	name   string
+	answer int
+}{{"64B", 64}, {"4KiB", 4096 + 64}}
+
+// pingPong measures round trips of a 64-byte request and an answer of
+// answerBytes between a client of dial and a server on ln.
+func pingPong(b *testing.B, ln net.Listener, dial func() (net.Conn, error), answerBytes int) {
 	go func() {
 		c, err := ln.Accept()
 		if err != nil {
 			return
 		}
 		defer c.Close()
-		buf := make([]byte, 64)
+		req, answer := make([]byte, 64), make([]byte, answerBytes)
 		for {
-			if _, err := io.ReadFull(c, buf); err != nil {
+			if _, err := io.ReadFull(c, req); err != nil {
 				return
 			}
-			if _, err := c.Write(buf); err != nil {
+			if _, err := c.Write(answer); err != nil {
 				return
 			}
 		}
 	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
+	c, err := dial()
 	if err != nil {
 		b.Fatal(err)
 	}
 	defer c.Close()
 	r := bufio.NewReader(c)
-	buf := make([]byte, 64)
+	req, answer := make([]byte, 64), make([]byte, answerBytes)
 	b.ResetTimer()
 	for range b.N {
-		if _, err := c.Write(buf); err != nil {
+		if _, err := c.Write(req); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := io.ReadFull(r, buf); err != nil {
+		if _, err := io.ReadFull(r, answer); err != nil {
 			b.Fatal(err)
 		}
 	}
+}
+
+// selfSignedCert makes an ECDSA P-256 certificate for 127.0.0.1.
+func selfSignedCert(b *testing.B) tls.Certificate {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
 // BenchmarkVMKVPut: metadata puts of 256-byte values through the client
@@ -143,4 +366,37 @@ func BenchmarkVMKVPut(b *testing.B) {
 		b.Fatalf("put = %v", err)
 	}
 	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "puts/s")
+}
+
+// peerTraffic sums, over the VM's machines, the messages and frame bytes
+// each sent to other machines (clients left out), from their metrics.
+func (v *testVM) peerTraffic() (msgs, bytes float64) {
+	v.t.Helper()
+	for _, m := range v.machines {
+		resp, err := http.Get("http://" + m.metrics + "/metrics")
+		if err != nil {
+			v.t.Fatal(err)
+		}
+		text, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			v.t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(text), "\n") {
+			name, rest, ok := strings.Cut(line, "{")
+			if !ok || strings.Contains(rest, `peer="client"`) {
+				continue
+			}
+			_, val, _ := strings.Cut(rest, "} ")
+			f, err := strconv.ParseFloat(val, 64)
+			switch {
+			case err != nil:
+			case name == "flock_net_messages_sent_total":
+				msgs += f
+			case name == "flock_net_bytes_sent_total":
+				bytes += f
+			}
+		}
+	}
+	return msgs, bytes
 }

@@ -32,12 +32,13 @@ type testVM struct {
 }
 
 type testMachine struct {
-	dir    string
-	disk   *osdisk.FS
-	lock   *identity.Lock
-	addr   string
-	cancel context.CancelFunc
-	done   chan error
+	dir     string
+	disk    *osdisk.FS
+	lock    *identity.Lock
+	addr    string
+	metrics string // where its Prometheus metrics are served
+	cancel  context.CancelFunc
+	done    chan error
 }
 
 func newTestVM(t testing.TB, name string, machines, voters int) *testVM {
@@ -102,14 +103,16 @@ func freeAddr(t testing.TB) string {
 
 func (v *testVM) serve(m *testMachine) {
 	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan string, 1)
+	ready := make(chan [2]string, 1)
 	m.cancel, m.done = cancel, make(chan error, 1)
 	go func() {
-		m.done <- Serve(ctx, m.disk, ServeConfig{Listen: m.addr, Provide: node.Resources{Cores: 1, RAMBytes: 256 << 20},
-			Logger: testLogger(v.t), Node: v.nodeCfg, CoreTicks: benchCoreTicks, Ready: func(a, _ net.Addr) { ready <- a.String() }})
+		m.done <- Serve(ctx, m.disk, ServeConfig{Listen: m.addr, Metrics: "127.0.0.1:0", Provide: node.Resources{Cores: 1, RAMBytes: 256 << 20},
+			Logger: testLogger(v.t), Node: v.nodeCfg, CoreTicks: benchCoreTicks,
+			Ready: func(a, metrics net.Addr) { ready <- [2]string{a.String(), metrics.String()} }})
 	}()
 	select {
-	case <-ready:
+	case addrs := <-ready:
+		m.metrics = addrs[1]
 	case err := <-m.done:
 		v.t.Fatalf("Serve(%s) = %v before listening", m.dir, err)
 	case <-time.After(waitMax):
