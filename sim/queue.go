@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/flockvm/flock/netmodel"
-	"github.com/google/btree"
 )
 
 // evKind says how the world processes an event.
@@ -58,9 +57,9 @@ type event struct {
 	sendSeq uint64 // order of the Send on its link, from 1; a duplicate shares it
 }
 
-// qitem is what the btree holds: the ordering key inline so comparisons do
-// not chase pointers, and a slab index instead of a pointer so the tree's
-// nodes hold no pointers (no GC write barriers when the tree shifts items).
+// qitem is what the heap holds: the ordering key inline so comparisons do
+// not chase pointers, and a slab index instead of a pointer so the heap's
+// array holds no pointers (no GC write barriers when items move).
 type qitem struct {
 	at   Time
 	seq  uint64
@@ -75,9 +74,13 @@ func qless(a, b qitem) bool {
 }
 
 // queue is the world's pending events ordered by (time, sequence), with a
-// pool of event structs to keep the hot path allocation-free.
+// pool of event structs to keep the hot path allocation-free. The order is
+// a 4-ary min-heap: keys are unique (seq), so the order events leave in is
+// the same as any other priority queue's; pos finds a queued event's place
+// for Timer.Stop.
 type queue struct {
-	tree   *btree.BTreeG[qitem]
+	heap   []qitem
+	pos    []int32 // by slot: the event's index in heap, -1 if not queued
 	seq    uint64
 	gen    uint64
 	slab   []*event // every event struct ever made, by slot
@@ -86,10 +89,7 @@ type queue struct {
 }
 
 func newQueue(lenMax int) *queue {
-	return &queue{
-		tree:   btree.NewG[qitem](32, qless),
-		lenMax: lenMax,
-	}
+	return &queue{lenMax: lenMax}
 }
 
 // alloc returns a cleared event with a fresh generation. Structs are never
@@ -103,6 +103,7 @@ func (q *queue) alloc() *event {
 	} else {
 		ev = &event{slot: uint32(len(q.slab))}
 		q.slab = append(q.slab, ev)
+		q.pos = append(q.pos, -1)
 	}
 	q.gen++
 	ev.gen = q.gen
@@ -121,41 +122,107 @@ func (q *queue) push(ev *event, at Time) {
 	if ev.state == stateQueued {
 		panic(fmt.Sprintf("sim: event %q (gen %d) queued twice", ev.name, ev.gen))
 	}
-	if q.tree.Len() >= q.lenMax {
+	if len(q.heap) >= q.lenMax {
 		panic(fmt.Sprintf("sim: event queue exceeds %d events (runaway scheduling?) while adding %q at %v",
 			q.lenMax, ev.name, at))
 	}
 	q.seq++
 	ev.at, ev.seq, ev.state = at, q.seq, stateQueued
-	q.tree.ReplaceOrInsert(qitem{at: at, seq: ev.seq, slot: ev.slot})
+	q.heap = append(q.heap, qitem{at: at, seq: ev.seq, slot: ev.slot})
+	q.up(len(q.heap) - 1)
 }
 
 // remove takes a queued event out of the queue.
 func (q *queue) remove(ev *event) {
-	if _, ok := q.tree.Delete(qitem{at: ev.at, seq: ev.seq}); !ok {
+	i := q.pos[ev.slot]
+	if i < 0 || q.heap[i].slot != ev.slot {
 		panic(fmt.Sprintf("sim: queued event %q at %v seq %d missing from the queue", ev.name, ev.at, ev.seq))
 	}
+	q.take(int(i))
 	ev.state = stateRunning
 }
 
 // popMin removes and returns the earliest event, or nil.
 func (q *queue) popMin() *event {
-	it, ok := q.tree.DeleteMin()
-	if !ok {
+	if len(q.heap) == 0 {
 		return nil
 	}
-	ev := q.slab[it.slot]
+	ev := q.slab[q.heap[0].slot]
+	q.take(0)
 	ev.state = stateRunning
 	return ev
 }
 
 // peekTime returns the time of the earliest event.
 func (q *queue) peekTime() (Time, bool) {
-	it, ok := q.tree.Min()
-	return it.at, ok
+	if len(q.heap) == 0 {
+		return 0, false
+	}
+	return q.heap[0].at, true
 }
 
-func (q *queue) len() int { return q.tree.Len() }
+func (q *queue) len() int { return len(q.heap) }
+
+// heapArity: a 4-ary heap is shallower than a binary one, and a node's
+// children share a cache line or two.
+const heapArity = 4
+
+// take removes the item at index i, filling its place with the last item.
+func (q *queue) take(i int) {
+	q.pos[q.heap[i].slot] = -1
+	last := len(q.heap) - 1
+	if i != last {
+		q.heap[i] = q.heap[last]
+		q.pos[q.heap[i].slot] = int32(i)
+	}
+	q.heap = q.heap[:last]
+	if i < last {
+		q.down(i)
+		q.up(i)
+	}
+}
+
+func (q *queue) up(i int) {
+	h := q.heap
+	it := h[i]
+	for i > 0 {
+		parent := (i - 1) / heapArity
+		if !qless(it, h[parent]) {
+			break
+		}
+		h[i] = h[parent]
+		q.pos[h[i].slot] = int32(i)
+		i = parent
+	}
+	h[i] = it
+	q.pos[it.slot] = int32(i)
+}
+
+func (q *queue) down(i int) {
+	h := q.heap
+	n := len(h)
+	it := h[i]
+	for {
+		first := heapArity*i + 1
+		if first >= n {
+			break
+		}
+		best := first
+		for c := first + 1; c < first+heapArity && c < n; c++ {
+			if qless(h[c], h[best]) {
+				best = c
+			}
+		}
+		if !qless(h[best], it) {
+			break
+		}
+		h[i] = h[best]
+		q.pos[h[i].slot] = int32(i)
+		i = best
+	}
+	h[i] = it
+	q.pos[it.slot] = int32(i)
+}
 
 // Timer is a handle on a scheduled callback. The zero Timer is valid and
 // stops nothing.

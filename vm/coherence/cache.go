@@ -254,8 +254,7 @@ func (a *Agent) onData(from netmodel.NodeID, m *msg) {
 	pg.fetch = nil
 	f := pg.frame
 	if m.hasPage || f == nil {
-		f = newFrame(a.cfg.PageBytes / 8)
-		f.fill(m.page)
+		f = newFrameOf(a.cfg.PageBytes/8, m.page)
 	}
 	pg.copy, pg.epoch, pg.grantSeq = copyShared, m.epoch, m.seq
 	rights := rightRead

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/flockvm/flock/vm/isa"
 )
@@ -48,6 +49,31 @@ func (f *Frame) snapshot() pageData {
 	}
 	return out
 }
+
+// newFrameOf returns a frame holding data, for a page about to be
+// installed. No core can see the frame before it is published in the table
+// (an atomic pointer store, which orders these writes before any core's
+// load of the pointer), so the copy need not be atomic word by word: on a
+// little-endian machine it is one copy of the bytes.
+func newFrameOf(words int, data pageData) *Frame {
+	f := newFrame(words)
+	if data == nil {
+		return f
+	}
+	if len(data) != 8*words {
+		panic(fmt.Sprintf("coherence: fill %d bytes into a frame of %d words", len(data), words))
+	}
+	if !hostLittleEndian {
+		f.fill(data)
+		return f
+	}
+	copy(unsafe.Slice((*byte)(unsafe.Pointer(&f.w[0])), 8*words), data)
+	return f
+}
+
+// hostLittleEndian: pageData is little-endian, so on such a machine a
+// frame's memory and a page's bytes are laid out alike.
+var hostLittleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 
 // fill copies a page's words in (nil: zeros).
 func (f *Frame) fill(data pageData) {
