@@ -90,18 +90,10 @@ type FileInfo struct {
 // ValidName reports whether name is a clean relative slash-separated path
 // that stays inside the tree: no leading "/", no "..", no empty element.
 func ValidName(name string) bool {
-	if name == "." {
-		return true
-	}
-	if name == "" || strings.HasPrefix(name, "/") || path.Clean(name) != name || strings.ContainsAny(name, "\\\x00") {
-		return false
-	}
-	for _, elem := range strings.Split(name, "/") {
-		if elem == ".." || elem == "." {
-			return false
-		}
-	}
-	return fs.ValidPath(name)
+	// fs.ValidPath refuses empty, "." and ".." elements and leading or
+	// trailing slashes (so a valid path is already clean); what it lets
+	// through that a disk must not see is a backslash or a NUL.
+	return fs.ValidPath(name) && !strings.ContainsAny(name, "\\\x00")
 }
 
 // MkdirAll creates dir and any missing parents, syncing each parent so the

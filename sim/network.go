@@ -74,6 +74,15 @@ type network struct {
 	kinds   []string // message kinds seen, in order of first sight; 0 is ""
 	kindIdx map[string]uint16
 	byKind  []NetStats // indexed like kinds
+	// hdr is where frame headers are written (the checksum's code keeps
+	// what it is given, so a header on the stack would move to the heap).
+	hdr [netmodel.FrameHeaderSize]byte
+}
+
+// frameHeader returns the header of a frame from -> to carrying payload.
+func (n *network) frameHeader(from, to netmodel.NodeID, payload []byte) [netmodel.FrameHeaderSize]byte {
+	netmodel.AppendFrameHeader(n.hdr[:0], from, to, payload)
+	return n.hdr
 }
 
 // outcome names a NetStats counter.
@@ -231,8 +240,7 @@ func (n *network) send(src *Machine, to NodeID, payload []byte) {
 	// The payload is the network's now (netmodel.Transport): the receiver
 	// is handed it, and a garbled bit lands in it. Only a duplicate needs a
 	// copy of its own, since each receiver owns what it is handed.
-	var hdr [netmodel.FrameHeaderSize]byte
-	netmodel.AppendFrameHeader(hdr[:0], src.id, to, payload)
+	hdr := n.frameHeader(src.id, to, payload)
 	var dup []byte
 	if f.DupProb > 0 && n.rng.Float64() < f.DupProb {
 		w.counts["net_dup"]++
@@ -259,8 +267,7 @@ func (n *network) sendSelf(src *Machine, lk *link, payload []byte, size int, kin
 		n.add(kind, outOverflow, size)
 		return
 	}
-	var hdr [netmodel.FrameHeaderSize]byte
-	netmodel.AppendFrameHeader(hdr[:0], src.id, src.id, payload)
+	hdr := n.frameHeader(src.id, src.id, payload)
 	n.schedule(src, src, lk, hdr, payload, depart, depart, kind)
 }
 

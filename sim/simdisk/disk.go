@@ -157,8 +157,13 @@ func (d *Disk) lookup(op, name string) (parent *inode, base string, target *inod
 		return nil, ".", d.root, nil
 	}
 	dir := d.root
-	elems := strings.Split(name, "/")
-	for _, elem := range elems[:len(elems)-1] {
+	rest := name
+	for {
+		elem, after, more := strings.Cut(rest, "/")
+		if !more {
+			base = elem
+			break
+		}
 		e, ok := dir.volEntries.Get(dirEntry{name: elem})
 		if !ok {
 			return nil, "", nil, pathErr(op, name, syscall.ENOENT)
@@ -166,9 +171,8 @@ func (d *Disk) lookup(op, name string) (parent *inode, base string, target *inod
 		if !e.ino.isDir {
 			return nil, "", nil, pathErr(op, name, syscall.ENOTDIR)
 		}
-		dir = e.ino
+		dir, rest = e.ino, after
 	}
-	base = elems[len(elems)-1]
 	if e, ok := dir.volEntries.Get(dirEntry{name: base}); ok {
 		target = e.ino
 	}
