@@ -46,6 +46,7 @@ type Agent struct {
 	waiters         int // WAITs queued at this home
 
 	encBody, encOne []byte // encoding scratch, reused across payloads
+	recvMsgs        []msg  // decoding scratch of Receive, reused across payloads
 
 	depth       int // nesting of public calls
 	completions []completion

@@ -343,7 +343,7 @@ func (a *Agent) onFwd(from netmodel.NodeID, m *msg) {
 		// The grant this forward revokes has not arrived: answer once it
 		// has, after the operations waiting for it ran.
 		markFwdBeforeData.Hit()
-		pg.stash = m
+		pg.stash = keep(m)
 	case pg.copy == copyShared && pg.grantSeq == m.seq:
 		// Answered already and kept a shared copy; the transfer record is
 		// gone, so the home has the data: nothing to resend.
@@ -360,7 +360,7 @@ func (a *Agent) startFwd(pg *page, m *msg) {
 	if m.flags&flagExclusive != 0 {
 		rights = 0
 	}
-	pg.graceFwd = m
+	pg.graceFwd = keep(m)
 	if t := a.lower(pg, rights); !a.grace.passed(t) {
 		pg.graceTicket = t
 		a.gracePages.ReplaceOrInsert(pg)

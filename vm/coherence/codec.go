@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 
 	"github.com/flockvm/flock/netmodel"
@@ -354,6 +355,12 @@ func (d *decoder) msg() msg {
 // decodeEnvelope decodes a payload. Garbage gives an error wrapping
 // ErrDecode, never a panic.
 func decodeEnvelope(payload []byte, pageBytes int) (envelope, error) {
+	return decodeEnvelopeInto(payload, pageBytes, nil)
+}
+
+// decodeEnvelopeInto is decodeEnvelope with the messages appended to
+// msgs[:0], which the caller lends for reuse (the agent's receive scratch).
+func decodeEnvelopeInto(payload []byte, pageBytes int, msgs []msg) (envelope, error) {
 	d := decoder{b: payload, pageBytes: pageBytes}
 	if v := d.byte1(); d.err == nil && v != wireVersion {
 		return envelope{}, fmt.Errorf("%w %d", errVersion, v)
@@ -367,7 +374,7 @@ func decodeEnvelope(payload []byte, pageBytes int) (envelope, error) {
 		d.fail("sender incarnation 0")
 	}
 	if d.err == nil {
-		env.msgs = make([]msg, 0, n)
+		env.msgs = slices.Grow(msgs[:0], int(n))
 	}
 	for i := uint64(0); i < n && d.err == nil; i++ {
 		env.msgs = append(env.msgs, d.msg())

@@ -14,7 +14,12 @@ func (a *Agent) Receive(from netmodel.NodeID, payload []byte) {
 		a.stats.DecodeErrors++
 		return
 	}
-	env, err := decodeEnvelope(payload, a.cfg.PageBytes)
+	// The messages are decoded into a scratch the agent reuses: a handler
+	// that keeps a message keeps a copy of it (stash, graceFwd).
+	env, err := decodeEnvelopeInto(payload, a.cfg.PageBytes, a.recvMsgs)
+	if env.msgs != nil && cap(env.msgs) <= msgsPerPayloadMax {
+		defer func() { a.recvMsgs = clear0(env.msgs) }()
+	}
 	if err != nil {
 		a.stats.DecodeErrors++
 		return
@@ -96,4 +101,18 @@ func (a *Agent) handle(pr *peer, m *msg) {
 	case kStale:
 		// The header's incarnation already taught us the new one.
 	}
+}
+
+// clear0 zeroes msgs (so the scratch pins no payload or page) and returns
+// it empty.
+func clear0(msgs []msg) []msg {
+	clear(msgs)
+	return msgs[:0]
+}
+
+// keep returns a copy of a received message that outlives its payload's
+// handling (Receive reuses the messages' memory).
+func keep(m *msg) *msg {
+	c := *m
+	return &c
 }

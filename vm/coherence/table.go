@@ -1,6 +1,7 @@
 package coherence
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"sync/atomic"
@@ -41,13 +42,24 @@ func newFrame(words int) *Frame { return &Frame{w: make([]atomic.Uint64, words)}
 // word; nil stands for a page of zeros.
 type pageData []byte
 
-// snapshot copies the words out.
+// snapshot copies the words out. The protocol takes a snapshot only when no
+// core may write the frame (after the grace period that took write rights
+// away, or of a master copy whose rights are read-only), so on a
+// little-endian machine it is one copy of the frame's bytes.
 func (f *Frame) snapshot() pageData {
+	if hostLittleEndian {
+		return bytes.Clone(f.bytes())
+	}
 	out := make(pageData, 8*len(f.w))
 	for i := range f.w {
 		binary.LittleEndian.PutUint64(out[8*i:], f.w[i].Load())
 	}
 	return out
+}
+
+// bytes is the frame's memory as bytes (the host's byte order).
+func (f *Frame) bytes() []byte {
+	return unsafe.Slice((*byte)(unsafe.Pointer(&f.w[0])), 8*len(f.w))
 }
 
 // newFrameOf returns a frame holding data, for a page about to be
@@ -56,19 +68,21 @@ func (f *Frame) snapshot() pageData {
 // load of the pointer), so the copy need not be atomic word by word: on a
 // little-endian machine it is one copy of the bytes.
 func newFrameOf(words int, data pageData) *Frame {
-	f := newFrame(words)
 	if data == nil {
-		return f
+		return newFrame(words)
 	}
 	if len(data) != 8*words {
 		panic(fmt.Sprintf("coherence: fill %d bytes into a frame of %d words", len(data), words))
 	}
 	if !hostLittleEndian {
+		f := newFrame(words)
 		f.fill(data)
 		return f
 	}
-	copy(unsafe.Slice((*byte)(unsafe.Pointer(&f.w[0])), 8*words), data)
-	return f
+	// A copy of the bytes, made without clearing memory first, becomes
+	// the words (the allocator aligns it for them).
+	b := bytes.Clone(data)
+	return &Frame{w: unsafe.Slice((*atomic.Uint64)(unsafe.Pointer(&b[0])), words)}
 }
 
 // hostLittleEndian: pageData is little-endian, so on such a machine a
