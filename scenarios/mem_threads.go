@@ -245,6 +245,10 @@ type memThread struct {
 	waking bool // a waker of the liveness phase
 	// tag is copied into the next operation issued (WAIT and WAKE words).
 	tag memOp
+	// nextFn and thenLater are t.next and "run later" as func values,
+	// made once (a method value or closure made per operation allocates).
+	nextFn    func()
+	thenLater func(sys.Reply)
 }
 
 // memOp is an operation in flight and how to judge its answer.
@@ -259,6 +263,10 @@ type memOp struct {
 	waitOn, wakeOn, wakeN uint64
 	claimed               bool              // an agent said when it ran (noteExecute)
 	applied               []coherence.Apply // where it took effect (noteApply)
+	// The usual single id and application live here, not in an
+	// allocation of their own.
+	idsInline     [1]checker.OpID
+	appliedInline [1]coherence.Apply
 }
 
 func (t *memThread) think() time.Duration {
@@ -268,7 +276,12 @@ func (t *memThread) think() time.Duration {
 func (t *memThread) who() string { return fmt.Sprintf("%v.i%d thread %d", t.mm.id, t.inc, t.index) }
 
 // later runs the thread's next step after a think time.
-func (t *memThread) later() { t.mm.m.After(t.think(), "mem.thread", t.next) }
+func (t *memThread) later() {
+	if t.nextFn == nil {
+		t.nextFn = t.next
+	}
+	t.mm.m.After(t.think(), "mem.thread", t.nextFn)
+}
 
 // abandon ends a thread whose machine restarted: what it had in flight
 // may or may not have taken effect.
@@ -290,6 +303,7 @@ func (t *memThread) issue(d memDesc, ins []checker.WordInput, f func(g sys.Globa
 	mm, r := t.mm, t.mm.run
 	c := sys.Caller{PID: memPID, TID: uint64(t.index + 1), Req: sys.ReqID{Machine: uint64(mm.id), Incarnation: uint32(mm.inc), Seq: mm.nextSeq()}}
 	op := &memOp{desc: d, req: c.Req, ins: ins, then: then, waitOn: t.tag.waitOn, wakeOn: t.tag.wakeOn, wakeN: t.tag.wakeN}
+	op.ids, op.applied = op.idsInline[:0], op.appliedInline[:0]
 	t.tag = memOp{}
 	at := r.now()
 	for _, in := range ins {
@@ -437,7 +451,10 @@ func (t *memThread) value() uint64 {
 // random issues one of the workload's operations (or sequences).
 func (t *memThread) random() {
 	l := &t.mm.run.layout
-	done := func(sys.Reply) { t.later() }
+	if t.thenLater == nil {
+		t.thenLater = func(sys.Reply) { t.later() }
+	}
+	done := t.thenLater
 	switch p := t.rng.IntN(100); {
 	case p < 30:
 		t.wordOp(t.pick(l.hot), true, done)
