@@ -106,7 +106,7 @@ func (v *testVM) serve(m *testMachine) {
 	ready := make(chan [2]string, 1)
 	m.cancel, m.done = cancel, make(chan error, 1)
 	go func() {
-		m.done <- Serve(ctx, m.disk, ServeConfig{Listen: m.addr, Metrics: "127.0.0.1:0", Provide: node.Resources{Cores: 1, RAMBytes: 256 << 20},
+		m.done <- Serve(ctx, m.disk, ServeConfig{Listen: m.addr, Metrics: "127.0.0.1:0", Provide: node.Resources{Cores: 1, RAMBytes: 256 << 20, DiskBytes: 1 << 30},
 			Logger: testLogger(v.t), Node: v.nodeCfg, CoreTicks: benchCoreTicks,
 			Ready: func(a, metrics net.Addr) { ready <- [2]string{a.String(), metrics.String()} }})
 	}()
