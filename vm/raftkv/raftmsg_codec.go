@@ -310,6 +310,17 @@ type messageBlock struct {
 	typ                                                      pb.MessageType
 	to, from, term, logTerm, index, commit, vote, rejectHint uint64
 	reject                                                   bool
+	ctx                                                      [heartbeatCtxBytes]byte
+}
+
+// copyContext copies a context, into the block if it is a heartbeat's.
+func (blk *messageBlock) copyContext(v []byte) []byte {
+	if len(v) == 0 || len(v) > len(blk.ctx) {
+		return copyBytes(v)
+	}
+	c := blk.ctx[:len(v):len(v)]
+	copy(c, v)
+	return c
 }
 
 // entryBlock does the same for an Entry.
@@ -371,24 +382,82 @@ func (r *fieldReader) skip(num protowire.Number, typ protowire.Type) {
 
 // copyBytes copies a bytes field as proto.Unmarshal does: present but
 // empty is non-nil.
-func copyBytes(v []byte) []byte { return append([]byte{}, v...) }
+func copyBytes(v []byte) []byte {
+	c := make([]byte, len(v))
+	copy(c, v)
+	return c
+}
 
-// countField counts the occurrences of field num in b, so that repeated
-// fields are allocated once. Malformed input ends the count early; the
-// decoder proper reports it.
-func countField(b []byte, num protowire.Number) int {
-	r, count := fieldReader{b: b}, 0
+// entryArena holds a message's entries and their data in two allocations
+// (proto.Unmarshal makes four per entry). Each entry's data is a full slice
+// expression of the arena, so appending to one never writes another's.
+type entryArena struct {
+	blocks []entryBlock
+	data   []byte
+}
+
+// newEntryArena sizes an arena for the entries in b, the rest of a message
+// from its first entries field on. Malformed input ends the count early;
+// decoding reports it, and an arena that falls short is only slower.
+func newEntryArena(b []byte) entryArena {
+	r, count, dataBytes := fieldReader{b: b}, 0, 0
 	for len(r.b) > 0 {
-		n, typ, err := r.next()
+		num, typ, err := r.next()
 		if err != nil {
 			break
 		}
-		if n == num {
-			count++
+		if num != msgEntries || typ != protowire.BytesType {
+			r.skip(num, typ)
+			continue
 		}
-		r.skip(n, typ)
+		v, err := r.bytes()
+		if err != nil {
+			break
+		}
+		count++
+		dataBytes += entryDataBytes(v)
 	}
-	return count
+	return entryArena{blocks: make([]entryBlock, count), data: make([]byte, dataBytes)}
+}
+
+// entryDataBytes is the size of the data fields of an encoded entry.
+func entryDataBytes(b []byte) int {
+	r, n := fieldReader{b: b}, 0
+	for len(r.b) > 0 {
+		num, typ, err := r.next()
+		if err != nil {
+			break
+		}
+		if num == entryData && typ == protowire.BytesType {
+			v, err := r.bytes()
+			if err != nil {
+				break
+			}
+			n += len(v)
+			continue
+		}
+		r.skip(num, typ)
+	}
+	return n
+}
+
+func (a *entryArena) block() *entryBlock {
+	if len(a.blocks) == 0 {
+		return &entryBlock{}
+	}
+	blk := &a.blocks[0]
+	a.blocks = a.blocks[1:]
+	return blk
+}
+
+func (a *entryArena) copyData(v []byte) []byte {
+	if len(v) == 0 || len(v) > len(a.data) {
+		return copyBytes(v)
+	}
+	c := a.data[:len(v):len(v)]
+	copy(c, v)
+	a.data = a.data[len(v):]
+	return c
 }
 
 // wantType checks a known field's wire type: another type is still valid
@@ -404,13 +473,10 @@ func wantType(got, want protowire.Type) error {
 func decodeMessage(b []byte, depth int) (*pb.Message, error) {
 	blk := &messageBlock{}
 	m := &blk.m
-	var entries []entryBlock // all of them in one allocation
-	if n := countField(b, msgEntries); n > 0 {
-		entries = make([]entryBlock, n)
-		m.Entries = make([]*pb.Entry, 0, n)
-	}
+	var arena entryArena
 	r := fieldReader{b: b}
 	for len(r.b) > 0 {
+		field := r.b
 		num, typ, err := r.next()
 		if err != nil {
 			return nil, err
@@ -420,9 +486,13 @@ func decodeMessage(b []byte, depth int) (*pb.Message, error) {
 			err = decodeMessageVarint(&r, blk, num, typ)
 		case msgEntries:
 			if err = wantType(typ, protowire.BytesType); err == nil {
-				eb := &entries[len(m.Entries)] // countField counted every entries tag
+				if m.Entries == nil {
+					arena = newEntryArena(field)
+					m.Entries = make([]*pb.Entry, 0, len(arena.blocks))
+				}
+				eb := arena.block()
 				m.Entries = append(m.Entries, &eb.e)
-				err = decodeEntry(&r, eb)
+				err = decodeEntry(&r, eb, &arena)
 			}
 		case msgSnapshot:
 			if err = wantType(typ, protowire.BytesType); err == nil {
@@ -434,8 +504,9 @@ func decodeMessage(b []byte, depth int) (*pb.Message, error) {
 		case msgContext:
 			if err = wantType(typ, protowire.BytesType); err == nil {
 				var v []byte
-				v, err = r.bytes()
-				m.Context = copyBytes(v)
+				if v, err = r.bytes(); err == nil {
+					m.Context = blk.copyContext(v)
+				}
 			}
 		case msgResponses:
 			err = decodeResponse(&r, m, typ, depth)
@@ -514,7 +585,7 @@ func decodeNested[T any](r *fieldReader, x *T, decode func([]byte, *T) error) er
 	return decode(v, x)
 }
 
-func decodeEntry(r *fieldReader, blk *entryBlock) error {
+func decodeEntry(r *fieldReader, blk *entryBlock, arena *entryArena) error {
 	v, err := r.bytes()
 	if err != nil {
 		return err
@@ -537,7 +608,7 @@ func decodeEntry(r *fieldReader, blk *entryBlock) error {
 			if err != nil {
 				return err
 			}
-			e.Data = copyBytes(v)
+			e.Data = arena.copyData(v)
 			continue
 		}
 		x, err := f.varint()
