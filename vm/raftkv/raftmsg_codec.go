@@ -627,99 +627,86 @@ func decodeEntry(r *fieldReader, blk *entryBlock, arena *entryArena) error {
 	return nil
 }
 
-func decodeSnapshot(b []byte, s *pb.Snapshot) error {
+// eachField calls decode for each field of b. The hot decoders (message,
+// entry) have loops of their own; snapshots are rare.
+func eachField(b []byte, decode func(r *fieldReader, num protowire.Number, typ protowire.Type) error) error {
 	r := fieldReader{b: b}
 	for len(r.b) > 0 {
 		num, typ, err := r.next()
 		if err != nil {
 			return err
 		}
-		if (num != snapData && num != snapMetadata) || typ != protowire.BytesType {
-			return errSlowPath
-		}
-		if num == snapData {
-			v, err := r.bytes()
-			if err != nil {
-				return err
-			}
-			s.Data = copyBytes(v)
-			continue
-		}
-		if s.Metadata == nil {
-			s.Metadata = &pb.SnapshotMetadata{}
-		}
-		if err := decodeNested(&r, s.Metadata, decodeSnapshotMetadata); err != nil {
+		if err := decode(&r, num, typ); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func decodeSnapshotMetadata(b []byte, md *pb.SnapshotMetadata) error {
-	r := fieldReader{b: b}
-	for len(r.b) > 0 {
-		num, typ, err := r.next()
-		if err != nil {
+func decodeSnapshot(b []byte, s *pb.Snapshot) error {
+	return eachField(b, func(r *fieldReader, num protowire.Number, typ protowire.Type) error {
+		switch {
+		case typ != protowire.BytesType:
+			return errSlowPath
+		case num == snapData:
+			v, err := r.bytes()
+			s.Data = copyBytes(v)
 			return err
+		case num == snapMetadata:
+			if s.Metadata == nil {
+				s.Metadata = &pb.SnapshotMetadata{}
+			}
+			return decodeNested(r, s.Metadata, decodeSnapshotMetadata)
+		default:
+			return errSlowPath
 		}
+	})
+}
+
+func decodeSnapshotMetadata(b []byte, md *pb.SnapshotMetadata) error {
+	return eachField(b, func(r *fieldReader, num protowire.Number, typ protowire.Type) error {
 		switch {
 		case num == metaConfState && typ == protowire.BytesType:
 			if md.ConfState == nil {
 				md.ConfState = &pb.ConfState{}
 			}
-			err = decodeNested(&r, md.ConfState, decodeConfState)
+			return decodeNested(r, md.ConfState, decodeConfState)
 		case (num == metaIndex || num == metaTerm) && typ == protowire.VarintType:
-			var v uint64
-			if v, err = r.varint(); err == nil && num == metaIndex {
+			v, err := r.varint()
+			if num == metaIndex {
 				md.Index = new(v)
-			} else if err == nil {
+			} else {
 				md.Term = new(v)
 			}
-		default:
-			err = errSlowPath
-		}
-		if err != nil {
 			return err
+		default:
+			return errSlowPath
 		}
-	}
-	return nil
+	})
 }
 
 func decodeConfState(b []byte, cs *pb.ConfState) error {
-	r := fieldReader{b: b}
-	for len(r.b) > 0 {
-		num, typ, err := r.next()
-		if err != nil {
-			return err
-		}
-		var ids *[]uint64
+	return eachField(b, func(r *fieldReader, num protowire.Number, typ protowire.Type) error {
 		switch num {
 		case csVoters:
-			ids = &cs.Voters
+			return decodeIDs(r, typ, &cs.Voters)
 		case csLearners:
-			ids = &cs.Learners
+			return decodeIDs(r, typ, &cs.Learners)
 		case csVotersOutgoing:
-			ids = &cs.VotersOutgoing
+			return decodeIDs(r, typ, &cs.VotersOutgoing)
 		case csLearnersNext:
-			ids = &cs.LearnersNext
+			return decodeIDs(r, typ, &cs.LearnersNext)
 		case csAutoLeave:
 			if typ != protowire.VarintType {
 				return errSlowPath
 			}
 			v, err := r.varint()
-			if err != nil {
-				return err
-			}
 			cs.AutoLeave = new(protowire.DecodeBool(v))
-			continue
+			return err
 		default:
 			return errSlowPath
 		}
-		if err := decodeIDs(&r, typ, ids); err != nil {
-			return err
-		}
-	}
-	return nil
+	})
 }
 
 // decodeIDs appends one id (unpacked, as protobuf-go writes proto2) or a
