@@ -389,56 +389,41 @@ func copyBytes(v []byte) []byte {
 }
 
 // entryArena holds a message's entries and their data in two allocations
-// (proto.Unmarshal makes four per entry). Each entry's data is a full slice
-// expression of the arena, so appending to one never writes another's.
+// (proto.Unmarshal makes four per entry): the blocks, and one copy of the
+// encoding from the first entry on, into which the entries' data point
+// (each a full slice expression, so appending to one never writes
+// another's). What else that copy holds (entry headers, the fields after
+// the entries) is a few bytes per entry.
 type entryArena struct {
 	blocks []entryBlock
-	data   []byte
+	src    []byte // the copy
 }
 
-// newEntryArena sizes an arena for the entries in b, the rest of a message
-// from its first entries field on. Malformed input ends the count early;
-// decoding reports it, and an arena that falls short is only slower.
+// newEntryArena makes an arena for the rest of a message, b, from its first
+// entries field on. Malformed input ends the count early; decoding reports
+// it, and an arena that falls short of blocks is only slower.
 func newEntryArena(b []byte) entryArena {
-	r, count, dataBytes := fieldReader{b: b}, 0, 0
+	r, count := fieldReader{b: b}, 0
 	for len(r.b) > 0 {
 		num, typ, err := r.next()
 		if err != nil {
 			break
 		}
-		if num != msgEntries || typ != protowire.BytesType {
+		if num == msgEntries && typ == protowire.BytesType {
+			count++
+		}
+		if typ == protowire.BytesType {
+			_, err = r.bytes()
+		} else {
 			r.skip(num, typ)
-			continue
 		}
-		v, err := r.bytes()
 		if err != nil {
 			break
 		}
-		count++
-		dataBytes += entryDataBytes(v)
 	}
-	return entryArena{blocks: make([]entryBlock, count), data: make([]byte, dataBytes)}
-}
-
-// entryDataBytes is the size of the data fields of an encoded entry.
-func entryDataBytes(b []byte) int {
-	r, n := fieldReader{b: b}, 0
-	for len(r.b) > 0 {
-		num, typ, err := r.next()
-		if err != nil {
-			break
-		}
-		if num == entryData && typ == protowire.BytesType {
-			v, err := r.bytes()
-			if err != nil {
-				break
-			}
-			n += len(v)
-			continue
-		}
-		r.skip(num, typ)
-	}
-	return n
+	src := make([]byte, len(b))
+	copy(src, b)
+	return entryArena{blocks: make([]entryBlock, count), src: src}
 }
 
 func (a *entryArena) block() *entryBlock {
@@ -450,14 +435,17 @@ func (a *entryArena) block() *entryBlock {
 	return blk
 }
 
-func (a *entryArena) copyData(v []byte) []byte {
-	if len(v) == 0 || len(v) > len(a.data) {
-		return copyBytes(v)
+// data returns the arena's copy of v, a value in the encoding the arena
+// copied followed there by tailBytes bytes.
+func (a *entryArena) data(v []byte, tailBytes int) []byte {
+	if len(v) == 0 {
+		return []byte{} // present, as proto.Unmarshal makes it
 	}
-	c := a.data[:len(v):len(v)]
-	copy(c, v)
-	a.data = a.data[len(v):]
-	return c
+	end := len(a.src) - tailBytes
+	if end < len(v) || end > len(a.src) {
+		panic(fmt.Sprintf("raftkv: entry data of %d bytes ends at %d of a %d-byte arena", len(v), end, len(a.src)))
+	}
+	return a.src[end-len(v) : end : end]
 }
 
 // wantType checks a known field's wire type: another type is still valid
@@ -608,7 +596,7 @@ func decodeEntry(r *fieldReader, blk *entryBlock, arena *entryArena) error {
 			if err != nil {
 				return err
 			}
-			e.Data = arena.copyData(v)
+			e.Data = arena.data(v, len(f.b)+len(r.b))
 			continue
 		}
 		x, err := f.varint()

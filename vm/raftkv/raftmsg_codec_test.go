@@ -314,6 +314,27 @@ func TestUnmarshalRaftMessageEdges(t *testing.T) {
 	}
 }
 
+// Entries' data share one arena: each must be a copy of its own bytes that
+// neither aliases the input nor lets an append spill into the next entry.
+func TestUnmarshalRaftMessageEntryData(t *testing.T) {
+	in, err := marshalOptions.Marshal(seedRaftMessages()[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := unmarshalRaftMessage(in)
+	if err != nil {
+		t.Fatalf("unmarshalRaftMessage(MsgApp) error = %v", err)
+	}
+	want := bytes.Repeat([]byte{0xab}, 256)
+	_ = append(m.Entries[0].Data, 1, 2, 3)
+	clear(in)
+	for i, e := range m.Entries {
+		if !bytes.Equal(e.Data, want) || cap(e.Data) != len(e.Data) {
+			t.Errorf("entry %d: Data = %x (cap %d), want %x (cap %d)", i, e.Data, cap(e.Data), want, len(want))
+		}
+	}
+}
+
 // Inputs the fast path leaves to proto.Unmarshal: the result is proto's,
 // unknown fields kept, and they are encoded again where proto puts them.
 func TestUnmarshalRaftMessageSlowPath(t *testing.T) {
