@@ -21,8 +21,9 @@ func appendRaftEnvelope(m *pb.Message) []byte {
 // remoteTypes are the raft messages one peer may send another here.
 // Proposals are never forwarded (followers answer clients "not leader");
 // read index requests are (a follower's MsgReadIndex goes to the leader,
-// which answers with MsgReadIndexResp).
-var remoteTypes = map[pb.MessageType]bool{
+// which answers with MsgReadIndexResp). An array: this is looked up for
+// every message received.
+var remoteTypes = [...]bool{
 	pb.MsgApp: true, pb.MsgAppResp: true,
 	pb.MsgVote: true, pb.MsgVoteResp: true,
 	pb.MsgPreVote: true, pb.MsgPreVoteResp: true,
@@ -58,7 +59,7 @@ func decodeRaftMessage(b []byte, from, self netmodel.NodeID, lim limits) (*pb.Me
 		return nil, fmt.Errorf("%w: raft %v from %v: %s", errDecode, m.GetType(), from, fmt.Sprintf(format, args...))
 	}
 	switch {
-	case !remoteTypes[m.GetType()]:
+	case m.GetType() < 0 || int(m.GetType()) >= len(remoteTypes) || !remoteTypes[m.GetType()]:
 		return bad("not a peer message")
 	case m.GetFrom() != uint64(from) || m.GetTo() != uint64(self) || from == self:
 		return bad("addressed %d -> %d", m.GetFrom(), m.GetTo()) // raft panics on answering itself

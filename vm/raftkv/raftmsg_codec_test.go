@@ -469,3 +469,25 @@ func BenchmarkRaftMessageCodec(b *testing.B) {
 		})
 	}
 }
+
+// Only the types peers send pass, whatever int32 a peer puts there.
+func TestDecodeRaftMessageTypes(t *testing.T) {
+	lim := Config{}.testLimits()
+	tests := []struct {
+		typ pb.MessageType
+		ok  bool
+	}{
+		{pb.MsgHeartbeat, true}, {pb.MsgAppResp, true}, {pb.MsgTimeoutNow, true},
+		{pb.MsgHup, false}, {pb.MsgProp, false}, {pb.MsgStorageAppend, false}, {pb.MsgForgetLeader, false},
+		{pb.MsgForgetLeader + 1, false}, {-1, false}, {1 << 30, false}, {-1 << 31, false},
+	}
+	for _, tt := range tests {
+		b, err := marshalOptions.Marshal(&pb.Message{Type: new(tt.typ), From: new(uint64(2)), To: new(uint64(1)), Term: new(uint64(3))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := decodeRaftMessage(b, 2, 1, lim); (err == nil) != tt.ok {
+			t.Errorf("decodeRaftMessage(type %d) error = %v, want ok %v", tt.typ, err, tt.ok)
+		}
+	}
+}
