@@ -3,6 +3,7 @@ package raftkv
 import (
 	"bytes"
 	"fmt"
+	"reflect"
 	"testing"
 
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -129,6 +130,11 @@ func checkDecode(t fataler, b []byte) {
 		return
 	case !proto.Equal(got, want):
 		t.Fatalf("unmarshalRaftMessage(%x) = %s, want %s", b, describeWire(got), describeWire(want))
+	case !reflect.DeepEqual(got, want):
+		// proto.Equal has by now recorded the same message info in
+		// both, so the structs compare field by field: what raft reads
+		// (nil or not, empty or not) is the same.
+		t.Fatalf("unmarshalRaftMessage(%x) differs field by field (reflect.DeepEqual) from what proto.Unmarshal gives", b)
 	}
 	// What was decoded encodes as proto encodes what it decoded (this
 	// carries unknown fields through).
