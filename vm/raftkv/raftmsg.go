@@ -8,21 +8,22 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-// marshalOptions make raft messages byte-identical from run to run
-// (LIBRARIES.md: never String()/%v of protobufs).
+// marshalOptions make protobufs byte-identical from run to run. Raft
+// messages are encoded by marshalRaftMessage, which writes the same bytes.
 var marshalOptions = proto.MarshalOptions{Deterministic: true}
 
-// appendRaftEnvelope marshals m straight behind the envelope's bytes: one
+// appendRaftEnvelope encodes m straight behind the envelope's bytes: one
 // buffer, sized once.
-func appendRaftEnvelope(m *pb.Message) ([]byte, error) {
-	return marshalOptions.MarshalAppend([]byte{wireVersion, kindRaft}, m)
+func appendRaftEnvelope(m *pb.Message) []byte {
+	return marshalRaftMessage([]byte{wireVersion, kindRaft}, m)
 }
 
 // remoteTypes are the raft messages one peer may send another here.
 // Proposals are never forwarded (followers answer clients "not leader");
 // read index requests are (a follower's MsgReadIndex goes to the leader,
-// which answers with MsgReadIndexResp).
-var remoteTypes = map[pb.MessageType]bool{
+// which answers with MsgReadIndexResp). An array: this is looked up for
+// every message received.
+var remoteTypes = [...]bool{
 	pb.MsgApp: true, pb.MsgAppResp: true,
 	pb.MsgVote: true, pb.MsgVoteResp: true,
 	pb.MsgPreVote: true, pb.MsgPreVoteResp: true,
@@ -50,15 +51,15 @@ const heartbeatCtxBytes = 8
 // removed member's log lacks its removal, so it cannot win an election,
 // and its pre-votes are ignored while a leader is heard).
 func decodeRaftMessage(b []byte, from, self netmodel.NodeID, lim limits) (*pb.Message, error) {
-	m := &pb.Message{}
-	if err := proto.Unmarshal(b, m); err != nil {
+	m, err := unmarshalRaftMessage(b)
+	if err != nil {
 		return nil, fmt.Errorf("%w: raft message: %v", errDecode, err)
 	}
 	bad := func(format string, args ...any) (*pb.Message, error) {
 		return nil, fmt.Errorf("%w: raft %v from %v: %s", errDecode, m.GetType(), from, fmt.Sprintf(format, args...))
 	}
 	switch {
-	case !remoteTypes[m.GetType()]:
+	case m.GetType() < 0 || int(m.GetType()) >= len(remoteTypes) || !remoteTypes[m.GetType()]:
 		return bad("not a peer message")
 	case m.GetFrom() != uint64(from) || m.GetTo() != uint64(self) || from == self:
 		return bad("addressed %d -> %d", m.GetFrom(), m.GetTo()) // raft panics on answering itself

@@ -729,10 +729,7 @@ func (s *Server) sendAll(msgs []*pb.Message) {
 }
 
 func (s *Server) send(m *pb.Message) {
-	payload, err := appendRaftEnvelope(m)
-	if err != nil {
-		panic(fmt.Sprintf("raftkv: %v: marshal raft %v: %v", s.cfg.ID, m.GetType(), err))
-	}
+	payload := appendRaftEnvelope(m)
 	if len(payload) > netmodel.FramePayloadMax {
 		panic(fmt.Sprintf("raftkv: %v: raft %v of %d bytes exceeds a frame; limits are misconfigured",
 			s.cfg.ID, m.GetType(), len(payload)))
