@@ -48,9 +48,10 @@ type event struct {
 	from     *Machine
 	fromInc  uint64
 	departAt Time
-	// The frame in two parts: its header, and the payload where the
-	// sender put it (the transport owns it once sent).
+	// The payload where the sender put it (the transport owns it once
+	// sent), and for a garbled frame its header (checksum included).
 	hdr     [netmodel.FrameHeaderSize]byte
+	garbled bool
 	payload []byte
 	link    *link
 	msgKind uint16
