@@ -180,7 +180,7 @@ func (a *Agent) finishEvict(pg *page) {
 		a.forget(pg)
 		return
 	}
-	pg.xfer = &transfer{ownerEpoch: pg.epoch, ownerSeq: pg.grantSeq, data: pg.frame.snapshot(), backoff: a.cfg.RetransmitTicks}
+	pg.xfer = &transfer{ownerEpoch: pg.epoch, ownerSeq: pg.grantSeq, data: pg.frame.handOver(), backoff: a.cfg.RetransmitTicks}
 	pg.xfer.nextTick = a.tick + a.jitter(pg.xfer.backoff)
 	a.dropCopy(pg)
 	a.xferPages.ReplaceOrInsert(pg)
@@ -373,7 +373,13 @@ func (a *Agent) finishFwd(pg *page) {
 	m := pg.graceFwd
 	pg.graceFwd = nil
 	excl := m.flags&flagExclusive != 0
-	x := &transfer{epoch: m.epoch, ownerEpoch: pg.epoch, ownerSeq: pg.grantSeq, kept: !excl, data: pg.frame.snapshot(),
+	var data pageData
+	if excl {
+		data = pg.frame.handOver() // dropped below
+	} else {
+		data = pg.frame.snapshot() // the copy kept shared may be upgraded and written in place
+	}
+	x := &transfer{epoch: m.epoch, ownerEpoch: pg.epoch, ownerSeq: pg.grantSeq, kept: !excl, data: data,
 		target: m.target, targetInc: m.targetInc, targetSeq: m.targetSeq, excl: excl, backoff: a.cfg.RetransmitTicks}
 	x.nextTick = a.tick + a.jitter(x.backoff)
 	if excl {

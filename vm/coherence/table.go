@@ -57,6 +57,17 @@ func (f *Frame) snapshot() pageData {
 	return out
 }
 
+// handOver returns the data of a frame about to leave its table for good,
+// after the grace period that took every right away: no core writes it
+// again and it is never reused, so on a little-endian machine its memory
+// itself is the data (no copy).
+func (f *Frame) handOver() pageData {
+	if hostLittleEndian {
+		return f.bytes()
+	}
+	return f.snapshot()
+}
+
 // bytes is the frame's memory as bytes (the host's byte order).
 func (f *Frame) bytes() []byte {
 	return unsafe.Slice((*byte)(unsafe.Pointer(&f.w[0])), 8*len(f.w))
