@@ -1,7 +1,9 @@
 package coherence
 
 import (
+	"encoding/binary"
 	"fmt"
+	"slices"
 
 	"github.com/flockvm/flock/netmodel"
 	"github.com/flockvm/flock/vm/sys"
@@ -172,24 +174,32 @@ func (a *Agent) execBulk(o *op, f *Frame, base uint64) (bool, sys.Reply) {
 	if o.kind == opRead && o.out == nil {
 		o.out = make([]byte, 0, o.n)
 	}
-	for off := start; off < limit; {
-		wi := (off - base) >> 3
-		if off&7 == 0 && limit-off >= 8 {
-			if o.kind == opRead {
-				o.out = appendWord(o.out, f.w[wi].Load())
-			} else {
-				f.w[wi].Store(o.wordAt(off))
+	// Bytes up to the first aligned word, the words (each one atomic
+	// operation), then the bytes after the last.
+	wordsFrom := min((start+7)&^7, limit)
+	wordsTo := max(limit&^7, wordsFrom)
+	a.bulkBytes(o, f, base, start, wordsFrom)
+	if wordsTo > wordsFrom {
+		w := f.w[(wordsFrom-base)>>3 : (wordsTo-base)>>3]
+		switch {
+		case o.kind == opRead:
+			at := len(o.out)
+			o.out = slices.Grow(o.out, len(w)*8)[:at+len(w)*8]
+			for i := range w {
+				binary.LittleEndian.PutUint64(o.out[at+8*i:], w[i].Load())
 			}
-			off += 8
-			continue
+		case o.zero:
+			for i := range w {
+				w[i].Store(0)
+			}
+		default:
+			data := o.data[wordsFrom-(o.addr&^gbit):]
+			for i := range w {
+				w[i].Store(binary.LittleEndian.Uint64(data[8*i:]))
+			}
 		}
-		if o.kind == opRead {
-			o.out = append(o.out, byte(byteOf(f.w[wi].Load(), off)))
-		} else {
-			setByte(f, wi, off, uint64(o.byteAt(off)))
-		}
-		off++
 	}
+	a.bulkBytes(o, f, base, wordsTo, limit)
 	o.done += limit - start
 	if o.cursor() < o.end() {
 		return false, sys.Reply{}
@@ -200,8 +210,17 @@ func (a *Agent) execBulk(o *op, f *Frame, base uint64) (bool, sys.Reply) {
 	return true, sys.Reply{Val: o.result}
 }
 
-func appendWord(b []byte, w uint64) []byte {
-	return append(b, byte(w), byte(w>>8), byte(w>>16), byte(w>>24), byte(w>>32), byte(w>>40), byte(w>>48), byte(w>>56))
+// bulkBytes reads or writes the bytes [from, to) of a bulk operation one by
+// one (the unaligned ends of its range in a page).
+func (a *Agent) bulkBytes(o *op, f *Frame, base, from, to uint64) {
+	for off := from; off < to; off++ {
+		wi := (off - base) >> 3
+		if o.kind == opRead {
+			o.out = append(o.out, byte(byteOf(f.w[wi].Load(), off)))
+		} else {
+			setByte(f, wi, off, uint64(o.byteAt(off)))
+		}
+	}
 }
 
 // byteAt is the byte a write puts at global offset off.
@@ -210,15 +229,4 @@ func (o *op) byteAt(off uint64) byte {
 		return 0
 	}
 	return o.data[off-(o.addr&^gbit)]
-}
-
-// wordAt is the aligned word a write puts at global offset off.
-func (o *op) wordAt(off uint64) uint64 {
-	if o.zero {
-		return 0
-	}
-	i := off - (o.addr &^ gbit)
-	b := o.data[i : i+8]
-	return uint64(b[0]) | uint64(b[1])<<8 | uint64(b[2])<<16 | uint64(b[3])<<24 |
-		uint64(b[4])<<32 | uint64(b[5])<<40 | uint64(b[6])<<48 | uint64(b[7])<<56
 }
