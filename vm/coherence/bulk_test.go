@@ -12,11 +12,17 @@ import (
 
 // TestBulkMatchesPlainBytes: bulk writes and reads at any offset and length
 // (unaligned ends, several pages, zero fills), from the home and from
-// another machine, against one plain byte slice.
+// another machine, against one plain byte slice; with and without cores
+// registered (frames shared with cores are accessed word by word).
 func TestBulkMatchesPlainBytes(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		const pages = 3
 		h := newHarness(t, harnessOptions{n: 2})
+		if rapid.Bool().Draw(t, "cores") {
+			for _, a := range h.agents {
+				a.NewCore() // never enters: no grace period waits for it
+			}
+		}
 		base := h.alloc(2, pages*PageBytesDefault)
 		model := make([]byte, pages*PageBytesDefault)
 		for range rapid.IntRange(1, 12).Draw(t, "ops") {

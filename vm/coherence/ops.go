@@ -174,8 +174,24 @@ func (a *Agent) execBulk(o *op, f *Frame, base uint64) (bool, sys.Reply) {
 	if o.kind == opRead && o.out == nil {
 		o.out = make([]byte, 0, o.n)
 	}
+	if hostLittleEndian && len(a.grace.cores) == 0 {
+		// No core shares the frames (every access is on this goroutine):
+		// the range is one copy.
+		fb := f.bytes()[start-base : limit-base]
+		switch {
+		case o.kind == opRead:
+			o.out = append(o.out, fb...)
+		case o.zero:
+			clear(fb)
+		default:
+			copy(fb, o.data[start-(o.addr&^gbit):])
+		}
+		o.done += limit - start
+		return o.bulkDone()
+	}
 	// Bytes up to the first aligned word, the words (each one atomic
-	// operation), then the bytes after the last.
+	// operation, for the cores sharing the frame), then the bytes after
+	// the last.
 	wordsFrom := min((start+7)&^7, limit)
 	wordsTo := max(limit&^7, wordsFrom)
 	a.bulkBytes(o, f, base, start, wordsFrom)
@@ -201,6 +217,11 @@ func (a *Agent) execBulk(o *op, f *Frame, base uint64) (bool, sys.Reply) {
 	}
 	a.bulkBytes(o, f, base, wordsTo, limit)
 	o.done += limit - start
+	return o.bulkDone()
+}
+
+// bulkDone is a bulk operation's answer once its last page is done.
+func (o *op) bulkDone() (bool, sys.Reply) {
 	if o.cursor() < o.end() {
 		return false, sys.Reply{}
 	}

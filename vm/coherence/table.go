@@ -100,16 +100,23 @@ func newFrameOf(words int, data pageData) *Frame {
 // frame's memory and a page's bytes are laid out alike.
 var hostLittleEndian = binary.NativeEndian.Uint16([]byte{1, 0}) == 1
 
-// fill copies a page's words in (nil: zeros).
+// fill copies a page's words in (nil: zeros). It is called only on a frame
+// no core may use (its rights are none: an owner elsewhere held the page),
+// so on a little-endian machine it is one copy of the bytes.
 func (f *Frame) fill(data pageData) {
+	if r := f.rights.Load(); r != 0 {
+		panic(fmt.Sprintf("coherence: fill of a frame with rights %d", r))
+	}
 	if data == nil {
-		for i := range f.w {
-			f.w[i].Store(0)
-		}
+		clear(f.bytes())
 		return
 	}
 	if len(data) != 8*len(f.w) {
 		panic(fmt.Sprintf("coherence: fill %d bytes into a frame of %d words", len(data), len(f.w)))
+	}
+	if hostLittleEndian {
+		copy(f.bytes(), data)
+		return
 	}
 	for i := range f.w {
 		f.w[i].Store(binary.LittleEndian.Uint64(data[8*i:]))
