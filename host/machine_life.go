@@ -311,12 +311,21 @@ func Serve(ctx context.Context, disk diskmodel.FS, cfg ServeConfig) error {
 	}
 	err = h.Run(ctx)
 	if errors.Is(err, node.ErrLeft) {
+		// The leave's answer was just sent: let it reach the client
+		// before the transport closes and drops its queues.
+		if !tr.Drain(leftDrainMax) {
+			log.Warn("machine left with messages not yet written", "waited", leftDrainMax.String())
+		}
 		if werr := diskmodel.WriteFileAtomic(disk, LeftFile, []byte("left the VM\n")); werr != nil {
 			return errors.Join(err, werr)
 		}
 	}
 	return err
 }
+
+// leftDrainMax bounds how long a machine that left waits for its last
+// messages to be written.
+const leftDrainMax = 2 * time.Second
 
 // openIssuer is the machine's issuer if its data dir holds the VM's CA.
 func openIssuer(d identity.Dir, cluster Cluster, book *AddressBook, admitted func(netmodel.NodeID, string)) (*identity.Issuer, error) {

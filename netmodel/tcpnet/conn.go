@@ -209,6 +209,7 @@ func (t *Transport) writeLoop(p *peer) {
 			return
 		}
 		batch = p.takeLocked(c.inc, batch[:0])
+		p.inBatch = len(batch)
 		t.mu.Unlock()
 		if c != cur {
 			cur, bw = c, bufio.NewWriterSize(c.nc, writeBufferBytes)
@@ -241,6 +242,13 @@ func (t *Transport) writeLoop(p *peer) {
 		}
 		if err != nil {
 			c.close(fmt.Errorf("write: %w", err))
+		}
+		t.mu.Lock()
+		p.inBatch = 0
+		t.mu.Unlock()
+		select {
+		case t.written <- struct{}{}:
+		default:
 		}
 	}
 }

@@ -33,6 +33,7 @@ type peer struct {
 
 	queue      []outMsg // FIFO from head
 	head       int
+	inBatch    int // messages its writer took and has not finished writing
 	queueBytes int64
 	wake       chan struct{} // cap 1: the queue grew or the send connection changed
 

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/flockvm/flock/identity"
 	"github.com/flockvm/flock/netmodel"
@@ -36,6 +37,7 @@ type Transport struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	hsSem   chan struct{} // inbound handshakes in progress
+	written chan struct{} // cap 1: a writer finished a batch (for Drain)
 
 	mu      sync.Mutex
 	peers   map[netmodel.NodeID]*peer
@@ -56,13 +58,14 @@ func New(cfg Config) (*Transport, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t := &Transport{
-		cfg:    cfg,
-		log:    cfg.Logger.With("service", "net", "machine", cfg.Self.String(), "incarnation", cfg.Incarnation),
-		inbox:  make(chan Message, cfg.InboxMax),
-		ctx:    ctx,
-		cancel: cancel,
-		hsSem:  make(chan struct{}, cfg.HandshakesMax),
-		peers:  make(map[netmodel.NodeID]*peer),
+		cfg:     cfg,
+		log:     cfg.Logger.With("service", "net", "machine", cfg.Self.String(), "incarnation", cfg.Incarnation),
+		inbox:   make(chan Message, cfg.InboxMax),
+		written: make(chan struct{}, 1),
+		ctx:     ctx,
+		cancel:  cancel,
+		hsSem:   make(chan struct{}, cfg.HandshakesMax),
+		peers:   make(map[netmodel.NodeID]*peer),
 	}
 	for id, addr := range cfg.Peers {
 		t.peerLocked(id).addr = addr
@@ -184,6 +187,36 @@ func (t *Transport) sendSelf(payload []byte) {
 	default:
 		t.stats.inboxFull.Add(1)
 	}
+}
+
+// Drain waits until every message sent so far has been written to its
+// connection (or its connection failed), for at most d, and reports
+// whether it got there. A machine stopping for good drains before it
+// closes, so that its last answers (a leave's) are not dropped with the
+// queues.
+func (t *Transport) Drain(d time.Duration) bool {
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	for !t.drained() {
+		select {
+		case <-t.written:
+		case <-timer.C:
+			return t.drained()
+		}
+	}
+	return true
+}
+
+// drained reports whether no peer has messages queued or being written.
+func (t *Transport) drained() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, p := range t.peers {
+		if p.queueLen() > 0 || p.inBatch > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // Close stops the transport: it closes the listener and every connection,

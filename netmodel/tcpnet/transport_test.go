@@ -69,6 +69,24 @@ func TestOrderPerConnection(t *testing.T) {
 	}
 }
 
+// TestDrainWritesEverythingBeforeClose: what was sent before Drain reaches
+// the peer even though the sender closes right after (Close drops what
+// still waits).
+func TestDrainWritesEverythingBeforeClose(t *testing.T) {
+	v := newVM(t, "vm")
+	eps := cluster(t, v, 2)
+	sendUntil(t, eps[0], eps[1], []byte("hello"))
+	const n = 500
+	for i := range n {
+		eps[0].tr.Send(2, payloadOf(i))
+	}
+	if !eps[0].tr.Drain(waitMax) {
+		t.Fatalf("Drain(%v) = false, want true", waitMax)
+	}
+	eps[0].close()
+	eventually(t, "every message sent before Drain", func() bool { return eps[1].has(1, payloadOf(n-1)) })
+}
+
 func TestClientIsAnsweredOnItsConnection(t *testing.T) {
 	v := newVM(t, "vm")
 	eps := cluster(t, v, 1)
