@@ -205,7 +205,7 @@ func TestVMOnLoopback(t *testing.T) {
 		t.Errorf("Status().Voters = %v, want 3", st.Voters)
 	}
 	var out bytes.Buffer
-	status, err := c.Run(context.Background(), testdataProgram(t, "spread"), nil, &out, nil)
+	status, err := c.Run(runContext(t), testdataProgram(t, "spread"), nil, &out, nil)
 	if err != nil {
 		t.Fatalf("Run = %v", err)
 	}
@@ -232,14 +232,22 @@ func TestVMOnLoopback(t *testing.T) {
 	cc := v.client(1, carol)
 	pidc := make(chan uint64, 1)
 	ended := make(chan error, 1)
+	spin := testdataProgram(t, "spin")
 	go func() {
-		st, err := cc.Run(context.Background(), testdataProgram(t, "spin"), nil, &bytes.Buffer{}, func(pid uint64) { pidc <- pid })
+		st, err := cc.Run(runContext(t), spin, nil, &bytes.Buffer{}, func(pid uint64) { pidc <- pid })
 		if err == nil && (st.Trap == nil || !strings.Contains(st.Trap.Error(), "killed")) {
 			err = fmt.Errorf("status %+v, want killed", st)
 		}
 		ended <- err
 	}()
-	pid := <-pidc
+	var pid uint64
+	select {
+	case pid = <-pidc:
+	case err := <-ended:
+		t.Fatalf("carol's run ended before it started: %v", err)
+	case <-time.After(waitMax):
+		t.Fatal("carol's run did not start")
+	}
 	procs, _, err := c.PS(context.Background(), false)
 	if err != nil || len(procs) != 1 || procs[0].PID != pid || procs[0].User != "carol" || procs[0].Home != netmodel.NodeID(2) {
 		t.Errorf("PS = %+v, %v; want carol's process %d homed on n2", procs, err, pid)
@@ -290,7 +298,7 @@ func TestVMRestartRejoins(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 	var out bytes.Buffer
-	if status, err := c.Run(context.Background(), testdataProgram(t, "spread"), nil, &out, nil); err != nil || out.String() != "4324\n" || status.Code != 3 {
+	if status, err := c.Run(runContext(t), testdataProgram(t, "spread"), nil, &out, nil); err != nil || out.String() != "4324\n" || status.Code != 3 {
 		t.Errorf("Run after the restart = %q, %+v, %v", out.String(), status, err)
 	}
 }
@@ -392,8 +400,20 @@ func TestVMParallelCores(t *testing.T) {
 	}
 	for range 2 {
 		var out bytes.Buffer
-		if status, err := c.Run(context.Background(), testdataProgram(t, "spread"), nil, &out, nil); err != nil || out.String() != "4324\n" || status.Code != 3 {
+		if status, err := c.Run(runContext(t), testdataProgram(t, "spread"), nil, &out, nil); err != nil || out.String() != "4324\n" || status.Code != 3 {
 			t.Fatalf("Run on parallel cores = %q, %+v, %v; want \"4324\\n\", exit 3", out.String(), status, err)
 		}
 	}
+}
+
+// runMax bounds a test's program run: a process that never ends fails the
+// test with the context's error instead of hanging it.
+const runMax = 2 * time.Minute
+
+// runContext is a context for one program run of a test, cancelled at the
+// test's end.
+func runContext(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), runMax)
+	t.Cleanup(cancel)
+	return ctx
 }
