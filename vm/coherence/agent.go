@@ -27,6 +27,7 @@ type Agent struct {
 	stats Stats
 
 	requests   *btree.BTreeG[*request] // outstanding with a peer, by seq
+	requestKey request                 // the key of a lookup in requests (a fresh one would be allocated)
 	queued     []*request              // waiting for an in-flight slot, FIFO
 	inFlight   int
 	txnPages   *btree.BTreeG[*page] // home pages with a transaction open
@@ -116,12 +117,21 @@ func (a *Agent) end() {
 		return
 	}
 	a.flush(a.buggify("coherence.hold"))
+	if len(a.completions) == 0 {
+		return
+	}
+	// A completer may call the agent again, whose own end delivers what
+	// is queued by then: take from the front, then reuse the storage.
+	buf := a.completions
 	for len(a.completions) > 0 {
 		c := a.completions[0]
 		a.completions = a.completions[1:]
 		a.cfg.Completer.Complete(c.id, c.r)
 	}
-	a.completions = a.completions[:0]
+	if len(a.completions) == 0 {
+		clear(buf[:cap(buf)]) // delivered: pin no reply's data
+		a.completions = buf[:0]
+	}
 }
 
 // ProcessOptions describe a process's memory when it is added to a machine.
@@ -356,4 +366,10 @@ func (a *Agent) applied(o *op, addr uint64) {
 	if a.cfg.OnApply != nil && o.kind.mutates() && !o.clearing {
 		a.cfg.OnApply(Apply{Machine: a.cfg.Self, Req: o.caller.Req, PID: o.proc.pid, Addr: addr, Kind: o.kind.String()})
 	}
+}
+
+// outstanding returns our outstanding request seq, if any.
+func (a *Agent) outstanding(seq uint64) (*request, bool) {
+	a.requestKey.seq = seq
+	return a.requests.Get(&a.requestKey)
 }

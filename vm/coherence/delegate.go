@@ -103,7 +103,7 @@ func (a *Agent) delegate(o *op, home netmodel.NodeID) {
 
 // onOpReply answers a delegated operation (or moves a bulk one on).
 func (a *Agent) onOpReply(from netmodel.NodeID, m *msg) {
-	rq, ok := a.requests.Get(&request{seq: m.seq})
+	rq, ok := a.outstanding(m.seq)
 	if !ok || rq.kind != reqOp || rq.to != from {
 		a.stats.Dups++
 		return
@@ -172,8 +172,9 @@ func (a *Agent) onOp(pr *peer, m *msg) {
 		a.stats.ProtocolErrors++
 		return
 	}
-	o := &op{kind: m.op, proc: p, caller: sys.Caller{PID: m.pid, Req: m.req}, origin: &origin{node: pr.id, inc: pr.inc, seq: m.seq},
+	o := &op{kind: m.op, proc: p, caller: sys.Caller{PID: m.pid, Req: m.req}, originOf: origin{node: pr.id, inc: pr.inc, seq: m.seq},
 		addr: m.addr, a: m.a, b: m.b}
+	o.origin = &o.originOf
 	if !a.cfg.Bugs.ApplyRetryTwice {
 		sess.active[m.seq] = true
 	}
@@ -364,7 +365,7 @@ func (a *Agent) onWake(pr *peer, m *msg) {
 		return
 	}
 	// The Wake overtook the answer saying the WAIT was queued.
-	if rq, ok := a.requests.Get(&request{seq: m.seq}); ok && rq.kind == reqOp && rq.op.kind == opWait && rq.to == pr.id {
+	if rq, ok := a.outstanding(m.seq); ok && rq.kind == reqOp && rq.op.kind == opWait && rq.to == pr.id {
 		a.release(rq)
 		rq.op.inFlight = nil
 		a.finish(rq.op, r)

@@ -266,7 +266,7 @@ func (a *Agent) kick(pg *page) {
 	pg.ops = nil
 	pg.running++
 	defer func() { pg.running-- }()
-	var still []*op
+	still := waiting[:0] // filtered in place
 	for _, o := range waiting {
 		if o.finished {
 			continue
@@ -282,6 +282,7 @@ func (a *Agent) kick(pg *page) {
 		// A bulk operation moves on to its next page.
 		a.run(o)
 	}
+	clear(waiting[len(still):]) // done: pin no operation
 	pg.ops = append(still, pg.ops...)
 	if len(pg.ops) > 0 {
 		a.want(pg)

@@ -72,18 +72,19 @@ type origin struct {
 // op is one operation in progress: a thread's (origin nil) or a peer's
 // delegated one (executed here, at the home).
 type op struct {
-	kind   opKind
-	proc   *process
-	caller sys.Caller // the thread's caller; for a delegated op, Req is the thread's id on its machine
-	origin *origin
-	addr   uint64
-	a, b   uint64
-	data   []byte // opWrite
-	zero   bool   // opWrite of zeros (the clearing of a reused block)
-	n      uint64 // opRead length
-	done   uint64 // opRead, opWrite: bytes done so far
-	out    []byte // opRead result
-	result uint64 // opAlloc: the address, answered once the block is zeroed
+	kind     opKind
+	proc     *process
+	caller   sys.Caller // the thread's caller; for a delegated op, Req is the thread's id on its machine
+	origin   *origin    // &originOf for a delegated op (one allocation for both)
+	originOf origin
+	addr     uint64
+	a, b     uint64
+	data     []byte // opWrite
+	zero     bool   // opWrite of zeros (the clearing of a reused block)
+	n        uint64 // opRead length
+	done     uint64 // opRead, opWrite: bytes done so far
+	out      []byte // opRead result
+	result   uint64 // opAlloc: the address, answered once the block is zeroed
 
 	clearing   bool // an ALLOC zeroing its reused block (an opWrite of zeros)
 	waitQueued bool // a WAIT in its word's queue at the home

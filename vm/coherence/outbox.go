@@ -104,7 +104,7 @@ func (a *Agent) openBatch(pr *peer) {
 	b := pr.batchNext
 	pr.open = append(pr.open, b)
 	for i := range pr.requests {
-		if rq, ok := a.requests.Get(&request{seq: pr.requests[i].seq}); ok && rq.to == pr.id {
+		if rq, ok := a.outstanding(pr.requests[i].seq); ok && rq.to == pr.id {
 			rq.batch = b
 		}
 	}
