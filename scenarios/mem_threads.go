@@ -111,6 +111,15 @@ type memMachine struct {
 	reporting    uint64     // the last incarnation membership is reporting
 	crashesNoted uint64     // incarnations whose end noteCrash recorded
 	rngs         *rand.Rand
+	tickFn       func() // mm.tick, made once
+}
+
+// tickLater schedules the machine's next tick.
+func (mm *memMachine) tickLater() {
+	if mm.tickFn == nil {
+		mm.tickFn = mm.tick
+	}
+	mm.m.After(memTick, "mem.tick", mm.tickFn)
 }
 
 func (mm *memMachine) nextSeq() uint64 { mm.seq++; return mm.seq }
@@ -212,7 +221,7 @@ func (mm *memMachine) tick() {
 			panic(fmt.Sprintf("%v at %v: %v", mm.id, mm.run.world.Now(), err))
 		}
 	}
-	mm.m.After(memTick, "mem.tick", mm.tick)
+	mm.tickLater()
 }
 
 type memCompleter struct{ mm *memMachine }
