@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
+	"unsafe"
 
 	"github.com/flockvm/flock/netmodel"
 )
@@ -23,6 +24,16 @@ var errDecode = errors.New("raftkv: malformed encoding")
 type decoder struct {
 	buf []byte
 	err error
+	// src, for a decoder of a string (stringDecoder), is that string: buf
+	// is a read-only view of its tail, and str returns substrings of it
+	// instead of copies.
+	src string
+}
+
+// stringDecoder decodes s without copying it: the strings it returns share
+// s's memory (so a key kept from it keeps s).
+func stringDecoder(s string) decoder {
+	return decoder{buf: unsafe.Slice(unsafe.StringData(s), len(s)), src: s}
 }
 
 func (d *decoder) fail(format string, args ...any) {
@@ -95,7 +106,14 @@ func (d *decoder) bytes(what string) []byte {
 	return b
 }
 
-func (d *decoder) str(what string) string { return string(d.bytes(what)) }
+func (d *decoder) str(what string) string {
+	b := d.bytes(what)
+	if d.src == "" || len(b) == 0 {
+		return string(b)
+	}
+	end := len(d.src) - len(d.buf) // b ends where the unread tail starts
+	return d.src[end-len(b) : end]
+}
 
 func (d *decoder) finish(what string) error {
 	if d.err == nil && len(d.buf) != 0 {

@@ -169,7 +169,7 @@ func encodeTxn(t *Txn) string {
 
 // decodeTxn decodes and validates a Txn against the limits.
 func decodeTxn(s string, lim limits) (Txn, error) {
-	d := decoder{buf: []byte(s)}
+	d := stringDecoder(s)
 	var t Txn
 	n := d.count("compares", 3)
 	for i := 0; i < n && d.err == nil; i++ {
@@ -277,7 +277,7 @@ func encodeRanges(rs []Range) string {
 
 // decodeRanges decodes and validates the ranges of a read.
 func decodeRanges(s string, lim limits) ([]Range, error) {
-	d := decoder{buf: []byte(s)}
+	d := stringDecoder(s)
 	n := d.count("ranges", 3)
 	var rs []Range
 	for i := 0; i < n && d.err == nil; i++ {
