@@ -42,6 +42,11 @@ bench: build
 	@echo "== everything else"
 	$(GO) test -run '^$$' -bench . -benchmem ./vm/raftkv/ ./vm/wal/ ./sim/... ./checker/... ./diskmodel/... ./netmodel/...
 	$(GO) test -run '^$$' -bench KVScenario -benchtime 60x ./scenarios/
+	@echo "== the mem and fs scenarios' time compression (x-compression-cpu; docs/memory.md, docs/storage.md)"
+	GOGC=800 GOMAXPROCS=1 $(GO) test -run '^$$' -bench 'MemScenario$$|FSScenario$$' -benchtime 150x ./scenarios/
+	@echo "== the real transport: remote loads, ping-pongs, durable file writes, fsyncs (docs/operating.md)"
+	$(GO) test -run '^$$' -bench 'RemoteLoad|VMFileWrite' -benchtime 5x ./host/
+	$(GO) test -run '^$$' -bench 'PingPong|Fsync' ./host/
 	./bin/flock-sim -seeds 0:200 -j 2 2>&1 | tail -n 1
 
 # bench-compare: the same loop and fib programs in Flock, gopher-lua and goja, with ratios
