@@ -26,7 +26,6 @@ const (
 	writeBatchBytesMax       = 1 << 20
 	readBufferBytes          = 64 << 10
 	writeBufferBytes         = 64 << 10
-	scratchBytesKeepMax      = 1 << 20
 	joinTimeoutDefault       = 30 * time.Second
 	exporterLabel            = "EXPORTER-flock-join"
 	exporterBytes            = 32
