@@ -36,7 +36,10 @@ import (
 // proposes nothing more until the change applies (Server.leaving): it
 // steps down when it applies the change, before the others hear that it
 // committed, and must not hold a longer log than the voters that elect
-// its successor.
+// its successor. Nor does it serve reads meanwhile: the new voters may
+// elect a leader and commit writes before it applies the change, and it
+// would confirm its own stale read index (testdata/interaction/
+// members_leader_demoted_read.txt).
 //
 // A change of one member is raft's simple change; several at once enter a
 // joint configuration, which the leader leaves by itself once it applied

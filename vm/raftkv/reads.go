@@ -113,7 +113,11 @@ func (s *Server) handleRead(from netmodel.NodeID, req *request, rep *reply) {
 	}
 	if !s.canServeReads() {
 		s.stats.ReadsRefused++
-		s.refuse(from, rep, statusNotLeader, s.rn.BasicStatus().Lead)
+		lead := s.rn.BasicStatus().Lead
+		if lead == uint64(s.cfg.ID) {
+			lead = 0 // a leader that is leaving: none to point at yet
+		}
+		s.refuse(from, rep, statusNotLeader, lead)
 		return
 	}
 	q := &s.reads
@@ -133,12 +137,18 @@ func (s *Server) handleRead(from netmodel.NodeID, req *request, rep *reply) {
 }
 
 // canServeReads: this server can get a read index now, as leader or as a
-// follower that hears its leader.
+// follower that hears its leader. A leader whose own removal or demotion
+// is in its log (leaving) cannot: once the change commits, the new voters
+// may elect a leader and commit writes before this one applies the change
+// and steps down, and this one, still counting only the old voters (alone
+// when it was the only one), would confirm its own stale read index (found
+// by TestMembershipProperty: a members read answered at index 8 after a put
+// at index 9 was acknowledged).
 func (s *Server) canServeReads() bool {
 	st := s.rn.BasicStatus()
 	switch st.RaftState {
 	case raft.StateLeader:
-		return true
+		return !s.leaving(st.GetTerm())
 	case raft.StateFollower:
 		return st.Lead != raft.None && s.leaderContactElapsed < s.cfg.ElectionTicks
 	}
