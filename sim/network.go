@@ -74,15 +74,6 @@ type network struct {
 	kinds   []string // message kinds seen, in order of first sight; 0 is ""
 	kindIdx map[string]uint16
 	byKind  []NetStats // indexed like kinds
-	// hdr is where frame headers are written (the checksum's code keeps
-	// what it is given, so a header on the stack would move to the heap).
-	hdr [netmodel.FrameHeaderSize]byte
-}
-
-// frameHeader returns the header of a frame from -> to carrying payload.
-func (n *network) frameHeader(from, to netmodel.NodeID, payload []byte) [netmodel.FrameHeaderSize]byte {
-	netmodel.AppendFrameHeader(n.hdr[:0], from, to, payload)
-	return n.hdr
 }
 
 // outcome names a NetStats counter.
@@ -283,7 +274,8 @@ func (n *network) launch(src, dst *Machine, lk *link, payload []byte, depart Tim
 	var garbled *[netmodel.FrameHeaderSize]byte
 	if p := w.faults.GarbleProb; p > 0 && n.rng.Float64() < p {
 		w.counts["net_garble"]++
-		hdr := n.frameHeader(src.id, dst.id, payload)
+		var hdr [netmodel.FrameHeaderSize]byte
+		netmodel.AppendFrameHeader(hdr[:0], src.id, dst.id, payload)
 		garbled = &hdr
 		bit := n.rng.IntN((len(hdr) + len(payload)) * 8)
 		if i := bit / 8; i < len(hdr) {
