@@ -157,9 +157,11 @@ func (h *History[I, O]) Call(client int, in I, at int64) OpID {
 }
 
 // grow doubles the room for operations: append's growth slows to 1.25x
-// for long slices, and a run records hundreds of thousands of them.
+// for long slices, and a run records hundreds of thousands of them. It
+// starts small: a scenario may keep thousands of short histories (the fs
+// scenario has one per file).
 func (h *History[I, O]) grow() {
-	n := max(2*cap(h.ops), 1024)
+	n := max(2*cap(h.ops), 16)
 	h.ops = append(make([]Op[I, O], 0, n), h.ops...)
 	h.slots = append(make([]int, 0, n), h.slots...)
 }

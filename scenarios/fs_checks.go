@@ -223,7 +223,8 @@ func (r *fsRun) histories() (map[string]*checker.DirHistory, map[string]*checker
 			fileDirs[op.file.File] = op.fileDir
 		}
 	}
-	for _, f := range sortedKeys(fileDirs) {
+	fileNames := sortedKeys(fileDirs)
+	for _, f := range fileNames {
 		a := r.shape.attrs[dirIndex(fileDirs[f])]
 		files[f] = &checker.FileHistory{}
 		id := files[f].Call(synthetic, checker.FileInput{Kind: checker.FileDirAttr, File: f, Readers: a.Readers, Writers: a.Writers,
@@ -241,7 +242,7 @@ func (r *fsRun) histories() (map[string]*checker.DirHistory, map[string]*checker
 			op.status == checker.StatusFailed || op.dirOut.Result != checker.ResultOK {
 			continue
 		}
-		for _, f := range sortedKeys(fileDirs) {
+		for _, f := range fileNames {
 			if fileDirs[f] == op.dir.Dir {
 				in := checker.FileInput{Kind: checker.FileDirAttr, File: f, Readers: op.dir.Readers, Writers: op.dir.Writers,
 					SetReaders: op.dir.SetReaders, SetWriters: op.dir.SetWriters}

@@ -113,10 +113,16 @@ func decodeChunkHeader(b []byte) (chunkHeader, error) {
 
 // chunkFileName is the file name of a generation within the chunk directory.
 func chunkFileName(r chunkRef) string {
-	b := make([]byte, 0, 2*idHexLen+16+2)
+	return string(appendChunkFileName(make([]byte, 0, chunkFileNameBytes), r))
+}
+
+// chunkFileNameBytes is the length of every chunk file name.
+const chunkFileNameBytes = 2*idHexLen + 16 + 2
+
+func appendChunkFileName(b []byte, r chunkRef) []byte {
 	b = append(r.ino.appendHex(b), '-')
 	b = append(appendHexFixed(b, r.idx, 16), '-')
-	return string(r.gen.appendHex(b))
+	return r.gen.appendHex(b)
 }
 
 // parseChunkFileName parses chunkFileName.

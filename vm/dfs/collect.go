@@ -98,14 +98,15 @@ func (c *collector) delete(lc localChunk) {
 // dropped before a reader meets it.
 func (s *Service) scrub() {
 	budget := s.cfg.ScrubBytesPerTick
-	for _, lc := range s.store.after(s.scrubAt, s.cfg.ScrubFilesPerTick) {
+	s.scrubBuf = s.store.appendAfter(s.scrubBuf[:0], s.scrubAt, s.cfg.ScrubFilesPerTick)
+	for _, lc := range s.scrubBuf {
 		if budget <= 0 {
 			return
 		}
 		s.scrubAt = lc.ref
 		budget -= int(lc.length) + chunkHeaderBytes
 		s.stats.Scrubbed += uint64(lc.length)
-		if _, st := s.store.read(lc.ref, lc.crc); st != storeOK {
+		if st := s.store.verify(lc); st != storeOK {
 			s.noteUnreadable(lc.ref, st)
 		}
 	}

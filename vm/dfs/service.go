@@ -35,6 +35,8 @@ type Stats struct {
 	BadServed      uint64 // copies a reader found bad after the replica sent them (never expected)
 	TargetsFailed  uint64 // write targets that failed and were replaced
 	SelfDrops      uint64 // this machine removed itself from a chunk's record
+	GuessesTaken   uint64 // steps of a path walk taken from an earlier step's read (dirGuesses)
+	GuessesWrong   uint64 // guessed steps the read showed wrong (the walk read again)
 
 	RepairPasses     uint64
 	RepairCopies     uint64 // copies made to restore redundancy
@@ -83,6 +85,8 @@ type Service struct {
 	repair   repairer
 	collect  collector
 	scrubAt  chunkRef
+	scrubBuf []*localChunk // the scrubber's batch, reused every tick
+	dirs     dirGuesses    // the walk's hints: which directory a name led to
 
 	stats Stats
 }
