@@ -452,8 +452,8 @@ func (r *fsRun) addGod() {
 	r.world.AddMachine(fsGodID, func(m *sim.Machine) netmodel.Receiver {
 		c, err := raftkv.NewClient(raftkv.ClientConfig{
 			Self: sessionAddr(fsGodID, 1), Servers: r.voters, Rand: m.Rand(),
-			Transport: fsTransport{m: m, header: func(to netmodel.NodeID) (netmodel.NodeID, []byte) {
-				return to, []byte{fsMuxServer, 1}
+			Transport: fsTransport{m: m, header: func(to netmodel.NodeID) (netmodel.NodeID, muxHeader) {
+				return to, muxHeader2(fsMuxServer, 1)
 			}},
 			RequestTimeoutTicks: kvRequestTimeout, AttemptsMax: kvClientAttempts,
 		})

@@ -49,12 +49,25 @@ func sessionAddr(m sim.NodeID, slot int) netmodel.NodeID { return m | netmodel.N
 // fsTransport prefixes what a component sends with the mux header.
 type fsTransport struct {
 	m      *sim.Machine
-	header func(to netmodel.NodeID) (netmodel.NodeID, []byte)
+	header func(to netmodel.NodeID) (netmodel.NodeID, muxHeader)
 }
+
+// muxHeader is the one or two bytes in front of a component's message
+// (a value, so that naming it allocates nothing).
+type muxHeader struct {
+	b [2]byte
+	n int
+}
+
+func muxHeader1(kind byte) muxHeader       { return muxHeader{b: [2]byte{kind}, n: 1} }
+func muxHeader2(kind, slot byte) muxHeader { return muxHeader{b: [2]byte{kind, slot}, n: 2} }
 
 func (t fsTransport) Send(to netmodel.NodeID, payload []byte) {
 	dst, head := t.header(to)
-	t.m.Send(dst, append(head, payload...))
+	buf := make([]byte, head.n+len(payload))
+	copy(buf, head.b[:head.n])
+	copy(buf[head.n:], payload)
+	t.m.Send(dst, buf)
 }
 
 func (n *fsNode) boot(m *sim.Machine) netmodel.Receiver {
@@ -77,8 +90,8 @@ func (n *fsNode) newClient(slot int) *raftkv.Client {
 	}
 	c, err := raftkv.NewClient(raftkv.ClientConfig{
 		Self: sessionAddr(n.id, slot), Servers: n.run.voters, ReadFrom: readFrom, Rand: n.m.Rand(),
-		Transport: fsTransport{m: n.m, header: func(to netmodel.NodeID) (netmodel.NodeID, []byte) {
-			return to, []byte{fsMuxServer, byte(slot)}
+		Transport: fsTransport{m: n.m, header: func(to netmodel.NodeID) (netmodel.NodeID, muxHeader) {
+			return to, muxHeader2(fsMuxServer, byte(slot))
 		}},
 		RequestTimeoutTicks: kvRequestTimeout, AttemptsMax: kvClientAttempts,
 	})
@@ -92,11 +105,11 @@ func (n *fsNode) openServer() {
 	srv, err := raftkv.Open(raftkv.Config{
 		ID: n.id, Peers: n.run.voters, Disk: n.m.Disk(), Dir: "kv", Rand: n.m.Rand(), Buggify: n.m.Buggify,
 		OnApply: n.onApply(n.boots),
-		Transport: fsTransport{m: n.m, header: func(to netmodel.NodeID) (netmodel.NodeID, []byte) {
+		Transport: fsTransport{m: n.m, header: func(to netmodel.NodeID) (netmodel.NodeID, muxHeader) {
 			if slot := to >> 32; slot != 0 {
-				return to & 0xffffffff, []byte{fsMuxClient, byte(slot)}
+				return to & 0xffffffff, muxHeader2(fsMuxClient, byte(slot))
 			}
-			return to, []byte{fsMuxServer, 0}
+			return to, muxHeader2(fsMuxServer, 0)
 		}},
 	})
 	n.boots++
@@ -119,8 +132,8 @@ func (n *fsNode) openService() {
 	svc, err := dfs.New(dfs.Config{
 		Machine: n.id, Incarnation: uint32(n.m.Incarnation()), Machines: n.run.allMachines,
 		Disk: n.m.Disk(), Dir: "fs", QuotaBytes: n.quota, Meta: meta, Rand: n.m.Rand(), Buggify: n.m.Buggify,
-		Transport: fsTransport{m: n.m, header: func(to netmodel.NodeID) (netmodel.NodeID, []byte) {
-			return to, []byte{fsMuxService}
+		Transport: fsTransport{m: n.m, header: func(to netmodel.NodeID) (netmodel.NodeID, muxHeader) {
+			return to, muxHeader1(fsMuxService)
 		}},
 		ChunkSizeBytes: n.run.shape.chunkSizeBytes, Bugs: n.run.bugs,
 		RepairEveryTicks: 100, OrphanTicks: 400, GraceTicks: 100,

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"hash/crc32"
 	"math"
+	"math/bits"
+	"strings"
 	"unsafe"
 
 	"github.com/flockvm/flock/netmodel"
@@ -131,6 +133,27 @@ func appendString(dst []byte, s string) []byte {
 	dst = binary.AppendUvarint(dst, uint64(len(s)))
 	return append(dst, s...)
 }
+
+// stringEncoder builds an encoding as a string in one allocation when
+// grown to its size first (stringBytes, uvarintBytes): transactions and
+// ranges travel as strings.
+type stringEncoder struct{ strings.Builder }
+
+func (e *stringEncoder) uvarint(v uint64) {
+	var b [binary.MaxVarintLen64]byte
+	e.Write(binary.AppendUvarint(b[:0], v))
+}
+
+func (e *stringEncoder) str(s string) {
+	e.uvarint(uint64(len(s)))
+	e.WriteString(s)
+}
+
+// uvarintBytes is the length of v's uvarint encoding.
+func uvarintBytes(v uint64) int { return (bits.Len64(v|1) + 6) / 7 }
+
+// stringBytes is the length of s encoded by appendString.
+func stringBytes(s string) int { return uvarintBytes(uint64(len(s))) + len(s) }
 
 // Op is the kind of a request.
 type Op uint8

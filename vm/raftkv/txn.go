@@ -1,7 +1,6 @@
 package raftkv
 
 import (
-	"encoding/binary"
 	"fmt"
 	"strconv"
 	"strings"
@@ -149,22 +148,33 @@ const (
 //	ranges: count {start end limit(uvarint)}*
 
 func encodeTxn(t *Txn) string {
-	var b []byte
-	b = binary.AppendUvarint(b, uint64(len(t.If)))
+	size := uvarintBytes(uint64(len(t.If)))
 	for _, c := range t.If {
-		b = append(b, byte(c.Kind))
-		b = appendString(b, c.Key)
-		b = appendString(b, c.Value)
+		size += 1 + stringBytes(c.Key) + stringBytes(c.Value)
 	}
 	for _, ops := range [][]TxnOp{t.Then, t.Else} {
-		b = binary.AppendUvarint(b, uint64(len(ops)))
+		size += uvarintBytes(uint64(len(ops)))
 		for _, op := range ops {
-			b = append(b, byte(op.Kind))
-			b = appendString(b, op.Key)
-			b = appendString(b, op.Value)
+			size += 1 + stringBytes(op.Key) + stringBytes(op.Value)
 		}
 	}
-	return string(b)
+	var e stringEncoder
+	e.Grow(size)
+	e.uvarint(uint64(len(t.If)))
+	for _, c := range t.If {
+		e.WriteByte(byte(c.Kind))
+		e.str(c.Key)
+		e.str(c.Value)
+	}
+	for _, ops := range [][]TxnOp{t.Then, t.Else} {
+		e.uvarint(uint64(len(ops)))
+		for _, op := range ops {
+			e.WriteByte(byte(op.Kind))
+			e.str(op.Key)
+			e.str(op.Value)
+		}
+	}
+	return e.String()
 }
 
 // decodeTxn decodes and validates a Txn against the limits.
@@ -265,21 +275,26 @@ func parseCanonicalUint(s string) (uint64, bool) {
 }
 
 func encodeRanges(rs []Range) string {
-	var b []byte
-	b = binary.AppendUvarint(b, uint64(len(rs)))
+	size := uvarintBytes(uint64(len(rs)))
 	for _, r := range rs {
-		b = appendString(b, r.Start)
-		b = appendString(b, r.End)
-		b = binary.AppendUvarint(b, uint64(r.Limit))
+		size += stringBytes(r.Start) + stringBytes(r.End) + uvarintBytes(uint64(r.Limit))
 	}
-	return string(b)
+	var e stringEncoder
+	e.Grow(size)
+	e.uvarint(uint64(len(rs)))
+	for _, r := range rs {
+		e.str(r.Start)
+		e.str(r.End)
+		e.uvarint(uint64(r.Limit))
+	}
+	return e.String()
 }
 
 // decodeRanges decodes and validates the ranges of a read.
 func decodeRanges(s string, lim limits) ([]Range, error) {
 	d := stringDecoder(s)
 	n := d.count("ranges", 3)
-	var rs []Range
+	rs := make([]Range, 0, n) // n is bounded by the bytes left (count)
 	for i := 0; i < n && d.err == nil; i++ {
 		r := Range{Start: d.str("range start"), End: d.str("range end")}
 		limit := d.uvarint("range limit")

@@ -1,6 +1,7 @@
 package raftkv
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"maps"
@@ -373,4 +374,53 @@ func TestRetryUnknownNeedsAnUnknownOutcome(t *testing.T) {
 	if err := cl.Ranges(nil, func(Result) {}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("Ranges(nil) = %v, want ErrInvalid", err)
 	}
+}
+
+// TestStringEncoders: the encoders that grow a string to its size first
+// write exactly what appending field by field writes (the old encoders,
+// kept here as the reference), and uvarintBytes is the uvarint's length.
+func TestStringEncoders(t *testing.T) {
+	for _, v := range []uint64{0, 1, 127, 128, 16383, 16384, 1<<21 - 1, 1 << 21, 1<<63 - 1, 1 << 63, ^uint64(0)} {
+		if got, want := uvarintBytes(v), len(binary.AppendUvarint(nil, v)); got != want {
+			t.Errorf("uvarintBytes(%d) = %d, want %d", v, got, want)
+		}
+	}
+	long := strings.Repeat("k", 200)
+	txns := []*Txn{
+		{},
+		{If: []Compare{{Kind: CompareEqual, Key: "a", Value: long}}, Then: []TxnOp{{Kind: TxnPut, Key: long, Value: "v"}}},
+		{Then: []TxnOp{{Kind: TxnPut, Key: "x", Value: ""}}, Else: []TxnOp{{Kind: TxnPut, Key: long, Value: long}}},
+	}
+	for i, tx := range txns {
+		if got, want := encodeTxn(tx), referenceTxnEncoding(tx); got != want {
+			t.Errorf("encodeTxn(txns[%d]) = %q, want %q", i, got, want)
+		}
+	}
+	for i, rs := range [][]Range{nil, {{Start: "a", End: long, Limit: 300}, {Start: long + "x", End: long + "y", Limit: 1}}} {
+		if got, want := encodeRanges(rs), referenceRangesEncoding(rs); got != want {
+			t.Errorf("encodeRanges(ranges[%d]) = %q, want %q", i, got, want)
+		}
+	}
+}
+
+func referenceTxnEncoding(t *Txn) string {
+	b := binary.AppendUvarint(nil, uint64(len(t.If)))
+	for _, c := range t.If {
+		b = appendString(appendString(append(b, byte(c.Kind)), c.Key), c.Value)
+	}
+	for _, ops := range [][]TxnOp{t.Then, t.Else} {
+		b = binary.AppendUvarint(b, uint64(len(ops)))
+		for _, op := range ops {
+			b = appendString(appendString(append(b, byte(op.Kind)), op.Key), op.Value)
+		}
+	}
+	return string(b)
+}
+
+func referenceRangesEncoding(rs []Range) string {
+	b := binary.AppendUvarint(nil, uint64(len(rs)))
+	for _, r := range rs {
+		b = binary.AppendUvarint(appendString(appendString(b, r.Start), r.End), uint64(r.Limit))
+	}
+	return string(b)
 }
