@@ -101,11 +101,11 @@ func (s *Service) resolveRead(user string, comps []string, i int, cur ID, chain 
 		}
 		if !res.exists || !res.ent.isDir {
 			s.dirs.forget(cur, comps[i])
-			if !res.exists {
-				done(res, sys.ENOENT)
-			} else {
-				done(res, sys.ENOTDIR)
+			e := sys.ENOENT
+			if res.exists {
+				e = sys.ENOTDIR
 			}
+			done(res, e)
 			return
 		}
 		s.dirs.note(cur, comps[i], res.ent.ino)
@@ -134,7 +134,13 @@ func sortedExactRanges(rs []rangeSpec) []rangeSpec {
 // one read verifies (resolveRead): a stale one costs extra ranges, never
 // a wrong answer.
 type dirGuesses struct {
-	m map[link]ID // by (dir, name); raw unused
+	m map[dirName]ID
+}
+
+// dirName is a name in a directory.
+type dirName struct {
+	dir  ID
+	name string
 }
 
 // dirGuessesMax bounds the table; a full table starts again empty.
@@ -149,7 +155,7 @@ const guessStepsMax = 8
 func (g *dirGuesses) guess(comps []string, i int, cur ID) []ID {
 	var out []ID
 	for j := i; j+1 < len(comps) && len(out) < guessStepsMax; j++ {
-		next, ok := g.m[link{dir: cur, name: comps[j]}]
+		next, ok := g.m[dirName{cur, comps[j]}]
 		if !ok {
 			break
 		}
@@ -161,12 +167,12 @@ func (g *dirGuesses) guess(comps []string, i int, cur ID) []ID {
 
 func (g *dirGuesses) note(dir ID, name string, child ID) {
 	if g.m == nil || len(g.m) >= dirGuessesMax {
-		g.m = make(map[link]ID)
+		g.m = make(map[dirName]ID)
 	}
-	g.m[link{dir: dir, name: name}] = child
+	g.m[dirName{dir, name}] = child
 }
 
-func (g *dirGuesses) forget(dir ID, name string) { delete(g.m, link{dir: dir, name: name}) }
+func (g *dirGuesses) forget(dir ID, name string) { delete(g.m, dirName{dir, name}) }
 
 // resolveAt interprets one step's read.
 func (s *Service) resolveAt(user string, comps []string, i int, cur ID, chain []link, r metaResult) (resolved, sys.Errno) {
