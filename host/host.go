@@ -64,6 +64,7 @@ type Host struct {
 	cfg  Config
 	log  *slog.Logger
 	do   chan func(Machine)
+	wake chan struct{} // cap 1: Env.Wake
 	done chan struct{}
 
 	m           Machine
@@ -95,6 +96,7 @@ func New(cfg Config) (*Host, error) {
 		log: cfg.Logger.With("machine", cfg.Transport.Self().String(), "incarnation", cfg.Transport.Incarnation(),
 			"service", cfg.Service),
 		do:   make(chan func(Machine), cfg.DoQueueMax),
+		wake: make(chan struct{}, 1),
 		done: make(chan struct{}),
 	}
 	if cfg.Registry != nil {
@@ -150,6 +152,7 @@ func (h *Host) step(ctx context.Context, tick <-chan time.Time, inbox <-chan tcp
 			h.receive(msg, inbox)
 		case fn := <-h.do:
 			fn(h.m)
+		case <-h.wake: // Run calls work next
 		}
 		return true
 	}
@@ -250,7 +253,7 @@ func (h *Host) supervise() {
 	h.opens++
 	m, err := h.cfg.Open(Env{
 		ID: h.cfg.Transport.Self(), Incarnation: h.cfg.Transport.Incarnation(), Open: h.opens,
-		Transport: h.cfg.Transport, Disk: h.cfg.Disk, Rand: newRand(), Logger: h.log,
+		Transport: h.cfg.Transport, Disk: h.cfg.Disk, Rand: newRand(), Logger: h.log, Wake: h.wakeUp,
 	})
 	if err != nil {
 		h.failed(err, "open failed")
@@ -299,6 +302,14 @@ func newRand() *rand.Rand {
 		panic(fmt.Sprintf("host: crypto/rand: %v", err))
 	}
 	return rand.New(rand.NewChaCha8(seed))
+}
+
+// wakeUp is Env.Wake.
+func (h *Host) wakeUp() {
+	select {
+	case h.wake <- struct{}{}:
+	default:
+	}
 }
 
 // Do runs fn on the Host's goroutine with the current machine (nil while

@@ -77,6 +77,9 @@ type Env struct {
 	// Rand is a fresh stream for this open, seeded from the OS.
 	Rand   *rand.Rand
 	Logger *slog.Logger
+	// Wake asks the Host's goroutine to run its machine's Work soon; safe
+	// from any goroutine, it never blocks (wakes coalesce).
+	Wake func()
 }
 
 // OpenFunc opens (recovers or bootstraps) the machine.

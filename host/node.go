@@ -56,7 +56,7 @@ func Node(cfg NodeConfig) OpenFunc {
 			return nil, errors.New("host: a node needs a transport that knows its peers (tcpnet)")
 		}
 		nc := cfg.Node
-		nc.ID, nc.Transport, nc.Disk, nc.Rand = env.ID, env.Transport, env.Disk, env.Rand
+		nc.ID, nc.Transport, nc.Disk, nc.Rand, nc.Wake = env.ID, env.Transport, env.Disk, env.Rand, env.Wake
 		if nc.Memory == nil {
 			nc.Memory = node.CoherenceMemory(coherence.Config{})
 		}
@@ -177,9 +177,13 @@ func (m *NodeMachine) EndBatch() { m.n.EndBurst() }
 // place the cores run: parallel cores on OS threads replace this call.
 func (m *NodeMachine) Work() bool {
 	if m.parallel {
-		m.n.Drain() // the cores run on their own
+		// The cores run on their own; what the node queued for itself
+		// they leave to this goroutine (Env.Wake), and running it may
+		// queue more (a request to the machine's own metadata replica and
+		// its answer take a round each).
+		m.n.Drain()
 		m.n.FlushClients()
-		return false
+		return m.n.HasQueued()
 	}
 	if !m.n.HasWork() {
 		return false

@@ -9,7 +9,11 @@ import (
 // BenchmarkKVScenario runs one seed of the kv scenario per iteration (seeds
 // 0, 1, 2, ...) and reports time compression (simulated time per wall time),
 // simulated events per wall second and seeds per minute on one core.
-func BenchmarkKVScenario(b *testing.B) { benchScenario(b, "kv") }
+func BenchmarkKVScenario(b *testing.B) { benchScenario(b, kvScenarioName) }
+
+// BenchmarkVMScenario is BenchmarkKVScenario for the vm scenario (Flock
+// programs on a simulated VM).
+func BenchmarkVMScenario(b *testing.B) { benchScenario(b, vmScenarioName) }
 
 // benchScenario runs seeds 0, 1, 2, ... of a scenario, one per iteration,
 // each of which must pass, and reports time compression (simulated time

@@ -268,8 +268,9 @@ func (s *Set) Bracket(i int, enter, exit func()) {
 }
 
 // Start starts the cores' goroutines (parallel mode). after, if set, runs
-// on a core's goroutine after each of its slices, under the owner's lock
-// (the memory agent's poll, say).
+// on a core's goroutine after each of its slices, under the owner's lock,
+// unless the lock is held then (see tryLock): a poll the owner runs too
+// (the memory agent's, say).
 func (s *Set) Start(after func()) {
 	if !s.parallel {
 		panic("cores: Start on a sequential Set")
@@ -285,6 +286,19 @@ func (s *Set) Start(after func()) {
 	}
 }
 
+// tryLock takes the owner's lock for the after-slice hook if it is free. A
+// running core does not wait for it: the owner may hold it through a disk
+// sync (a chunk file's), and a core running its own code must not stall
+// behind that. The hook is a poll the owner also runs between its inputs
+// (the node's Drain); a skipped one is owed (see loop).
+func (s *Set) tryLock() bool {
+	if l, ok := s.lock.(interface{ TryLock() bool }); ok {
+		return l.TryLock()
+	}
+	s.lock.Lock()
+	return true
+}
+
 // Stop stops the goroutines and waits for them. Work still queued is
 // dropped.
 func (s *Set) Stop() {
@@ -297,6 +311,7 @@ func (s *Set) Stop() {
 
 func (s *Set) loop(c *core, after func()) {
 	defer s.wg.Done()
+	owed := false // an after-slice poll not run yet
 	for {
 		c.mu.Lock()
 		todo := c.queue
@@ -322,10 +337,14 @@ func (s *Set) loop(c *core, after func()) {
 		}
 		c.ticks.Add(int64(used))
 		c.publish()
-		if after != nil && used > 0 {
-			s.lock.Lock()
+		// The poll after a slice is skipped while the owner holds its
+		// lock and owed until the core finds the lock free, or waits for
+		// it before going idle (it has nothing else to run then).
+		owed = owed || (after != nil && used > 0)
+		if owed && s.tryLock() {
 			after()
 			s.lock.Unlock()
+			owed = false
 		}
 		if used > 0 || len(todo) > 0 {
 			select {
@@ -334,6 +353,12 @@ func (s *Set) loop(c *core, after func()) {
 			default:
 			}
 			continue
+		}
+		if owed {
+			s.lock.Lock()
+			after()
+			s.lock.Unlock()
+			owed = false
 		}
 		c.idle.Store(true)
 		s.Notify()

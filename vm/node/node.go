@@ -80,6 +80,13 @@ type Config struct {
 	// node then guards its state with a lock its public methods take.
 	// Otherwise (the simulator) RunCores runs them in turn.
 	ParallelCores bool
+	// Wake, with parallel cores, asks the driver to call Drain soon; it
+	// must not block. A core that finds work the node queued for itself
+	// (answers, messages to itself: the metadata replica's, which sync its
+	// WAL) then leaves it to the driver instead of doing it on its own
+	// goroutine, so that no core stalls in a disk sync. Nil: the cores
+	// drain it themselves after their slices.
+	Wake func()
 	// LoopbackThroughTransport sends the node's messages to itself through
 	// Transport instead of holding them for its next Tick. The simulator
 	// sets it: there a disk sync returns at once and becomes durable later,
@@ -548,7 +555,12 @@ func (n *Node) RunCores(ticksMax int) int {
 // StopCores stops them.
 func (n *Node) StartCores() {
 	n.cores.Start(func() {
-		n.drain()
+		switch {
+		case n.cfg.Wake == nil:
+			n.drain()
+		case len(n.selfMsgs) > 0 || len(n.deferred) > 0:
+			n.cfg.Wake()
+		}
 		n.mem.Poll()
 	})
 }
@@ -588,6 +600,25 @@ func (n *Node) enter() func() {
 func (n *Node) HasWork() bool {
 	defer n.enter()()
 	return n.failure == nil && (len(n.selfMsgs) > 0 || len(n.deferred) > 0 || n.Runnable())
+}
+
+// CoreTicks is how many interpreter ticks the node's cores have run since
+// it opened. Safe from any goroutine without the node's lock (a core's
+// count is atomic), so it shows the cores' progress while the node is
+// busy.
+func (n *Node) CoreTicks() int64 {
+	total := int64(0)
+	for i := range n.cores.Len() {
+		total += n.cores.CoreTicks(i)
+	}
+	return total
+}
+
+// HasQueued reports whether the node queued work for itself (answers,
+// messages to itself) that the next Drain runs.
+func (n *Node) HasQueued() bool {
+	defer n.enter()()
+	return n.failure == nil && (len(n.selfMsgs) > 0 || len(n.deferred) > 0)
 }
 
 // Runnable reports whether some thread on some core can run.

@@ -1,0 +1,170 @@
+package node
+
+import (
+	"runtime"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/flockvm/flock/diskmodel"
+	"github.com/flockvm/flock/netmodel"
+	"github.com/flockvm/flock/vm/cores"
+	"github.com/flockvm/flock/vm/sys"
+)
+
+// TestCoresRunThroughSyncs: while the node's driver waits in a disk sync
+// (a chunk file's, which it makes holding the node's lock, or the
+// metadata replica's WAL, which it makes with the lock released), a core
+// running its own code goes on running: every sync of a file write is held
+// until the core has run ten more slices. It fails if a core waits for the
+// node's lock after its slices (it did, for chunk syncs), or makes the
+// sync itself (it did: its after-slice drain delivered the metadata
+// replica's messages to itself, and the replica synced its WAL there).
+func TestCoresRunThroughSyncs(t *testing.T) {
+	c := newCluster(t, 0, 0, 1)
+	c.parallel, c.cores = true, 1
+	// As the host: the cores leave what the node queued for itself to the
+	// driver (here the harness's steps, whose ticks drain it).
+	c.tweak = func(cfg *Config) { cfg.Wake = func() {} }
+	c.ids = []netmodel.NodeID{1}
+	c.voters = c.ids
+	disk := &gatedDisk{FS: c.newDisk(t), held: make(chan string), release: make(chan struct{}), opened: make(chan struct{})}
+	c.disks[1] = disk
+	c.boot(1)
+	driverDone := make(chan bool, 1)
+	started := false
+	// Cleanups run last first: this one, before the cores stop, lets
+	// every sync through and waits for the driver, so that a failure does
+	// not leave a core waiting on a lock held by a sync no one releases.
+	t.Cleanup(func() {
+		close(disk.opened)
+		if started {
+			<-driverDone
+		}
+	})
+	if !c.runUntil(c.allJoinedLocked, 40000) {
+		t.Fatalf("the node did not join")
+	}
+	n := c.nodes[1]
+	c.start(1, spinSource)
+	if !c.runUntil(func() bool { return n.CoreTicks() > 0 }, 20000) {
+		t.Fatalf("the spinning thread never ran")
+	}
+
+	disk.closed.Store(true)
+	ans := &answer{}
+	started = true
+	go func() { // the driver: the file write and the steps that carry it
+		n.File(FilePut, "root", "f", []byte("held"), sys.AttrChange{}, ans.set)
+		driverDone <- c.runUntil(func() bool { done, _, _ := ans.get(); return done }, 100000)
+	}()
+	var held []string
+	for answered := false; !answered; {
+		select {
+		case name := <-disk.held:
+			held = append(held, name)
+			if len(held) > heldSyncsMax {
+				t.Fatalf("more than %d syncs for one file write: %v", heldSyncsMax, held)
+			}
+			before := n.CoreTicks()
+			if !waitUntil(func() bool { return n.CoreTicks() >= before+10*cores.SliceTicks }, 10*time.Second) {
+				buf := make([]byte, 1<<20)
+				t.Logf("%s", buf[:runtime.Stack(buf, true)])
+				t.Fatalf("the core ran %d ticks while the driver waited in the sync of %s, want %d",
+					n.CoreTicks()-before, name, 10*cores.SliceTicks)
+			}
+			disk.release <- struct{}{}
+		case answered = <-driverDone:
+			driverDone <- answered // for the cleanup
+		}
+	}
+	disk.closed.Store(false)
+	if done, _, err := ans.get(); !done || err != nil {
+		t.Fatalf("the write answered (%v, %v), want done and no error", done, err)
+	}
+	if !anyHasPrefix(held, "meta/") || !anyHasPrefix(held, "chunks/") {
+		t.Errorf("syncs held: %v, want one of the metadata WAL (meta/) and one of a chunk file (chunks/)", held)
+	}
+}
+
+// heldSyncsMax bounds the syncs one file write may make (chunk, its
+// directory, WAL, and whatever ticks bring meanwhile).
+const heldSyncsMax = 64
+
+const spinSource = `
+main:
+    JMP main
+`
+
+// gatedDisk is a disk whose syncs, once closed is set, each wait until the
+// test releases them, announcing the file or directory on held first;
+// none waits once opened is closed.
+type gatedDisk struct {
+	diskmodel.FS
+	closed  atomic.Bool
+	held    chan string
+	release chan struct{}
+	opened  chan struct{}
+}
+
+func (d *gatedDisk) OpenFile(name string, mode diskmodel.OpenMode) (diskmodel.File, error) {
+	f, err := d.FS.OpenFile(name, mode)
+	if err != nil {
+		return nil, err
+	}
+	return gatedFile{File: f, d: d, name: name}, nil
+}
+
+func (d *gatedDisk) SyncDir(dir string) error {
+	d.hold(dir + "/")
+	return d.FS.SyncDir(dir)
+}
+
+func (d *gatedDisk) hold(name string) {
+	if !d.closed.Load() {
+		return
+	}
+	select {
+	case d.held <- name:
+	case <-d.opened:
+		return
+	}
+	select {
+	case <-d.release:
+	case <-d.opened:
+	}
+}
+
+type gatedFile struct {
+	diskmodel.File
+	d    *gatedDisk
+	name string
+}
+
+func (f gatedFile) Sync() error {
+	f.d.hold(f.name)
+	return f.File.Sync()
+}
+
+// waitUntil polls cond every millisecond for at most d (real time: the
+// cores run on goroutines of their own).
+func waitUntil(cond func() bool, d time.Duration) bool {
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return true
+}
+
+func anyHasPrefix(names []string, prefix string) bool {
+	for _, s := range names {
+		if strings.HasPrefix(s, prefix) {
+			return true
+		}
+	}
+	return false
+}
