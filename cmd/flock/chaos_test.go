@@ -130,8 +130,10 @@ func newChaos(t *testing.T, seed uint64, machines, voters int) *chaos {
 // address and advertising its proxy's.
 func (ch *chaos) startMachine(i int, advertised []string, voters int) {
 	c := ch.c
+	// Two cores: they run on OS threads of their own, as on any machine
+	// of several cores (one core runs on the driver's goroutine).
 	common := []string{"--data", c.dirs[i], "--listen", c.listenAddr(i), "--advertise", advertised[i],
-		"--provide", "cpu:1,ram:256MiB,disk:1GiB"}
+		"--provide", "cpu:2,ram:256MiB,disk:1GiB"}
 	name := fmt.Sprintf("m%d", i+1)
 	if i == 0 {
 		p := startFlock(ch.t, c.home, name, append([]string{"new", c.name, "--voters", strconv.Itoa(voters)}, common...)...)

@@ -302,11 +302,17 @@ func (s *Set) tryLock() bool {
 // Stop stops the goroutines and waits for them. Work still queued is
 // dropped.
 func (s *Set) Stop() {
-	if !s.running.Swap(false) {
-		return
-	}
-	close(s.stop)
+	s.StopAsync()
 	s.wg.Wait()
+}
+
+// StopAsync tells the goroutines to stop after their current slice and
+// returns at once: for an owner that holds its lock, which a core may be
+// waiting for (Stop waits for them).
+func (s *Set) StopAsync() {
+	if s.running.Swap(false) {
+		close(s.stop)
+	}
 }
 
 func (s *Set) loop(c *core, after func()) {

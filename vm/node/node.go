@@ -235,7 +235,12 @@ type Node struct {
 	inBurst  bool       // in ReceiveBurst or a group-committed drain: the metadata replica only steps
 	machines []*interp.Machine
 	cores    *cores.Set
-	mem      Memory
+	// coresStarted: StartCores was called, so a rebirth starts the new
+	// incarnation's cores too; retiredCores are earlier incarnations'
+	// parallel cores, told to stop (StopCores waits for them).
+	coresStarted bool
+	retiredCores []*cores.Set
+	mem          Memory
 	// directCores: parallel cores reach held global pages without the
 	// node's lock (memory_direct.go).
 	directCores bool
@@ -333,7 +338,12 @@ func (n *Node) boot() error {
 	n.lazy.init()
 	n.joined, n.pidNext, n.pidEnd, n.pidWaiters = false, 0, 0, nil
 	if n.cores != nil && n.cores.Parallel() {
-		n.cores.Stop()
+		// A rebirth (under the node's lock): the old cores may wait for
+		// the lock in a call of a thread now lost, so they are told to
+		// stop and not waited for; their calls find no process and are
+		// dropped. StopCores waits for them.
+		n.cores.StopAsync()
+		n.retiredCores = append(n.retiredCores, n.cores)
 	}
 	n.machines = nil
 	for i := range n.cfg.Provide.Cores {
@@ -360,6 +370,9 @@ func (n *Node) boot() error {
 		return err
 	}
 	n.join()
+	if n.coresStarted {
+		n.startCores() // a rebirth: the new incarnation's cores run as the old ones did
+	}
 	return nil
 }
 
@@ -554,6 +567,12 @@ func (n *Node) RunCores(ticksMax int) int {
 // StartCores starts the cores on goroutines of their own (ParallelCores);
 // StopCores stops them.
 func (n *Node) StartCores() {
+	defer n.enter()()
+	n.coresStarted = true
+	n.startCores()
+}
+
+func (n *Node) startCores() {
 	n.cores.Start(func() {
 		switch {
 		case n.cfg.Wake == nil:
@@ -568,8 +587,14 @@ func (n *Node) StartCores() {
 // StopCores stops parallel cores and waits for them. The caller must not
 // hold the node's lock (a core may be waiting for it).
 func (n *Node) StopCores() {
-	if n.cores != nil && n.cores.Parallel() {
-		n.cores.Stop()
+	unlock := n.enter()
+	sets := append(n.retiredCores, n.cores)
+	n.retiredCores = nil
+	unlock()
+	for _, s := range sets {
+		if s != nil && s.Parallel() {
+			s.Stop()
+		}
 	}
 }
 

@@ -9,7 +9,9 @@ import (
 
 	"github.com/flockvm/flock/diskmodel"
 	"github.com/flockvm/flock/netmodel"
+	"github.com/flockvm/flock/vm/asm"
 	"github.com/flockvm/flock/vm/cores"
+	"github.com/flockvm/flock/vm/kernel"
 	"github.com/flockvm/flock/vm/sys"
 )
 
@@ -167,4 +169,65 @@ func anyHasPrefix(names []string, prefix string) bool {
 		}
 	}
 	return false
+}
+
+// TestParallelCoresAfterRebirth: a node cut off until the VM declares it
+// dead rejoins as a new incarnation, with new cores: those must run too.
+// They did not (a rebirth made the new incarnation's cores and never
+// started them, so every thread placed there waited forever: the cluster
+// round's programs on machines of two cores hung).
+func TestParallelCoresAfterRebirth(t *testing.T) {
+	c := newClusterParallel(t, 3, 7, func(cfg *Config) { cfg.PlaceLocalPerCore = 1 })
+	if !c.runUntil(c.allJoinedLocked, 40000) {
+		t.Fatalf("nodes did not join")
+	}
+	const lost = netmodel.NodeID(3)
+	inc := c.nodes[lost].Incarnation()
+	for _, id := range c.ids {
+		if id != lost {
+			c.cut[[2]netmodel.NodeID{id, lost}], c.cut[[2]netmodel.NodeID{lost, id}] = true, true
+		}
+	}
+	c.run(4*int(c.nodes[lost].LeaseExpireTicks()+100), 4)
+	clear(c.cut)
+	reborn := func() bool { return c.nodes[lost].Stats().Rejoins > 0 && c.allJoinedLocked() }
+	if !c.runUntil(reborn, 100000) {
+		t.Fatalf("%v did not rejoin after being cut off (rejoins %d)", lost, c.nodes[lost].Stats().Rejoins)
+	}
+	if got := c.nodes[lost].Incarnation(); got == inc {
+		t.Fatalf("%v rejoined at incarnation %d, want a new one", lost, got)
+	}
+
+	prog, err := asm.Assemble("t.flasm", []byte(readCounterProgram(t, 12, 20)), asm.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ended atomic.Bool
+	var failed atomic.Value
+	out := &lockedBuffer{}
+	c.nodes[1].Start(Run{Program: prog, User: "root", Out: out},
+		func(_ uint64, err error) {
+			if err != nil {
+				failed.Store(err.Error())
+			}
+		},
+		func(_ uint64, st kernel.Status) {
+			if err := st.Err(); err != nil {
+				failed.Store(err.Error())
+			}
+			ended.Store(true)
+		})
+	for i := 0; i < 400_000 && !ended.Load(); i++ {
+		c.run(1, 4)
+		runtime.Gosched()
+	}
+	if !ended.Load() || failed.Load() != nil {
+		t.Fatalf("program after the rebirth: ended %v, failure %v, output %q; %v: %s", ended.Load(), failed.Load(), out.String(), lost, c.nodes[lost].Summary())
+	}
+	if got := out.String(); got != "240\n" {
+		t.Errorf("program after the rebirth printed %q, want 240", got)
+	}
+	if c.nodes[lost].CoreTicks() == 0 {
+		t.Errorf("the reborn %v's cores ran no ticks: no thread went there, the test shows nothing", lost)
+	}
 }
