@@ -37,9 +37,6 @@ import (
 //
 //	go test ./host -run '^$' -bench RemoteHandoff -benchtime 5x
 func BenchmarkRemoteHandoff(b *testing.B) {
-	if v := os.Getenv("FLOCK_CORE_TICKS"); v != "" {
-		benchCoreTicks, _ = strconv.Atoi(v)
-	}
 	const turns = 2000
 	v, c := newRemoteBenchVM(b)
 	prog := testdataProgram(b, "pingpong")

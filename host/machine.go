@@ -30,8 +30,9 @@ type Batcher interface {
 	EndBatch()
 }
 
-// Worker is a Machine with work of its own between inputs (interpreter
-// cores running for a while). The Host calls Work when no input waits; it
+// Worker is a Machine with work of its own between inputs (a node's
+// answers to itself and its clients' output, while its cores run on their
+// own threads). The Host calls Work when no input waits; it
 // returns whether more work remains.
 type Worker interface {
 	Work() (more bool)

@@ -224,7 +224,6 @@ type ServeConfig struct {
 	TickPeriod time.Duration
 	Node       func(*node.Config)
 	Clients    node.ClientConfig
-	CoreTicks  int // NodeConfig.CoreTicks
 }
 
 // Serve runs the machine of the data dir until ctx ends (nil), it fails
@@ -294,7 +293,7 @@ func Serve(ctx context.Context, disk diskmodel.FS, cfg ServeConfig) error {
 	clients.Admin, clients.Address = admin, cfg.Advertise
 	reg := prometheus.NewRegistry()
 	h, err := New(Config{Service: "node", Transport: tr, Disk: disk, Fatal: NodeFatal, Registry: reg, Logger: log,
-		TickPeriod: cfg.TickPeriod, Open: Node(NodeConfig{Node: nc, Clients: clients, Book: book, CoreTicks: cfg.CoreTicks})})
+		TickPeriod: cfg.TickPeriod, Open: Node(NodeConfig{Node: nc, Clients: clients, Book: book})})
 	if err != nil {
 		return err
 	}

@@ -24,15 +24,7 @@ type NodeConfig struct {
 	// Book, if set, receives the address book the node reads from the
 	// metadata store; the host gives it to its transport.
 	Book *AddressBook
-	// CoreTicks is how many interpreter ticks one Work call runs the cores
-	// for (default CoreTicksDefault).
-	CoreTicks int
 }
-
-// CoreTicksDefault: one Work call runs the cores for about a millisecond
-// (the interpreter does about 10^8 ticks a second), so inputs wait at most
-// that long behind busy cores.
-const CoreTicksDefault = 100_000
 
 // addressSyncTicks: how often the hosted node's address book is handed to
 // the transport.
@@ -71,9 +63,13 @@ func Node(cfg NodeConfig) OpenFunc {
 				}
 			}
 		}
-		// A machine of several cores runs them on OS threads of their
-		// own; the host's goroutine keeps the node's inputs.
-		nc.ParallelCores = nc.Provide.Cores > 1
+		// Every core runs on an OS thread of its own, one core too: the
+		// host's goroutine keeps the node's inputs, its ticks and the
+		// disk syncs, and a core running its own code never waits for
+		// them (a one-core machine that ran its core on the host's
+		// goroutine stalled behind every tick and fsync: remote loads saw
+		// gaps of 17-52 ms).
+		nc.ParallelCores = true
 		// Bursts and drains share one fsync of the metadata replica, and a
 		// leader's appends leave before its own (osdisk's Sync returns
 		// once durable).
@@ -83,14 +79,9 @@ func Node(cfg NodeConfig) OpenFunc {
 		if err != nil {
 			return nil, err
 		}
-		if nc.ParallelCores {
-			n.StartCores()
-		}
+		n.StartCores()
 		n.ConfigureClients(cfg.Clients)
-		m := &NodeMachine{n: n, tr: tr, book: cfg.Book, coreTicks: cfg.CoreTicks, log: log, inc: n.Incarnation(), parallel: nc.ParallelCores}
-		if m.coreTicks <= 0 {
-			m.coreTicks = CoreTicksDefault
-		}
+		m := &NodeMachine{n: n, tr: tr, book: cfg.Book, log: log, inc: n.Incarnation()}
 		log.Info("node open", "node_incarnation", n.Incarnation(), "voters", len(nc.Voters), "cores", nc.Provide.Cores)
 		return m, nil
 	}
@@ -107,12 +98,10 @@ type NodeMachine struct {
 	n              *node.Node
 	tr             peerTransport
 	book           *AddressBook
-	coreTicks      int
 	ticks          uint64
 	inc            uint64 // the node's incarnation as last logged
 	log            *slog.Logger
 	clientsRefused uint64
-	parallel       bool // the node's cores run on goroutines of their own
 }
 
 var (
@@ -173,24 +162,15 @@ func (m *NodeMachine) Receive(from netmodel.NodeID, payload []byte) {
 // WAL append and one fsync for all of it) and sends the clients' output.
 func (m *NodeMachine) EndBatch() { m.n.EndBurst() }
 
-// Work runs the cores for a slice while they have work. This is the one
-// place the cores run: parallel cores on OS threads replace this call.
+// Work runs what the node queued for itself and sends the clients'
+// output; the cores run on their own OS threads and leave that work to
+// this goroutine (Env.Wake). It reports whether running it queued more (a
+// request to the machine's own metadata replica and its answer take a
+// round each).
 func (m *NodeMachine) Work() bool {
-	if m.parallel {
-		// The cores run on their own; what the node queued for itself
-		// they leave to this goroutine (Env.Wake), and running it may
-		// queue more (a request to the machine's own metadata replica and
-		// its answer take a round each).
-		m.n.Drain()
-		m.n.FlushClients()
-		return m.n.HasQueued()
-	}
-	if !m.n.HasWork() {
-		return false
-	}
-	m.n.RunCores(m.coreTicks)
+	m.n.Drain()
 	m.n.FlushClients()
-	return m.n.HasWork()
+	return m.n.HasQueued()
 }
 
 // ErrLeaseLapsed: the node has not seen its own lease move for twice the

@@ -87,9 +87,6 @@ func (v *testVM) newMachine() *testMachine {
 	return m
 }
 
-// benchCoreTicks sets ServeConfig.CoreTicks (0: the default).
-var benchCoreTicks = 0
-
 // freeAddr is a loopback address with a port nothing listens on now (the
 // kernel's pick; free again once closed).
 func freeAddr(t testing.TB) string {
@@ -107,7 +104,7 @@ func (v *testVM) serve(m *testMachine) {
 	m.cancel, m.done = cancel, make(chan error, 1)
 	go func() {
 		m.done <- Serve(ctx, m.disk, ServeConfig{Listen: m.addr, Metrics: "127.0.0.1:0", Provide: node.Resources{Cores: 1, RAMBytes: 256 << 20, DiskBytes: 1 << 30},
-			Logger: testLogger(v.t), Node: v.nodeCfg, CoreTicks: benchCoreTicks,
+			Logger: testLogger(v.t), Node: v.nodeCfg,
 			Ready: func(a, metrics net.Addr) { ready <- [2]string{a.String(), metrics.String()} }})
 	}()
 	select {

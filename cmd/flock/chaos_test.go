@@ -130,8 +130,8 @@ func newChaos(t *testing.T, seed uint64, machines, voters int) *chaos {
 // address and advertising its proxy's.
 func (ch *chaos) startMachine(i int, advertised []string, voters int) {
 	c := ch.c
-	// Two cores: they run on OS threads of their own, as on any machine
-	// of several cores (one core runs on the driver's goroutine).
+	// Two cores, each on an OS thread of its own, so that threads share a
+	// machine's memory in parallel.
 	common := []string{"--data", c.dirs[i], "--listen", c.listenAddr(i), "--advertise", advertised[i],
 		"--provide", "cpu:2,ram:256MiB,disk:1GiB"}
 	name := fmt.Sprintf("m%d", i+1)
