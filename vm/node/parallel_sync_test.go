@@ -9,9 +9,7 @@ import (
 
 	"github.com/flockvm/flock/diskmodel"
 	"github.com/flockvm/flock/netmodel"
-	"github.com/flockvm/flock/vm/asm"
 	"github.com/flockvm/flock/vm/cores"
-	"github.com/flockvm/flock/vm/kernel"
 	"github.com/flockvm/flock/vm/sys"
 )
 
@@ -198,34 +196,12 @@ func TestParallelCoresAfterRebirth(t *testing.T) {
 		t.Fatalf("%v rejoined at incarnation %d, want a new one", lost, got)
 	}
 
-	prog, err := asm.Assemble("t.flasm", []byte(readCounterProgram(t, 12, 20)), asm.Options{})
-	if err != nil {
-		t.Fatal(err)
+	out, ended, failure := runProgramParallelFor(t, c, readCounterProgram(t, 12, 20), 400_000)
+	if !ended || failure != nil {
+		t.Fatalf("program after the rebirth: ended %v, failure %v, output %q; %v: %s", ended, failure, out, lost, c.nodes[lost].Summary())
 	}
-	var ended atomic.Bool
-	var failed atomic.Value
-	out := &lockedBuffer{}
-	c.nodes[1].Start(Run{Program: prog, User: "root", Out: out},
-		func(_ uint64, err error) {
-			if err != nil {
-				failed.Store(err.Error())
-			}
-		},
-		func(_ uint64, st kernel.Status) {
-			if err := st.Err(); err != nil {
-				failed.Store(err.Error())
-			}
-			ended.Store(true)
-		})
-	for i := 0; i < 400_000 && !ended.Load(); i++ {
-		c.run(1, 4)
-		runtime.Gosched()
-	}
-	if !ended.Load() || failed.Load() != nil {
-		t.Fatalf("program after the rebirth: ended %v, failure %v, output %q; %v: %s", ended.Load(), failed.Load(), out.String(), lost, c.nodes[lost].Summary())
-	}
-	if got := out.String(); got != "240\n" {
-		t.Errorf("program after the rebirth printed %q, want 240", got)
+	if out != "240\n" {
+		t.Errorf("program after the rebirth printed %q, want 240", out)
 	}
 	if c.nodes[lost].CoreTicks() == 0 {
 		t.Errorf("the reborn %v's cores ran no ticks: no thread went there, the test shows nothing", lost)

@@ -91,6 +91,21 @@ func runCounterParallel(t *testing.T, c *cluster, threads, adds int) string {
 // end and returns its output.
 func runProgramParallel(tb testing.TB, c *cluster, src string) string {
 	tb.Helper()
+	out, ended, failure := runProgramParallelFor(tb, c, src, 20_000_000)
+	if !ended {
+		tb.Fatalf("program did not end")
+	}
+	if failure != nil {
+		tb.Fatalf("program failed: %v", failure)
+	}
+	return out
+}
+
+// runProgramParallelFor runs src on machine 1 of c for at most stepsMax
+// steps and reports its output, whether it ended, and how it failed (nil
+// if it did not).
+func runProgramParallelFor(tb testing.TB, c *cluster, src string, stepsMax int) (string, bool, any) {
+	tb.Helper()
 	prog, err := asm.Assemble("t.flasm", []byte(src), asm.Options{})
 	if err != nil {
 		tb.Fatal(err)
@@ -110,17 +125,11 @@ func runProgramParallel(tb testing.TB, c *cluster, src string) string {
 			}
 			ended.Store(true)
 		})
-	for i := 0; i < 20_000_000 && !ended.Load(); i++ {
+	for i := 0; i < stepsMax && !ended.Load(); i++ {
 		c.run(1, 4)
 		runtime.Gosched()
 	}
-	if !ended.Load() {
-		tb.Fatalf("program did not end")
-	}
-	if f := failed.Load(); f != nil {
-		tb.Fatalf("program failed: %v", f)
-	}
-	return out.String()
+	return out.String(), ended.Load(), failed.Load()
 }
 
 func newClusterParallel(t testing.TB, machines int, seed uint64, tweak func(*Config)) *cluster {
