@@ -40,6 +40,7 @@ func (m *NodeMachine) Export(emit func(Metric)) {
 		{"node_stale_dropped_total", "messages from dead or superseded incarnations", st.StaleDropped},
 		{"node_duplicates_total", "requests answered again or dropped as applied", st.Duplicates},
 		{"node_retransmits_total", "requests sent again", st.Retransmits},
+		{"node_core_ticks_total", "interpreter ticks the cores ran (this incarnation)", n.CoreTicks()},
 		{"node_threads_started_total", "threads started on this machine", st.ThreadsStarted},
 		{"node_threads_placed_remote_total", "threads this machine placed on another", st.ThreadsPlacedRemote},
 		{"node_processes_started_total", "processes started with this machine as home", st.ProcessesStarted},

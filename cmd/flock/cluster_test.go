@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -409,6 +410,26 @@ func TestClusterProcesses(t *testing.T) {
 			t.Errorf("machine 1's metrics lack %s", m)
 		}
 	}
+	// Machine 1 is the spread programs' home: its cores ran their main threads.
+	if ticks := metricValue(body, "flock_node_core_ticks_total"); ticks <= 0 {
+		t.Errorf("machine 1's flock_node_core_ticks_total = %v, want > 0 after running programs", ticks)
+	}
+}
+
+// metricValue is the value of the first sample of name in a Prometheus
+// text exposition (-1 if there is none).
+func metricValue(body, name string) float64 {
+	for _, line := range strings.Split(body, "\n") {
+		rest, ok := strings.CutPrefix(line, name)
+		if !ok || (rest != "" && rest[0] != '{' && rest[0] != ' ') {
+			continue
+		}
+		fields := strings.Fields(rest)
+		if v, err := strconv.ParseFloat(fields[len(fields)-1], 64); err == nil {
+			return v
+		}
+	}
+	return -1
 }
 
 func httpGet(t *testing.T, url string) string {
