@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"sync/atomic"
 
 	"github.com/flockvm/flock/diskmodel"
 	"github.com/flockvm/flock/netmodel"
@@ -240,6 +241,7 @@ type Node struct {
 	// parallel cores, told to stop (StopCores waits for them).
 	coresStarted bool
 	retiredCores []*cores.Set
+	coresNow     atomic.Pointer[cores.Set] // cores, for CoreTicks without the lock
 	mem          Memory
 	// directCores: parallel cores reach held global pages without the
 	// node's lock (memory_direct.go).
@@ -352,6 +354,7 @@ func (n *Node) boot() error {
 		n.machines = append(n.machines, interp.NewMachine(ic))
 	}
 	n.cores = cores.New(n.machines, n.cfg.ParallelCores, &n.mu)
+	n.coresNow.Store(n.cores)
 	n.mem, err = n.cfg.Memory(MemoryConfig{
 		Self: n.cfg.ID, Incarnation: inc, Transport: n.transport(ServiceMemory), Completer: n,
 		Rand: n.cfg.Rand, RAMBytes: n.cfg.Provide.RAMBytes, Record: n.cfg.Record,
@@ -627,14 +630,14 @@ func (n *Node) HasWork() bool {
 	return n.failure == nil && (len(n.selfMsgs) > 0 || len(n.deferred) > 0 || n.Runnable())
 }
 
-// CoreTicks is how many interpreter ticks the node's cores have run since
-// it opened. Safe from any goroutine without the node's lock (a core's
-// count is atomic), so it shows the cores' progress while the node is
-// busy.
+// CoreTicks is how many interpreter ticks this incarnation's cores have
+// run. Safe from any goroutine without the node's lock (the counts are
+// atomic), so it shows the cores' progress while the node is busy.
 func (n *Node) CoreTicks() int64 {
+	s := n.coresNow.Load()
 	total := int64(0)
-	for i := range n.cores.Len() {
-		total += n.cores.CoreTicks(i)
+	for i := range s.Len() {
+		total += s.CoreTicks(i)
 	}
 	return total
 }
