@@ -31,9 +31,8 @@ type Batcher interface {
 }
 
 // Worker is a Machine with work of its own between inputs (a node's
-// answers to itself and its clients' output, while its cores run on their
-// own threads). The Host calls Work when no input waits; it
-// returns whether more work remains.
+// answers to itself and its clients' output). The Host calls Work when no
+// input waits; it returns whether more work remains.
 type Worker interface {
 	Work() (more bool)
 }

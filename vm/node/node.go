@@ -580,7 +580,7 @@ func (n *Node) startCores() {
 		switch {
 		case n.cfg.Wake == nil:
 			n.drain()
-		case len(n.selfMsgs) > 0 || len(n.deferred) > 0:
+		case n.queued():
 			n.cfg.Wake()
 		}
 		n.mem.Poll()
@@ -627,7 +627,7 @@ func (n *Node) enter() func() {
 // or messages and answers the node queued for itself.
 func (n *Node) HasWork() bool {
 	defer n.enter()()
-	return n.failure == nil && (len(n.selfMsgs) > 0 || len(n.deferred) > 0 || n.Runnable())
+	return n.failure == nil && (n.queued() || n.Runnable())
 }
 
 // CoreTicks is how many interpreter ticks this incarnation's cores have
@@ -646,8 +646,11 @@ func (n *Node) CoreTicks() int64 {
 // messages to itself) that the next Drain runs.
 func (n *Node) HasQueued() bool {
 	defer n.enter()()
-	return n.failure == nil && (len(n.selfMsgs) > 0 || len(n.deferred) > 0)
+	return n.failure == nil && n.queued()
 }
+
+// queued: work the node queued for itself waits for a drain.
+func (n *Node) queued() bool { return len(n.selfMsgs) > 0 || len(n.deferred) > 0 }
 
 // Runnable reports whether some thread on some core can run.
 func (n *Node) Runnable() bool { return n.cores.Runnable() }
