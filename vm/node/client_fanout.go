@@ -336,7 +336,7 @@ func (n *Node) clientKill(s *clientSession, m *ClientMsg) {
 			case res.Err != nil:
 				n.answer(s, seq, &ClientMsg{Code: CodeUnavailable, Text: fmt.Sprintf("reading the record of process %d: %v", pid, res.Err)})
 			case !res.Found:
-				n.answer(s, seq, &ClientMsg{Code: CodeNoProcess, Text: fmt.Sprintf("no process %d", pid)})
+				n.killAnywhere(s, seq, pid)
 			default:
 				n.killAt(s, seq, pid, res.Value)
 			}
@@ -370,6 +370,25 @@ func (n *Node) killAt(s *clientSession, seq, pid uint64, record string) {
 		}
 		n.answer(s, seq, &ClientMsg{Code: CodeUnavailable, Text: fmt.Sprintf("process %d's home, machine %v, did not answer", pid, home)})
 	}}, []netmodel.NodeID{home})
+}
+
+// killAnywhere asks every live machine to kill a process whose record is
+// not in the metadata store: its home may have started it a moment ago
+// and not yet written the record.
+func (n *Node) killAnywhere(s *clientSession, seq, pid uint64) {
+	n.startFanout(s, seq, &fanout{what: queryKill, pid: pid, user: s.user, done: func(f *fanout, silent []netmodel.NodeID) {
+		for _, id := range sortedIDs(f.answers) {
+			if a := f.answers[id]; a.Code != CodeNoProcess {
+				n.answer(s, seq, &ClientMsg{Code: a.Code, Text: a.Text})
+				return
+			}
+		}
+		text := fmt.Sprintf("no process %d", pid)
+		if len(silent) > 0 {
+			text += fmt.Sprintf(" on the machines that answered (%v did not)", silent)
+		}
+		n.answer(s, seq, &ClientMsg{Code: CodeNoProcess, Text: text})
+	}}, n.aliveIDs())
 }
 
 // parseProcRecord reads the home and state of a p/<pid> record

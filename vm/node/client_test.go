@@ -14,6 +14,7 @@ import (
 	"github.com/flockvm/flock/netmodel"
 	"github.com/flockvm/flock/vm/asm"
 	"github.com/flockvm/flock/vm/isa"
+	"github.com/flockvm/flock/vm/raftkv"
 )
 
 // TestClientInteraction runs the scripts in testdata/client: the client
@@ -38,6 +39,7 @@ import (
 //	drop client=C | undrop client=C    messages to C are lost / arrive again
 //	vanish client=C                C's messages are lost both ways from now on
 //	crash id=N | restart id=N | cut a=N b=M | heal
+//	forget-record on=N pid=P        delete p/P from the metadata store (a record not yet written)
 func TestClientInteraction(t *testing.T) {
 	datadriven.Walk(t, "testdata/client", func(t *testing.T, path string) {
 		var h *clientHarness
@@ -426,6 +428,11 @@ func (h *clientHarness) command(d *datadriven.TestData) {
 		h.c.boot(id)
 		h.configure(id)
 		fmt.Fprintf(&h.out, "n%d restarted as incarnation %d\n", id, h.c.nodes[id].Incarnation())
+	case "forget-record":
+		on := h.machine(d, "on")
+		var pid uint64
+		d.ScanArgs(t, "pid", &pid)
+		h.forgetRecord(on, pid)
 	case "cut":
 		a, b := h.machine(d, "a"), h.machine(d, "b")
 		h.c.cut[[2]netmodel.NodeID{a, b}], h.c.cut[[2]netmodel.NodeID{b, a}] = true, true
@@ -434,6 +441,19 @@ func (h *clientHarness) command(d *datadriven.TestData) {
 	default:
 		t.Fatalf("%s: unknown command %q", d.Pos, d.Cmd)
 	}
+}
+
+// forgetRecord deletes p/<pid> from the metadata store through node on,
+// as if the process's home had not written it yet.
+func (h *clientHarness) forgetRecord(on netmodel.NodeID, pid uint64) {
+	key := keyProcPrefix + strconv.FormatUint(pid, 10)
+	var res *raftkv.Result
+	h.c.nodes[on].pushMeta("test-forget", false, func(cl *raftkv.Client, done func(raftkv.Result)) error { return cl.Delete(key, done) },
+		func(r raftkv.Result) { res = &r })
+	if !h.c.runUntil(func() bool { return res != nil }, 20000) || res.Err != nil {
+		h.t.Fatalf("Delete(%s) through %v: %v", key, on, res)
+	}
+	fmt.Fprintf(&h.out, "%s deleted\n", key)
 }
 
 func (h *clientHarness) request(cl *testClient, on netmodel.NodeID, m *ClientMsg) {

@@ -256,20 +256,3 @@ func (n *Node) tickPIDs() {
 		n.reservePIDBlock()
 	}
 }
-
-// recordProcess writes a process's record for `flock ps` (best effort: a
-// record that cannot be written now is written at the process's next
-// change).
-func (n *Node) recordProcess(pid uint64, state, path string) {
-	key := keyProcPrefix + strconv.FormatUint(pid, 10)
-	val := fmt.Sprintf("home=%d incarnation=%d state=%s", n.cfg.ID, n.inc, state)
-	if path != "" {
-		val += " path=" + path
-	}
-	n.pushMeta("record", false, func(c *raftkv.Client, done func(raftkv.Result)) error { return c.Put(key, val, done) },
-		func(res raftkv.Result) {
-			if res.Err != nil {
-				n.metaFailed("record", res.Err)
-			}
-		})
-}

@@ -263,6 +263,7 @@ type Node struct {
 	leaseCount      uint64
 	pidNext, pidEnd uint64 // the pid block in hand: [pidNext, pidEnd)
 	pidWaiters      []func(uint64, error)
+	records         procRecords // p/<pid> records being written (proc_records.go)
 
 	table      *kernel.Table        // processes homed here
 	procs      map[uint64]*procHere // processes installed here
@@ -339,6 +340,7 @@ func (n *Node) boot() error {
 	n.misses, n.migrating, n.keptImages = map[threadKey]*missWindow{}, map[threadKey]*migration{}, map[threadKey]keptImage{}
 	n.lazy.init()
 	n.joined, n.pidNext, n.pidEnd, n.pidWaiters = false, 0, 0, nil
+	n.records = newProcRecords()
 	if n.cores != nil && n.cores.Parallel() {
 		// A rebirth (under the node's lock): the old cores may wait for
 		// the lock in a call of a thread now lost, so they are told to
@@ -462,6 +464,7 @@ func (n *Node) Tick() {
 	n.clientMeta.tick()
 	n.tickMembership()
 	n.tickPIDs()
+	n.tickProcRecords()
 	n.tickStarts()
 	n.tickMigration()
 	n.tickLazy()
