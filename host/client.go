@@ -521,7 +521,7 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 }
 
 // CreateToken asks for a join token for uses machines, valid for ttl
-// (admin, on the machine holding the CA).
+// (admin; any machine, once machine 1 handed the issuer over).
 func (c *Client) CreateToken(ctx context.Context, uses int, ttl time.Duration) (string, error) {
 	r, err := c.request(ctx, &node.ClientMsg{Kind: node.ClientToken, Uses: uint64(uses), TTL: uint64(ttl / time.Second)})
 	if err != nil {

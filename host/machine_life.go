@@ -2,6 +2,7 @@ package host
 
 import (
 	"context"
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -158,7 +159,7 @@ func advertisedIn(info []byte) string {
 
 // JoinConfig says how to join a VM.
 type JoinConfig struct {
-	VM, Addr  string // NAME@ADDR: the machine holding the VM's CA
+	VM, Addr  string // NAME@ADDR: any machine of the VM (machine 1 until it handed the issuer over)
 	Token     identity.Token
 	Advertise string // where this machine will listen, told to the issuer
 	Provide   node.Resources
@@ -178,7 +179,7 @@ func JoinVM(ctx context.Context, disk diskmodel.FS, cfg JoinConfig) (netmodel.No
 	if err != nil {
 		return 0, err
 	}
-	cred, resp, err := tcpnet.JoinVM(ctx, cfg.Addr, cfg.VM, cfg.Token, key, joinInfo(cfg.Advertise, cfg.Provide))
+	cred, resp, err := joinRetrying(ctx, cfg, key)
 	if err != nil {
 		if errors.Is(err, identity.ErrToken) || errors.Is(err, tcpnet.ErrWrongVM) {
 			_ = d.RemoveJoinKey()
@@ -201,6 +202,28 @@ func JoinVM(ctx context.Context, disk diskmodel.FS, cfg JoinConfig) (netmodel.No
 		return 0, err
 	}
 	return cred.Principal.Machine, d.RemoveJoinKey()
+}
+
+// joinAttemptsMax bounds the join attempts answered "unavailable" (the
+// machine asked has not read the VM's CA yet, or is handing it over).
+const joinAttemptsMax = 20
+
+// joinRetrying asks to join, again after a pause while the machine asked
+// answers that it cannot admit now, until ctx ends.
+func joinRetrying(ctx context.Context, cfg JoinConfig, key ed25519.PrivateKey) (*identity.Credential, identity.JoinResponse, error) {
+	wait := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		cred, resp, err := tcpnet.JoinVM(ctx, cfg.Addr, cfg.VM, cfg.Token, key, joinInfo(cfg.Advertise, cfg.Provide))
+		if err == nil || !errors.Is(err, identity.ErrJoinUnavailable) || attempt == joinAttemptsMax {
+			return cred, resp, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, resp, err
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
+	}
 }
 
 func removeEmptyIdentityDir(disk diskmodel.FS) {
@@ -253,11 +276,16 @@ func Serve(ctx context.Context, disk diskmodel.FS, cfg ServeConfig) error {
 	}
 	book := NewAddressBook(cluster.Peers, func(p map[netmodel.NodeID]string) error { return SavePeers(disk, p) }, log)
 	var live atomic.Pointer[tcpnet.Transport] // joins are served from the moment it listens
-	issuer, err := openIssuer(d, cluster, book, func(id netmodel.NodeID, addr string) {
-		if tr := live.Load(); book.Set(id, addr) && tr != nil && id != self {
-			tr.SetPeer(id, addr)
-		}
-	})
+	var hosted atomic.Pointer[Host]
+	issuer, err := newVMIssuer(self, d, hostMeta(&hosted),
+		func() []byte { return Cluster{VM: cluster.VM, Voters: cluster.Voters, Peers: book.Peers()}.Encode() },
+		func(id uint64, info []byte) {
+			if a := advertisedIn(info); a != "" {
+				if tr := live.Load(); book.Set(netmodel.NodeID(id), a) && tr != nil && netmodel.NodeID(id) != self {
+					tr.SetPeer(netmodel.NodeID(id), a)
+				}
+			}
+		}, log)
 	if err != nil {
 		return err
 	}
@@ -268,10 +296,7 @@ func Serve(ctx context.Context, disk diskmodel.FS, cfg ServeConfig) error {
 			tc.Peers[id] = a
 		}
 	}
-	var admin node.Admin
-	if issuer != nil {
-		tc.Join, admin = issuer.Join, issuerAdmin{issuer}
-	}
+	tc.Join = issuer.Join
 	tr, err := tcpnet.New(tc)
 	if err != nil {
 		return err
@@ -290,7 +315,7 @@ func Serve(ctx context.Context, disk diskmodel.FS, cfg ServeConfig) error {
 		cfg.Node(&nc)
 	}
 	clients := cfg.Clients
-	clients.Admin, clients.Address = admin, cfg.Advertise
+	clients.Admin, clients.Address = issuer, cfg.Advertise
 	reg := prometheus.NewRegistry()
 	h, err := New(Config{Service: "node", Transport: tr, Disk: disk, Fatal: NodeFatal, Registry: reg, Logger: log,
 		TickPeriod: cfg.TickPeriod, Open: Node(NodeConfig{Node: nc, Clients: clients, Book: book})})
@@ -303,12 +328,22 @@ func Serve(ctx context.Context, disk diskmodel.FS, cfg ServeConfig) error {
 			return fmt.Errorf("host: metrics: %w", err)
 		}
 	}
+	hosted.Store(h)
+	local, _, _ := issuer.state()
 	log.Info("machine serving", "vm", cluster.VM, "listen", tr.Addr().String(), "advertise", cfg.Advertise,
-		"voters", fmt.Sprint(cluster.Voters), "provide", cfg.Provide.String(), "ca", issuer != nil)
+		"voters", fmt.Sprint(cluster.Voters), "provide", cfg.Provide.String(), "issuing_from_data_dir", local != nil)
 	if cfg.Ready != nil {
 		cfg.Ready(tr.Addr(), metricsAddr)
 	}
+	ictx, stopIssuer := context.WithCancel(ctx)
+	issuerDone := make(chan struct{})
+	go func() {
+		defer close(issuerDone)
+		issuer.run(ictx)
+	}()
 	err = h.Run(ctx)
+	stopIssuer()
+	<-issuerDone
 	if errors.Is(err, node.ErrLeft) {
 		// The leave's answer was just sent: let it reach the client
 		// before the transport closes and drops its queues.
@@ -325,38 +360,6 @@ func Serve(ctx context.Context, disk diskmodel.FS, cfg ServeConfig) error {
 // leftDrainMax bounds how long a machine that left waits for its last
 // messages to be written.
 const leftDrainMax = 2 * time.Second
-
-// openIssuer is the machine's issuer if its data dir holds the VM's CA.
-func openIssuer(d identity.Dir, cluster Cluster, book *AddressBook, admitted func(netmodel.NodeID, string)) (*identity.Issuer, error) {
-	ca, err := d.CA()
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return &identity.Issuer{CA: ca, Dir: d,
-		Cluster: func() []byte { return Cluster{VM: cluster.VM, Voters: cluster.Voters, Peers: book.Peers()}.Encode() },
-		Admitted: func(id uint64, info []byte) {
-			if a := advertisedIn(info); a != "" {
-				admitted(netmodel.NodeID(id), a)
-			}
-		},
-	}, nil
-}
-
-// issuerAdmin is an identity.Issuer as the node's Admin.
-type issuerAdmin struct{ is *identity.Issuer }
-
-func (a issuerAdmin) CreateToken(uses int, ttl time.Duration) (string, error) {
-	tok, err := a.is.CreateToken(uses, ttl)
-	if err != nil {
-		return "", err
-	}
-	return tok.String(), nil
-}
-
-func (a issuerAdmin) AddUser(name string, pub []byte) ([]byte, error) { return a.is.AddUser(name, pub) }
 
 // ResolveProvide fills what --provide left out (cpu: every core; ram and
 // disk: half of what the machine has) and turns percents into bytes of the

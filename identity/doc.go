@@ -14,10 +14,13 @@
 // a machine speaks only as its own NodeID, a client as a NodeID of the
 // client range (ClientIDBit set), never as a machine.
 //
-// The issuer (on the machine that holds the CA) records each key it
-// admitted (identity/issued), so a joiner that asks again with the key it
-// kept (identity/join.key) after a lost answer gets the same machine id; it
-// also makes join tokens and users' certificates (CreateToken, AddUser).
+// The issuer of a data dir (machine 1's, until it hands its state over
+// to the VM's metadata store: vm_records.go names the keys) records each
+// key it admitted (identity/issued), so a joiner that asks again with the
+// key it kept (identity/join.key) after a lost answer gets the same machine
+// id; it also makes join tokens and users' certificates (CreateToken,
+// AddUser). After the handover every machine's host issues from the store
+// with the same records.
 //
 // A join token lets a machine without a certificate obtain one: it names
 // the CA (by the SHA-256 of its public key, so the joiner can check whom it

@@ -2,8 +2,6 @@ package identity
 
 import (
 	"crypto/ed25519"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -160,10 +158,7 @@ const MachinesFile = "identity/last-machine-id"
 // the machine id it was given.
 const IssuedDir = "identity/issued"
 
-func issuedName(pub []byte) string {
-	sum := sha256.Sum256(pub)
-	return IssuedDir + "/" + hex.EncodeToString(sum[:16])
-}
+func issuedName(pub []byte) string { return IssuedDir + "/" + IssuedKeyName(pub) }
 
 // SaveIssued records that pub was admitted as machine id.
 func (d Dir) SaveIssued(pub []byte, id uint64) error {

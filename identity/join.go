@@ -220,7 +220,7 @@ func FinishJoin(caCert *x509.Certificate, resp JoinResponse, key ed25519.Private
 	case JoinRefused:
 		return nil, fmt.Errorf("%w: refused: %s", ErrToken, resp.Message)
 	default:
-		return nil, fmt.Errorf("identity: join unavailable, retry later: %s", resp.Message)
+		return nil, fmt.Errorf("%w: %s", ErrJoinUnavailable, resp.Message)
 	}
 	cert, err := x509.ParseCertificate(resp.Cert)
 	if err != nil {

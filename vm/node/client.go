@@ -29,12 +29,22 @@ var (
 const AdminUser = "admin"
 
 // Admin does what needs the VM's certificate authority, which the node
-// does not hold: only the host of a machine that holds it hands one in.
+// does not hold: the host hands one in. Its methods are called under the
+// node's lock and must not wait for the node.
 type Admin interface {
 	// CreateToken makes a join token for uses machines, valid for ttl.
-	CreateToken(uses int, ttl time.Duration) (string, error)
+	CreateToken(uses int, ttl time.Duration) (TokenGrant, error)
 	// AddUser signs a certificate (DER) naming user name for publicKey.
 	AddUser(name string, publicKey []byte) ([]byte, error)
+}
+
+// TokenGrant is a join token made by an Admin. If Key is set, the token
+// holds only once the metadata store has Key = Value (the record every
+// machine's issuer checks a join against): the node writes it before it
+// answers with the token.
+type TokenGrant struct {
+	Token      string
+	Key, Value string
 }
 
 // ClientConfig configures a node's client service. Zero fields take their

@@ -19,6 +19,19 @@ import (
 // data dir must not rejoin.
 var ErrLeft = errors.New("node: the machine left the VM")
 
+// ErrAdminUnavailable wraps an Admin's refusal that passes (its machine
+// has not read the VM's certificate authority yet): the client is answered
+// unavailable and tries again.
+var ErrAdminUnavailable = errors.New("node: the VM's issuer is not available on this machine yet")
+
+// adminErr is the answer to an Admin's error.
+func adminErr(err error, code ReplyCode) *ClientMsg {
+	if errors.Is(err, ErrAdminUnavailable) {
+		code = CodeUnavailable
+	}
+	return &ClientMsg{Code: code, Text: err.Error()}
+}
+
 // Bounds of a token request.
 const (
 	tokenUsesMax = 1000
@@ -33,10 +46,11 @@ func (n *Node) denyUnlessAdmin(s *clientSession, seq uint64, what string) bool {
 	return true
 }
 
-// noCA is the answer of a machine without the VM's certificate authority.
+// noCA is the answer of a machine without an Admin (one that has not yet
+// read the VM's certificate authority answers through its Admin).
 func (n *Node) noCA() *ClientMsg {
 	return &ClientMsg{Code: CodeRefused, Text: fmt.Sprintf(
-		"machine %v does not hold the VM's certificate authority: ask the machine that made the VM (flock new)", n.cfg.ID)}
+		"machine %v does not hold the VM's certificate authority", n.cfg.ID)}
 }
 
 func (n *Node) clientToken(s *clientSession, m *ClientMsg) {
@@ -53,12 +67,24 @@ func (n *Node) clientToken(s *clientSession, m *ClientMsg) {
 			"a token needs 1 to %d uses and a lifetime of 1s to %v; got %d uses, %ds", tokenUsesMax, tokenTTLMax, m.Uses, m.TTL)})
 		return
 	}
-	tok, err := n.clients.cfg.Admin.CreateToken(int(m.Uses), ttl)
+	g, err := n.clients.cfg.Admin.CreateToken(int(m.Uses), ttl)
 	if err != nil {
-		n.answer(s, m.Seq, &ClientMsg{Code: CodeRefused, Text: err.Error()})
+		n.answer(s, m.Seq, adminErr(err, CodeRefused))
 		return
 	}
-	n.answer(s, m.Seq, &ClientMsg{Text: tok})
+	if g.Key == "" {
+		n.answer(s, m.Seq, &ClientMsg{Text: g.Token})
+		return
+	}
+	seq := m.Seq
+	n.pushClientMeta(s, seq, "client-token", func(c *raftkv.Client, done func(raftkv.Result)) error { return c.Put(g.Key, g.Value, done) },
+		func(res raftkv.Result) {
+			if res.Err != nil {
+				n.answer(s, seq, &ClientMsg{Code: CodeUnavailable, Text: fmt.Sprintf("recording the token in the metadata store: %v", res.Err)})
+				return
+			}
+			n.answer(s, seq, &ClientMsg{Text: g.Token})
+		})
 }
 
 func (n *Node) clientUserAdd(s *clientSession, m *ClientMsg) {
@@ -77,7 +103,7 @@ func (n *Node) clientUserAdd(s *clientSession, m *ClientMsg) {
 	}
 	cert, err := n.clients.cfg.Admin.AddUser(m.Text, m.Data)
 	if err != nil {
-		n.answer(s, m.Seq, &ClientMsg{Code: CodeBadRequest, Text: err.Error()})
+		n.answer(s, m.Seq, adminErr(err, CodeBadRequest))
 		return
 	}
 	n.answer(s, m.Seq, &ClientMsg{Data: cert})

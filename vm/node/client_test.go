@@ -287,9 +287,10 @@ func newClusterCores(t *testing.T, machines, voters, cores int, seed uint64) *cl
 // fakeAdmin stands for the host's issuer on machine 1.
 type fakeAdmin struct{ tokens int }
 
-func (a *fakeAdmin) CreateToken(uses int, ttl time.Duration) (string, error) {
+func (a *fakeAdmin) CreateToken(uses int, ttl time.Duration) (TokenGrant, error) {
 	a.tokens++
-	return fmt.Sprintf("token-%d-uses-%d-ttl-%v", a.tokens, uses, ttl), nil
+	tok := fmt.Sprintf("token-%d-uses-%d-ttl-%v", a.tokens, uses, ttl)
+	return TokenGrant{Token: tok, Key: "i/t/" + strconv.Itoa(a.tokens), Value: tok}, nil
 }
 
 func (a *fakeAdmin) AddUser(name string, pub []byte) ([]byte, error) {

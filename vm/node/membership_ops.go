@@ -59,6 +59,16 @@ func (n *Node) pushMeta(name string, urgent bool, start func(*raftkv.Client, fun
 	}
 }
 
+// MetaOp runs an operation of the host's (the issuer's records) on the
+// node's metadata client, behind the node's own: start begins it on the
+// client; done gets its result, later, on the goroutine that drives the
+// node, under its lock. A node reborn meanwhile never calls done: the
+// caller bounds its wait.
+func (n *Node) MetaOp(name string, start func(*raftkv.Client, func(raftkv.Result)) error, done func(raftkv.Result)) {
+	defer n.enter()()
+	n.pushMeta("host-"+name, false, start, done)
+}
+
 // metaFailed notes a metadata operation that did not succeed; whoever
 // needs it tries again at a later tick.
 func (n *Node) metaFailed(what string, err error) {

@@ -1,0 +1,117 @@
+package host
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flockvm/flock/identity"
+	"github.com/flockvm/flock/netmodel"
+	"github.com/flockvm/flock/vm/node"
+)
+
+// tokenVia makes a join token through machine on, waiting while it has not
+// read the VM's CA from the metadata store yet (answered unavailable).
+func (v *testVM) tokenVia(on, uses int) identity.Token {
+	v.t.Helper()
+	c := v.client(on, v.admin)
+	deadline := time.Now().Add(waitMax)
+	for {
+		s, err := c.CreateToken(context.Background(), uses, time.Hour)
+		var re *RequestError
+		if err == nil {
+			tok, perr := identity.ParseToken(s)
+			if perr != nil {
+				v.t.Fatalf("CreateToken via machine %d = %q: %v", on, s, perr)
+			}
+			return tok
+		}
+		if !errors.As(err, &re) || re.Code != node.CodeUnavailable || time.Now().After(deadline) {
+			v.t.Fatalf("CreateToken via machine %d = %v", on, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// joinVia joins a new machine through machine on with tok.
+func (v *testVM) joinVia(on int, tok identity.Token) (*testMachine, netmodel.NodeID, error) {
+	m := v.newMachine()
+	ctx, cancel := context.WithTimeout(context.Background(), waitMax)
+	defer cancel()
+	id, err := JoinVM(ctx, m.disk, JoinConfig{VM: v.name, Addr: v.machines[on].addr, Token: tok, Advertise: m.addr, Provide: node.Resources{Cores: 1}})
+	return m, id, err
+}
+
+// TestIssuerOutlivesMachineOne: once machine 1 handed the issuer over to
+// the metadata store, any machine makes tokens, admits joiners and signs
+// users' certificates, with machine 1 down for good; a token's uses are
+// spent once across machines; the tokens flock new made still work.
+func TestIssuerOutlivesMachineOne(t *testing.T) {
+	v := newTestVM(t, "issuervm", 3, 3)
+	v.waitJoined(v.client(1, v.admin), 3)
+	one := v.tokenVia(1, 1)
+	if handed, err := (identity.Dir{FS: v.machines[0].disk}).HandedOver(); err != nil || !handed {
+		t.Errorf("machine 1's HandedOver() = %v, %v; want true", handed, err)
+	}
+	if err := v.stopMachine(v.machines[0]); err != nil {
+		t.Fatal(err)
+	}
+
+	// Two joiners race for the one use, through two machines.
+	type joined struct {
+		m   *testMachine
+		id  netmodel.NodeID
+		err error
+	}
+	ms := []*testMachine{v.newMachine(), v.newMachine()}
+	results := make([]joined, 2)
+	var wg sync.WaitGroup
+	for i, on := range []int{1, 2} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			ctx, cancel := context.WithTimeout(context.Background(), waitMax)
+			defer cancel()
+			id, err := JoinVM(ctx, ms[i].disk, JoinConfig{VM: v.name, Addr: v.machines[on].addr, Token: one, Advertise: ms[i].addr, Provide: node.Resources{Cores: 1}})
+			results[i] = joined{ms[i], id, err}
+		}()
+	}
+	wg.Wait()
+	var winner *testMachine
+	for _, r := range results {
+		switch {
+		case r.err == nil && winner == nil:
+			winner = r.m
+			if r.id != 4 {
+				t.Errorf("the admitted machine got id %v, want 4", r.id)
+			}
+		case r.err == nil:
+			t.Errorf("both joiners were admitted with a token of one use")
+		case !errors.Is(r.err, ErrRefused):
+			t.Errorf("the other joiner's JoinVM = %v, want refused (used up)", r.err)
+		}
+	}
+	if winner == nil {
+		t.Fatalf("no joiner admitted: %v / %v", results[0].err, results[1].err)
+	}
+	v.serve(winner)
+
+	// flock new's token (10 uses, made in machine 1's data dir) was
+	// handed over with the rest.
+	m5, id5, err := v.joinVia(2, v.token)
+	if err != nil || id5 != 5 {
+		t.Fatalf("JoinVM with flock new's token = %v, %v; want machine 5", id5, err)
+	}
+	v.serve(m5)
+	c := v.client(2, v.admin)
+	v.waitJoined(c, 4)
+	dave, err := c.AddUser(context.Background(), "dave")
+	if err != nil {
+		t.Fatalf("AddUser(dave) via machine 3 = %v", err)
+	}
+	if _, _, err := v.client(len(v.machines)-1, dave).PS(context.Background(), false); err != nil {
+		t.Errorf("PS as dave via machine 5 = %v", err)
+	}
+}
