@@ -19,6 +19,7 @@ import (
 	"github.com/flockvm/flock/netmodel"
 	"github.com/flockvm/flock/vm/node"
 	"github.com/flockvm/flock/vm/raftkv"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // The VM's issuer on every machine (docs/operating.md, "Security model").
@@ -312,6 +313,7 @@ func (is *vmIssuer) AddUser(name string, pub []byte) ([]byte, error) {
 // its state over once the store answers; every other machine reads the CA.
 func (is *vmIssuer) run(ctx context.Context) {
 	local, handing, _ := is.state()
+	defer is.pruneTokens(ctx)
 	if local == nil && !handing {
 		is.retry(ctx, "reading the VM's certificate authority", is.readCA)
 		return
@@ -330,6 +332,62 @@ func (is *vmIssuer) run(ctx context.Context) {
 		}
 	}
 	is.retry(ctx, "handing the issuer over to the metadata store", is.seed)
+}
+
+// Token records in the store outlive their expiry by tokenKeepAfterExpiry
+// (a machine whose join answer was lost may ask again until then), and are
+// looked for every tokenPruneEvery, at most tokenPruneScanMax a time.
+const (
+	tokenKeepAfterExpiry = time.Hour
+	tokenPruneEvery      = 10 * time.Minute
+	tokenPruneScanMax    = 256
+)
+
+// pruneTokens deletes expired token records now and then until ctx ends.
+// Every machine does it; deleting a record twice is harmless.
+func (is *vmIssuer) pruneTokens(ctx context.Context) {
+	for ctx.Err() == nil {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(tokenPruneEvery):
+		}
+		if n, err := is.pruneTokensOnce(ctx, time.Now()); err != nil {
+			is.log.Warn("issuer: pruning expired tokens", "err", err.Error())
+		} else if n > 0 {
+			is.log.Info("issuer: pruned expired tokens", "tokens", n)
+		}
+	}
+}
+
+// pruneTokensOnce deletes the token records expired more than
+// tokenKeepAfterExpiry before now (and any that do not decode), and says
+// how many.
+func (is *vmIssuer) pruneTokensOnce(ctx context.Context, now time.Time) (int, error) {
+	octx, cancel := context.WithTimeout(ctx, issuerOpTimeout)
+	defer cancel()
+	res, err := is.meta(octx, "issuer-scan-tokens", func(c *raftkv.Client, done func(raftkv.Result)) error {
+		return c.Scan(identity.KeyTokenPrefix, tokenPruneScanMax, done)
+	})
+	if err != nil {
+		return 0, err
+	}
+	pruned := 0
+	for _, kv := range res.Pairs {
+		rec, derr := identity.DecodeTokenRecord([]byte(kv.Value))
+		if derr == nil && now.Before(rec.Expires.Add(tokenKeepAfterExpiry)) {
+			continue
+		}
+		key := kv.Key
+		octx, cancel := context.WithTimeout(ctx, issuerOpTimeout)
+		_, err := is.meta(octx, "issuer-prune-token", func(c *raftkv.Client, done func(raftkv.Result)) error { return c.Delete(key, done) })
+		cancel()
+		if err != nil {
+			return pruned, err
+		}
+		pruned++
+	}
+	return pruned, nil
 }
 
 // retry calls fn until it succeeds or ctx ends, backing off.
@@ -426,4 +484,39 @@ func (is *vmIssuer) seed(ctx context.Context) error {
 	is.mu.Unlock()
 	is.log.Info("issuer: handed over to the metadata store", "tokens", len(st.Tokens), "machines", len(st.Issued))
 	return nil
+}
+
+// register exports the issuer's counters: joins by outcome, and whether it
+// can issue now (and from where).
+func (is *vmIssuer) register(reg prometheus.Registerer) error {
+	labels := func(extra ...string) prometheus.Labels {
+		l := prometheus.Labels{"machine": is.self.String(), "service": "node"}
+		for i := 0; i+1 < len(extra); i += 2 {
+			l[extra[i]] = extra[i+1]
+		}
+		return l
+	}
+	for _, o := range []struct {
+		outcome string
+		n       *atomic.Uint64
+	}{{"admitted", &is.stats.admitted}, {"refused", &is.stats.refused}, {"unavailable", &is.stats.unavailable}} {
+		c := prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "flock_issuer_joins_total",
+			Help: "join requests this machine answered, by outcome", ConstLabels: labels("outcome", o.outcome)},
+			func() float64 { return float64(o.n.Load()) })
+		if err := reg.Register(c); err != nil {
+			return err
+		}
+	}
+	return reg.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "flock_issuer_mode",
+		Help: "where this machine issues from: 0 not yet (no CA read, or handing over), 1 its data dir (machine 1 before the handover), 2 the metadata store", ConstLabels: labels()},
+		func() float64 {
+			local, handing, ca := is.state()
+			switch {
+			case local != nil:
+				return 1
+			case handing || ca == nil:
+				return 0
+			}
+			return 2
+		}))
 }

@@ -3,6 +3,7 @@ package host
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -32,6 +33,21 @@ func (v *testVM) tokenVia(on, uses int) identity.Token {
 			v.t.Fatalf("CreateToken via machine %d = %v", on, err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// waitIssuing waits until machine i issues from the metadata store.
+func (v *testVM) waitIssuing(i int) *vmIssuer {
+	v.t.Helper()
+	for deadline := time.Now().Add(waitMax); ; time.Sleep(20 * time.Millisecond) {
+		if is := v.machines[i].issuer.Load(); is != nil {
+			if local, handing, ca := is.state(); local == nil && !handing && ca != nil {
+				return is
+			}
+		}
+		if time.Now().After(deadline) {
+			v.t.Fatalf("machine %d does not issue from the metadata store after %v", i+1, waitMax)
+		}
 	}
 }
 
@@ -113,5 +129,25 @@ func TestIssuerOutlivesMachineOne(t *testing.T) {
 	}
 	if _, _, err := v.client(len(v.machines)-1, dave).PS(context.Background(), false); err != nil {
 		t.Errorf("PS as dave via machine 5 = %v", err)
+	}
+}
+
+// TestIssuerPrunesExpiredTokens: token records expired longer than
+// tokenKeepAfterExpiry ago are deleted from the store; a join with one is
+// then refused as unknown.
+func TestIssuerPrunesExpiredTokens(t *testing.T) {
+	v := newTestVM(t, "prunevm", 1, 1)
+	is := v.waitIssuing(0)
+	tok := v.tokenVia(0, 1)
+	ctx := context.Background()
+	if n, err := is.pruneTokensOnce(ctx, time.Now()); err != nil || n != 0 {
+		t.Fatalf("pruneTokensOnce(now) = %d, %v; want 0 (every token live)", n, err)
+	}
+	// flock new's token and tok, both expiring within the hour.
+	if n, err := is.pruneTokensOnce(ctx, time.Now().Add(time.Hour+tokenKeepAfterExpiry+time.Minute)); err != nil || n != 2 {
+		t.Fatalf("pruneTokensOnce(after expiry) = %d, %v; want 2", n, err)
+	}
+	if _, _, err := v.joinVia(0, tok); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "unknown token") {
+		t.Errorf("JoinVM with a pruned token = %v, want refused: unknown token", err)
 	}
 }

@@ -247,6 +247,8 @@ type ServeConfig struct {
 	TickPeriod time.Duration
 	Node       func(*node.Config)
 	Clients    node.ClientConfig
+
+	issuerMade func(*vmIssuer) // tests: told the machine's issuer
 }
 
 // Serve runs the machine of the data dir until ctx ends (nil), it fails
@@ -297,6 +299,9 @@ func Serve(ctx context.Context, disk diskmodel.FS, cfg ServeConfig) error {
 		}
 	}
 	tc.Join = issuer.Join
+	if cfg.issuerMade != nil {
+		cfg.issuerMade(issuer)
+	}
 	tr, err := tcpnet.New(tc)
 	if err != nil {
 		return err
@@ -317,6 +322,9 @@ func Serve(ctx context.Context, disk diskmodel.FS, cfg ServeConfig) error {
 	clients := cfg.Clients
 	clients.Admin, clients.Address = issuer, cfg.Advertise
 	reg := prometheus.NewRegistry()
+	if err := issuer.register(reg); err != nil {
+		return fmt.Errorf("host: metrics: %w", err)
+	}
 	h, err := New(Config{Service: "node", Transport: tr, Disk: disk, Fatal: NodeFatal, Registry: reg, Logger: log,
 		TickPeriod: cfg.TickPeriod, Open: Node(NodeConfig{Node: nc, Clients: clients, Book: book})})
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -39,6 +40,7 @@ type testMachine struct {
 	metrics string // where its Prometheus metrics are served
 	cancel  context.CancelFunc
 	done    chan error
+	issuer  atomic.Pointer[vmIssuer]
 }
 
 func newTestVM(t testing.TB, name string, machines, voters int) *testVM {
@@ -104,7 +106,7 @@ func (v *testVM) serve(m *testMachine) {
 	m.cancel, m.done = cancel, make(chan error, 1)
 	go func() {
 		m.done <- Serve(ctx, m.disk, ServeConfig{Listen: m.addr, Metrics: "127.0.0.1:0", Provide: node.Resources{Cores: 1, RAMBytes: 256 << 20, DiskBytes: 1 << 30},
-			Logger: testLogger(v.t), Node: v.nodeCfg,
+			Logger: testLogger(v.t), Node: v.nodeCfg, issuerMade: func(is *vmIssuer) { m.issuer.Store(is) },
 			Ready: func(a, metrics net.Addr) { ready <- [2]string{a.String(), metrics.String()} }})
 	}()
 	select {

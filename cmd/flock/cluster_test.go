@@ -414,6 +414,14 @@ func TestClusterProcesses(t *testing.T) {
 	if ticks := metricValue(body, "flock_node_core_ticks_total"); ticks <= 0 {
 		t.Errorf("machine 1's flock_node_core_ticks_total = %v, want > 0 after running programs", ticks)
 	}
+	// Machine 1 admitted the two joiners (from its data dir, or from the
+	// metadata store once handed over) and issues from the store now.
+	if got := metricValue(body, `flock_issuer_joins_total{machine="n1",outcome="admitted",service="node"}`); got != 2 {
+		t.Errorf("machine 1's admitted joins = %v, want 2", got)
+	}
+	if got := metricValue(body, "flock_issuer_mode"); got != 2 {
+		t.Errorf("machine 1's flock_issuer_mode = %v, want 2 (the metadata store)", got)
+	}
 }
 
 // metricValue is the value of the first sample of name in a Prometheus
@@ -458,6 +466,9 @@ func TestClusterSecurity(t *testing.T) {
 	c := newProcCluster(t, "secvm", 1, 1)
 	other := newProcCluster(t, "othervm", 1, 1)
 	issuer := filepath.Join(c.dirs[0], "identity")
+	// Machine 1 hands its issuer over to the metadata store once the store
+	// answers (marking its dir); the joins below are refused by the store's.
+	waitFile(t, filepath.Join(c.dirs[0], "identity", "handed-over"))
 	snapshot := func() string { return treeOf(t, issuer) }
 	before := snapshot()
 	token := strings.Fields(c.joinLine)[4]
@@ -522,6 +533,19 @@ func TestClusterSecurity(t *testing.T) {
 	}
 }
 
+// waitFile waits until path exists.
+func waitFile(t *testing.T, path string) {
+	t.Helper()
+	for deadline := time.Now().Add(clusterWait); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not appear within %v", path, clusterWait)
+		}
+	}
+}
+
 // treeOf lists the files under dir with their contents' sizes and hashes
 // of their bytes, to tell whether anything changed.
 func treeOf(t *testing.T, dir string) string {
@@ -544,4 +568,51 @@ func hash(b []byte) uint64 {
 		h = (h ^ uint64(c)) * 1099511628211
 	}
 	return h
+}
+
+// TestClusterWithoutMachineOne: machine 1, the one flock new made, is
+// SIGKILLed for good once it handed the VM's issuer over; `flock token
+// create` through machine 2 prints a join command that admits a new
+// machine through machine 2, the VM runs a program through the newcomer,
+// and the token's one use is spent.
+func TestClusterWithoutMachineOne(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts real processes")
+	}
+	c := newProcCluster(t, "lonevm", 3, 3)
+	waitFile(t, filepath.Join(c.dirs[0], "identity", "handed-over"))
+	c.procs[0].kill(syscall.SIGKILL)
+	out, errs, code := c.flock(1, "token", "create", "--uses", "1", "--ttl", "1h")
+	f := strings.Fields(out)
+	if code != 0 || len(f) != 5 || f[0] != "flock" || f[1] != "join" || f[2] != c.vm(1) || f[3] != "--token" {
+		t.Fatalf("flock token create via machine 2 = %q, exit %d, stderr %q; want flock join %s --token T\n%s", out, code, errs, c.vm(1), c.logs())
+	}
+	c.addrs = append(c.addrs, freeAddr(t, "127.0.0.4"))
+	c.dirs = append(c.dirs, filepath.Join(c.home, "m4"))
+	c.procs = append(c.procs, nil)
+	p := startFlock(t, c.home, "m4", append(f[1:], "--data", c.dirs[3], "--listen", c.addrs[3], "--provide", "cpu:1,ram:256MiB,disk:1GiB")...)
+	c.procs[3] = p
+	p.waitLine("Joined VM ")
+	deadline := time.Now().Add(clusterWait)
+	for {
+		st, err := c.status(3)
+		if err == nil && aliveCount(st) == 3 && st.Leader != 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("machine 4 did not join the VM without machine 1: %+v (%v)\n%s", st, err, c.logs())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	out, errs, code = runFlock(t, c.home, "run", testProgram(t, "spread"), "--vm", c.vm(3), "--credential", c.cred)
+	if out != "4324\n" || code != 3 {
+		t.Errorf("flock run --vm machine 4 = %q, exit %d, stderr %q; want \"4324\\n\", exit 3\n%s", out, code, errs, c.logs())
+	}
+	dir := filepath.Join(c.home, "m5")
+	if _, errs, code := runFlock(t, c.home, "join", c.vm(2), "--token", f[4], "--data", dir, "--listen", "127.0.0.5:0"); code != exitNoPerm {
+		t.Errorf("a second join with a token of one use: exit %d, want %d; stderr:\n%s", code, exitNoPerm, errs)
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("the refused join left %s behind (%v)", dir, err)
+	}
 }

@@ -32,9 +32,10 @@ func newTokenCreateCmd(stdout, stderr io.Writer) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "create --vm NAME@ADDR [flags]",
 		Short: "Make a join token (admin)",
-		Long: `Make a join token, asked of the machine that holds the VM's certificate
-authority (the one flock new made), and print the flock join command that
-uses it.`,
+		Long: `Make a join token and print the flock join command that uses it. Any
+machine of the VM makes one once machine 1 (the one flock new made) has
+handed the VM's issuer over to the metadata store, which it does as soon as
+the store answers; the printed command joins through the machine asked.`,
 		Example: "  flock token create --uses 3 --ttl 1h --vm myvm@10.0.0.1:7070",
 		Args: func(cmd *cobra.Command, args []string) error {
 			if len(args) != 0 {

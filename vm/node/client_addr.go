@@ -10,8 +10,9 @@ import (
 )
 
 // The address book (docs/client.md): every node records where it listens
-// under a/<id> once it has joined, and reads every machine's entry, so its
-// host can reach machines it was never told about.
+// under a/<id> once it has joined, and reads every machine's entry (before
+// it has joined too), so its host can reach machines it was never told
+// about.
 
 const keyAddrPrefix = "a/"
 
@@ -29,12 +30,13 @@ func (n *Node) Addresses() map[netmodel.NodeID]string {
 	return out
 }
 
+// tickAddresses advertises this machine's address once joined, and reads
+// the book at every AddressPollTicks, joined or not: a machine that joined
+// through one whose book lacked the metadata leader reaches the leader
+// only through the book, read from any replica it can reach.
 func (n *Node) tickAddresses() {
 	cs := &n.clients
-	if !n.joined {
-		return
-	}
-	if a := cs.cfg.Address; a != "" && cs.advertisedInc != n.inc && !n.mq.pendingNamed("client-advertise") {
+	if a := cs.cfg.Address; n.joined && a != "" && cs.advertisedInc != n.inc && !n.mq.pendingNamed("client-advertise") {
 		key, val, inc := keyAddrPrefix+strconv.FormatUint(uint64(n.cfg.ID), 10), fmt.Sprintf("%d %s", n.inc, a), n.inc
 		n.pushMeta("client-advertise", false, func(c *raftkv.Client, done func(raftkv.Result)) error { return c.Put(key, val, done) },
 			func(res raftkv.Result) {
