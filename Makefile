@@ -28,8 +28,8 @@ test-go:
 # within its time (about 30 s on 2 cores).
 test-race:
 	$(GO) test -count=1 -race -timeout 5m -run Parallel ./vm/mem/ ./vm/cores/ ./vm/proc/
-	$(GO) test -count=1 -race -timeout 5m -run 'Parallel|TestCoresRunThroughSyncs|TestFileWrittenHereReadThere/parallel=true' ./vm/node/
-	$(GO) test -count=1 -race -timeout 5m -run 'TestVMParallelCores' ./host/
+	$(GO) test -count=1 -race -timeout 5m -run 'Parallel|TestCoresRunThroughSyncs|TestChunkSyncLeavesLockFree|TestFileWrittenHereReadThere/parallel=true' ./vm/node/
+	$(GO) test -count=1 -race -timeout 5m -run 'TestVMParallelCores|TestIssuer' ./host/
 
 # sim: a short flock-sim sweep with a visible result.
 sim: build

@@ -75,13 +75,18 @@ func Node(cfg NodeConfig) OpenFunc {
 		// once durable).
 		nc.MetaGroupCommit = true
 		nc.Meta.SendBeforeSync = true
+		// Chunk files are written and synced on a goroutine of their own:
+		// a core calling into the machine meanwhile finds its lock free.
+		worker := newDiskWorker()
+		nc.Offload = worker.offload
 		n, err := node.Open(nc)
 		if err != nil {
+			worker.stop()
 			return nil, err
 		}
 		n.StartCores()
 		n.ConfigureClients(cfg.Clients)
-		m := &NodeMachine{n: n, tr: tr, book: cfg.Book, log: log, inc: n.Incarnation()}
+		m := &NodeMachine{n: n, tr: tr, book: cfg.Book, log: log, inc: n.Incarnation(), worker: worker}
 		log.Info("node open", "node_incarnation", n.Incarnation(), "voters", len(nc.Voters), "cores", nc.Provide.Cores)
 		return m, nil
 	}
@@ -102,6 +107,7 @@ type NodeMachine struct {
 	inc            uint64 // the node's incarnation as last logged
 	log            *slog.Logger
 	clientsRefused uint64
+	worker         *diskWorker
 }
 
 var (
@@ -191,10 +197,46 @@ func (m *NodeMachine) Err() error {
 	return nil
 }
 
-// Close releases the node's files.
+// Close releases the node's files, once the chunk writes under way have
+// finished (their completions are dropped with the node).
 func (m *NodeMachine) Close() error {
 	m.n.Close()
+	m.worker.stop()
 	return nil
+}
+
+// diskJobsMax bounds the chunk writes queued for a machine's disk worker;
+// a full queue makes the driver wait for it (backpressure, bounded by the
+// chunk store's own limit on writes under way).
+const diskJobsMax = 64
+
+// diskWorker runs the node's offloaded disk jobs (node.Config.Offload) on
+// one goroutine, in order.
+type diskWorker struct {
+	jobs    chan func()
+	done    chan struct{}
+	stopped sync.Once
+}
+
+func newDiskWorker() *diskWorker {
+	w := &diskWorker{jobs: make(chan func(), diskJobsMax), done: make(chan struct{})}
+	go w.run()
+	return w
+}
+
+func (w *diskWorker) run() {
+	defer close(w.done)
+	for job := range w.jobs {
+		job()
+	}
+}
+
+func (w *diskWorker) offload(job func()) { w.jobs <- job }
+
+// stop runs the jobs queued and ends the goroutine.
+func (w *diskWorker) stop() {
+	w.stopped.Do(func() { close(w.jobs) })
+	<-w.done
 }
 
 // AddressBook is the machines' addresses as a host knows them, shared

@@ -38,8 +38,11 @@ func (s *Service) onPut(from uint64, m *message) {
 	case s.buggify("dfs.put-refused"):
 		ack.status = ackFull
 	default:
-		crc, st := s.store.write(m.ref, m.version, content, s.ticks)
-		ack.status, ack.crc = ackOf(st), crc
+		s.store.write(m.ref, m.version, content, s.ticks, func(crc uint32, st storeStatus) {
+			ack.status, ack.crc = ackOf(st), crc
+			s.reply(from, &ack)
+		})
+		return
 	}
 	s.reply(from, &ack)
 }
@@ -133,12 +136,14 @@ func (s *Service) copyFrom(req *message, i int, answer func(ackStatus)) {
 			s.copyFrom(req, i+1, answer)
 			return
 		}
-		_, st := s.store.write(req.ref, req.version, ack.data, s.ticks)
-		if st == storeOK {
-			s.stats.CopiesIn++
-			s.stats.CopyBytesIn += uint64(len(ack.data))
-		}
-		answer(ackOf(st))
+		n := uint64(len(ack.data))
+		s.store.write(req.ref, req.version, ack.data, s.ticks, func(_ uint32, st storeStatus) {
+			if st == storeOK {
+				s.stats.CopiesIn++
+				s.stats.CopyBytesIn += n
+			}
+			answer(ackOf(st))
+		})
 	})
 }
 

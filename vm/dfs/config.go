@@ -63,6 +63,16 @@ var _ MetaClient = (*raftkv.Client)(nil)
 
 // Config configures a Service. Zero timings take their defaults (in ticks
 // of Service.Tick; the defaults suit a 10 ms tick).
+// DiskWorker runs disk work off the goroutine that drives the Service.
+// Do returns at once; job runs on another goroutine; then done is called
+// exactly once, on the driving goroutine (under whatever lock guards the
+// Service), from a later event. A chunk file's write and sync run as jobs,
+// so a driver that also runs other work (the node's cores calling into it)
+// never waits for an fsync of a chunk.
+type DiskWorker interface {
+	Do(job, done func())
+}
+
 type Config struct {
 	Machine     netmodel.NodeID // this machine
 	Incarnation uint32          // this machine's incarnation: ids made here carry it
@@ -88,6 +98,11 @@ type Config struct {
 	// RootRedundancy is the root directory's redundancy when this Service
 	// creates it (the first to start does).
 	RootRedundancy uint8
+
+	// DiskWorker, if set, writes and syncs chunk files off the driver's
+	// goroutine (Disk must then be safe for concurrent use); nil: inline,
+	// as the simulator runs.
+	DiskWorker DiskWorker
 
 	Bugs    Bugs                   // planted defects, all off in production
 	Buggify func(site string) bool // FoundationDB's BUGGIFY (sim.Machine.Buggify); nil: never

@@ -57,6 +57,8 @@ type harness struct {
 	out     *strings.Builder
 	verbose bool
 	opens   uint64
+	workers map[uint64]*deferredDisk // deferDisk: each machine's, this boot's
+	diskRng *rand.Rand
 }
 
 type harnessOptions struct {
@@ -70,6 +72,37 @@ type harnessOptions struct {
 	// dirs, if set, gives each machine a directory of the host: its disk
 	// is then the OS's (osdisk), and crashes are not possible.
 	dirs func(machine uint64) string
+	// deferDisk: chunk files are written through a DiskWorker whose jobs
+	// run at later ticks, in a seeded order, as a host's worker goroutine
+	// would finish them.
+	deferDisk bool
+}
+
+// deferredDisk is a DiskWorker holding its jobs until the harness runs them.
+type deferredDisk struct {
+	h    *harness
+	m    uint64
+	inc  uint32
+	jobs []deferredJob
+}
+
+type deferredJob struct{ job, done func() }
+
+func (d *deferredDisk) Do(job, done func()) { d.jobs = append(d.jobs, deferredJob{job, done}) }
+
+// runSome runs about half of the queued jobs, picked by the harness's
+// seeded draw, each job then its completion.
+func (d *deferredDisk) runSome(rng *rand.Rand) {
+	var keep []deferredJob
+	for _, j := range d.jobs {
+		if rng.IntN(2) == 0 {
+			keep = append(keep, j)
+			continue
+		}
+		j.job()
+		j.done()
+	}
+	d.jobs = keep
 }
 
 func newHarness(t fataler, o harnessOptions) *harness {
@@ -87,6 +120,7 @@ func newHarness(t fataler, o harnessOptions) *harness {
 		disks: map[uint64]diskmodel.FS{}, crashes: map[uint64]func(){}, servers: map[uint64]*raftkv.Server{}, svcs: map[uint64]*Service{},
 		clients: map[netmodel.NodeID]*raftkv.Client{}, inc: map[uint64]uint32{}, cut: map[[2]uint64]bool{},
 		procs: map[int]*hproc{}, held: map[msgKind]bool{},
+		workers: map[uint64]*deferredDisk{}, diskRng: rand.New(rand.NewPCG(o.seed, 77)),
 	}
 	for i := 1; i <= o.machines; i++ {
 		h.ids = append(h.ids, uint64(i))
@@ -163,8 +197,15 @@ func (h *harness) boot(m uint64) {
 	for _, id := range h.ids {
 		machines = append(machines, netmodel.NodeID(id))
 	}
+	var worker DiskWorker
+	delete(h.workers, m) // jobs of an earlier boot are lost with it
+	if h.opts.deferDisk {
+		w := &deferredDisk{h: h, m: m, inc: h.inc[m]}
+		h.workers[m], worker = w, w
+	}
 	svc, err := New(Config{
-		Machine: netmodel.NodeID(m), Incarnation: h.inc[m], Machines: machines,
+		DiskWorker: worker,
+		Machine:    netmodel.NodeID(m), Incarnation: h.inc[m], Machines: machines,
 		Disk: h.disks[m], Dir: "fs", QuotaBytes: h.opts.quotaBytes,
 		Transport: harnessTransport{h: h, from: serviceBase + netmodel.NodeID(m), to: func(to netmodel.NodeID) netmodel.NodeID { return serviceBase + to }},
 		Meta:      meta, Rand: rand.New(rand.NewPCG(h.seed, m<<40|h.opens)),
@@ -192,6 +233,7 @@ func (h *harness) crash(m uint64) {
 	}
 	delete(h.servers, m)
 	delete(h.svcs, m)
+	delete(h.workers, m) // its jobs never ran: the crash came first
 	for slot := 1; slot <= metaSlots; slot++ {
 		delete(h.clients, netmodel.NodeID(clientBase*m+uint64(slot)))
 	}
@@ -211,6 +253,9 @@ func (h *harness) tick() {
 		}
 		if svc := h.svcs[m]; svc != nil {
 			svc.Tick()
+		}
+		if w := h.workers[m]; w != nil {
+			w.runSome(h.diskRng)
 		}
 	}
 }

@@ -18,7 +18,16 @@ import (
 // live copy). One world serves every check (each uses a file
 // of its own), so the property stays cheap at RAPID_CHECKS=1000.
 func TestChunkedFileMatchesFlatModel(t *testing.T) {
-	h := newHarness(t, harnessOptions{seed: 7, machines: 6, chunkSizeBytes: 64})
+	for _, deferDisk := range []bool{false, true} {
+		t.Run(fmt.Sprintf("deferDisk=%v", deferDisk), func(t *testing.T) { checkChunkedFileMatchesFlatModel(t, deferDisk) })
+	}
+}
+
+// checkChunkedFileMatchesFlatModel runs the property; with deferDisk the
+// chunk files are written and synced by a worker that finishes them at
+// later ticks, in any order (the real cluster's DiskWorker).
+func checkChunkedFileMatchesFlatModel(t *testing.T, deferDisk bool) {
+	h := newHarness(t, harnessOptions{seed: 7, machines: 6, chunkSizeBytes: 64, deferDisk: deferDisk})
 	h.run(40)
 	p := h.proc(1, 1, sys.UserRoot)
 	n := 0
@@ -68,6 +77,13 @@ func TestChunkedFileMatchesFlatModel(t *testing.T) {
 			}
 		}
 	})
+	offloaded := uint64(0)
+	for _, svc := range h.svcs {
+		offloaded += svc.Stats().WritesOffloaded
+	}
+	if (offloaded > 0) != deferDisk {
+		t.Errorf("chunk writes through the DiskWorker = %d with deferDisk %v", offloaded, deferDisk)
+	}
 }
 
 // must runs an operation that has to succeed.

@@ -27,16 +27,17 @@ type Stats struct {
 	RequestsSent     uint64 // chunk requests, resends included
 	RequestsFailed   uint64 // chunk requests no attempt got answered
 
-	BytesStored    uint64 // chunk bytes written to this disk
-	BytesServed    uint64 // chunk bytes sent to readers and copiers
-	BadCopies      uint64 // local copies found bad (checksum), dropped
-	MissingCopies  uint64 // local copies found missing
-	BadFilesAtBoot uint64 // chunk files found torn or invalid at boot, removed
-	BadServed      uint64 // copies a reader found bad after the replica sent them (never expected)
-	TargetsFailed  uint64 // write targets that failed and were replaced
-	SelfDrops      uint64 // this machine removed itself from a chunk's record
-	GuessesTaken   uint64 // steps of a path walk taken from an earlier step's read (dirGuesses)
-	GuessesWrong   uint64 // guessed steps the read showed wrong (the walk read again)
+	BytesStored     uint64 // chunk bytes written to this disk
+	WritesOffloaded uint64 // chunk files written and synced by the DiskWorker
+	BytesServed     uint64 // chunk bytes sent to readers and copiers
+	BadCopies       uint64 // local copies found bad (checksum), dropped
+	MissingCopies   uint64 // local copies found missing
+	BadFilesAtBoot  uint64 // chunk files found torn or invalid at boot, removed
+	BadServed       uint64 // copies a reader found bad after the replica sent them (never expected)
+	TargetsFailed   uint64 // write targets that failed and were replaced
+	SelfDrops       uint64 // this machine removed itself from a chunk's record
+	GuessesTaken    uint64 // steps of a path walk taken from an earlier step's read (dirGuesses)
+	GuessesWrong    uint64 // guessed steps the read showed wrong (the walk read again)
 
 	RepairPasses     uint64
 	RepairCopies     uint64 // copies made to restore redundancy
@@ -102,6 +103,9 @@ func New(cfg Config) (*Service, error) {
 	s.store, err = openStore(cfg.Disk, cfg.Dir, cfg.QuotaBytes, cfg.Bugs, &s.stats)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.DiskWorker != nil {
+		s.store.worker = drainingWorker{s: s, w: cfg.DiskWorker}
 	}
 	for _, m := range cfg.Machines {
 		s.MachineUp(m)
@@ -203,6 +207,20 @@ func (s *Service) buggify(site string) bool { return s.cfg.Buggify != nil && s.c
 // later runs fn at the end of the current Tick or Receive: answers to a
 // process never come from inside its call, and local requests do not
 // recurse.
+// drainingWorker is the driver's DiskWorker with the Service's deferred
+// work run after each completion, as after any other input.
+type drainingWorker struct {
+	s *Service
+	w DiskWorker
+}
+
+func (d drainingWorker) Do(job, done func()) {
+	d.w.Do(job, func() {
+		done()
+		d.s.drain()
+	})
+}
+
 func (s *Service) later(fn func()) { s.deferred = append(s.deferred, fn) }
 
 // drainRoundsMax bounds the rounds of deferred work one input runs; work

@@ -55,12 +55,37 @@ type store struct {
 	// scratch holds the files verify reads: the scrubber and the audits
 	// check a chunk every tick and keep none of its bytes.
 	scratch []byte
+	// worker runs the files' writes and syncs off the driver's goroutine
+	// (nil: inline); writing holds the generations being written, not yet
+	// in the inventory (their bytes are reserved in usedBytes).
+	worker  DiskWorker
+	writing map[chunkRef]*pendingWrite
 }
+
+// pendingWrite is a generation whose file is being written and synced.
+type pendingWrite struct {
+	ref       chunkRef
+	version   uint64
+	length    uint32
+	crc       uint32
+	since     uint64
+	size      uint64 // reserved in usedBytes
+	name      string
+	content   []byte
+	status    storeStatus // set by the job
+	cancelled bool        // removed meanwhile: the file goes once written
+	waiters   []func(uint32, storeStatus)
+}
+
+// pendingWritesMax bounds the generations being written at once: a put
+// beyond it is answered full (the writer tries another machine or again).
+const pendingWritesMax = 256
 
 func openStore(fsys diskmodel.FS, dir string, quota uint64, bugs Bugs, stats *Stats) (*store, error) {
 	st := &store{
 		fsys: fsys, dir: path.Join(dir, "c"), quotaBytes: quota,
 		chunks: btree.NewG(16, localLess), noSync: bugs.AckBeforeSync, noVerify: bugs.SkipReadChecksum, stats: stats,
+		writing: map[chunkRef]*pendingWrite{},
 	}
 	if err := diskmodel.MkdirAll(fsys, st.dir); err != nil {
 		return nil, fmt.Errorf("dfs: chunk directory: %w", err)
@@ -237,9 +262,20 @@ func (st *store) failedRead(c *localChunk, s storeStatus) storeStatus {
 	return s
 }
 
-// write stores a generation: header and data, synced, its name synced.
-func (st *store) write(ref chunkRef, version uint64, data []byte, now uint64) (uint32, storeStatus) {
+// write stores a generation: header and data, synced, its name synced;
+// done gets the checksum and the outcome, at once or (with a DiskWorker)
+// from a later event, exactly once. A second write of a generation being
+// written waits for the first's outcome.
+func (st *store) write(ref chunkRef, version uint64, data []byte, now uint64, done func(uint32, storeStatus)) {
 	crc := checksum(data)
+	if pw := st.writing[ref]; pw != nil {
+		if pw.crc != crc || pw.length != uint32(len(data)) {
+			done(0, storeBad) // one generation, two contents: never from a correct writer
+			return
+		}
+		pw.waiters = append(pw.waiters, done)
+		return
+	}
 	if c, ok := st.get(ref); ok {
 		// A retry of a write already stored, unless the file is not what
 		// it says: a file found at boot whose sync a crash cut keeps its
@@ -247,24 +283,54 @@ func (st *store) write(ref chunkRef, version uint64, data []byte, now uint64) (u
 		// such a file was acknowledged, committed with R = 1, and the only
 		// copy was bad). So the bytes are read and checked before the ack.
 		if c.crc == crc && c.length == uint32(len(data)) && st.check(ref, crc) == storeOK {
-			return crc, storeOK
+			done(crc, storeOK)
+			return
 		}
 		st.remove(ref)
 	}
 	size := chunkFileBytes(uint32(len(data)))
-	if st.usedBytes+size > st.quotaBytes {
-		return 0, storeFull
+	if st.usedBytes+size > st.quotaBytes || len(st.writing) >= pendingWritesMax {
+		done(0, storeFull)
+		return
 	}
 	h := chunkHeader{ref: ref, version: version, length: uint32(len(data)), crc: crc}
-	name := st.fileName(ref)
-	if s := st.writeFile(name, append(h.encode(), data...)); s != storeOK {
-		_ = st.fsys.Remove(name)
-		return 0, s
-	}
-	st.chunks.ReplaceOrInsert(&localChunk{ref: ref, version: version, length: h.length, crc: crc, since: now})
+	pw := &pendingWrite{ref: ref, version: version, length: h.length, crc: crc, since: now, size: size,
+		name: st.fileName(ref), content: append(h.encode(), data...), waiters: []func(uint32, storeStatus){done}}
 	st.usedBytes += size
-	st.stats.BytesStored += uint64(len(data))
-	return crc, storeOK
+	st.writing[ref] = pw
+	if st.worker == nil {
+		pw.status = st.writeFile(pw.name, pw.content)
+		st.finishWrite(pw)
+		return
+	}
+	st.stats.WritesOffloaded++
+	st.worker.Do(func() { pw.status = st.writeFile(pw.name, pw.content) }, func() { st.finishWrite(pw) })
+}
+
+// finishWrite takes a written generation into the inventory (or drops its
+// file) and answers its writers.
+func (st *store) finishWrite(pw *pendingWrite) {
+	if st.writing[pw.ref] != pw {
+		panic(fmt.Sprintf("dfs: finishing the write of %v, which is not being written", pw.ref))
+	}
+	delete(st.writing, pw.ref)
+	crc, status := pw.crc, pw.status
+	switch {
+	case status == storeOK && !pw.cancelled:
+		st.chunks.ReplaceOrInsert(&localChunk{ref: pw.ref, version: pw.version, length: pw.length, crc: pw.crc, since: pw.since})
+		st.stats.BytesStored += uint64(pw.length)
+	default:
+		if status == storeOK {
+			status = storeMissing // removed while it was written
+		}
+		_ = st.fsys.Remove(pw.name)
+		st.usedBytes -= pw.size
+		crc = 0
+	}
+	pw.content = nil
+	for _, w := range pw.waiters {
+		w(crc, status)
+	}
 }
 
 func (st *store) writeFile(name string, content []byte) storeStatus {
@@ -294,6 +360,10 @@ func (st *store) writeFile(name string, content []byte) storeStatus {
 // remove forgets a generation and deletes its file. Not synced: a file a
 // crash brings back is collected again.
 func (st *store) remove(ref chunkRef) {
+	if pw := st.writing[ref]; pw != nil {
+		pw.cancelled = true
+		return
+	}
 	c, ok := st.chunks.Delete(&localChunk{ref: ref})
 	if !ok {
 		return

@@ -88,6 +88,13 @@ type Config struct {
 	// goroutine, so that no core stalls in a disk sync. Nil: the cores
 	// drain it themselves after their slices.
 	Wake func()
+	// Offload, if set, runs a job on another goroutine and returns at once
+	// (it may wait while its queue is full); the node takes the job's
+	// completion at its next Drain and calls Wake. Chunk files are written
+	// and synced through it, so no core calling into the machine waits for
+	// a chunk's fsync. The Disk must then be safe for concurrent use. Nil:
+	// inline (the simulator).
+	Offload func(job func())
 	// LoopbackThroughTransport sends the node's messages to itself through
 	// Transport instead of holding them for its next Tick. The simulator
 	// sets it: there a disk sync returns at once and becomes durable later,
@@ -263,7 +270,8 @@ type Node struct {
 	leaseCount      uint64
 	pidNext, pidEnd uint64 // the pid block in hand: [pidNext, pidEnd)
 	pidWaiters      []func(uint64, error)
-	records         procRecords // p/<pid> records being written (proc_records.go)
+	offload         offloadQueue // completions of Offload's jobs (offload.go)
+	records         procRecords  // p/<pid> records being written (proc_records.go)
 
 	table      *kernel.Table        // processes homed here
 	procs      map[uint64]*procHere // processes installed here
@@ -653,7 +661,9 @@ func (n *Node) HasQueued() bool {
 }
 
 // queued: work the node queued for itself waits for a drain.
-func (n *Node) queued() bool { return len(n.selfMsgs) > 0 || len(n.deferred) > 0 }
+func (n *Node) queued() bool {
+	return len(n.selfMsgs) > 0 || len(n.deferred) > 0 || n.offload.pending()
+}
 
 // Runnable reports whether some thread on some core can run.
 func (n *Node) Runnable() bool { return n.cores.Runnable() }
@@ -739,6 +749,7 @@ func (n *Node) later(fn func()) { n.deferred = append(n.deferred, fn) }
 // drain delivers messages to self and runs deferred work, in order.
 // What they queue meanwhile waits for the next drain.
 func (n *Node) drain() {
+	n.runOffloaded()
 	deferred, msgs := n.deferred, n.selfMsgs
 	n.deferred, n.selfMsgs = nil, nil
 	for _, fn := range deferred {

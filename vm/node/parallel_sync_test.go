@@ -88,6 +88,76 @@ func TestCoresRunThroughSyncs(t *testing.T) {
 	}
 }
 
+// TestChunkSyncLeavesLockFree: with Config.Offload, a chunk file's write
+// and sync run on the worker's goroutine, so while one is held the node's
+// lock is free: a core's call into the machine (here the driver asking
+// HasQueued, which takes the lock) does not wait for the fsync. Without
+// Offload the driver syncs chunk files holding the lock, and it fails.
+func TestChunkSyncLeavesLockFree(t *testing.T) {
+	c := newCluster(t, 0, 0, 1)
+	c.parallel, c.cores = true, 1
+	c.tweak = func(cfg *Config) {
+		cfg.Wake = func() {}
+		cfg.Offload = func(job func()) { go job() }
+	}
+	c.ids = []netmodel.NodeID{1}
+	c.voters = c.ids
+	disk := &gatedDisk{FS: c.newDisk(t), held: make(chan string), release: make(chan struct{}), opened: make(chan struct{})}
+	c.disks[1] = disk
+	c.boot(1)
+	driverDone := make(chan bool, 1)
+	started := false
+	t.Cleanup(func() {
+		close(disk.opened)
+		if started {
+			<-driverDone
+		}
+	})
+	if !c.runUntil(c.allJoinedLocked, 40000) {
+		t.Fatalf("the node did not join")
+	}
+	n := c.nodes[1]
+	disk.closed.Store(true)
+	ans := &answer{}
+	started = true
+	go func() {
+		n.File(FilePut, "root", "f", []byte("held"), sys.AttrChange{}, ans.set)
+		driverDone <- c.runUntil(func() bool { done, _, _ := ans.get(); return done }, 100000)
+	}()
+	chunkSyncs := 0
+	for answered := false; !answered; {
+		select {
+		case name := <-disk.held:
+			if chunkSyncs > heldSyncsMax {
+				t.Fatalf("more than %d syncs for one file write", heldSyncsMax)
+			}
+			if strings.HasPrefix(name, "chunks/") {
+				chunkSyncs++
+				locked := make(chan struct{})
+				go func() { n.HasQueued(); close(locked) }()
+				select {
+				case <-locked:
+				case <-time.After(10 * time.Second):
+					t.Fatalf("the node's lock stayed taken while the sync of %s was held", name)
+				}
+			}
+			disk.release <- struct{}{}
+		case answered = <-driverDone:
+			driverDone <- answered
+		}
+	}
+	disk.closed.Store(false)
+	if done, _, err := ans.get(); !done || err != nil {
+		t.Fatalf("the write answered (%v, %v), want done and no error", done, err)
+	}
+	if chunkSyncs == 0 {
+		t.Errorf("no chunk file sync was held")
+	}
+	if got := n.fs.svc.Stats().WritesOffloaded; got == 0 {
+		t.Errorf("dfs WritesOffloaded = 0, want the write's chunk through Offload")
+	}
+}
+
 // heldSyncsMax bounds the syncs one file write may make (chunk, its
 // directory, WAL, and whatever ticks bring meanwhile).
 const heldSyncsMax = 64

@@ -82,6 +82,9 @@ func (n *Node) tryOpenStorage() {
 	dc.Machine, dc.Incarnation, dc.Machines = n.cfg.ID, uint32(n.inc), []netmodel.NodeID{n.cfg.ID}
 	dc.Disk, dc.Dir, dc.QuotaBytes = diskmodel.Sub(n.cfg.Disk, storageDir), "fs", n.cfg.Provide.DiskBytes
 	dc.Transport, dc.Meta, dc.Rand = n.transport(ServiceStorage), meta, n.cfg.Rand
+	if n.cfg.Offload != nil {
+		dc.DiskWorker = diskWorker{n: n, inc: n.inc}
+	}
 	svc, err := dfs.New(dc)
 	if err != nil {
 		n.storageOpenFailed(err)

@@ -1,0 +1,67 @@
+package node
+
+import "sync"
+
+// Disk work off the driver's goroutine (Config.Offload): a job runs on the
+// host's worker, its completion comes back as an input the node takes at
+// its next Drain, under its lock, like a message.
+
+// offloaded is a job's completion waiting for the node.
+type offloaded struct {
+	inc  uint64 // the incarnation that started the job: a reborn node drops it
+	done func()
+}
+
+// offloadQueue holds completions, filled from the worker's goroutine.
+type offloadQueue struct {
+	mu    sync.Mutex
+	ready []offloaded
+}
+
+func (q *offloadQueue) push(o offloaded) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.ready = append(q.ready, o)
+}
+
+func (q *offloadQueue) take() []offloaded {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := q.ready
+	q.ready = nil
+	return out
+}
+
+func (q *offloadQueue) pending() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	return len(q.ready) > 0
+}
+
+// diskWorker is the node as the chunk store's dfs.DiskWorker.
+type diskWorker struct {
+	n   *Node
+	inc uint64
+}
+
+// Do runs job through Config.Offload; done runs at the node's next Drain.
+// The worker's goroutine never takes the node's lock.
+func (w diskWorker) Do(job, done func()) {
+	n := w.n
+	n.cfg.Offload(func() {
+		job()
+		n.offload.push(offloaded{inc: w.inc, done: done})
+		if n.cfg.Wake != nil {
+			n.cfg.Wake()
+		}
+	})
+}
+
+// runOffloaded runs the completions that came back (this incarnation's).
+func (n *Node) runOffloaded() {
+	for _, o := range n.offload.take() {
+		if o.inc == n.inc {
+			o.done()
+		}
+	}
+}
