@@ -22,43 +22,13 @@ import (
 // sync itself (it did: its after-slice drain delivered the metadata
 // replica's messages to itself, and the replica synced its WAL there).
 func TestCoresRunThroughSyncs(t *testing.T) {
-	c := newCluster(t, 0, 0, 1)
-	c.parallel, c.cores = true, 1
-	// As the host: the cores leave what the node queued for itself to the
-	// driver (here the harness's steps, whose ticks drain it).
-	c.tweak = func(cfg *Config) { cfg.Wake = func() {} }
-	c.ids = []netmodel.NodeID{1}
-	c.voters = c.ids
-	disk := &gatedDisk{FS: c.newDisk(t), held: make(chan string), release: make(chan struct{}), opened: make(chan struct{})}
-	c.disks[1] = disk
-	c.boot(1)
-	driverDone := make(chan bool, 1)
-	started := false
-	// Cleanups run last first: this one, before the cores stop, lets
-	// every sync through and waits for the driver, so that a failure does
-	// not leave a core waiting on a lock held by a sync no one releases.
-	t.Cleanup(func() {
-		close(disk.opened)
-		if started {
-			<-driverDone
-		}
-	})
-	if !c.runUntil(c.allJoinedLocked, 40000) {
-		t.Fatalf("the node did not join")
-	}
-	n := c.nodes[1]
+	g := newGatedNode(t, nil)
+	c, n, disk, driverDone := g.c, g.n, g.disk, g.driverDone
 	c.start(1, spinSource)
 	if !c.runUntil(func() bool { return n.CoreTicks() > 0 }, 20000) {
 		t.Fatalf("the spinning thread never ran")
 	}
-
-	disk.closed.Store(true)
-	ans := &answer{}
-	started = true
-	go func() { // the driver: the file write and the steps that carry it
-		n.File(FilePut, "root", "f", []byte("held"), sys.AttrChange{}, ans.set)
-		driverDone <- c.runUntil(func() bool { done, _, _ := ans.get(); return done }, 100000)
-	}()
+	ans := g.write()
 	var held []string
 	for answered := false; !answered; {
 		select {
@@ -94,36 +64,9 @@ func TestCoresRunThroughSyncs(t *testing.T) {
 // HasQueued, which takes the lock) does not wait for the fsync. Without
 // Offload the driver syncs chunk files holding the lock, and it fails.
 func TestChunkSyncLeavesLockFree(t *testing.T) {
-	c := newCluster(t, 0, 0, 1)
-	c.parallel, c.cores = true, 1
-	c.tweak = func(cfg *Config) {
-		cfg.Wake = func() {}
-		cfg.Offload = func(job func()) { go job() }
-	}
-	c.ids = []netmodel.NodeID{1}
-	c.voters = c.ids
-	disk := &gatedDisk{FS: c.newDisk(t), held: make(chan string), release: make(chan struct{}), opened: make(chan struct{})}
-	c.disks[1] = disk
-	c.boot(1)
-	driverDone := make(chan bool, 1)
-	started := false
-	t.Cleanup(func() {
-		close(disk.opened)
-		if started {
-			<-driverDone
-		}
-	})
-	if !c.runUntil(c.allJoinedLocked, 40000) {
-		t.Fatalf("the node did not join")
-	}
-	n := c.nodes[1]
-	disk.closed.Store(true)
-	ans := &answer{}
-	started = true
-	go func() {
-		n.File(FilePut, "root", "f", []byte("held"), sys.AttrChange{}, ans.set)
-		driverDone <- c.runUntil(func() bool { done, _, _ := ans.get(); return done }, 100000)
-	}()
+	g := newGatedNode(t, func(cfg *Config) { cfg.Offload = func(job func()) { go job() } })
+	n, disk, driverDone := g.n, g.disk, g.driverDone
+	ans := g.write()
 	chunkSyncs := 0
 	for answered := false; !answered; {
 		select {
@@ -156,6 +99,61 @@ func TestChunkSyncLeavesLockFree(t *testing.T) {
 	if got := n.fs.svc.Stats().WritesOffloaded; got == 0 {
 		t.Errorf("dfs WritesOffloaded = 0, want the write's chunk through Offload")
 	}
+}
+
+// gatedNode is a one-machine VM with one parallel core on a gatedDisk, as
+// the host runs it (the cores leave what the node queued for itself to the
+// driver: here the harness's steps, whose ticks drain it).
+type gatedNode struct {
+	c          *cluster
+	n          *Node
+	disk       *gatedDisk
+	driverDone chan bool
+	started    bool
+}
+
+func newGatedNode(t *testing.T, tweak func(*Config)) *gatedNode {
+	c := newCluster(t, 0, 0, 1)
+	c.parallel, c.cores = true, 1
+	c.tweak = func(cfg *Config) {
+		cfg.Wake = func() {}
+		if tweak != nil {
+			tweak(cfg)
+		}
+	}
+	c.ids = []netmodel.NodeID{1}
+	c.voters = c.ids
+	g := &gatedNode{c: c, driverDone: make(chan bool, 1),
+		disk: &gatedDisk{FS: c.newDisk(t), held: make(chan string), release: make(chan struct{}), opened: make(chan struct{})}}
+	c.disks[1] = g.disk
+	c.boot(1)
+	// Cleanups run last first: this one, before the cores stop, lets
+	// every sync through and waits for the driver, so that a failure does
+	// not leave a core waiting on a lock held by a sync no one releases.
+	t.Cleanup(func() {
+		close(g.disk.opened)
+		if g.started {
+			<-g.driverDone
+		}
+	})
+	if !c.runUntil(c.allJoinedLocked, 40000) {
+		t.Fatalf("the node did not join")
+	}
+	g.n = c.nodes[1]
+	return g
+}
+
+// write holds every sync from now on and starts a file write on a driver
+// goroutine, which runs the steps that carry it and reports on driverDone.
+func (g *gatedNode) write() *answer {
+	g.disk.closed.Store(true)
+	ans := &answer{}
+	g.started = true
+	go func() {
+		g.n.File(FilePut, "root", "f", []byte("held"), sys.AttrChange{}, ans.set)
+		g.driverDone <- g.c.runUntil(func() bool { done, _, _ := ans.get(); return done }, 100000)
+	}()
+	return ans
 }
 
 // heldSyncsMax bounds the syncs one file write may make (chunk, its
