@@ -1,6 +1,9 @@
 package node
 
-import "sync"
+import (
+	"sync"
+	"sync/atomic"
+)
 
 // Disk work off the driver's goroutine (Config.Offload): a job runs on the
 // host's worker, its completion comes back as an input the node takes at
@@ -16,6 +19,12 @@ type offloaded struct {
 type offloadQueue struct {
 	mu    sync.Mutex
 	ready []offloaded
+	// running counts the jobs started and not finished, of every
+	// incarnation: a reborn node opens its chunk store only once its old
+	// self's writes are on disk, so that the store's scan at open finds
+	// them (a file written after the scan would be known to no inventory,
+	// its space never reclaimed).
+	running atomic.Int64
 }
 
 func (q *offloadQueue) push(o offloaded) {
@@ -48,9 +57,11 @@ type diskWorker struct {
 // The worker's goroutine never takes the node's lock.
 func (w diskWorker) Do(job, done func()) {
 	n := w.n
+	n.offload.running.Add(1)
 	n.cfg.Offload(func() {
 		job()
 		n.offload.push(offloaded{inc: w.inc, done: done})
+		n.offload.running.Add(-1)
 		if n.cfg.Wake != nil {
 			n.cfg.Wake()
 		}

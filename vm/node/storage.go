@@ -67,8 +67,8 @@ func storageSessionAddr(m netmodel.NodeID, slot int) netmodel.NodeID {
 // get a storage that answers EIO.
 func (n *Node) tryOpenStorage() {
 	st := n.fs
-	if st.svc != nil {
-		return
+	if st.svc != nil || n.offload.running.Load() > 0 {
+		return // open, or an earlier incarnation's chunk writes still under way
 	}
 	if err := diskmodel.MkdirAll(n.cfg.Disk, storageDir); err != nil {
 		n.storageOpenFailed(err)
