@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+
+	"github.com/flockvm/flock/vm/node"
 )
 
 // Export emits the node's figures: its counters, threads and processes,
@@ -61,6 +63,42 @@ func (m *NodeMachine) Export(emit func(Metric)) {
 		{"client_queries_unanswered_total", "peers that did not answer a query in time", cs.QueriesUnanswered},
 	} {
 		counter(c.name, c.help, c.v)
+	}
+	for svc := node.Service(1); svc < node.NumServices; svc++ {
+		l := []Label{{Name: "node_service", Value: svc.String()}}
+		for _, c := range []struct {
+			name, help string
+			v          int64
+		}{
+			{"node_service_messages_sent_total", "messages sent to other machines, by the node's service", st.ServiceMessagesOut[svc]},
+			{"node_service_bytes_sent_total", "bytes of those messages, headers included", st.ServiceBytesOut[svc]},
+			{"node_service_messages_received_total", "messages received from other machines, by the node's service", st.ServiceMessagesIn[svc]},
+			{"node_service_bytes_received_total", "bytes of those messages, headers included", st.ServiceBytesIn[svc]},
+		} {
+			emit(Metric{Name: c.name, Help: c.help, Kind: Counter, Labels: l, Value: float64(c.v)})
+		}
+	}
+	if ms, ok := n.MemoryStats(); ok {
+		for _, c := range []struct {
+			name, help string
+			v          uint64
+		}{
+			{"mem_hits_total", "global memory operations served here without a message, on the agent's slow path (the threads' fast-path hits on pages held are not counted)", ms.Hits},
+			{"mem_read_misses_total", "fetches of a read copy of a page", ms.ReadMisses},
+			{"mem_write_misses_total", "fetches of a writable copy (upgrades among them)", ms.WriteMisses},
+			{"mem_upgrades_total", "write fetches for a page held shared", ms.Upgrades},
+			{"mem_grants_total", "pages this machine sent as their home", ms.Grants},
+			{"mem_invalidations_sent_total", "invalidations this machine sent as a home", ms.InvalidationsSent},
+			{"mem_evictions_total", "cached pages evicted", ms.Evictions},
+			{"mem_delegated_sent_total", "operations shipped to a page's home", ms.DelegatedSent},
+			{"mem_delegated_served_total", "operations executed here for other machines", ms.DelegatedServed},
+			{"mem_retransmits_total", "memory requests sent again", ms.Retransmits},
+			{"mem_pages_lost_total", "pages lost with a machine", ms.PagesLost},
+			{"mem_bytes_sent_total", "bytes of memory messages sent", ms.BytesSent},
+		} {
+			emit(Metric{Name: c.name, Help: c.help, Kind: Counter, Value: float64(c.v)})
+		}
+		gauge("mem_requests_in_flight", "memory requests outstanding now", float64(ms.InFlight))
 	}
 	if fs, ok := n.StorageStats(); ok {
 		for _, c := range []struct {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -405,7 +406,8 @@ func TestClusterProcesses(t *testing.T) {
 
 	// Machine 1's metrics.
 	body := httpGet(t, "http://"+c.metrics+"/metrics")
-	for _, m := range []string{"flock_node_threads_started_total", "flock_raft_state", "flock_client_requests_total", "flock_net_messages_sent_total"} {
+	for _, m := range []string{"flock_node_threads_started_total", "flock_raft_state", "flock_client_requests_total", "flock_net_messages_sent_total",
+		"flock_mem_read_misses_total", "flock_mem_hits_total", "flock_node_service_messages_received_total"} {
 		if !strings.Contains(body, m) {
 			t.Errorf("machine 1's metrics lack %s", m)
 		}
@@ -413,6 +415,14 @@ func TestClusterProcesses(t *testing.T) {
 	// Machine 1 is the spread programs' home: its cores ran their main threads.
 	if ticks := metricValue(body, "flock_node_core_ticks_total"); ticks <= 0 {
 		t.Errorf("machine 1's flock_node_core_ticks_total = %v, want > 0 after running programs", ticks)
+	}
+	// Its metadata replica talks to the others, its process manager places
+	// the spread programs' threads on them.
+	for _, svc := range []string{"meta-server", "procs"} {
+		name := fmt.Sprintf(`flock_node_service_bytes_sent_total{machine="n1",node_service="%s",service="node"}`, svc)
+		if got := metricValue(body, name); got <= 0 {
+			t.Errorf("machine 1's %s = %v, want > 0\n%s", name, got, grepLines(body, "flock_node_service_bytes|flock_mem_"))
+		}
 	}
 	// Machine 1 admitted the two joiners (from its data dir, or from the
 	// metadata store once handed over) and issues from the store now.
@@ -615,4 +625,15 @@ func TestClusterWithoutMachineOne(t *testing.T) {
 	if _, err := os.Stat(dir); !os.IsNotExist(err) {
 		t.Errorf("the refused join left %s behind (%v)", dir, err)
 	}
+}
+
+// grepLines is the lines of body matching the regular expression re.
+func grepLines(body, re string) string {
+	var out []string
+	for _, line := range strings.Split(body, "\n") {
+		if ok, _ := regexp.MatchString(re, line); ok && !strings.HasPrefix(line, "#") {
+			out = append(out, line)
+		}
+	}
+	return strings.Join(out, "\n")
 }

@@ -22,6 +22,9 @@ const (
 	numServices
 )
 
+// NumServices bounds the services: they are 1 to NumServices-1.
+const NumServices = numServices
+
 var serviceNames = [numServices]string{"", "meta-server", "meta-client", "memory", "storage", "procs", "client", "storage-meta", "storage-meta-reply"}
 
 func (s Service) String() string {

@@ -39,3 +39,15 @@ type coherenceMemory struct{ *coherence.Agent }
 func (m *coherenceMemory) AddProcess(pid uint64, span []netmodel.NodeID, incarnations []uint64, _ *mem.Account) error {
 	return m.Agent.AddProcess(pid, span, coherence.ProcessOptions{HomeIncarnations: incarnations})
 }
+
+// MemoryStats is the coherence agent's counters (page hits on its slow
+// path, misses, invalidations, delegation, losses); ok is false if the
+// node's Memory is not a coherence agent.
+func (n *Node) MemoryStats() (coherence.Stats, bool) {
+	defer n.enter()()
+	m, ok := n.mem.(interface{ Stats() coherence.Stats })
+	if !ok {
+		return coherence.Stats{}, false
+	}
+	return m.Stats(), true
+}

@@ -311,6 +311,10 @@ type Stats struct {
 	OutboxFull, InboxFull     int64
 	MembershipRecordsRejected int64
 	VoterChanges              int64 // configuration changes this node decided that applied
+	// Traffic with other machines by service (index: Service), headers
+	// included; messages to itself are not counted.
+	ServiceMessagesOut, ServiceBytesOut [numServices]int64
+	ServiceMessagesIn, ServiceBytesIn   [numServices]int64
 }
 
 // Open starts a node: a new incarnation (durable before it speaks), the
@@ -544,6 +548,10 @@ func (n *Node) receive(from netmodel.NodeID, payload []byte) {
 		return
 	}
 	n.stats.MessagesIn++
+	if from != n.cfg.ID {
+		n.stats.ServiceMessagesIn[h.Service]++
+		n.stats.ServiceBytesIn[h.Service] += int64(HeaderSize + len(body))
+	}
 	switch h.Service {
 	case ServiceMetaServer:
 		if n.meta != nil {
@@ -725,6 +733,8 @@ func (n *Node) send(to netmodel.NodeID, s Service, payload []byte) {
 	buf := AppendHeader(make([]byte, 0, HeaderSize), Header{Service: s, Incarnation: n.inc})
 	buf = append(buf[:HeaderSize:HeaderSize], payload...)
 	n.stats.MessagesOut++
+	n.stats.ServiceMessagesOut[s]++
+	n.stats.ServiceBytesOut[s] += int64(len(buf))
 	n.cfg.Transport.Send(to, buf)
 }
 
