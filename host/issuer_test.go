@@ -10,6 +10,7 @@ import (
 
 	"github.com/flockvm/flock/identity"
 	"github.com/flockvm/flock/netmodel"
+	"github.com/flockvm/flock/netmodel/tcpnet"
 	"github.com/flockvm/flock/vm/node"
 )
 
@@ -149,5 +150,33 @@ func TestIssuerPrunesExpiredTokens(t *testing.T) {
 	}
 	if _, _, err := v.joinVia(0, tok); !errors.Is(err, ErrRefused) || !strings.Contains(err.Error(), "unknown token") {
 		t.Errorf("JoinVM with a pruned token = %v, want refused: unknown token", err)
+	}
+}
+
+// TestIssuerJoinAskedAgain: a joiner whose answer was lost asks again with
+// the key it kept, through another machine, and gets the same machine id
+// without spending another use of the token; another key with the spent
+// token is refused.
+func TestIssuerJoinAskedAgain(t *testing.T) {
+	v := newTestVM(t, "againvm", 2, 1)
+	v.waitIssuing(1)
+	tok := v.tokenVia(1, 1)
+	key, err := identity.NewKey(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), waitMax)
+	defer cancel()
+	_, first, err := tcpnet.JoinVM(ctx, v.machines[1].addr, v.name, tok, key, nil)
+	if err != nil {
+		t.Fatalf("JoinVM via machine 2 = %v", err)
+	}
+	_, again, err := tcpnet.JoinVM(ctx, v.machines[0].addr, v.name, tok, key, nil)
+	if err != nil || again.MachineID != first.MachineID {
+		t.Fatalf("JoinVM again with the same key via machine 1 = id %d, %v; want id %d", again.MachineID, err, first.MachineID)
+	}
+	other, _ := identity.NewKey(nil)
+	if _, _, err := tcpnet.JoinVM(ctx, v.machines[0].addr, v.name, tok, other, nil); !errors.Is(err, identity.ErrToken) || !strings.Contains(err.Error(), "used up") {
+		t.Errorf("JoinVM with another key and the spent token = %v, want used up", err)
 	}
 }
