@@ -234,28 +234,14 @@ func (is *vmIssuer) admit(ctx context.Context, req identity.JoinRequest, binding
 		if err != nil {
 			return 0, err
 		}
-		last := uint64(0)
-		lastCmp := raftkv.Compare{Kind: raftkv.CompareAbsent, Key: identity.KeyLastMachineID}
-		if lres.Found {
-			if last, err = identity.ParseMachineID(identity.KeyLastMachineID, lres.Value); err != nil {
-				return 0, err
-			}
-			lastCmp = raftkv.Compare{Kind: raftkv.CompareEqual, Key: identity.KeyLastMachineID, Value: lres.Value}
-		}
-		id := last + 1
-		rec.UsesLeft--
-		idText := strconv.FormatUint(id, 10)
-		txn := raftkv.Txn{
-			If: []raftkv.Compare{{Kind: raftkv.CompareEqual, Key: tokenKey, Value: tres.Value}, lastCmp,
-				{Kind: raftkv.CompareAbsent, Key: issuedKey}},
-			Then: []raftkv.TxnOp{{Kind: raftkv.TxnPut, Key: tokenKey, Value: string(rec.Encode())},
-				{Kind: raftkv.TxnPut, Key: identity.KeyLastMachineID, Value: idText},
-				{Kind: raftkv.TxnPut, Key: issuedKey, Value: idText}},
+		txn, id, err := spendTxn(tokenKey, tres.Value, rec, lres, issuedKey)
+		if err != nil {
+			return 0, err
 		}
 		res, err := is.meta(ctx, "admit", func(c *raftkv.Client, done func(raftkv.Result)) error { return c.Txn(txn, done) })
 		switch {
 		case err == nil && res.Swapped:
-			is.log.Info("machine admitted", "machine", id, "token", hex.EncodeToString(req.TokenID[:]), "uses_left", rec.UsesLeft)
+			is.log.Info("machine admitted", "machine", id, "token", hex.EncodeToString(req.TokenID[:]), "uses_left", rec.UsesLeft-1)
 			return id, nil
 		case err != nil && !errors.Is(err, raftkv.ErrUnknownOutcome):
 			return 0, err
@@ -264,6 +250,32 @@ func (is *vmIssuer) admit(ctx context.Context, req identity.JoinRequest, binding
 		// outcome is unknown: read again (an applied one is found by key).
 	}
 	return 0, fmt.Errorf("host: admitting a machine: %d attempts lost to other admissions", issuerAdmitAttemptsMax)
+}
+
+// spendTxn is the admission of a machine with a use of the token read as
+// tokenValue (rec): if the token, the id counter (as read in last) and the
+// key's record are unchanged, take the use, the next id, and record the
+// key as admitted with it.
+func spendTxn(tokenKey, tokenValue string, rec identity.TokenRecord, last raftkv.Result, issuedKey string) (raftkv.Txn, uint64, error) {
+	lastID := uint64(0)
+	lastCmp := raftkv.Compare{Kind: raftkv.CompareAbsent, Key: identity.KeyLastMachineID}
+	if last.Found {
+		var err error
+		if lastID, err = identity.ParseMachineID(identity.KeyLastMachineID, last.Value); err != nil {
+			return raftkv.Txn{}, 0, err
+		}
+		lastCmp = raftkv.Compare{Kind: raftkv.CompareEqual, Key: identity.KeyLastMachineID, Value: last.Value}
+	}
+	id := lastID + 1
+	rec.UsesLeft--
+	idText := strconv.FormatUint(id, 10)
+	return raftkv.Txn{
+		If: []raftkv.Compare{{Kind: raftkv.CompareEqual, Key: tokenKey, Value: tokenValue}, lastCmp,
+			{Kind: raftkv.CompareAbsent, Key: issuedKey}},
+		Then: []raftkv.TxnOp{{Kind: raftkv.TxnPut, Key: tokenKey, Value: string(rec.Encode())},
+			{Kind: raftkv.TxnPut, Key: identity.KeyLastMachineID, Value: idText},
+			{Kind: raftkv.TxnPut, Key: issuedKey, Value: idText}},
+	}, id, nil
 }
 
 func (is *vmIssuer) get(ctx context.Context, key string) (raftkv.Result, error) {

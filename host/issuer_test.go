@@ -12,6 +12,7 @@ import (
 	"github.com/flockvm/flock/netmodel"
 	"github.com/flockvm/flock/netmodel/tcpnet"
 	"github.com/flockvm/flock/vm/node"
+	"github.com/flockvm/flock/vm/raftkv"
 )
 
 // tokenVia makes a join token through machine on, waiting while it has not
@@ -178,5 +179,36 @@ func TestIssuerJoinAskedAgain(t *testing.T) {
 	other, _ := identity.NewKey(nil)
 	if _, _, err := tcpnet.JoinVM(ctx, v.machines[0].addr, v.name, tok, other, nil); !errors.Is(err, identity.ErrToken) || !strings.Contains(err.Error(), "used up") {
 		t.Errorf("JoinVM with another key and the spent token = %v, want used up", err)
+	}
+}
+
+func TestSpendTxn(t *testing.T) {
+	rec := identity.TokenRecord{UsesLeft: 2, Expires: time.Unix(1e9, 0)}
+	for _, tc := range []struct {
+		last    raftkv.Result
+		wantID  uint64
+		wantCmp raftkv.CompareKind
+		wantErr bool
+	}{
+		{raftkv.Result{}, 1, raftkv.CompareAbsent, false},
+		{raftkv.Result{Found: true, Value: "4"}, 5, raftkv.CompareEqual, false},
+		{raftkv.Result{Found: true, Value: "x"}, 0, 0, true},
+	} {
+		txn, id, err := spendTxn("i/t/ab", "old", rec, tc.last, "i/issued/cd")
+		if (err != nil) != tc.wantErr {
+			t.Errorf("spendTxn(last %+v) error %v, want error %v", tc.last, err, tc.wantErr)
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		if id != tc.wantID || len(txn.If) != 3 || txn.If[1].Kind != tc.wantCmp || len(txn.Then) != 3 {
+			t.Errorf("spendTxn(last %+v) = id %d, %+v; want id %d with a %v compare on the counter", tc.last, id, txn, tc.wantID, tc.wantCmp)
+			continue
+		}
+		spent, err := identity.DecodeTokenRecord([]byte(txn.Then[0].Value))
+		if err != nil || spent.UsesLeft != 1 || txn.Then[1].Value != txn.Then[2].Value {
+			t.Errorf("spendTxn(last %+v) writes %+v (%v); want the token with 1 use left and the id twice", tc.last, txn.Then, err)
+		}
 	}
 }
