@@ -17,6 +17,7 @@ type localChunk struct {
 	length  uint32
 	crc     uint32
 	since   uint64 // tick it was written, or the boot tick for what was found at boot
+	name    string // its file (fileName(ref)), kept: the scrubber opens one every tick
 }
 
 func localLess(a, b *localChunk) bool { return refLess(a.ref, b.ref) }
@@ -116,7 +117,7 @@ func (st *store) adopt(fi diskmodel.FileInfo) error {
 		return fmt.Errorf("dfs: read chunk %v at boot: disk error", ref)
 	case storeOK:
 		if uint64(fi.Size) == chunkFileBytes(h.length) {
-			st.chunks.ReplaceOrInsert(&localChunk{ref: ref, version: h.version, length: h.length, crc: h.crc})
+			st.chunks.ReplaceOrInsert(&localChunk{ref: ref, version: h.version, length: h.length, crc: h.crc, name: name})
 			st.usedBytes += chunkFileBytes(h.length)
 			return nil
 		}
@@ -223,7 +224,7 @@ func (st *store) load(c *localChunk, wantCRC uint32) ([]byte, storeStatus) {
 // loadInto reads and checks the file of c into buf, sized for it, and
 // returns the data part of buf.
 func (st *store) loadInto(c *localChunk, wantCRC uint32, buf []byte) ([]byte, storeStatus) {
-	f, err := st.fsys.OpenFile(st.fileName(c.ref), diskmodel.OpenExisting)
+	f, err := st.fsys.OpenFile(c.name, diskmodel.OpenExisting)
 	if err != nil {
 		return nil, statusOf(err)
 	}
@@ -317,7 +318,7 @@ func (st *store) finishWrite(pw *pendingWrite) {
 	crc, status := pw.crc, pw.status
 	switch {
 	case status == storeOK && !pw.cancelled:
-		st.chunks.ReplaceOrInsert(&localChunk{ref: pw.ref, version: pw.version, length: pw.length, crc: pw.crc, since: pw.since})
+		st.chunks.ReplaceOrInsert(&localChunk{ref: pw.ref, version: pw.version, length: pw.length, crc: pw.crc, since: pw.since, name: pw.name})
 		st.stats.BytesStored += uint64(pw.length)
 	default:
 		if status == storeOK {
@@ -369,7 +370,7 @@ func (st *store) remove(ref chunkRef) {
 		return
 	}
 	st.usedBytes -= chunkFileBytes(c.length)
-	_ = st.fsys.Remove(st.fileName(ref))
+	_ = st.fsys.Remove(c.name)
 }
 
 // hasOtherGeneration reports whether another generation of the same chunk
