@@ -25,8 +25,10 @@ func newJoinCmd(stdout, stderr io.Writer) *cobra.Command {
 		Use:   "join NAME@ADDR --token TOKEN [flags]",
 		Short: "Add this machine to a VM, then serve as that machine",
 		Long: `Add this machine to the VM NAME through its machine at ADDR (the one flock new
-made): prove the join token, receive the machine's certificate, and serve as
-the new machine until interrupted.
+made, or any machine once it has handed the VM's issuer to the metadata store):
+prove the join token, receive the machine's certificate, and serve as the new
+machine until interrupted. A machine that cannot admit yet is asked again for
+up to 30 s.
 
 Run again with the same --data, it restarts the machine as a new incarnation
 (the token is not needed, nor spent, again). A refused join (no, wrong,

@@ -28,7 +28,8 @@ func newNewCmd(stdout, stderr io.Writer) *cobra.Command {
 		Use:   "new NAME [flags]",
 		Short: "Make a VM: its certificate authority and first machine, then serve as that machine",
 		Long: `Make a VM named NAME: its certificate authority, its first machine (machine 1,
-which admits the others) and the admin user's credential, all in the data dir;
+which admits the first others, then hands the VM's issuer to the metadata store
+so that every machine admits) and the admin user's credential, all in the data dir;
 then serve as that machine until interrupted. It prints the command that adds
 a machine (flock join, with a join token) and the one that runs a program on
 the VM (flock run --vm), each on a line of its own.

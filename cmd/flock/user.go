@@ -34,7 +34,8 @@ func newUserAddCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short: "Make a credential for a user of the VM (admin)",
 		Long: `Make a credential for user NAME: a key drawn here (only its public half
 travels) and a certificate the VM's certificate authority signs, asked of the
-machine that holds it (the one flock new made). The credential file goes to
+machine at ADDR (any machine, once machine 1 handed the VM's issuer to the
+metadata store, as it does as soon as the store answers). The credential file goes to
 --out (default NAME.pem), readable by its owner only: hand it to the user, who
 runs programs as NAME with flock run --credential FILE.`,
 		Example: "  flock user add carol --vm myvm@10.0.0.1:7070 --out carol.pem",
