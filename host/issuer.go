@@ -106,7 +106,7 @@ type vmIssuer struct {
 }
 
 type issuerStats struct {
-	joins, admitted, refused, unavailable atomic.Uint64
+	admitted, refused, unavailable atomic.Uint64 // join requests answered, by outcome
 }
 
 var _ node.Admin = (*vmIssuer)(nil)
@@ -155,7 +155,6 @@ func (is *vmIssuer) notYet(handing bool, ca *identity.CA) string {
 // Join answers a join request (tcpnet calls it on the connection's
 // goroutine).
 func (is *vmIssuer) Join(req identity.JoinRequest, binding []byte) identity.JoinResponse {
-	is.stats.joins.Add(1)
 	is.localUse.RLock()
 	local, handing, ca := is.state()
 	if local != nil {

@@ -145,19 +145,14 @@ func exportTransport(tr *tcpnet.Transport, emit func(Metric)) {
 			emit(Metric{Name: m.name, Help: m.help, Kind: m.kind, Labels: peer, Value: float64(m.v)})
 		}
 	}
-	for _, m := range []struct {
-		name, help string
-		v          uint64
-	}{
+	emitCounters(emit, nil, []counterSpec[uint64]{
 		{"net_handshake_failures_total", "inbound connections refused by TLS: no certificate of this VM", st.HandshakeFailures},
 		{"net_refused_total", "authenticated connections refused: wrong id, stale incarnation, too many", st.Refused},
 		{"net_garbage_total", "connections closed for a bad frame", st.Garbage},
 		{"net_joins_total", "join exchanges served", st.Joins},
 		{"net_joins_admitted_total", "joins that admitted a machine", st.JoinsOK},
 		{"net_unroutable_total", "messages to a peer with no address and no connection", st.Unroutable},
-	} {
-		emit(Metric{Name: m.name, Help: m.help, Kind: Counter, Value: float64(m.v)})
-	}
+	})
 }
 
 // ServeMetrics serves the registry's metrics at /metrics on addr until ctx
@@ -179,4 +174,17 @@ func ServeMetrics(ctx context.Context, addr string, g prometheus.Gatherer) (net.
 	// Serve returns only once Shutdown closed the listener.
 	go func() { _ = srv.Serve(ln) }()
 	return ln.Addr(), nil
+}
+
+// counterSpec is one counter of a table that emitCounters exports.
+type counterSpec[T int64 | uint64] struct {
+	name, help string
+	v          T
+}
+
+// emitCounters emits every counter of specs with labels.
+func emitCounters[T int64 | uint64](emit func(Metric), labels []Label, specs []counterSpec[T]) {
+	for _, c := range specs {
+		emit(Metric{Name: c.name, Help: c.help, Kind: Counter, Labels: labels, Value: float64(c.v)})
+	}
 }

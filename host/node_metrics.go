@@ -32,10 +32,7 @@ func (m *NodeMachine) Export(emit func(Metric)) {
 		}
 	}
 	gauge("node_processes", "running processes homed here", float64(running))
-	for _, c := range []struct {
-		name, help string
-		v          int64
-	}{
+	emitCounters(emit, nil, []counterSpec[int64]{
 		{"node_messages_in_total", "messages received from peers", st.MessagesIn},
 		{"node_messages_out_total", "messages sent to peers", st.MessagesOut},
 		{"node_garbage_total", "payloads that did not decode", st.Garbage},
@@ -61,28 +58,18 @@ func (m *NodeMachine) Export(emit func(Metric)) {
 		{"client_busy_total", "requests refused: too much clients' work in progress", cs.Busy},
 		{"client_queries_total", "ps/status/kill queries sent to peers", cs.Queries},
 		{"client_queries_unanswered_total", "peers that did not answer a query in time", cs.QueriesUnanswered},
-	} {
-		counter(c.name, c.help, c.v)
-	}
+	})
 	for svc := node.Service(1); svc < node.NumServices; svc++ {
 		l := []Label{{Name: "node_service", Value: svc.String()}}
-		for _, c := range []struct {
-			name, help string
-			v          int64
-		}{
+		emitCounters(emit, l, []counterSpec[int64]{
 			{"node_service_messages_sent_total", "messages sent to other machines, by the node's service", st.ServiceMessagesOut[svc]},
 			{"node_service_bytes_sent_total", "bytes of those messages, headers included", st.ServiceBytesOut[svc]},
 			{"node_service_messages_received_total", "messages received from other machines, by the node's service", st.ServiceMessagesIn[svc]},
 			{"node_service_bytes_received_total", "bytes of those messages, headers included", st.ServiceBytesIn[svc]},
-		} {
-			emit(Metric{Name: c.name, Help: c.help, Kind: Counter, Labels: l, Value: float64(c.v)})
-		}
+		})
 	}
 	if ms, ok := n.MemoryStats(); ok {
-		for _, c := range []struct {
-			name, help string
-			v          uint64
-		}{
+		emitCounters(emit, nil, []counterSpec[uint64]{
 			{"mem_hits_total", "global memory operations served here without a message, on the agent's slow path (the threads' fast-path hits on pages held are not counted)", ms.Hits},
 			{"mem_read_misses_total", "fetches of a read copy of a page", ms.ReadMisses},
 			{"mem_write_misses_total", "fetches of a writable copy (upgrades among them)", ms.WriteMisses},
@@ -95,16 +82,11 @@ func (m *NodeMachine) Export(emit func(Metric)) {
 			{"mem_retransmits_total", "memory requests sent again", ms.Retransmits},
 			{"mem_pages_lost_total", "pages lost with a machine", ms.PagesLost},
 			{"mem_bytes_sent_total", "bytes of memory messages sent", ms.BytesSent},
-		} {
-			emit(Metric{Name: c.name, Help: c.help, Kind: Counter, Value: float64(c.v)})
-		}
+		})
 		gauge("mem_requests_in_flight", "memory requests outstanding now", float64(ms.InFlight))
 	}
 	if fs, ok := n.StorageStats(); ok {
-		for _, c := range []struct {
-			name, help string
-			v          uint64
-		}{
+		emitCounters(emit, nil, []counterSpec[uint64]{
 			{"storage_ops_total", "filesystem operations of processes and clients started here", fs.Ops},
 			{"storage_writes_total", "writes committed", fs.Writes},
 			{"storage_write_bytes_total", "bytes of the writes committed", fs.WriteBytes},
@@ -117,9 +99,7 @@ func (m *NodeMachine) Export(emit func(Metric)) {
 			{"storage_repair_lost_chunks_total", "chunks repair found with no good copy left (per pass)", fs.RepairLostChunks},
 			{"storage_bad_copies_total", "local chunk copies found bad and dropped", fs.BadCopies},
 			{"storage_collected_total", "orphaned chunk files deleted", fs.Collected},
-		} {
-			counter(c.name, c.help, int64(c.v))
-		}
+		})
 		gauge("storage_used_bytes", "disk the chunk files take on this machine", float64(n.StorageUsedBytes()))
 	}
 	gauge("client_sessions", "clients known now", float64(cs.Sessions))
