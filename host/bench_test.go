@@ -60,8 +60,9 @@ func BenchmarkRemoteHandoff(b *testing.B) {
 // pages that machine 1 homes and wrote (machine 1's thread waits in JOIN,
 // its core idle): every load is a miss answered by the home with the page,
 // one round trip of a small request and a 4 KiB answer over TCP and TLS on
-// loopback. Two runs of different N, so that the program's start and the
-// writes cancel out: reported per load, with messages and bytes per load;
+// loopback. Two runs that write the same pages and read different N of
+// them, so that the program's start and the writes cancel out: reported
+// per load, with messages and bytes per load;
 // compare with BenchmarkTCPPingPong/4KiB (the same sizes, no TLS) and
 // BenchmarkTLSPingPong/4KiB.
 //
@@ -69,7 +70,7 @@ func BenchmarkRemoteHandoff(b *testing.B) {
 func BenchmarkRemoteLoad(b *testing.B) {
 	const small, large = 200, 1200
 	v, c := newRemoteBenchVM(b)
-	progSmall, progLarge := remoteLoadProgram(b, small), remoteLoadProgram(b, large)
+	progSmall, progLarge := remoteLoadProgram(b, large, small), remoteLoadProgram(b, large, large)
 	var elapsed time.Duration
 	var msgs, sent float64
 	for range b.N {
@@ -91,12 +92,12 @@ func BenchmarkRemoteLoad(b *testing.B) {
 	b.ReportMetric(sent/n, "bytes/load")
 }
 
-// remoteLoadProgram: the main thread writes word 0 of each of n fresh
-// global pages (value i+1), then spawns a reader that sums them; it
-// prints the sum.
-func remoteLoadProgram(b *testing.B, n int) *isa.Program {
+// remoteLoadProgram: the main thread writes word 0 of each of written
+// fresh global pages (value i+1), then spawns a reader that sums the
+// first read of them; it prints the sum.
+func remoteLoadProgram(b *testing.B, written, read int) *isa.Program {
 	b.Helper()
-	src := fmt.Sprintf(remoteLoadSource, n)
+	src := fmt.Sprintf(remoteLoadSource, written, read)
 	p, err := asm.Assemble("remoteload.flasm", []byte(src), asm.Options{})
 	if err != nil {
 		b.Fatal(err)
@@ -105,12 +106,13 @@ func remoteLoadProgram(b *testing.B, n int) *isa.Program {
 }
 
 const remoteLoadSource = `
+.const W %d
 .const N %d
 .const PAGE 4096
 .zero basep 8
 main:
     ENTER 0, 1
-    PUSH N*PAGE
+    PUSH W*PAGE
     GALLOC
     PUSH basep
     STORE
@@ -118,7 +120,7 @@ main:
     SET 0
 fill:
     GET 0
-    PUSH N
+    PUSH W
     LT
     JZ filled
     GET 0

@@ -8,10 +8,12 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/flockvm/flock/diskmodel"
+	"github.com/flockvm/flock/netmodel"
 	"github.com/flockvm/flock/netmodel/tcpnet"
 	"github.com/prometheus/client_golang/prometheus"
 )
@@ -67,7 +69,12 @@ type Host struct {
 	wake chan struct{} // cap 1: Env.Wake
 	done chan struct{}
 
-	m           Machine
+	m Machine
+	// expressMu guards express, the machine the transport's readers give
+	// messages to (an Expresser; nil while none is open): closing a
+	// machine waits for the calls into it under way.
+	expressMu   sync.RWMutex
+	express     Expresser
 	opens       uint64
 	openFailed  int       // opens failed in a row
 	nextOpen    time.Time // no reopen before
@@ -263,6 +270,12 @@ func (h *Host) supervise() {
 		h.reopens.Add(1)
 	}
 	h.m, h.openFailed = m, 0
+	if x, ok := m.(Expresser); ok {
+		h.expressMu.Lock()
+		h.express = x
+		h.expressMu.Unlock()
+		h.cfg.Transport.SetExpress(h.offerExpress)
+	}
 	h.up.Store(true)
 	h.log.Info("machine open", "open", h.opens)
 }
@@ -286,6 +299,9 @@ func (h *Host) closeMachine() {
 	if h.m == nil {
 		return
 	}
+	h.expressMu.Lock()
+	h.express = nil
+	h.expressMu.Unlock()
 	if c, ok := h.m.(io.Closer); ok {
 		if err := c.Close(); err != nil {
 			h.log.Warn("close failed", "err", err.Error())
@@ -293,6 +309,18 @@ func (h *Host) closeMachine() {
 	}
 	h.m = nil
 	h.up.Store(false)
+}
+
+// offerExpress is the transport's express receiver: the open machine's
+// Express, if it has one.
+func (h *Host) offerExpress(from netmodel.NodeID, payload []byte) bool {
+	h.expressMu.RLock()
+	defer h.expressMu.RUnlock()
+	if h.express == nil || !h.express.Express(from, payload) {
+		return false
+	}
+	h.delivered.Add(1)
+	return true
 }
 
 // newRand is a stream seeded from the OS: production has no seed to replay.

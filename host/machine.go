@@ -37,6 +37,15 @@ type Worker interface {
 	Work() (more bool)
 }
 
+// Expresser is a Machine that takes some messages on the transport's
+// reader goroutines, without waiting for the Host's (tcpnet's
+// SetExpress): Express is called concurrently with the Host's goroutine
+// and with other readers, must not block, and reports whether it took the
+// message (false: the Host delivers it as usual).
+type Expresser interface {
+	Express(from netmodel.NodeID, payload []byte) bool
+}
+
 // Exporter is a Machine that exports figures as metrics. Export runs on
 // the Host's goroutine, once per scrape.
 type Exporter interface {

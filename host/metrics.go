@@ -103,6 +103,9 @@ func exportTransport(tr *tcpnet.Transport, emit func(Metric)) {
 		a.Dials += s.Dials
 		a.DialFailures += s.DialFailures
 		a.Conns += s.Conns
+		a.Urgent += s.Urgent
+		a.Spills += s.Spills
+		a.Expressed += s.Expressed
 		a.Queued += s.Queued
 		if s.Connected {
 			a.connected++
@@ -139,6 +142,9 @@ func exportTransport(tr *tcpnet.Transport, emit func(Metric)) {
 			{"net_dials_total", "connection attempts to the peer", Counter, a.Dials},
 			{"net_dial_failures_total", "failed connection attempts", Counter, a.DialFailures},
 			{"net_connections_total", "connections established with the peer", Counter, a.Conns},
+			{"net_urgent_writes_total", "messages written at once by their sender (the memory service's), not by the peer's writer", Counter, a.Urgent},
+			{"net_urgent_spills_total", "urgent writes the socket did not take whole, finished by the peer's writer", Counter, a.Spills},
+			{"net_expressed_total", "messages received that the machine took on the reader's goroutine (the memory service's)", Counter, a.Expressed},
 			{"net_queued_messages", "messages waiting to be sent", Gauge, uint64(a.Queued)},
 			{"net_connected", "peers (clients: connections) with a connection to send on", Gauge, uint64(a.connected)},
 		} {

@@ -111,11 +111,12 @@ type NodeMachine struct {
 }
 
 var (
-	_ Machine  = (*NodeMachine)(nil)
-	_ Worker   = (*NodeMachine)(nil)
-	_ Batcher  = (*NodeMachine)(nil)
-	_ Failer   = (*NodeMachine)(nil)
-	_ Exporter = (*NodeMachine)(nil)
+	_ Machine   = (*NodeMachine)(nil)
+	_ Worker    = (*NodeMachine)(nil)
+	_ Batcher   = (*NodeMachine)(nil)
+	_ Failer    = (*NodeMachine)(nil)
+	_ Exporter  = (*NodeMachine)(nil)
+	_ Expresser = (*NodeMachine)(nil)
 )
 
 // Node is the hosted node (use it only on the Host's goroutine, e.g. in
@@ -162,6 +163,15 @@ func (m *NodeMachine) Receive(from netmodel.NodeID, payload []byte) {
 		return
 	}
 	m.n.ReceiveClient(from, p.User, payload)
+}
+
+// Express takes a machine's memory-service message on a reader goroutine
+// (node.ReceiveExpress).
+func (m *NodeMachine) Express(from netmodel.NodeID, payload []byte) bool {
+	if identity.IsClientID(from) {
+		return false
+	}
+	return m.n.ReceiveExpress(from, payload)
 }
 
 // EndBatch handles the metadata replica's raft output of the burst (one

@@ -23,6 +23,25 @@ type Transport interface {
 	Send(to NodeID, payload []byte)
 }
 
+// UrgentSender is a Transport that can write a message at once, on the
+// caller's goroutine, when nothing is queued ahead of it to the same
+// machine: for the messages a waiting thread's progress hangs on (the
+// memory service's). SendUrgent keeps Send's contract, never blocking:
+// what the connection does not take at once is left to the transport's own
+// writer. A backend without a faster path (the simulator) need not offer
+// it; senders fall back to Send.
+type UrgentSender interface {
+	SendUrgent(to NodeID, payload []byte)
+}
+
+// CopySender is a Transport that copies payload before SendCopy returns,
+// so the caller keeps it and may reuse it at once: a wrapper that adds a
+// header of its own makes a new buffer anyway, and a sender that would
+// otherwise copy its reused encoding buffer for Send saves that copy.
+type CopySender interface {
+	SendCopy(to NodeID, payload []byte)
+}
+
 // Receiver is the machine side of a Transport. The backend calls Receive once
 // for every message that arrives intact, one call at a time on the machine's
 // driver goroutine. The receiver owns payload. Receive must treat payload as

@@ -18,7 +18,8 @@ import (
 type conn struct {
 	t        *Transport
 	peer     *peer
-	nc       net.Conn
+	nc       net.Conn   // TLS over sock
+	sock     *spillConn // the socket beneath TLS
 	br       *bufio.Reader
 	inc      uint64 // the peer's incarnation, from its hello
 	outbound bool   // this transport dialed it
@@ -30,6 +31,11 @@ type conn struct {
 	done       chan struct{}
 	closeOnce  sync.Once
 	closeErr   error
+
+	// wmu is held by whoever writes to nc: the peer's writer for a batch,
+	// or a SendUrgent (which only tries it, never waits).
+	wmu   sync.Mutex
+	frame []byte // SendUrgent's frame, reused; guarded by wmu
 }
 
 // close shuts the connection; safe to call more than once and under
@@ -159,11 +165,29 @@ func (c *conn) readLoop() {
 		}
 		p.stats.msgsRecv.Add(1)
 		p.stats.bytesRecv.Add(uint64(size))
+		if t.offerExpress(c, f.From, f.Payload) {
+			continue
+		}
 		select {
 		case t.inbox <- Message{From: f.From, Incarnation: c.inc, Payload: f.Payload, conn: c}:
 		case <-c.done:
 			return
 		}
+	}
+}
+
+// finishSpill writes what an urgent write left on c (the writer's part).
+func (t *Transport) finishSpill(c *conn) {
+	c.wmu.Lock()
+	_ = c.nc.SetWriteDeadline(time.Now().Add(t.cfg.WriteTimeout))
+	err := c.flushSpill()
+	c.wmu.Unlock()
+	if err != nil {
+		c.close(fmt.Errorf("write: %w", err))
+	}
+	select {
+	case t.written <- struct{}{}:
+	default:
 	}
 }
 
@@ -215,12 +239,17 @@ func (t *Transport) writeLoop(p *peer) {
 			cur, bw = c, bufio.NewWriterSize(c.nc, writeBufferBytes)
 		}
 		if len(batch) == 0 {
+			if c.sock.spilled() {
+				t.finishSpill(c)
+				continue
+			}
 			select {
 			case <-p.wake:
 			case <-c.done:
 			}
 			continue
 		}
+		c.wmu.Lock()
 		_ = c.nc.SetWriteDeadline(time.Now().Add(t.cfg.WriteTimeout))
 		var err error
 		for i, m := range batch {
@@ -243,6 +272,7 @@ func (t *Transport) writeLoop(p *peer) {
 		if err == nil {
 			err = bw.Flush()
 		}
+		c.wmu.Unlock()
 		if err != nil {
 			c.close(fmt.Errorf("write: %w", err))
 		}

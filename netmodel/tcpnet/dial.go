@@ -163,8 +163,9 @@ func (t *Transport) dial(p *peer, addr string) (*conn, identity.Principal, error
 	if err != nil {
 		return nil, identity.Principal{}, err
 	}
-	tc := tls.Client(raw, t.clientTLS(p.id))
-	c, pr, err := t.handshake(ctx, tc, p, true)
+	sock := newSpillConn(raw)
+	tc := tls.Client(sock, t.clientTLS(p.id))
+	c, pr, err := t.handshake(ctx, tc, sock, p, true)
 	if err != nil {
 		raw.Close()
 		return nil, identity.Principal{}, err
@@ -175,7 +176,7 @@ func (t *Transport) dial(p *peer, addr string) (*conn, identity.Principal, error
 // handshake runs TLS and the hello exchange on tc. The dialer speaks
 // first; a listener learns whom it talks to from the certificate and the
 // hello, so p is nil for it.
-func (t *Transport) handshake(ctx context.Context, tc *tls.Conn, p *peer, outbound bool) (*conn, identity.Principal, error) {
+func (t *Transport) handshake(ctx context.Context, tc *tls.Conn, sock *spillConn, p *peer, outbound bool) (*conn, identity.Principal, error) {
 	deadline := time.Now().Add(t.cfg.HandshakeTimeout)
 	_ = tc.SetDeadline(deadline)
 	if err := tc.HandshakeContext(ctx); err != nil {
@@ -220,7 +221,7 @@ func (t *Transport) handshake(ctx context.Context, tc *tls.Conn, p *peer, outbou
 		t.mu.Unlock()
 	}
 	_ = tc.SetDeadline(time.Time{})
-	c := &conn{t: t, peer: p, nc: tc, br: br, inc: inc, outbound: outbound, started: time.Now(), done: make(chan struct{})}
+	c := &conn{t: t, peer: p, nc: tc, sock: sock, br: br, inc: inc, outbound: outbound, started: time.Now(), done: make(chan struct{})}
 	return c, pr, nil
 }
 
@@ -274,7 +275,8 @@ func (t *Transport) serveInbound(nc net.Conn) {
 		_ = tc.SetKeepAlive(true)
 		_ = tc.SetKeepAlivePeriod(tcpKeepAlive)
 	}
-	tc := tls.Server(nc, t.tlsPeer)
+	sock := newSpillConn(nc)
+	tc := tls.Server(sock, t.tlsPeer)
 	_ = tc.SetDeadline(time.Now().Add(t.cfg.HandshakeTimeout))
 	if err := tc.HandshakeContext(ctx); err != nil {
 		release()
@@ -295,7 +297,7 @@ func (t *Transport) serveInbound(nc net.Conn) {
 		tc.Close()
 		return
 	}
-	c, pr, err := t.handshake(ctx, tc, nil, false)
+	c, pr, err := t.handshake(ctx, tc, sock, nil, false)
 	release()
 	if err == nil {
 		t.mu.Lock()

@@ -26,6 +26,7 @@ type peer struct {
 	in      *conn // the newest connection the peer dialed
 	dialing bool  // a dialLoop runs
 	writing bool  // a writeLoop runs
+	urgent  bool  // a SendUrgent writes on the send connection
 	// failStreak counts dialed connections that died young in a row: the
 	// next dial waits a backoff first, so a peer that accepts and drops at
 	// once is not hammered.
@@ -121,6 +122,7 @@ type peerCounters struct {
 	msgsSent, bytesSent, msgsRecv, bytesRecv atomic.Uint64
 	dropped, stale, dials, dialFailures      atomic.Uint64
 	conns                                    atomic.Uint64
+	urgent, spills, expressed                atomic.Uint64
 }
 
 func (c *peerCounters) snapshot() PeerStats {
@@ -129,6 +131,7 @@ func (c *peerCounters) snapshot() PeerStats {
 		MsgsReceived: c.msgsRecv.Load(), BytesReceived: c.bytesRecv.Load(),
 		Dropped: c.dropped.Load(), Stale: c.stale.Load(),
 		Dials: c.dials.Load(), DialFailures: c.dialFailures.Load(), Conns: c.conns.Load(),
+		Urgent: c.urgent.Load(), Spills: c.spills.Load(), Expressed: c.expressed.Load(),
 	}
 }
 
@@ -138,6 +141,7 @@ func (c *peerCounters) add(o *peerCounters) {
 		{&c.msgsRecv, &o.msgsRecv}, {&c.bytesRecv, &o.bytesRecv},
 		{&c.dropped, &o.dropped}, {&c.stale, &o.stale},
 		{&c.dials, &o.dials}, {&c.dialFailures, &o.dialFailures}, {&c.conns, &o.conns},
+		{&c.urgent, &o.urgent}, {&c.spills, &o.spills}, {&c.expressed, &o.expressed},
 	} {
 		pair[0].Add(pair[1].Load())
 	}

@@ -38,6 +38,7 @@ type Transport struct {
 	wg      sync.WaitGroup
 	hsSem   chan struct{} // inbound handshakes in progress
 	written chan struct{} // cap 1: a writer finished a batch (for Drain)
+	express atomic.Pointer[func(from netmodel.NodeID, payload []byte) bool]
 
 	mu      sync.Mutex
 	peers   map[netmodel.NodeID]*peer
@@ -212,7 +213,10 @@ func (t *Transport) drained() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, p := range t.peers {
-		if p.queueLen() > 0 || p.inBatch > 0 {
+		if p.queueLen() > 0 || p.inBatch > 0 || p.urgent {
+			return false
+		}
+		if c := p.sendConn(); c != nil && !c.closed.Load() && c.sock.spilled() {
 			return false
 		}
 	}
@@ -279,6 +283,10 @@ type PeerStats struct {
 	Stale                       uint64 // meant for (or from) a replaced incarnation
 	Dials, DialFailures         uint64
 	Conns                       uint64 // connections established (both directions)
+	// Urgent counts messages SendUrgent wrote at once (in MsgsSent too);
+	// Spills, those of them the socket did not take whole, finished by the
+	// writer; Expressed, messages received that the express receiver took.
+	Urgent, Spills, Expressed uint64
 }
 
 // Stats are the transport's totals.

@@ -126,8 +126,12 @@ func (a *Agent) sendPayloads(pr *peer, msgs []msg) {
 		hdr := appendHeader(h[:0], a.cfg.Incarnation, pr.inc, ackBelow, count)
 		start := payloadHeaderMax - len(hdr)
 		copy(body[start:], hdr)
-		payload := bytes.Clone(body[start:])
-		a.cfg.Transport.Send(pr.id, payload)
+		payload := body[start:]
+		if cs, ok := a.cfg.Transport.(netmodel.CopySender); ok {
+			cs.SendCopy(pr.id, payload) // copied behind the node's header: no copy of our own
+		} else {
+			a.cfg.Transport.Send(pr.id, bytes.Clone(payload))
+		}
 		a.stats.PayloadsSent++
 		a.stats.BytesSent += uint64(len(payload))
 		body, count = body[:payloadHeaderMax], 0

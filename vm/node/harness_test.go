@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/flockvm/flock/diskmodel"
@@ -40,6 +41,11 @@ type cluster struct {
 	cores    int
 	parallel bool
 	burst    bool // deliver each step's messages with ReceiveBurst, then EndBurst, as the host does
+	// express: the memory service's messages go to ReceiveExpress on a
+	// goroutine of their own per step (as a transport's reader would),
+	// concurrently with the step's other deliveries and ticks.
+	express   bool
+	expressed atomic.Int64
 	memory   func(MemoryConfig) (Memory, error)
 	step     int
 	// filter, if set, sees every message before delivery: deliver false
@@ -165,6 +171,8 @@ func (c *cluster) run(steps int, tickEvery int) {
 		q := c.queue
 		c.queue = nil
 		c.mu.Unlock()
+		var readers sync.WaitGroup
+		q = c.offerExpress(q, &readers)
 		for _, e := range q {
 			n := c.nodes[e.to]
 			if n == nil || c.cut[[2]netmodel.NodeID{e.from, e.to}] || c.rng.Float64() < c.dropProb {
@@ -204,7 +212,41 @@ func (c *cluster) run(steps int, tickEvery int) {
 				}
 			}
 		}
+		readers.Wait()
 	}
+}
+
+// offerExpress starts a reader goroutine that gives the memory service's
+// messages of q to ReceiveExpress (c.express), and returns the others.
+func (c *cluster) offerExpress(q []envelope, readers *sync.WaitGroup) []envelope {
+	if !c.express {
+		return q
+	}
+	var mem, rest []envelope
+	for _, e := range q {
+		h, _, err := DecodeHeader(e.payload)
+		if n := c.nodes[e.to]; n != nil && err == nil && h.Service == ServiceMemory && !c.cut[[2]netmodel.NodeID{e.from, e.to}] {
+			mem = append(mem, e)
+		} else {
+			rest = append(rest, e)
+		}
+	}
+	nodes := make([]*Node, len(mem))
+	for i, e := range mem {
+		nodes[i] = c.nodes[e.to]
+	}
+	readers.Add(1)
+	go func() {
+		defer readers.Done()
+		for i, e := range mem {
+			if !nodes[i].ReceiveExpress(e.from, e.payload) {
+				c.t.Errorf("ReceiveExpress(%v, a memory message) = false, want true", e.from)
+				return
+			}
+			c.expressed.Add(1)
+		}
+	}()
+	return rest
 }
 
 // bootVoters boots machines 1..n, all voters with one core each, and

@@ -501,6 +501,35 @@ func (n *Node) ReceiveBurst(from netmodel.NodeID, payload []byte) {
 	n.inBurst = false
 }
 
+// ReceiveExpress takes a machine's message of the memory service on the
+// caller's goroutine (a transport's reader), as Receive would on the
+// driver's, and reports true; it reports false, taking nothing, for any
+// other message or when the cores do not run in parallel (the node has no
+// lock then), and the caller gives the message to the driver as usual.
+// The memory service is the one a waiting thread's progress hangs on, and
+// it needs nothing of the driver's: its messages tolerate reordering with
+// the other services' (as with every network message), and what the
+// agent queues for the driver wakes it (Config.Wake).
+func (n *Node) ReceiveExpress(from netmodel.NodeID, payload []byte) bool {
+	if !n.cfg.ParallelCores {
+		return false
+	}
+	h, _, err := DecodeHeader(payload)
+	if err != nil || h.Service != ServiceMemory {
+		return false
+	}
+	defer n.enter()()
+	if n.failure != nil {
+		return true // down: lost, as at a crash
+	}
+	n.receive(from, payload)
+	n.mem.Poll()
+	if n.queued() && n.cfg.Wake != nil {
+		n.cfg.Wake()
+	}
+	return true
+}
+
 // EndBurst handles the metadata replica's output of the burst that
 // ReceiveBurst delivered, then sends the clients' output (FlushClients).
 func (n *Node) EndBurst() {
@@ -704,6 +733,12 @@ func (t serviceTransport) Send(to netmodel.NodeID, payload []byte) {
 	t.n.send(to, t.s, payload)
 }
 
+// SendCopy is Send: send copies payload behind the header, so the caller
+// keeps it (netmodel.CopySender).
+func (t serviceTransport) SendCopy(to netmodel.NodeID, payload []byte) {
+	t.n.send(to, t.s, payload)
+}
+
 // metaServerTransport carries a metadata replica's messages: raft messages
 // to its peers, replies to clients (which a client's node demultiplexes by
 // service).
@@ -735,6 +770,12 @@ func (n *Node) send(to netmodel.NodeID, s Service, payload []byte) {
 	n.stats.MessagesOut++
 	n.stats.ServiceMessagesOut[s]++
 	n.stats.ServiceBytesOut[s] += int64(len(buf))
+	if u, ok := n.cfg.Transport.(netmodel.UrgentSender); ok && s == ServiceMemory {
+		// A thread waits on most of the memory service's messages (a page
+		// asked for, its answer): written at once when the link is idle.
+		u.SendUrgent(to, buf)
+		return
+	}
 	n.cfg.Transport.Send(to, buf)
 }
 

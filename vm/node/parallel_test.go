@@ -54,6 +54,52 @@ func TestParallelCoresShareHeldPagesDirectly(t *testing.T) {
 	}
 }
 
+// TestParallelCoresExpressMemory: as on the real cluster, the memory
+// service's messages are taken on goroutines of their own (a transport's
+// readers calling ReceiveExpress) while the driver delivers the others,
+// ticks, and the cores run: the counter's fetch-adds across three machines
+// still give the exact answer (CI runs it under -race).
+func TestParallelCoresExpressMemory(t *testing.T) {
+	c := newClusterParallel(t, 3, 2, func(cfg *Config) {
+		coherentMemory(cfg)
+		cfg.PlaceLocalPerCore = 1
+	})
+	c.express = true
+	if got := runCounterParallel(t, c, 12, 200); got != "2400\n" {
+		t.Errorf("output %q, want 2400", got)
+	}
+	if c.expressed.Load() == 0 {
+		t.Errorf("no message was taken by ReceiveExpress: the test delivers nothing the fast way")
+	}
+}
+
+// TestReceiveExpressTakesOnlyMemory: a node takes the memory service's
+// messages on the caller's goroutine only when its cores run in parallel
+// (it has a lock then); any other message, and garbage, is the driver's.
+func TestReceiveExpressTakesOnlyMemory(t *testing.T) {
+	par := newClusterParallel(t, 1, 1, coherentMemory).nodes[1]
+	seq := newCluster(t, 1, 1, 1).nodes[1]
+	msg := func(s Service) []byte {
+		return append(AppendHeader(nil, Header{Service: s, Incarnation: 1}), 0xff)
+	}
+	for _, tc := range []struct {
+		name    string
+		n       *Node
+		payload []byte
+		want    bool
+	}{
+		{"memory, parallel cores", par, msg(ServiceMemory), true},
+		{"procs, parallel cores", par, msg(ServiceProcs), false},
+		{"metadata, parallel cores", par, msg(ServiceMetaServer), false},
+		{"garbage, parallel cores", par, []byte{1, 2}, false},
+		{"memory, sequential cores", seq, msg(ServiceMemory), false},
+	} {
+		if got := tc.n.ReceiveExpress(2, tc.payload); got != tc.want {
+			t.Errorf("%s: ReceiveExpress = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
+
 // TestParallelCoresHitsSkipTheAgent: on one machine, fetch-adds on a held
 // page are served by the cores themselves: the agent sees a small part of
 // them (first touches), where the locked path would see every one.
