@@ -46,8 +46,8 @@ type cluster struct {
 	// concurrently with the step's other deliveries and ticks.
 	express   bool
 	expressed atomic.Int64
-	memory   func(MemoryConfig) (Memory, error)
-	step     int
+	memory    func(MemoryConfig) (Memory, error)
+	step      int
 	// filter, if set, sees every message before delivery: deliver false
 	// drops it, dup delivers it twice (lazy_interaction_test.go).
 	filter func(e envelope) (deliver, dup bool)
