@@ -77,16 +77,19 @@ func Node(cfg NodeConfig) OpenFunc {
 		nc.Meta.SendBeforeSync = true
 		// Chunk files are written and synced on a goroutine of their own:
 		// a core calling into the machine meanwhile finds its lock free.
-		worker := newDiskWorker()
-		nc.Offload = worker.offload
+		// Spare chunk files are made on a second one, so that no put
+		// queues behind them.
+		worker, spares := newDiskWorker(), newDiskWorker()
+		nc.Offload, nc.OffloadBackground = worker.offload, spares.offload
 		n, err := node.Open(nc)
 		if err != nil {
 			worker.stop()
+			spares.stop()
 			return nil, err
 		}
 		n.StartCores()
 		n.ConfigureClients(cfg.Clients)
-		m := &NodeMachine{n: n, tr: tr, book: cfg.Book, log: log, inc: n.Incarnation(), worker: worker}
+		m := &NodeMachine{n: n, tr: tr, book: cfg.Book, log: log, inc: n.Incarnation(), worker: worker, spares: spares}
 		log.Info("node open", "node_incarnation", n.Incarnation(), "voters", len(nc.Voters), "cores", nc.Provide.Cores)
 		return m, nil
 	}
@@ -107,7 +110,7 @@ type NodeMachine struct {
 	inc            uint64 // the node's incarnation as last logged
 	log            *slog.Logger
 	clientsRefused uint64
-	worker         *diskWorker
+	worker, spares *diskWorker
 }
 
 var (
@@ -212,6 +215,7 @@ func (m *NodeMachine) Err() error {
 func (m *NodeMachine) Close() error {
 	m.n.Close()
 	m.worker.stop()
+	m.spares.stop()
 	return nil
 }
 

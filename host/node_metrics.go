@@ -99,6 +99,8 @@ func (m *NodeMachine) Export(emit func(Metric)) {
 			{"storage_repair_lost_chunks_total", "chunks repair found with no good copy left (per pass)", fs.RepairLostChunks},
 			{"storage_bad_copies_total", "local chunk copies found bad and dropped", fs.BadCopies},
 			{"storage_collected_total", "orphaned chunk files deleted", fs.Collected},
+			{"storage_chunk_writes_total", "chunk files written and synced here", fs.ChunkWrites},
+			{"storage_slots_reused_total", "of those, written over a free slot in place (no file made, no directory synced)", fs.SlotsReused},
 		})
 		gauge("storage_used_bytes", "disk the chunk files take on this machine", float64(n.StorageUsedBytes()))
 	}

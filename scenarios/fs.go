@@ -72,6 +72,7 @@ func init() {
 			"dfs/missing-copy", "dfs/replica-self-dropped", "dfs/write-conflict", "dfs/need-base",
 			"dfs/orphan-fenced", "dfs/superseded-collected", "dfs/removed-file-collected",
 			"dfs/unknown-outcome-resolved", "dfs/write-target-replaced", "dfs/permission-denied",
+			"dfs/slot-reused", "dfs/slot-remade",
 		},
 	})
 }

@@ -61,8 +61,6 @@ type MetaClient interface {
 
 var _ MetaClient = (*raftkv.Client)(nil)
 
-// Config configures a Service. Zero timings take their defaults (in ticks
-// of Service.Tick; the defaults suit a 10 ms tick).
 // DiskWorker runs disk work off the goroutine that drives the Service.
 // Do returns at once; job runs on another goroutine; then done is called
 // exactly once, on the driving goroutine (under whatever lock guards the
@@ -73,6 +71,16 @@ type DiskWorker interface {
 	Do(job, done func())
 }
 
+// BackgroundWorker is a DiskWorker that also runs work no write waits for
+// (spare chunk files: slots.go) on a goroutine of its own, so that a put
+// never queues behind it. Same contract as Do.
+type BackgroundWorker interface {
+	DiskWorker
+	DoBackground(job, done func())
+}
+
+// Config configures a Service. Zero timings take their defaults (in ticks
+// of Service.Tick; the defaults suit a 10 ms tick).
 type Config struct {
 	Machine     netmodel.NodeID // this machine
 	Incarnation uint32          // this machine's incarnation: ids made here carry it

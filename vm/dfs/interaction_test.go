@@ -348,10 +348,11 @@ func (h *harness) damage(t *testing.T, d *datadriven.TestData) {
 	}
 	s := h.svcs[m]
 	var ref chunkRef
+	var name string
 	found := false
 	s.store.chunks.Ascend(func(c *localChunk) bool {
 		if c.ref.ino == ino && c.ref.idx == idx {
-			ref, found = c.ref, true
+			ref, name, found = c.ref, c.name, true
 		}
 		return true
 	})
@@ -359,7 +360,6 @@ func (h *harness) damage(t *testing.T, d *datadriven.TestData) {
 		h.logf("m%d holds no copy of chunk %d", m, idx)
 		return
 	}
-	name := s.store.fileName(ref)
 	if d.Cmd == "lose" {
 		if err := h.disks[m].Remove(name); err != nil {
 			t.Fatal(err)

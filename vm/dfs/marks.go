@@ -19,4 +19,7 @@ var (
 	markTargetReplaced  = probe.Declare("dfs/write-target-replaced", "a write target failed and the write chose another machine")
 	markTargetRetried   = probe.Declare("dfs/write-target-retried", "every machine with room had failed a chunk of a write once, and one is tried again")
 	markPermDenied      = probe.Declare("dfs/permission-denied", "an operation was refused with EACCES")
+	markSlotReused      = probe.Declare("dfs/slot-reused", "a chunk write overwrote a free slot of its size in place")
+	markSlotRemade      = probe.Declare("dfs/slot-remade", "a free slot had vanished from the disk (a lost file) and the write made its file anew")
+	markDuplicateAtBoot = probe.Declare("dfs/duplicate-at-boot", "two files named one generation at boot and one was freed")
 )

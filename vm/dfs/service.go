@@ -28,11 +28,15 @@ type Stats struct {
 	RequestsFailed   uint64 // chunk requests no attempt got answered
 
 	BytesStored     uint64 // chunk bytes written to this disk
-	WritesOffloaded uint64 // chunk files written and synced by the DiskWorker
+	ChunkWrites     uint64 // chunk files written and synced here (generations stored)
+	WritesOffloaded uint64 // of those, written and synced by the DiskWorker
+	SlotsReused     uint64 // chunk writes that overwrote a free slot in place (no file made, no directory synced)
+	SlotsFreed      uint64 // removed generations' files kept as free slots
+	SparesMade      uint64 // spare slots made ahead of the writes
 	BytesServed     uint64 // chunk bytes sent to readers and copiers
 	BadCopies       uint64 // local copies found bad (checksum), dropped
 	MissingCopies   uint64 // local copies found missing
-	BadFilesAtBoot  uint64 // chunk files found torn or invalid at boot, removed
+	BadFilesAtBoot  uint64 // chunk files found torn or invalid at boot, kept as free slots
 	BadServed       uint64 // copies a reader found bad after the replica sent them (never expected)
 	TargetsFailed   uint64 // write targets that failed and were replaced
 	SelfDrops       uint64 // this machine removed itself from a chunk's record
@@ -128,6 +132,7 @@ func (s *Service) Tick() {
 	s.repair.tick()
 	s.collect.tick()
 	s.scrub()
+	s.store.makeSpares()
 	s.drops.run()
 	s.drain()
 }
@@ -184,8 +189,10 @@ func (s *Service) upMachines() []uint64 {
 // Stats returns the Service's counters.
 func (s *Service) Stats() Stats { return s.stats }
 
-// UsedBytes is the disk the chunk files take here (headers included).
-func (s *Service) UsedBytes() uint64 { return s.store.usedBytes }
+// UsedBytes is the disk the chunk files of generations held or being
+// written take here (headers included). Free slots are not counted: a
+// write that needs their room evicts them.
+func (s *Service) UsedBytes() uint64 { return s.store.heldBytes() }
 
 // Holdings counts the chunk files held here and the chunk bytes in them.
 func (s *Service) Holdings() (files int, dataBytes uint64) {
@@ -219,6 +226,20 @@ func (d drainingWorker) Do(job, done func()) {
 		done()
 		d.s.drain()
 	})
+}
+
+// DoBackground is Do on the worker's background goroutine, if it has one;
+// it reports false if it has none (the job did not start).
+func (d drainingWorker) doBackground(job, done func()) bool {
+	bw, ok := d.w.(BackgroundWorker)
+	if !ok {
+		return false
+	}
+	bw.DoBackground(job, func() {
+		done()
+		d.s.drain()
+	})
+	return true
 }
 
 func (s *Service) later(fn func()) { s.deferred = append(s.deferred, fn) }
@@ -269,7 +290,7 @@ func (s *Service) whenRootReady(fn func()) {
 
 // publish writes this machine's quota and use when they changed.
 func (s *Service) publish() {
-	rec := machineRecord{quotaBytes: s.cfg.QuotaBytes, usedBytes: s.store.usedBytes}
+	rec := machineRecord{quotaBytes: s.cfg.QuotaBytes, usedBytes: s.store.heldBytes()}
 	if s.pubBusy || (rec == s.published && s.pubAt != 0) || (s.pubAt != 0 && s.ticks < s.pubAt+uint64(s.cfg.PublishEveryTicks)) {
 		return
 	}

@@ -17,7 +17,8 @@ type localChunk struct {
 	length  uint32
 	crc     uint32
 	since   uint64 // tick it was written, or the boot tick for what was found at boot
-	name    string // its file (fileName(ref)), kept: the scrubber opens one every tick
+	name    string // its file (slots.go: a name says nothing of what the file holds)
+	size    uint64 // its file's size, counted in usedBytes
 }
 
 func localLess(a, b *localChunk) bool { return refLess(a.ref, b.ref) }
@@ -61,6 +62,15 @@ type store struct {
 	// in the inventory (their bytes are reserved in usedBytes).
 	worker  DiskWorker
 	writing map[chunkRef]*pendingWrite
+	// slots are the free chunk files, recycled by writes of their size;
+	// slotNext numbers new files (slots.go).
+	slots    slotPool
+	slotNext uint64
+	// spareSizes are the slot sizes writes lately found no free slot of,
+	// most recent first; sparing: spare slots are being made.
+	spareSizes []uint64
+	sparing    bool
+	noSpares   bool // tests of the store alone
 }
 
 // pendingWrite is a generation whose file is being written and synced.
@@ -72,6 +82,7 @@ type pendingWrite struct {
 	since     uint64
 	size      uint64 // reserved in usedBytes
 	name      string
+	reused    bool // name is a free slot of its size, overwritten in place
 	content   []byte
 	status    storeStatus // set by the job
 	cancelled bool        // removed meanwhile: the file goes once written
@@ -96,6 +107,11 @@ func openStore(fsys diskmodel.FS, dir string, quota uint64, bugs Bugs, stats *St
 		return nil, fmt.Errorf("dfs: list chunk directory: %w", err)
 	}
 	for _, fi := range infos {
+		if n, ok := parseSlotName(fi.Name); ok {
+			st.slotNext = max(st.slotNext, n)
+		}
+	}
+	for _, fi := range infos {
 		if err := st.adopt(fi); err != nil {
 			return nil, err
 		}
@@ -103,27 +119,48 @@ func openStore(fsys diskmodel.FS, dir string, quota uint64, bugs Bugs, stats *St
 	return st, nil
 }
 
-// adopt takes a file found at boot into the inventory, or removes it if it
-// is no valid chunk file (a write torn by a crash, a rotted header).
+// adopt takes a file found at boot into the inventory, keeps it as a free
+// slot if it holds no valid generation (a freed slot, a write torn by a
+// crash, a rotted header), or removes it if it is no chunk file at all.
 func (st *store) adopt(fi diskmodel.FileInfo) error {
 	name := path.Join(st.dir, fi.Name)
-	ref, err := parseChunkFileName(fi.Name)
-	if err != nil || fi.IsDir {
+	_, slot := parseSlotName(fi.Name)
+	_, err := parseChunkFileName(fi.Name)
+	if fi.IsDir || (!slot && err != nil) {
 		return st.discard(name)
 	}
-	h, status := st.readHeader(ref)
-	switch status {
-	case storeIOError:
-		return fmt.Errorf("dfs: read chunk %v at boot: disk error", ref)
-	case storeOK:
-		if uint64(fi.Size) == chunkFileBytes(h.length) {
-			st.chunks.ReplaceOrInsert(&localChunk{ref: ref, version: h.version, length: h.length, crc: h.crc, name: name})
-			st.usedBytes += chunkFileBytes(h.length)
+	size := uint64(fi.Size)
+	st.usedBytes += size
+	h, status := st.readHeader(name)
+	switch {
+	case status == storeIOError:
+		return fmt.Errorf("dfs: read chunk file %s at boot: disk error", name)
+	case status == storeOK && size >= chunkFileBytes(h.length): // a slot's size, or exact (files of older versions)
+		c := &localChunk{ref: h.ref, version: h.version, length: h.length, crc: h.crc, name: name, size: size}
+		if old, dup := st.chunks.Get(c); dup {
+			// Two files of one generation: keep one that reads back good.
+			markDuplicateAtBoot.Hit()
+			keep, drop := old, c
+			if st.verifyFile(old) != storeOK && st.verifyFile(c) == storeOK {
+				keep, drop = c, old
+			}
+			st.chunks.ReplaceOrInsert(keep)
+			st.freeFile(drop.name, drop.size)
 			return nil
 		}
+		st.chunks.ReplaceOrInsert(c)
+		return nil
+	case status != storeMissing && size > 0: // not a freed slot: torn or rotted
+		st.stats.BadFilesAtBoot++
 	}
-	st.stats.BadFilesAtBoot++
-	return st.discard(name)
+	st.freeFile(name, size)
+	return nil
+}
+
+// verifyFile reads and checks the file of c (at boot).
+func (st *store) verifyFile(c *localChunk) storeStatus {
+	_, s := st.loadInto(c, c.crc, st.scratchOf(c.length))
+	return s
 }
 
 func (st *store) discard(name string) error {
@@ -133,19 +170,14 @@ func (st *store) discard(name string) error {
 	return nil
 }
 
-// fileName is path.Join(st.dir, chunkFileName(ref)) (st.dir is clean and
-// not the root) in one allocation: it is made for every chunk access.
-func (st *store) fileName(ref chunkRef) string {
-	var buf [256]byte // on the stack for any directory name up to 256-chunkFileNameBytes-1 bytes
-	return string(appendChunkFileName(append(append(buf[:0], st.dir...), '/'), ref))
-}
-
 func (st *store) get(ref chunkRef) (*localChunk, bool) {
 	return st.chunks.Get(&localChunk{ref: ref})
 }
 
-func (st *store) readHeader(ref chunkRef) (chunkHeader, storeStatus) {
-	f, err := st.fsys.OpenFile(st.fileName(ref), diskmodel.OpenExisting)
+// readHeader reads the header of a chunk file: storeMissing for a free
+// slot (its magic cleared), storeBad for any other file that holds none.
+func (st *store) readHeader(name string) (chunkHeader, storeStatus) {
+	f, err := st.fsys.OpenFile(name, diskmodel.OpenExisting)
 	if err != nil {
 		return chunkHeader{}, statusOf(err)
 	}
@@ -157,8 +189,11 @@ func (st *store) readHeader(ref chunkRef) (chunkHeader, storeStatus) {
 		}
 		return chunkHeader{}, storeBad
 	}
+	if [len(chunkMagic)]byte(buf) == ([len(chunkMagic)]byte{}) {
+		return chunkHeader{}, storeMissing
+	}
 	h, err := decodeChunkHeader(buf)
-	if err != nil || h.ref != ref {
+	if err != nil {
 		return chunkHeader{}, storeBad
 	}
 	return h, storeOK
@@ -263,7 +298,8 @@ func (st *store) failedRead(c *localChunk, s storeStatus) storeStatus {
 	return s
 }
 
-// write stores a generation: header and data, synced, its name synced;
+// write stores a generation: header and data, synced, in a free slot of its
+// size or a new file whose name is synced too;
 // done gets the checksum and the outcome, at once or (with a DiskWorker)
 // from a later event, exactly once. A second write of a generation being
 // written waits for the first's outcome.
@@ -289,23 +325,47 @@ func (st *store) write(ref chunkRef, version uint64, data []byte, now uint64, do
 		}
 		st.remove(ref)
 	}
-	size := chunkFileBytes(uint32(len(data)))
-	if st.usedBytes+size > st.quotaBytes || len(st.writing) >= pendingWritesMax {
+	if len(st.writing) >= pendingWritesMax {
 		done(0, storeFull)
 		return
 	}
+	size := slotBytes(chunkFileBytes(uint32(len(data))))
+	name, reused := st.slots.take(size) // its bytes are counted already
+	if !reused {
+		st.wantSpares(size)
+		if !st.makeRoom(size) {
+			done(0, storeFull)
+			return
+		}
+		name = st.newFileName()
+		st.usedBytes += size
+	}
 	h := chunkHeader{ref: ref, version: version, length: uint32(len(data)), crc: crc}
 	pw := &pendingWrite{ref: ref, version: version, length: h.length, crc: crc, since: now, size: size,
-		name: st.fileName(ref), content: append(h.encode(), data...), waiters: []func(uint32, storeStatus){done}}
-	st.usedBytes += size
+		name: name, reused: reused, content: append(h.encode(), data...), waiters: []func(uint32, storeStatus){done}}
 	st.writing[ref] = pw
+	st.stats.ChunkWrites++
+	if reused {
+		markSlotReused.Hit()
+		st.stats.SlotsReused++
+	}
 	if st.worker == nil {
-		pw.status = st.writeFile(pw.name, pw.content)
+		pw.status = st.writeJob(pw)
 		st.finishWrite(pw)
 		return
 	}
 	st.stats.WritesOffloaded++
-	st.worker.Do(func() { pw.status = st.writeFile(pw.name, pw.content) }, func() { st.finishWrite(pw) })
+	st.worker.Do(func() { pw.status = st.writeJob(pw) }, func() { st.finishWrite(pw) })
+}
+
+// writeJob writes and syncs pw's file: over a free slot in place, or a
+// new file (off the driver's goroutine with a DiskWorker: it touches
+// nothing of the store but the file).
+func (st *store) writeJob(pw *pendingWrite) storeStatus {
+	if pw.reused {
+		return st.overwriteFile(pw.name, pw.content, pw.size)
+	}
+	return st.writeFile(pw.name, pw.content, pw.size)
 }
 
 // finishWrite takes a written generation into the inventory (or drops its
@@ -318,23 +378,37 @@ func (st *store) finishWrite(pw *pendingWrite) {
 	crc, status := pw.crc, pw.status
 	switch {
 	case status == storeOK && !pw.cancelled:
-		st.chunks.ReplaceOrInsert(&localChunk{ref: pw.ref, version: pw.version, length: pw.length, crc: pw.crc, since: pw.since, name: pw.name})
+		st.chunks.ReplaceOrInsert(&localChunk{ref: pw.ref, version: pw.version, length: pw.length, crc: pw.crc, since: pw.since,
+			name: pw.name, size: pw.size})
 		st.stats.BytesStored += uint64(pw.length)
+	case status == storeOK: // removed while it was written
+		st.freeFile(pw.name, pw.size)
+		status, crc = storeMissing, 0
 	default:
-		if status == storeOK {
-			status = storeMissing // removed while it was written
-		}
-		_ = st.fsys.Remove(pw.name)
-		st.usedBytes -= pw.size
+		st.dropFile(pw.name, pw.size) // a file that failed is not recycled
 		crc = 0
 	}
 	pw.content = nil
 	for _, w := range pw.waiters {
 		w(crc, status)
 	}
+	st.makeSparesAfter() // a slot taken, or one missed: replace it
 }
 
-func (st *store) writeFile(name string, content []byte) storeStatus {
+// writeFile makes name a new file of size bytes that begins with content
+// (zeros after it), synced, its name synced in the directory.
+func (st *store) writeFile(name string, content []byte, size uint64) storeStatus {
+	if s := st.createFile(name, content, size); s != storeOK || st.noSync {
+		return s
+	}
+	if err := st.fsys.SyncDir(st.dir); err != nil {
+		return statusOf(err)
+	}
+	return storeOK
+}
+
+// createFile is writeFile without the directory's sync.
+func (st *store) createFile(name string, content []byte, size uint64) storeStatus {
 	f, err := st.fsys.OpenFile(name, diskmodel.OpenOrCreate)
 	if err != nil {
 		return statusOf(err)
@@ -346,20 +420,24 @@ func (st *store) writeFile(name string, content []byte) storeStatus {
 	if _, err := f.WriteAt(content, 0); err != nil {
 		return statusOf(err)
 	}
+	// The rest is written, not left a hole, so that an overwrite of the
+	// slot later changes no block allocation: its sync is the data's only.
+	if pad := size - uint64(len(content)); size > uint64(len(content)) {
+		if _, err := f.WriteAt(make([]byte, pad), int64(len(content))); err != nil {
+			return statusOf(err)
+		}
+	}
 	if st.noSync {
 		return storeOK // BUG: acknowledged without being durable
 	}
 	if err := f.Sync(); err != nil {
 		return statusOf(err)
 	}
-	if err := st.fsys.SyncDir(st.dir); err != nil {
-		return statusOf(err)
-	}
 	return storeOK
 }
 
-// remove forgets a generation and deletes its file. Not synced: a file a
-// crash brings back is collected again.
+// remove forgets a generation and frees its file (slots.go). Not synced: a
+// generation a crash brings back is collected again.
 func (st *store) remove(ref chunkRef) {
 	if pw := st.writing[ref]; pw != nil {
 		pw.cancelled = true
@@ -369,8 +447,7 @@ func (st *store) remove(ref chunkRef) {
 	if !ok {
 		return
 	}
-	st.usedBytes -= chunkFileBytes(c.length)
-	_ = st.fsys.Remove(c.name)
+	st.freeFile(c.name, c.size)
 }
 
 // hasOtherGeneration reports whether another generation of the same chunk

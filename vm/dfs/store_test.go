@@ -1,6 +1,7 @@
 package dfs
 
 import (
+	"bytes"
 	"math/rand/v2"
 	"testing"
 
@@ -29,7 +30,8 @@ func TestRetriedPutOfTornFile(t *testing.T) {
 		t.Fatalf("write = %v, want ok", s)
 	}
 	// Tear the data after the header, as a crash during the sync may.
-	f, err := disk.OpenFile(st.fileName(ref), diskmodel.OpenExisting)
+	c, _ := st.get(ref)
+	f, err := disk.OpenFile(c.name, diskmodel.OpenExisting)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,4 +70,189 @@ func writeNow(st *store, ref chunkRef, version uint64, data []byte, now uint64) 
 		panic("store.write without a worker did not answer at once")
 	}
 	return crc, status
+}
+
+// slotTestStore opens a store on a fresh simulated disk (no faults).
+func slotTestStore(t *testing.T, quota uint64) (*store, diskmodel.FS, *Stats) {
+	t.Helper()
+	disk := simdisk.New(rand.New(rand.NewPCG(3, 4)), simdisk.Faults{})
+	stats := &Stats{}
+	st, err := openStore(disk, "fs", quota, Bugs{}, stats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st, disk, stats
+}
+
+func reopenStore(t *testing.T, disk diskmodel.FS, quota uint64, stats *Stats) *store {
+	t.Helper()
+	st, err := openStore(disk, "fs", quota, Bugs{}, stats)
+	if err != nil {
+		t.Fatalf("openStore at the reboot = %v", err)
+	}
+	return st
+}
+
+func slotRef(n uint64) chunkRef {
+	return chunkRef{ino: ID{Machine: 1, Inc: 1, N: 7}, idx: 0, gen: ID{Machine: 1, Inc: 1, N: n}}
+}
+
+func mustWrite(t *testing.T, st *store, ref chunkRef, data []byte) *localChunk {
+	t.Helper()
+	if _, s := writeNow(st, ref, 1, data, 0); s != storeOK {
+		t.Fatalf("write(%v) = %v, want ok", ref, s)
+	}
+	c, ok := st.get(ref)
+	if !ok {
+		t.Fatalf("write(%v) ok but not in the inventory", ref)
+	}
+	return c
+}
+
+// TestFreedSlotReusedInPlace: a removed generation's file is overwritten
+// in place by the next write of its size, and a reboot finds the new
+// generation in it and nothing of the old.
+func TestFreedSlotReusedInPlace(t *testing.T) {
+	st, disk, stats := slotTestStore(t, 1<<20)
+	a := mustWrite(t, st, slotRef(1), bytes.Repeat([]byte("a"), 900))
+	st.remove(slotRef(1))
+	b := mustWrite(t, st, slotRef(2), bytes.Repeat([]byte("b"), 900))
+	if b.name != a.name || stats.SlotsReused != 1 {
+		t.Fatalf("second write's file %s (slots reused %d), want the freed %s reused", b.name, stats.SlotsReused, a.name)
+	}
+	st = reopenStore(t, disk, 1<<20, stats)
+	if _, ok := st.get(slotRef(1)); ok {
+		t.Errorf("the removed generation came back at a clean reboot")
+	}
+	if got, s := st.read(slotRef(2), checksum(bytes.Repeat([]byte("b"), 900))); s != storeOK || len(got) != 900 || got[0] != 'b' {
+		t.Errorf("read of the generation in the reused slot after the reboot = %v, %d bytes", s, len(got))
+	}
+}
+
+// TestFreedSlotKeptAtBoot: a freed slot (its magic cleared) is a free slot
+// again after a reboot, not a bad file, and its bytes stay counted on disk
+// but not as held.
+func TestFreedSlotKeptAtBoot(t *testing.T) {
+	st, disk, stats := slotTestStore(t, 1<<20)
+	mustWrite(t, st, slotRef(1), make([]byte, 500))
+	st.remove(slotRef(1))
+	st = reopenStore(t, disk, 1<<20, stats)
+	if st.chunks.Len() != 0 || st.slots.count != 1 || stats.BadFilesAtBoot != 0 {
+		t.Fatalf("after the reboot: %d chunks, %d free slots, %d bad files; want 0, 1, 0", st.chunks.Len(), st.slots.count, stats.BadFilesAtBoot)
+	}
+	if size := slotBytes(chunkFileBytes(500)); st.usedBytes != size || st.heldBytes() != 0 {
+		t.Errorf("usedBytes %d heldBytes %d, want %d and 0", st.usedBytes, st.heldBytes(), size)
+	}
+}
+
+// TestDuplicateAtBootKeepsGoodCopy: two files naming one generation (a
+// freed slot a crash brought back, the generation written again
+// elsewhere) leave one copy in the inventory at boot, the one that reads
+// back good, whichever the directory lists first.
+func TestDuplicateAtBootKeepsGoodCopy(t *testing.T) {
+	for _, rotFirst := range []bool{true, false} {
+		st, disk, stats := slotTestStore(t, 1<<20)
+		data := bytes.Repeat([]byte("d"), 700)
+		c := mustWrite(t, st, slotRef(1), data)
+		content, err := diskmodel.ReadFile(disk, c.name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		other := st.newFileName()
+		if err := diskmodel.WriteFileAtomic(disk, other, content); err != nil {
+			t.Fatal(err)
+		}
+		rotted := c.name
+		if !rotFirst {
+			rotted = other
+		}
+		f, err := disk.OpenFile(rotted, diskmodel.OpenExisting)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.WriteAt([]byte{'X'}, chunkHeaderBytes+3)
+		f.Sync()
+		f.Close()
+		st = reopenStore(t, disk, 1<<20, stats)
+		kept, ok := st.get(slotRef(1))
+		if !ok || kept.name == rotted || st.slots.count != 1 {
+			t.Fatalf("rotted %s: kept %v (%v), %d free slots; want the good copy kept and the other freed", rotted, kept, ok, st.slots.count)
+		}
+		if got, s := st.read(slotRef(1), checksum(data)); s != storeOK || !bytes.Equal(got, data) {
+			t.Errorf("read = %v, want the data", s)
+		}
+	}
+}
+
+// TestQuotaEvictsFreeSlots: free slots give their room back to a write
+// that needs it (one of another size, which cannot reuse them).
+func TestQuotaEvictsFreeSlots(t *testing.T) {
+	big := slotBytes(chunkFileBytes(5000))
+	quota := big + 100
+	st, _, _ := slotTestStore(t, quota)
+	mustWrite(t, st, slotRef(1), make([]byte, 1000))
+	st.remove(slotRef(1))
+	if _, s := writeNow(st, slotRef(2), 1, make([]byte, 5000), 0); s != storeOK {
+		t.Fatalf("write of another slot size into the room of a free slot = %v, want ok", s)
+	}
+	if st.slots.count != 0 || st.usedBytes != big {
+		t.Errorf("%d free slots, usedBytes %d; want the slot evicted and %d used", st.slots.count, st.usedBytes, big)
+	}
+	if _, s := writeNow(st, slotRef(3), 1, make([]byte, 1000), 0); s != storeFull {
+		t.Errorf("write beyond the quota = %v, want full", s)
+	}
+}
+
+// TestLostSlotIsRemade: a free slot lost from the disk behind the store's
+// back is made anew by the write that picked it.
+func TestLostSlotIsRemade(t *testing.T) {
+	st, disk, _ := slotTestStore(t, 1<<20)
+	a := mustWrite(t, st, slotRef(1), make([]byte, 300))
+	st.remove(slotRef(1))
+	if err := disk.Remove(a.name); err != nil {
+		t.Fatal(err)
+	}
+	data := bytes.Repeat([]byte("n"), 300)
+	mustWrite(t, st, slotRef(2), data)
+	if got, s := st.read(slotRef(2), checksum(data)); s != storeOK || !bytes.Equal(got, data) {
+		t.Errorf("read of the write into a lost slot = %v, want the data", s)
+	}
+}
+
+func TestSlotBytes(t *testing.T) {
+	for _, tc := range []struct{ n, want uint64 }{
+		{0, 0}, {1, 4096}, {4096, 4096}, {4097, 8192}, {chunkFileBytes(4096), 8192},
+		{32 << 10, 32 << 10}, {32<<10 + 1, 36 << 10}, {chunkFileBytes(64 << 10), 72 << 10},
+		{chunkFileBytes(ChunkSizeBytesMax), 1<<20 + 128<<10},
+	} {
+		if got := slotBytes(tc.n); got != tc.want {
+			t.Errorf("slotBytes(%d) = %d, want %d", tc.n, got, tc.want)
+		}
+		if got := slotBytes(tc.n); got < tc.n || got-tc.n > max(4095, tc.n/8) {
+			t.Errorf("slotBytes(%d) = %d: short, or more than max(4 KiB, 1/8) over", tc.n, got)
+		}
+	}
+}
+
+// TestSparesServeTheNextWrites: a write that found no free slot of its
+// size makes the store prepare spares of it at the next ticks; the next
+// writes of that size take them (no file made), and a reboot finds them
+// free again.
+func TestSparesServeTheNextWrites(t *testing.T) {
+	st, disk, stats := slotTestStore(t, 1<<20)
+	mustWrite(t, st, slotRef(1), make([]byte, 3000))
+	for range sparesPerSize {
+		st.makeSpares()
+	}
+	if stats.SparesMade != sparesPerSize || st.slots.count != sparesPerSize {
+		t.Fatalf("after a miss and a tick: %d spares made, %d free slots; want %d", stats.SparesMade, st.slots.count, sparesPerSize)
+	}
+	mustWrite(t, st, slotRef(2), make([]byte, 2500))
+	if stats.SlotsReused != 1 {
+		t.Errorf("a write of the spares' size: %d slots reused, want 1", stats.SlotsReused)
+	}
+	st = reopenStore(t, disk, 1<<20, stats)
+	if st.slots.count != sparesPerSize-1 || st.chunks.Len() != 2 {
+		t.Errorf("after the reboot: %d free slots and %d chunks, want %d and 2", st.slots.count, st.chunks.Len(), sparesPerSize-1)
+	}
 }

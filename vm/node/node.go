@@ -95,6 +95,10 @@ type Config struct {
 	// a chunk's fsync. The Disk must then be safe for concurrent use. Nil:
 	// inline (the simulator).
 	Offload func(job func())
+	// OffloadBackground, if set (with Offload), runs jobs no request
+	// waits for (spare chunk files) on a goroutine of their own, so that
+	// Offload's jobs never queue behind them. Nil: they go through Offload.
+	OffloadBackground func(job func())
 	// LoopbackThroughTransport sends the node's messages to itself through
 	// Transport instead of holding them for its next Tick. The simulator
 	// sets it: there a disk sync returns at once and becomes durable later,

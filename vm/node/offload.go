@@ -55,10 +55,12 @@ type diskWorker struct {
 
 // Do runs job through Config.Offload; done runs at the node's next Drain.
 // The worker's goroutine never takes the node's lock.
-func (w diskWorker) Do(job, done func()) {
+func (w diskWorker) Do(job, done func()) { w.through(w.n.cfg.Offload, job, done) }
+
+func (w diskWorker) through(offload func(func()), job, done func()) {
 	n := w.n
 	n.offload.running.Add(1)
-	n.cfg.Offload(func() {
+	offload(func() {
 		job()
 		n.offload.push(offloaded{inc: w.inc, done: done})
 		n.offload.running.Add(-1)
@@ -66,6 +68,15 @@ func (w diskWorker) Do(job, done func()) {
 			n.cfg.Wake()
 		}
 	})
+}
+
+// backgroundDiskWorker is a diskWorker with Config.OffloadBackground: a
+// dfs.BackgroundWorker.
+type backgroundDiskWorker struct{ diskWorker }
+
+// DoBackground is Do through Config.OffloadBackground.
+func (w backgroundDiskWorker) DoBackground(job, done func()) {
+	w.through(w.n.cfg.OffloadBackground, job, done)
 }
 
 // runOffloaded runs the completions that came back (this incarnation's).

@@ -84,6 +84,9 @@ func (n *Node) tryOpenStorage() {
 	dc.Transport, dc.Meta, dc.Rand = n.transport(ServiceStorage), meta, n.cfg.Rand
 	if n.cfg.Offload != nil {
 		dc.DiskWorker = diskWorker{n: n, inc: n.inc}
+		if n.cfg.OffloadBackground != nil {
+			dc.DiskWorker = backgroundDiskWorker{diskWorker{n: n, inc: n.inc}}
+		}
 	}
 	svc, err := dfs.New(dc)
 	if err != nil {
