@@ -79,17 +79,20 @@ func Node(cfg NodeConfig) OpenFunc {
 		// a core calling into the machine meanwhile finds its lock free.
 		// Spare chunk files are made on a second one, so that no put
 		// queues behind them.
-		worker, spares := newDiskWorker(), newDiskWorker()
-		nc.Offload, nc.OffloadBackground = worker.offload, spares.offload
+		// The metadata replica's WAL fsyncs run on a third, so that the
+		// driver goes on with its other inputs (a chunk's put) meanwhile.
+		worker, spares, wal := newDiskWorker(), newDiskWorker(), newDiskWorker()
+		nc.Offload, nc.OffloadBackground, nc.OffloadWAL = worker.offload, spares.offload, wal.offload
 		n, err := node.Open(nc)
 		if err != nil {
 			worker.stop()
 			spares.stop()
+			wal.stop()
 			return nil, err
 		}
 		n.StartCores()
 		n.ConfigureClients(cfg.Clients)
-		m := &NodeMachine{n: n, tr: tr, book: cfg.Book, log: log, inc: n.Incarnation(), worker: worker, spares: spares}
+		m := &NodeMachine{n: n, tr: tr, book: cfg.Book, log: log, inc: n.Incarnation(), worker: worker, spares: spares, wal: wal}
 		log.Info("node open", "node_incarnation", n.Incarnation(), "voters", len(nc.Voters), "cores", nc.Provide.Cores)
 		return m, nil
 	}
@@ -103,14 +106,14 @@ func NodeFatal(err error) bool {
 
 // NodeMachine is a hosted node: the Machine the Host drives.
 type NodeMachine struct {
-	n              *node.Node
-	tr             peerTransport
-	book           *AddressBook
-	ticks          uint64
-	inc            uint64 // the node's incarnation as last logged
-	log            *slog.Logger
-	clientsRefused uint64
-	worker, spares *diskWorker
+	n                   *node.Node
+	tr                  peerTransport
+	book                *AddressBook
+	ticks               uint64
+	inc                 uint64 // the node's incarnation as last logged
+	log                 *slog.Logger
+	clientsRefused      uint64
+	worker, spares, wal *diskWorker
 }
 
 var (
@@ -216,6 +219,7 @@ func (m *NodeMachine) Close() error {
 	m.n.Close()
 	m.worker.stop()
 	m.spares.stop()
+	m.wal.stop()
 	return nil
 }
 

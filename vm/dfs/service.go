@@ -85,7 +85,8 @@ type Service struct {
 	views    map[uint64]*Storage
 	opsNow   int
 	inCall   int      // > 0 while a process's call runs: answers must wait
-	deferred []func() // work for the end of the current Tick or Receive
+	deferred []func() // work for the end of the current Tick or Receive (or metadata result)
+	draining bool     // drain runs
 	drops    dropQueue
 	repair   repairer
 	collect  collector
@@ -114,7 +115,7 @@ func New(cfg Config) (*Service, error) {
 	for _, m := range cfg.Machines {
 		s.MachineUp(m)
 	}
-	s.meta = newMetaPool(cfg.Meta, &s.stats, s.later)
+	s.meta = newMetaPool(cfg.Meta, &s.stats, s.later, s.drain)
 	s.rpc = rpcTable{pending: map[uint64]*outReq{}}
 	s.collect.at = chunkRef{}
 	s.repair.s, s.collect.s, s.drops.s = s, s, s
@@ -249,6 +250,11 @@ func (s *Service) later(fn func()) { s.deferred = append(s.deferred, fn) }
 const drainRoundsMax = 64
 
 func (s *Service) drain() {
+	if s.draining {
+		return // the drain under way runs what was added
+	}
+	s.draining = true
+	defer func() { s.draining = false }()
 	for i := 0; i < drainRoundsMax && len(s.deferred) > 0; i++ {
 		work := s.deferred
 		s.deferred = nil

@@ -380,6 +380,9 @@ func (n *Node) openReplica() {
 	}
 	mc.Transport, mc.Rand = metaServerTransport{n}, n.cfg.Rand
 	mc.SyncUnlocked = n.syncUnlocked
+	if n.cfg.OffloadWAL != nil {
+		mc.SyncAsync = n.syncAsync
+	}
 	n.meta = newMetaReplica(mc, n.cfg.Record, n.markMember)
 }
 

@@ -99,6 +99,13 @@ type Config struct {
 	// waits for (spare chunk files) on a goroutine of their own, so that
 	// Offload's jobs never queue behind them. Nil: they go through Offload.
 	OffloadBackground func(job func())
+	// OffloadWAL, if set, runs the metadata replica's WAL fsyncs on a
+	// goroutine of their own (raftkv's Config.SyncAsync): the driver goes
+	// on with its other inputs (a chunk's put, a page's request) through
+	// the fsync, and the replica finishes the Ready at the next Drain
+	// after it. Nil: the fsync runs on the driver's goroutine, with the
+	// lock released (parallel cores) or not.
+	OffloadWAL func(job func())
 	// LoopbackThroughTransport sends the node's messages to itself through
 	// Transport instead of holding them for its next Tick. The simulator
 	// sets it: there a disk sync returns at once and becomes durable later,
@@ -544,6 +551,22 @@ func (n *Node) EndBurst() {
 		}
 	}()
 	n.FlushClients()
+}
+
+// syncAsync is the metadata replica's raftkv Config.SyncAsync: the fsync
+// runs through Config.OffloadWAL and its done comes back as an input, at
+// the next Drain, whatever the node's incarnation by then (the replica
+// outlives incarnations; a replica closed meanwhile ignores it).
+func (n *Node) syncAsync(fsync func() error, done func(error)) {
+	n.offload.running.Add(1)
+	n.cfg.OffloadWAL(func() {
+		err := fsync()
+		n.offload.push(offloaded{always: true, done: func() { done(err) }})
+		n.offload.running.Add(-1)
+		if n.cfg.Wake != nil {
+			n.cfg.Wake()
+		}
+	})
 }
 
 // syncUnlocked runs a metadata replica's WAL fsync with the node's lock

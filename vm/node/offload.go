@@ -11,8 +11,9 @@ import (
 
 // offloaded is a job's completion waiting for the node.
 type offloaded struct {
-	inc  uint64 // the incarnation that started the job: a reborn node drops it
-	done func()
+	inc    uint64 // the incarnation that started the job: a reborn node drops it
+	always bool   // run whatever the incarnation (a metadata replica's WAL sync)
+	done   func()
 }
 
 // offloadQueue holds completions, filled from the worker's goroutine.
@@ -82,7 +83,7 @@ func (w backgroundDiskWorker) DoBackground(job, done func()) {
 // runOffloaded runs the completions that came back (this incarnation's).
 func (n *Node) runOffloaded() {
 	for _, o := range n.offload.take() {
-		if o.inc == n.inc {
+		if o.always || o.inc == n.inc {
 			o.done()
 		}
 	}

@@ -90,6 +90,17 @@ type Config struct {
 	// handled by the call that was syncing, once the sync is done (a Close
 	// then waits for it too). Nil runs fsync directly.
 	SyncUnlocked func(fsync func() error) error
+	// SyncAsync, if set, runs those fsyncs on another goroutine instead
+	// (it takes precedence over SyncUnlocked): it starts fsync and returns
+	// at once, and done must then be called exactly once with fsync's
+	// result, on the driver's goroutine under its lock, from a later
+	// input. Until then the server takes inputs as during SyncUnlocked's
+	// fsync (Step, Receive, Tick, Flush, Status, Stats, Err, Close), and
+	// done handles raft's output for them. A Close meanwhile closes the
+	// WAL at once (the fsync under way then fails or is moot; a closed
+	// server ignores done). So a driver goes on with its other inputs
+	// through the WAL's fsync. Nil: the fsync runs in the call.
+	SyncAsync func(fsync func() error, done func(error))
 
 	// SendBeforeSync lets a leader's appends and heartbeats leave before
 	// its own WAL sync, so that the followers' fsyncs run while the

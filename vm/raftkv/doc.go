@@ -67,6 +67,9 @@
 // clients answered, before the fsync of the new ones. Config.SyncUnlocked
 // lets a driver that guards the Server with a lock release it during the
 // fsync; the Server then takes inputs meanwhile and handles them after.
+// Config.SyncAsync runs the fsync on another goroutine altogether: the
+// driver goes on with its other inputs, and the Ready is finished when the
+// fsync's done comes back as an input.
 //
 // # Driving a Client
 //

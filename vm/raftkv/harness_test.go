@@ -63,6 +63,10 @@ type harness struct {
 	lim     limits
 	opens   int
 	syncRng *rand.Rand // draws what happens during syncs; nil: nothing
+	// asyncRng draws when the syncs run elsewhere (Config.SyncAsync) finish;
+	// syncs are those under way, in the order they started.
+	asyncRng *rand.Rand
+	syncs    []pendingSync
 }
 
 // opRecord is one client operation as the harness saw it.
@@ -114,6 +118,17 @@ type harnessOptions struct {
 	// it receives, steps or ticks now and then, as when the driver's
 	// other goroutines call it with the lock released.
 	interleaveSync bool
+	// asyncSync: the WAL's fsyncs run elsewhere (Config.SyncAsync) and
+	// finish at later steps of the harness, in a drawn order, the server
+	// taking inputs meanwhile; a crash loses the ones not finished.
+	asyncSync bool
+}
+
+// pendingSync is a Config.SyncAsync call not finished yet.
+type pendingSync struct {
+	id    netmodel.NodeID
+	fsync func() error
+	done  func(error)
 }
 
 func newHarness(t fataler, o harnessOptions) *harness {
@@ -148,6 +163,9 @@ func newHarness(t fataler, o harnessOptions) *harness {
 	}
 	if o.interleaveSync {
 		h.syncRng = rand.New(rand.NewPCG(o.seed, 0x5ca1ab1e))
+	}
+	if o.asyncSync {
+		h.asyncRng = rand.New(rand.NewPCG(o.seed, 0xa5c))
 	}
 	if o.buggify {
 		rng := rand.New(rand.NewPCG(o.seed, 0xb0661f7))
@@ -187,6 +205,11 @@ func (h *harness) open(id netmodel.NodeID) {
 	h.opens++
 	cfg.Rand = rand.New(rand.NewPCG(h.seed, uint64(id)<<16|uint64(h.opens)))
 	cfg.OnApply = h.observe
+	if h.asyncRng != nil {
+		cfg.SyncAsync = func(fsync func() error, done func(error)) {
+			h.syncs = append(h.syncs, pendingSync{id: id, fsync: fsync, done: done})
+		}
+	}
 	if h.syncRng != nil {
 		cfg.SyncUnlocked = func(fsync func() error) error {
 			h.duringSync(id)
@@ -370,6 +393,7 @@ func (h *harness) startOpThen(c int, o *opRecord, then func(Result)) bool {
 // tick ticks every live server and every client once.
 func (h *harness) tick() {
 	h.step++
+	h.finishSyncs()
 	for _, id := range h.ids {
 		if s := h.servers[id]; s != nil {
 			s.Tick()
@@ -392,6 +416,7 @@ func (h *harness) stepAt(i int) { h.deliverMode(i, true) }
 // flush handles the Ready of every server that stepped messages.
 func (h *harness) flush() {
 	h.step++
+	h.finishSyncs()
 	for _, id := range h.ids {
 		if s := h.servers[id]; s != nil {
 			s.Flush()
@@ -403,6 +428,7 @@ func (h *harness) deliverMode(i int, stepOnly bool) {
 	h.step++
 	m := h.queue[i]
 	h.queue = slices.Delete(h.queue, i, i+1)
+	defer h.finishSyncs()
 	if h.cut[link{m.from, m.to}] {
 		h.logf("dropped %s", describeMessage(m))
 		return
@@ -501,6 +527,30 @@ func (h *harness) crash(id netmodel.NodeID) {
 	}
 	h.servers[id] = nil
 	h.disks[id].Crash()
+	// A sync not finished is lost with the crash: its server is gone.
+	h.syncs = slices.DeleteFunc(h.syncs, func(p pendingSync) bool { return p.id == id })
+}
+
+// finishSyncs finishes each sync run elsewhere with probability 1/3, in the
+// order drawn (the server's own done, if the server is still the one that
+// started it). A server has at most one under way.
+func (h *harness) finishSyncs() {
+	if h.asyncRng == nil || len(h.syncs) == 0 {
+		return
+	}
+	h.asyncRng.Shuffle(len(h.syncs), func(i, j int) { h.syncs[i], h.syncs[j] = h.syncs[j], h.syncs[i] })
+	var now, later []pendingSync
+	for _, p := range h.syncs {
+		if h.asyncRng.IntN(3) == 0 {
+			now = append(now, p)
+		} else {
+			later = append(later, p)
+		}
+	}
+	h.syncs = later // a done may start the server's next sync
+	for _, p := range now {
+		p.done(p.fsync())
+	}
 }
 
 func (h *harness) restart(id netmodel.NodeID) {

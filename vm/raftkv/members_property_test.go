@@ -32,6 +32,7 @@ func TestMembershipProperty(t *testing.T) {
 			segmentBytes:    rapid.SampledFrom([]int64{512, 1 << 20}).Draw(t, "segmentBytes"),
 			buggify:         rapid.Bool().Draw(t, "buggify"),
 			interleaveSync:  rapid.Bool().Draw(t, "interleaveSync"),
+			asyncSync:       rapid.Bool().Draw(t, "asyncSync"),
 		})
 		drawReadFrom(t, h)
 		actions := append(slices.Clone(worldActions), "change", "change", "members")

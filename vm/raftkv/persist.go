@@ -344,10 +344,33 @@ func (p *persister) writeSnapshotFile(snap *pb.Snapshot) error {
 // save persists one Ready: an installed snapshot, new entries, a new hard
 // state. It syncs when raft requires it (mustSync) or a snapshot arrived.
 func (p *persister) save(snap *pb.Snapshot, ents []*pb.Entry, hs *pb.HardState, mustSync bool) error {
+	fsync, err := p.saveStart(snap, ents, hs, mustSync)
+	if err != nil {
+		return err
+	}
+	var syncErr error
+	if fsync != nil {
+		syncErr = runSync(p.syncVia, fsync)
+	}
+	return p.saveFinish(snap, hs, fsync != nil, syncErr)
+}
+
+// runSync runs fsync through via (Config.SyncUnlocked), or directly.
+func runSync(via func(fsync func() error) error, fsync func() error) error {
+	if via == nil {
+		return fsync()
+	}
+	return via(fsync)
+}
+
+// saveStart is save up to its sync: it writes the Ready to the WAL and
+// returns the fsync it needs (nil: none), which the caller runs (on any
+// goroutine) and reports to saveFinish; nothing is written meanwhile.
+func (p *persister) saveStart(snap *pb.Snapshot, ents []*pb.Entry, hs *pb.HardState, mustSync bool) (func() error, error) {
 	install := !raft.IsEmptySnap(snap)
 	if install {
 		if err := p.writeSnapshotFile(snap); err != nil {
-			return err
+			return nil, err
 		}
 	}
 	p.startBatch(len(ents), entsBytes(ents))
@@ -361,26 +384,39 @@ func (p *persister) save(snap *pb.Snapshot, ents []*pb.Entry, hs *pb.HardState, 
 		p.addHardState(hs)
 	}
 	if len(p.recs) == 0 {
-		return nil
+		return nil, nil
 	}
 	var err error
 	if p.poss, err = p.wal.Append(p.poss[:0], p.recs); err != nil {
-		return fmt.Errorf("raftkv: append to WAL: %w", err)
+		return nil, fmt.Errorf("raftkv: append to WAL: %w", err)
 	}
 	if install {
 		p.snapIndex = snap.GetMetadata().GetIndex()
 		p.entryFirst, p.entryPos = p.snapIndex+1, p.entryPos[:0]
 	}
 	p.notePositions(ents, p.poss[len(p.poss)-len(p.recs):])
-	if mustSync || install {
-		if err := p.wal.SyncVia(p.syncVia); err != nil {
+	if !mustSync && !install {
+		return nil, nil
+	}
+	fsync, err := p.wal.SyncStart()
+	if err != nil {
+		return nil, fmt.Errorf("raftkv: sync WAL: %w", err)
+	}
+	return fsync, nil
+}
+
+// saveFinish ends save once its sync (if saveStart returned one: synced)
+// returned syncErr.
+func (p *persister) saveFinish(snap *pb.Snapshot, hs *pb.HardState, synced bool, syncErr error) error {
+	if synced {
+		if err := p.wal.SyncFinish(syncErr); err != nil {
 			return fmt.Errorf("raftkv: sync WAL: %w", err)
 		}
 	}
 	if !raft.IsEmptyHardState(hs) {
 		p.hs = hs
 	}
-	if install {
+	if !raft.IsEmptySnap(snap) && len(p.poss) > 0 {
 		return p.compact(p.poss[0])
 	}
 	return nil

@@ -51,6 +51,7 @@ func TestClusterProperty(t *testing.T) {
 			segmentBytes:    rapid.SampledFrom([]int64{512, 1 << 20}).Draw(t, "segmentBytes"),
 			buggify:         rapid.Bool().Draw(t, "buggify"),
 			interleaveSync:  rapid.Bool().Draw(t, "interleaveSync"),
+			asyncSync:       rapid.Bool().Draw(t, "asyncSync"),
 		})
 		drawReadFrom(t, h)
 		runRandomWorld(t, h, worldActions, nil)

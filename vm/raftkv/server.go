@@ -118,6 +118,10 @@ type Server struct {
 	// closeDeferred: Close was called during a sync; the WAL is closed once
 	// the Ready is done.
 	closeDeferred bool
+	// syncing: a Ready's fsync runs elsewhere (Config.SyncAsync); readying
+	// stays set until its done. closed: Close was called (a done after it
+	// is ignored).
+	syncing, closed bool
 
 	err   error
 	stats Stats
@@ -552,7 +556,25 @@ func (s *Server) process() {
 			return
 		}
 		s.handleReady(s.rn.Ready())
+		if s.syncing {
+			return // its done goes on
+		}
 	}
+}
+
+// syncDone is Config.SyncAsync's done for the Ready whose sync it ran: it
+// handles the rest of that Ready, then what came meanwhile.
+func (s *Server) syncDone(syncErr error, rest func(error)) {
+	if !s.syncing {
+		panic(fmt.Sprintf("raftkv: %v: a sync's done with no sync under way", s.cfg.ID))
+	}
+	s.syncing = false
+	if s.closed {
+		return
+	}
+	rest(syncErr)
+	s.endReadying()
+	s.process()
 }
 
 // handleReady follows raft's order: persist (snapshot, entries, hard state,
@@ -578,10 +600,33 @@ func (s *Server) handleReady(rd raft.Ready) {
 		s.apply(rd.CommittedEntries)
 	}
 	mustSync := !raft.IsEmptyHardState(hs) && raft.MustSync(hs, prev, len(rd.Entries)) || len(rd.Entries) > 0
-	if err := s.p.save(rd.Snapshot, rd.Entries, hs, mustSync); err != nil {
+	fsync, err := s.p.saveStart(rd.Snapshot, rd.Entries, hs, mustSync)
+	if err != nil {
 		s.fail(err)
 		return
 	}
+	rest := func(syncErr error) {
+		if err := s.p.saveFinish(rd.Snapshot, hs, fsync != nil, syncErr); err != nil {
+			s.fail(err)
+			return
+		}
+		s.afterSave(rd, hs, prev, applyFirst)
+	}
+	switch {
+	case fsync == nil:
+		rest(nil)
+	case s.cfg.SyncAsync != nil:
+		s.syncing = true
+		s.stats.SyncsAsync++
+		s.cfg.SyncAsync(fsync, func(err error) { s.syncDone(err, rest) })
+	default:
+		rest(runSync(s.p.syncVia, fsync))
+	}
+}
+
+// afterSave is the rest of handleReady once rd is durable: storage, send,
+// apply, Advance.
+func (s *Server) afterSave(rd raft.Ready, hs, prev *pb.HardState, applyFirst bool) {
 	if !raft.IsEmptySnap(rd.Snapshot) {
 		if err := s.storage.ApplySnapshot(rd.Snapshot); err != nil {
 			panic(fmt.Sprintf("raftkv: %v: storing snapshot %d: %v", s.cfg.ID, rd.Snapshot.GetMetadata().GetIndex(), err))
@@ -652,6 +697,9 @@ func (s *Server) settled() bool {
 }
 
 func (s *Server) endReadying() {
+	if s.syncing {
+		return // the sync's done ends it
+	}
 	s.readying = false
 	if s.closeDeferred {
 		s.closeDeferred = false
@@ -945,6 +993,10 @@ func (s *Server) Err() error { return s.err }
 // is what a crash would lose. Called during a sync (Config.SyncUnlocked),
 // it takes effect when the Ready being handled is done.
 func (s *Server) Close() error {
+	s.closed = true
+	if s.syncing {
+		return s.closeWAL() // the fsync under way fails or is moot; its done is ignored
+	}
 	if s.readying {
 		s.closeDeferred = true
 		return nil

@@ -565,3 +565,59 @@ func TestConfChangeInABurstOfProposals(t *testing.T) {
 	}
 	h.check()
 }
+
+// TestAsyncSyncAnswersOnceDurable: with the WAL's fsyncs run elsewhere
+// (Config.SyncAsync), a put is not answered while the fsync of its entry
+// is under way, the server takes inputs meanwhile, and the put is answered
+// once the fsync's done came back.
+func TestAsyncSyncAnswersOnceDurable(t *testing.T) {
+	h := newHarness(t, harnessOptions{n: 1, seed: 7, asyncSync: true})
+	h.asyncRng = nil // the test finishes the syncs itself
+	finishAll := func() {
+		for len(h.syncs) > 0 {
+			p := h.syncs[0]
+			h.syncs = h.syncs[1:]
+			p.done(p.fsync())
+		}
+	}
+	for i := 0; i < 200 && h.leader() == 0; i++ {
+		h.tick()
+		h.deliverAll()
+		finishAll()
+	}
+	if h.leader() == 0 {
+		t.Fatalf("no leader elected")
+	}
+	put := &opRecord{op: OpPut, key: "k", value: "v"}
+	h.startOp(1, put)
+	for range 5 {
+		h.tick()
+		h.deliverAll()
+	}
+	s := h.servers[h.leader()]
+	if put.done || len(h.syncs) != 1 || s.Stats().SyncsAsync == 0 {
+		t.Fatalf("during the put's fsync: done %v, %d syncs under way, %d async syncs; want not done, 1, > 0",
+			put.done, len(h.syncs), s.Stats().SyncsAsync)
+	}
+	other := &opRecord{op: OpPut, key: "j", value: "w"}
+	h.startOp(2, other) // taken meanwhile, answered after
+	for i := 0; i < 50 && !(put.done && other.done); i++ {
+		finishAll()
+		h.tick()
+		h.deliverAll()
+	}
+	if !put.done || put.res.Err != nil || !other.done || other.res.Err != nil {
+		t.Fatalf("after the fsync: put done %v (%v), the put made meanwhile done %v (%v); want both done",
+			put.done, put.res.Err, other.done, other.res.Err)
+	}
+	get := &opRecord{op: OpGet, key: "k"}
+	h.startOp(1, get)
+	for i := 0; i < 50 && !get.done; i++ {
+		finishAll()
+		h.tick()
+		h.deliverAll()
+	}
+	if !get.done || !get.res.Found || get.res.Value != "v" {
+		t.Fatalf("get after the put = done %v, %q (found %v), want v", get.done, get.res.Value, get.res.Found)
+	}
+}

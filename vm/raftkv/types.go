@@ -180,6 +180,7 @@ type Stats struct {
 	Readys             uint64 // Readys handled (each at most one WAL append and one sync)
 	SentBeforeSync     uint64 // a leader's appends and heartbeats sent while its own entries were being synced
 	ReadyLoops         uint64 // times the Ready loop hit its bound
+	SyncsAsync         uint64 // WAL fsyncs run elsewhere (Config.SyncAsync)
 	ConfChanges        uint64 // configuration changes applied
 	ConfChangesPending uint64 // changes refused as a leader: an earlier one was not applied yet
 

@@ -108,6 +108,7 @@ type WAL struct {
 	buf      []byte         // frames waiting for one WriteAt
 	err      error          // sticky: set by a failed write or sync
 	closed   bool
+	syncing  bool // between SyncStart and SyncFinish
 	stats    Stats
 }
 
@@ -285,6 +286,9 @@ func (w *WAL) Append(dst []Position, recs []Record) ([]Position, error) {
 	if err := w.usable(); err != nil {
 		return dst, err
 	}
+	if w.syncing {
+		panic("wal: Append between SyncStart and SyncFinish")
+	}
 	for i, r := range recs {
 		if r.Type == 0 || r.Type > TypeUserMax {
 			return dst, fmt.Errorf("%w: record %d has reserved type %d", ErrRecord, i, r.Type)
@@ -360,18 +364,47 @@ func (w *WAL) Sync() error { return w.SyncVia(nil) }
 // may use the WAL while run runs but run's fsync; every field is touched
 // before and after it, in the caller's goroutine.
 func (w *WAL) SyncVia(run func(fsync func() error) error) error {
-	if err := w.usable(); err != nil {
+	fsync, err := w.SyncStart()
+	if err != nil || fsync == nil {
 		return err
 	}
-	if !w.dirty || w.opts.SkipSync {
-		return nil
-	}
-	f := w.file
 	if run == nil {
 		run = func(fsync func() error) error { return fsync() }
 	}
-	if err := run(f.Sync); err != nil {
-		return w.fail(fmt.Errorf("sync %s: %w", w.segmentPath(w.current()), err))
+	return w.SyncFinish(run(fsync))
+}
+
+// SyncStart begins a sync that runs elsewhere: it returns the fsync to run
+// (on any goroutine: it touches only the segment file), or nil if nothing
+// needs syncing. The caller then reports fsync's result to SyncFinish, and
+// nothing may Append meanwhile (a broken invariant: it panics). Closing the
+// WAL meanwhile is allowed; the fsync then fails or is moot.
+func (w *WAL) SyncStart() (fsync func() error, err error) {
+	if err := w.usable(); err != nil {
+		return nil, err
+	}
+	if w.syncing {
+		panic("wal: SyncStart during a sync")
+	}
+	if !w.dirty || w.opts.SkipSync {
+		return nil, nil
+	}
+	w.syncing = true
+	return w.file.Sync, nil
+}
+
+// SyncFinish ends the sync SyncStart began with its fsync's result: every
+// record appended before SyncStart is durable if it returns nil.
+func (w *WAL) SyncFinish(syncErr error) error {
+	if !w.syncing {
+		panic("wal: SyncFinish without SyncStart")
+	}
+	w.syncing = false
+	if err := w.usable(); err != nil {
+		return err
+	}
+	if syncErr != nil {
+		return w.fail(fmt.Errorf("sync %s: %w", w.segmentPath(w.current()), syncErr))
 	}
 	w.dirty = false
 	w.epoch++
