@@ -198,15 +198,21 @@ func (st *store) overwriteFile(name string, content []byte, size uint64) storeSt
 		}
 		return statusOf(err)
 	}
-	defer f.Close()
 	if got, err := f.Size(); err != nil || uint64(got) != size {
 		f.Close()
 		markSlotRemade.Hit()
 		return st.writeFile(name, content, size) // not the slot it was: made anew
 	}
+	defer f.Close()
 	if _, err := f.WriteAt(content, 0); err != nil {
 		return statusOf(err)
 	}
+	return st.syncFile(f)
+}
+
+// syncFile syncs a chunk file just written (unless the planted
+// ack-before-sync bug is on).
+func (st *store) syncFile(f diskmodel.File) storeStatus {
 	if st.noSync {
 		return storeOK // BUG: acknowledged without being durable
 	}
@@ -236,7 +242,7 @@ func (st *store) wantSpares(size uint64) {
 // fewer than sparesPerSize free, if none are being made and the budget
 // allows; called at every tick.
 func (st *store) makeSpares() {
-	if st.sparing || st.noSpares {
+	if st.sparing {
 		return
 	}
 	bg, _ := st.worker.(drainingWorker)
