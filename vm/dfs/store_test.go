@@ -221,15 +221,15 @@ func TestLostSlotIsRemade(t *testing.T) {
 
 func TestSlotBytes(t *testing.T) {
 	for _, tc := range []struct{ n, want uint64 }{
-		{0, 0}, {1, 4096}, {4096, 4096}, {4097, 8192}, {chunkFileBytes(4096), 8192},
+		{0, 0}, {1, 64}, {137, 192}, {4096, 4096}, {4097, 4608}, {chunkFileBytes(4096), 4608},
 		{32 << 10, 32 << 10}, {32<<10 + 1, 36 << 10}, {chunkFileBytes(64 << 10), 72 << 10},
 		{chunkFileBytes(ChunkSizeBytesMax), 1<<20 + 128<<10},
 	} {
 		if got := slotBytes(tc.n); got != tc.want {
 			t.Errorf("slotBytes(%d) = %d, want %d", tc.n, got, tc.want)
 		}
-		if got := slotBytes(tc.n); got < tc.n || got-tc.n > max(4095, tc.n/8) {
-			t.Errorf("slotBytes(%d) = %d: short, or more than max(4 KiB, 1/8) over", tc.n, got)
+		if got := slotBytes(tc.n); got < tc.n || got-tc.n > max(63, tc.n/8) {
+			t.Errorf("slotBytes(%d) = %d: short, or more than max(63 bytes, 1/8) over", tc.n, got)
 		}
 	}
 }
@@ -240,14 +240,14 @@ func TestSlotBytes(t *testing.T) {
 // free again.
 func TestSparesServeTheNextWrites(t *testing.T) {
 	st, disk, stats := slotTestStore(t, 1<<20)
-	mustWrite(t, st, slotRef(1), make([]byte, 3000))
+	mustWrite(t, st, slotRef(1), make([]byte, 3100))
 	for range sparesPerSize {
 		st.makeSpares()
 	}
 	if stats.SparesMade != sparesPerSize || st.slots.count != sparesPerSize {
 		t.Fatalf("after a miss and a tick: %d spares made, %d free slots; want %d", stats.SparesMade, st.slots.count, sparesPerSize)
 	}
-	mustWrite(t, st, slotRef(2), make([]byte, 2500))
+	mustWrite(t, st, slotRef(2), make([]byte, 3050)) // the same slot size
 	if stats.SlotsReused != 1 {
 		t.Errorf("a write of the spares' size: %d slots reused, want 1", stats.SlotsReused)
 	}
