@@ -33,7 +33,16 @@ func (n *Node) requestAs(to netmodel.NodeID, m *procMsg, onReply func(*procMsg),
 			return
 		}
 	}
-	r := &outReq{id: m.req, to: to, toInc: n.incarnationOf(to), msg: m, dueTick: n.ticks + retryTicksFirst, backoff: retryTicksFirst, onReply: onReply, onLost: onLost}
+	toInc := n.incarnationOf(to)
+	if p, ok := n.procs[m.pid]; ok && p.home == to {
+		// The process's install named its home's incarnation, which this
+		// node's membership view may not have caught up with: a request
+		// to the home is lost only with that incarnation (vm seed 174: a
+		// register tagged with the home's previous incarnation failed the
+		// SPAWN when that one was declared dead, naming no machine).
+		toInc = max(toInc, p.homeInc)
+	}
+	r := &outReq{id: m.req, to: to, toInc: toInc, msg: m, dueTick: n.ticks + retryTicksFirst, backoff: retryTicksFirst, onReply: onReply, onLost: onLost}
 	n.out.add(r)
 	n.sendRequest(r)
 }
