@@ -111,6 +111,9 @@ func New(cfg Config) (*Service, error) {
 	}
 	if cfg.DiskWorker != nil {
 		s.store.worker = drainingWorker{s: s, w: cfg.DiskWorker}
+		if bw, ok := cfg.DiskWorker.(BackgroundWorker); ok {
+			s.store.background = drainingWorker{s: s, w: bw}.doBackground
+		}
 	}
 	for _, m := range cfg.Machines {
 		s.MachineUp(m)
@@ -229,18 +232,13 @@ func (d drainingWorker) Do(job, done func()) {
 	})
 }
 
-// DoBackground is Do on the worker's background goroutine, if it has one;
-// it reports false if it has none (the job did not start).
-func (d drainingWorker) doBackground(job, done func()) bool {
-	bw, ok := d.w.(BackgroundWorker)
-	if !ok {
-		return false
-	}
-	bw.DoBackground(job, func() {
+// doBackground is Do on the worker's background goroutine (w is a
+// BackgroundWorker).
+func (d drainingWorker) doBackground(job, done func()) {
+	d.w.(BackgroundWorker).DoBackground(job, func() {
 		done()
 		d.s.drain()
 	})
-	return true
 }
 
 func (s *Service) later(fn func()) { s.deferred = append(s.deferred, fn) }

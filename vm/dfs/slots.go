@@ -242,12 +242,7 @@ func (st *store) wantSpares(size uint64) {
 // fewer than sparesPerSize free, if none are being made and the budget
 // allows; called at every tick.
 func (st *store) makeSpares() {
-	if st.sparing {
-		return
-	}
-	bg, _ := st.worker.(drainingWorker)
-	_, hasBackground := bg.w.(BackgroundWorker)
-	if st.worker != nil && !hasBackground && len(st.writing) > 0 {
+	if st.sparing || (st.worker != nil && st.background == nil && len(st.writing) > 0) {
 		return
 	}
 	budget := st.quotaBytes / sparesQuotaShare
@@ -273,8 +268,8 @@ func (st *store) makeSpares() {
 		case st.worker == nil:
 			job()
 			finish()
-		case hasBackground:
-			bg.doBackground(job, finish)
+		case st.background != nil:
+			st.background(job, finish)
 		default:
 			st.worker.Do(job, finish)
 		}
@@ -287,13 +282,12 @@ func (st *store) makeSpares() {
 // sync failed: their names may not be durable).
 func (st *store) writeSpares(names []string, size uint64) []bool {
 	made := make([]bool, len(names))
-	var zeros []byte
-	any := false
+	some := false
 	for i, name := range names {
-		made[i] = st.createFile(name, zeros[:0], size) == storeOK
-		any = any || made[i]
+		made[i] = st.createFile(name, nil, size) == storeOK
+		some = some || made[i]
 	}
-	if any && st.fsys.SyncDir(st.dir) != nil {
+	if some && st.fsys.SyncDir(st.dir) != nil {
 		clear(made)
 	}
 	return made
@@ -317,9 +311,7 @@ func (st *store) finishSpares(names []string, made []bool, size uint64) {
 // makeSparesAfter makes the next spare at once when spares are made in the
 // background (else the next tick does).
 func (st *store) makeSparesAfter() {
-	if bg, ok := st.worker.(drainingWorker); ok {
-		if _, ok := bg.w.(BackgroundWorker); ok {
-			st.makeSpares()
-		}
+	if st.background != nil {
+		st.makeSpares()
 	}
 }

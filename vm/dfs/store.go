@@ -70,6 +70,9 @@ type store struct {
 	// most recent first; sparing: spare slots are being made.
 	spareSizes []uint64
 	sparing    bool
+	// background runs the spares' jobs on the worker's background
+	// goroutine (a BackgroundWorker's), nil if it has none.
+	background func(job, done func())
 }
 
 // pendingWrite is a generation whose file is being written and synced.
