@@ -101,6 +101,9 @@ func (m *NodeMachine) Export(emit func(Metric)) {
 			{"storage_collected_total", "orphaned chunk files deleted", fs.Collected},
 			{"storage_chunk_writes_total", "chunk files written and synced here", fs.ChunkWrites},
 			{"storage_slots_reused_total", "of those, written over a free slot in place (no file made, no directory synced)", fs.SlotsReused},
+			{"storage_slots_freed_total", "removed generations' files kept as free slots", fs.SlotsFreed},
+			{"storage_spares_made_total", "free slots made ahead of the writes", fs.SparesMade},
+			{"storage_slots_evicted_total", "free slots removed to make room", fs.SlotsEvicted},
 		})
 		gauge("storage_used_bytes", "disk the chunk files take on this machine", float64(n.StorageUsedBytes()))
 	}

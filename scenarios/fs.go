@@ -73,7 +73,7 @@ func init() {
 			"dfs/missing-copy", "dfs/replica-self-dropped", "dfs/write-conflict", "dfs/need-base",
 			"dfs/orphan-fenced", "dfs/superseded-collected", "dfs/removed-file-collected",
 			"dfs/unknown-outcome-resolved", "dfs/write-target-replaced", "dfs/permission-denied",
-			"dfs/slot-reused", "dfs/slot-remade",
+			"dfs/slot-reused", "dfs/slot-remade", "dfs/suspect-collected", "dfs/base-superseded",
 		},
 	})
 }

@@ -1,38 +1,149 @@
 package dfs
 
 // The collector deletes this machine's chunk files that can never be read
-// again (docs/storage.md, "Collecting orphans"), a bounded batch at a time.
+// again (docs/storage.md, "Collecting orphans"). It walks the local files a
+// bounded batch at a time; and a generation that a later one of its chunk
+// stored here supersedes (every overwrite makes one) is looked at soon
+// after, so that a machine under writes does not fill its disk with them
+// waiting for the walk.
 type collector struct {
 	s        *Service
 	at       chunkRef // cursor over the local files
 	nextTick uint64
-	busy     int
+	walking  bool
+	suspects []suspect // due order: each is queued with the same delay
+	looking  bool
+	fencing  int // fence Txns in flight
 }
 
+// suspect is a local generation a later generation of its chunk stored here
+// may have superseded, looked at from tick due on.
+type suspect struct {
+	lc    localChunk
+	due   uint64
+	looks int
+}
+
+// Superseded generations are first looked at suspectDelayTicks after the
+// later one was stored (its commit takes a round trip and a sync), again
+// suspectRetryTicks later if that commit had not landed, and then left to
+// the walk. At most suspectsMax wait; the walk finds those left out.
+const (
+	suspectDelayTicks = 2
+	suspectRetryTicks = 20
+	suspectLooksMax   = 2
+	suspectsMax       = 1024
+)
+
+// collectChunksPerRead bounds the chunk files one metadata read looks at:
+// each needs three keys.
+const collectChunksPerRead = 10
+
 func (c *collector) tick() {
+	c.takeSuspects()
+	c.lookAtSuspects()
+	c.walk()
+}
+
+// walk looks at the next CollectBatch local files, every CollectEveryTicks.
+func (c *collector) walk() {
 	s := c.s
-	if c.busy > 0 || s.ticks < c.nextTick || s.store.chunks.Len() == 0 {
+	if c.walking || c.fencing > 0 || s.ticks < c.nextTick || s.store.chunks.Len() == 0 {
 		return
 	}
 	c.nextTick = s.ticks + uint64(s.cfg.CollectEveryTicks)
+	batch := make([]localChunk, 0, s.cfg.CollectBatch)
 	for _, lc := range s.store.after(c.at, s.cfg.CollectBatch) {
 		c.at = lc.ref
-		c.examine(*lc)
+		batch = append(batch, *lc)
 	}
+	c.walking = true
+	c.examine(batch, func(localChunk, bool) {}, func() { c.walking = false })
 }
 
-func (c *collector) examine(lc localChunk) {
+// takeSuspects queues the generations the store found superseded by a
+// later local one since the last tick.
+func (c *collector) takeSuspects() {
+	st := c.s.store
+	for _, lc := range st.superseded {
+		if len(c.suspects) < suspectsMax {
+			c.suspects = append(c.suspects, suspect{lc: lc, due: c.s.ticks + suspectDelayTicks})
+		}
+	}
+	st.superseded = st.superseded[:0]
+}
+
+// lookAtSuspects looks at the due suspects still here, one metadata read
+// per collectChunksPerRead of them, one read at a time; a suspect still
+// kept is looked at again later, at most suspectLooksMax times.
+func (c *collector) lookAtSuspects() {
 	s := c.s
-	ref := lc.ref
-	rs := []rangeSpec{exactRange(keyFile(ref.ino)), exactRange(keyChunk(ref.ino, ref.idx)), exactRange(keyTomb(ref.ino, ref.gen))}
-	c.busy++
-	s.meta.read(rs, func(r metaResult) {
-		c.busy--
-		if r.err != nil {
+	if c.looking {
+		return
+	}
+	batch := make([]localChunk, 0, collectChunksPerRead)
+	n := 0
+	for n < len(c.suspects) && c.suspects[n].due <= s.ticks && len(batch) < collectChunksPerRead {
+		if cur, ok := s.store.get(c.suspects[n].lc.ref); ok && cur.since == c.suspects[n].lc.since {
+			batch = append(batch, c.suspects[n].lc)
+		}
+		n++
+	}
+	looked := make([]suspect, n)
+	copy(looked, c.suspects[:n])
+	c.suspects = append(c.suspects[:0], c.suspects[n:]...)
+	if len(batch) == 0 {
+		return
+	}
+	c.looking = true
+	after := func(lc localChunk, stillHere bool) {
+		if !stillHere {
+			markSuspectDeleted.Hit()
 			return
 		}
-		c.decide(lc, lookup(r.pairs, keyFile(ref.ino)) != "", lookup(r.pairs, keyChunk(ref.ino, ref.idx)),
-			lookup(r.pairs, keyTomb(ref.ino, ref.gen)) != "")
+		for _, sp := range looked {
+			if sp.lc.ref == lc.ref && sp.looks+1 < suspectLooksMax && len(c.suspects) < suspectsMax {
+				// Its successor's commit had not landed (or failed: then
+				// the walk deletes it after the orphan period).
+				c.suspects = append(c.suspects, suspect{lc: lc, due: s.ticks + suspectRetryTicks, looks: sp.looks + 1})
+			}
+		}
+	}
+	c.examine(batch, after, func() { c.looking = false })
+}
+
+// examine reads what decides the fate of each of lcs, collectChunksPerRead
+// files per read, the reads one after another, and decides; after each
+// file's decision, after(lc, still here) runs; done runs after the last
+// read (also when one fails: the rest wait for the walk).
+func (c *collector) examine(lcs []localChunk, after func(localChunk, bool), done func()) {
+	if len(lcs) == 0 {
+		done()
+		return
+	}
+	part := lcs[:min(len(lcs), collectChunksPerRead)]
+	rest := lcs[len(part):]
+	rs := make([]rangeSpec, 0, 3*len(part))
+	for _, lc := range part {
+		ref := lc.ref
+		rs = append(rs, exactRange(keyFile(ref.ino)), exactRange(keyChunk(ref.ino, ref.idx)), exactRange(keyTomb(ref.ino, ref.gen)))
+	}
+	rs = sortedExactRanges(rs)
+	part = append([]localChunk(nil), part...) // lcs may be reused before the answer
+	s := c.s
+	s.meta.read(rs, func(r metaResult) {
+		if r.err != nil {
+			done()
+			return
+		}
+		for _, lc := range part {
+			ref := lc.ref
+			c.decide(lc, lookup(r.pairs, keyFile(ref.ino)) != "", lookup(r.pairs, keyChunk(ref.ino, ref.idx)),
+				lookup(r.pairs, keyTomb(ref.ino, ref.gen)) != "")
+			cur, ok := s.store.get(ref)
+			after(lc, ok && cur.since == lc.since)
+		}
+		c.examine(rest, after, done)
 	})
 }
 
@@ -74,9 +185,9 @@ func (c *collector) fence(lc localChunk, chunkRaw string) {
 	ref := lc.ref
 	t := txnIf(cmpPresent(keyFile(ref.ino)), cmpIs(keyChunk(ref.ino, ref.idx), chunkRaw), cmpAbsent(keyTomb(ref.ino, ref.gen))).
 		then(put(keyTomb(ref.ino, ref.gen), tombstone{idx: ref.idx, version: lc.version}.encode()))
-	c.busy++
+	c.fencing++
 	s.meta.txn(t, func(r metaResult) {
-		c.busy--
+		c.fencing--
 		if r.err == nil && r.swapped {
 			markOrphanFenced.Hit()
 			s.stats.Fenced++

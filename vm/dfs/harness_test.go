@@ -52,7 +52,7 @@ type harness struct {
 	queue   []hmsg
 	cut     map[[2]uint64]bool
 	procs   map[int]*hproc
-	held    map[msgKind]bool // service messages of these kinds stay queued
+	held    map[msgKind]uint64 // service messages of these kinds (from this machine, 0: any) stay queued
 	ticks   int
 	out     *strings.Builder
 	verbose bool
@@ -119,7 +119,7 @@ func newHarness(t fataler, o harnessOptions) *harness {
 		t: t, seed: o.seed, opts: o,
 		disks: map[uint64]diskmodel.FS{}, crashes: map[uint64]func(){}, servers: map[uint64]*raftkv.Server{}, svcs: map[uint64]*Service{},
 		clients: map[netmodel.NodeID]*raftkv.Client{}, inc: map[uint64]uint32{}, cut: map[[2]uint64]bool{},
-		procs: map[int]*hproc{}, held: map[msgKind]bool{},
+		procs: map[int]*hproc{}, held: map[msgKind]uint64{},
 		workers: map[uint64]*deferredDisk{}, diskRng: rand.New(rand.NewPCG(o.seed, 77)),
 	}
 	for i := 1; i <= o.machines; i++ {
@@ -329,7 +329,8 @@ func (h *harness) isHeld(m hmsg) bool {
 	if len(h.held) == 0 || m.to < serviceBase || m.to >= clientBase || len(m.payload) < 2 {
 		return false
 	}
-	return h.held[msgKind(m.payload[1])]
+	from, ok := h.held[msgKind(m.payload[1])]
+	return ok && (from == 0 || machineOf(m.from) == from)
 }
 
 func (h *harness) run(ticks int) {

@@ -35,7 +35,7 @@ import (
 //	deliver [n=K] [verbose]              the first K messages, or all
 //	crash|restart|down|up m=M            down/up: membership on every service
 //	cut from=A to=B | isolate m=M | heal
-//	hold kind=K | release               keep service messages of a kind queued
+//	hold kind=K [from=M] | release      keep service messages of a kind (sent by M) queued
 //	rot|lose m=M path=X idx=I            flip a bit in / delete M's copy of a chunk
 //	chunks path=X                        the records of a file's chunks and who holds which file
 //	check                                every chunk has R good copies on machines up
@@ -172,7 +172,9 @@ func runWorldCommand(t *testing.T, h *harness, d *datadriven.TestData) {
 		if k <= 0 {
 			t.Fatalf("%s: unknown message kind %q", d.Pos, kind)
 		}
-		h.held[msgKind(k)] = true
+		var from uint64
+		d.MaybeScanArgs(t, "from", &from)
+		h.held[msgKind(k)] = from
 	case "release":
 		clear(h.held)
 	case "rot", "lose":

@@ -11,6 +11,8 @@ var (
 	markMissingCopy     = probe.Declare("dfs/missing-copy", "a replica named by a chunk's record had no file for it (a lost chunk)")
 	markSelfDropped     = probe.Declare("dfs/replica-self-dropped", "a replica removed itself from a chunk's record after finding its copy missing or bad")
 	markWriteConflict   = probe.Declare("dfs/write-conflict", "a write's commit found the chunk changed and started again")
+	markBaseSuperseded  = probe.Declare("dfs/base-superseded", "no replica had a write's base generation because a later one committed meanwhile: the write started again")
+	markSuspectDeleted  = probe.Declare("dfs/suspect-collected", "the collector deleted a generation soon after a later one of its chunk was stored here")
 	markNeedBase        = probe.Declare("dfs/need-base", "a target lacked a chunk's base generation and got the full chunk")
 	markOrphanFenced    = probe.Declare("dfs/orphan-fenced", "the collector fenced an abandoned generation with a tombstone and deleted it")
 	markSuperseded      = probe.Declare("dfs/superseded-collected", "the collector deleted a generation a newer version replaced")

@@ -177,7 +177,7 @@ func (w *writeOp) sendFull(c *wchunk, t uint64) {
 			return
 		}
 		if !ok {
-			w.fail(sys.EIO) // every copy of the base is lost: the bytes around the write cannot be kept
+			w.baseLost(c)
 			return
 		}
 		c.full = make([]byte, c.newLen)
@@ -187,6 +187,30 @@ func (w *writeOp) sendFull(c *wchunk, t uint64) {
 		c.needFull = nil
 		for _, t := range waiting {
 			w.put(c, t, message{kind: msgPut, data: c.full})
+		}
+	})
+}
+
+// baseLost: no replica gave the chunk's base. If the chunk's record has
+// moved on meanwhile (a later write committed, and the collectors of the
+// base's replicas deleted it), the write starts again from the record now,
+// as after a conflict; if the record still names the base, every copy of
+// it is lost and the bytes around the write cannot be kept.
+func (w *writeOp) baseLost(c *wchunk) {
+	gen := w.gen
+	w.s.readFile(w.f, c.idx, c.idx, func(fv fileView, e sys.Errno) {
+		if w.over || w.gen != gen {
+			return
+		}
+		switch {
+		case e != 0:
+			w.fail(e)
+		case fv.chunks[c.idx].raw != c.base.raw && w.attempt < w.s.cfg.WriteAttemptsMax:
+			markBaseSuperseded.Hit()
+			w.s.stats.Conflicts++
+			w.begin()
+		default:
+			w.fail(sys.EIO)
 		}
 	})
 }

@@ -33,6 +33,7 @@ type Stats struct {
 	SlotsReused     uint64 // chunk writes that overwrote a free slot in place (no file made, no directory synced)
 	SlotsFreed      uint64 // removed generations' files kept as free slots
 	SparesMade      uint64 // spare slots made ahead of the writes
+	SlotsEvicted    uint64 // free slots removed to make room (the quota, or a spare of a size writes need)
 	BytesServed     uint64 // chunk bytes sent to readers and copiers
 	BadCopies       uint64 // local copies found bad (checksum), dropped
 	MissingCopies   uint64 // local copies found missing

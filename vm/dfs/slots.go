@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"math/bits"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -146,7 +147,8 @@ func (st *store) newFileName() string {
 // cleared (not synced), kept if the pool has room, else removed. usedBytes
 // still counts it while it is kept.
 func (st *store) freeFile(name string, size uint64) {
-	if st.slots.count >= slotsFreeMax || size == 0 || !st.clearMagic(name) {
+	full := st.slots.count >= slotsFreeMax && !st.evictSurplus(size)
+	if full || size == 0 || !st.clearMagic(name) {
 		st.dropFile(name, size)
 		return
 	}
@@ -182,6 +184,7 @@ func (st *store) makeRoom(size uint64) bool {
 			return false
 		}
 		st.dropFile(name, slotSize)
+		st.stats.SlotsEvicted++
 	}
 	return true
 }
@@ -222,8 +225,16 @@ func (st *store) syncFile(f diskmodel.File) storeStatus {
 	return storeOK
 }
 
-// wantSpares notes a slot size a write found no free slot of.
+// wantSpares notes a slot size a write found no free slot of: one more
+// spare of it may be made (at most sparesPerSize owed per size). Spares
+// follow misses, not a stock to keep: removed generations' files refill
+// the pool too, a tick or two after each write, and spares made ahead of
+// them would only be evicted when they come.
 func (st *store) wantSpares(size uint64) {
+	if st.spareCredits == nil {
+		st.spareCredits = map[uint64]int{}
+	}
+	st.spareCredits[size] = min(st.spareCredits[size]+1, sparesPerSize)
 	for i, s := range st.spareSizes {
 		if s == size {
 			copy(st.spareSizes[1:i+1], st.spareSizes[:i]) // most recent first
@@ -233,14 +244,16 @@ func (st *store) wantSpares(size uint64) {
 	}
 	if len(st.spareSizes) < sparesSizesMax {
 		st.spareSizes = append(st.spareSizes, 0)
+	} else {
+		delete(st.spareCredits, st.spareSizes[len(st.spareSizes)-1])
 	}
 	copy(st.spareSizes[1:], st.spareSizes)
 	st.spareSizes[0] = size
 }
 
-// makeSpares starts making spare slots of the most wanted size that has
-// fewer than sparesPerSize free, if none are being made and the budget
-// allows; called at every tick.
+// makeSpares starts making a spare slot of the most recently missed size
+// that is owed one and has fewer than sparesPerSize free, if none is being
+// made and the budget allows; called at every tick.
 func (st *store) makeSpares() {
 	if st.sparing || (st.worker != nil && st.background == nil && len(st.writing) > 0) {
 		return
@@ -248,8 +261,14 @@ func (st *store) makeSpares() {
 	budget := st.quotaBytes / sparesQuotaShare
 	for _, size := range st.spareSizes {
 		have := len(st.slots.bySize[size])
-		n := min(sparesPerSize-have, sparesPerJob)
+		n := min(sparesPerSize-have, sparesPerJob, st.spareCredits[size])
 		for n > 0 && (st.slots.bytes+uint64(n)*size > budget || st.usedBytes+uint64(n)*size > st.quotaBytes) {
+			n--
+		}
+		// A spare beyond slotsFreeMax would be removed as soon as made, and
+		// the next made again, forever: room comes only from a size with
+		// free slots to spare.
+		for n > 0 && st.slots.count+n > slotsFreeMax && !st.evictSurplus(size) {
 			n--
 		}
 		if n <= 0 {
@@ -260,6 +279,7 @@ func (st *store) makeSpares() {
 			names[i] = st.newFileName()
 		}
 		st.usedBytes += uint64(n) * size
+		st.spareCredits[size] -= n
 		st.sparing = true
 		var made []bool
 		job := func() { made = st.writeSpares(names, size) }
@@ -275,6 +295,33 @@ func (st *store) makeSpares() {
 		}
 		return
 	}
+}
+
+// evictSurplus removes a free slot of the size, other than keep, with the
+// most free slots beyond what spares keep of it (none of a size no write
+// lately missed, sparesPerSize of one that a write did), the largest size
+// on a tie; it reports whether some size had a surplus. A generation freed
+// into a full pool so displaces sizes no write asks for, and the pool
+// follows the sizes written.
+func (st *store) evictSurplus(keep uint64) bool {
+	var best uint64
+	surplusBest := 0
+	for size, names := range st.slots.bySize {
+		surplus := len(names)
+		if slices.Contains(st.spareSizes, size) {
+			surplus -= sparesPerSize
+		}
+		if size != keep && (surplus > surplusBest || surplus == surplusBest && surplus > 0 && size > best) {
+			best, surplusBest = size, surplus
+		}
+	}
+	if surplusBest == 0 {
+		return false
+	}
+	name, _ := st.slots.take(best)
+	st.dropFile(name, best)
+	st.stats.SlotsEvicted++
+	return true
 }
 
 // writeSpares makes zero-filled files of size bytes, each synced, then

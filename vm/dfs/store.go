@@ -68,8 +68,12 @@ type store struct {
 	slotNext uint64
 	// spareSizes are the slot sizes writes lately found no free slot of,
 	// most recent first; sparing: spare slots are being made.
-	spareSizes []uint64
-	sparing    bool
+	spareSizes   []uint64
+	spareCredits map[uint64]int // spares owed per size in spareSizes
+	sparing      bool
+	// superseded are generations a later local one of their chunk may
+	// supersede, for the collector (collect.go).
+	superseded []localChunk
 	// background runs the spares' jobs on the worker's background
 	// goroutine (a BackgroundWorker's), nil if it has none.
 	background func(job, done func())
@@ -383,6 +387,7 @@ func (st *store) finishWrite(pw *pendingWrite) {
 		st.chunks.ReplaceOrInsert(&localChunk{ref: pw.ref, version: pw.version, length: pw.length, crc: pw.crc, since: pw.since,
 			name: pw.name, size: pw.size})
 		st.stats.BytesStored += uint64(pw.length)
+		st.noteSuperseded(pw.ref, pw.version)
 	case status == storeOK: // removed while it was written
 		st.freeFile(pw.name, pw.size)
 		status, crc = storeMissing, 0
@@ -396,6 +401,25 @@ func (st *store) finishWrite(pw *pendingWrite) {
 	}
 	st.makeSparesAfter() // a slot taken, or one missed: replace it
 }
+
+// noteSuperseded queues for the collector the local generations of ref's
+// chunk older than version: once ref's generation commits, they can never
+// be read again. At most supersededMax wait for the collector's next tick.
+func (st *store) noteSuperseded(ref chunkRef, version uint64) {
+	from := &localChunk{ref: chunkRef{ino: ref.ino, idx: ref.idx}}
+	st.chunks.AscendGreaterOrEqual(from, func(c *localChunk) bool {
+		if c.ref.ino != ref.ino || c.ref.idx != ref.idx {
+			return false
+		}
+		if c.version < version && len(st.superseded) < supersededMax {
+			st.superseded = append(st.superseded, *c)
+		}
+		return true
+	})
+}
+
+// supersededMax bounds the generations noted superseded between two ticks.
+const supersededMax = 256
 
 // writeFile makes name a new file of size bytes that begins with content
 // (zeros after it), synced, its name synced in the directory.

@@ -234,25 +234,67 @@ func TestSlotBytes(t *testing.T) {
 	}
 }
 
-// TestSparesServeTheNextWrites: a write that found no free slot of its
-// size makes the store prepare spares of it at the next ticks; the next
-// writes of that size take them (no file made), and a reboot finds them
-// free again.
+// TestSparesServeTheNextWrites: each write that found no free slot of its
+// size makes the store owe one spare of it (at most sparesPerSize), made at
+// the next ticks; the next writes of that size take them (no file made),
+// and a reboot finds them free again.
 func TestSparesServeTheNextWrites(t *testing.T) {
 	st, disk, stats := slotTestStore(t, 1<<20)
-	mustWrite(t, st, slotRef(1), make([]byte, 3100))
-	for range sparesPerSize {
+	for n := range uint64(sparesPerSize + 2) {
+		mustWrite(t, st, slotRef(1+n), make([]byte, 3100))
+	}
+	for range 2 * sparesPerSize {
 		st.makeSpares()
 	}
 	if stats.SparesMade != sparesPerSize || st.slots.count != sparesPerSize {
-		t.Fatalf("after a miss and a tick: %d spares made, %d free slots; want %d", stats.SparesMade, st.slots.count, sparesPerSize)
+		t.Fatalf("after %d misses and ticks: %d spares made, %d free slots; want %d", sparesPerSize+2, stats.SparesMade, st.slots.count, sparesPerSize)
 	}
-	mustWrite(t, st, slotRef(2), make([]byte, 3050)) // the same slot size
+	mustWrite(t, st, slotRef(100), make([]byte, 3050)) // the same slot size
 	if stats.SlotsReused != 1 {
 		t.Errorf("a write of the spares' size: %d slots reused, want 1", stats.SlotsReused)
 	}
+	for range 2 * sparesPerSize {
+		st.makeSpares()
+	}
+	if stats.SparesMade != sparesPerSize {
+		t.Errorf("a write that took a spare made %d more: a spare is owed only for a miss", stats.SparesMade-sparesPerSize)
+	}
 	st = reopenStore(t, disk, 1<<20, stats)
-	if st.slots.count != sparesPerSize-1 || st.chunks.Len() != 2 {
-		t.Errorf("after the reboot: %d free slots and %d chunks, want %d and 2", st.slots.count, st.chunks.Len(), sparesPerSize-1)
+	if st.slots.count != sparesPerSize-1 || st.chunks.Len() != sparesPerSize+3 {
+		t.Errorf("after the reboot: %d free slots and %d chunks, want %d and %d", st.slots.count, st.chunks.Len(), sparesPerSize-1, sparesPerSize+3)
+	}
+}
+
+// TestSparesRespectTheFreeSlotBound: with the pool of free slots full of
+// another size, spares of a size a write missed are still made (a slot of
+// the surplus size gives way), and the pool never exceeds slotsFreeMax. A
+// first version made each spare, found the pool full and removed it, and
+// made the next at once: a create, two fsyncs and a removal without end.
+func TestSparesRespectTheFreeSlotBound(t *testing.T) {
+	st, _, stats := slotTestStore(t, 1<<24)
+	for n := range uint64(slotsFreeMax) {
+		mustWrite(t, st, slotRef(1+n), make([]byte, 500))
+	}
+	for n := range uint64(slotsFreeMax) {
+		st.remove(slotRef(1 + n))
+	}
+	if st.slots.count != slotsFreeMax {
+		t.Fatalf("%d free slots after removing %d chunks, want %d", st.slots.count, slotsFreeMax, slotsFreeMax)
+	}
+	for n := range uint64(sparesPerSize) {
+		mustWrite(t, st, slotRef(1000+n), make([]byte, 3100)) // no free slot of its size
+	}
+	for range 4 * sparesPerSize {
+		st.makeSpares()
+		if st.slots.count > slotsFreeMax {
+			t.Fatalf("%d free slots, more than %d", st.slots.count, slotsFreeMax)
+		}
+	}
+	size := slotBytes(chunkFileBytes(3100))
+	if got := len(st.slots.bySize[size]); got != sparesPerSize || stats.SparesMade != sparesPerSize {
+		t.Errorf("spares of the missed size: %d free, %d made; want %d", got, stats.SparesMade, sparesPerSize)
+	}
+	if stats.SlotsEvicted != sparesPerSize {
+		t.Errorf("%d free slots evicted for the spares, want %d", stats.SlotsEvicted, sparesPerSize)
 	}
 }
