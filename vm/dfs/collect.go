@@ -11,7 +11,8 @@ type collector struct {
 	at       chunkRef // cursor over the local files
 	nextTick uint64
 	walking  bool
-	suspects []suspect // due order: each is queued with the same delay
+	suspects []suspect // first looks, in due order (each queued with the same delay)
+	retries  []suspect // second looks, in due order
 	looking  bool
 	fencing  int // fence Txns in flight
 }
@@ -77,23 +78,18 @@ func (c *collector) takeSuspects() {
 // per collectChunksPerRead of them, one read at a time; a suspect still
 // kept is looked at again later, at most suspectLooksMax times.
 func (c *collector) lookAtSuspects() {
-	s := c.s
 	if c.looking {
 		return
 	}
-	batch := make([]localChunk, 0, collectChunksPerRead)
-	n := 0
-	for n < len(c.suspects) && c.suspects[n].due <= s.ticks && len(batch) < collectChunksPerRead {
-		if cur, ok := s.store.get(c.suspects[n].lc.ref); ok && cur.since == c.suspects[n].lc.since {
-			batch = append(batch, c.suspects[n].lc)
-		}
-		n++
-	}
-	looked := make([]suspect, n)
-	copy(looked, c.suspects[:n])
-	c.suspects = append(c.suspects[:0], c.suspects[n:]...)
-	if len(batch) == 0 {
+	var looked []suspect
+	c.suspects, looked = c.takeDue(c.suspects, looked)
+	c.retries, looked = c.takeDue(c.retries, looked)
+	if len(looked) == 0 {
 		return
+	}
+	batch := make([]localChunk, len(looked))
+	for i, sp := range looked {
+		batch[i] = sp.lc
 	}
 	c.looking = true
 	after := func(lc localChunk, stillHere bool) {
@@ -102,14 +98,28 @@ func (c *collector) lookAtSuspects() {
 			return
 		}
 		for _, sp := range looked {
-			if sp.lc.ref == lc.ref && sp.looks+1 < suspectLooksMax && len(c.suspects) < suspectsMax {
+			if sp.lc.ref == lc.ref && sp.looks+1 < suspectLooksMax && len(c.retries) < suspectsMax {
 				// Its successor's commit had not landed (or failed: then
 				// the walk deletes it after the orphan period).
-				c.suspects = append(c.suspects, suspect{lc: lc, due: s.ticks + suspectRetryTicks, looks: sp.looks + 1})
+				c.retries = append(c.retries, suspect{lc: lc, due: c.s.ticks + suspectRetryTicks, looks: sp.looks + 1})
 			}
 		}
 	}
 	c.examine(batch, after, func() { c.looking = false })
+}
+
+// takeDue moves the due suspects at the head of q that are still here onto
+// looked, up to collectChunksPerRead in all, and returns what stays of q.
+func (c *collector) takeDue(q, looked []suspect) ([]suspect, []suspect) {
+	s := c.s
+	n := 0
+	for n < len(q) && q[n].due <= s.ticks && len(looked) < collectChunksPerRead {
+		if cur, ok := s.store.get(q[n].lc.ref); ok && cur.since == q[n].lc.since {
+			looked = append(looked, q[n])
+		}
+		n++
+	}
+	return append(q[:0], q[n:]...), looked
 }
 
 // examine reads what decides the fate of each of lcs, collectChunksPerRead
