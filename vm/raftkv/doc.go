@@ -37,8 +37,10 @@
 // stays off), so a deposed leader that does not know it yet cannot answer:
 // its read waits and is refused. Results are linearizable. One ReadIndex
 // request is in flight per server and covers every read waiting when it
-// was made. ClientConfig.ReadFrom sends a client's reads to one replica
-// first, typically the one on its own machine.
+// was made. Its heartbeat round goes to a quorum and a spare of the
+// followers, not all (read_rounds.go). ClientConfig.ReadFrom sends a
+// client's reads to one replica first, typically the one on its own
+// machine.
 //
 // Persistence is a write-ahead log (package wal) plus checksummed snapshot
 // files under Config.Dir; Open recovers from them and fails with an error

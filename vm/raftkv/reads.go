@@ -31,7 +31,9 @@ import (
 // covers every read that arrived before it was made. Its context is the
 // server's incarnation nonce and the newest read id it covers; an answer to
 // any request for (nonce, id) is valid for every read up to id, because
-// each of those reads arrived before the request was first made.
+// each of those reads arrived before the request was first made. A round
+// a read starts goes to a quorum and a spare of the followers only
+// (read_rounds.go).
 
 // Coverage marks of the read path.
 var (

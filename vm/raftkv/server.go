@@ -76,6 +76,7 @@ type pendingDeadline struct {
 // Config.Disk. After a disk error it stops (Err reports why) and must be
 // reopened.
 type Server struct {
+	rounds  readRounds // read_rounds.go
 	cfg     Config
 	lim     limits
 	members []uint64 // of the applied configuration
@@ -211,6 +212,8 @@ func (s *Server) Tick() {
 		return
 	}
 	s.ticks++
+	s.rounds.fromTick = true
+	defer func() { s.rounds.fromTick = false }()
 	s.rn.Tick()
 	s.tickElection()
 	s.expirePending()
@@ -328,6 +331,7 @@ func (s *Server) stepRaft(from netmodel.NodeID, b []byte) {
 	if !s.admitReadMessage(m) || !s.admitHeartbeat(m) {
 		return
 	}
+	s.noteHeartbeatAnswer(m)
 	if err := s.rn.Step(m); err != nil {
 		s.stats.RaftStepErrors++
 		return
@@ -605,12 +609,16 @@ func (s *Server) handleReady(rd raft.Ready) {
 		s.fail(err)
 		return
 	}
+	fromTick := s.rounds.fromTick
 	rest := func(syncErr error) {
 		if err := s.p.saveFinish(rd.Snapshot, hs, fsync != nil, syncErr); err != nil {
 			s.fail(err)
 			return
 		}
+		was := s.rounds.fromTick
+		s.rounds.fromTick = fromTick // what raft sends now came from that Ready
 		s.afterSave(rd, hs, prev, applyFirst)
+		s.rounds.fromTick = was
 	}
 	switch {
 	case fsync == nil:
@@ -777,6 +785,10 @@ func (s *Server) sendAll(msgs []*pb.Message) {
 }
 
 func (s *Server) send(m *pb.Message) {
+	if s.dropFromReadRound(m) {
+		return
+	}
+	s.noteHeartbeatSent(m)
 	payload := appendRaftEnvelope(m)
 	if len(payload) > netmodel.FramePayloadMax {
 		panic(fmt.Sprintf("raftkv: %v: raft %v of %d bytes exceeds a frame; limits are misconfigured",

@@ -167,6 +167,7 @@ type Stats struct {
 	ReadsExpired      uint64 // refused after ReadTimeoutTicks
 	ReadsHighWater    int    // most reads pending at once
 	ReadIndexRequests uint64 // ReadIndex calls, each covering every read waiting then
+	ReadRoundsTrimmed uint64 // heartbeats of read rounds not sent: the quorum chosen did not need them (read_rounds.go)
 	ReadIndexRetries  uint64 // of them, repeats after a lost answer or a change of leader
 	ReadStatesIgnored uint64 // read indexes for contexts not of this incarnation
 	ReadIndexDropped  uint64 // peers' read index requests refused (not leader, too many held)
