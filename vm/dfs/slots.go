@@ -38,14 +38,17 @@ import (
 // generation (a freed slot brought back, and the generation written again
 // elsewhere) are both verified at boot and the good one kept.
 
-// slotsFreeMax bounds the free slots kept; a file freed beyond it is removed.
+// slotsFreeMax bounds the free slots kept; a file freed into a full pool
+// displaces a slot of a size with a surplus (evictSurplus), else is removed.
 const slotsFreeMax = 64
 
-// Spare slots: at most sparesPerSize of each of the last sparesSizesMax
-// slot sizes a write found none of, and at most 1/sparesQuotaShare of the
-// quota in all; made one at a time, on the disk worker's background
-// goroutine (or, for a worker without one, only while no chunk write is
-// under way: a put would wait behind a spare's creation).
+// Spare slots: one owed for each write that found no free slot of its size
+// (at most sparesPerSize owed, and made only while fewer are free, for each
+// of the last sparesSizesMax sizes missed), at most 1/sparesQuotaShare of
+// the quota in all, and never beyond slotsFreeMax; made one at a time, on
+// the disk worker's background goroutine (or, for a worker without one,
+// only while no chunk write is under way: a put would wait behind a
+// spare's creation).
 const (
 	sparesPerSize    = 4
 	sparesSizesMax   = 8
