@@ -46,15 +46,27 @@ func (c *collector) tick() {
 	c.walk()
 }
 
-// walk looks at the next CollectBatch local files, every CollectEveryTicks.
+// collectPressureFactor speeds the walk up under disk pressure: that many
+// times the files, that many times as often.
+const collectPressureFactor = 4
+
+// walk looks at the next CollectBatch local files, every CollectEveryTicks;
+// 16 times as fast while the files held take three quarters of the quota
+// or more (a removed file's chunks are found only by the walk, and until
+// then count as used: placement sends writes elsewhere, or nowhere).
 func (c *collector) walk() {
 	s := c.s
 	if c.walking || c.fencing > 0 || s.ticks < c.nextTick || s.store.chunks.Len() == 0 {
 		return
 	}
-	c.nextTick = s.ticks + uint64(s.cfg.CollectEveryTicks)
-	batch := make([]localChunk, 0, s.cfg.CollectBatch)
-	for _, lc := range s.store.after(c.at, s.cfg.CollectBatch) {
+	n, every := s.cfg.CollectBatch, s.cfg.CollectEveryTicks
+	if st := s.store; st.heldBytes() >= st.quotaBytes/4*3 {
+		n, every = n*collectPressureFactor, max(1, every/collectPressureFactor)
+		markCollectPressed.Hit()
+	}
+	c.nextTick = s.ticks + uint64(every)
+	batch := make([]localChunk, 0, n)
+	for _, lc := range s.store.after(c.at, n) {
 		c.at = lc.ref
 		batch = append(batch, *lc)
 	}

@@ -23,7 +23,7 @@ import (
 //	                                     lose: a crash loses each unsynced write with chance P
 //	proc id=P machine=M user=U         a process on machine M running as U
 //	open id=P path=X [mode=existing|create|excl] [async]
-//	write id=P fd=F off=O data=D [async]
+//	write id=P fd=F off=O data=D [repeat=N] [async]   data repeated N times
 //	read id=P fd=F off=O n=N [async]
 //	size|close id=P fd=F
 //	list|mkdir|remove|getattr id=P path=X
@@ -38,6 +38,7 @@ import (
 //	hold kind=K [from=M] | release      keep service messages of a kind (sent by M) queued
 //	rot|lose m=M path=X idx=I            flip a bit in / delete M's copy of a chunk
 //	chunks path=X                        the records of a file's chunks and who holds which file
+//	disk m=M                             M's chunk files and the bytes they hold
 //	check                                every chunk has R good copies on machines up
 func TestInteraction(t *testing.T) {
 	datadriven.Walk(t, "testdata/interaction", func(t *testing.T, path string) {
@@ -181,6 +182,9 @@ func runWorldCommand(t *testing.T, h *harness, d *datadriven.TestData) {
 		h.damage(t, d)
 	case "chunks":
 		h.printChunks(arg[string](t, d, "path"))
+	case "disk":
+		st := h.svcs[arg[uint64](t, d, "m")].store
+		h.logf("%d chunk files, %d bytes held of %d", st.chunks.Len(), st.heldBytes(), st.quotaBytes)
 	case "check":
 		if v := h.redundancyViolation(); v != "" {
 			h.logf("violation: %s", v)
@@ -226,6 +230,9 @@ func scriptOp(t *testing.T, d *datadriven.TestData, p *hproc) func(sys.Caller) (
 		return func(c sys.Caller) (sys.Reply, bool) { return v.Open(c, x, mode) }
 	case "write":
 		fd, off, data := arg[uint64](t, d, "fd"), arg[uint64](t, d, "off"), arg[string](t, d, "data")
+		repeat := 1
+		d.MaybeScanArgs(t, "repeat", &repeat)
+		data = strings.Repeat(data, repeat)
 		return func(c sys.Caller) (sys.Reply, bool) { return v.Write(c, fd, off, []byte(data)) }
 	case "read":
 		fd, off, n := arg[uint64](t, d, "fd"), arg[uint64](t, d, "off"), arg[uint64](t, d, "n")

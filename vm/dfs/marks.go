@@ -12,6 +12,7 @@ var (
 	markSelfDropped     = probe.Declare("dfs/replica-self-dropped", "a replica removed itself from a chunk's record after finding its copy missing or bad")
 	markWriteConflict   = probe.Declare("dfs/write-conflict", "a write's commit found the chunk changed and started again")
 	markBaseSuperseded  = probe.Declare("dfs/base-superseded", "no replica had a write's base generation because a later one committed meanwhile: the write started again")
+	markCollectPressed  = probe.Declare("dfs/collect-pressed", "the collector walked faster: the chunk files held took three quarters of the quota")
 	markSuspectDeleted  = probe.Declare("dfs/suspect-collected", "the collector deleted a generation soon after a later one of its chunk was stored here")
 	markNeedBase        = probe.Declare("dfs/need-base", "a target lacked a chunk's base generation and got the full chunk")
 	markOrphanFenced    = probe.Declare("dfs/orphan-fenced", "the collector fenced an abandoned generation with a tombstone and deleted it")
