@@ -150,8 +150,7 @@ func (st *store) newFileName() string {
 // cleared (not synced), kept if the pool has room, else removed. usedBytes
 // still counts it while it is kept.
 func (st *store) freeFile(name string, size uint64) {
-	full := st.slots.count >= slotsFreeMax && !st.evictSurplus(size)
-	if full || size == 0 || !st.clearMagic(name) {
+	if size == 0 || st.slots.count >= slotsFreeMax && !st.evictSurplus(size) || !st.clearMagic(name) {
 		st.dropFile(name, size)
 		return
 	}
