@@ -104,7 +104,6 @@ func (m *NodeMachine) Export(emit func(Metric)) {
 			{"storage_slots_freed_total", "removed generations' files kept as free slots", fs.SlotsFreed},
 			{"storage_spares_made_total", "free slots made ahead of the writes", fs.SparesMade},
 			{"storage_slots_evicted_total", "free slots removed to make room", fs.SlotsEvicted},
-			{"storage_bases_from_memory_total", "patches built on a base generation kept in memory since it was written here (no disk read)", fs.BasesFromMemory},
 		})
 		gauge("storage_used_bytes", "disk the chunk files take on this machine", float64(n.StorageUsedBytes()))
 	}

@@ -54,7 +54,7 @@ func (s *Service) putContent(m *message) ([]byte, ackStatus) {
 		return m.data, ackOK
 	}
 	baseRef := chunkRef{ino: m.ref.ino, idx: m.ref.idx, gen: m.baseGen}
-	base, st := s.store.readBase(baseRef, m.baseCRC)
+	base, st := s.store.read(baseRef, m.baseCRC)
 	if st != storeOK || len(base) > int(m.length) {
 		s.noteUnreadable(baseRef, st)
 		markNeedBase.Hit()

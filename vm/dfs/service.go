@@ -34,7 +34,6 @@ type Stats struct {
 	SlotsFreed      uint64 // removed generations' files kept as free slots
 	SparesMade      uint64 // spare slots made ahead of the writes
 	SlotsEvicted    uint64 // free slots removed to make room (the quota, or a spare of a size writes need)
-	BasesFromMemory uint64 // patches built on a base kept in memory since it was written (no disk read)
 	BytesServed     uint64 // chunk bytes sent to readers and copiers
 	BadCopies       uint64 // local copies found bad (checksum), dropped
 	MissingCopies   uint64 // local copies found missing

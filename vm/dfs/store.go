@@ -74,7 +74,6 @@ type store struct {
 	// superseded are generations a later local one of their chunk may
 	// supersede, for the collector (collect.go).
 	superseded []localChunk
-	recent     recentContents // recent.go
 	// background runs the spares' jobs on the worker's background
 	// goroutine (a BackgroundWorker's), nil if it has none.
 	background func(job, done func())
@@ -228,18 +227,6 @@ func (st *store) read(ref chunkRef, wantCRC uint32) ([]byte, storeStatus) {
 		return nil, st.failedRead(c, s)
 	}
 	return data, storeOK
-}
-
-// readBase is read for the base of a patch: from recent's copy if it
-// kept one (no disk read, no checksum to verify: it is what was written).
-func (st *store) readBase(ref chunkRef, wantCRC uint32) ([]byte, storeStatus) {
-	if _, ok := st.get(ref); ok {
-		if data, ok := st.recent.get(ref, wantCRC); ok {
-			st.stats.BasesFromMemory++
-			return data, storeOK
-		}
-	}
-	return st.read(ref, wantCRC)
 }
 
 // check verifies a generation like read, changing nothing (for audits).
@@ -401,7 +388,6 @@ func (st *store) finishWrite(pw *pendingWrite) {
 			name: pw.name, size: pw.size})
 		st.stats.BytesStored += uint64(pw.length)
 		st.noteSuperseded(pw.ref, pw.version)
-		st.recent.put(pw.ref, pw.content[chunkHeaderBytes:], pw.crc)
 	case status == storeOK: // removed while it was written
 		st.freeFile(pw.name, pw.size)
 		status, crc = storeMissing, 0
@@ -477,7 +463,6 @@ func (st *store) remove(ref chunkRef) {
 		pw.cancelled = true
 		return
 	}
-	st.recent.drop(ref)
 	c, ok := st.chunks.Delete(&localChunk{ref: ref})
 	if !ok {
 		return

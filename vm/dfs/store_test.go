@@ -298,37 +298,3 @@ func TestSparesRespectTheFreeSlotBound(t *testing.T) {
 		t.Errorf("%d free slots evicted for the spares, want %d", stats.SlotsEvicted, sparesPerSize)
 	}
 }
-
-// TestPatchBaseFromMemory: the base of a patch that this store wrote lately
-// comes from memory, good even if its file was damaged since; a removed
-// generation is missing, and one no longer kept is read from the disk
-// (and its damage found).
-func TestPatchBaseFromMemory(t *testing.T) {
-	st, disk, stats := slotTestStore(t, 1<<24)
-	data := bytes.Repeat([]byte("base"), 100)
-	c := mustWrite(t, st, slotRef(1), data)
-	f, err := disk.OpenFile(c.name, diskmodel.OpenExisting)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := f.WriteAt([]byte("rot!"), chunkHeaderBytes+8); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
-	got, s := st.readBase(slotRef(1), checksum(data))
-	if s != storeOK || !bytes.Equal(got, data) || stats.BasesFromMemory != 1 {
-		t.Fatalf("readBase of a generation just written = %v, %d bytes (equal %v), %d from memory; want ok, the data, 1",
-			s, len(got), bytes.Equal(got, data), stats.BasesFromMemory)
-	}
-	for n := range uint64(recentEntriesMax) {
-		mustWrite(t, st, slotRef(100+n), make([]byte, 64))
-	}
-	if _, s := st.readBase(slotRef(1), checksum(data)); s != storeBad {
-		t.Errorf("readBase of a generation no longer kept, its file damaged = %v, want bad", s)
-	}
-	mustWrite(t, st, slotRef(2), data)
-	st.remove(slotRef(2))
-	if _, s := st.readBase(slotRef(2), checksum(data)); s != storeMissing {
-		t.Errorf("readBase of a removed generation = %v, want missing", s)
-	}
-}
