@@ -42,6 +42,15 @@ func (q *dropQueue) run() {
 			q.done()
 			return
 		}
+		if _, ok := s.store.get(ref); ok && s.store.check(ref, rec.crc) == storeOK {
+			// Stored again, good, since the copy was found bad or missing
+			// (a retried put rewrites it): dropping this machine now would
+			// leave the record without the copy it holds (fs seed 1376: the
+			// only copy of an R = 1 chunk, then collected as unnamed).
+			markDropStale.Hit()
+			q.done()
+			return
+		}
 		var rest []uint64
 		for _, m := range rec.replicas {
 			if m != s.self {

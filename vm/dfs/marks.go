@@ -13,6 +13,7 @@ var (
 	markWriteConflict   = probe.Declare("dfs/write-conflict", "a write's commit found the chunk changed and started again")
 	markBaseSuperseded  = probe.Declare("dfs/base-superseded", "no replica had a write's base generation because a later one committed meanwhile: the write started again")
 	markCollectPressed  = probe.Declare("dfs/collect-pressed", "the collector walked faster: the chunk files held took three quarters of the quota")
+	markDropStale       = probe.Declare("dfs/drop-stale", "a queued self-drop found the copy stored again and good, and dropped nothing")
 	markSuspectDeleted  = probe.Declare("dfs/suspect-collected", "the collector deleted a generation soon after a later one of its chunk was stored here")
 	markNeedBase        = probe.Declare("dfs/need-base", "a target lacked a chunk's base generation and got the full chunk")
 	markOrphanFenced    = probe.Declare("dfs/orphan-fenced", "the collector fenced an abandoned generation with a tombstone and deleted it")
