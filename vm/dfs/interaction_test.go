@@ -177,7 +177,16 @@ func runWorldCommand(t *testing.T, h *harness, d *datadriven.TestData) {
 		d.MaybeScanArgs(t, "from", &from)
 		h.held[msgKind(k)] = from
 	case "release":
-		clear(h.held)
+		if !d.HasArg("kind") {
+			clear(h.held)
+			return
+		}
+		kind := arg[string](t, d, "kind")
+		k := slices.IndexFunc(msgKindNames[:], func(n string) bool { return n == kind })
+		if _, ok := h.held[msgKind(k)]; k <= 0 || !ok {
+			t.Fatalf("%s: no message kind %q is held", d.Pos, kind)
+		}
+		delete(h.held, msgKind(k))
 	case "rot", "lose":
 		h.damage(t, d)
 	case "chunks":
