@@ -93,6 +93,11 @@ type Scenario struct {
 	// (TestSeedSweep) runs of this scenario; FLOCK_SWEEP_SEEDS overrides it
 	// for every scenario. Chosen so the whole sweep stays within CI's time.
 	SweepSeeds int
+	// RegressionSeeds are seeds beyond the sweep that once failed, each for
+	// a bug since fixed (the comment beside it says which): the sweep runs
+	// them too. A later change may move a seed's timing off the race it
+	// found; it still costs little and may catch it again.
+	RegressionSeeds []uint64
 	// RequiredMarks names the probe marks (package probe) that at least one
 	// seed of the scenario's sweep must hit: the rare paths the sweep is
 	// there to exercise.

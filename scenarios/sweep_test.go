@@ -3,6 +3,7 @@ package scenarios
 import (
 	"fmt"
 	"os"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -39,8 +40,18 @@ func TestSeedSweep(t *testing.T) {
 			defer probe.Stop()
 			var mu sync.Mutex
 			var reports []Report
-			t.Run("seeds", func(t *testing.T) {
+			seeds := slices.Collect(func(yield func(uint64) bool) {
 				for seed := range n {
+					if !yield(seed) {
+						return
+					}
+				}
+			})
+			if !testing.Short() {
+				seeds = append(seeds, sc.RegressionSeeds...)
+			}
+			t.Run("seeds", func(t *testing.T) {
+				for _, seed := range seeds {
 					t.Run(fmt.Sprintf("seed=%d", seed), func(t *testing.T) {
 						t.Parallel()
 						r := mustRun(t, sc.Name, Options{Seed: seed})

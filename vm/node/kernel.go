@@ -162,7 +162,10 @@ func (n *Node) Trapped(pid uint64, trap *interp.TrapError) {
 // lostWhat names the machine whose death made a memory operation fail.
 func (n *Node) lostWhat(pid uint64, trap *interp.TrapError) *kernel.LostError {
 	l := &kernel.LostError{PID: pid, What: fmt.Sprintf("%s at %s", trap.Op, trap.Where)}
-	if trap.Detail != "" {
+	switch {
+	case trap.PC < 0:
+		l.What = trap.Detail // not at an instruction: starting a thread, say
+	case trap.Detail != "":
 		l.What += " (" + trap.Detail + ")"
 	}
 	// The machine the trap names, unless it is alive here while another

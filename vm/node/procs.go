@@ -282,7 +282,14 @@ func (n *Node) launch(sp *startingProc) {
 	n.stats.ProcessesStarted++
 	n.recordProcess(p.pid, "running", r.prog.File)
 	n.startThread(p, &interp.ThreadImage{PID: p.pid, TID: 1, PC: r.prog.Entry, Local: local}, target, func() {}, func(tr sys.Trap) {
-		n.endProcess(p.pid, kernel.Status{Trap: &interp.TrapError{PID: p.pid, TID: 1, PC: -1, Kind: tr, Detail: "starting the main thread"}})
+		te := &interp.TrapError{PID: p.pid, TID: 1, PC: -1, Kind: tr, Detail: "starting the main thread", LostMachine: uint64(p.startLost)}
+		st := kernel.Status{Trap: te}
+		if tr == sys.TrapLost {
+			// The machine it was to run on died: the machine-loss error,
+			// as for any other thread (vm seed 552 reported it as a trap).
+			st = kernel.Status{Lost: n.lostWhat(p.pid, te)}
+		}
+		n.endProcess(p.pid, st)
 	})
 	sp.done(p.pid, nil)
 }
