@@ -32,6 +32,11 @@ func (m *NodeMachine) Export(emit func(Metric)) {
 		}
 	}
 	gauge("node_processes", "running processes homed here", float64(running))
+	diskFull := 0.0
+	if n.DiskFull() {
+		diskFull = 1
+	}
+	gauge("node_disk_full", "1 while the disk is full: the metadata reserve is in use and no new chunk files are taken here", diskFull)
 	emitCounters(emit, nil, []counterSpec[int64]{
 		{"node_messages_in_total", "messages received from peers", st.MessagesIn},
 		{"node_messages_out_total", "messages sent to peers", st.MessagesOut},
@@ -48,6 +53,7 @@ func (m *NodeMachine) Export(emit func(Metric)) {
 		{"node_rejoins_total", "times this node found itself declared dead and rejoined", st.Rejoins},
 		{"node_meta_errors_total", "metadata operations that failed", st.MetaErrors},
 		{"node_outbox_full_total", "requests failed for a full outbox", st.OutboxFull},
+		{"node_meta_reserve_released_total", "times a full disk took the metadata reserve", st.MetaReserveReleases},
 		{"client_requests_total", "client requests applied", cs.Requests},
 		{"client_duplicates_total", "client requests answered again", cs.Duplicates},
 		{"client_garbage_total", "client messages that did not decode", cs.Garbage},

@@ -77,6 +77,7 @@ func init() {
 			"dfs/orphan-fenced", "dfs/superseded-collected", "dfs/removed-file-collected",
 			"dfs/unknown-outcome-resolved", "dfs/write-target-replaced", "dfs/permission-denied",
 			"dfs/slot-reused", "dfs/slot-remade", "dfs/suspect-collected", "dfs/base-superseded",
+			"dfs/gone-hinted",
 		},
 	})
 }

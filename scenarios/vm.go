@@ -60,10 +60,12 @@ func init() {
 		Run:         func(opts Options) Report { return runVM(opts, nil) },
 		SweepSeeds:  300,
 		// 552: a main thread whose machine died before it started ended the
-		// process with a trap, not the machine-loss error.
-		RegressionSeeds: []uint64{552},
+		// process with a trap, not the machine-loss error. 715: the only
+		// voter's disk filled with chunk files and its WAL stopped for good
+		// (before the metadata reserve).
+		RegressionSeeds: []uint64{552, 715},
 		Bugs:            vmBugs(),
-		// Each reached in 15% to 94% of seeds 0:150 (the sweep runs 0:300).
+		// Each reached in 8% to 94% of seeds 0:300 (the sweep).
 		RequiredMarks: []string{
 			"node/spawn-remote", "node/thread-migrated", "node/process-lost", "node/machine-declared-dead",
 			"node/rejoined-new-incarnation", "node/span-shrunk", "node/late-message-for-ended-process",
@@ -71,6 +73,7 @@ func init() {
 			"node/meta-learner-added", "node/meta-voter-promoted", "node/meta-voter-replaced",
 			"node/meta-replica-opened-as-member",
 			"node/spawn-lazy-local", "node/local-page-fetched", "node/local-fetch-retransmitted",
+			"node/meta-reserve-released", "node/meta-reserve-remade",
 		},
 	})
 }
@@ -437,8 +440,13 @@ func (vm *vmMachine) boot(m *sim.Machine) netmodel.Receiver {
 	return netmodel.ReceiverFunc(vm.receive)
 }
 
-// vmDiskBytes is the disk each machine lends the VM's filesystem.
-const vmDiskBytes = 64 << 20
+// vmDiskBytes is the disk each machine lends the VM's filesystem, and
+// vmMetaReserveBytes what it keeps back for its metadata replica (scaled
+// to the simulator's small disks: a drawn disk capacity may be 64 KiB).
+const (
+	vmDiskBytes        = 64 << 20
+	vmMetaReserveBytes = 8 << 10
+)
 
 // open starts the node over the machine's disk.
 func (vm *vmMachine) open() {
@@ -446,8 +454,8 @@ func (vm *vmMachine) open() {
 	n, err := node.Open(node.Config{
 		ID: vm.id, Transport: vm.m, Disk: vm.m.Disk(), Rand: vm.m.Rand(),
 		Provide: node.Resources{Cores: vm.cores, RAMBytes: 256 << 20, DiskBytes: vmDiskBytes}, Voters: r.voters,
-		Storage: dfs.Config{RootRedundancy: r.redundancy},
-		Memory:  r.memory.factory, Record: vm.m.Record, PlaceLocalPerCore: r.shape.placeLocal,
+		Storage: dfs.Config{RootRedundancy: r.redundancy}, MetaReserveBytes: vmMetaReserveBytes,
+		Memory: r.memory.factory, Record: vm.m.Record, PlaceLocalPerCore: r.shape.placeLocal,
 		Diag:          recordWriter{vm.m},
 		OnThreadStart: func(pid, tid uint64) { r.threadStarted(vm, pid, tid) },
 		Bugs:          r.bugs.node,

@@ -15,6 +15,8 @@ func (s *Service) handle(from uint64, m *message) {
 		s.onCopy(from, m)
 	case msgProbe:
 		s.onProbe(from, m)
+	case msgGone:
+		s.collect.removed(m.ref.ino)
 	default:
 		s.answered(from, m)
 	}

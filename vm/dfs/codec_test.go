@@ -27,6 +27,7 @@ func seedMessages() []message {
 		{kind: msgCopyAck, tag: tag{2, 4}, ref: testRef, status: ackFailed},
 		{kind: msgProbe, tag: tag{3, 1}, items: []probeItem{{ref: testRef, crc: 5}, {ref: chunkRef{ino: testIno, gen: testGen}}}},
 		{kind: msgProbeAck, tag: tag{3, 1}, bad: []uint32{1}},
+		{kind: msgGone, ref: chunkRef{ino: testIno}},
 	}
 }
 

@@ -86,6 +86,23 @@ func (c *collector) takeSuspects() {
 	st.superseded = st.superseded[:0]
 }
 
+// removed queues this machine's chunk files of file ino, told removed
+// (msgGone), to be looked at soon, once: the collector's rules decide, so a
+// hint that was false or early deletes nothing. At most suspectsMax wait;
+// the walk finds those left out.
+func (c *collector) removed(ino ID) {
+	s := c.s
+	var from chunkRef
+	from.ino = ino
+	for _, lc := range s.store.after(from, suspectsMax) {
+		if lc.ref.ino != ino || len(c.suspects) >= suspectsMax {
+			break
+		}
+		c.suspects = append(c.suspects, suspect{lc: *lc, due: s.ticks + suspectDelayTicks, looks: suspectLooksMax - 1})
+		markGoneHinted.Hit()
+	}
+}
+
 // lookAtSuspects looks at the due suspects still here, one metadata read
 // per collectChunksPerRead of them, one read at a time; a suspect still
 // kept is looked at again later, at most suspectLooksMax times.

@@ -366,6 +366,8 @@ func describeMsg(from, to uint64, payload []byte) string {
 		s += fmt.Sprintf(" %d items", len(m.items))
 	case msgProbeAck:
 		s += fmt.Sprintf(" bad %v", m.bad)
+	case msgGone:
+		s += " " + short(m.ref.ino)
 	}
 	return s
 }

@@ -189,6 +189,14 @@ func runWorldCommand(t *testing.T, h *harness, d *datadriven.TestData) {
 		delete(h.held, msgKind(k))
 	case "rot", "lose":
 		h.damage(t, d)
+	case "gone":
+		// A gone message from no remover (forged, or stale) naming path's file.
+		ino, ok := h.inoOf(arg[string](t, d, "path"))
+		if !ok {
+			t.Fatalf("%s: no such file", d.Pos)
+		}
+		m := message{kind: msgGone, ref: chunkRef{ino: ino}}
+		h.svcs[arg[uint64](t, d, "m")].Receive(99, m.encode())
 	case "chunks":
 		h.printChunks(arg[string](t, d, "path"))
 	case "disk":

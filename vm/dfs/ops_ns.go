@@ -1,9 +1,11 @@
 package dfs
 
 import (
+	"bytes"
 	"slices"
 	"strings"
 
+	"github.com/flockvm/flock/netmodel"
 	"github.com/flockvm/flock/vm/sys"
 )
 
@@ -33,6 +35,37 @@ func (s *Service) answerTxn(v *Storage, req sys.ReqID, attempt int, again func(i
 	}
 }
 
+// announceGone wraps a Txn's answer: once the Txn removed file ino, every
+// machine up is told, so that its collector looks at the file's chunk
+// files now rather than when its walk reaches them (minutes on a full
+// disk). The message is a hint: lost, the walk still finds the files; the
+// collector deletes nothing the metadata does not say is gone.
+func (s *Service) announceGone(ino ID, answer func(metaResult)) func(metaResult) {
+	return func(r metaResult) {
+		if r.err == nil && r.swapped {
+			s.stats.GoneAnnounced++
+			m := message{kind: msgGone, ref: chunkRef{ino: ino}}
+			payload := m.encode()
+			for _, to := range s.upMachines() {
+				if to == s.self {
+					s.collect.removed(ino)
+					continue
+				}
+				s.cfg.Transport.Send(netmodel.NodeID(to), bytes.Clone(payload))
+			}
+		}
+		answer(r)
+	}
+}
+
+// announceReplaced is announceGone for the file a rename replaces, if any.
+func (s *Service) announceReplaced(dst resolved, answer func(metaResult)) func(metaResult) {
+	if !dst.exists || dst.ent.isDir {
+		return answer
+	}
+	return s.announceGone(dst.ent.ino, answer)
+}
+
 // Remove: a file's entry and everything under its inode go at once; a
 // directory goes only if nothing is in it.
 
@@ -59,7 +92,7 @@ func (s *Service) removeAttempt(v *Storage, req sys.ReqID, comps []string, attem
 		default:
 			t := txnIf(cmpEqual(keyDir(res.parent), res.parentRaw), cmpEqual(keyEntry(res.parent, res.name), res.entRaw)).
 				then(del(keyEntry(res.parent, res.name)), delPrefix(keyFile(res.ent.ino)))
-			s.meta.txn(t, s.answerTxn(v, req, attempt, again))
+			s.meta.txn(t, s.announceGone(res.ent.ino, s.answerTxn(v, req, attempt, again)))
 		}
 	})
 }
@@ -156,7 +189,7 @@ func (s *Service) rename(v *Storage, req sys.ReqID, from, to []string, src, dst 
 	case src.ent.isDir && (dst.parent == src.ent.ino || slices.ContainsFunc(dst.chain, func(l link) bool { return l.dir == src.ent.ino })):
 		v.fail(req, sys.EINVAL)
 	case src.ent.isDir || src.parent == dst.parent:
-		s.meta.txn(renameTxn(src, dst, "", ""), s.answerTxn(v, req, attempt, again))
+		s.meta.txn(renameTxn(src, dst, "", ""), s.announceReplaced(dst, s.answerTxn(v, req, attempt, again)))
 	default:
 		s.renameFile(v, req, src, dst, attempt, again)
 	}
@@ -177,7 +210,7 @@ func (s *Service) renameFile(v *Storage, req sys.ReqID, src, dst resolved, attem
 			return
 		}
 		rec.dir = dst.parent
-		s.meta.txn(renameTxn(src, dst, raw, rec.encode()), s.answerTxn(v, req, attempt, again))
+		s.meta.txn(renameTxn(src, dst, raw, rec.encode()), s.announceReplaced(dst, s.answerTxn(v, req, attempt, again)))
 	})
 }
 

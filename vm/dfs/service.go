@@ -41,6 +41,7 @@ type Stats struct {
 	BadServed       uint64 // copies a reader found bad after the replica sent them (never expected)
 	TargetsFailed   uint64 // write targets that failed and were replaced
 	SelfDrops       uint64 // this machine removed itself from a chunk's record
+	GoneAnnounced   uint64 // files this machine removed and told the machines up of
 	GuessesTaken    uint64 // steps of a path walk taken from an earlier step's read (dirGuesses)
 	GuessesWrong    uint64 // guessed steps the read showed wrong (the walk read again)
 
@@ -191,6 +192,21 @@ func (s *Service) upMachines() []uint64 {
 	return out
 }
 
+// SetDiskLow tells the Service whether the machine's disk is full (the
+// node released its metadata reserve): while it is, the Service takes no
+// new chunk files, frees the room of its spare ones, and publishes no room
+// here, so that writes go to other machines; what it holds stays served.
+func (s *Service) SetDiskLow(low bool) {
+	if low == s.store.diskLow {
+		return
+	}
+	if low {
+		markDiskLow.Hit()
+	}
+	s.store.setDiskLow(low, s.cfg.QuotaBytes)
+	s.pubAt = 0 // publish the change at the next tick
+}
+
 // Stats returns the Service's counters.
 func (s *Service) Stats() Stats { return s.stats }
 
@@ -295,7 +311,7 @@ func (s *Service) whenRootReady(fn func()) {
 
 // publish writes this machine's quota and use when they changed.
 func (s *Service) publish() {
-	rec := machineRecord{quotaBytes: s.cfg.QuotaBytes, usedBytes: s.store.heldBytes()}
+	rec := machineRecord{quotaBytes: s.store.quotaBytes, usedBytes: s.store.heldBytes()}
 	if s.pubBusy || (rec == s.published && s.pubAt != 0) || (s.pubAt != 0 && s.ticks < s.pubAt+uint64(s.cfg.PublishEveryTicks)) {
 		return
 	}

@@ -150,7 +150,7 @@ func (st *store) newFileName() string {
 // cleared (not synced), kept if the pool has room, else removed. usedBytes
 // still counts it while it is kept.
 func (st *store) freeFile(name string, size uint64) {
-	if size == 0 || st.slots.count >= slotsFreeMax && !st.evictSurplus(size) || !st.clearMagic(name) {
+	if size == 0 || st.diskLow || st.slots.count >= slotsFreeMax && !st.evictSurplus(size) || !st.clearMagic(name) {
 		st.dropFile(name, size)
 		return
 	}
@@ -363,4 +363,26 @@ func (st *store) makeSparesAfter() {
 	if st.background != nil {
 		st.makeSpares()
 	}
+}
+
+// setDiskLow: the disk is full (the machine's metadata replica needed the
+// room). Every free slot goes, freed files are removed rather than kept,
+// and the quota shrinks to what the chunk files held take, so that no new
+// one is made (a write here answers "full"; placement looks elsewhere).
+// Off: the quota is quota again.
+func (st *store) setDiskLow(low bool, quota uint64) {
+	st.diskLow = low
+	if !low {
+		st.quotaBytes = quota
+		return
+	}
+	for {
+		name, size, ok := st.slots.any()
+		if !ok {
+			break
+		}
+		st.dropFile(name, size)
+		st.stats.SlotsEvicted++
+	}
+	st.quotaBytes = min(quota, st.usedBytes)
 }

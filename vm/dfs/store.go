@@ -49,6 +49,7 @@ type store struct {
 	fsys       diskmodel.FS
 	dir        string
 	quotaBytes uint64
+	diskLow    bool // the disk is full: see setDiskLow
 	usedBytes  uint64
 	chunks     *btree.BTreeG[*localChunk]
 	noSync     bool // the ack-before-sync bug

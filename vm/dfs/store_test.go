@@ -298,3 +298,36 @@ func TestSparesRespectTheFreeSlotBound(t *testing.T) {
 		t.Errorf("%d free slots evicted for the spares, want %d", stats.SlotsEvicted, sparesPerSize)
 	}
 }
+
+// TestDiskLowFreesSlotsAndTakesNothing: on a full disk the store removes
+// its free slots, removes a freed generation's file instead of keeping it,
+// and refuses new chunk files; what it holds stays readable; off, the
+// quota is back.
+func TestDiskLowFreesSlotsAndTakesNothing(t *testing.T) {
+	const quota = 1 << 20
+	st, _, _ := slotTestStore(t, quota)
+	mustWrite(t, st, slotRef(1), make([]byte, 300))
+	kept := bytes.Repeat([]byte("k"), 300)
+	mustWrite(t, st, slotRef(2), kept)
+	st.remove(slotRef(1))
+	if st.slots.count != 1 {
+		t.Fatalf("%d free slots after a removal, want 1", st.slots.count)
+	}
+	st.setDiskLow(true, quota)
+	if st.slots.count != 0 || st.usedBytes != st.heldBytes() || st.quotaBytes != st.usedBytes {
+		t.Fatalf("disk low: %d free slots, used %d, held %d, quota %d; want no slot and the quota at what is held",
+			st.slots.count, st.usedBytes, st.heldBytes(), st.quotaBytes)
+	}
+	if _, s := writeNow(st, slotRef(3), 1, make([]byte, 300), 0); s != storeFull {
+		t.Errorf("write on a full disk = %v, want full", s)
+	}
+	if got, s := st.read(slotRef(2), checksum(kept)); s != storeOK || !bytes.Equal(got, kept) {
+		t.Errorf("read on a full disk = %v, want the data held", s)
+	}
+	st.remove(slotRef(2))
+	if st.slots.count != 0 || st.usedBytes != 0 {
+		t.Errorf("a generation freed on a full disk left %d free slots, %d bytes used; want its file removed", st.slots.count, st.usedBytes)
+	}
+	st.setDiskLow(false, quota)
+	mustWrite(t, st, slotRef(4), make([]byte, 300))
+}

@@ -22,10 +22,11 @@ const (
 	msgCopyAck
 	msgProbe
 	msgProbeAck
+	msgGone // a file was removed: its chunk files here may be collected now (no answer)
 	msgKindEnd
 )
 
-var msgKindNames = [...]string{"", "put", "put-ack", "get", "get-ack", "copy", "copy-ack", "probe", "probe-ack"}
+var msgKindNames = [...]string{"", "put", "put-ack", "get", "get-ack", "copy", "copy-ack", "probe", "probe-ack", "gone"}
 
 func (k msgKind) String() string {
 	if k == 0 || k >= msgKindEnd {
@@ -159,6 +160,8 @@ func (m *message) encode() []byte {
 		for _, i := range m.bad {
 			b = binary.AppendUvarint(b, uint64(i))
 		}
+	case msgGone:
+		b = appendID(b, m.ref.ino)
 	default:
 		panic(fmt.Sprintf("dfs: encode of message kind %v", m.kind))
 	}
@@ -211,6 +214,8 @@ func decodeMessage(payload []byte) (message, error) {
 		for i := 0; i < n && d.err == nil; i++ {
 			m.bad = append(m.bad, d.u32v("bad item", probeItemsMax-1))
 		}
+	case msgGone:
+		m.ref.ino = d.id("ino")
 	default:
 		return message{}, fmt.Errorf("%w: message kind %d", ErrDecode, m.kind)
 	}

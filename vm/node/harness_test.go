@@ -139,6 +139,9 @@ func (c *cluster) boot(id netmodel.NodeID) {
 			c.started[[2]uint64{pid, tid}]++
 		},
 		ParallelCores: c.parallel,
+		// Small: every boot writes it (TestMetaReserveOutlastsFullDisk
+		// sets its own).
+		MetaReserveBytes: 64 << 10,
 	}
 	if c.tweak != nil {
 		c.tweak(&cfg)

@@ -383,7 +383,7 @@ func (n *Node) openReplica() {
 	if n.cfg.OffloadWAL != nil {
 		mc.SyncAsync = n.syncAsync
 	}
-	n.meta = newMetaReplica(mc, n.cfg.Record, n.markMember)
+	n.meta = newMetaReplica(mc, n.cfg.Record, n.markMember, n.metaDiskFull)
 }
 
 // metaMemberFile records that this disk held a replica of the group: a

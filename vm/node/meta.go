@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/flockvm/flock/diskmodel"
 	"github.com/flockvm/flock/probe"
 	"github.com/flockvm/flock/vm/raftkv"
 )
@@ -24,10 +25,11 @@ type metaReplica struct {
 	failStop error
 	record   func(format string, args ...any)
 	opened   func() // after every successful open
+	diskFull func() // the replica failed, or could not open, for a full disk
 }
 
-func newMetaReplica(cfg raftkv.Config, record func(string, ...any), opened func()) *metaReplica {
-	r := &metaReplica{cfg: cfg, record: record, opened: opened}
+func newMetaReplica(cfg raftkv.Config, record func(string, ...any), opened, diskFull func()) *metaReplica {
+	r := &metaReplica{cfg: cfg, record: record, opened: opened, diskFull: diskFull}
 	r.open()
 	return r
 }
@@ -44,6 +46,9 @@ func (r *metaReplica) open() {
 		// A transient disk error (read error, full disk): try again at the
 		// next tick.
 		r.record("meta: open failed: %v", err)
+		if errors.Is(err, diskmodel.ErrNoSpace) {
+			r.diskFull()
+		}
 	}
 }
 
@@ -66,6 +71,9 @@ func (r *metaReplica) tick() {
 			return
 		}
 		r.record("meta: server failed: %v", err)
+		if errors.Is(err, diskmodel.ErrNoSpace) {
+			r.diskFull()
+		}
 		r.reopens++
 		markMetaReopened.Hit()
 	}

@@ -167,6 +167,12 @@ type Config struct {
 	// Dir, Transport and Rand are set by the node).
 	Meta       raftkv.Config
 	MetaClient raftkv.ClientConfig
+	// MetaReserveBytes is disk kept back for the metadata replica
+	// (meta_reserve.go): a file made at boot and removed when the disk
+	// fills, so that the metadata store goes on on a full disk. 0:
+	// MetaReserveBytesDefault, at most a sixteenth of Provide.DiskBytes;
+	// < 0: none.
+	MetaReserveBytes int64
 	// Storage configures the filesystem service (storage.go); Machine,
 	// Incarnation, Machines, Disk, Dir, QuotaBytes (Provide.DiskBytes),
 	// Transport, Meta and Rand are set by the node.
@@ -265,6 +271,7 @@ type Node struct {
 	// node's lock (memory_direct.go).
 	directCores bool
 	fs          *nodeStorage // the filesystem (storage.go)
+	reserve     metaReserve  // disk kept for the metadata replica (meta_reserve.go)
 	meta        *metaReplica // nil unless this node is a voter
 	client      *raftkv.Client
 	mq          *metaQueue
@@ -322,6 +329,7 @@ type Stats struct {
 	OutboxFull, InboxFull     int64
 	MembershipRecordsRejected int64
 	VoterChanges              int64 // configuration changes this node decided that applied
+	MetaReserveReleases       int64 // times a full disk took the metadata reserve (meta_reserve.go)
 	// Traffic with other machines by service (index: Service), headers
 	// included; messages to itself are not counted.
 	ServiceMessagesOut, ServiceBytesOut [numServices]int64
@@ -388,6 +396,7 @@ func (n *Node) boot() error {
 		return fmt.Errorf("node: memory agent: %w", err)
 	}
 	n.registerDirectCores()
+	n.bootReserve()
 	if err := n.openMeta(); err != nil {
 		return err
 	}
@@ -480,6 +489,7 @@ func (n *Node) Tick() {
 		// rest of the machine goes on (a client of the other replicas).
 		n.meta.tick()
 	}
+	n.tickReserve()
 	n.client.Tick()
 	n.mq.next()
 	n.mem.Tick()

@@ -94,6 +94,9 @@ func (n *Node) tryOpenStorage() {
 		return
 	}
 	st.svc, st.openErr = svc, nil
+	if n.reserve.released {
+		svc.SetDiskLow(true)
+	}
 	n.cfg.Record("storage open (quota %d bytes)", n.cfg.Provide.DiskBytes)
 	n.syncStorageMembers()
 }
