@@ -2,6 +2,7 @@ package dfs
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -37,6 +38,7 @@ import (
 //	cut from=A to=B | isolate m=M | heal
 //	hold kind=K [from=M] | release      keep service messages of a kind (sent by M) queued
 //	rot|lose m=M path=X idx=I            flip a bit in / delete M's copy of a chunk
+//	lose-slots m=M                       delete M's free slots from its disk
 //	chunks path=X                        the records of a file's chunks and who holds which file
 //	disk m=M                             M's chunk files and the bytes they hold
 //	check                                every chunk has R good copies on machines up
@@ -189,6 +191,20 @@ func runWorldCommand(t *testing.T, h *harness, d *datadriven.TestData) {
 		delete(h.held, msgKind(k))
 	case "rot", "lose":
 		h.damage(t, d)
+	case "lose-slots":
+		// Every free slot of m vanishes from its disk, behind its Service's back.
+		m := arg[uint64](t, d, "m")
+		slots := h.svcs[m].store.slots
+		var names []string
+		for _, size := range slices.Sorted(maps.Keys(slots.bySize)) {
+			names = append(names, slots.bySize[size]...)
+		}
+		for _, name := range names {
+			if err := h.disks[m].Remove(name); err != nil {
+				t.Fatal(err)
+			}
+		}
+		h.logf("m%d lost %d free slots", m, len(names))
 	case "gone":
 		// A gone message from no remover (forged, or stale) naming path's file.
 		ino, ok := h.inoOf(arg[string](t, d, "path"))
