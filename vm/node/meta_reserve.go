@@ -38,6 +38,7 @@ const (
 type metaReserve struct {
 	released bool
 	nextTry  uint64 // tick of the next attempt to make it again
+	making   bool   // an attempt runs on the background disk worker
 }
 
 // reserveBytes is the reserve's size: Config.MetaReserveBytes, or its
@@ -113,11 +114,41 @@ func (n *Node) metaDiskFull() {
 // metaReserveRetryTicks while it is gone.
 func (n *Node) tickReserve() {
 	r := &n.reserve
-	if !r.released || n.ticks < r.nextTry {
+	if !r.released || r.making || n.ticks < r.nextTry {
 		return
 	}
 	r.nextTry = n.ticks + metaReserveRetryTicks
-	if err := n.makeReserve(); err != nil {
+	if n.cfg.OffloadBackground != nil {
+		// A write of the reserve's size and its fsync: not on the
+		// driver's goroutine, where it would stall the machine.
+		var err error
+		r.making = true
+		n.offload.running.Add(1)
+		n.cfg.OffloadBackground(func() {
+			err = n.makeReserve()
+			n.offload.push(offloaded{always: true, done: func() {
+				r.making = false
+				if err == nil {
+					n.reserveMade()
+				}
+			}})
+			n.offload.running.Add(-1)
+			if n.cfg.Wake != nil {
+				n.cfg.Wake()
+			}
+		})
+		return
+	}
+	if err := n.makeReserve(); err == nil {
+		n.reserveMade()
+	}
+}
+
+// reserveMade: the reserve is whole again; the filesystem takes chunk
+// files again.
+func (n *Node) reserveMade() {
+	r := &n.reserve
+	if !r.released {
 		return
 	}
 	r.released = false
@@ -129,6 +160,9 @@ func (n *Node) tickReserve() {
 // bootReserve makes the reserve at boot; a disk without room for it is
 // treated as one whose reserve went (tried again as room returns).
 func (n *Node) bootReserve() {
+	if n.reserve.making {
+		return // an earlier incarnation's attempt is under way: its end decides
+	}
 	err := n.makeReserve()
 	if err == nil {
 		n.reserve.released = false

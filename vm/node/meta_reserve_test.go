@@ -137,10 +137,20 @@ func fillDisk(t *testing.T, c *cluster) []string {
 // room back, and the reserve is made again. Without the reserve, the store
 // stops for good on the full disk.
 func TestMetaReserveOutlastsFullDisk(t *testing.T) {
-	for _, reserve := range []int64{64 << 10, -1} {
-		t.Run(fmt.Sprintf("reserve=%d", reserve), func(t *testing.T) {
+	for _, tc := range []struct {
+		reserve   int64
+		offloaded bool // disk work on goroutines of its own, as a production host does
+	}{{64 << 10, false}, {64 << 10, true}, {-1, false}} {
+		reserve := tc.reserve
+		t.Run(fmt.Sprintf("reserve=%d/offloaded=%v", reserve, tc.offloaded), func(t *testing.T) {
 			c := newCluster(t, 0, 0, 5)
-			c.tweak = func(cfg *Config) { cfg.MetaReserveBytes = reserve }
+			c.tweak = func(cfg *Config) {
+				cfg.MetaReserveBytes = reserve
+				if tc.offloaded {
+					cfg.Offload = func(job func()) { go job() }
+					cfg.OffloadBackground = func(job func()) { go job() }
+				}
+			}
 			c.ids, c.voters = []netmodel.NodeID{1}, []netmodel.NodeID{1}
 			disk := newSmallDisk(c.newDisk(t), 1<<20)
 			c.disks[1] = disk
