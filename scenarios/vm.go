@@ -62,8 +62,9 @@ func init() {
 		// 552: a main thread whose machine died before it started ended the
 		// process with a trap, not the machine-loss error. 715: the only
 		// voter's disk filled with chunk files and its WAL stopped for good
-		// (before the metadata reserve).
-		RegressionSeeds: []uint64{552, 715},
+		// (before the metadata reserve). 1234: the files example passed a
+		// READ's -EIO (R = 1, the copy's machine down) to PRINTS as a length.
+		RegressionSeeds: []uint64{552, 715, 1234},
 		Bugs:            vmBugs(),
 		// Each reached in 8% to 94% of seeds 0:300 (the sweep).
 		RequiredMarks: []string{
