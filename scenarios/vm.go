@@ -64,7 +64,9 @@ func init() {
 		// voter's disk filled with chunk files and its WAL stopped for good
 		// (before the metadata reserve). 1234: the files example passed a
 		// READ's -EIO (R = 1, the copy's machine down) to PRINTS as a length.
-		RegressionSeeds: []uint64{552, 715, 1234},
+		// 1805, 2011: a write on a machine that had just restarted, and saw
+		// no other machine up yet, answered EAGAIN at once.
+		RegressionSeeds: []uint64{552, 715, 1234, 1805, 2011},
 		Bugs:            vmBugs(),
 		// Each reached in 8% to 94% of seeds 0:300 (the sweep).
 		RequiredMarks: []string{

@@ -15,6 +15,7 @@ var (
 	markCollectPressed  = probe.Declare("dfs/collect-pressed", "the collector walked faster: the chunk files held took three quarters of the quota")
 	markDropStale       = probe.Declare("dfs/drop-stale", "a queued self-drop found the copy stored again and good, and dropped nothing")
 	markDiskLow         = probe.Declare("dfs/disk-low", "the machine's disk filled: the service freed its spare slots and took no new chunk files")
+	markPlaceWaited     = probe.Declare("dfs/place-waited", "a write found fewer than R machines up and looked again a few ticks later")
 	markGoneHinted      = probe.Declare("dfs/gone-hinted", "a machine told of a removed file queued its chunk files for the collector")
 	markSuspectDeleted  = probe.Declare("dfs/suspect-collected", "the collector deleted a generation soon after a later one of its chunk was stored here")
 	markNeedBase        = probe.Declare("dfs/need-base", "a target lacked a chunk's base generation and got the full chunk")

@@ -43,6 +43,7 @@ type wchunk struct {
 	replaced  int
 	committed bool
 	refreshed bool // the machine records were reread for it
+	upWaits   int  // times placement waited for machines to be seen up
 }
 
 func (c *wchunk) hasBase() bool { return c.base.raw != "" }
@@ -123,13 +124,36 @@ func (w *writeOp) place(c *wchunk) {
 		}) {
 			return
 		}
-		w.fail(w.noRoomErrno(c, r))
+		if e := w.noRoomErrno(c, r); e != sys.EAGAIN || c.upWaits >= placeUpWaitsMax {
+			w.fail(e)
+			return
+		}
+		// Too few machines seen up: a membership view that lags (a
+		// machine just restarted hears of the others within ticks: vm
+		// seed 2011 failed a write with EAGAIN there) or a machine
+		// briefly gone. Look again a little later, a bounded number of
+		// times.
+		c.upWaits++
+		markPlaceWaited.Hit()
+		w.s.afterTicks(placeUpWaitTicks, func() {
+			if !w.over && w.gen == gen {
+				w.place(c)
+			}
+		})
 		return
 	}
 	for _, t := range c.targets {
 		w.sendTo(c, t)
 	}
 }
+
+// A write that finds fewer than R machines up waits placeUpWaitTicks and
+// looks again, at most placeUpWaitsMax times (half a second at 10 ms a
+// tick), before it answers EAGAIN.
+const (
+	placeUpWaitTicks = 5
+	placeUpWaitsMax  = 10
+)
 
 // noRoomErrno: ENOSPC when enough machines are up but lack room, EAGAIN
 // when too few are up (or answering) to hold R copies.

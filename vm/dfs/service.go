@@ -88,6 +88,7 @@ type Service struct {
 	opsNow   int
 	inCall   int      // > 0 while a process's call runs: answers must wait
 	deferred []func() // work for the end of the current Tick or Receive (or metadata result)
+	timers   []timer  // work for a later Tick, in due order
 	draining bool     // drain runs
 	drops    dropQueue
 	repair   repairer
@@ -140,6 +141,7 @@ func (s *Service) Tick() {
 	s.scrub()
 	s.store.makeSpares()
 	s.drops.run()
+	s.runTimers()
 	s.drain()
 }
 
@@ -259,6 +261,44 @@ func (d drainingWorker) doBackground(job, done func()) {
 }
 
 func (s *Service) later(fn func()) { s.deferred = append(s.deferred, fn) }
+
+// timer is work for the Tick at which the Service's clock reaches due.
+type timer struct {
+	due uint64
+	fn  func()
+}
+
+// timersMax bounds the work waiting for a later Tick; past it, work runs
+// at the end of the current input instead (a write that waited for
+// machines then answers at once).
+const timersMax = 4096
+
+// afterTicks runs fn at the Tick n ticks from now. Every caller waits the
+// same few ticks, so appending keeps timers in due order.
+func (s *Service) afterTicks(n uint64, fn func()) {
+	if len(s.timers) >= timersMax {
+		s.later(fn)
+		return
+	}
+	due := s.ticks + n
+	if k := len(s.timers); k > 0 && s.timers[k-1].due > due {
+		panic(fmt.Sprintf("dfs: timer due at tick %d after one due at %d", due, s.timers[k-1].due))
+	}
+	s.timers = append(s.timers, timer{due: due, fn: fn})
+}
+
+// runTimers runs the work due by now.
+func (s *Service) runTimers() {
+	n := 0
+	for n < len(s.timers) && s.timers[n].due <= s.ticks {
+		n++
+	}
+	due := s.timers[:n]
+	s.timers = append([]timer(nil), s.timers[n:]...)
+	for _, t := range due {
+		t.fn()
+	}
+}
 
 // drainRoundsMax bounds the rounds of deferred work one input runs; work
 // left over runs at the next input.
