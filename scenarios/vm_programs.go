@@ -34,6 +34,10 @@ var vmProgramSpecs = []struct {
 	// storage: the program reads or writes files (PSTART reads its child's
 	// program): on a machine whose disk fails or rots, it may fail.
 	storage bool
+	// lostCode, if set, is the exit status by which the program says a
+	// process it started ended without one (lost with a machine): its
+	// output then differs, and the run is right if a machine died.
+	lostCode uint64
 }{
 	{name: "hello", golden: "hello.out"},
 	{name: "loop", args: []string{"1000"}, golden: "loop_1000.out"},
@@ -43,7 +47,7 @@ var vmProgramSpecs = []struct {
 	{name: "spinlock", consts: map[string]string{"K": "50"}, want: "400\n"},
 	{name: "prodcons", consts: map[string]string{"N": "300"}, want: "45150\n"},
 	{name: "parsum", golden: "parsum.out"},
-	{name: "procs", golden: "procs.out", sorted: true, storage: true},
+	{name: "procs", golden: "procs.out", sorted: true, storage: true, lostCode: 2},
 	{name: "files", golden: "files.out", storage: true},
 	{name: "tree", want: "500500\n"},
 	{name: "msgpass", want: "40820\n"},
@@ -97,7 +101,7 @@ func loadVMPrograms() {
 		if err != nil {
 			panic(fmt.Sprintf("scenarios: vm program %s: %v", spec.name, err))
 		}
-		p.sortLines, p.storage = spec.sorted, spec.storage
+		p.sortLines, p.storage, p.lostCode = spec.sorted, spec.storage, spec.lostCode
 		vmProgramList = append(vmProgramList, p)
 	}
 	entries, err := fs.ReadDir(examples.FS, ".")
