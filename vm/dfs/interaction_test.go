@@ -170,25 +170,19 @@ func runWorldCommand(t *testing.T, h *harness, d *datadriven.TestData) {
 	case "heal":
 		clear(h.cut)
 	case "hold":
-		kind := arg[string](t, d, "kind")
-		k := slices.IndexFunc(msgKindNames[:], func(n string) bool { return n == kind })
-		if k <= 0 {
-			t.Fatalf("%s: unknown message kind %q", d.Pos, kind)
-		}
 		var from uint64
 		d.MaybeScanArgs(t, "from", &from)
-		h.held[msgKind(k)] = from
+		h.held[kindArg(t, d)] = from
 	case "release":
 		if !d.HasArg("kind") {
 			clear(h.held)
 			return
 		}
-		kind := arg[string](t, d, "kind")
-		k := slices.IndexFunc(msgKindNames[:], func(n string) bool { return n == kind })
-		if _, ok := h.held[msgKind(k)]; k <= 0 || !ok {
-			t.Fatalf("%s: no message kind %q is held", d.Pos, kind)
+		k := kindArg(t, d)
+		if _, ok := h.held[k]; !ok {
+			t.Fatalf("%s: no message of kind %v is held", d.Pos, k)
 		}
-		delete(h.held, msgKind(k))
+		delete(h.held, k)
 	case "rot", "lose":
 		h.damage(t, d)
 	case "lose-slots":
@@ -227,6 +221,16 @@ func runWorldCommand(t *testing.T, h *harness, d *datadriven.TestData) {
 	default:
 		t.Fatalf("%s: unknown command %q", d.Pos, d.Cmd)
 	}
+}
+
+// kindArg is the message kind named by the command's kind argument.
+func kindArg(t *testing.T, d *datadriven.TestData) msgKind {
+	kind := arg[string](t, d, "kind")
+	k := slices.IndexFunc(msgKindNames[:], func(n string) bool { return n == kind })
+	if k <= 0 {
+		t.Fatalf("%s: unknown message kind %q", d.Pos, kind)
+	}
+	return msgKind(k)
 }
 
 func runOp(t *testing.T, h *harness, d *datadriven.TestData, pending map[int]sys.ReqID) {

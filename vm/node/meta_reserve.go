@@ -123,20 +123,12 @@ func (n *Node) tickReserve() {
 		// driver's goroutine, where it would stall the machine.
 		var err error
 		r.making = true
-		n.offload.running.Add(1)
-		n.cfg.OffloadBackground(func() {
-			err = n.makeReserve()
-			n.offload.push(offloaded{always: true, done: func() {
-				r.making = false
-				if err == nil {
-					n.reserveMade()
-				}
-			}})
-			n.offload.running.Add(-1)
-			if n.cfg.Wake != nil {
-				n.cfg.Wake()
+		n.offloadJob(offloaded{always: true, done: func() {
+			r.making = false
+			if err == nil {
+				n.reserveMade()
 			}
-		})
+		}}, n.cfg.OffloadBackground, func() { err = n.makeReserve() })
 		return
 	}
 	if err := n.makeReserve(); err == nil {

@@ -59,11 +59,16 @@ type diskWorker struct {
 func (w diskWorker) Do(job, done func()) { w.through(w.n.cfg.Offload, job, done) }
 
 func (w diskWorker) through(offload func(func()), job, done func()) {
-	n := w.n
+	w.n.offloadJob(offloaded{inc: w.inc, done: done}, offload, job)
+}
+
+// offloadJob runs job through offload; its completion c is taken at the
+// node's next Drain (c.done runs then, for c's incarnation or always).
+func (n *Node) offloadJob(c offloaded, offload func(func()), job func()) {
 	n.offload.running.Add(1)
 	offload(func() {
 		job()
-		n.offload.push(offloaded{inc: w.inc, done: done})
+		n.offload.push(c)
 		n.offload.running.Add(-1)
 		if n.cfg.Wake != nil {
 			n.cfg.Wake()
