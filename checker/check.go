@@ -118,6 +118,9 @@ type spec[I any, O outcome, S comparable, K cmp.Ordered] struct {
 
 	// reduce describes values for reduceUnknowns; nil switches it off.
 	reduce *reduceHooks[I, O]
+	// dropUnknowns marks, in drop, unknown operations of one partition
+	// whose removal cannot change the verdict (file_reduce.go); nil: none.
+	dropUnknowns func(part []porcupine.Operation, drop map[OpID]bool)
 }
 
 func (sp *spec[I, O, S, K]) model() porcupine.Model {

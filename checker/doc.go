@@ -64,7 +64,11 @@
 // violations that need no search (static.go): a read of a value no
 // operation writes, or of a unique value whose writer was called after the
 // read returned. Hence workloads should write unique values: then only
-// unknown deletes and fetch-adds stay expensive. Options.MaxSteps bounds
+// unknown deletes and fetch-adds stay expensive. File data are not unique
+// values; a file's unknown write is dropped, exactly, when a definite write
+// that returned before its call already made the file as long and no read
+// that could follow it returned one of its bytes (file_reduce.go).
+// Options.MaxSteps bounds
 // every search deterministically; seed sweeps should set it (a few million
 // steps is seconds) and treat TimedOut as failure.
 //

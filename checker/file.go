@@ -124,6 +124,7 @@ var fileSpec = spec[FileInput, FileOutput, fileState, string]{
 	},
 	describeOp:    describeFileOp,
 	describeState: describeFileState,
+	dropUnknowns:  fileDropUnknowns,
 }
 
 // CheckFiles checks that h is linearizable, file by file, for files that

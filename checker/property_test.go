@@ -302,3 +302,89 @@ func TestPropertyWordReductionIsExact(t *testing.T) {
 		}
 	})
 }
+
+// drawConcurrentFile draws a small concurrent history of one file: writes
+// of few bytes from a two-letter alphabet at small offsets (so bytes repeat
+// and reads often see a write's byte by chance), reads, sizes, effects at
+// random points inside the intervals, unknown outcomes and, sometimes, a
+// corrupted output. The directory lets everyone read and write.
+func drawConcurrentFile(t *rapid.T) []fileRec {
+	n := rapid.IntRange(1, 10).Draw(t, "n")
+	free := []int64{1, 1, 1} // after the directory's attributes, at 0
+	lins := make([]int64, n)
+	applies := make([]bool, n)
+	recs := make([]fileRec, n)
+	for i := range recs {
+		c := rapid.IntRange(0, 2).Draw(t, "client")
+		call := free[c] + rapid.Int64Range(0, 5).Draw(t, "gap")
+		ret := call + rapid.Int64Range(0, 10).Draw(t, "duration")
+		in := FileInput{Kind: rapid.SampledFrom([]FileKind{FileRead, FileWrite, FileWrite, FileSize}).Draw(t, "kind"), File: "f", User: "u",
+			Off: rapid.Uint64Range(0, 4).Draw(t, "off"), N: rapid.Uint64Range(0, 5).Draw(t, "n")}
+		if in.Kind == FileWrite {
+			in.N = 0
+			in.Data = rapid.StringMatching(`[ab]{0,3}`).Draw(t, "data")
+		}
+		if in.Kind == FileSize {
+			in.Off, in.N = 0, 0
+		}
+		recs[i] = fileRec{client: c, in: in, call: call, ret: ret}
+		lins[i] = call + rapid.Int64Range(0, ret-call).Draw(t, "lin")
+		applies[i] = true
+		if rapid.IntRange(0, 2).Draw(t, "unknown") == 0 {
+			recs[i].ret = unknownRet
+			applies[i] = rapid.Bool().Draw(t, "applies")
+		}
+		free[c] = ret + 1
+	}
+	order := make([]int, n)
+	for i := range order {
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(lins[a], lins[b]) })
+	s := fileState{readers: "*", writers: "*"}
+	for _, i := range order {
+		if !applies[i] {
+			continue
+		}
+		in := recs[i].in
+		switch in.Kind {
+		case FileRead:
+			recs[i].out = FileOutput{Data: readRange(s.content, in.Off, in.N)}
+		case FileWrite:
+			recs[i].out = FileOutput{N: uint64(len(in.Data))}
+		case FileSize:
+			recs[i].out = FileOutput{N: uint64(len(s.content))}
+		}
+		s = fileEffect(s, in)
+	}
+	for i := range recs {
+		if rapid.IntRange(0, 9).Draw(t, "corrupt") == 0 {
+			recs[i].out = FileOutput{Data: rapid.StringMatching(`[ab\x00]{0,3}`).Draw(t, "corruptData"), N: rapid.Uint64Range(0, 7).Draw(t, "corruptN")}
+		}
+	}
+	init := fileRec{client: 9, in: fAttr("*", "*"), out: fOK, call: 0, ret: 0}
+	return append([]fileRec{init}, recs...)
+}
+
+// Dropping a file's unknown writes (file_reduce.go) must never change a
+// verdict.
+func TestPropertyFileReductionIsExact(t *testing.T) {
+	plain := fileSpec
+	plain.dropUnknowns = nil
+	rapid.Check(t, func(t *rapid.T) {
+		recs := drawConcurrentFile(t)
+		h := build(recs)
+		got, want := check(&fileSpec, h, Options{}).OK, check(&plain, h, Options{}).OK
+		if got != want {
+			t.Fatalf("check with the file reduction OK = %v, without = %v; history:\n%s", got, want, describeFileRecs(recs))
+		}
+	})
+}
+
+func describeFileRecs(recs []fileRec) string {
+	var b strings.Builder
+	for _, r := range recs {
+		fmt.Fprintf(&b, "  c%d [%d, %d] %s\n", r.client, r.call, r.ret, describeFileOp(r.in, r.out, r.ret == unknownRet))
+	}
+	return b.String()
+}

@@ -68,18 +68,22 @@ type reduceHooks[I, O any] struct {
 // anything, per partition; past it every failed CAS pins (the safe answer).
 const pinWorkMax = 1 << 22
 
-// reduceUnknowns applies the rules above, partition by partition, and
+// reduceUnknowns applies the rules above, and a family's own
+// (spec.dropUnknowns), partition by partition, and
 // returns the operations in their original order.
 func (sp *spec[I, O, S, K]) reduceUnknowns(ops []porcupine.Operation) []porcupine.Operation {
-	if sp.reduce == nil {
+	if sp.reduce == nil && sp.dropUnknowns == nil {
 		return ops
 	}
 	drop := make(map[OpID]bool)
 	bound := make(map[OpID]int64)
 	_, parts := sp.partition(ops)
 	for _, part := range parts {
-		if sp.reduce.reducible(part) {
+		if sp.reduce != nil && sp.reduce.reducible(part) {
 			reducePartition(sp.reduce, part, drop, bound)
+		}
+		if sp.dropUnknowns != nil {
+			sp.dropUnknowns(part, drop)
 		}
 	}
 	if len(drop) == 0 && len(bound) == 0 {
