@@ -188,3 +188,113 @@ func BenchmarkWriteSync(b *testing.B) {
 		off += int64(len(record))
 	}
 }
+
+// create makes name (its directory must exist) and closes it.
+func create(t *testing.T, fsys *FS, name string) {
+	t.Helper()
+	f, err := fsys.OpenFile(name, diskmodel.CreateExclusive)
+	if err != nil {
+		t.Fatalf("OpenFile(%s, CreateExclusive) = %v", name, err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatalf("Close(%s) = %v", name, err)
+	}
+}
+
+// A directory's cached handle never outlives the directory: a file made
+// after the directory was removed and made again lands in the new one, and
+// a renamed directory is found only under its new name.
+func TestDirHandlesFollowRemoveAndRename(t *testing.T) {
+	fsys, dir := openTemp(t)
+	for _, d := range []string{"a", "a/b"} {
+		if err := fsys.Mkdir(d); err != nil {
+			t.Fatalf("Mkdir(%s) = %v", d, err)
+		}
+	}
+	create(t, fsys, "a/b/1") // caches a/b
+	for _, name := range []string{"a/b/1", "a/b"} {
+		if err := fsys.Remove(name); err != nil {
+			t.Fatalf("Remove(%s) = %v", name, err)
+		}
+	}
+	if err := fsys.Mkdir("a/b"); err != nil {
+		t.Fatalf("Mkdir(a/b) again = %v", err)
+	}
+	create(t, fsys, "a/b/2")
+	if _, err := os.Stat(filepath.Join(dir, "a", "b", "2")); err != nil {
+		t.Fatalf("a/b/2 made after a/b was made again is not in it: %v", err)
+	}
+
+	create(t, fsys, "a/b/3") // a/b is cached again
+	if err := fsys.Rename("a", "z"); err != nil {
+		t.Fatalf("Rename(a, z) = %v", err)
+	}
+	if _, err := fsys.OpenFile("a/b/3", diskmodel.OpenExisting); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("OpenFile(a/b/3) after renaming a = %v, want fs.ErrNotExist", err)
+	}
+	if err := fsys.Mkdir("a"); err != nil {
+		t.Fatalf("Mkdir(a) after the rename = %v", err)
+	}
+	if _, err := fsys.OpenFile("a/b/4", diskmodel.OpenOrCreate); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("OpenFile(a/b/4) in the new a, which has no b = %v, want fs.ErrNotExist", err)
+	}
+	f, err := fsys.OpenFile("z/b/3", diskmodel.OpenExisting)
+	if err != nil {
+		t.Fatalf("OpenFile(z/b/3) = %v", err)
+	}
+	f.Close()
+}
+
+// More directories than the cache holds all keep working, and the cache
+// stays within its bound.
+func TestDirHandlesBounded(t *testing.T) {
+	fsys, _ := openTemp(t)
+	for i := range dirsMax + 10 {
+		d := fmt.Sprintf("d%03d", i)
+		if err := fsys.Mkdir(d); err != nil {
+			t.Fatalf("Mkdir(%s) = %v", d, err)
+		}
+		create(t, fsys, d+"/f")
+		if n := len(fsys.dirs); n > dirsMax {
+			t.Fatalf("after %d directories the cache holds %d handles, want at most %d", i+1, n, dirsMax)
+		}
+	}
+	for i := range dirsMax + 10 {
+		name := fmt.Sprintf("d%03d/f", i)
+		f, err := fsys.OpenFile(name, diskmodel.OpenExisting)
+		if err != nil {
+			t.Fatalf("OpenFile(%s) = %v", name, err)
+		}
+		f.Close()
+	}
+}
+
+// Opens from many goroutines share the cache (run with -race).
+func TestDirHandlesConcurrent(t *testing.T) {
+	fsys, _ := openTemp(t)
+	for _, d := range []string{"x", "y"} {
+		if err := fsys.Mkdir(d); err != nil {
+			t.Fatalf("Mkdir(%s) = %v", d, err)
+		}
+	}
+	errs := make(chan error, 8)
+	for g := range 8 {
+		go func() {
+			var err error
+			for i := 0; i < 50 && err == nil; i++ {
+				name := fmt.Sprintf("%s/g%d-%d", []string{"x", "y"}[i%2], g, i)
+				var f diskmodel.File
+				if f, err = fsys.OpenFile(name, diskmodel.CreateExclusive); err == nil {
+					f.Close()
+					err = fsys.Remove(name)
+				}
+			}
+			errs <- err
+		}()
+	}
+	for range 8 {
+		if err := <-errs; err != nil {
+			t.Fatalf("concurrent open and remove: %v", err)
+		}
+	}
+}
