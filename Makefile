@@ -24,7 +24,8 @@ test-go:
 	$(GO) test -count=1 -timeout 12m ./...
 
 # test-race: the parallel cores' paths (cores on OS threads sharing a process's global memory
-# through atomic words, and the transport's fast path written from the callers' goroutines) under
+# through atomic words, the transport's fast path written from the callers' goroutines, and
+# osdisk's shared directory handles) under
 # the race detector; focused on the packages involved, so CI stays
 # within its time (about 30 s on 2 cores).
 test-race:
@@ -32,6 +33,7 @@ test-race:
 	$(GO) test -count=1 -race -timeout 5m -run 'Parallel|TestCoresRunThroughSyncs|TestChunkSyncLeavesLockFree|TestFileWrittenHereReadThere/parallel=true' ./vm/node/
 	$(GO) test -count=1 -race -timeout 5m -run 'TestVMParallelCores|TestIssuer' ./host/
 	$(GO) test -count=1 -race -timeout 5m -run 'Urgent|Express|Spill' ./netmodel/tcpnet/
+	$(GO) test -count=1 -race -timeout 5m -run 'DirHandles' ./diskmodel/osdisk/
 
 # sim: a short flock-sim sweep with a visible result.
 sim: build
