@@ -210,20 +210,26 @@ func drawConcurrentKV(t *rapid.T) []kvRec {
 func TestPropertyReductionIsExact(t *testing.T) {
 	plain := kvSpec
 	plain.reduce = nil
+	reductionIsExact(t, &kvSpec, &plain, drawConcurrentKV)
+}
+
+// reductionIsExact checks, on histories draw makes, that sp (with a
+// reduction) and plain (the same spec without it) give the same verdict.
+func reductionIsExact[I any, O outcome, S comparable, K cmp.Ordered](t *testing.T, sp, plain *spec[I, O, S, K], draw func(*rapid.T) []rec[I, O]) {
 	rapid.Check(t, func(t *rapid.T) {
-		recs := drawConcurrentKV(t)
+		recs := draw(t)
 		h := build(recs)
-		got, want := check(&kvSpec, h, Options{}).OK, check(&plain, h, Options{}).OK
+		got, want := check(sp, h, Options{}).OK, check(plain, h, Options{}).OK
 		if got != want {
-			t.Fatalf("check with reduction OK = %v, without = %v; history:\n%s", got, want, describeRecs(recs))
+			t.Fatalf("check with reduction OK = %v, without = %v; history:\n%s", got, want, describeRecs(sp, recs))
 		}
 	})
 }
 
-func describeRecs(recs []kvRec) string {
+func describeRecs[I any, O outcome, S comparable, K cmp.Ordered](sp *spec[I, O, S, K], recs []rec[I, O]) string {
 	var b strings.Builder
 	for _, r := range recs {
-		fmt.Fprintf(&b, "  c%d [%d, %d] %s\n", r.client, r.call, r.ret, describeKVOp(r.in, r.out, r.ret == unknownRet))
+		fmt.Fprintf(&b, "  c%d [%d, %d] %s\n", r.client, r.call, r.ret, sp.describeOp(r.in, r.out, r.ret == unknownRet))
 	}
 	return b.String()
 }
@@ -244,35 +250,15 @@ func drawConcurrentWordsWithPoints(t *rapid.T) ([]wordRec, []int64, []bool) {
 	if rapid.Bool().Draw(t, "fetchAdds") {
 		kinds = append(kinds, WordFetchAdd)
 	}
-	free := make([]int64, 3)
-	lins := make([]int64, n)
-	applies := make([]bool, n)
-	recs := make([]wordRec, n)
-	for i := range recs {
-		c := rapid.IntRange(0, 2).Draw(t, "client")
-		call := free[c] + rapid.Int64Range(0, 5).Draw(t, "gap")
-		ret := call + rapid.Int64Range(0, 10).Draw(t, "duration")
-		in := WordInput{
+	recs, lins, applies, order := drawRun[WordInput, WordOutput](t, n, 0, 4, func(t *rapid.T) WordInput {
+		return WordInput{
 			Kind:   rapid.SampledFrom(kinds).Draw(t, "kind"),
 			Addr:   gaddr + 8*rapid.Uint64Range(0, 1).Draw(t, "word"),
 			Value:  rapid.Uint64Range(0, 4).Draw(t, "value"),
 			Expect: rapid.Uint64Range(0, 2).Draw(t, "expect"),
 			Delta:  rapid.Uint64Range(0, 2).Draw(t, "delta"),
 		}
-		recs[i] = wordRec{client: c, in: in, call: call, ret: ret}
-		lins[i] = call + rapid.Int64Range(0, ret-call).Draw(t, "lin")
-		applies[i] = true
-		if rapid.IntRange(0, 3).Draw(t, "unknown") == 0 {
-			recs[i].ret = unknownRet
-			applies[i] = rapid.Bool().Draw(t, "applies")
-		}
-		free[c] = ret + 1
-	}
-	order := make([]int, n)
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(lins[a], lins[b]) })
+	})
 	state := map[uint64]uint64{}
 	for _, i := range order {
 		if !applies[i] {
@@ -291,16 +277,36 @@ func drawConcurrentWordsWithPoints(t *rapid.T) ([]wordRec, []int64, []bool) {
 	return recs, lins, applies
 }
 
+// drawRun draws n operations of input by three sequential clients from
+// time start on, with overlapping intervals, the moment inside its
+// interval each took effect (lins), one in unknownOneIn of unknown outcome
+// (which took effect or not: applies), and the order the effects happened
+// in. The outputs are left for the caller to compute in that order.
+func drawRun[I, O any](t *rapid.T, n int, start int64, unknownOneIn int, input func(*rapid.T) I) (recs []rec[I, O], lins []int64, applies []bool, order []int) {
+	free := []int64{start, start, start}
+	recs, lins, applies, order = make([]rec[I, O], n), make([]int64, n), make([]bool, n), make([]int, n)
+	for i := range recs {
+		c := rapid.IntRange(0, 2).Draw(t, "client")
+		call := free[c] + rapid.Int64Range(0, 5).Draw(t, "gap")
+		ret := call + rapid.Int64Range(0, 10).Draw(t, "duration")
+		recs[i] = rec[I, O]{client: c, in: input(t), call: call, ret: ret}
+		lins[i] = call + rapid.Int64Range(0, ret-call).Draw(t, "lin")
+		applies[i] = true
+		if rapid.IntRange(0, unknownOneIn-1).Draw(t, "unknown") == 0 {
+			recs[i].ret = unknownRet
+			applies[i] = rapid.Bool().Draw(t, "applies")
+		}
+		free[c] = ret + 1
+		order[i] = i
+	}
+	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(lins[a], lins[b]) })
+	return recs, lins, applies, order
+}
+
 func TestPropertyWordReductionIsExact(t *testing.T) {
 	plain := wordSpec
 	plain.reduce = nil
-	rapid.Check(t, func(t *rapid.T) {
-		h := build(drawConcurrentWords(t))
-		got, want := check(&wordSpec, h, Options{}).OK, check(&plain, h, Options{}).OK
-		if got != want {
-			t.Fatalf("check with reduction OK = %v, without = %v", got, want)
-		}
-	})
+	reductionIsExact(t, &wordSpec, &plain, drawConcurrentWords)
 }
 
 // drawConcurrentFile draws a small concurrent history of one file: writes
@@ -310,37 +316,19 @@ func TestPropertyWordReductionIsExact(t *testing.T) {
 // corrupted output. The directory lets everyone read and write.
 func drawConcurrentFile(t *rapid.T) []fileRec {
 	n := rapid.IntRange(1, 10).Draw(t, "n")
-	free := []int64{1, 1, 1} // after the directory's attributes, at 0
-	lins := make([]int64, n)
-	applies := make([]bool, n)
-	recs := make([]fileRec, n)
-	for i := range recs {
-		c := rapid.IntRange(0, 2).Draw(t, "client")
-		call := free[c] + rapid.Int64Range(0, 5).Draw(t, "gap")
-		ret := call + rapid.Int64Range(0, 10).Draw(t, "duration")
+	// After the directory's attributes, at 0.
+	recs, _, applies, order := drawRun[FileInput, FileOutput](t, n, 1, 3, func(t *rapid.T) FileInput {
 		in := FileInput{Kind: rapid.SampledFrom([]FileKind{FileRead, FileWrite, FileWrite, FileSize}).Draw(t, "kind"), File: "f", User: "u",
 			Off: rapid.Uint64Range(0, 4).Draw(t, "off"), N: rapid.Uint64Range(0, 5).Draw(t, "n")}
-		if in.Kind == FileWrite {
+		switch in.Kind {
+		case FileWrite:
 			in.N = 0
 			in.Data = rapid.StringMatching(`[ab]{0,3}`).Draw(t, "data")
-		}
-		if in.Kind == FileSize {
+		case FileSize:
 			in.Off, in.N = 0, 0
 		}
-		recs[i] = fileRec{client: c, in: in, call: call, ret: ret}
-		lins[i] = call + rapid.Int64Range(0, ret-call).Draw(t, "lin")
-		applies[i] = true
-		if rapid.IntRange(0, 2).Draw(t, "unknown") == 0 {
-			recs[i].ret = unknownRet
-			applies[i] = rapid.Bool().Draw(t, "applies")
-		}
-		free[c] = ret + 1
-	}
-	order := make([]int, n)
-	for i := range order {
-		order[i] = i
-	}
-	slices.SortStableFunc(order, func(a, b int) int { return cmp.Compare(lins[a], lins[b]) })
+		return in
+	})
 	s := fileState{readers: "*", writers: "*"}
 	for _, i := range order {
 		if !applies[i] {
@@ -371,20 +359,5 @@ func drawConcurrentFile(t *rapid.T) []fileRec {
 func TestPropertyFileReductionIsExact(t *testing.T) {
 	plain := fileSpec
 	plain.dropUnknowns = nil
-	rapid.Check(t, func(t *rapid.T) {
-		recs := drawConcurrentFile(t)
-		h := build(recs)
-		got, want := check(&fileSpec, h, Options{}).OK, check(&plain, h, Options{}).OK
-		if got != want {
-			t.Fatalf("check with the file reduction OK = %v, without = %v; history:\n%s", got, want, describeFileRecs(recs))
-		}
-	})
-}
-
-func describeFileRecs(recs []fileRec) string {
-	var b strings.Builder
-	for _, r := range recs {
-		fmt.Fprintf(&b, "  c%d [%d, %d] %s\n", r.client, r.call, r.ret, describeFileOp(r.in, r.out, r.ret == unknownRet))
-	}
-	return b.String()
+	reductionIsExact(t, &fileSpec, &plain, drawConcurrentFile)
 }
