@@ -2,6 +2,7 @@ package dfs
 
 import (
 	"bytes"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 
@@ -46,37 +47,10 @@ func TestOverwriteTornByCrash(t *testing.T) {
 		disk.Crash()
 
 		st = reopenStore(t, disk, 1<<20, stats)
-		end := "free slot"
-		if _, ok := st.get(oldRef); ok {
-			// The clearing of the magic was lost: the old generation is
-			// back, whole or torn (the collector deletes it as superseded).
-			got, s := st.read(oldRef, checksum(oldData))
-			switch {
-			case s == storeOK && bytes.Equal(got, oldData):
-				end = "old generation whole"
-			case s == storeBad:
-				end = "old generation bad at read"
-			default:
-				t.Fatalf("seed %d: read of the old generation = %v, %q: wrong bytes served", seed, s, got)
-			}
-		}
-		if _, ok := st.get(newRef); ok {
-			end = "new generation bad"
-			if st.check(newRef, checksum(newData)) == storeOK {
-				end = "new generation whole"
-			}
-		}
+		where := fmt.Sprintf("seed %d", seed)
+		end := endAfterTear(t, st, where, oldRef, newRef, oldData, newData)
 		seen[end]++
-
-		// The writer's put, sent again: acknowledged only with the bytes
-		// on the disk read back good.
-		crc, s := writeNow(st, newRef, 2, newData, 10)
-		if s != storeOK || crc != checksum(newData) {
-			t.Fatalf("seed %d (%s): retried put = (%08x, %v), want (%08x, ok)", seed, end, crc, s, checksum(newData))
-		}
-		if got, s := st.read(newRef, crc); s != storeOK || !bytes.Equal(got, newData) {
-			t.Fatalf("seed %d (%s): read after the retried put = %v, want the data", seed, end, s)
-		}
+		retryPutAfterTear(t, st, where+" ("+end+")", newRef, newData)
 		if o, ok := st.get(oldRef); ok {
 			if n, _ := st.get(newRef); n.name == o.name {
 				t.Fatalf("seed %d (%s): the old and the new generation both in %s", seed, end, o.name)
@@ -129,32 +103,13 @@ func TestHeaderTornAtEveryByte(t *testing.T) {
 			f.Close()
 
 			st = reopenStore(t, disk, 1<<20, stats)
-			end := "free slot"
-			if _, ok := st.get(oldRef); ok {
-				got, s := st.read(oldRef, checksum(oldData))
-				switch {
-				case s == storeOK && bytes.Equal(got, oldData):
-					end = "old generation whole"
-				case s == storeBad:
-					end = "old generation bad at read"
-				default:
-					t.Fatalf("cleared %v, torn at byte %d: read of the old generation = %v, %q: wrong bytes served", cleared, k, s, got)
-				}
-			}
-			if _, ok := st.get(newRef); ok {
-				if st.check(newRef, checksum(newData)) == storeOK {
-					t.Fatalf("cleared %v, torn at byte %d: the new generation, %d of its %d bytes written, checks good", cleared, k, k, len(content))
-				}
-				end = "new generation bad"
+			where := fmt.Sprintf("cleared %v, torn at byte %d", cleared, k)
+			end := endAfterTear(t, st, where, oldRef, newRef, oldData, newData)
+			if end == "new generation whole" {
+				t.Fatalf("%s: the new generation, %d of its %d bytes written, checks good", where, k, len(content))
 			}
 			seen[end]++
-			crc, s := writeNow(st, newRef, 2, newData, 10)
-			if s != storeOK || crc != checksum(newData) {
-				t.Fatalf("cleared %v, torn at byte %d (%s): retried put = (%08x, %v), want (%08x, ok)", cleared, k, end, crc, s, checksum(newData))
-			}
-			if got, s := st.read(newRef, crc); s != storeOK || !bytes.Equal(got, newData) {
-				t.Fatalf("cleared %v, torn at byte %d (%s): read after the retried put = %v, want the data", cleared, k, end, s)
-			}
+			retryPutAfterTear(t, st, where+" ("+end+")", newRef, newData)
 		}
 	}
 	t.Logf("ends: %v", seen)
@@ -162,5 +117,46 @@ func TestHeaderTornAtEveryByte(t *testing.T) {
 		if seen[end] == 0 {
 			t.Errorf("no tear ended with %q: %v", end, seen)
 		}
+	}
+}
+
+// endAfterTear names what a store rebooted after a torn overwrite of the
+// old generation's slot holds: the old generation back (whole, or bad at
+// its read: its clearing was lost), the new one (whole or bad), or a free
+// slot. Wrong bytes served by the old generation fail the test.
+func endAfterTear(t *testing.T, st *store, where string, oldRef, newRef chunkRef, oldData, newData []byte) string {
+	t.Helper()
+	end := "free slot"
+	if _, ok := st.get(oldRef); ok {
+		// The collector deletes it as superseded.
+		got, s := st.read(oldRef, checksum(oldData))
+		switch {
+		case s == storeOK && bytes.Equal(got, oldData):
+			end = "old generation whole"
+		case s == storeBad:
+			end = "old generation bad at read"
+		default:
+			t.Fatalf("%s: read of the old generation = %v, %q: wrong bytes served", where, s, got)
+		}
+	}
+	if _, ok := st.get(newRef); ok {
+		end = "new generation bad"
+		if st.check(newRef, checksum(newData)) == storeOK {
+			end = "new generation whole"
+		}
+	}
+	return end
+}
+
+// retryPutAfterTear sends the writer's put again: it must be acknowledged
+// only with the bytes on the disk read back good.
+func retryPutAfterTear(t *testing.T, st *store, where string, newRef chunkRef, newData []byte) {
+	t.Helper()
+	crc, s := writeNow(st, newRef, 2, newData, 10)
+	if s != storeOK || crc != checksum(newData) {
+		t.Fatalf("%s: retried put = (%08x, %v), want (%08x, ok)", where, crc, s, checksum(newData))
+	}
+	if got, s := st.read(newRef, crc); s != storeOK || !bytes.Equal(got, newData) {
+		t.Fatalf("%s: read after the retried put = %v, want the data", where, s)
 	}
 }
