@@ -103,6 +103,25 @@ func (s *FS) forget(name string) {
 	s.dropDirsLocked(func(dir string) bool { return dir == name || strings.HasPrefix(dir, name+"/") })
 }
 
+// forgetRemoved drops the cached handle of name if it was a directory.
+// Only an empty directory can be removed, and its own directories were
+// removed (and forgotten) before it, so no prefix scan is needed: removing
+// a file, the common case, takes no write lock.
+func (s *FS) forgetRemoved(name string) {
+	s.mu.RLock()
+	_, cached := s.dirs[name]
+	s.mu.RUnlock()
+	if !cached {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r := s.dirs[name]; r != nil {
+		r.Close()
+		delete(s.dirs, name)
+	}
+}
+
 func (s *FS) dropDirsLocked(drop func(dir string) bool) {
 	for dir, r := range s.dirs {
 		if drop(dir) {
@@ -244,7 +263,7 @@ func (s *FS) Remove(name string) error {
 	err := r.Remove(base)
 	done()
 	if err == nil {
-		s.forget(name) // it may have been a directory
+		s.forgetRemoved(name)
 	}
 	return wrap("remove", name, err)
 }
