@@ -31,7 +31,7 @@ test-go:
 test-race:
 	$(GO) test -count=1 -race -timeout 5m -run Parallel ./vm/mem/ ./vm/cores/ ./vm/proc/
 	$(GO) test -count=1 -race -timeout 5m -run 'Parallel|TestCoresRunThroughSyncs|TestChunkSyncLeavesLockFree|TestFileWrittenHereReadThere/parallel=true' ./vm/node/
-	$(GO) test -count=1 -race -timeout 5m -run 'TestVMParallelCores|TestIssuer' ./host/
+	$(GO) test -count=1 -race -timeout 5m -run 'TestVMParallelCores|TestIssuer|TestVMRemoteLoadBorrowsTheCore' ./host/
 	$(GO) test -count=1 -race -timeout 5m -run 'Urgent|Express|Spill' ./netmodel/tcpnet/
 	$(GO) test -count=1 -race -timeout 5m -run 'DirHandles' ./diskmodel/osdisk/
 

@@ -95,12 +95,12 @@ func BenchmarkRemoteLoad(b *testing.B) {
 // remoteLoadProgram: the main thread writes word 0 of each of written
 // fresh global pages (value i+1), then spawns a reader that sums the
 // first read of them; it prints the sum.
-func remoteLoadProgram(b *testing.B, written, read int) *isa.Program {
-	b.Helper()
+func remoteLoadProgram(t testing.TB, written, read int) *isa.Program {
+	t.Helper()
 	src := fmt.Sprintf(remoteLoadSource, written, read)
 	p, err := asm.Assemble("remoteload.flasm", []byte(src), asm.Options{})
 	if err != nil {
-		b.Fatal(err)
+		t.Fatal(err)
 	}
 	return p
 }
@@ -182,45 +182,58 @@ done:
 // thread per core at home (so a spawn from a busy machine 1 goes to
 // machine 2) and never migrates threads (a thread missing on machine 1's
 // pages would otherwise move there, and nothing would cross the network).
-func newRemoteBenchVM(b *testing.B) (*testVM, *Client) {
-	b.Helper()
-	v := newTestVMWith(b, "benchvm", 2, 1, func(c *node.Config) { c.PlaceLocalPerCore, c.MigrateMissesMin = 1, -1 })
+func newRemoteBenchVM(t testing.TB) (*testVM, *Client) {
+	t.Helper()
+	v := newTestVMWith(t, "benchvm", 2, 1, func(c *node.Config) { c.PlaceLocalPerCore, c.MigrateMissesMin = 1, -1 })
 	c := v.client(0, v.admin)
 	v.waitJoined(c, 2)
-	b.ResetTimer()
+	if b, ok := t.(*testing.B); ok {
+		b.ResetTimer()
+	}
 	return v, c
 }
 
 // runRemote runs prog until its spawned thread runs on machine 2 (machine
 // 1 places it by the loads the leases report, which lag a run that just
 // ended: a run whose thread stayed on machine 1 is run again once the
-// leases have caught up), outside the benchmark's timer but for the run
+// leases have caught up), outside a benchmark's timer but for the run
 // itself. It returns the run's wall time and the messages and bytes the
 // machines sent each other meanwhile.
 func (v *testVM) runRemote(c *Client, prog *isa.Program, args []string, out *bytes.Buffer) (time.Duration, float64, float64) {
-	b := v.t.(*testing.B)
+	t := v.t
+	t.Helper()
+	b, _ := t.(*testing.B)
+	timer := func(on bool) {
+		switch {
+		case b == nil:
+		case on:
+			b.StartTimer()
+		default:
+			b.StopTimer()
+		}
+	}
 	for range 20 {
-		b.StopTimer()
+		timer(false)
 		st := v.waitJoined(c, 2)
 		remote0 := st.Machines[0].ThreadsPlacedRemote
 		msgs0, bytes0 := v.peerTraffic()
 		out.Reset()
-		b.StartTimer()
+		timer(true)
 		start := time.Now()
 		st2, err := c.Run(context.Background(), prog, args, out, nil)
 		d := time.Since(start)
-		b.StopTimer()
+		timer(false)
 		if err != nil || st2.Err() != nil {
-			b.Fatalf("run = %+v, %v (output %q)", st2, err, out.String())
+			t.Fatalf("run = %+v, %v (output %q)", st2, err, out.String())
 		}
 		msgs1, bytes1 := v.peerTraffic()
 		if st = v.waitJoined(c, 2); st.Machines[0].ThreadsPlacedRemote > remote0 {
-			b.StartTimer()
+			timer(true)
 			return d, msgs1 - msgs0, bytes1 - bytes0
 		}
 		time.Sleep(300 * time.Millisecond) // a few lease renewals
 	}
-	b.Fatalf("the spawned thread never ran on machine 2")
+	t.Fatalf("the spawned thread never ran on machine 2")
 	return 0, 0, 0
 }
 
@@ -372,32 +385,49 @@ func BenchmarkVMKVPut(b *testing.B) {
 func (v *testVM) peerTraffic() (msgs, bytes float64) {
 	v.t.Helper()
 	for _, m := range v.machines {
-		resp, err := http.Get("http://" + m.metrics + "/metrics")
-		if err != nil {
-			v.t.Fatal(err)
-		}
-		text, err := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err != nil {
-			v.t.Fatal(err)
-		}
-		for _, line := range strings.Split(string(text), "\n") {
-			name, rest, ok := strings.Cut(line, "{")
-			if !ok || strings.Contains(rest, `peer="client"`) {
-				continue
+		v.scrape(m, func(name, labels string, val float64) {
+			if strings.Contains(labels, `peer="client"`) {
+				return
 			}
-			_, val, _ := strings.Cut(rest, "} ")
-			f, err := strconv.ParseFloat(val, 64)
-			switch {
-			case err != nil:
-			case name == "flock_net_messages_sent_total":
-				msgs += f
-			case name == "flock_net_bytes_sent_total":
-				bytes += f
+			switch name {
+			case "flock_net_messages_sent_total":
+				msgs += val
+			case "flock_net_bytes_sent_total":
+				bytes += val
 			}
-		}
+		})
 	}
 	return msgs, bytes
+}
+
+// scrape calls each with every sample machine m's metrics serve now: its
+// name, its labels (the text between the braces, "" for none) and value.
+func (v *testVM) scrape(m *testMachine, each func(name, labels string, val float64)) {
+	v.t.Helper()
+	resp, err := http.Get("http://" + m.metrics + "/metrics")
+	if err != nil {
+		v.t.Fatal(err)
+	}
+	text, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil {
+		v.t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(text), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		series, val, ok := strings.Cut(line, " ")
+		if !ok {
+			continue
+		}
+		f, err := strconv.ParseFloat(val, 64)
+		if err != nil {
+			continue
+		}
+		name, labels, _ := strings.Cut(series, "{")
+		each(name, strings.TrimSuffix(labels, "}"), f)
+	}
 }
 
 // BenchmarkVMFileWrite: 4 KiB writes, each durable when it returns, to a

@@ -45,6 +45,7 @@ func (m *NodeMachine) Export(emit func(Metric)) {
 		{"node_duplicates_total", "requests answered again or dropped as applied", st.Duplicates},
 		{"node_retransmits_total", "requests sent again", st.Retransmits},
 		{"node_core_ticks_total", "interpreter ticks the cores ran (this incarnation)", n.CoreTicks()},
+		{"node_core_rounds_borrowed_total", "core rounds run by the transport reader that brought a parked thread's page (this incarnation)", n.CoreRoundsBorrowed()},
 		{"node_threads_started_total", "threads started on this machine", st.ThreadsStarted},
 		{"node_threads_placed_remote_total", "threads this machine placed on another", st.ThreadsPlacedRemote},
 		{"node_processes_started_total", "processes started with this machine as home", st.ProcessesStarted},

@@ -416,3 +416,34 @@ func runContext(t testing.TB) context.Context {
 	t.Cleanup(cancel)
 	return ctx
 }
+
+// TestVMRemoteLoadBorrowsTheCore: a thread on machine 2 that loads a word
+// of each of many pages machine 1 homes waits for each page in turn; the
+// sum it prints is exact, and the reader that brought a page ran the
+// thread on to its next miss itself (vm/cores/borrow.go): machine 2's
+// flock_node_core_rounds_borrowed_total rises with the loads. make test
+// runs it under -race.
+func TestVMRemoteLoadBorrowsTheCore(t *testing.T) {
+	const pages = 300
+	v, c := newRemoteBenchVM(t)
+	borrowed := func() float64 {
+		n := 0.0
+		v.scrape(v.machines[1], func(name, _ string, val float64) {
+			if name == "flock_node_core_rounds_borrowed_total" {
+				n += val
+			}
+		})
+		return n
+	}
+	before := borrowed()
+	var out bytes.Buffer
+	v.runRemote(c, remoteLoadProgram(t, pages, pages), nil, &out)
+	if want := fmt.Sprintf("%d\n", pages*(pages+1)/2); out.String() != want {
+		t.Fatalf("remote load of %d pages printed %q, want %q", pages, out.String(), want)
+	}
+	rounds := borrowed() - before
+	t.Logf("%d remote loads, %.0f core rounds run by the reader", pages, rounds)
+	if rounds < pages/10 {
+		t.Errorf("machine 2 ran %.0f core rounds on the reader for %d remote loads, want at least %d", rounds, pages, pages/10)
+	}
+}

@@ -19,10 +19,18 @@ type Set struct {
 	slice    int
 	running  atomic.Bool
 	idleCh   chan struct{} // a core went idle, or a process ended
+	after    func()        // the after-slice poll (Start)
+	held     heldWakes     // wakes held back for a goroutine that runs the cores itself (RunHere)
 }
 
 type core struct {
-	m *interp.Machine
+	m     *interp.Machine
+	index int
+	// run is held by whoever runs the core's rounds (parallel mode): its
+	// goroutine, or a goroutine that borrows it (RunHere).
+	run sync.Mutex
+	// owed: an after-slice poll not run yet (see round); under run.
+	owed bool
 	// In parallel mode, work for the core's goroutine; under mu.
 	mu    sync.Mutex
 	queue []work
@@ -34,7 +42,9 @@ type core struct {
 	// run and published, would all go to the same core.
 	incoming atomic.Int64
 	// ticks the core has run, in all (published after each slice).
-	ticks    atomic.Int64
+	ticks atomic.Int64
+	// borrowed counts the rounds run on a borrowing goroutine (RunHere).
+	borrowed atomic.Int64
 	runnable atomic.Bool
 	idle     atomic.Bool
 	// enter and exit bracket each slice the core runs (Bracket).
@@ -62,7 +72,7 @@ func New(machines []*interp.Machine, parallel bool, lock sync.Locker) *Set {
 	}
 	s := &Set{parallel: parallel, lock: lock, slice: SliceTicks, idleCh: make(chan struct{}, 1)}
 	for _, m := range machines {
-		c := &core{m: m, wake: make(chan struct{}, 1)}
+		c := &core{m: m, index: len(s.cores), wake: make(chan struct{}, 1)}
 		s.cores = append(s.cores, c)
 	}
 	return s
@@ -83,14 +93,16 @@ func (s *Set) Do(i int, fn func(*interp.Machine)) {
 		c.publish()
 		return
 	}
-	c.enqueue(work{fn: fn})
+	s.enqueue(c, work{fn: fn})
 }
 
-func (c *core) enqueue(w work) {
+func (s *Set) enqueue(c *core, w work) {
 	c.mu.Lock()
 	c.queue = append(c.queue, w)
 	c.mu.Unlock()
-	c.signal()
+	if !s.held.hold(c.index) {
+		c.signal()
+	}
 }
 
 // DoAll runs fn on every core (see Do).
@@ -139,6 +151,10 @@ func (s *Set) CoreThreads(i int) int {
 // last published, in parallel mode): how evenly work spread over the cores.
 func (s *Set) CoreTicks(i int) int64 { return s.cores[i].ticks.Load() }
 
+// CoreRoundsBorrowed is how many rounds of core i ran on a goroutine that
+// borrowed it (RunHere) rather than on its own.
+func (s *Set) CoreRoundsBorrowed(i int) int64 { return s.cores[i].borrowed.Load() }
+
 // LeastLoaded is the core with the fewest threads (the first of those).
 func (s *Set) LeastLoaded() int {
 	best, bestN := 0, s.CoreThreads(0)
@@ -161,7 +177,7 @@ func (s *Set) Place(add func(*interp.Machine)) int {
 	}
 	c := s.cores[i]
 	c.incoming.Add(1)
-	c.enqueue(work{fn: add, placed: true})
+	s.enqueue(c, work{fn: add, placed: true})
 	return i
 }
 
@@ -279,10 +295,11 @@ func (s *Set) Start(after func()) {
 		panic("cores: started twice")
 	}
 	s.stop = make(chan struct{})
+	s.after = after
 	for _, c := range s.cores {
 		c.publish()
 		s.wg.Add(1)
-		go s.loop(c, after)
+		go s.loop(c)
 	}
 }
 
@@ -299,11 +316,16 @@ func (s *Set) tryLock() bool {
 	return true
 }
 
-// Stop stops the goroutines and waits for them. Work still queued is
-// dropped.
+// Stop stops the goroutines and waits for them, and for a round a
+// borrowing goroutine runs (RunHere). Work still queued is dropped.
 func (s *Set) Stop() {
 	s.StopAsync()
 	s.wg.Wait()
+	for _, c := range s.cores {
+		c.run.Lock()
+		//lint:ignore SA2001 taking the lock is the point: it waits for a borrower's round
+		c.run.Unlock()
+	}
 }
 
 // StopAsync tells the goroutines to stop after their current slice and
@@ -315,71 +337,87 @@ func (s *Set) StopAsync() {
 	}
 }
 
-func (s *Set) loop(c *core, after func()) {
+func (s *Set) loop(c *core) {
 	defer s.wg.Done()
-	owed := false // an after-slice poll not run yet
 	for {
-		c.mu.Lock()
-		todo := c.queue
-		c.queue = nil
-		c.mu.Unlock()
-		placed := int64(0)
-		for _, w := range todo {
-			w.fn(c.m)
-			if w.placed {
-				placed++
-			}
-		}
-		if placed > 0 {
-			c.publish() // before incoming drops: a placed thread is always counted somewhere
-			c.incoming.Add(-placed)
-		}
-		if c.enter != nil {
-			c.enter()
-		}
-		used := c.m.Run(s.slice)
-		if c.exit != nil {
-			c.exit()
-		}
-		c.ticks.Add(int64(used))
-		c.publish()
-		// The poll after a slice is skipped while the owner holds its
-		// lock and owed until the core finds the lock free, or waits for
-		// it before going idle (it has nothing else to run then).
-		owed = owed || (after != nil && used > 0)
-		if owed && s.tryLock() {
-			after()
-			s.lock.Unlock()
-			owed = false
-		}
-		if used > 0 || len(todo) > 0 {
-			select {
-			case <-s.stop:
-				return
-			default:
-			}
-			continue
-		}
-		if owed {
-			s.lock.Lock()
-			after()
-			s.lock.Unlock()
-			owed = false
-		}
-		c.idle.Store(true)
-		s.Notify()
-		c.mu.Lock()
-		queued := len(c.queue) > 0
-		c.mu.Unlock()
-		if !queued {
+		c.run.Lock()
+		c.idle.Store(false)
+		busy := s.round(c)
+		queued := !busy && s.settle(c)
+		c.run.Unlock()
+		if !busy && !queued {
 			select {
 			case <-s.stop:
 				return
 			case <-c.wake:
 			}
+			continue
 		}
-		c.idle.Store(false)
+		select {
+		case <-s.stop:
+			return
+		default:
+		}
 	}
+}
+
+// round runs what is queued for core c and one slice of its threads, then
+// the after-slice poll if the owner's lock is free; it reports whether it
+// ran anything. The caller holds c.run.
+func (s *Set) round(c *core) (busy bool) {
+	c.mu.Lock()
+	todo := c.queue
+	c.queue = nil
+	c.mu.Unlock()
+	placed := int64(0)
+	for _, w := range todo {
+		w.fn(c.m)
+		if w.placed {
+			placed++
+		}
+	}
+	if placed > 0 {
+		c.publish() // before incoming drops: a placed thread is always counted somewhere
+		c.incoming.Add(-placed)
+	}
+	if c.enter != nil {
+		c.enter()
+	}
+	used := c.m.Run(s.slice)
+	if c.exit != nil {
+		c.exit()
+	}
+	c.ticks.Add(int64(used))
+	c.publish()
+	// The poll after a slice is skipped while the owner holds its lock
+	// and owed until the core finds the lock free, or waits for it before
+	// going idle (it has nothing else to run then: settle).
+	c.owed = c.owed || (s.after != nil && used > 0)
+	if c.owed && s.tryLock() {
+		s.after()
+		s.lock.Unlock()
+		c.owed = false
+	}
+	return used > 0 || len(todo) > 0
+}
+
+// settle is what core c does before it waits for work: the poll it owes,
+// waiting for the owner's lock if need be, then it is idle. It reports
+// whether work was queued meanwhile (the core must not wait then). The
+// caller holds c.run.
+func (s *Set) settle(c *core) (queued bool) {
+	if c.owed {
+		s.lock.Lock()
+		s.after()
+		s.lock.Unlock()
+		c.owed = false
+	}
+	c.idle.Store(true)
+	s.Notify()
+	c.mu.Lock()
+	queued = len(c.queue) > 0
+	c.mu.Unlock()
+	return queued
 }
 
 // String describes the cores.

@@ -539,16 +539,33 @@ func (n *Node) ReceiveExpress(from netmodel.NodeID, payload []byte) bool {
 	if err != nil || h.Service != ServiceMemory {
 		return false
 	}
+	var buf [4]int
+	cs, woken := n.receiveExpress(from, payload, buf[:0])
+	for _, i := range woken {
+		cs.RunHere(i)
+	}
+	return true
+}
+
+// receiveExpress is ReceiveExpress under the node's lock: it returns the
+// cores the message gave work (a page a parked thread waited for), whose
+// wakes it held back, for the caller to run once it released the lock
+// (cores.Set.RunHere): the reader that brought the page runs the thread
+// to its next miss itself, as one goroutine of a ping-pong would, rather
+// than readying the core's goroutine (vm/cores/borrow.go says why).
+func (n *Node) receiveExpress(from netmodel.NodeID, payload []byte, buf []int) (*cores.Set, []int) {
 	defer n.enter()()
 	if n.failure != nil {
-		return true // down: lost, as at a crash
+		return nil, nil // down: lost, as at a crash
 	}
+	cs := n.cores
+	cs.HoldWakes()
 	n.receive(from, payload)
 	n.mem.Poll()
 	if n.queued() && n.cfg.Wake != nil {
 		n.cfg.Wake()
 	}
-	return true
+	return cs, cs.Held(buf)
 }
 
 // EndBurst handles the metadata replica's output of the burst that
@@ -723,6 +740,18 @@ func (n *Node) CoreTicks() int64 {
 	total := int64(0)
 	for i := range s.Len() {
 		total += s.CoreTicks(i)
+	}
+	return total
+}
+
+// CoreRoundsBorrowed is how many rounds this incarnation's cores ran on
+// a transport's reader that brought their threads' pages (ReceiveExpress)
+// instead of on their own goroutines. Safe without the node's lock.
+func (n *Node) CoreRoundsBorrowed() int64 {
+	s := n.coresNow.Load()
+	total := int64(0)
+	for i := range s.Len() {
+		total += s.CoreRoundsBorrowed(i)
 	}
 	return total
 }
